@@ -1,0 +1,87 @@
+/*
+ * The only code in the agent that touches private keys: generation, parsing,
+ * matching, signing (self-signed certificates, later CSRs and JWS), and
+ * serialisation for the store and for explicit exports.  Key material never
+ * leaves through this API except as the serialised forms the store writes and
+ * `export` returns; every buffer holding key material is wiped with
+ * OPENSSL_cleanse before it is freed (keys_free_secret).
+ * All functions are thread-safe on distinct objects and are called from the
+ * libuv thread pool.  They return 0 or a negative err_code with *cause.
+ */
+#ifndef CERTAGENT_KEYS_H
+#define CERTAGENT_KEYS_H
+
+#include <openssl/x509.h>
+#include <stddef.h>
+
+enum key_type {
+    KEY_EC256,
+    KEY_EC384,
+    KEY_RSA2048,
+    KEY_RSA3072,
+    KEY_RSA4096,
+    KEY_ED25519,
+};
+
+struct key; /* opaque: an EVP_PKEY */
+
+/* "ec256" -> KEY_EC256 ...; -E_BAD_INPUT for other names (cause lists valid ones). */
+int keys_type_parse(const char *name, enum key_type *out, char **cause);
+const char *keys_type_name(enum key_type type);
+
+/* Generates a fresh key (CPU-heavy for RSA: call from the thread pool). */
+int keys_generate(enum key_type type, struct key **out, char **cause);
+
+/*
+ * Parses a private key: PEM (PKCS#8, encrypted PKCS#8, traditional RSA/EC) or
+ * DER (PKCS#8 or traditional).  password may be NULL.  Errors name the
+ * problem: "private key is encrypted: give --password-file", "wrong password
+ * for the private key", "no private key found in key file".
+ */
+int keys_parse(const unsigned char *data, size_t len, const char *password, struct key **out,
+               char **cause);
+
+/*
+ * Parses a PKCS#12 (PFX) file.  password may be NULL (tries the empty
+ * password).  On success *key (NULL if the file holds none), *leaf and *chain
+ * (possibly empty, never NULL) are set; the leaf is the certificate that
+ * matches the key when there is one.  Errors: "wrong password for the PFX
+ * file", "not a PKCS#12 file", "PFX file holds no certificate".
+ */
+int keys_parse_pfx(const unsigned char *data, size_t len, const char *password,
+                   struct key **key, X509 **leaf, STACK_OF(X509) **chain, char **cause);
+
+/* 0 when the key's public half is the certificate's; else -E_BAD_INPUT
+ * "private key does not match the certificate". */
+int keys_match_cert(const struct key *key, X509 *cert, char **cause);
+
+/*
+ * Makes a self-signed end-entity certificate: subject CN = cn, SANs dns[] and
+ * ips[] (textual IPv4/IPv6, -E_BAD_INPUT when unparsable), random 128-bit
+ * serial, validity now-5min .. now+days, basicConstraints CA:FALSE (critical),
+ * keyUsage digitalSignature (+keyEncipherment for RSA), extendedKeyUsage
+ * serverAuth, clientAuth, subjectKeyIdentifier; SHA-256 (none for Ed25519).
+ */
+int keys_selfsigned(const struct key *key, const char *cn, const char *const *dns, size_t ndns,
+                    const char *const *ips, size_t nips, int days, X509 **out, char **cause);
+
+/* Unencrypted PKCS#8 PEM of the key, for the store's privkey.pem.  Free with keys_free_secret. */
+int keys_to_pem(const struct key *key, char **out, size_t *len, char **cause);
+
+/*
+ * PKCS#12 of key (may be NULL), cert and chain, encrypted with password
+ * (AES-256-CBC, PBKDF2, SHA-256 MAC; empty password allowed), with
+ * friendly_name.  Free *out with keys_free_secret.
+ */
+int keys_export_pfx(const struct key *key, X509 *cert, STACK_OF(X509) *chain,
+                    const char *password, const char *friendly_name, unsigned char **out,
+                    size_t *len, char **cause);
+
+/* Describes the key: "EC P-256", "RSA 2048", "Ed25519". Static string or heap? -> heap. */
+char *keys_describe(const struct key *key);
+
+void keys_free(struct key *key);
+/* Wipes len bytes of buf and frees it; NULL is a no-op. */
+void keys_free_secret(void *buf, size_t len);
+
+#endif
