@@ -1,1 +1,209 @@
-/* Being written. */
+#include "agent.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+#include "fsutil.h"
+#include "log.h"
+#include "paths.h"
+#include "store.h"
+#include "version.h"
+
+static void
+on_stop(void *arg)
+{
+    agent_stop(arg);
+}
+
+static void
+on_reload(void *arg)
+{
+    agent_reload(arg);
+}
+
+/* Reads the config file over the defaults; a missing default file is fine. */
+static int
+load_config(struct agent *agent, struct config *c, char **cause)
+{
+    char **warnings = NULL;
+    size_t nwarnings = 0;
+    int rc;
+
+    if ((rc = config_defaults(c)) != 0)
+        return rc;
+    rc = config_load(agent->config_path, c, &warnings, &nwarnings, cause);
+    if (rc == -E_NOT_FOUND && !agent->config_explicit) {
+        log_info("no config file at %s; using the defaults", agent->config_path);
+        rc = 0;
+    } else if (rc == -E_NOT_FOUND) {
+        err_set(cause, "config file %s does not exist", agent->config_path);
+    }
+    for (size_t i = 0; i < nwarnings; i++)
+        log_warn("%s: %s", agent->config_path, warnings[i]);
+    config_free_warnings(warnings, nwarnings);
+    if (rc != 0)
+        config_free(c);
+    return rc;
+}
+
+static void
+apply_log_level(struct agent *agent)
+{
+    const char *name = agent->cli_log_level != NULL ? agent->cli_log_level
+                                                    : agent->config.log_level;
+    int level = log_level_parse(name);
+
+    if (level >= 0)
+        log_set_level((enum log_level)level);
+}
+
+
+int
+agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *opts,
+            char **cause)
+{
+    struct paths defaults;
+    char *lock_path = NULL;
+    int rc;
+
+    memset(agent, 0, sizeof(*agent));
+    agent->loop = loop;
+    agent->lock_handle = -1;
+    agent->cli_log_level = opts->log_level;
+    agent->started = (int64_t)time(NULL);
+    agent->started_hr = uv_hrtime();
+    if ((rc = paths_default(&defaults)) != 0)
+        return rc;
+    agent->config_explicit = opts->config_path != NULL;
+    agent->config_path = strdup(opts->config_path ? opts->config_path : defaults.config);
+    if (agent->config_path == NULL) {
+        rc = -E_NOMEM;
+        goto fail;
+    }
+    if ((rc = load_config(agent, &agent->config, cause)) != 0)
+        goto fail;
+    apply_log_level(agent);
+    agent->socket_path = strdup(opts->socket_path   ? opts->socket_path
+                                : agent->config.socket ? agent->config.socket
+                                                       : defaults.socket);
+    agent->state_dir = strdup(opts->state_dir         ? opts->state_dir
+                              : agent->config.state_dir ? agent->config.state_dir
+                                                        : defaults.state_dir);
+    if (agent->socket_path == NULL || agent->state_dir == NULL) {
+        rc = -E_NOMEM;
+        goto fail;
+    }
+    if (agent->config.socket_group == NULL && defaults.system) {
+        /* The system agent shares its socket with the certagent group when there is one. */
+        if (platform_group_exists("certagent")) {
+            if ((agent->config.socket_group = strdup("certagent")) == NULL) {
+                rc = -E_NOMEM;
+                goto fail;
+            }
+        } else {
+            log_info("no 'certagent' group: only root may use the socket");
+        }
+    }
+
+    /* One agent per state directory. */
+    if ((rc = fsutil_mkdir_p(agent->state_dir, 0755, cause)) != 0)
+        goto fail;
+    if ((lock_path = fsutil_join(agent->state_dir, ".lock")) == NULL) {
+        rc = -E_NOMEM;
+        goto fail;
+    }
+    if ((rc = fsutil_lock(lock_path, &agent->lock_handle, cause)) != 0) {
+        if (rc == -E_BUSY)
+            err_set(cause, "another certagent is already using the state directory %s",
+                    agent->state_dir);
+        goto fail;
+    }
+    if ((rc = store_open(agent->state_dir, &agent->store, cause)) != 0)
+        goto fail;
+    if ((rc = server_start(&agent->server, agent, agent->socket_path, cause)) != 0)
+        goto fail;
+    agent->signals.on_stop = on_stop;
+    agent->signals.on_reload = on_reload;
+    agent->signals.arg = agent;
+    if ((rc = platform_signals_start(loop, &agent->signals, cause)) != 0) {
+        server_stop(&agent->server);
+        goto fail;
+    }
+    log_info("certagent %s listening on %s, store %s (%zu certificates)", CERTAGENT_VERSION,
+             agent->socket_path, agent->state_dir, store_count(agent->store));
+    free(lock_path);
+    paths_free(&defaults);
+    return 0;
+fail:
+    free(lock_path);
+    paths_free(&defaults);
+    agent_free(agent);
+    return rc;
+}
+
+void
+agent_stop(struct agent *agent)
+{
+    if (agent->stopping)
+        return;
+    agent->stopping = 1;
+    platform_notify("STOPPING=1");
+    if (agent->jobs > 0)
+        log_info("stopping: waiting for %u job(s) in progress", agent->jobs);
+    else
+        log_info("stopping");
+    server_stop(&agent->server);
+    platform_signals_close(&agent->signals);
+}
+
+void
+agent_reload(struct agent *agent)
+{
+    struct config c;
+    char *cause = NULL, *restart;
+
+    platform_notify("RELOADING=1");
+    if (load_config(agent, &c, &cause) != 0) {
+        log_error("reload failed, keeping the running configuration: %s",
+                  cause != NULL ? cause : "error");
+        free(cause);
+        platform_notify("READY=1");
+        return;
+    }
+    if (agent->config.socket_group != NULL && c.socket_group == NULL)
+        c.socket_group = strdup(agent->config.socket_group);
+    if ((restart = config_restart_needed(&agent->config, &c)) != NULL) {
+        log_warn("reload: %s changed; that takes effect at the next restart", restart);
+        free(restart);
+    }
+    /* Keep the values that need a restart; take the reloadable ones. */
+    free(agent->config.log_level);
+    agent->config.log_level = c.log_level;
+    c.log_level = NULL;
+    free(agent->config.default_key);
+    agent->config.default_key = c.default_key;
+    c.default_key = NULL;
+    agent->config.selfsigned_days = c.selfsigned_days;
+    agent->config.max_connections = c.max_connections;
+    config_free(&c);
+    apply_log_level(agent);
+    log_info("configuration reloaded from %s", agent->config_path);
+    platform_notify("READY=1");
+}
+
+void
+agent_free(struct agent *agent)
+{
+    store_close(agent->store);
+    agent->store = NULL;
+    if (agent->lock_handle >= 0)
+        fsutil_unlock(agent->lock_handle);
+    agent->lock_handle = -1;
+    config_free(&agent->config);
+    free(agent->config_path);
+    free(agent->socket_path);
+    free(agent->state_dir);
+    agent->config_path = agent->socket_path = agent->state_dir = NULL;
+}

@@ -1,1 +1,464 @@
-/* Being written. */
+#include "ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/crypto.h>
+
+#include "agent.h"
+#include "err.h"
+#include "log.h"
+#include "pem.h"
+#include "store.h"
+#include "version.h"
+
+typedef int (*op_handler)(struct request *req);
+
+static int op_hello(struct request *req);
+static int op_ping(struct request *req);
+static int op_version(struct request *req);
+static int op_status(struct request *req);
+static int op_list(struct request *req);
+
+static const struct op_entry {
+    enum proto_op op;
+    op_handler handler;
+    int changes; /* needs the right to change the store (or to read keys) */
+} op_table[] = {
+    {PROTO_OP_HELLO, op_hello, 0},
+    {PROTO_OP_PING, op_ping, 0},
+    {PROTO_OP_VERSION, op_version, 0},
+    {PROTO_OP_STATUS, op_status, 0},
+    {PROTO_OP_LIST, op_list, 0},
+    {PROTO_OP_SHOW, ops_show, 0},
+    {PROTO_OP_IMPORT, ops_import, 1},
+    {PROTO_OP_SELFSIGNED, ops_selfsigned, 1},
+    {PROTO_OP_EXPORT, ops_export, 1},
+    {PROTO_OP_REMOVE, ops_remove, 1},
+    {PROTO_OP_ROLLBACK, ops_rollback, 1},
+};
+
+void
+ops_dispatch(struct client *client, const msgpack_object *msg)
+{
+    struct request req;
+    const msgpack_object *args;
+    const struct op_entry *entry = NULL;
+    const char *opname = NULL;
+    size_t oplen = 0;
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    req.agent = client->server->agent;
+    req.client = client;
+    if (proto_get_uint(msg, "id", &req.id) != 0 || proto_get_str(msg, "op", &opname, &oplen) != 0) {
+        log_warn("client %llu (%s, pid %ld) sent a request without id or op; dropping it",
+                 (unsigned long long)client->number, client->peer.name, client->peer.pid);
+        server_send_error(client, req.id, E_PROTO, "a request needs an integer id and an op");
+        server_drop(client, "request without id or op");
+        return;
+    }
+    req.op = proto_op_from_name(opname, oplen);
+    if (!client->hello_done && req.op != PROTO_OP_HELLO) {
+        server_send_error(client, req.id, E_PROTO, "the first request must be hello");
+        server_drop(client, "no hello");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(op_table) / sizeof(op_table[0]); i++) {
+        if (op_table[i].op == req.op)
+            entry = &op_table[i];
+    }
+    if (entry == NULL) {
+        char msgbuf[128];
+
+        snprintf(msgbuf, sizeof(msgbuf), "unknown operation '%.*s'",
+                 (int)(oplen > 64 ? 64 : oplen), opname);
+        server_send_error(client, req.id, E_UNKNOWN_OP, msgbuf);
+        return;
+    }
+    args = proto_get(msg, "args");
+    if (args != NULL && args->type != MSGPACK_OBJECT_MAP && args->type != MSGPACK_OBJECT_NIL) {
+        server_send_error(client, req.id, E_BAD_INPUT, "args must be a map");
+        return;
+    }
+    req.args = (args != NULL && args->type == MSGPACK_OBJECT_MAP) ? args : NULL;
+    if (req.agent->stopping && req.op != PROTO_OP_HELLO) {
+        server_send_error(client, req.id, E_UNAVAILABLE, "the agent is shutting down");
+        return;
+    }
+    if (entry->changes && !server_acl_may_change(client, proto_op_name(req.op))) {
+        server_send_error(client, req.id, E_DENIED,
+                          "permission denied: only root, the agent's user and members of "
+                          "the socket's group may change certificates");
+        return;
+    }
+    if ((rc = entry->handler(&req)) != 0) {
+        server_send_error(client, req.id, rc, req.cause);
+        if (rc == -E_VERSION)
+            server_drop(client, "protocol version mismatch");
+    }
+    free(req.cause);
+}
+
+/* Argument helpers. */
+
+static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
+
+static const msgpack_object *
+args_of(struct request *req)
+{
+    return req->args != NULL ? req->args : &empty_map;
+}
+
+int
+ops_arg_str(struct request *req, const char *key, int required, char **out)
+{
+    int rc = proto_get_strdup(args_of(req), key, out);
+
+    *out = rc == 0 ? *out : NULL;
+    if (rc == -E_NOT_FOUND && !required)
+        return 0;
+    if (rc == -E_NOT_FOUND)
+        err_set(&req->cause, "missing argument '%s'", key);
+    else if (rc != 0)
+        err_set(&req->cause, "argument '%s' must be a string", key);
+    return rc == -E_NOMEM ? rc : rc != 0 ? -E_BAD_INPUT : 0;
+}
+
+void
+ops_free_strs(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int
+ops_arg_strs(struct request *req, const char *key, char ***out, size_t *n)
+{
+    const msgpack_object_array *a = NULL;
+    char **v = NULL;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    rc = proto_get_array(args_of(req), key, &a);
+    if (rc == -E_NOT_FOUND)
+        return 0;
+    if (rc != 0 || a->size > 1000) {
+        err_set(&req->cause, "argument '%s' must be a list of at most 1000 strings", key);
+        return -E_BAD_INPUT;
+    }
+    if (a->size == 0)
+        return 0;
+    if ((v = calloc(a->size, sizeof(*v))) == NULL)
+        return -E_NOMEM;
+    for (uint32_t i = 0; i < a->size; i++) {
+        if ((rc = proto_strdup(&a->ptr[i], &v[i])) != 0) {
+            ops_free_strs(v, i);
+            err_set(&req->cause, "argument '%s' must be a list of strings", key);
+            return rc == -E_NOMEM ? rc : -E_BAD_INPUT;
+        }
+    }
+    *out = v;
+    *n = a->size;
+    return 0;
+}
+
+int
+ops_arg_uint(struct request *req, const char *key, int required, uint64_t *out)
+{
+    int rc = proto_get_uint(args_of(req), key, out);
+
+    if (rc == -E_NOT_FOUND && !required)
+        return 0;
+    if (rc == -E_NOT_FOUND)
+        err_set(&req->cause, "missing argument '%s'", key);
+    else if (rc != 0)
+        err_set(&req->cause, "argument '%s' must be a non-negative integer", key);
+    return rc != 0 ? -E_BAD_INPUT : 0;
+}
+
+int
+ops_arg_bin(struct request *req, const char *key, int required, unsigned char **out,
+            size_t *len)
+{
+    const char *p = NULL;
+    int rc = proto_get_bin(args_of(req), key, &p, len);
+
+    *out = NULL;
+    if (rc == -E_NOT_FOUND && !required) {
+        *len = 0;
+        return 0;
+    }
+    if (rc != 0) {
+        err_set(&req->cause, rc == -E_NOT_FOUND ? "missing argument '%s'"
+                                                : "argument '%s' must be bytes",
+                key);
+        return -E_BAD_INPUT;
+    }
+    /* One extra NUL so that PEM parsers may treat it as text. */
+    if ((*out = malloc(*len + 1)) == NULL)
+        return -E_NOMEM;
+    memcpy(*out, p, *len);
+    (*out)[*len] = '\0';
+    return 0;
+}
+
+/* Jobs. */
+
+static void
+job_work(uv_work_t *work)
+{
+    struct job *job = (struct job *)work;
+
+    job->run(job);
+}
+
+static void
+job_after(uv_work_t *work, int status)
+{
+    struct job *job = (struct job *)work;
+    struct client *client = job->client;
+
+    if (status == UV_ECANCELED && job->rc == 0) {
+        job->rc = -E_UNAVAILABLE;
+        err_set(&job->cause, "the agent is shutting down");
+    }
+    if (job->done != NULL)
+        job->done(job);
+    if (server_client_alive(client)) {
+        if (job->rc == 0) {
+            server_send_writer(client, job->id, &job->reply);
+        } else {
+            proto_writer_destroy(&job->reply);
+            server_send_error(client, job->id, job->rc, job->cause);
+        }
+    } else {
+        proto_writer_destroy(&job->reply);
+    }
+    job->agent->jobs--;
+    free(job->cause);
+    job->cause = NULL;
+    server_client_unref(client);
+    job->release(job);
+}
+
+int
+ops_job_queue(struct request *req, struct job *job, job_fn run, job_fn done, job_fn release)
+{
+    int rc;
+
+    job->agent = req->agent;
+    job->client = req->client;
+    job->id = req->id;
+    job->op = req->op;
+    job->run = run;
+    job->done = done;
+    job->release = release;
+    job->rc = 0;
+    job->cause = NULL;
+    proto_writer_init(&job->reply);
+    if ((rc = uv_queue_work(req->agent->loop, &job->work, job_work, job_after)) != 0) {
+        proto_writer_destroy(&job->reply);
+        err_set(&req->cause, "cannot queue work: %s", uv_strerror(rc));
+        return -E_INTERNAL;
+    }
+    server_client_ref(req->client);
+    req->agent->jobs++;
+    return 0;
+}
+
+void
+ops_progress(struct client *client, uint64_t id, const char *message, uint64_t done,
+             uint64_t total)
+{
+    struct proto_writer w;
+
+    proto_writer_init(&w);
+    msgpack_pack_map(&w.pk, 5);
+    proto_pack_kv_uint(&w.pk, "id", id);
+    proto_pack_kv_str(&w.pk, "event", "progress");
+    proto_pack_kv_str(&w.pk, "message", message);
+    proto_pack_kv_uint(&w.pk, "done", done);
+    proto_pack_kv_uint(&w.pk, "total", total);
+    server_send_writer(client, id, &w);
+}
+
+/* Session ops. */
+
+static int
+op_hello(struct request *req)
+{
+    struct proto_writer w;
+    uint64_t proto = 0;
+    char *client_name = NULL;
+    int rc;
+
+    if ((rc = ops_arg_uint(req, "proto", 1, &proto)) != 0)
+        return rc;
+    if ((rc = ops_arg_str(req, "client", 0, &client_name)) != 0)
+        return rc;
+    if (proto != PROTO_VERSION) {
+        err_set(&req->cause,
+                "protocol version mismatch: the agent speaks protocol %d, the client %llu; "
+                "use the certctl that comes with this agent (%s)",
+                PROTO_VERSION, (unsigned long long)proto, CERTAGENT_VERSION);
+        free(client_name);
+        return -E_VERSION;
+    }
+    req->client->hello_done = 1;
+    log_debug("client %llu: %s (uid %ld, pid %ld) says hello as %s",
+              (unsigned long long)req->client->number, req->client->peer.name,
+              req->client->peer.uid, req->client->peer.pid,
+              client_name != NULL ? client_name : "?");
+    free(client_name);
+    proto_writer_init(&w);
+    proto_begin_result(&w.pk, req->id, 2);
+    proto_pack_kv_uint(&w.pk, "proto", PROTO_VERSION);
+    proto_pack_kv_str(&w.pk, "agent", CERTAGENT_VERSION);
+    server_send_writer(req->client, req->id, &w);
+    return 0;
+}
+
+static int
+op_ping(struct request *req)
+{
+    struct proto_writer w;
+
+    proto_writer_init(&w);
+    proto_begin_result(&w.pk, req->id, 0);
+    server_send_writer(req->client, req->id, &w);
+    return 0;
+}
+
+static int
+op_version(struct request *req)
+{
+    struct proto_writer w;
+
+    proto_writer_init(&w);
+    proto_begin_result(&w.pk, req->id, 3);
+    proto_pack_kv_str(&w.pk, "agent", CERTAGENT_VERSION);
+    proto_pack_kv_uint(&w.pk, "proto", PROTO_VERSION);
+    proto_pack_kv_str(&w.pk, "openssl", OpenSSL_version(OPENSSL_VERSION));
+    server_send_writer(req->client, req->id, &w);
+    return 0;
+}
+
+void
+ops_pack_cert(msgpack_packer *pk, const struct store_cert *cert, int64_t now)
+{
+    const struct store_version *v = store_current(cert);
+
+    msgpack_pack_map(pk, 15);
+    proto_pack_kv_str(pk, "name", cert->name);
+    proto_pack_kv_uint(pk, "version", cert->current);
+    proto_pack_kv_uint(pk, "versions", cert->nversions);
+    proto_pack_kv_str(pk, "source", store_source_name(v->source));
+    proto_pack_kv_str(pk, "subject", v->subject);
+    proto_pack_kv_str(pk, "common_name", v->common_name);
+    proto_pack_kv_str(pk, "issuer", v->issuer);
+    proto_pack_str(pk, "dns");
+    proto_pack_str_array(pk, v->dns, v->ndns);
+    proto_pack_str(pk, "ips");
+    proto_pack_str_array(pk, v->ips, v->nips);
+    proto_pack_kv_int(pk, "not_before", v->not_before);
+    proto_pack_kv_int(pk, "not_after", v->not_after);
+    proto_pack_kv_int(pk, "days_left", pem_days_left(v->not_after, now));
+    proto_pack_kv_str(pk, "key", v->key_desc);
+    proto_pack_kv_str(pk, "fingerprint", v->fingerprint);
+    proto_pack_kv_bool(pk, "busy", cert->busy);
+}
+
+/*
+ * Streams every current certificate as "items" events of at most
+ * PROTO_ITEMS_BATCH entries (a listing of thousands would not fit one
+ * frame).  Returns how many were sent, or a negative code.
+ */
+static long
+stream_certs(struct request *req, int64_t now, size_t *expired, size_t *expiring)
+{
+    struct store *store = req->agent->store;
+    size_t total = store_count(store), i = 0;
+    long sent = 0;
+
+    *expired = *expiring = 0;
+    while (i < total) {
+        struct proto_writer w;
+        size_t batch = 0, start = i;
+
+        /* Count the batch first: msgpack arrays are length-prefixed. */
+        while (i < total && batch < PROTO_ITEMS_BATCH) {
+            if (store_at(store, i)->current != 0)
+                batch++;
+            i++;
+        }
+        if (batch == 0)
+            break;
+        proto_writer_init(&w);
+        msgpack_pack_map(&w.pk, 3);
+        proto_pack_kv_uint(&w.pk, "id", req->id);
+        proto_pack_kv_str(&w.pk, "event", "items");
+        proto_pack_str(&w.pk, "items");
+        msgpack_pack_array(&w.pk, batch);
+        for (size_t j = start; j < i; j++) {
+            const struct store_cert *cert = store_at(store, j);
+            int64_t left;
+
+            if (cert->current == 0)
+                continue;
+            ops_pack_cert(&w.pk, cert, now);
+            left = pem_days_left(store_current(cert)->not_after, now);
+            if (store_current(cert)->not_after <= now)
+                (*expired)++;
+            else if (left < 30)
+                (*expiring)++;
+        }
+        server_send_writer(req->client, req->id, &w);
+        sent += (long)batch;
+    }
+    return sent;
+}
+
+static int
+op_list(struct request *req)
+{
+    struct proto_writer w;
+    size_t expired, expiring;
+    long n = stream_certs(req, (int64_t)time(NULL), &expired, &expiring);
+
+    proto_writer_init(&w);
+    proto_begin_result(&w.pk, req->id, 1);
+    proto_pack_kv_uint(&w.pk, "count", (uint64_t)n);
+    server_send_writer(req->client, req->id, &w);
+    return 0;
+}
+
+static int
+op_status(struct request *req)
+{
+    struct agent *agent = req->agent;
+    struct proto_writer w;
+    size_t expired, expiring;
+    int64_t now = (int64_t)time(NULL);
+    long n = stream_certs(req, now, &expired, &expiring);
+
+    proto_writer_init(&w);
+    proto_begin_result(&w.pk, req->id, 13);
+    proto_pack_kv_str(&w.pk, "agent", CERTAGENT_VERSION);
+    proto_pack_kv_uint(&w.pk, "proto", PROTO_VERSION);
+    proto_pack_kv_int(&w.pk, "pid", platform_pid());
+    proto_pack_kv_int(&w.pk, "started", agent->started);
+    proto_pack_kv_uint(&w.pk, "uptime_seconds", (uv_hrtime() - agent->started_hr) / 1000000000u);
+    proto_pack_kv_str(&w.pk, "state_dir", agent->state_dir);
+    proto_pack_kv_str(&w.pk, "socket", agent->socket_path);
+    proto_pack_kv_str(&w.pk, "config", agent->config_path);
+    proto_pack_kv_uint(&w.pk, "count", (uint64_t)n);
+    proto_pack_kv_uint(&w.pk, "expired", expired);
+    proto_pack_kv_uint(&w.pk, "expiring_30d", expiring);
+    proto_pack_kv_uint(&w.pk, "connections", agent->server.nclients);
+    proto_pack_kv_uint(&w.pk, "jobs", agent->jobs);
+    server_send_writer(req->client, req->id, &w);
+    return 0;
+}

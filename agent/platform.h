@@ -1,12 +1,76 @@
 /*
  * The agent's platform layer: one header, one implementation per platform
  * (agent/unix/platform.c, agent/win/platform.c), same function names.
+ * Functions return 0 or a negative err_code with words in *cause.
  */
 #ifndef CERTAGENT_PLATFORM_H
 #define CERTAGENT_PLATFORM_H
 
+#include <uv.h>
+
 /* System log (syslog on Unix, the Event Log on Windows). level: enum log_level. */
 void platform_syslog_open(const char *ident);
 void platform_syslog_write(int level, const char *line);
+
+/* Who is on the other end of an IPC connection. */
+struct peer {
+    long uid;       /* -1 when unknown */
+    long gid;
+    long pid;
+    char name[64];  /* user name, or the uid in digits */
+};
+
+/* Reads the peer's credentials (SO_PEERCRED on Linux). */
+int platform_peer_get(uv_pipe_t *pipe, struct peer *out);
+/*
+ * May this peer change the store?  Root, the agent's own user, and members
+ * of the socket's group (primary or supplementary) may.
+ */
+int platform_peer_may_change(const struct peer *peer, long socket_gid);
+
+/*
+ * Before binding: creates the socket's directory when missing (0755 for the
+ * system location, 0700 otherwise) and refuses one that is not owned by us or
+ * is writable by others.  If something listens on path already, fails with
+ * -E_BUSY ("another certagent is already listening on PATH"); a stale socket
+ * file left by a crash is removed (*removed_stale set to 1).
+ */
+int platform_socket_prepare(const char *path, int *removed_stale, char **cause);
+/*
+ * After binding: sets the socket's group (group name, or NULL for our own)
+ * and mode.  *gid_out receives the group allowed to change things (-1: none
+ * beyond root and our user).
+ */
+int platform_socket_secure(const char *path, const char *group, int mode, long *gid_out,
+                           char **cause);
+/* Does a group of this name exist? */
+int platform_group_exists(const char *name);
+/* Removes the socket file (if it is still ours). */
+void platform_socket_remove(const char *path);
+
+/* Service manager readiness ("READY=1", "STOPPING=1", "RELOADING=1"); no-op without one. */
+void platform_notify(const char *state);
+
+/*
+ * --daemon: detaches from the terminal.  The calling process waits until the
+ * detached child reports with platform_daemon_ready, then exits with 0 or,
+ * when the child reported an error, prints it and exits 1.  Returns (in the
+ * child) a handle for platform_daemon_ready.
+ */
+int platform_daemonize(int *ready_handle, char **cause);
+void platform_daemon_ready(int ready_handle, const char *error);
+
+/* Stop (SIGTERM, SIGINT; service stop) and reload (SIGHUP; PARAMCHANGE) signals. */
+struct platform_signals {
+    uv_signal_t term, intr, hup;
+    void (*on_stop)(void *arg);
+    void (*on_reload)(void *arg);
+    void *arg;
+};
+int platform_signals_start(uv_loop_t *loop, struct platform_signals *s, char **cause);
+void platform_signals_close(struct platform_signals *s);
+
+/* Current process id. */
+long platform_pid(void);
 
 #endif

@@ -1,1 +1,362 @@
-/* Being written. */
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "fsutil.h"
+
+#define CONFIG_MAX_FILE (1024 * 1024)
+
+enum key_type {
+    KEY_STRING,
+    KEY_INT,
+    KEY_MODE, /* octal permission bits written as a string: "0660" */
+    KEY_ENUM,
+};
+
+struct key_def {
+    const char *name;
+    enum key_type type;
+    size_t offset;
+    long min, max;        /* KEY_INT bounds */
+    const char *const *values; /* KEY_ENUM, NULL-terminated */
+    const char *def;      /* default as text; NULL for "platform default" */
+    int reloadable;
+    int sensitive;
+    const char *doc;
+};
+
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const key_types[] = {"ec256",   "ec384",   "rsa2048", "rsa3072",
+                                        "rsa4096", "ed25519", NULL};
+
+#define OFF(field) offsetof(struct config, field)
+
+static const struct key_def keys[] = {
+    {"socket", KEY_STRING, OFF(socket), 0, 0, NULL, NULL, 0, 0,
+     "path of the IPC socket (default: /run/certagent/certagent.sock as root)"},
+    {"socket_group", KEY_STRING, OFF(socket_group), 0, 0, NULL, NULL, 0, 0,
+     "group that may use the socket (default: certagent when it exists)"},
+    {"socket_mode", KEY_MODE, OFF(socket_mode), 0, 0777, NULL, "0660", 0, 0,
+     "permission bits of the socket, as an octal string"},
+    {"state_dir", KEY_STRING, OFF(state_dir), 0, 0, NULL, NULL, 0, 0,
+     "directory of the store (default: /var/lib/certagent as root)"},
+    {"log_level", KEY_ENUM, OFF(log_level), 0, 0, log_levels, "info", 1, 0,
+     "error, warn, info or debug"},
+    {"default_key", KEY_ENUM, OFF(default_key), 0, 0, key_types, "ec256", 1, 0,
+     "key type for new keys: ec256, ec384, rsa2048, rsa3072, rsa4096, ed25519"},
+    {"selfsigned_days", KEY_INT, OFF(selfsigned_days), 1, 3650, NULL, "365", 1, 0,
+     "validity in days of self-signed certificates when --days is not given"},
+    {"max_connections", KEY_INT, OFF(max_connections), 1, 100000, NULL, "1024", 1, 0,
+     "IPC clients served at once; more are refused with E_UNAVAILABLE"},
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const char *
+type_name(enum key_type t)
+{
+    switch (t) {
+    case KEY_STRING:
+    case KEY_ENUM:
+        return "string";
+    case KEY_INT:
+        return "integer";
+    case KEY_MODE:
+        return "octal string";
+    }
+    return "?";
+}
+
+static const char *
+json_type_name(const cJSON *j)
+{
+    if (cJSON_IsString(j))
+        return "a string";
+    if (cJSON_IsNumber(j))
+        return "a number";
+    if (cJSON_IsBool(j))
+        return "a boolean";
+    if (cJSON_IsNull(j))
+        return "null";
+    if (cJSON_IsArray(j))
+        return "an array";
+    if (cJSON_IsObject(j))
+        return "an object";
+    return "an invalid value";
+}
+
+static int
+parse_mode(const char *s, long *out)
+{
+    long v = 0;
+
+    if (s[0] == '\0' || strlen(s) > 4)
+        return -1;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '7')
+            return -1;
+        v = v * 8 + (*p - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Stores text (from a default or the file) into the field of k. */
+static int
+set_value(struct config *c, const struct key_def *k, const cJSON *j, const char *text,
+          char **cause)
+{
+    char *field = (char *)c + k->offset;
+
+    switch (k->type) {
+    case KEY_STRING:
+    case KEY_ENUM: {
+        char **sp = (char **)(void *)field;
+        char *s;
+
+        if (j != NULL && !cJSON_IsString(j)) {
+            err_set(cause, "$.%s: expected a string, got %s", k->name, json_type_name(j));
+            return -E_BAD_INPUT;
+        }
+        if (j != NULL)
+            text = j->valuestring;
+        if (k->type == KEY_ENUM) {
+            int found = 0;
+
+            for (const char *const *v = k->values; *v; v++)
+                found |= strcmp(*v, text) == 0;
+            if (!found) {
+                err_set(cause, "$.%s: '%s' is not one of the allowed values (%s)", k->name,
+                        text, k->doc);
+                return -E_BAD_INPUT;
+            }
+        } else if (text[0] == '\0') {
+            err_set(cause, "$.%s: must not be empty", k->name);
+            return -E_BAD_INPUT;
+        }
+        if ((s = strdup(text)) == NULL)
+            return -E_NOMEM;
+        free(*sp);
+        *sp = s;
+        return 0;
+    }
+    case KEY_INT: {
+        long v;
+
+        if (j != NULL) {
+            if (!cJSON_IsNumber(j) || j->valuedouble != (double)(long)j->valuedouble) {
+                err_set(cause, "$.%s: expected an integer, got %s", k->name,
+                        cJSON_IsNumber(j) ? "a fraction" : json_type_name(j));
+                return -E_BAD_INPUT;
+            }
+            if (j->valuedouble < (double)k->min || j->valuedouble > (double)k->max) {
+                err_set(cause, "$.%s: %g is out of range %ld..%ld", k->name, j->valuedouble,
+                        k->min, k->max);
+                return -E_BAD_INPUT;
+            }
+            v = (long)j->valuedouble;
+        } else {
+            v = strtol(text, NULL, 10);
+        }
+        *(int *)(void *)field = (int)v;
+        return 0;
+    }
+    case KEY_MODE: {
+        long v;
+
+        if (j != NULL && !cJSON_IsString(j)) {
+            err_set(cause, "$.%s: expected an octal string such as \"0660\", got %s", k->name,
+                    json_type_name(j));
+            return -E_BAD_INPUT;
+        }
+        if (j != NULL)
+            text = j->valuestring;
+        if (parse_mode(text, &v) != 0 || v > k->max) {
+            err_set(cause, "$.%s: '%s' is not an octal mode such as \"0660\"", k->name, text);
+            return -E_BAD_INPUT;
+        }
+        *(int *)(void *)field = (int)v;
+        return 0;
+    }
+    }
+    return -E_INTERNAL;
+}
+
+int
+config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < NKEYS; i++) {
+        int rc;
+
+        if (keys[i].def == NULL)
+            continue;
+        if ((rc = set_value(c, &keys[i], NULL, keys[i].def, NULL)) != 0) {
+            config_free(c);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int
+add_unknown_key(char ***warnings, size_t *n, const char *key)
+{
+    char *w = NULL;
+    char **nw;
+
+    if (warnings == NULL)
+        return 0;
+    err_set(&w, "$.%s: unknown key (ignored)", key);
+    if (w == NULL)
+        return -E_NOMEM;
+    if ((nw = realloc(*warnings, (*n + 1) * sizeof(*nw))) == NULL) {
+        free(w);
+        return -E_NOMEM;
+    }
+    nw[(*n)++] = w;
+    *warnings = nw;
+    return 0;
+}
+
+int
+config_parse(const char *text, size_t len, struct config *c, char ***warnings,
+             size_t *nwarnings, char **cause)
+{
+    cJSON *root = NULL;
+    const cJSON *item;
+    int rc = 0;
+
+    root = cJSON_ParseWithLength(text, len);
+    if (root == NULL) {
+        const char *at = cJSON_GetErrorPtr();
+        long pos = (at != NULL && at >= text && at <= text + len) ? (long)(at - text) : -1;
+        long line = 1;
+
+        for (long i = 0; i < pos; i++)
+            line += text[i] == '\n';
+        err_set(cause, "not valid JSON (near line %ld)", line);
+        return -E_BAD_INPUT;
+    }
+    if (!cJSON_IsObject(root)) {
+        err_set(cause, "$: expected an object, got %s", json_type_name(root));
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    cJSON_ArrayForEach(item, root)
+    {
+        const struct key_def *k = NULL;
+
+        for (size_t i = 0; i < NKEYS; i++) {
+            if (strcmp(keys[i].name, item->string) == 0)
+                k = &keys[i];
+        }
+        if (k == NULL) {
+            if ((rc = add_unknown_key(warnings, nwarnings, item->string)) != 0)
+                goto out;
+            continue;
+        }
+        if ((rc = set_value(c, k, item, NULL, cause)) != 0)
+            goto out;
+    }
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+int
+config_load(const char *path, struct config *c, char ***warnings, size_t *nwarnings,
+            char **cause)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    char *inner = NULL;
+    int rc;
+
+    if ((rc = fsutil_read_file(path, CONFIG_MAX_FILE, &data, &len, cause)) != 0)
+        return rc;
+    rc = config_parse((const char *)data, len, c, warnings, nwarnings, &inner);
+    if (rc != 0)
+        err_set(cause, "%s: %s", path, inner != NULL ? inner : err_message(rc));
+    free(inner);
+    free(data);
+    return rc;
+}
+
+static int
+str_differs(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a != b;
+    return strcmp(a, b) != 0;
+}
+
+char *
+config_restart_needed(const struct config *a, const struct config *b)
+{
+    char buf[512] = "";
+    size_t used = 0;
+
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct key_def *k = &keys[i];
+        const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
+        int differs;
+
+        if (k->reloadable)
+            continue;
+        if (k->type == KEY_STRING || k->type == KEY_ENUM)
+            differs = str_differs(*(char *const *)(const void *)fa,
+                                  *(char *const *)(const void *)fb);
+        else
+            differs = *(const int *)(const void *)fa != *(const int *)(const void *)fb;
+        if (differs) {
+            int n = snprintf(buf + used, sizeof(buf) - used, "%s%s", used ? ", " : "", k->name);
+            if (n > 0 && (size_t)n < sizeof(buf) - used)
+                used += (size_t)n;
+        }
+    }
+    return used > 0 ? strdup(buf) : NULL;
+}
+
+void
+config_free(struct config *c)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (keys[i].type == KEY_STRING || keys[i].type == KEY_ENUM) {
+            char **sp = (char **)(void *)((char *)c + keys[i].offset);
+
+            free(*sp);
+            *sp = NULL;
+        }
+    }
+}
+
+void
+config_free_warnings(char **warnings, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(warnings[i]);
+    free(warnings);
+}
+
+size_t
+config_key_docs(const struct config_key_doc **docs)
+{
+    static struct config_key_doc table[NKEYS];
+
+    for (size_t i = 0; i < NKEYS; i++) {
+        table[i].name = keys[i].name;
+        table[i].type = type_name(keys[i].type);
+        table[i].def = keys[i].def != NULL ? keys[i].def : "(platform default)";
+        table[i].doc = keys[i].doc;
+        table[i].reloadable = keys[i].reloadable;
+        table[i].sensitive = keys[i].sensitive;
+    }
+    *docs = table;
+    return NKEYS;
+}

@@ -1,1 +1,253 @@
-/* Being written. */
+#include "cmd.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "fsutil.h"
+#include "output.h"
+#include "paths.h"
+
+const struct cmd cmd_table[] = {
+    {"status", "", "agent uptime, store and a table of certificates with days left", "", cmd_status},
+    {"list", "", "list the certificates in the store", "", cmd_list},
+    {"show", "NAME [--version N]", "details of a certificate: subject, SANs, chain, history",
+     "  --version N        show version N instead of the current one\n",
+     cmd_show},
+    {"selfsigned", "NAME --dns D [--dns D2 ...] [--ip ADDR ...] [--key TYPE] [--days N]",
+     "create a new self-signed version of NAME",
+     "  --dns D            a DNS name (repeatable); the first becomes the common name\n"
+     "  --ip ADDR          an IPv4 or IPv6 address (repeatable)\n"
+     "  --key TYPE         ec256 (default), ec384, rsa2048, rsa3072, rsa4096, ed25519\n"
+     "  --days N           validity in days (default 365, or selfsigned_days)\n",
+     cmd_selfsigned},
+    {"import", "NAME --cert FILE [--key FILE] [--chain FILE] | NAME --pfx FILE "
+               "[--password-file F]",
+     "import a certificate (PEM, DER or PKCS#12) as a new version of NAME",
+     "  --cert FILE        the certificate, PEM or DER; extra PEM certificates are the chain\n"
+     "  --key FILE         its private key, PEM or DER (may be inside --cert)\n"
+     "  --chain FILE       intermediate certificates, PEM\n"
+     "  --pfx FILE         a PKCS#12 (.pfx/.p12) file with key, certificate and chain\n"
+     "  --password-file F  password of the PFX file or of an encrypted key (first line)\n",
+     cmd_import},
+    {"export", "NAME --format pem|pfx --out PATH [--password-file F] [--version N] [--no-key]",
+     "write a certificate with its chain and private key to a file",
+     "  --format pem|pfx   pem: certificate, chain and key in one file; pfx: PKCS#12\n"
+     "  --out PATH         where to write (mode 0600 when it holds the key)\n"
+     "  --password-file F  password for the PFX file (first line; default: empty)\n"
+     "  --version N        export version N instead of the current one\n"
+     "  --no-key           leave the private key out\n",
+     cmd_export},
+    {"remove", "NAME", "remove a certificate and all its versions", "", cmd_remove},
+    {"rollback", "NAME [--to VERSION]", "make an earlier version current again",
+     "  --to VERSION       the version to make current (default: the one before)\n",
+     cmd_rollback},
+    {"version", "", "versions of certctl, the agent and the protocol", "", cmd_version},
+    {"ping", "", "check that the agent answers", "", cmd_ping},
+};
+const size_t cmd_count = sizeof(cmd_table) / sizeof(cmd_table[0]);
+
+const struct cmd *
+cmd_find(const char *name)
+{
+    for (size_t i = 0; i < cmd_count; i++) {
+        if (strcmp(cmd_table[i].name, name) == 0)
+            return &cmd_table[i];
+    }
+    return NULL;
+}
+
+int
+cmd_usage(const struct cmd *cmd, int err)
+{
+    FILE *f = err ? stderr : stdout;
+
+    fprintf(f, "usage: certctl [--socket PATH] [--json] %s %s\n", cmd->name, cmd->usage);
+    fprintf(f, "%s\n", cmd->summary);
+    if (cmd->help[0] != '\0')
+        fprintf(f, "\n%s", cmd->help);
+    return err ? EXIT_USAGE : 0;
+}
+
+int
+cmd_usage_error(const char *name, const char *fmt, ...)
+{
+    const struct cmd *cmd = cmd_find(name);
+    va_list ap;
+
+    fprintf(stderr, "certctl %s: ", name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (cmd != NULL)
+        fprintf(stderr, "usage: certctl %s %s\n", cmd->name, cmd->usage);
+    return EXIT_USAGE;
+}
+
+int
+cmd_opt(int argc, char **argv, int *i, const char *name, const char **out)
+{
+    size_t n = strlen(name);
+    const char *arg = argv[*i];
+
+    if (strncmp(arg, name, n) != 0)
+        return 0;
+    if (arg[n] == '=') {
+        *out = arg + n + 1;
+        return 1;
+    }
+    if (arg[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *out = argv[++*i];
+    return 1;
+}
+
+long
+cmd_parse_count(const char *s, long max)
+{
+    long v = 0;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9' || v > max)
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    return v > max ? -1 : v;
+}
+
+int
+cmd_read_input(const char *path, size_t max, unsigned char **out, size_t *len, char **cause)
+{
+    char *inner = NULL;
+    int rc = fsutil_read_file(path, max, out, len, &inner);
+
+    if (rc == -E_TOO_BIG)
+        err_set(cause, "%s is larger than %zu bytes: not a certificate, key or PFX file", path,
+                max);
+    else if (rc != 0)
+        err_set(cause, "%s", inner != NULL ? inner : err_message(rc));
+    free(inner);
+    return rc;
+}
+
+int
+cmd_read_password(const char *path, char **out, char **cause)
+{
+    unsigned char *data = NULL;
+    size_t len = 0, n;
+    int rc;
+
+    if ((rc = cmd_read_input(path, 64 * 1024, &data, &len, cause)) != 0)
+        return rc;
+    for (n = 0; n < len && data[n] != '\n' && data[n] != '\r'; n++)
+        ;
+    if (n > 1024) {
+        err_set(cause, "the password in %s is longer than 1024 bytes", path);
+        rc = -E_BAD_INPUT;
+    } else {
+        data[n] = '\0';
+        if ((*out = strdup((char *)data)) == NULL)
+            rc = -E_NOMEM;
+    }
+    memset(data, 0, len);
+    free(data);
+    return rc;
+}
+
+int
+ctl_connect(struct ctl *ctl)
+{
+    struct paths user, sys;
+    const char *tried[2];
+    char *causes[2] = {NULL, NULL};
+    size_t ntried = 0;
+    int rc = -E_UNAVAILABLE;
+
+    if (ctl->connected)
+        return 0;
+    memset(&user, 0, sizeof(user));
+    memset(&sys, 0, sizeof(sys));
+    if (ctl->socket != NULL) {
+        tried[ntried++] = ctl->socket;
+    } else {
+        if (paths_default(&user) != 0 || paths_system(&sys) != 0) {
+            fprintf(stderr, "certctl: out of memory\n");
+            return EXIT_UNREACHABLE;
+        }
+        tried[ntried++] = user.socket;
+        if (!user.system)
+            tried[ntried++] = sys.socket;
+    }
+    for (size_t i = 0; i < ntried; i++) {
+        rc = client_open(&ctl->client, tried[i], &causes[i]);
+        ctl->client.show_progress = 1;
+        if (rc == 0)
+            break;
+        client_close(&ctl->client);
+        if (rc != -E_UNAVAILABLE)
+            break;
+    }
+    if (rc == 0) {
+        ctl->connected = 1;
+    } else if (rc == -E_UNAVAILABLE) {
+        fprintf(stderr, "certctl: cannot reach certagent; looked at:\n");
+        for (size_t i = 0; i < ntried; i++)
+            fprintf(stderr, "  %s (%s)\n", tried[i], causes[i] != NULL ? causes[i] : "?");
+        fprintf(stderr, "Start the agent with 'certagent' (as root: 'systemctl start certagent' "
+                        "or 'certagent --daemon --pid-file /run/certagent.pid'),\n"
+                        "or point certctl at its socket with --socket PATH or "
+                        "CERTAGENT_SOCKET.\n");
+    } else {
+        for (size_t i = 0; i < ntried; i++) {
+            if (causes[i] != NULL)
+                fprintf(stderr, "certctl: %s: %s\n", tried[i], causes[i]);
+        }
+    }
+    free(causes[0]);
+    free(causes[1]);
+    paths_free(&user);
+    paths_free(&sys);
+    return rc == 0 ? 0 : EXIT_UNREACHABLE;
+}
+
+int
+ctl_call(struct ctl *ctl, struct proto_writer *w, struct reply *reply)
+{
+    char *cause = NULL;
+    int rc;
+
+    rc = client_request_finish(&ctl->client, w, reply, &cause);
+    if (rc != 0) {
+        fprintf(stderr, "certctl: %s\n", cause != NULL ? cause : err_message(rc));
+        free(cause);
+        return rc == -E_TOO_BIG ? EXIT_USAGE : EXIT_UNREACHABLE;
+    }
+    if (reply->ok)
+        return 0;
+    fprintf(stderr, "certctl: %s", reply->message != NULL ? reply->message : "error");
+    if (reply->detail != NULL)
+        fprintf(stderr, " (%s)", reply->detail);
+    fprintf(stderr, " [%s]\n", reply->code);
+    if (ctl->json) {
+        cJSON *o = cJSON_CreateObject(), *e = cJSON_CreateObject();
+
+        cJSON_AddBoolToObject(o, "ok", 0);
+        cJSON_AddStringToObject(e, "code", reply->code);
+        cJSON_AddStringToObject(e, "message", reply->message ? reply->message : "");
+        if (reply->detail != NULL)
+            cJSON_AddStringToObject(e, "detail", reply->detail);
+        else
+            cJSON_AddNullToObject(e, "detail");
+        cJSON_AddItemToObject(o, "error", e);
+        output_json(o);
+        cJSON_Delete(o);
+    }
+    return EXIT_AGENT_ERROR;
+}

@@ -1,0 +1,52 @@
+/*
+ * The agent as a whole: configuration, store, IPC server and signals on one
+ * libuv loop.  main.c parses the command line and calls agent_start; the
+ * loop then runs until agent_stop has closed every handle and the last job
+ * has finished.
+ */
+#ifndef CERTAGENT_AGENT_H
+#define CERTAGENT_AGENT_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "platform.h"
+#include "server.h"
+
+struct agent_options {
+    const char *config_path; /* NULL: the platform default (missing file allowed) */
+    const char *socket_path; /* NULL: config, then platform default */
+    const char *state_dir;   /* NULL: config, then platform default */
+    const char *log_level;   /* NULL: config */
+};
+
+struct agent {
+    uv_loop_t *loop;
+    struct config config;
+    char *config_path;
+    int config_explicit;    /* the user named the config file: it must exist */
+    char *socket_path;
+    char *state_dir;
+    const char *cli_log_level;
+    struct store *store;
+    struct server server;
+    struct platform_signals signals;
+    int lock_handle;
+    int64_t started;        /* Unix seconds */
+    uint64_t started_hr;    /* uv_hrtime at start */
+    unsigned jobs;          /* thread-pool jobs in flight */
+    int stopping;
+};
+
+/* Loads config, opens the store, starts listening.  On failure everything is undone. */
+int agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *opts,
+                char **cause);
+/* Graceful stop: no new connections or requests; running jobs finish. */
+void agent_stop(struct agent *agent);
+/* SIGHUP: re-reads the config; reloadable keys take effect. */
+void agent_reload(struct agent *agent);
+/* After uv_run returned: releases the store and the lock. */
+void agent_free(struct agent *agent);
+
+#endif

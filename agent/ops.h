@@ -1,0 +1,81 @@
+/*
+ * Requests: the op table (ops.c) and the handlers (ops.c for the session and
+ * read-only ops, ops-cert.c for the ones that change or export certificates).
+ * A handler either replies at once or queues a job whose disk and crypto work
+ * runs in the libuv thread pool, so the loop never blocks.
+ */
+#ifndef CERTAGENT_OPS_H
+#define CERTAGENT_OPS_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "proto.h"
+
+struct agent;
+struct client;
+
+struct request {
+    struct agent *agent;
+    struct client *client;
+    uint64_t id;
+    enum proto_op op;
+    const msgpack_object *args; /* a map; valid only during the handler */
+    char *cause;                /* words for an error the handler returns */
+};
+
+/* Handles one decoded frame from client. */
+void ops_dispatch(struct client *client, const msgpack_object *msg);
+
+struct job;
+typedef void (*job_fn)(struct job *job);
+
+/*
+ * A unit of work for the thread pool.  run (pool thread) does the work and,
+ * on success, packs the complete reply into `reply`; done (loop thread, may
+ * be NULL) commits to the index and logs; then the reply or the error
+ * (rc, cause) is sent and release frees the containing object.
+ */
+struct job {
+    uv_work_t work;
+    struct agent *agent;
+    struct client *client;
+    uint64_t id;
+    enum proto_op op;
+    job_fn run;
+    job_fn done;
+    job_fn release;
+    int rc;
+    char *cause;
+    struct proto_writer reply;
+};
+
+/* Queues job; on failure returns a negative code and the caller still owns job. */
+int ops_job_queue(struct request *req, struct job *job, job_fn run, job_fn done,
+                  job_fn release);
+
+/* Sends a progress event for request id. */
+void ops_progress(struct client *client, uint64_t id, const char *message, uint64_t done,
+                  uint64_t total);
+
+/* Argument helpers: 0, or -E_BAD_INPUT with req->cause naming the argument. */
+int ops_arg_str(struct request *req, const char *key, int required, char **out);
+int ops_arg_strs(struct request *req, const char *key, char ***out, size_t *n);
+int ops_arg_uint(struct request *req, const char *key, int required, uint64_t *out);
+int ops_arg_bin(struct request *req, const char *key, int required, unsigned char **out,
+                size_t *len);
+void ops_free_strs(char **v, size_t n);
+
+/* ops-cert.c */
+int ops_show(struct request *req);
+int ops_import(struct request *req);
+int ops_selfsigned(struct request *req);
+int ops_export(struct request *req);
+int ops_remove(struct request *req);
+int ops_rollback(struct request *req);
+
+/* Packs a store_cert summary map (used by list, status and show). */
+struct store_cert;
+void ops_pack_cert(msgpack_packer *pk, const struct store_cert *cert, int64_t now);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * The IPC server: accepts connections on the Unix socket (named pipe on
+ * Windows), reassembles frames, and hands each request to ops_dispatch.
+ * A peer that breaks the protocol is dropped; the others keep being served.
+ */
+#ifndef CERTAGENT_SERVER_H
+#define CERTAGENT_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "platform.h"
+#include "proto.h"
+
+struct agent;
+struct server;
+
+/* Replies queued to a client that does not read them, before it is dropped. */
+#define SERVER_MAX_PENDING_WRITE (16u * 1024 * 1024)
+
+struct client {
+    uv_pipe_t pipe;          /* pipe.data points here */
+    struct server *server;
+    struct client *prev, *next;
+    struct proto_reader reader;
+    struct peer peer;
+    uint64_t number;         /* connection number, for logs */
+    size_t pending_write;    /* bytes queued in uv_write requests */
+    unsigned refs;           /* the handle + jobs in flight */
+    int hello_done;
+    int closing;
+};
+
+struct server {
+    uv_pipe_t listener;
+    struct agent *agent;
+    struct client *clients;
+    size_t nclients;
+    uint64_t next_number;
+    long socket_gid;         /* group allowed to change things, -1 if none */
+    char *path;
+    int listening;
+    uint64_t requests;       /* served, for status */
+};
+
+/* Binds and listens on path, secured with the config's group and mode. */
+int server_start(struct server *server, struct agent *agent, const char *path, char **cause);
+/* Stops accepting, drops every client, removes the socket file. */
+void server_stop(struct server *server);
+
+/* Queues a frame (header included) to the client; takes ownership of data. */
+void server_send(struct client *client, char *data, size_t len);
+/* Finishes w and sends it; if it is too large, sends E_TOO_BIG for id instead. */
+void server_send_writer(struct client *client, uint64_t id, struct proto_writer *w);
+/* Sends an error reply. */
+void server_send_error(struct client *client, uint64_t id, int code, const char *message);
+/* Drops the client after flushing what is queued. */
+void server_drop(struct client *client, const char *why);
+
+/* Keeps a client alive across a job; unref frees it once it is closed. */
+void server_client_ref(struct client *client);
+void server_client_unref(struct client *client);
+/* Can we still talk to this client? */
+int server_client_alive(const struct client *client);
+
+/* server-acl.c: may this client change the store?  Logs refusals. */
+int server_acl_may_change(struct client *client, const char *op);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * certagent.json: a table describes every key (type, bounds, default,
+ * reloadable, sensitive); one walker checks a cJSON tree against it,
+ * reporting unknown keys as warnings and wrong types or values as errors,
+ * both with the JSON path ("$.log_level").  Reload runs the same code.
+ */
+#ifndef CERTAGENT_CONFIG_H
+#define CERTAGENT_CONFIG_H
+
+#include <stddef.h>
+
+struct config {
+    char *socket;        /* NULL: the platform default */
+    char *socket_group;  /* group allowed to use the socket; NULL: the agent's own */
+    int socket_mode;     /* permission bits of the socket (0660) */
+    char *state_dir;     /* NULL: the platform default */
+    char *log_level;     /* "error", "warn", "info", "debug" */
+    char *default_key;   /* key type for new keys */
+    int selfsigned_days; /* validity of self-signed certificates */
+    int max_connections; /* IPC clients served at once */
+};
+
+/* Fills c with the defaults. 0 or -E_NOMEM. */
+int config_defaults(struct config *c);
+
+/*
+ * Loads path over the defaults.  A missing file is -E_NOT_FOUND (the caller
+ * decides whether that is fine).  Warnings (unknown keys) are appended to
+ * *warnings (heap array of heap strings, count in *nwarnings).  Errors name
+ * the key and what was expected.
+ */
+int config_load(const char *path, struct config *c, char ***warnings, size_t *nwarnings,
+                char **cause);
+/* Parses JSON text the same way (tests, fuzzing). */
+int config_parse(const char *text, size_t len, struct config *c, char ***warnings,
+                 size_t *nwarnings, char **cause);
+
+/*
+ * Names of keys whose values differ between a and b and that need a restart
+ * to take effect, joined by ", " into a heap string, or NULL when none.
+ */
+char *config_restart_needed(const struct config *a, const struct config *b);
+
+void config_free(struct config *c);
+void config_free_warnings(char **warnings, size_t n);
+
+/* The documented table, for `certagent --help-config` and tests. */
+struct config_key_doc {
+    const char *name;
+    const char *type;
+    const char *def;
+    const char *doc;
+    int reloadable;
+    int sensitive;
+};
+size_t config_key_docs(const struct config_key_doc **docs);
+
+#endif

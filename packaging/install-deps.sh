@@ -1,0 +1,11 @@
+#!/bin/sh
+# Installs what certagent needs to build and to run its tests, from Debian's
+# packages.  Run as root (or through sudo) on Debian 12.
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+    build-essential cmake pkg-config \
+    libuv1-dev libmsgpack-dev libcjson-dev libssl-dev libcurl4-openssl-dev libcmocka-dev \
+    openssl ca-certificates procps util-linux >/dev/null
+echo "install-deps: build and test dependencies are installed"

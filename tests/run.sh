@@ -1,0 +1,24 @@
+#!/bin/sh
+# Runs every test: a normal build and an AddressSanitizer/UBSan build, each
+# with the whole ctest suite (unit, integration).  Benchmarks are not run
+# here (tests/bench/README.md).  Exits non-zero when anything fails.
+set -eu
+cd "$(dirname "$0")/.."
+jobs=$(nproc 2>/dev/null || echo 2)
+
+run_suite() {
+    dir=$1
+    shift
+    echo "== configure $dir $*"
+    cmake -S . -B "$dir" -DCERTAGENT_WERROR=ON "$@" >/dev/null
+    echo "== build $dir"
+    cmake --build "$dir" -j"$jobs" >/dev/null
+    echo "== test $dir"
+    ctest --test-dir "$dir" --output-on-failure -j"$jobs"
+}
+
+run_suite build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DCERTAGENT_SANITIZE=ON
+echo "tests/run.sh: all suites passed"
