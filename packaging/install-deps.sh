@@ -7,5 +7,5 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config \
     libuv1-dev libmsgpack-dev libcjson-dev libssl-dev libcurl4-openssl-dev libcmocka-dev \
-    openssl ca-certificates procps util-linux >/dev/null
+    openssl ca-certificates procps util-linux python3 >/dev/null
 echo "install-deps: build and test dependencies are installed"

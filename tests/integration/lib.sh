@@ -1,0 +1,134 @@
+# Shared by the shell integration tests.  Each test runs the real certagent
+# on a private temp directory and drives it with the real certctl.
+# Usage from a test: . lib.sh "$@"   (arguments: CERTAGENT CERTCTL AGENT-UP DATA-DIR)
+set -u
+
+AGENT=$1
+CTL=$2
+AGENT_UP=$3
+DATA=$4
+T=$(mktemp -d /tmp/certagent-it-XXXXXX)
+SOCK=$T/agent.sock
+STATE=$T/state
+CONFIG=$T/certagent.json
+LOG=$T/agent.log
+AGENT_PID=
+FAILURES=0
+CHECKS=0
+OUT=
+RC=0
+echo '{}' >"$CONFIG"
+
+cleanup() {
+    if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
+        kill -KILL "$AGENT_PID" 2>/dev/null
+    fi
+    if [ "$FAILURES" -ne 0 ] || [ -n "${KEEP_TEST_DIR:-}" ]; then
+        echo "--- agent log ($LOG) ---"
+        tail -n 60 "$LOG" 2>/dev/null
+        echo "--- kept $T"
+    else
+        rm -rf "$T"
+    fi
+}
+trap cleanup EXIT
+
+fail() {
+    FAILURES=$((FAILURES + 1))
+    echo "FAIL: $*"
+}
+
+pass() {
+    CHECKS=$((CHECKS + 1))
+}
+
+# start_agent [EXTRA ARGS]: returns once the agent said READY=1.
+start_agent() {
+    AGENT_PID=$("$AGENT_UP" "$LOG" "$AGENT" --foreground --config "$CONFIG" --socket "$SOCK" \
+        --state-dir "$STATE" --log-level debug "$@") || { fail "agent did not start"; exit 1; }
+}
+
+# stop_agent: SIGTERM and wait for the process to go (tail --pid waits on the event).
+stop_agent() {
+    kill -TERM "$AGENT_PID"
+    tail --pid="$AGENT_PID" -f /dev/null
+    AGENT_PID=
+}
+
+kill_agent() {
+    kill -KILL "$AGENT_PID"
+    tail --pid="$AGENT_PID" -f /dev/null
+    AGENT_PID=
+}
+
+ctl() {
+    "$CTL" --socket "$SOCK" "$@"
+}
+
+# run EXPECTED-EXIT CMD...: runs CMD, keeps its stdout+stderr in $OUT.
+run() {
+    want=$1
+    shift
+    OUT=$("$@" 2>&1)
+    RC=$?
+    if [ "$RC" -ne "$want" ]; then
+        fail "'$*' exited $RC, expected $want; output: $OUT"
+    else
+        pass
+    fi
+}
+
+# has TEXT: the last output contains TEXT.
+has() {
+    if printf '%s' "$OUT" | grep -qF -- "$1"; then
+        pass
+    else
+        fail "expected '$1' in output of last command: $OUT"
+    fi
+}
+
+# lacks TEXT
+lacks() {
+    if printf '%s' "$OUT" | grep -qF -- "$1"; then
+        fail "did not expect '$1' in: $OUT"
+    else
+        pass
+    fi
+}
+
+# check DESCRIPTION CMD...: CMD must succeed.
+check() {
+    desc=$1
+    shift
+    if "$@" >/dev/null 2>&1; then
+        pass
+    else
+        fail "$desc"
+    fi
+}
+
+# json EXPR: evaluates a Python expression over the last output parsed as JSON (as j).
+json() {
+    if printf '%s' "$OUT" | python3 -c "import json,sys; j=json.load(sys.stdin); sys.exit(0 if ($1) else 1)" 2>/dev/null; then
+        pass
+    else
+        fail "JSON check failed: $1; output: $OUT"
+    fi
+}
+
+mode_of() {
+    stat -c %a "$1"
+}
+
+# key_matches CERT KEY: the public key of the certificate is the key's.
+key_matches() {
+    a=$(openssl x509 -in "$1" -noout -pubkey 2>/dev/null | openssl pkey -pubin -outform DER 2>/dev/null | sha256sum)
+    b=$(openssl pkey -in "$2" -pubout -outform DER 2>/dev/null | sha256sum)
+    [ -n "$a" ] && [ "$a" = "$b" ]
+}
+
+finish() {
+    echo "$CHECKS passed, $FAILURES failed"
+    [ "$FAILURES" -eq 0 ]
+    exit $?
+}
