@@ -24,7 +24,7 @@ bind_notify(struct agentproc *a)
         return -1;
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a->notify);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", a->notify);
     unlink(a->notify);
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         close(fd);
@@ -164,7 +164,7 @@ agentproc_connect(const struct agentproc *a)
         return -1;
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a->socket);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", a->socket);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         close(fd);
         return -1;
