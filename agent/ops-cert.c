@@ -588,7 +588,7 @@ show_done(struct job *job)
         return;
     }
     live = fsutil_join(job->agent->state_dir, "live");
-    proto_begin_result(pk, job->id, 25);
+    proto_begin_result(pk, job->id, 24);
     proto_pack_kv_str(pk, "name", cert->name);
     proto_pack_kv_uint(pk, "version", v->version);
     proto_pack_kv_uint(pk, "current", cert->current);

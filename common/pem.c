@@ -215,6 +215,21 @@ issued_by(X509 *subject, X509 *issuer)
     return ok;
 }
 
+/* Self-signed: issuer name equals subject name and its own key verifies the signature. */
+static int
+is_self_signed(X509 *x)
+{
+    EVP_PKEY *pk;
+    int ok;
+
+    if (X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) != 0)
+        return 0;
+    pk = X509_get0_pubkey(x);
+    ok = pk != NULL && X509_verify(x, pk) == 1;
+    ERR_clear_error();
+    return ok;
+}
+
 int
 pem_order_chain(X509 *leaf, STACK_OF(X509) *chain, STACK_OF(X509) **ordered, char **cause)
 {
@@ -246,7 +261,7 @@ pem_order_chain(X509 *leaf, STACK_OF(X509) *chain, STACK_OF(X509) **ordered, cha
         int found = -1;
 
         /* A self-signed certificate ends the path. */
-        if (issued_by(cur, cur))
+        if (is_self_signed(cur))
             break;
         for (int j = 0; j < sk_X509_num(left) && found < 0; j++) {
             if (issued_by(cur, sk_X509_value(left, j)))
@@ -514,7 +529,7 @@ pem_cert_info(X509 *cert, struct cert_info *info, char **cause)
     info->not_after = asn1_time_unix(X509_get0_notAfter(cert));
     nid = X509_get_signature_nid(cert);
     info->sig_alg = strdup(nid != NID_undef ? OBJ_nid2ln(nid) : "unknown");
-    info->self_signed = issued_by(cert, cert);
+    info->self_signed = is_self_signed(cert);
     info->is_ca = X509_check_ca(cert) > 0 &&
                   (X509_get_extension_flags(cert) & EXFLAG_CA) != 0;
     if (info->subject == NULL || info->issuer == NULL || info->common_name == NULL ||

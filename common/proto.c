@@ -290,6 +290,7 @@ proto_decode(const char *payload, size_t len, struct proto_msg *msg, char **caus
 {
     size_t used, off = 0;
     msgpack_unpack_return ret;
+    char *copy;
 
     if (len == 0) {
         err_set(cause, "empty frame");
@@ -306,7 +307,16 @@ proto_decode(const char *payload, size_t len, struct proto_msg *msg, char **caus
     }
     if (!msgpack_zone_init(&msg->zone, 2048))
         return -E_NOMEM;
-    ret = msgpack_unpack(payload, len, &off, &msg->zone, &msg->root);
+    /*
+     * msgpack-c points strings and bins into the buffer it unpacks: unpack a
+     * copy held by the zone, so that a message outlives the reader's buffer.
+     */
+    if ((copy = msgpack_zone_malloc(&msg->zone, len)) == NULL) {
+        msgpack_zone_destroy(&msg->zone);
+        return -E_NOMEM;
+    }
+    memcpy(copy, payload, len);
+    ret = msgpack_unpack(copy, len, &off, &msg->zone, &msg->root);
     if (ret != MSGPACK_UNPACK_SUCCESS) {
         msgpack_zone_destroy(&msg->zone);
         err_set(cause, ret == MSGPACK_UNPACK_NOMEM_ERROR ? "out of memory decoding frame"

@@ -91,7 +91,7 @@ void proto_begin_result(msgpack_packer *pk, uint64_t id, size_t n);
 void proto_pack_error(msgpack_packer *pk, uint64_t id, int code, const char *message,
                       const char *detail);
 
-/* A decoded message: root is a map whose storage lives in zone. */
+/* A decoded message: root is a map whose storage (strings included) lives in zone. */
 struct proto_msg {
     msgpack_zone zone;
     msgpack_object root;

@@ -29,9 +29,9 @@ has "DNS names:    www.example.test, example.test"
 has "192.0.2.7"
 has "2001:DB8:0:0:0:0:0:1"
 has "(self-signed)"
-has "days left:    364"
+has "days left:    36"
 run 0 ctl --json show web
-json "j['dns'] == ['www.example.test', 'example.test'] and j['version'] == 1 and j['source'] == 'selfsigned' and j['has_key'] and j['key'] == 'EC P-256' and j['self_signed'] and len(j['fingerprint']) == 95 and j['days_left'] == 364"
+json "j['dns'] == ['www.example.test', 'example.test'] and j['version'] == 1 and j['source'] == 'selfsigned' and j['has_key'] and j['key'] == 'EC P-256' and j['self_signed'] and len(j['fingerprint']) == 95 and j['days_left'] in (364, 365) and j['not_after'] - j['not_before'] == 365 * 86400 + 300"
 
 # Modes: keys 0600, certificates 0644, directories 0700.
 v1=$STATE/certs/web/v1

@@ -16,6 +16,7 @@ AGENT_PID=
 FAILURES=0
 CHECKS=0
 OUT=
+JOUT=
 RC=0
 echo '{}' >"$CONFIG"
 
@@ -69,8 +70,10 @@ ctl() {
 run() {
     want=$1
     shift
-    OUT=$("$@" 2>&1)
+    "$@" >"$T/.out" 2>"$T/.err"
     RC=$?
+    JOUT=$(cat "$T/.out")
+    OUT=$(cat "$T/.out" "$T/.err")
     if [ "$RC" -ne "$want" ]; then
         fail "'$*' exited $RC, expected $want; output: $OUT"
     else
@@ -107,9 +110,9 @@ check() {
     fi
 }
 
-# json EXPR: evaluates a Python expression over the last output parsed as JSON (as j).
+# json EXPR: evaluates a Python expression over the last stdout parsed as JSON (as j).
 json() {
-    if printf '%s' "$OUT" | python3 -c "import json,sys; j=json.load(sys.stdin); sys.exit(0 if ($1) else 1)" 2>/dev/null; then
+    if printf '%s' "$JOUT" | python3 -c "import json,sys; j=json.load(sys.stdin); sys.exit(0 if ($1) else 1)" 2>/dev/null; then
         pass
     else
         fail "JSON check failed: $1; output: $OUT"
