@@ -354,7 +354,7 @@ lineage_parse(const char *text, size_t len, const char *name, struct store_cert 
               char **cause)
 {
     cJSON *root = cJSON_ParseWithLength(text, len), *arr, *it;
-    double num;
+    double num = 0;
     int rc = -E_BAD_INPUT;
     size_t count = 0;
 
@@ -396,7 +396,8 @@ lineage_parse(const char *text, size_t len, const char *name, struct store_cert 
         }
         c->nversions++;
     }
-    qsort(c->versions, c->nversions, sizeof(*c->versions), cmp_version);
+    if (c->nversions > 1)
+        qsort(c->versions, c->nversions, sizeof(*c->versions), cmp_version);
     rc = 0;
 out:
     cJSON_Delete(root);
@@ -543,7 +544,7 @@ static void
 set_aside(struct store *s, const char *path, const char *label)
 {
     char *orphans = fsutil_join(s->dir, "orphans"), *dest = NULL, *cause = NULL;
-    char stamp[96];
+    char stamp[192];
 
     snprintf(stamp, sizeof(stamp), "%s-%lld-%ld", label, (long long)time(NULL), (long)getpid());
     if (orphans == NULL || (dest = fsutil_join(orphans, stamp)) == NULL ||
@@ -621,7 +622,7 @@ load_one(struct store *s, const char *name)
                        store_version_get(c, v) == NULL) {
                 char label[96];
 
-                snprintf(label, sizeof(label), "%s-v%u", name, v);
+                snprintf(label, sizeof(label), "%.64s-v%u", name, v);
                 set_aside(s, p, label);
             }
             free(p);
@@ -776,7 +777,8 @@ store_open(const char *state_dir, struct store **out, char **cause)
     }
     closedir(d);
     d = NULL;
-    qsort(s->entries, s->n, sizeof(*s->entries), cmp_entry);
+    if (s->n > 1)
+        qsort(s->entries, s->n, sizeof(*s->entries), cmp_entry);
     /* live/ links of names the store does not hold. */
     if ((d = opendir(s->live)) != NULL) {
         while ((e = readdir(d)) != NULL) {

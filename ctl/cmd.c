@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "fsutil.h"
@@ -187,7 +188,8 @@ ctl_connect(struct ctl *ctl)
     }
     for (size_t i = 0; i < ntried; i++) {
         rc = client_open(&ctl->client, tried[i], &causes[i]);
-        ctl->client.show_progress = 1;
+        /* Progress is for a person watching a terminal. */
+        ctl->client.show_progress = !ctl->json && isatty(2);
         if (rc == 0)
             break;
         client_close(&ctl->client);

@@ -17,7 +17,7 @@ workload() {
         i=$((i + 1))
         n=$((i % 4))
         case $((i % 5)) in
-        0 | 1) "$CTL" --socket "$SOCK" selfsigned "s$n" --dns "s$n.test" --key rsa2048 ;;
+        0 | 1) "$CTL" --socket "$SOCK" selfsigned "s$n" --dns "s$n.test" --key ec256 ;;
         2) "$CTL" --socket "$SOCK" import "i$n" --cert "$T/imp.pem" --key "$T/imp.key" ;;
         3) "$CTL" --socket "$SOCK" rollback "s$n" ;;
         4) [ $((i % 15)) -eq 4 ] && "$CTL" --socket "$SOCK" remove "i$n" ;;

@@ -50,8 +50,7 @@ run 0 ctl ping
 
 # SIGTERM: exit 0, socket removed.
 kill -TERM "$AGENT_PID"
-wait_status=0
-tail --pid="$AGENT_PID" -f /dev/null
+wait_gone "$AGENT_PID"
 AGENT_PID=
 check "socket removed" test ! -e "$SOCK"
 check "stop logged" grep -q 'stopped' "$LOG"

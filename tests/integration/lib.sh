@@ -49,16 +49,29 @@ start_agent() {
         --state-dir "$STATE" --log-level debug "$@") || { fail "agent did not start"; exit 1; }
 }
 
-# stop_agent: SIGTERM and wait for the process to go (tail --pid waits on the event).
+# wait_gone PID: returns when the process has exited (a pidfd becomes readable;
+# the agent is not our child, so 'wait' cannot be used).
+wait_gone() {
+    python3 -c '
+import os, select, sys
+try:
+    fd = os.pidfd_open(int(sys.argv[1]))
+except ProcessLookupError:
+    sys.exit(0)
+select.select([fd], [], [], 60)
+' "$1" || tail --pid="$1" -f /dev/null
+}
+
+# stop_agent: SIGTERM and wait for the process to go.
 stop_agent() {
     kill -TERM "$AGENT_PID"
-    tail --pid="$AGENT_PID" -f /dev/null
+    wait_gone "$AGENT_PID"
     AGENT_PID=
 }
 
 kill_agent() {
     kill -KILL "$AGENT_PID"
-    tail --pid="$AGENT_PID" -f /dev/null
+    wait_gone "$AGENT_PID"
     AGENT_PID=
 }
 
@@ -131,6 +144,13 @@ key_matches() {
 }
 
 finish() {
+    # Under the sanitizer build, any report by the agent fails the test.
+    if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$LOG" 2>/dev/null; then
+        fail "the agent's log has a sanitizer report"
+        grep -E -A20 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$LOG" | head -40
+    else
+        pass
+    fi
     echo "$CHECKS passed, $FAILURES failed"
     [ "$FAILURES" -eq 0 ]
     exit $?
