@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agentproc.h"
@@ -61,30 +63,79 @@ report(const char *what, double *lat, long n, double elapsed)
            lat[n - 1] * 1e6);
 }
 
+/* Reads replies into r until `want` frames have arrived; -1 on error. */
 static int
-bench_one_connection(struct agentproc *a, long n)
+read_frames(int fd, struct proto_reader *r, long want)
+{
+    char buf[65536];
+
+    while (want > 0) {
+        struct proto_msg msg;
+        int rc;
+
+        while (want > 0 && (rc = proto_reader_next(r, &msg, NULL)) == 1) {
+            proto_msg_free(&msg);
+            want--;
+        }
+        if (want == 0)
+            break;
+        {
+            ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+            if (n <= 0 || proto_reader_feed(r, buf, (size_t)n) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * One connection, `depth` requests in flight (1: strictly sequential round
+ * trips).  Latency is from sending a batch to receiving its last reply.
+ */
+static int
+bench_one_connection(struct agentproc *a, long n, int depth)
 {
     int fd = agentproc_connect(a);
-    double *lat = malloc((size_t)n * sizeof(*lat)), t0;
-    struct proto_msg msg;
+    long batches = n / depth;
+    double *lat = malloc((size_t)batches * sizeof(*lat)), t0;
+    struct proto_reader r;
+    char *frames;
+    size_t len, total;
 
-    if (fd < 0 || lat == NULL || agentproc_hello(fd, PROTO_VERSION) != 0 ||
-        agentproc_read(fd, &msg, 5000) != 1)
+    if (fd < 0 || lat == NULL || agentproc_hello(fd, PROTO_VERSION) != 0)
         return -1;
-    proto_msg_free(&msg);
+    proto_reader_init(&r);
+    if (read_frames(fd, &r, 1) != 0)
+        return -1;
+    {
+        char *one = ping_frame(1, &len);
+
+        total = len * (size_t)depth;
+        frames = malloc(total);
+        for (int i = 0; i < depth; i++)
+            memcpy(frames + (size_t)i * len, one, len);
+        free(one);
+    }
     t0 = now_s();
-    for (long i = 0; i < n; i++) {
-        size_t len;
-        char *f = ping_frame((uint64_t)i + 1, &len);
+    for (long i = 0; i < batches; i++) {
         double s = now_s();
 
-        if (f == NULL || agentproc_write(fd, f, len) != 0 || agentproc_read(fd, &msg, 5000) != 1)
+        if (agentproc_write(fd, frames, total) != 0 || read_frames(fd, &r, depth) != 0)
             return -1;
         lat[i] = now_s() - s;
-        proto_msg_free(&msg);
-        free(f);
     }
-    report("1 connection, sequential", lat, n, now_s() - t0);
+    {
+        char what[64];
+
+        snprintf(what, sizeof(what), "1 connection, %d in flight", depth);
+        report(what, lat, batches, now_s() - t0);
+        if (depth > 1)
+            printf("%-34s %8ld req              = %9.0f req/s\n", "  (requests, not batches)",
+                   batches * depth, (double)(batches * depth) / (now_s() - t0));
+    }
+    proto_reader_destroy(&r);
+    free(frames);
     close(fd);
     free(lat);
     return 0;
@@ -160,6 +211,39 @@ bench_concurrent(struct agentproc *a, long total, int nconn)
     return 0;
 }
 
+/* The machine's floor: a bare Unix-socket ping-pong between two processes. */
+static void
+bench_raw_pingpong(long n)
+{
+    int sv[2];
+    char b[64];
+    pid_t pid;
+    double t0;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return;
+    if ((pid = fork()) == 0) {
+        close(sv[0]);
+        for (;;) {
+            ssize_t r = read(sv[1], b, sizeof(b));
+
+            if (r <= 0 || write(sv[1], b, (size_t)r) != r)
+                _exit(0);
+        }
+    }
+    close(sv[1]);
+    t0 = now_s();
+    for (long i = 0; i < n; i++) {
+        if (write(sv[0], "ping", 4) != 4 || read(sv[0], b, sizeof(b)) <= 0)
+            break;
+    }
+    printf("%-34s %8ld round trips = %9.0f /s; %.1f us each (no agent: the floor)\n",
+           "raw Unix socket ping-pong", n, (double)n / (now_s() - t0),
+           (now_s() - t0) / (double)n * 1e6);
+    close(sv[0]);
+    waitpid(pid, NULL, 0);
+}
+
 /* VmRSS in KiB and context switches of pid. */
 static void
 proc_stats(pid_t pid, long *rss_kib, long *switches)
@@ -200,12 +284,14 @@ main(int argc, char **argv)
     }
     if (agentproc_start(&a, argv[1], "{\"log_level\": \"warn\"}") != 0)
         return 1;
+    bench_raw_pingpong(requests);
     proc_stats(a.pid, &rss0, &sw0);
     nanosleep(&idle, NULL);
     proc_stats(a.pid, &rss1, &sw1);
     printf("agent idle RSS after start:        %ld KiB (%.2f MiB)\n", rss1, rss1 / 1024.0);
     printf("agent wake-ups while idle 5 s:     %ld context switches\n", sw1 - sw0);
-    if (bench_one_connection(&a, requests) != 0 || bench_concurrent(&a, requests, conns) != 0) {
+    if (bench_one_connection(&a, requests, 1) != 0 || bench_one_connection(&a, requests, 16) != 0 ||
+        bench_concurrent(&a, requests, conns) != 0) {
         agentproc_kill(&a);
         agentproc_cleanup(&a);
         return 1;

@@ -1,0 +1,59 @@
+#!/bin/bash
+# Store benchmark: N certificates (default 10000) in the store; agent start-up
+# time (exec to READY=1), `certctl list` time, agent RSS.  Prints figures.
+# usage: bench-store.sh CERTAGENT CERTCTL AGENT-UP [N]
+set -eu
+AGENT=$1 CTL=$2 AGENT_UP=$3 N=${4:-10000}
+T=$(mktemp -d /tmp/certagent-bench-XXXXXX)
+trap 'kill -TERM $pid 2>/dev/null; rm -rf "$T"' EXIT
+echo '{"log_level": "warn"}' >"$T/c.json"
+args=(--foreground --config "$T/c.json" --socket "$T/s" --state-dir "$T/state")
+ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+
+pid=$("$AGENT_UP" "$T/log" "$AGENT" "${args[@]}")
+"$CTL" --socket "$T/s" selfsigned c00000 --dns c00000.example.test >/dev/null
+kill -TERM "$pid"
+python3 -c 'import os,select,sys; select.select([os.pidfd_open(int(sys.argv[1]))],[],[],30)' "$pid" || true
+
+# Clone that lineage N-1 times, the way the agent would have written it.
+python3 - "$T/state" "$N" <<'PY'
+import os, sys
+state, n = sys.argv[1], int(sys.argv[2])
+src = os.path.join(state, "certs", "c00000")
+files = {f: open(os.path.join(src, "v1", f), "rb").read() for f in os.listdir(os.path.join(src, "v1"))}
+lineage = open(os.path.join(src, "lineage.json")).read()
+for i in range(1, n):
+    name = "c%05d" % i
+    d = os.path.join(state, "certs", name)
+    os.makedirs(os.path.join(d, "v1"), mode=0o700)
+    for f, data in files.items():
+        with open(os.path.join(d, "v1", f), "wb") as fh:
+            fh.write(data)
+    with open(os.path.join(d, "lineage.json"), "w") as fh:
+        fh.write(lineage.replace('"c00000"', '"%s"' % name))
+    os.symlink("../certs/%s/v1" % name, os.path.join(state, "live", name))
+PY
+sync
+echo "store: $N certificates, $(du -sh "$T/state" | cut -f1) on disk"
+
+for run in 1 2 3; do
+    t=$(date +%s%N)
+    pid=$("$AGENT_UP" "$T/log" "$AGENT" "${args[@]}")
+    echo "agent start-up with $N certificates (exec to READY=1), run $run: $(ms "$t") ms"
+    [ "$run" -lt 3 ] && { kill -TERM "$pid"; python3 -c 'import os,select,sys; select.select([os.pidfd_open(int(sys.argv[1]))],[],[],30)' "$pid"; }
+done
+echo "agent RSS with $N certificates: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+for run in 1 2 3; do
+    t=$(date +%s%N)
+    "$CTL" --socket "$T/s" list >/dev/null
+    a=$(ms "$t")
+    t=$(date +%s%N)
+    "$CTL" --socket "$T/s" --json list >/dev/null
+    b=$(ms "$t")
+    t=$(date +%s%N)
+    "$CTL" --socket "$T/s" status >/dev/null
+    c=$(ms "$t")
+    echo "certctl list: $a ms, list --json: $b ms, status: $c ms (run $run)"
+done
+"$CTL" --socket "$T/s" --json status | python3 -c 'import json,sys; j=json.load(sys.stdin); print("status reports", j["count"], "certificates")'
+echo "agent RSS after listing: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
