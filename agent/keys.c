@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "pem.h"
 
 struct key {
     EVP_PKEY *pkey;
@@ -32,18 +33,6 @@ static const struct {
     {KEY_RSA2048, "rsa2048", "RSA 2048"},   {KEY_RSA3072, "rsa3072", "RSA 3072"},
     {KEY_RSA4096, "rsa4096", "RSA 4096"},   {KEY_ED25519, "ed25519", "Ed25519"},
 };
-
-/* The reason of the last OpenSSL error in words; clears the queue. */
-static const char *
-ssl_reason(char *buf, size_t len)
-{
-    unsigned long e = ERR_peek_last_error();
-    const char *r = e ? ERR_reason_error_string(e) : NULL;
-
-    snprintf(buf, len, "%s", r != NULL ? r : "unknown error");
-    ERR_clear_error();
-    return buf;
-}
 
 int
 keys_type_parse(const char *name, enum key_type *out, char **cause)
@@ -112,7 +101,7 @@ keys_generate(enum key_type type, struct key **out, char **cause)
     }
     if (pkey == NULL) {
         err_set(cause, "cannot generate a %s key: %s", keys_type_name(type),
-                ssl_reason(why, sizeof(why)));
+                pem_ssl_reason(why, sizeof(why)));
         return -E_CRYPTO;
     }
     if ((*out = wrap(pkey)) == NULL)
@@ -143,26 +132,14 @@ pw_cb(char *buf, int size, int rwflag, void *u)
     return (int)n;
 }
 
-static int
-has_text(const unsigned char *data, size_t len, const char *needle)
-{
-    size_t n = strlen(needle);
-
-    for (size_t i = 0; i + n <= len; i++) {
-        if (memcmp(data + i, needle, n) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 int
 keys_parse(const unsigned char *data, size_t len, const char *password, struct key **out,
            char **cause)
 {
     EVP_PKEY *pkey = NULL;
     struct pw pw = {password, 0};
-    int pem = has_text(data, len, "-----BEGIN");
-    int encrypted = has_text(data, len, "ENCRYPTED");
+    int pem = pem_has_text(data, len, "-----BEGIN");
+    int encrypted = pem_has_text(data, len, "ENCRYPTED");
     BIO *bio;
 
     *out = NULL;
@@ -207,7 +184,7 @@ keys_parse(const unsigned char *data, size_t len, const char *password, struct k
             err_set(cause, "the private key is encrypted: give --password-file");
         else if (encrypted || pw.asked)
             err_set(cause, "wrong password for the private key");
-        else if (pem && !has_text(data, len, "PRIVATE KEY-----"))
+        else if (pem && !pem_has_text(data, len, "PRIVATE KEY-----"))
             err_set(cause, "no private key found in the key file");
         else if (pem)
             err_set(cause, "the private key is damaged or truncated");
@@ -251,7 +228,7 @@ keys_parse_pfx(const unsigned char *data, size_t len, const char *password, stru
     p12 = d2i_PKCS12(NULL, &p, (long)len);
     if (p12 == NULL) {
         ERR_clear_error();
-        err_set(cause, has_text(data, len, "-----BEGIN")
+        err_set(cause, pem_has_text(data, len, "-----BEGIN")
                            ? "not a PKCS#12 file (this is PEM: use --cert and --key)"
                            : "not a PKCS#12 file");
         return -E_BAD_INPUT;
@@ -273,7 +250,7 @@ keys_parse_pfx(const unsigned char *data, size_t len, const char *password, stru
     if (!PKCS12_parse(p12, pass, &pkey, &cert, &ca)) {
         char why[128];
 
-        err_set(cause, "cannot read the PFX file: %s", ssl_reason(why, sizeof(why)));
+        err_set(cause, "cannot read the PFX file: %s", pem_ssl_reason(why, sizeof(why)));
         rc = -E_BAD_INPUT;
         goto out;
     }
@@ -441,7 +418,7 @@ keys_selfsigned(const struct key *key, const char *cn, const char *const *dns, s
     rc = 0;
     goto out;
 fail:
-    err_set(cause, "cannot make the self-signed certificate: %s", ssl_reason(why, sizeof(why)));
+    err_set(cause, "cannot make the self-signed certificate: %s", pem_ssl_reason(why, sizeof(why)));
 out:
     ERR_clear_error();
     X509_NAME_free(name);
@@ -499,12 +476,12 @@ keys_export_pfx(const struct key *key, X509 *cert, STACK_OF(X509) *chain, const 
                            key != NULL ? key->pkey : NULL, cert, chain, NID_aes_256_cbc,
                            NID_aes_256_cbc, PKCS12_DEFAULT_ITER, -1, 0, NULL, NULL);
     if (p12 == NULL) {
-        err_set(cause, "cannot build the PFX file: %s", ssl_reason(why, sizeof(why)));
+        err_set(cause, "cannot build the PFX file: %s", pem_ssl_reason(why, sizeof(why)));
         return -E_CRYPTO;
     }
     /* SHA-256 MAC instead of the SHA-1 default. */
     if (!PKCS12_set_mac(p12, password, -1, NULL, 0, PKCS12_DEFAULT_ITER, EVP_sha256())) {
-        err_set(cause, "cannot protect the PFX file: %s", ssl_reason(why, sizeof(why)));
+        err_set(cause, "cannot protect the PFX file: %s", pem_ssl_reason(why, sizeof(why)));
         rc = -E_CRYPTO;
         goto out;
     }

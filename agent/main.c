@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "agent.h"
+#include "cliopt.h"
 #include "err.h"
 #include "fsutil.h"
 #include "log.h"
@@ -39,27 +40,6 @@ struct options {
     int foreground;
 };
 
-/* Matches "--name VALUE" or "--name=VALUE"; advances *i. 1 matched, 0 not, -1 missing value. */
-static int
-take_value(int argc, char **argv, int *i, const char *name, const char **out)
-{
-    size_t n = strlen(name);
-    const char *arg = argv[*i];
-
-    if (strncmp(arg, name, n) != 0)
-        return 0;
-    if (arg[n] == '=') {
-        *out = arg + n + 1;
-        return 1;
-    }
-    if (arg[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *out = argv[++*i];
-    return 1;
-}
-
 static int
 parse_args(int argc, char **argv, struct options *o)
 {
@@ -89,7 +69,7 @@ parse_args(int argc, char **argv, struct options *o)
             continue;
         }
         for (size_t k = 0; k < sizeof(names) / sizeof(names[0]) && !matched; k++) {
-            int r = take_value(argc, argv, &i, names[k], targets[k]);
+            int r = cliopt_value(argc, argv, &i, names[k], targets[k]);
 
             if (r < 0) {
                 fprintf(stderr, "certagent: %s needs a value\n", names[k]);

@@ -511,6 +511,26 @@ ops_rollback(struct request *req)
     return queue_change(req, cj, STORE_CHANGE_ROLLBACK, rollback_run);
 }
 
+/* The version a show or export reads: the one asked for, else the current one. */
+static int
+resolve_version(struct request *req, struct cert_job *cj)
+{
+    const struct store_cert *cert = store_find(req->agent->store, cj->name);
+
+    if (cert == NULL) {
+        err_set(&req->cause, "no certificate named '%s'", cj->name);
+        return -E_NOT_FOUND;
+    }
+    if (cj->version == 0)
+        cj->version = cert->current;
+    if (store_version_get(cert, (unsigned)cj->version) == NULL) {
+        err_set(&req->cause, "'%s' has no version %llu", cj->name,
+                (unsigned long long)cj->version);
+        return -E_NOT_FOUND;
+    }
+    return 0;
+}
+
 /* show */
 
 static void
@@ -639,26 +659,14 @@ int
 ops_show(struct request *req)
 {
     struct cert_job *cj = cert_job_new(req, 1);
-    const struct store_cert *cert;
     int rc;
 
     if (cj == NULL)
         return req->cause != NULL ? -E_BAD_INPUT : -E_NOMEM;
     if ((rc = ops_arg_uint(req, "version", 0, &cj->version)) != 0)
         goto fail;
-    if ((cert = store_find(req->agent->store, cj->name)) == NULL) {
-        err_set(&req->cause, "no certificate named '%s'", cj->name);
-        rc = -E_NOT_FOUND;
+    if ((rc = resolve_version(req, cj)) != 0)
         goto fail;
-    }
-    if (cj->version == 0)
-        cj->version = cert->current;
-    if (store_version_get(cert, (unsigned)cj->version) == NULL) {
-        err_set(&req->cause, "'%s' has no version %llu", cj->name,
-                (unsigned long long)cj->version);
-        rc = -E_NOT_FOUND;
-        goto fail;
-    }
     if ((rc = ops_job_queue(req, &cj->job, show_run, show_done, cert_job_release)) != 0)
         goto fail;
     return 0;
@@ -761,7 +769,6 @@ int
 ops_export(struct request *req)
 {
     struct cert_job *cj = cert_job_new(req, 1);
-    const struct store_cert *cert;
     int no_key = 0, rc;
 
     if (cj == NULL)
@@ -785,19 +792,8 @@ ops_export(struct request *req)
         rc = -E_BAD_INPUT;
         goto fail;
     }
-    if ((cert = store_find(req->agent->store, cj->name)) == NULL) {
-        err_set(&req->cause, "no certificate named '%s'", cj->name);
-        rc = -E_NOT_FOUND;
+    if ((rc = resolve_version(req, cj)) != 0)
         goto fail;
-    }
-    if (cj->version == 0)
-        cj->version = cert->current;
-    if (store_version_get(cert, (unsigned)cj->version) == NULL) {
-        err_set(&req->cause, "'%s' has no version %llu", cj->name,
-                (unsigned long long)cj->version);
-        rc = -E_NOT_FOUND;
-        goto fail;
-    }
     if ((rc = ops_job_queue(req, &cj->job, export_run, export_done, cert_job_release)) != 0)
         goto fail;
     return 0;

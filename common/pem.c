@@ -16,9 +16,8 @@
 #include "err.h"
 #include "sys.h"
 
-/* The reason of the last OpenSSL error, in words; drains the queue. */
-static const char *
-ssl_reason(char *buf, size_t len)
+const char *
+pem_ssl_reason(char *buf, size_t len)
 {
     unsigned long e = ERR_peek_last_error();
     const char *r = e ? ERR_reason_error_string(e) : NULL;
@@ -28,8 +27,8 @@ ssl_reason(char *buf, size_t len)
     return buf;
 }
 
-static int
-has_text(const unsigned char *data, size_t len, const char *needle)
+int
+pem_has_text(const unsigned char *data, size_t len, const char *needle)
 {
     size_t n = strlen(needle);
 
@@ -80,7 +79,7 @@ read_pem(const unsigned char *data, size_t len, const char *what, STACK_OF(X509)
                 char why[128];
 
                 err_set(cause, "%s: damaged PEM block after %d good one(s): %s", what, blocks,
-                        ssl_reason(why, sizeof(why)));
+                        pem_ssl_reason(why, sizeof(why)));
                 rc = -E_BAD_INPUT;
             }
             ERR_clear_error();
@@ -100,7 +99,7 @@ read_pem(const unsigned char *data, size_t len, const char *what, STACK_OF(X509)
                 char why[128];
 
                 err_set(cause, "%s: certificate %d is not a valid X.509 certificate: %s", what,
-                        sk_X509_num(out) + 1, ssl_reason(why, sizeof(why)));
+                        sk_X509_num(out) + 1, pem_ssl_reason(why, sizeof(why)));
                 rc = -E_BAD_INPUT;
             } else if (!sk_X509_push(out, x)) {
                 X509_free(x);
@@ -141,7 +140,7 @@ pem_read_certs(const unsigned char *data, size_t len, const char *what, STACK_OF
     if (len == 0) {
         err_set(cause, "%s is empty", what);
         rc = -E_BAD_INPUT;
-    } else if (has_text(data, len, "-----BEGIN ")) {
+    } else if (pem_has_text(data, len, "-----BEGIN ")) {
         rc = read_pem(data, len, what, certs, cause);
     } else {
         const unsigned char *p = data;
@@ -156,7 +155,7 @@ pem_read_certs(const unsigned char *data, size_t len, const char *what, STACK_OF
             X509_free(x);
             if (looks_like_pkcs12(data, len))
                 err_set(cause, "%s looks like a PKCS#12 file: use --pfx", what);
-            else if (has_text(data, len, "-----BEGIN"))
+            else if (pem_has_text(data, len, "-----BEGIN"))
                 err_set(cause, "%s: truncated PEM", what);
             else
                 err_set(cause, "%s is not a certificate in PEM or DER form", what);

@@ -63,6 +63,14 @@ struct cert_info {
 int pem_cert_info(X509 *cert, struct cert_info *info, char **cause);
 void pem_cert_info_free(struct cert_info *info);
 
+/*
+ * The reason of the last OpenSSL error in words (into buf), clearing the
+ * error queue.  "unknown error" when the queue is empty.
+ */
+const char *pem_ssl_reason(char *buf, size_t len);
+/* Does data hold the text needle? (binary-safe) */
+int pem_has_text(const unsigned char *data, size_t len, const char *needle);
+
 /* Validity at time now: 0 valid, -1 not yet valid, 1 expired. */
 int pem_cert_validity(X509 *cert, int64_t now);
 

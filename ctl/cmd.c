@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cliopt.h"
 #include "err.h"
 #include "fsutil.h"
 #include "output.h"
@@ -91,21 +92,7 @@ cmd_usage_error(const char *name, const char *fmt, ...)
 int
 cmd_opt(int argc, char **argv, int *i, const char *name, const char **out)
 {
-    size_t n = strlen(name);
-    const char *arg = argv[*i];
-
-    if (strncmp(arg, name, n) != 0)
-        return 0;
-    if (arg[n] == '=') {
-        *out = arg + n + 1;
-        return 1;
-    }
-    if (arg[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *out = argv[++*i];
-    return 1;
+    return cliopt_value(argc, argv, i, name, out);
 }
 
 long
