@@ -298,6 +298,81 @@ test_disconnect_with_reply_pending(void **state)
     still_served(f, 13);
 }
 
+static int
+send_selfsigned(int fd, uint64_t id, const char *name, const char *key)
+{
+    struct proto_writer w;
+    char *data = NULL;
+    size_t len = 0;
+    char *dns[] = {(char *)"busy.test"};
+    int rc;
+
+    proto_writer_init(&w);
+    msgpack_pack_map(&w.pk, 3);
+    proto_pack_kv_uint(&w.pk, "id", id);
+    proto_pack_kv_str(&w.pk, "op", "selfsigned");
+    proto_pack_str(&w.pk, "args");
+    msgpack_pack_map(&w.pk, 3);
+    proto_pack_kv_str(&w.pk, "name", name);
+    proto_pack_kv_str(&w.pk, "key", key);
+    proto_pack_str(&w.pk, "dns");
+    proto_pack_str_array(&w.pk, dns, 1);
+    rc = proto_writer_finish(&w, &data, &len);
+    proto_writer_destroy(&w);
+    if (rc == 0)
+        rc = agentproc_write(fd, data, len);
+    free(data);
+    return rc;
+}
+
+/*
+ * While an RSA 4096 key is generated in the thread pool: a second change to
+ * the same name is refused with E_BUSY at once, and status answers before the
+ * slow request completes (the loop is never blocked).
+ */
+static void
+test_busy_name_and_loop_free_during_work(void **state)
+{
+    struct fixture *f = *state;
+    int got_status = 0, got_busy = 0, got_done = 0, order = 0, status_at = 0, done_at = 0;
+
+    assert_int_equal(send_selfsigned(f->good, 500, "slow", "rsa4096"), 0);
+    assert_int_equal(send_selfsigned(f->good, 501, "slow", "ec256"), 0);
+    assert_int_equal(agentproc_send_simple(f->good, 502, "status"), 0);
+    while (!got_done || !got_status || !got_busy) {
+        struct proto_msg msg;
+        uint64_t id = 0;
+        int ok = 0;
+
+        assert_int_equal(agentproc_read(f->good, &msg, 60000), 1);
+        assert_int_equal(proto_get_uint(&msg.root, "id", &id), 0);
+        if (proto_get(&msg.root, "event") != NULL) {
+            proto_msg_free(&msg);
+            continue;
+        }
+        order++;
+        proto_get_bool(&msg.root, "ok", &ok);
+        if (id == 500) {
+            assert_true(ok);
+            got_done = 1;
+            done_at = order;
+        } else if (id == 501) {
+            const msgpack_object *err = NULL;
+
+            assert_false(ok);
+            assert_int_equal(proto_get_map(&msg.root, "error", &err), 0);
+            assert_true(proto_str_eq(proto_get(err, "code"), "E_BUSY"));
+            got_busy = 1;
+        } else if (id == 502) {
+            assert_true(ok);
+            got_status = 1;
+            status_at = order;
+        }
+        proto_msg_free(&msg);
+    }
+    assert_true(status_at < done_at);
+}
+
 static void
 test_second_agent_refused(void **state)
 {
@@ -364,6 +439,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_map_without_id_is_dropped),
         cmocka_unit_test(test_pipelined_requests),
         cmocka_unit_test(test_disconnect_with_reply_pending),
+        cmocka_unit_test(test_busy_name_and_loop_free_during_work),
         cmocka_unit_test(test_second_agent_refused),
         cmocka_unit_test(test_stale_socket_after_kill),
     };
