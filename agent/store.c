@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -534,9 +533,7 @@ store_state_dir(const struct store *store)
 static int
 is_dir(const char *path)
 {
-    struct stat st;
-
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    return fsutil_is_dir(path);
 }
 
 /* Keeps what a crash orphaned, never deleting key material: moves it under orphans/. */
@@ -791,9 +788,7 @@ store_open(const char *state_dir, struct store **out, char **cause)
             if (found)
                 continue;
             if ((p = fsutil_join(s->live, e->d_name)) != NULL) {
-                struct stat st;
-
-                if (lstat(p, &st) == 0 && S_ISLNK(st.st_mode) && unlink(p) == 0)
+                if (fsutil_is_published(p) && fsutil_unpublish(p, NULL) == 0)
                     log_info("store: removed live/%s: no such certificate", e->d_name);
                 free(p);
             }
@@ -989,11 +984,8 @@ store_change_add(struct store_change *ch, const struct store_version *summary,
         rc = -E_NOMEM;
         goto out;
     }
-    if (mkdir(tmp, 0700) != 0) {
-        err_set(cause, "cannot create %s: %s", tmp, strerror(errno));
-        rc = -E_IO;
+    if ((rc = fsutil_mkdir(tmp, 0700, cause)) != 0)
         goto out;
-    }
     if ((rc = store_version_copy(&nv, summary)) != 0)
         goto out;
     nv.version = v;
@@ -1044,7 +1036,7 @@ out:
         free(ignored);
         if (is_new) {
             /* Nothing of a failed first version may stay behind. */
-            rmdir(ch->name_dir);
+            fsutil_rmdir(ch->name_dir);
         }
     }
     store_version_clear(&nv);
@@ -1110,11 +1102,7 @@ store_change_remove(struct store_change *ch, char **cause)
     int rc;
 
     /* First the live view, so that no server reads a half-removed lineage. */
-    if (unlink(ch->live_link) != 0 && errno != ENOENT) {
-        err_set(cause, "cannot remove %s: %s", ch->live_link, strerror(errno));
-        return -E_IO;
-    }
-    if ((rc = fsutil_fsync_dir(ch->live_dir, cause)) != 0)
+    if ((rc = fsutil_unpublish(ch->live_link, cause)) != 0)
         return rc;
     /* Then one rename takes the lineage away; the tree goes after it. */
     snprintf(aside, sizeof(aside), ".removed-%s-%ld", ch->name, (long)getpid());

@@ -64,6 +64,18 @@ int fsutil_publish_dir(const char *target, const char *linkpath, char **cause);
  */
 int fsutil_read_published(const char *linkpath, char **target, char **cause);
 
+/* Removes what fsutil_publish_dir made at linkpath; a missing one is fine. */
+int fsutil_unpublish(const char *linkpath, char **cause);
+/* Is path something fsutil_publish_dir made (a symlink on Unix)? */
+int fsutil_is_published(const char *path);
+
+/* Creates one directory with mode; -E_EXISTS when it exists. */
+int fsutil_mkdir(const char *path, int mode, char **cause);
+/* Is path a directory (following links)? */
+int fsutil_is_dir(const char *path);
+/* Removes an empty directory; failures are ignored (best effort clean-up). */
+void fsutil_rmdir(const char *path);
+
 /* Does path exist (any type)? */
 int fsutil_exists(const char *path);
 

@@ -424,3 +424,54 @@ fsutil_unlock(int handle)
     if (handle >= 0)
         close(handle);
 }
+
+int
+fsutil_unpublish(const char *linkpath, char **cause)
+{
+    char *dir;
+    int rc;
+
+    if (unlink(linkpath) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        err_set(cause, "cannot remove %s: %s", linkpath, strerror(errno));
+        return errno_code(errno);
+    }
+    if ((dir = dir_of(linkpath)) == NULL)
+        return -E_NOMEM;
+    rc = fsutil_fsync_dir(dir, cause);
+    free(dir);
+    return rc;
+}
+
+int
+fsutil_is_published(const char *path)
+{
+    struct stat st;
+
+    return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+int
+fsutil_mkdir(const char *path, int mode, char **cause)
+{
+    if (mkdir(path, (mode_t)mode) != 0) {
+        err_set(cause, "cannot create directory %s: %s", path, strerror(errno));
+        return errno_code(errno);
+    }
+    return 0;
+}
+
+int
+fsutil_is_dir(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void
+fsutil_rmdir(const char *path)
+{
+    (void)rmdir(path);
+}
