@@ -6,6 +6,8 @@
 #ifndef CERTAGENT_LOG_H
 #define CERTAGENT_LOG_H
 
+#include "err.h"
+
 enum log_level {
     LOG_LEVEL_ERROR,
     LOG_LEVEL_WARN,
@@ -25,11 +27,7 @@ enum log_level log_get_level(void);
 int log_level_parse(const char *name);
 const char *log_level_name(enum log_level level);
 
-void log_msg(enum log_level level, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+void log_msg(enum log_level level, const char *fmt, ...) ERR_PRINTF(2, 3);
 
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)

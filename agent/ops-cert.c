@@ -80,8 +80,7 @@ cert_job_release(struct job *job)
     free(cj);
 }
 
-static void add_warning(struct cert_job *cj, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static void add_warning(struct cert_job *cj, const char *fmt, ...) ERR_PRINTF(2, 3);
 
 static void
 add_warning(struct cert_job *cj, const char *fmt, ...)

@@ -8,6 +8,15 @@
 #ifndef CERTAGENT_ERR_H
 #define CERTAGENT_ERR_H
 
+/* printf-format checking that also holds for mingw-w64's C99 stdio. */
+#if defined(__MINGW32__)
+#define ERR_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#elif defined(__GNUC__)
+#define ERR_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define ERR_PRINTF(f, a)
+#endif
+
 enum err_code {
     E_OK = 0,
     E_BAD_INPUT = 1,   /* the request or a file in it is malformed or invalid */
@@ -40,10 +49,6 @@ int err_from_name(const char *name, unsigned long len);
  * visibly: on allocation failure *cause is set to NULL.  Does nothing when
  * cause is NULL.
  */
-void err_set(char **cause, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+void err_set(char **cause, const char *fmt, ...) ERR_PRINTF(2, 3);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "client.h"
+#include "err.h"
 
 /* Exit codes (certctl(1)). */
 #define EXIT_AGENT_ERROR 1
@@ -37,8 +38,7 @@ const struct cmd *cmd_find(const char *name);
 /* Prints a command's usage (to stderr when err) and returns EXIT_USAGE. */
 int cmd_usage(const struct cmd *cmd, int err);
 /* Prints "certctl NAME: message" and the usage line; returns EXIT_USAGE. */
-int cmd_usage_error(const char *name, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int cmd_usage_error(const char *name, const char *fmt, ...) ERR_PRINTF(2, 3);
 
 /* Connects (once) to the agent; on failure prints where it looked and returns EXIT_UNREACHABLE. */
 int ctl_connect(struct ctl *ctl);

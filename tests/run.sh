@@ -1,7 +1,9 @@
 #!/bin/sh
 # Runs every test: a normal build and an AddressSanitizer/UBSan build, each
-# with the whole ctest suite (unit, integration).  Benchmarks are not run
-# here (tests/bench/README.md).  Exits non-zero when anything fails.
+# with the whole ctest suite (unit, integration), then the Windows build
+# (mingw-w64) with its tests under Wine (skip it with CERTAGENT_SKIP_WINDOWS=1).
+# Benchmarks are not run here (tests/bench/README.md).  Exits non-zero when
+# anything fails.
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -21,4 +23,11 @@ run_suite build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DCERTAGENT_SANITIZE=ON
+# Windows: cross-build with mingw-w64 and run the Windows tests under Wine.
+if [ -z "${CERTAGENT_SKIP_WINDOWS:-}" ]; then
+    echo "== windows: build (packaging/windows/build.sh)"
+    packaging/windows/build.sh >build-win.log 2>&1 || { tail -n 40 build-win.log; exit 1; }
+    echo "== windows: test under Wine (packaging/windows/test.sh)"
+    packaging/windows/test.sh
+fi
 echo "tests/run.sh: all suites passed"

@@ -23,6 +23,11 @@ log() { echo "windows/build.sh: $*"; }
 
 if ! command -v "$HOST-gcc" >/dev/null || ! command -v wine >/dev/null ||
     ! command -v wixl >/dev/null || ! command -v dpkg-source >/dev/null; then
+    if [ "$(id -u)" -ne 0 ]; then
+        log "run as root once (or install: gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64"
+        log "mingw-w64-tools wine64 wine wixl msitools dpkg-dev)"
+        exit 1
+    fi
     log "installing the toolchain"
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 \
@@ -44,7 +49,7 @@ fetch_sources() {
     local opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$apt"
         -o "Dir::State::Lists=$apt/lists")
     apt-get -qq "${opts[@]}" update
-    (cd "$SRC" && for p in libuv1 cjson msgpack-c openssl curl; do
+    (cd "$SRC" && for p in libuv1 cjson msgpack-c openssl curl cmocka; do
         # The security mirror may lack a .dsc (seen for openssl); the orig tarball is what we use.
         apt-get -qq "${opts[@]}" source --download-only "$p" >/dev/null 2>&1 || true
         ls "$SRC"/"${p%1}"*orig.tar.* >/dev/null 2>&1 || { log "no source for $p"; exit 1; }
@@ -67,21 +72,23 @@ cmake_dep() {
     shift
     cmake -S "$dir" -B "$dir/build" -DCMAKE_TOOLCHAIN_FILE="$TOOLCHAIN" \
         -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$DEPS" -DBUILD_SHARED_LIBS=OFF \
-        -DCMAKE_POSITION_INDEPENDENT_CODE=OFF "$@" >/dev/null
-    cmake --build "$dir/build" -j"$JOBS" >/dev/null
-    cmake --install "$dir/build" >/dev/null
+        -DCMAKE_POSITION_INDEPENDENT_CODE=OFF "$@" >"$dir.log" 2>&1 &&
+        cmake --build "$dir/build" -j"$JOBS" >>"$dir.log" 2>&1 &&
+        cmake --install "$dir/build" >>"$dir.log" 2>&1 || { tail -n 30 "$dir.log"; exit 1; }
 }
 
-if [ ! -f "$DEPS/.complete" ]; then
+# The prefix is reused only if this script built it as it is now.
+STAMP=$(sha256sum "$0" | cut -c1-16)
+if [ "$(cat "$DEPS/.complete" 2>/dev/null)" != "$STAMP" ]; then
+    rm -rf "$DEPS"
+    mkdir -p "$DEPS"
     fetch_sources
     t0=$SECONDS
-    if [ ! -f "$DEPS/lib64/libcrypto.a" ] && [ ! -f "$DEPS/lib/libcrypto.a" ]; then
-        log "OpenSSL"
-        d=$(unpack openssl)
-        (cd "$d" && ./Configure mingw64 --cross-compile-prefix="$HOST-" no-shared no-tests \
-            --prefix="$DEPS" --libdir=lib "--openssldir=C:/ProgramData/certagent/ssl" >/dev/null &&
-            make -j"$JOBS" build_sw >/dev/null 2>&1 && make install_sw >/dev/null)
-    fi
+    log "OpenSSL"
+    d=$(unpack openssl)
+    (cd "$d" && ./Configure mingw64 --cross-compile-prefix="$HOST-" no-shared no-tests \
+        --prefix="$DEPS" --libdir=lib "--openssldir=C:/ProgramData/certagent/ssl" >/dev/null &&
+        make -j"$JOBS" build_sw >/dev/null 2>&1 && make install_sw >/dev/null)
     log "libuv"
     d=$(unpack libuv1)
     cmake_dep "$d" -DLIBUV_BUILD_TESTS=OFF -DLIBUV_BUILD_BENCH=OFF
@@ -99,7 +106,10 @@ if [ ! -f "$DEPS/.complete" ]; then
         -DCURL_CA_PATH=none -DBUILD_CURL_EXE=OFF -DBUILD_TESTING=OFF -DHTTP_ONLY=ON \
         -DCURL_USE_LIBSSH2=OFF -DCURL_USE_LIBPSL=OFF -DUSE_LIBIDN2=OFF -DCURL_ZLIB=OFF \
         -DCURL_BROTLI=OFF -DCURL_ZSTD=OFF -DUSE_NGHTTP2=OFF -DENABLE_UNIX_SOCKETS=OFF
-    touch "$DEPS/.complete"
+    log "cmocka"
+    d=$(unpack cmocka)
+    cmake_dep "$d" -DWITH_STATIC_LIB=ON -DWITH_EXAMPLES=OFF -DUNIT_TESTING=OFF
+    echo "$STAMP" >"$DEPS/.complete"
     log "dependencies built in $((SECONDS - t0)) s"
 fi
 

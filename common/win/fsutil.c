@@ -1,0 +1,494 @@
+/*
+ * File helpers on Windows.  Writes are flushed (FlushFileBuffers) and
+ * replaced with MoveFileEx(MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH);
+ * NTFS journals directory changes, so there is no directory fsync.  Without
+ * symlink rights, a published directory is a directory of copies with a
+ * .target file naming what it shows, replaced by two renames.
+ */
+#include "../fsutil.h"
+
+#include <io.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <windows.h>
+
+#include "../err.h"
+
+static int
+is_sep(char c)
+{
+    return c == '\\' || c == '/';
+}
+
+char *
+fsutil_join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    int sep = la > 0 && !is_sep(a[la - 1]);
+    char *s = malloc(la + (size_t)sep + lb + 1);
+
+    if (s == NULL)
+        return NULL;
+    memcpy(s, a, la);
+    if (sep)
+        s[la] = '\\';
+    memcpy(s + la + (size_t)sep, b, lb + 1);
+    return s;
+}
+
+/* Words for GetLastError(), without the trailing line break. */
+static const char *
+win_error(DWORD e, char *buf, size_t len)
+{
+    DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, e,
+                             0, buf, (DWORD)len, NULL);
+
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == '.'))
+        buf[--n] = '\0';
+    if (n == 0)
+        snprintf(buf, len, "error %lu", (unsigned long)e);
+    return buf;
+}
+
+static int
+win_code(DWORD e)
+{
+    switch (e) {
+    case ERROR_FILE_NOT_FOUND:
+    case ERROR_PATH_NOT_FOUND:
+        return -E_NOT_FOUND;
+    case ERROR_ACCESS_DENIED:
+    case ERROR_SHARING_VIOLATION:
+        return -E_DENIED;
+    case ERROR_ALREADY_EXISTS:
+    case ERROR_FILE_EXISTS:
+        return -E_EXISTS;
+    case ERROR_NOT_ENOUGH_MEMORY:
+    case ERROR_OUTOFMEMORY:
+        return -E_NOMEM;
+    default:
+        return -E_IO;
+    }
+}
+
+/* Sets *cause to "WHAT PATH: reason" and returns the code of the last error. */
+static int
+fail(char **cause, const char *what, const char *path)
+{
+    DWORD e = GetLastError();
+    char buf[256];
+
+    err_set(cause, "%s %s: %s", what, path, win_error(e, buf, sizeof(buf)));
+    return win_code(e);
+}
+
+static char *
+dir_of(const char *path)
+{
+    const char *last = NULL;
+
+    for (const char *p = path; *p; p++) {
+        if (is_sep(*p))
+            last = p;
+    }
+    char *d;
+
+    if (last == NULL)
+        return strdup(".");
+    if ((d = malloc((size_t)(last - path) + 1)) == NULL)
+        return NULL;
+    memcpy(d, path, (size_t)(last - path));
+    d[last - path] = '\0';
+    return d;
+}
+
+int
+fsutil_read_file(const char *path, size_t max, unsigned char **out, size_t *len, char **cause)
+{
+    HANDLE h;
+    LARGE_INTEGER size;
+    unsigned char *buf = NULL;
+    size_t got = 0;
+    int rc = 0;
+
+    *out = NULL;
+    *len = 0;
+    h = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                    NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (h == INVALID_HANDLE_VALUE)
+        return fail(cause, "cannot read", path);
+    if (!GetFileSizeEx(h, &size)) {
+        rc = fail(cause, "cannot read", path);
+        goto out;
+    }
+    if ((uint64_t)size.QuadPart > max) {
+        err_set(cause, "%s is %lld bytes; at most %zu are accepted", path,
+                (long long)size.QuadPart, max);
+        rc = -E_TOO_BIG;
+        goto out;
+    }
+    if ((buf = malloc((size_t)size.QuadPart + 1)) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    while (got < (size_t)size.QuadPart) {
+        DWORD n = 0;
+
+        if (!ReadFile(h, buf + got, (DWORD)((size_t)size.QuadPart - got), &n, NULL)) {
+            rc = fail(cause, "cannot read", path);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        got += n;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    buf = NULL;
+out:
+    free(buf);
+    CloseHandle(h);
+    return rc;
+}
+
+static int
+write_handle_file(const char *path, DWORD disposition, const void *data, size_t len,
+                  char **cause)
+{
+    HANDLE h = CreateFileA(path, GENERIC_WRITE, 0, NULL, disposition, FILE_ATTRIBUTE_NORMAL, NULL);
+    const char *p = data;
+    int rc = 0;
+
+    if (h == INVALID_HANDLE_VALUE)
+        return fail(cause, "cannot create", path);
+    while (len > 0) {
+        DWORD n = 0;
+
+        if (!WriteFile(h, p, (DWORD)(len > 0x10000000 ? 0x10000000 : len), &n, NULL)) {
+            rc = fail(cause, "cannot write", path);
+            break;
+        }
+        p += n;
+        len -= n;
+    }
+    if (rc == 0 && !FlushFileBuffers(h))
+        rc = fail(cause, "cannot write", path);
+    CloseHandle(h);
+    if (rc != 0)
+        DeleteFileA(path);
+    return rc;
+}
+
+int
+fsutil_write_new(const char *path, const void *data, size_t len, int mode, char **cause)
+{
+    (void)mode; /* ACLs come from the directory (issue: Windows ACLs on key folders) */
+    return write_handle_file(path, CREATE_NEW, data, len, cause);
+}
+
+int
+fsutil_write_atomic(const char *path, const void *data, size_t len, int mode, char **cause)
+{
+    size_t n = strlen(path) + 32;
+    char *tmp = malloc(n);
+    int rc = -E_EXISTS;
+
+    (void)mode;
+    if (tmp == NULL)
+        return -E_NOMEM;
+    for (int attempt = 0; rc == -E_EXISTS && attempt < 100; attempt++) {
+        snprintf(tmp, n, "%s.tmp-%lu-%d", path, (unsigned long)GetCurrentProcessId(), attempt);
+        rc = write_handle_file(tmp, CREATE_NEW, data, len, cause);
+    }
+    if (rc == 0 &&
+        !MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+        rc = fail(cause, "cannot replace", path);
+        DeleteFileA(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
+int
+fsutil_mkdir(const char *path, int mode, char **cause)
+{
+    (void)mode;
+    if (!CreateDirectoryA(path, NULL))
+        return fail(cause, "cannot create directory", path);
+    return 0;
+}
+
+int
+fsutil_is_dir(const char *path)
+{
+    DWORD a = GetFileAttributesA(path);
+
+    return a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_DIRECTORY);
+}
+
+void
+fsutil_rmdir(const char *path)
+{
+    RemoveDirectoryA(path);
+}
+
+int
+fsutil_mkdir_p(const char *path, int mode, char **cause)
+{
+    char *p = strdup(path);
+    size_t start = 0, n;
+    int rc = 0;
+
+    (void)mode;
+    if (p == NULL)
+        return -E_NOMEM;
+    n = strlen(p);
+    /* Skip a drive ("C:\") or a UNC/device prefix ("\\server\share\"). */
+    if (n >= 2 && p[1] == ':')
+        start = 3;
+    else if (n >= 2 && is_sep(p[0]) && is_sep(p[1]))
+        start = n; /* do not create UNC components */
+    for (size_t i = start; i <= n; i++) {
+        if (i < n && !is_sep(p[i]))
+            continue;
+        {
+            char c = p[i];
+
+            p[i] = '\0';
+            if (p[0] != '\0' && !CreateDirectoryA(p, NULL) &&
+                GetLastError() != ERROR_ALREADY_EXISTS) {
+                rc = fail(cause, "cannot create directory", p);
+                goto out;
+            }
+            p[i] = c;
+        }
+    }
+    if (!fsutil_is_dir(path)) {
+        err_set(cause, "%s exists and is not a directory", path);
+        rc = -E_EXISTS;
+    }
+out:
+    free(p);
+    return rc;
+}
+
+int
+fsutil_fsync_dir(const char *path, char **cause)
+{
+    (void)path;
+    (void)cause;
+    return 0;
+}
+
+int
+fsutil_rename(const char *from, const char *to, char **cause)
+{
+    DWORD flags = MOVEFILE_WRITE_THROUGH;
+
+    if (!fsutil_is_dir(from))
+        flags |= MOVEFILE_REPLACE_EXISTING;
+    if (!MoveFileExA(from, to, flags))
+        return fail(cause, "cannot rename", from);
+    return 0;
+}
+
+int
+fsutil_remove_tree(const char *path, char **cause)
+{
+    DWORD a = GetFileAttributesA(path);
+    WIN32_FIND_DATAA fd;
+    HANDLE find;
+    char *pattern;
+    int rc = 0;
+
+    if (a == INVALID_FILE_ATTRIBUTES)
+        return 0;
+    if (!(a & FILE_ATTRIBUTE_DIRECTORY) || (a & FILE_ATTRIBUTE_REPARSE_POINT)) {
+        if (a & FILE_ATTRIBUTE_READONLY)
+            SetFileAttributesA(path, a & ~(DWORD)FILE_ATTRIBUTE_READONLY);
+        if ((a & FILE_ATTRIBUTE_DIRECTORY) ? !RemoveDirectoryA(path) : !DeleteFileA(path))
+            return fail(cause, "cannot remove", path);
+        return 0;
+    }
+    if ((pattern = fsutil_join(path, "*")) == NULL)
+        return -E_NOMEM;
+    find = FindFirstFileA(pattern, &fd);
+    free(pattern);
+    if (find != INVALID_HANDLE_VALUE) {
+        do {
+            char *child;
+
+            if (strcmp(fd.cFileName, ".") == 0 || strcmp(fd.cFileName, "..") == 0)
+                continue;
+            if ((child = fsutil_join(path, fd.cFileName)) == NULL) {
+                rc = -E_NOMEM;
+                break;
+            }
+            rc = fsutil_remove_tree(child, cause);
+            free(child);
+        } while (rc == 0 && FindNextFileA(find, &fd));
+        FindClose(find);
+    }
+    if (rc == 0 && !RemoveDirectoryA(path))
+        rc = fail(cause, "cannot remove", path);
+    return rc;
+}
+
+/* Copies every regular file of src into the new directory dst. */
+static int
+copy_dir_files(const char *src, const char *dst, char **cause)
+{
+    WIN32_FIND_DATAA fd;
+    HANDLE find;
+    char *pattern = fsutil_join(src, "*");
+    int rc = 0;
+
+    if (pattern == NULL)
+        return -E_NOMEM;
+    find = FindFirstFileA(pattern, &fd);
+    free(pattern);
+    if (find == INVALID_HANDLE_VALUE)
+        return fail(cause, "cannot read directory", src);
+    do {
+        char *from, *to;
+
+        if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
+            continue;
+        from = fsutil_join(src, fd.cFileName);
+        to = fsutil_join(dst, fd.cFileName);
+        if (from == NULL || to == NULL)
+            rc = -E_NOMEM;
+        else if (!CopyFileA(from, to, TRUE))
+            rc = fail(cause, "cannot copy", from);
+        free(from);
+        free(to);
+    } while (rc == 0 && FindNextFileA(find, &fd));
+    FindClose(find);
+    return rc;
+}
+
+int
+fsutil_publish_dir(const char *target, const char *linkpath, char **cause)
+{
+    char *dir = dir_of(linkpath), *src = NULL, *tmp = NULL, *old = NULL, *marker = NULL;
+    size_t n = strlen(linkpath) + 32;
+    int rc;
+
+    if (dir == NULL || (src = fsutil_join(dir, target)) == NULL || (tmp = malloc(n)) == NULL ||
+        (old = malloc(n)) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    snprintf(tmp, n, "%s.tmp-%lu", linkpath, (unsigned long)GetCurrentProcessId());
+    snprintf(old, n, "%s.old-%lu", linkpath, (unsigned long)GetCurrentProcessId());
+    fsutil_remove_tree(tmp, NULL);
+    fsutil_remove_tree(old, NULL);
+    if ((rc = fsutil_mkdir(tmp, 0755, cause)) != 0 || (rc = copy_dir_files(src, tmp, cause)) != 0)
+        goto out;
+    if ((marker = fsutil_join(tmp, ".target")) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    if ((rc = write_handle_file(marker, CREATE_NEW, target, strlen(target), cause)) != 0)
+        goto out;
+    if (fsutil_exists(linkpath) && !MoveFileExA(linkpath, old, MOVEFILE_WRITE_THROUGH)) {
+        rc = fail(cause, "cannot replace", linkpath);
+        goto out;
+    }
+    if (!MoveFileExA(tmp, linkpath, MOVEFILE_WRITE_THROUGH)) {
+        rc = fail(cause, "cannot replace", linkpath);
+        MoveFileExA(old, linkpath, MOVEFILE_WRITE_THROUGH);
+        goto out;
+    }
+    fsutil_remove_tree(old, NULL);
+out:
+    if (rc != 0 && tmp != NULL)
+        fsutil_remove_tree(tmp, NULL);
+    free(dir);
+    free(src);
+    free(tmp);
+    free(old);
+    free(marker);
+    return rc;
+}
+
+int
+fsutil_read_published(const char *linkpath, char **target, char **cause)
+{
+    char *marker = fsutil_join(linkpath, ".target");
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int rc;
+
+    *target = NULL;
+    if (marker == NULL)
+        return -E_NOMEM;
+    rc = fsutil_read_file(marker, 4096, &data, &len, cause);
+    free(marker);
+    if (rc == 0)
+        *target = (char *)data;
+    return rc;
+}
+
+int
+fsutil_unpublish(const char *linkpath, char **cause)
+{
+    return fsutil_remove_tree(linkpath, cause);
+}
+
+int
+fsutil_is_published(const char *path)
+{
+    char *marker = fsutil_join(path, ".target");
+    int yes = marker != NULL && fsutil_exists(marker);
+
+    free(marker);
+    return yes;
+}
+
+int
+fsutil_exists(const char *path)
+{
+    return GetFileAttributesA(path) != INVALID_FILE_ATTRIBUTES;
+}
+
+int
+fsutil_lock(const char *path, int *handle, char **cause)
+{
+    OVERLAPPED ov;
+    HANDLE h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE,
+                           NULL, OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    int fd;
+
+    *handle = -1;
+    if (h == INVALID_HANDLE_VALUE)
+        return fail(cause, "cannot open lock file", path);
+    memset(&ov, 0, sizeof(ov));
+    if (!LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ov)) {
+        DWORD e = GetLastError();
+
+        CloseHandle(h);
+        if (e == ERROR_LOCK_VIOLATION || e == ERROR_IO_PENDING) {
+            err_set(cause, "%s is locked by another process", path);
+            return -E_BUSY;
+        }
+        SetLastError(e);
+        return fail(cause, "cannot lock", path);
+    }
+    if ((fd = _open_osfhandle((intptr_t)h, 0)) < 0) {
+        CloseHandle(h);
+        return -E_IO;
+    }
+    *handle = fd;
+    return 0;
+}
+
+void
+fsutil_unlock(int handle)
+{
+    if (handle >= 0)
+        _close(handle);
+}
