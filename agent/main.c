@@ -17,6 +17,7 @@
 static const char usage_text[] =
     "usage: certagent [--config FILE] [--socket PATH] [--state-dir DIR]\n"
     "                 [--foreground | --daemon --pid-file FILE] [--log-level LEVEL]\n"
+    "       certagent --install-service [OPTIONS] | --uninstall-service\n"
     "       certagent --version | --help\n"
     "\n"
     "  --config FILE     configuration (default /etc/certagent/certagent.json as root,\n"
@@ -29,6 +30,10 @@ static const char usage_text[] =
     "  --daemon          detach, log to syslog; needs --pid-file\n"
     "  --pid-file FILE   write the process id to FILE\n"
     "  --log-level L     error, warn, info or debug (overrides the config)\n"
+    "  --console         Windows: the same as --foreground\n"
+    "  --install-service, --uninstall-service\n"
+    "                    Windows: register or remove the service 'certagent' (it runs\n"
+    "                    with --service and the other options given)\n"
     "\n"
     "Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration.\n"
     "See certagent(8) and certagent.json(5).\n";
@@ -38,6 +43,9 @@ struct options {
     const char *pid_file;
     int daemon;
     int foreground;
+    int service;
+    int install_service;
+    int uninstall_service;
 };
 
 static int
@@ -60,8 +68,20 @@ parse_args(int argc, char **argv, struct options *o)
             printf("certagent %s (protocol %d)\n", CERTAGENT_VERSION, PROTO_VERSION);
             exit(0);
         }
-        if (strcmp(argv[i], "--foreground") == 0) {
+        if (strcmp(argv[i], "--foreground") == 0 || strcmp(argv[i], "--console") == 0) {
             o->foreground = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--service") == 0) {
+            o->service = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--install-service") == 0) {
+            o->install_service = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--uninstall-service") == 0) {
+            o->uninstall_service = 1;
             continue;
         }
         if (strcmp(argv[i], "--daemon") == 0) {
@@ -98,19 +118,20 @@ parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
-int
-main(int argc, char **argv)
+/* The agent's life: start, serve until stopped, clean up.  Returns the exit code. */
+static int
+run_agent(void *arg)
 {
-    struct options o;
+    struct options o = *(struct options *)arg;
     struct agent agent;
     uv_loop_t *loop;
     char *cause = NULL;
     char pid[32];
     int ready = -1, rc;
 
-    if (parse_args(argc, argv, &o) != 0)
-        return 2;
-    if (o.daemon) {
+    if (o.service) {
+        log_init(LOG_SINK_SYSLOG, LOG_LEVEL_INFO);
+    } else if (o.daemon) {
         if (platform_daemonize(&ready, &cause) != 0) {
             fprintf(stderr, "certagent: %s\n", cause != NULL ? cause : "cannot detach");
             return 1;
@@ -157,4 +178,46 @@ main(int argc, char **argv)
         log_debug("loop closed with handles left: %s", uv_strerror(rc));
     log_info("stopped");
     return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct options o;
+    char *cause = NULL;
+    int rc;
+
+    if (parse_args(argc, argv, &o) != 0)
+        return 2;
+    if (o.install_service || o.uninstall_service || o.service) {
+        if (o.install_service) {
+            /* The service runs with the same options (all but this one). */
+            const char **args = calloc((size_t)argc, sizeof(*args));
+            int n = 0;
+
+            for (int i = 1; args != NULL && i < argc; i++) {
+                if (strcmp(argv[i], "--install-service") != 0)
+                    args[n++] = argv[i];
+            }
+            rc = args != NULL ? platform_service_install(args, n, &cause) : -E_NOMEM;
+            free(args);
+            if (rc == 0)
+                printf("certagent: service 'certagent' installed (automatic start)\n");
+        } else if (o.uninstall_service) {
+            rc = platform_service_uninstall(&cause);
+            if (rc == 0)
+                printf("certagent: service 'certagent' removed\n");
+        } else {
+            rc = platform_service_run(run_agent, &o, &cause);
+            if (rc > 0)
+                return rc; /* the agent's own exit code */
+        }
+        if (rc != 0) {
+            fprintf(stderr, "certagent: %s\n", cause != NULL ? cause : err_message(rc));
+            free(cause);
+            return rc == -E_BAD_INPUT ? 2 : 1;
+        }
+        return 0;
+    }
+    return run_agent(&o);
 }

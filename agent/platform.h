@@ -63,12 +63,28 @@ void platform_daemon_ready(int ready_handle, const char *error);
 /* Stop (SIGTERM, SIGINT; service stop) and reload (SIGHUP; PARAMCHANGE) signals. */
 struct platform_signals {
     uv_signal_t term, intr, hup;
+    uv_async_t control; /* wakes the loop for a service control (Windows) */
+    int control_ready;
     void (*on_stop)(void *arg);
     void (*on_reload)(void *arg);
     void *arg;
 };
 int platform_signals_start(uv_loop_t *loop, struct platform_signals *s, char **cause);
 void platform_signals_close(struct platform_signals *s);
+
+/*
+ * The service manager (the Windows SCM; elsewhere these fail with a message,
+ * as systemd runs `certagent --foreground`).  install registers the service
+ * "certagent" (automatic start, restart on failure) to run this executable
+ * with `--service` and args; run hands the process to the SCM and calls
+ * run(arg) as the service's body, returning its exit code.  While a service,
+ * platform_notify("READY=1") reports RUNNING and "STOPPING=1" STOP_PENDING,
+ * and the SCM's stop and shutdown controls reach on_stop, PARAMCHANGE
+ * on_reload.
+ */
+int platform_service_install(const char *const *args, int nargs, char **cause);
+int platform_service_uninstall(char **cause);
+int platform_service_run(int (*run)(void *arg), void *arg, char **cause);
 
 /* Current process id. */
 long platform_pid(void);

@@ -383,6 +383,32 @@ platform_signals_close(struct platform_signals *s)
     }
 }
 
+int
+platform_service_install(const char *const *args, int nargs, char **cause)
+{
+    (void)args;
+    (void)nargs;
+    err_set(cause, "--install-service is for Windows; with systemd, install the unit from "
+                   "the package and run 'systemctl enable --now certagent'");
+    return -E_BAD_INPUT;
+}
+
+int
+platform_service_uninstall(char **cause)
+{
+    err_set(cause, "--uninstall-service is for Windows; use 'systemctl disable --now certagent'");
+    return -E_BAD_INPUT;
+}
+
+int
+platform_service_run(int (*run)(void *arg), void *arg, char **cause)
+{
+    (void)run;
+    (void)arg;
+    err_set(cause, "--service is for Windows; under systemd use --foreground");
+    return -E_BAD_INPUT;
+}
+
 long
 platform_pid(void)
 {

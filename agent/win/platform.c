@@ -15,6 +15,15 @@
 
 static HANDLE event_source;
 
+/* The service, when the process runs as one. */
+static SERVICE_STATUS_HANDLE service_handle;
+static SERVICE_STATUS service_status;
+static struct platform_signals *service_signals;
+static volatile LONG pending_stop, pending_reload;
+static int (*service_body)(void *arg);
+static void *service_arg;
+static int service_exit;
+
 void
 platform_syslog_open(const char *ident)
 {
@@ -110,10 +119,32 @@ platform_socket_remove(const char *path)
     (void)path; /* a named pipe goes away with its last handle */
 }
 
+static void
+report_status(DWORD state, DWORD wait_hint)
+{
+    if (service_handle == NULL)
+        return;
+    service_status.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
+    service_status.dwCurrentState = state;
+    service_status.dwControlsAccepted =
+        state == SERVICE_RUNNING
+            ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN | SERVICE_ACCEPT_PARAMCHANGE
+            : 0;
+    service_status.dwWaitHint = wait_hint;
+    if (state == SERVICE_RUNNING || state == SERVICE_STOPPED)
+        service_status.dwCheckPoint = 0;
+    else
+        service_status.dwCheckPoint++;
+    SetServiceStatus(service_handle, &service_status);
+}
+
 void
 platform_notify(const char *state)
 {
-    (void)state;
+    if (strncmp(state, "READY=1", 7) == 0)
+        report_status(SERVICE_RUNNING, 0);
+    else if (strncmp(state, "STOPPING=1", 10) == 0)
+        report_status(SERVICE_STOP_PENDING, 30000);
 }
 
 int
@@ -141,6 +172,44 @@ on_signal(uv_signal_t *handle, int signum)
         s->on_stop(s->arg);
 }
 
+/* On the loop: act on what the service control handler asked for. */
+static void
+on_control(uv_async_t *async)
+{
+    struct platform_signals *s = async->data;
+
+    if (InterlockedExchange(&pending_reload, 0) && s->on_reload != NULL)
+        s->on_reload(s->arg);
+    if (InterlockedExchange(&pending_stop, 0) && s->on_stop != NULL)
+        s->on_stop(s->arg);
+}
+
+/* SCM thread: never touches the loop except through uv_async_send. */
+static DWORD WINAPI
+service_control(DWORD control, DWORD type, void *data, void *context)
+{
+    (void)type;
+    (void)data;
+    (void)context;
+    switch (control) {
+    case SERVICE_CONTROL_STOP:
+    case SERVICE_CONTROL_SHUTDOWN:
+        report_status(SERVICE_STOP_PENDING, 30000);
+        InterlockedExchange(&pending_stop, 1);
+        break;
+    case SERVICE_CONTROL_PARAMCHANGE:
+        InterlockedExchange(&pending_reload, 1);
+        break;
+    case SERVICE_CONTROL_INTERROGATE:
+        return NO_ERROR;
+    default:
+        return ERROR_CALL_NOT_IMPLEMENTED;
+    }
+    if (service_signals != NULL && service_signals->control_ready)
+        uv_async_send(&service_signals->control);
+    return NO_ERROR;
+}
+
 int
 platform_signals_start(uv_loop_t *loop, struct platform_signals *s, char **cause)
 {
@@ -157,6 +226,17 @@ platform_signals_start(uv_loop_t *loop, struct platform_signals *s, char **cause
         handles[i]->data = s;
         uv_unref((uv_handle_t *)handles[i]);
     }
+    if ((rc = uv_async_init(loop, &s->control, on_control)) != 0) {
+        err_set(cause, "cannot set up service controls: %s", uv_strerror(rc));
+        return -E_INTERNAL;
+    }
+    s->control.data = s;
+    s->control_ready = 1;
+    uv_unref((uv_handle_t *)&s->control);
+    service_signals = s;
+    /* A stop that arrived before the loop was ready. */
+    if (pending_stop)
+        uv_async_send(&s->control);
     return 0;
 }
 
@@ -169,6 +249,139 @@ platform_signals_close(struct platform_signals *s)
         if (handles[i]->loop != NULL && !uv_is_closing((uv_handle_t *)handles[i]))
             uv_close((uv_handle_t *)handles[i], NULL);
     }
+    if (s->control_ready && !uv_is_closing((uv_handle_t *)&s->control)) {
+        s->control_ready = 0;
+        service_signals = NULL;
+        uv_close((uv_handle_t *)&s->control, NULL);
+    }
+}
+
+static void WINAPI
+service_main(DWORD argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    service_handle = RegisterServiceCtrlHandlerExA("certagent", service_control, NULL);
+    if (service_handle == NULL)
+        return;
+    report_status(SERVICE_START_PENDING, 10000);
+    service_exit = service_body(service_arg);
+    service_status.dwWin32ExitCode = service_exit == 0 ? NO_ERROR : ERROR_SERVICE_SPECIFIC_ERROR;
+    service_status.dwServiceSpecificExitCode = (DWORD)service_exit;
+    report_status(SERVICE_STOPPED, 0);
+}
+
+int
+platform_service_run(int (*run)(void *arg), void *arg, char **cause)
+{
+    SERVICE_TABLE_ENTRYA table[] = {{(char *)"certagent", service_main}, {NULL, NULL}};
+    char buf[256];
+
+    service_body = run;
+    service_arg = arg;
+    if (!StartServiceCtrlDispatcherA(table)) {
+        DWORD e = GetLastError();
+
+        FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, e, 0,
+                       buf, sizeof(buf), NULL);
+        err_set(cause, "cannot run as a service (%lu: %s); to run in a console use --console",
+                (unsigned long)e, buf);
+        return -E_IO;
+    }
+    return service_exit;
+}
+
+/* Appends s to cmd, quoted for CommandLineToArgv. */
+static int
+append_quoted(char *cmd, size_t len, const char *s)
+{
+    size_t used = strlen(cmd);
+
+    if (used + strlen(s) + 4 >= len || strchr(s, '"') != NULL)
+        return -1;
+    snprintf(cmd + used, len - used, "%s\"%s\"", used ? " " : "", s);
+    return 0;
+}
+
+static int
+scm_error(char **cause, const char *what)
+{
+    DWORD e = GetLastError();
+    char buf[256] = "";
+
+    FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, e, 0, buf,
+                   sizeof(buf), NULL);
+    for (size_t n = strlen(buf); n > 0 && (buf[n - 1] == '\r' || buf[n - 1] == '\n'); n--)
+        buf[n - 1] = '\0';
+    err_set(cause, "%s: %s (error %lu)", what, buf, (unsigned long)e);
+    return e == ERROR_ACCESS_DENIED ? -E_DENIED : e == ERROR_SERVICE_EXISTS ? -E_EXISTS : -E_IO;
+}
+
+int
+platform_service_install(const char *const *args, int nargs, char **cause)
+{
+    char exe[MAX_PATH], cmd[4096] = "";
+    SC_HANDLE scm = NULL, svc = NULL;
+    SERVICE_DESCRIPTIONA desc;
+    SC_ACTION actions[3] = {{SC_ACTION_RESTART, 5000}, {SC_ACTION_RESTART, 5000},
+                            {SC_ACTION_RESTART, 60000}};
+    SERVICE_FAILURE_ACTIONSA failure;
+    int rc = 0;
+
+    if (GetModuleFileNameA(NULL, exe, sizeof(exe)) == 0 || append_quoted(cmd, sizeof(cmd), exe))
+        return scm_error(cause, "cannot find this executable");
+    snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " --service");
+    for (int i = 0; i < nargs; i++) {
+        if (append_quoted(cmd, sizeof(cmd), args[i]) != 0) {
+            err_set(cause, "argument '%s' cannot be passed to the service", args[i]);
+            return -E_BAD_INPUT;
+        }
+    }
+    if ((scm = OpenSCManagerA(NULL, NULL, SC_MANAGER_CREATE_SERVICE)) == NULL)
+        return scm_error(cause, "cannot open the service manager");
+    svc = CreateServiceA(scm, "certagent", "certagent certificate agent", SERVICE_ALL_ACCESS,
+                         SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START, SERVICE_ERROR_NORMAL,
+                         cmd, NULL, NULL, NULL, NULL, NULL);
+    if (svc == NULL) {
+        rc = scm_error(cause, "cannot create the service 'certagent'");
+        goto out;
+    }
+    desc.lpDescription = (char *)"Keeps TLS certificates valid: ACME issuance and renewal, "
+                                 "imports, trust upkeep. Managed with certctl.";
+    ChangeServiceConfig2A(svc, SERVICE_CONFIG_DESCRIPTION, &desc);
+    memset(&failure, 0, sizeof(failure));
+    failure.dwResetPeriod = 86400;
+    failure.cActions = 3;
+    failure.lpsaActions = actions;
+    ChangeServiceConfig2A(svc, SERVICE_CONFIG_FAILURE_ACTIONS, &failure);
+out:
+    if (svc != NULL)
+        CloseServiceHandle(svc);
+    CloseServiceHandle(scm);
+    return rc;
+}
+
+int
+platform_service_uninstall(char **cause)
+{
+    SC_HANDLE scm, svc;
+    SERVICE_STATUS st;
+    int rc = 0;
+
+    if ((scm = OpenSCManagerA(NULL, NULL, SC_MANAGER_CONNECT)) == NULL)
+        return scm_error(cause, "cannot open the service manager");
+    if ((svc = OpenServiceA(scm, "certagent", SERVICE_STOP | DELETE | SERVICE_QUERY_STATUS)) ==
+        NULL) {
+        rc = scm_error(cause, "cannot open the service 'certagent'");
+        CloseServiceHandle(scm);
+        return rc;
+    }
+    ControlService(svc, SERVICE_CONTROL_STOP, &st);
+    if (!DeleteService(svc))
+        rc = scm_error(cause, "cannot delete the service 'certagent'");
+    CloseServiceHandle(svc);
+    CloseServiceHandle(scm);
+    return rc;
 }
 
 long

@@ -80,6 +80,41 @@ run 1 wine "$AGENT" --foreground --config "$WT\\certagent.json" --state-dir "$WT
 has "already listening"
 kill "$agent" 2>/dev/null
 wait "$agent" 2>/dev/null
+
+# The service: registered with the SCM, started, used over its pipe, stopped cleanly, removed.
+log "certagent.exe as a service"
+SVC_PIPE="\\\\.\\pipe\\certagent-svc-$$"
+svc_ctl() { wine "$CTL" --socket "$SVC_PIPE" "$@"; }
+wine "$AGENT" --uninstall-service >/dev/null 2>&1
+run 0 wine "$AGENT" --install-service --config "$WT\\certagent.json" --state-dir "$WT\\svc" \
+    --socket "$SVC_PIPE"
+has "installed"
+run 0 wine sc start certagent
+for _ in $(seq 1 100); do
+    svc_ctl ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+run 0 wine sc query certagent
+has "RUNNING"
+run 0 svc_ctl version
+has "certagent 26.1.0"
+run 0 svc_ctl selfsigned svc --dns svc.example.test --key rsa2048
+has "created self-signed 'svc' version 1"
+run 0 svc_ctl list
+has "svc.example.test"
+run 0 svc_ctl export svc --format pfx --out "$WT\\svc.pfx"
+if openssl pkcs12 -in "$T/svc.pfx" -passin pass: -nodes -out /dev/null 2>/dev/null; then pass; else fail "service export unreadable"; fi
+run 0 wine sc stop certagent
+for _ in $(seq 1 100); do
+    wine sc query certagent 2>/dev/null | tr -d '\r' | grep -q STOPPED && break
+    sleep 0.1
+done
+run 0 wine sc query certagent
+has "STOPPED"
+has "WIN32_EXIT_CODE    : 0"
+run 0 wine "$AGENT" --uninstall-service
+has "removed"
+run 1 wine sc query certagent
 if [ "$FAILURES" -ne 0 ]; then
     echo "--- agent log"
     tr -d '\r' <"$T/agent.log" | tail -n 40
