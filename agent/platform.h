@@ -37,12 +37,14 @@ int platform_peer_may_change(const struct peer *peer, long socket_gid);
  */
 int platform_socket_prepare(const char *path, int *removed_stale, char **cause);
 /*
- * After binding: sets the socket's group (group name, or NULL for our own)
- * and mode.  *gid_out receives the group allowed to change things (-1: none
- * beyond root and our user).
+ * After binding: on Unix sets the socket's group (group name, or NULL for
+ * our own) and mode; on Windows gives the pipe a DACL for SYSTEM,
+ * Administrators and the agent's own account only, denying network logons
+ * (remote clients).  *gid_out receives the group allowed to change things
+ * (-1: none beyond root and our user).
  */
-int platform_socket_secure(const char *path, const char *group, int mode, long *gid_out,
-                           char **cause);
+int platform_socket_secure(uv_pipe_t *listener, const char *path, const char *group, int mode,
+                           long *gid_out, char **cause);
 /* Does a group of this name exist? */
 int platform_group_exists(const char *name);
 /* Removes the socket file (if it is still ours). */

@@ -346,7 +346,7 @@ server_start(struct server *server, struct agent *agent, const char *path, char 
         goto fail;
     }
     server->listening = 1;
-    if ((rc = platform_socket_secure(path, agent->config.socket_group, agent->config.socket_mode,
+    if ((rc = platform_socket_secure(&server->listener, path, agent->config.socket_group, agent->config.socket_mode,
                                      &server->socket_gid, cause)) != 0)
         goto fail_close;
     if ((rc = uv_listen((uv_stream_t *)&server->listener, 511, on_connection)) != 0) {

@@ -182,13 +182,14 @@ out:
 }
 
 int
-platform_socket_secure(const char *path, const char *group, int mode, long *gid_out,
-                       char **cause)
+platform_socket_secure(uv_pipe_t *listener, const char *path, const char *group, int mode,
+                       long *gid_out, char **cause)
 {
     struct group gr, *res = NULL;
     char buf[4096];
     gid_t gid = (gid_t)-1;
 
+    (void)listener;
     *gid_out = -1;
     if (group != NULL) {
         if (getgrnam_r(group, &gr, buf, sizeof(buf), &res) != 0 || res == NULL) {

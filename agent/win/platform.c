@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <windows.h>
+#include <aclapi.h>
+#include <sddl.h>
 
 #include "err.h"
 
@@ -94,16 +96,70 @@ platform_socket_prepare(const char *path, int *removed_stale, char **cause)
     return 0;
 }
 
-int
-platform_socket_secure(const char *path, const char *group, int mode, long *gid_out,
-                       char **cause)
+/* The string form of this process's user SID (LocalFree it), or NULL. */
+static char *
+own_sid(void)
 {
-    (void)path;
+    HANDLE token;
+    union {
+        TOKEN_USER user;
+        char buf[256];
+    } info;
+    DWORD len = 0;
+    char *sid = NULL;
+
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token))
+        return NULL;
+    if (GetTokenInformation(token, TokenUser, &info, sizeof(info), &len))
+        ConvertSidToStringSidA(info.user.User.Sid, &sid);
+    CloseHandle(token);
+    return sid;
+}
+
+int
+platform_socket_secure(uv_pipe_t *listener, const char *path, const char *group, int mode,
+                       long *gid_out, char **cause)
+{
+    char sddl[512], *sid = own_sid();
+    PSECURITY_DESCRIPTOR sd = NULL;
+    PACL dacl = NULL;
+    BOOL present = FALSE, defaulted = FALSE;
+    uv_os_fd_t h;
+    DWORD e;
+    int rc = 0;
+
     (void)group;
     (void)mode;
-    (void)cause;
     *gid_out = -1;
-    return 0;
+    /* Deny network logons first (remote clients), then allow the three owners. */
+    snprintf(sddl, sizeof(sddl), "D:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)%s%s%s",
+             sid != NULL ? "(A;;GA;;;" : "", sid != NULL ? sid : "", sid != NULL ? ")" : "");
+    if (sid != NULL)
+        LocalFree(sid);
+    if (uv_fileno((uv_handle_t *)listener, &h) != 0) {
+        err_set(cause, "cannot secure %s: no pipe handle", path);
+        return -E_INTERNAL;
+    }
+    if (!ConvertStringSecurityDescriptorToSecurityDescriptorA(sddl, SDDL_REVISION_1, &sd,
+                                                              NULL) ||
+        !GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted)) {
+        err_set(cause, "cannot build the security of %s (error %lu)", path,
+                (unsigned long)GetLastError());
+        rc = -E_INTERNAL;
+        goto out;
+    }
+    e = SetSecurityInfo(h, SE_KERNEL_OBJECT,
+                        DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION, NULL,
+                        NULL, dacl, NULL);
+    if (e != ERROR_SUCCESS) {
+        err_set(cause, "cannot restrict %s to SYSTEM and Administrators (error %lu)", path,
+                (unsigned long)e);
+        rc = -E_DENIED;
+    }
+out:
+    if (sd != NULL)
+        LocalFree(sd);
+    return rc;
 }
 
 int
