@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <windows.h>
+#include <sddl.h>
 
 #include "../err.h"
 
@@ -212,11 +213,35 @@ fsutil_write_atomic(const char *path, const void *data, size_t len, int mode, ch
     return rc;
 }
 
+/*
+ * A private directory (mode without group or other bits, such as 0700 for
+ * keys) gets a protected DACL for SYSTEM, Administrators and the creating
+ * account, inherited by what is created in it; others inherit their parent's.
+ */
+static int
+create_dir(const char *path, int mode)
+{
+    SECURITY_ATTRIBUTES sa;
+    PSECURITY_DESCRIPTOR sd = NULL;
+    BOOL ok;
+
+    if ((mode & 077) != 0)
+        return CreateDirectoryA(path, NULL);
+    if (!ConvertStringSecurityDescriptorToSecurityDescriptorA(
+            "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;OW)", SDDL_REVISION_1, &sd, NULL))
+        return CreateDirectoryA(path, NULL);
+    sa.nLength = sizeof(sa);
+    sa.lpSecurityDescriptor = sd;
+    sa.bInheritHandle = FALSE;
+    ok = CreateDirectoryA(path, &sa);
+    LocalFree(sd);
+    return ok;
+}
+
 int
 fsutil_mkdir(const char *path, int mode, char **cause)
 {
-    (void)mode;
-    if (!CreateDirectoryA(path, NULL))
+    if (!create_dir(path, mode))
         return fail(cause, "cannot create directory", path);
     return 0;
 }
@@ -242,7 +267,6 @@ fsutil_mkdir_p(const char *path, int mode, char **cause)
     size_t start = 0, n;
     int rc = 0;
 
-    (void)mode;
     if (p == NULL)
         return -E_NOMEM;
     n = strlen(p);
@@ -258,7 +282,7 @@ fsutil_mkdir_p(const char *path, int mode, char **cause)
             char c = p[i];
 
             p[i] = '\0';
-            if (p[0] != '\0' && !CreateDirectoryA(p, NULL) &&
+            if (p[0] != '\0' && !create_dir(p, i == n ? mode : 0755) &&
                 GetLastError() != ERROR_ALREADY_EXISTS) {
                 rc = fail(cause, "cannot create directory", p);
                 goto out;

@@ -59,7 +59,7 @@ done
 run 0 ctl version
 has "certagent 26.1.0"
 # The pipe admits SYSTEM, Administrators and the agent's account, and no remote client.
-run 0 wine "$OUT/tests/pipe-acl-check.exe" "$PIPE"
+run 0 wine "$OUT/tests/acl-check.exe" --deny-network "$PIPE"
 has "(D;;GA;;;NU)"
 run 0 ctl selfsigned web --dns www.example.test --key rsa2048 --days 30
 has "created self-signed 'web' version 1"
@@ -78,6 +78,9 @@ has "imported 'web2' version 1"
 run 1 ctl show nothing
 has "E_NOT_FOUND"
 run 0 ctl remove web2
+# Key folders: SYSTEM, Administrators and the agent's account only.
+run 0 wine "$OUT/tests/acl-check.exe" "$WT\\state\\certs"
+has "(A;OICI;FA;;;SY)"
 check_live=$(ls "$T/state/live/web" 2>/dev/null | tr '\n' ' ')
 case "$check_live" in *privkey.pem*) pass ;; *) fail "live/web lacks privkey.pem: $check_live" ;; esac
 # A second agent on the same pipe is refused.
