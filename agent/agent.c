@@ -187,6 +187,9 @@ agent_reload(struct agent *agent)
     c.default_key = NULL;
     agent->config.selfsigned_days = c.selfsigned_days;
     agent->config.max_connections = c.max_connections;
+    free(agent->config.windows_store);
+    agent->config.windows_store = c.windows_store;
+    c.windows_store = NULL;
     config_free(&c);
     apply_log_level(agent);
     log_info("configuration reloaded from %s", agent->config_path);

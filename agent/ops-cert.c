@@ -19,6 +19,7 @@
 #include "log.h"
 #include "ops.h"
 #include "pem.h"
+#include "platform.h"
 #include "store.h"
 #include "sys.h"
 
@@ -43,7 +44,9 @@ struct cert_job {
     uint64_t version;
     char *format;
     int include_key;
+    char *windows_store; /* copied from the config when the job starts */
     /* results */
+    char *deployed;      /* thumbprint in the Windows store */
     char *warnings[MAX_WARNINGS];
     size_t nwarnings;
     char *log_line;
@@ -69,6 +72,8 @@ cert_job_release(struct job *job)
     ops_free_strs(cj->dns, cj->ndns);
     ops_free_strs(cj->ips, cj->nips);
     free(cj->format);
+    free(cj->windows_store);
+    free(cj->deployed);
     for (size_t i = 0; i < cj->nwarnings; i++)
         free(cj->warnings[i]);
     free(cj->log_line);
@@ -152,6 +157,29 @@ summary_from_info(const struct cert_info *info, struct store_version *v, enum ce
 }
 
 /*
+ * The committed version goes to the Windows certificate store too.  A failure
+ * there does not undo the version: it becomes a warning in the reply and the
+ * log.
+ */
+static void
+deploy_windows_store(struct cert_job *cj, X509 *leaf, STACK_OF(X509) *chain,
+                     const struct key *key)
+{
+    unsigned char *pfx = NULL;
+    size_t len = 0;
+    char friendly[96], *cause = NULL;
+
+    snprintf(friendly, sizeof(friendly), "certagent %s", cj->name);
+    if (keys_export_pfx(key, leaf, chain, "", friendly, &pfx, &len, &cause) != 0 ||
+        platform_certstore_deploy(cj->windows_store, friendly, pfx, len, &cj->deployed,
+                                  &cause) != 0)
+        add_warning(cj, "not deployed to the Windows store LocalMachine\\%s: %s",
+                    cj->windows_store, cause != NULL ? cause : "error");
+    keys_free_secret(pfx, len);
+    free(cause);
+}
+
+/*
  * Writes leaf, chain and key as a new version through the job's change and
  * packs the reply.  Shared by import and selfsigned.
  */
@@ -201,6 +229,8 @@ commit_version(struct cert_job *cj, enum cert_source src, X509 *leaf, STACK_OF(X
                           key_pem, NULL, &job->cause);
     if (rc != 0)
         goto out;
+    if (cj->windows_store != NULL && key != NULL)
+        deploy_windows_store(cj, leaf, chain, key);
 
     /* Reply. */
     sys_format_time(cj->info.not_after, when, sizeof(when));
@@ -239,6 +269,9 @@ change_done(struct job *job)
     cj->change = NULL;
     if (job->rc == 0) {
         log_change(cj, cj->log_line != NULL ? cj->log_line : proto_op_name(job->op));
+        if (cj->deployed != NULL)
+            log_info("'%s' is in LocalMachine\\%s, thumbprint %s", cj->name, cj->windows_store,
+                     cj->deployed);
         for (size_t i = 0; i < cj->nwarnings; i++)
             log_warn("'%s': %s", cj->name, cj->warnings[i]);
     } else {
@@ -247,6 +280,17 @@ change_done(struct job *job)
         log_change(cj, line != NULL ? line : "a change failed");
         free(line);
     }
+}
+
+/* The pool thread must not read the config (a reload may change it): copy what it needs. */
+static int
+copy_windows_store(struct request *req, struct cert_job *cj)
+{
+    const char *store = req->agent->config.windows_store;
+
+    if (store != NULL && (cj->windows_store = strdup(store)) == NULL)
+        return -E_NOMEM;
+    return 0;
 }
 
 /* import */
@@ -350,6 +394,8 @@ ops_import(struct request *req)
         (rc = check_input_size(req, "chain file", cj->chain_len)) != 0 ||
         (rc = check_input_size(req, "PFX file", cj->pfx_len)) != 0)
         goto fail;
+    if ((rc = copy_windows_store(req, cj)) != 0)
+        goto fail;
     if ((rc = store_begin(req->agent->store, cj->name, STORE_CHANGE_ADD, &cj->change,
                           &req->cause)) != 0)
         goto fail;
@@ -416,6 +462,8 @@ ops_selfsigned(struct request *req)
     }
     if ((rc = keys_type_parse(keyname != NULL ? keyname : req->agent->config.default_key,
                               &cj->key_type, &req->cause)) != 0)
+        goto fail;
+    if ((rc = copy_windows_store(req, cj)) != 0)
         goto fail;
     if ((rc = store_begin(req->agent->store, cj->name, STORE_CHANGE_ADD, &cj->change,
                           &req->cause)) != 0)

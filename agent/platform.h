@@ -88,6 +88,17 @@ int platform_service_install(const char *const *args, int nargs, char **cause);
 int platform_service_uninstall(char **cause);
 int platform_service_run(int (*run)(void *arg), void *arg, char **cause);
 
+/*
+ * Windows certificate store: imports the PKCS#12 pfx (empty password) into
+ * LocalMachine\store with the friendly name, its private key not
+ * exportable, its intermediates into LocalMachine\CA, and removes the
+ * certificates of the same friendly name that it replaces.  *thumbprint gets
+ * the new certificate's SHA-1 thumbprint (hex).  Elsewhere: -E_BAD_INPUT.
+ */
+int platform_certstore_deploy(const char *store, const char *friendly_name,
+                              const unsigned char *pfx, size_t pfx_len, char **thumbprint,
+                              char **cause);
+
 /* Current process id. */
 long platform_pid(void);
 

@@ -53,6 +53,8 @@ static const struct key_def keys[] = {
      "validity in days of self-signed certificates when --days is not given"},
     {"max_connections", KEY_INT, OFF(max_connections), 1, 100000, NULL, "1024", 1, 0,
      "IPC clients served at once; more are refused with E_UNAVAILABLE"},
+    {"windows_store", KEY_STRING, OFF(windows_store), 0, 0, NULL, NULL, 1, 0,
+     "Windows: LocalMachine store (e.g. MY) that receives every new version with its key"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -18,6 +18,7 @@ struct config {
     char *default_key;   /* key type for new keys */
     int selfsigned_days; /* validity of self-signed certificates */
     int max_connections; /* IPC clients served at once */
+    char *windows_store; /* Windows: machine store every new version goes to ("MY"); NULL: none */
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */

@@ -95,7 +95,9 @@ log "certagent.exe as a service"
 SVC_PIPE="\\\\.\\pipe\\certagent-svc-$$"
 svc_ctl() { wine "$CTL" --socket "$SVC_PIPE" "$@"; }
 wine "$AGENT" --uninstall-service >/dev/null 2>&1
-run 0 wine "$AGENT" --install-service --config "$WT\\certagent.json" --state-dir "$WT\\svc" \
+# This agent also deploys every new version to LocalMachine\MY.
+echo '{"windows_store": "MY"}' >"$T/svc.json"
+run 0 wine "$AGENT" --install-service --config "$WT\\svc.json" --state-dir "$WT\\svc" \
     --socket "$SVC_PIPE"
 has "installed"
 run 0 wine sc start certagent
@@ -107,11 +109,19 @@ run 0 wine sc query certagent
 has "RUNNING"
 run 0 svc_ctl version
 has "certagent 26.1.0"
-run 0 svc_ctl selfsigned svc --dns svc.example.test --key rsa2048
-has "created self-signed 'svc' version 1"
+SVC=svc-$$
+run 0 svc_ctl selfsigned "$SVC" --dns svc.example.test --key rsa2048
+has "created self-signed '$SVC' version 1"
+lacks_text() { if printf '%s' "$OUT_TEXT" | grep -qF -- "$1"; then fail "unexpected '$1' in: $OUT_TEXT"; else pass; fi; }
+lacks_text "not deployed"
 run 0 svc_ctl list
 has "svc.example.test"
-run 0 svc_ctl export svc --format pfx --out "$WT\\svc.pfx"
+# The Windows certificate store got it under its friendly name (RSA: Wine 8's PFX
+# import refuses EC keys, which real Windows accepts).  Replacing it with the next
+# version is not checked here: Wine 8 does not persist that change (see README).
+run 0 wine "$OUT/tests/store-check.exe" MY "certagent $SVC"
+has "1 certificate(s) named 'certagent $SVC'"
+run 0 svc_ctl export "$SVC" --format pfx --out "$WT\\svc.pfx"
 if openssl pkcs12 -in "$T/svc.pfx" -passin pass: -nodes -out /dev/null 2>/dev/null; then pass; else fail "service export unreadable"; fi
 run 0 wine sc stop certagent
 for _ in $(seq 1 100); do
