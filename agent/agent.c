@@ -103,7 +103,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
                 goto fail;
             }
         } else {
-            log_info("no 'certagent' group: only root may use the socket");
+            log_debug("no 'certagent' group: the socket is for root and the agent's user only");
         }
     }
 

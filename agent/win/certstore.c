@@ -20,11 +20,11 @@ crypt_fail(char **cause, const char *what)
     return -E_IO;
 }
 
+/* Opens (creating it when a fresh machine lacks it) a LocalMachine store. */
 static HCERTSTORE
 open_machine_store(const char *name)
 {
-    return CertOpenStore(CERT_STORE_PROV_SYSTEM_A, 0, 0,
-                         CERT_SYSTEM_STORE_LOCAL_MACHINE | CERT_STORE_OPEN_EXISTING_FLAG, name);
+    return CertOpenStore(CERT_STORE_PROV_SYSTEM_A, 0, 0, CERT_SYSTEM_STORE_LOCAL_MACHINE, name);
 }
 
 static int
