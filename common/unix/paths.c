@@ -106,12 +106,3 @@ out:
     free(runtime);
     return rc;
 }
-
-void
-paths_free(struct paths *p)
-{
-    free(p->config);
-    free(p->state_dir);
-    free(p->socket);
-    memset(p, 0, sizeof(*p));
-}

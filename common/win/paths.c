@@ -44,12 +44,3 @@ paths_default(struct paths *p)
 {
     return paths_system(p);
 }
-
-void
-paths_free(struct paths *p)
-{
-    free(p->config);
-    free(p->state_dir);
-    free(p->socket);
-    memset(p, 0, sizeof(*p));
-}
