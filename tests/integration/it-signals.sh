@@ -43,6 +43,17 @@ json "j['not_after'] - j['not_before'] == 12 * 86400 + 300"
 check "failed reload logged" grep -q 'reload failed, keeping the running configuration' "$LOG"
 echo '{}' >"$CONFIG"
 
+# windows_store on Linux: the version is stored, with a warning that says why it was not deployed.
+printf '{"windows_store": "MY"}' >"$CONFIG"
+kill -HUP "$AGENT_PID"
+run 0 ctl selfsigned winstore --dns w.example.test
+has "warning: not deployed to the Windows store"
+has "only on Windows"
+run 0 ctl --json show winstore
+json "j['version'] == 1"
+echo '{}' >"$CONFIG"
+kill -HUP "$AGENT_PID"
+
 # A second agent on the same socket refuses and leaves the live one alone.
 run 1 "$AGENT" --foreground --config "$CONFIG" --socket "$SOCK" --state-dir "$T/state2"
 has "already listening on $SOCK"
@@ -62,7 +73,7 @@ check "pid file written" test -s "$T/agent.pid"
 AGENT_PID=$(cat "$T/agent.pid")
 check "daemon alive" kill -0 "$AGENT_PID"
 run 0 ctl --json list
-json "j['count'] == 2"
+json "j['count'] == 3"
 # A second daemon fails with the reason on stderr, exit 1.
 run 1 "$AGENT" --daemon --pid-file "$T/agent2.pid" --config "$CONFIG" --socket "$SOCK" \
     --state-dir "$STATE"
