@@ -693,6 +693,7 @@ check_state_file(struct store *s, char **cause)
     } else if (rc == 0) {
         cJSON *root = cJSON_ParseWithLength((const char *)data, len);
         const cJSON *schema = cJSON_GetObjectItemCaseSensitive(root, "schema");
+        const cJSON *by = cJSON_GetObjectItemCaseSensitive(root, "written_by");
 
         if (!cJSON_IsNumber(schema)) {
             err_set(cause, "%s is damaged (no schema)", path);
@@ -702,6 +703,18 @@ check_state_file(struct store *s, char **cause)
                            "use a newer certagent",
                     s->dir, schema->valuedouble, STORE_SCHEMA);
             rc = -E_VERSION;
+        } else if (!cJSON_IsString(by) || strcmp(by->valuestring, CERTAGENT_VERSION) != 0) {
+            /*
+             * Record which version runs on this store: the installers' upgrade
+             * check reads it.  (Schema migrations go here when the schema grows.)
+             */
+            err_set(&text, "{\"schema\": %d, \"written_by\": \"%s\"}\n", STORE_SCHEMA,
+                    CERTAGENT_VERSION);
+            rc = text != NULL ? fsutil_write_atomic(path, text, strlen(text), 0644, cause)
+                              : -E_NOMEM;
+            if (rc == 0)
+                log_info("store: %s was last used by certagent %s; now by %s", s->dir,
+                         cJSON_IsString(by) ? by->valuestring : "(unknown)", CERTAGENT_VERSION);
         }
         cJSON_Delete(root);
     } else {

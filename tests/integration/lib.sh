@@ -1,12 +1,14 @@
 # Shared by the shell integration tests.  Each test runs the real certagent
 # on a private temp directory and drives it with the real certctl.
-# Usage from a test: . lib.sh "$@"   (arguments: CERTAGENT CERTCTL AGENT-UP DATA-DIR)
+# Usage from a test: . lib.sh "$@"
+# (arguments: CERTAGENT CERTCTL AGENT-UP DATA-DIR UPGRADE-CHECK)
 set -u
 
 AGENT=$1
 CTL=$2
 AGENT_UP=$3
 DATA=$4
+UPGRADE_CHECK=${5:-}
 T=$(mktemp -d /tmp/certagent-it-XXXXXX)
 SOCK=$T/agent.sock
 STATE=$T/state

@@ -1,10 +1,10 @@
 # Shell integration tests: each gets certagent, certctl, agent-up and tests/data.
-foreach(name cli selfsigned import export signals killloop perms)
+foreach(name cli selfsigned import export signals killloop perms upgrade)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/it-${name}.sh)
     add_test(NAME integration.${name}
       COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/it-${name}.sh
               $<TARGET_FILE:certagent> $<TARGET_FILE:certctl> $<TARGET_FILE:agent-up>
-              ${PROJECT_SOURCE_DIR}/tests/data)
+              ${PROJECT_SOURCE_DIR}/tests/data $<TARGET_FILE:certagent-upgrade-check>)
     set_tests_properties(integration.${name} PROPERTIES LABELS integration TIMEOUT 600)
   endif()
 endforeach()

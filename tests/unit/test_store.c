@@ -21,6 +21,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "store.h"
+#include "version.h"
 
 struct fx {
     char dir[64];
@@ -336,8 +337,10 @@ test_newer_schema_refused(void **state)
     assert_int_equal(store_open(f->dir, &f->store, &cause), -E_VERSION);
     assert_non_null(strstr(cause, "newer"));
     free(cause);
-    sh("echo '{\"schema\": 1}' > %s/state.json", f->dir);
+    /* An older agent's store: opening it records who uses it now. */
+    sh("echo '{\"schema\": 1, \"written_by\": \"23.1.10\"}' > %s/state.json", f->dir);
     assert_int_equal(store_open(f->dir, &f->store, NULL), 0);
+    sh("grep -q '\"written_by\": \"" CERTAGENT_VERSION "\"' %s/state.json", f->dir);
 }
 
 static void
