@@ -67,12 +67,13 @@ test_exit_codes(void **state)
 static void
 test_installed_from_state(void **state)
 {
-    char dir[] = "/tmp/upgrade-test-XXXXXX";
+    const char *dir = "upgrade-test.tmp"; /* in ctest's working directory, on any platform */
     char *path, *version = NULL;
     const char *text = "{\"schema\": 1, \"written_by\": \"23.1.10\"}\n";
 
     (void)state;
-    assert_non_null(mkdtemp(dir));
+    fsutil_remove_tree(dir, NULL);
+    assert_int_equal(fsutil_mkdir_p(dir, 0700, NULL), 0);
     assert_int_equal(upgrade_installed_version(dir, &version, NULL), -E_NOT_FOUND);
     path = fsutil_join(dir, "state.json");
     assert_int_equal(fsutil_write_atomic(path, text, strlen(text), 0644, NULL), 0);
