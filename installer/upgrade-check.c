@@ -65,6 +65,7 @@ main(int argc, char **argv)
             paths_free(&sys);
             return UPGRADE_EXIT_USAGE;
         }
+        free(cause);
         installed = from_state;
     }
     d = upgrade_decide(installed, new_version, force, &message);
