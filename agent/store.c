@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,9 @@
 #define FILE_MAX (1024 * 1024)
 
 struct store {
-    char *dir;   /* the state directory */
-    char *certs; /* dir/certs */
-    char *live;  /* dir/live */
+    char *dir;                   /* the state directory */
+    char *certs;                 /* dir/certs */
+    char *live;                  /* dir/live */
     struct store_cert **entries; /* sorted by name */
     size_t n, cap;
 };
@@ -31,10 +32,10 @@ struct store {
 struct store_change {
     enum store_change_kind kind;
     char *name;
-    char *name_dir;  /* certs/NAME */
-    char *certs_dir; /* certs */
-    char *live_dir;  /* live */
-    char *live_link; /* live/NAME */
+    char *name_dir;            /* certs/NAME */
+    char *certs_dir;           /* certs */
+    char *live_dir;            /* live */
+    char *live_link;           /* live/NAME */
     struct store_cert lineage; /* private copy, updated by the pool thread */
     unsigned made_current;
     unsigned previous;
@@ -76,8 +77,9 @@ store_name_valid(const char *name, char **cause)
         int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 
         if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) {
-            err_set(cause, "invalid certificate name '%.64s': use letters, digits, '.', '_' and "
-                           "'-', starting with a letter or digit",
+            err_set(cause,
+                    "invalid certificate name '%.64s': use letters, digits, '.', '_' and "
+                    "'-', starting with a letter or digit",
                     name);
             return -E_BAD_INPUT;
         }
@@ -203,18 +205,39 @@ store_current(const struct store_cert *cert)
     return cert != NULL ? store_version_get(cert, cert->current) : NULL;
 }
 
-/* JSON. */
+/* JSON.  Every cJSON call is checked: a summary with a field missing is never written. */
 
 static cJSON *
 strs_json(char *const *v, size_t n)
 {
     cJSON *a = cJSON_CreateArray();
 
-    for (size_t i = 0; a != NULL && i < n; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+    for (size_t i = 0; a != NULL && i < n; i++) {
+        cJSON *s = cJSON_CreateString(v[i]);
+
+        if (s == NULL || !cJSON_AddItemToArray(a, s)) {
+            cJSON_Delete(s);
+            cJSON_Delete(a);
+            a = NULL;
+        }
+    }
     return a;
 }
 
+/* Adds item to o under key; consumes item, also on failure.  0 or -1. */
+static int
+add_item(cJSON *o, const char *key, cJSON *item)
+{
+    if (item == NULL)
+        return -1;
+    if (!cJSON_AddItemToObject(o, key, item)) {
+        cJSON_Delete(item);
+        return -1;
+    }
+    return 0;
+}
+
+/* The summary of v as a JSON object (lineage.json entry, meta.json); NULL on OOM. */
 static cJSON *
 version_json(const struct store_version *v)
 {
@@ -222,39 +245,51 @@ version_json(const struct store_version *v)
 
     if (o == NULL)
         return NULL;
-    cJSON_AddNumberToObject(o, "version", v->version);
-    cJSON_AddStringToObject(o, "source", store_source_name(v->source));
-    cJSON_AddNumberToObject(o, "created", (double)v->created);
-    cJSON_AddNumberToObject(o, "not_before", (double)v->not_before);
-    cJSON_AddNumberToObject(o, "not_after", (double)v->not_after);
-    cJSON_AddStringToObject(o, "serial", v->serial ? v->serial : "");
-    cJSON_AddStringToObject(o, "fingerprint", v->fingerprint ? v->fingerprint : "");
-    cJSON_AddStringToObject(o, "subject", v->subject ? v->subject : "");
-    cJSON_AddStringToObject(o, "common_name", v->common_name ? v->common_name : "");
-    cJSON_AddStringToObject(o, "issuer", v->issuer ? v->issuer : "");
-    cJSON_AddStringToObject(o, "key", v->key_desc ? v->key_desc : "");
-    cJSON_AddItemToObject(o, "dns", strs_json(v->dns, v->ndns));
-    cJSON_AddItemToObject(o, "ips", strs_json(v->ips, v->nips));
-    cJSON_AddBoolToObject(o, "has_key", v->has_key);
-    cJSON_AddNumberToObject(o, "chain_len", v->chain_len);
+    if (cJSON_AddNumberToObject(o, "version", v->version) == NULL ||
+        cJSON_AddStringToObject(o, "source", store_source_name(v->source)) == NULL ||
+        cJSON_AddNumberToObject(o, "created", (double)v->created) == NULL ||
+        cJSON_AddNumberToObject(o, "not_before", (double)v->not_before) == NULL ||
+        cJSON_AddNumberToObject(o, "not_after", (double)v->not_after) == NULL ||
+        cJSON_AddStringToObject(o, "serial", v->serial ? v->serial : "") == NULL ||
+        cJSON_AddStringToObject(o, "fingerprint", v->fingerprint ? v->fingerprint : "") == NULL ||
+        cJSON_AddStringToObject(o, "subject", v->subject ? v->subject : "") == NULL ||
+        cJSON_AddStringToObject(o, "common_name", v->common_name ? v->common_name : "") == NULL ||
+        cJSON_AddStringToObject(o, "issuer", v->issuer ? v->issuer : "") == NULL ||
+        cJSON_AddStringToObject(o, "key", v->key_desc ? v->key_desc : "") == NULL ||
+        add_item(o, "dns", strs_json(v->dns, v->ndns)) != 0 ||
+        add_item(o, "ips", strs_json(v->ips, v->nips)) != 0 ||
+        cJSON_AddBoolToObject(o, "has_key", v->has_key) == NULL ||
+        cJSON_AddNumberToObject(o, "chain_len", v->chain_len) == NULL) {
+        cJSON_Delete(o);
+        return NULL;
+    }
     return o;
 }
 
+/* lineage.json text of c (heap, cJSON_free), or NULL on OOM. */
 static char *
 lineage_text(const struct store_cert *c)
 {
-    cJSON *o = cJSON_CreateObject(), *arr;
+    cJSON *o = cJSON_CreateObject(), *arr = NULL;
     char *text = NULL;
 
     if (o == NULL)
         return NULL;
-    cJSON_AddNumberToObject(o, "schema", STORE_SCHEMA);
-    cJSON_AddStringToObject(o, "name", c->name);
-    cJSON_AddNumberToObject(o, "current", c->current);
-    arr = cJSON_AddArrayToObject(o, "versions");
-    for (size_t i = 0; arr != NULL && i < c->nversions; i++)
-        cJSON_AddItemToArray(arr, version_json(&c->versions[i]));
+    if (cJSON_AddNumberToObject(o, "schema", STORE_SCHEMA) == NULL ||
+        cJSON_AddStringToObject(o, "name", c->name) == NULL ||
+        cJSON_AddNumberToObject(o, "current", c->current) == NULL ||
+        (arr = cJSON_AddArrayToObject(o, "versions")) == NULL)
+        goto out;
+    for (size_t i = 0; i < c->nversions; i++) {
+        cJSON *v = version_json(&c->versions[i]);
+
+        if (v == NULL || !cJSON_AddItemToArray(arr, v)) {
+            cJSON_Delete(v);
+            goto out;
+        }
+    }
     text = cJSON_Print(o);
+out:
     cJSON_Delete(o);
     return text;
 }
@@ -304,28 +339,41 @@ jstrs(const cJSON *o, const char *key, char ***out, size_t *n)
     return 0;
 }
 
+/* A whole number in [lo, hi] under key; 0 or -1. */
+static int
+jinteger(const cJSON *o, const char *key, double lo, double hi, double *out)
+{
+    double num;
+
+    if (jnumber(o, key, &num) != 0 || !(num >= lo && num <= hi) || num != (double)(int64_t)num)
+        return -1;
+    *out = num;
+    return 0;
+}
+
+/* One version entry of lineage.json; -1 when damaged (v is then partly filled). */
 static int
 version_from_json(const cJSON *o, struct store_version *v)
 {
+    const double tmax = 253402300799.0; /* 9999-12-31T23:59:59Z */
     double num;
-    const cJSON *hk;
+    const char *source;
 
     memset(v, 0, sizeof(*v));
-    if (!cJSON_IsObject(o) || jnumber(o, "version", &num) != 0 || num < 1 || num > 1e9)
+    if (!cJSON_IsObject(o) || jinteger(o, "version", 1, 1e9, &num) != 0)
         return -1;
     v->version = (unsigned)num;
-    if (jstring(o, "source") == NULL || store_source_parse(jstring(o, "source"), &v->source) != 0)
+    if ((source = jstring(o, "source")) == NULL || store_source_parse(source, &v->source) != 0)
         return -1;
-    if (jnumber(o, "created", &num) == 0)
+    if (jinteger(o, "created", -tmax, tmax, &num) == 0)
         v->created = (int64_t)num;
-    if (jnumber(o, "not_before", &num) == 0)
+    if (jinteger(o, "not_before", -tmax, tmax, &num) == 0)
         v->not_before = (int64_t)num;
-    if (jnumber(o, "not_after", &num) == 0)
+    if (jinteger(o, "not_after", -tmax, tmax, &num) == 0)
         v->not_after = (int64_t)num;
-    if (jnumber(o, "chain_len", &num) == 0)
+    if (jinteger(o, "chain_len", 0, 1e6, &num) == 0)
         v->chain_len = (unsigned)num;
-    hk = cJSON_GetObjectItemCaseSensitive(o, "has_key");
-    v->has_key = cJSON_IsTrue(hk);
+    v->has_key = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "has_key"));
     v->serial = dup_or_empty(jstring(o, "serial"));
     v->fingerprint = dup_or_empty(jstring(o, "fingerprint"));
     v->subject = dup_or_empty(jstring(o, "subject"));
@@ -347,10 +395,13 @@ cmp_version(const void *a, const void *b)
     return x->version < y->version ? -1 : x->version > y->version;
 }
 
-/* Parses lineage.json of name into c. */
+/*
+ * Parses lineage.json of name into c.  -E_BAD_INPUT with a cause when it is
+ * damaged, -E_NOMEM.  The current version need not be listed: the caller
+ * checks it against the version directories.
+ */
 static int
-lineage_parse(const char *text, size_t len, const char *name, struct store_cert *c,
-              char **cause)
+lineage_parse(const char *text, size_t len, const char *name, struct store_cert *c, char **cause)
 {
     cJSON *root = cJSON_ParseWithLength(text, len), *arr, *it;
     double num = 0;
@@ -358,12 +409,16 @@ lineage_parse(const char *text, size_t len, const char *name, struct store_cert 
     size_t count = 0;
 
     memset(c, 0, sizeof(*c));
-    if (root == NULL) {
-        err_set(cause, "lineage.json is not valid JSON");
-        return -E_BAD_INPUT;
+    if (!cJSON_IsObject(root)) {
+        err_set(cause, "lineage.json is not a JSON object");
+        goto out;
     }
-    if (jnumber(root, "schema", &num) != 0 || num > STORE_SCHEMA) {
-        err_set(cause, "lineage.json has schema %g; this agent reads schema %d", num,
+    if (jinteger(root, "schema", 1, 1e9, &num) != 0) {
+        err_set(cause, "lineage.json has no valid schema number");
+        goto out;
+    }
+    if (num > STORE_SCHEMA) {
+        err_set(cause, "lineage.json has schema %.0f; this agent reads schema %d", num,
                 STORE_SCHEMA);
         goto out;
     }
@@ -371,8 +426,8 @@ lineage_parse(const char *text, size_t len, const char *name, struct store_cert 
         err_set(cause, "lineage.json names another certificate");
         goto out;
     }
-    if (jnumber(root, "current", &num) != 0 || num < 1) {
-        err_set(cause, "lineage.json has no current version");
+    if (jinteger(root, "current", 1, 1e9, &num) != 0) {
+        err_set(cause, "lineage.json has no valid current version");
         goto out;
     }
     c->current = (unsigned)num;
@@ -390,13 +445,19 @@ lineage_parse(const char *text, size_t len, const char *name, struct store_cert 
     {
         if (version_from_json(it, &c->versions[c->nversions]) != 0) {
             store_version_clear(&c->versions[c->nversions]);
-            err_set(cause, "lineage.json has a damaged version entry");
+            err_set(cause, "lineage.json: entry %zu of \"versions\" is damaged", c->nversions + 1);
             goto out;
         }
         c->nversions++;
     }
     if (c->nversions > 1)
         qsort(c->versions, c->nversions, sizeof(*c->versions), cmp_version);
+    for (size_t i = 1; i < c->nversions; i++) {
+        if (c->versions[i].version == c->versions[i - 1].version) {
+            err_set(cause, "lineage.json lists version %u twice", c->versions[i].version);
+            goto out;
+        }
+    }
     rc = 0;
 out:
     cJSON_Delete(root);
@@ -530,149 +591,267 @@ store_state_dir(const struct store *store)
 
 /* Opening and repair. */
 
-static int
-is_dir(const char *path)
+/*
+ * The number of a version directory's name "vN" (N from 1 to 999999999,
+ * without leading zeros), or 0 when the name is anything else.
+ */
+static unsigned
+version_of_dirname(const char *s)
 {
-    return fsutil_is_dir(path);
+    unsigned long v = 0;
+
+    if (s[0] != 'v' || s[1] < '1' || s[1] > '9')
+        return 0;
+    for (size_t i = 1; s[i] != '\0'; i++) {
+        if (i > 9 || s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    return (unsigned)v;
 }
 
-/* Keeps what a crash orphaned, never deleting key material: moves it under orphans/. */
+/*
+ * Moves path, which an interrupted change left and which may hold a private
+ * key, to orphans/LABEL-TIME-PID: a repair never deletes key material (see
+ * README).  Logged with the certificate's name; a failure is logged too and
+ * leaves path where it is.
+ */
 static void
-set_aside(struct store *s, const char *path, const char *label)
+set_aside(struct store *s, const char *name, const char *path, const char *label, const char *why)
 {
     char *orphans = fsutil_join(s->dir, "orphans"), *dest = NULL, *cause = NULL;
-    char stamp[192];
+    char stamp[160];
 
     snprintf(stamp, sizeof(stamp), "%s-%lld-%ld", label, (long long)time(NULL), (long)getpid());
     if (orphans == NULL || (dest = fsutil_join(orphans, stamp)) == NULL ||
         fsutil_mkdir_p(orphans, 0700, &cause) != 0 || fsutil_rename(path, dest, &cause) != 0)
-        log_error("store: cannot set aside %s: %s", path, cause ? cause : "out of memory");
+        log_error("store: '%s': %s (%s), but it could not be moved to orphans/: %s", name, path,
+                  why, cause != NULL ? cause : "out of memory");
     else
-        log_warn("store: %s was left by an interrupted change; kept as %s", path, dest);
+        log_warn("store: '%s': moved %s (%s) to %s; it may hold a key, so look at it and "
+                 "remove it by hand",
+                 name, path, why, dest);
     free(cause);
     free(orphans);
     free(dest);
 }
 
+/*
+ * Removes a temp file or directory that an interrupted change of name left
+ * (name NULL: a removal cut short after its commit point); logged.
+ */
 static void
-remove_leftover(const char *path)
+remove_leftover(const char *name, const char *path)
 {
     char *cause = NULL;
 
     if (fsutil_remove_tree(path, &cause) != 0)
-        log_error("store: cannot remove %s: %s", path, cause ? cause : "error");
+        log_error("store: %s%s%scannot remove %s, left by an interrupted change: %s",
+                  name != NULL ? "'" : "", name != NULL ? name : "", name != NULL ? "': " : "",
+                  path, cause != NULL ? cause : "out of memory");
+    else if (name != NULL)
+        log_info("store: '%s': removed %s, left by an interrupted change", name, path);
     else
-        log_info("store: removed %s, left by an interrupted change", path);
+        log_info("store: finished an interrupted removal: deleted %s", path);
     free(cause);
 }
 
-/* Loads and repairs one lineage directory; returns the entry or NULL (skipped). */
-static struct store_cert *
-load_one(struct store *s, const char *name)
+/* Is name one of the temp names of a change (a version or lineage.json being written)? */
+static int
+is_temp_name(const char *name)
+{
+    return strncmp(name, ".tmp-", 5) == 0 || strncmp(name, "lineage.json.tmp-", 17) == 0;
+}
+
+/* Does directory dir hold nothing but temp leftovers (or nothing)? */
+static int
+holds_only_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int only = 1;
+
+    if (d == NULL)
+        return 0;
+    while (only && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            only = is_temp_name(e->d_name);
+    }
+    closedir(d);
+    return only;
+}
+
+/*
+ * certs/NAME without lineage.json: its first version was being created when
+ * the agent stopped, so the name was never committed.  Only temp leftovers:
+ * removed.  Anything else, such as a complete version directory (the crash
+ * hit between its rename and the lineage): set aside, since it may hold the
+ * only copy of a key.
+ */
+static void
+repair_uncommitted_name(struct store *s, const char *name, const char *dir)
+{
+    if (holds_only_temps(dir))
+        remove_leftover(name, dir);
+    else
+        set_aside(s, name, dir, name, "a first version that was never committed");
+}
+
+/*
+ * Removes temp leftovers in certs/NAME and sets aside version directories
+ * that lineage c does not list.  -E_NOMEM only; other failures are logged.
+ */
+static int
+repair_versions(struct store *s, const struct store_cert *c, const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int rc = 0;
+
+    if (d == NULL) {
+        log_error("store: '%s': cannot look for leftovers in %s: %s", c->name, dir,
+                  strerror(errno));
+        return 0;
+    }
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        unsigned v = version_of_dirname(e->d_name);
+        char *p;
+
+        if (!is_temp_name(e->d_name) && (v == 0 || store_version_get(c, v) != NULL))
+            continue;
+        if ((p = fsutil_join(dir, e->d_name)) == NULL) {
+            rc = -E_NOMEM;
+            break;
+        }
+        if (v == 0) {
+            remove_leftover(c->name, p);
+        } else {
+            char label[96];
+
+            snprintf(label, sizeof(label), "%s-v%u", c->name, v);
+            set_aside(s, c->name, p, label, "a version that its lineage does not list");
+        }
+        free(p);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Makes live/NAME show the current version of c, when it does not; logged. */
+static int
+repair_live(struct store *s, const struct store_cert *c)
+{
+    char *link = fsutil_join(s->live, c->name), *want = live_target(c->name, c->current);
+    char *target = NULL, *cause = NULL;
+    int rc = 0, found;
+
+    if (link == NULL || want == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    found = fsutil_read_published(link, &target, NULL);
+    if (found == 0 && strcmp(target, want) == 0)
+        goto out;
+    if (fsutil_publish_dir(want, link, &cause) != 0)
+        log_error("store: '%s': live/%s should show version %u but cannot be updated: %s", c->name,
+                  c->name, c->current, cause != NULL ? cause : "out of memory");
+    else
+        log_info("store: '%s': live/%s %s; it now shows version %u", c->name, c->name,
+                 found == 0              ? "showed another version"
+                 : found == -E_NOT_FOUND ? "was missing"
+                                         : "was not a link (an older layout)",
+                 c->current);
+out:
+    free(link);
+    free(want);
+    free(target);
+    free(cause);
+    return rc;
+}
+
+/*
+ * Loads and repairs certs/NAME.  0 with *out the entry, or with *out NULL when
+ * the name is skipped (logged; its files are left alone); -E_NOMEM.
+ */
+static int
+load_one(struct store *s, const char *name, struct store_cert **out)
 {
     char *dir = fsutil_join(s->certs, name), *lin = NULL, *cause = NULL, *vd = NULL;
-    char *link = NULL, *target = NULL, *want = NULL;
     unsigned char *text = NULL;
     size_t len = 0;
     struct store_cert *c = NULL;
-    DIR *d = NULL;
-    struct dirent *e;
     int rc;
 
-    if (dir == NULL || (lin = fsutil_join(dir, "lineage.json")) == NULL)
+    *out = NULL;
+    if (dir == NULL || (lin = fsutil_join(dir, "lineage.json")) == NULL) {
+        rc = -E_NOMEM;
         goto out;
+    }
     rc = fsutil_read_file(lin, LINEAGE_MAX, &text, &len, &cause);
     if (rc == -E_NOT_FOUND) {
-        /* The first version was being created when the agent stopped. */
-        set_aside(s, dir, name);
+        repair_uncommitted_name(s, name, dir);
+        rc = 0;
         goto out;
     }
+    if (rc == 0 && (c = calloc(1, sizeof(*c))) == NULL)
+        rc = -E_NOMEM;
+    if (rc == 0)
+        rc = lineage_parse((const char *)text, len, name, c, &cause);
+    if (rc == -E_NOMEM)
+        goto out;
     if (rc != 0) {
-        log_error("store: skipping '%s': %s", name, cause);
+        log_error("store: skipping '%s' (its files are left alone): %s", name,
+                  cause != NULL ? cause : "cannot read lineage.json");
+        rc = 0;
         goto out;
     }
-    if ((c = calloc(1, sizeof(*c))) == NULL)
+    if ((rc = repair_versions(s, c, dir)) != 0)
         goto out;
-    free(cause);
-    cause = NULL;
-    if (lineage_parse((const char *)text, len, name, c, &cause) != 0) {
-        log_error("store: skipping '%s' (its files are left alone): %s", name, cause);
-        free(c);
-        c = NULL;
-        goto out;
-    }
-    /* Leftovers inside: temp directories and versions the lineage does not list. */
-    if ((d = opendir(dir)) != NULL) {
-        while ((e = readdir(d)) != NULL) {
-            char *p;
-            unsigned v;
-            char extra;
-
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-                strcmp(e->d_name, "lineage.json") == 0)
-                continue;
-            if ((p = fsutil_join(dir, e->d_name)) == NULL)
-                continue;
-            if (strncmp(e->d_name, ".tmp-", 5) == 0 || strncmp(e->d_name, "lineage.json.tmp", 16) == 0) {
-                remove_leftover(p);
-            } else if (sscanf(e->d_name, "v%u%c", &v, &extra) == 1 &&
-                       store_version_get(c, v) == NULL) {
-                char label[96];
-
-                snprintf(label, sizeof(label), "%.64s-v%u", name, v);
-                set_aside(s, p, label);
-            }
-            free(p);
-        }
-        closedir(d);
-    }
     /* The current version must exist; else fall back to the newest one that does. */
-    vd = version_dir(dir, c->current);
-    if (vd == NULL || !is_dir(vd)) {
+    if ((vd = version_dir(dir, c->current)) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    if (store_version_get(c, c->current) == NULL || !fsutil_is_dir(vd)) {
         unsigned best = 0;
 
         for (size_t i = 0; i < c->nversions; i++) {
             char *p = version_dir(dir, c->versions[i].version);
 
-            if (p != NULL && is_dir(p))
+            if (p == NULL) {
+                rc = -E_NOMEM;
+                goto out;
+            }
+            if (fsutil_is_dir(p))
                 best = c->versions[i].version;
             free(p);
         }
-        log_error("store: '%s': current version %u is missing; %s", name, c->current,
-                  best ? "using the newest version present" : "no version is present");
         if (best == 0) {
-            lineage_clear(c);
-            free(c);
-            c = NULL;
+            log_error("store: skipping '%s': its current version %u is missing and no other "
+                      "version is present (its files are left alone)",
+                      name, c->current);
             goto out;
         }
+        log_error("store: '%s': current version %u is missing; using version %u, the newest "
+                  "one present",
+                  name, c->current, best);
         c->current = best;
     }
-    /* live/NAME must show the current version. */
-    link = fsutil_join(s->live, name);
-    want = live_target(name, c->current);
-    if (link != NULL && want != NULL) {
-        free(cause);
-        cause = NULL;
-        if (fsutil_read_published(link, &target, &cause) != 0 || strcmp(target, want) != 0) {
-            free(cause);
-            cause = NULL;
-            if (fsutil_publish_dir(want, link, &cause) != 0)
-                log_error("store: cannot re-point %s: %s", link, cause);
-            else
-                log_info("store: live/%s now shows version %u", name, c->current);
-        }
-    }
+    if ((rc = repair_live(s, c)) != 0)
+        goto out;
+    *out = c;
+    c = NULL;
 out:
+    if (c != NULL) {
+        lineage_clear(c);
+        free(c);
+    }
     free(dir);
     free(lin);
     free(cause);
     free(text);
     free(vd);
-    free(link);
-    free(target);
-    free(want);
-    return c;
+    return rc;
 }
 
 static int
@@ -699,8 +878,9 @@ check_state_file(struct store *s, char **cause)
             err_set(cause, "%s is damaged (no schema)", path);
             rc = -E_BAD_INPUT;
         } else if (schema->valuedouble > STORE_SCHEMA) {
-            err_set(cause, "the store in %s has schema %g, newer than this agent's %d: "
-                           "use a newer certagent",
+            err_set(cause,
+                    "the store in %s has schema %g, newer than this agent's %d: "
+                    "use a newer certagent",
                     s->dir, schema->valuedouble, STORE_SCHEMA);
             rc = -E_VERSION;
         } else if (!cJSON_IsString(by) || strcmp(by->valuestring, CERTAGENT_VERSION) != 0) {
@@ -726,18 +906,154 @@ check_state_file(struct store *s, char **cause)
     return rc;
 }
 
+/* Appends c to the unsorted index being loaded; -E_NOMEM. */
+static int
+append_entry(struct store *s, struct store_cert *c)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        struct store_cert **e = realloc(s->entries, cap * sizeof(*e));
+
+        if (e == NULL)
+            return -E_NOMEM;
+        s->entries = e;
+        s->cap = cap;
+    }
+    s->entries[s->n++] = c;
+    return 0;
+}
+
+/* Is entry e of directory dir a directory (and not a link to one)? */
+static int
+entry_is_dir(const char *dir, const struct dirent *e)
+{
+    char *p;
+    int yes;
+
+#ifdef DT_DIR
+    /* Saves a stat per name where the file system tells the type. */
+    if (e->d_type != DT_UNKNOWN)
+        return e->d_type == DT_DIR;
+#endif
+    if ((p = fsutil_join(dir, e->d_name)) == NULL)
+        return 0;
+    yes = fsutil_is_dir(p) && !fsutil_is_published(p);
+    free(p);
+    return yes;
+}
+
+/* Loads every certs/NAME into s (unsorted) and repairs it. */
+static int
+load_all(struct store *s, char **cause)
+{
+    DIR *d = opendir(s->certs);
+    struct dirent *e;
+    int rc = 0;
+
+    if (d == NULL) {
+        int err = errno;
+
+        err_set(cause, "cannot read %s: %s", s->certs, strerror(err));
+        return err == ENOENT ? -E_NOT_FOUND : err == EACCES ? -E_DENIED : -E_IO;
+    }
+    for (;;) {
+        struct store_cert *c = NULL;
+
+        errno = 0;
+        if ((e = readdir(d)) == NULL) {
+            if (errno != 0) {
+                err_set(cause, "cannot read %s: %s", s->certs, strerror(errno));
+                rc = -E_IO;
+            }
+            break;
+        }
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (strncmp(e->d_name, ".removed-", 9) == 0) {
+            /* A removal cut short after its commit point (the rename): finish it. */
+            char *p = fsutil_join(s->certs, e->d_name);
+
+            if (p == NULL) {
+                rc = -E_NOMEM;
+                break;
+            }
+            remove_leftover(NULL, p);
+            free(p);
+            continue;
+        }
+        if (store_name_valid(e->d_name, NULL) != 0 || !entry_is_dir(s->certs, e)) {
+            log_warn("store: ignoring %s/%s: not a certificate's directory", s->certs, e->d_name);
+            continue;
+        }
+        if ((rc = load_one(s, e->d_name, &c)) != 0)
+            break;
+        if (c != NULL && (rc = append_entry(s, c)) != 0) {
+            lineage_clear(c);
+            free(c);
+            break;
+        }
+    }
+    closedir(d);
+    if (rc == -E_NOMEM)
+        err_set(cause, "cannot load the store in %s: out of memory", s->dir);
+    return rc;
+}
+
+/*
+ * Removes live/ links of names the store does not hold.  A name whose
+ * certs/NAME exists but was skipped (damaged lineage) keeps its link, so that
+ * servers keep working while a person repairs it.
+ */
+static int
+remove_stale_links(struct store *s)
+{
+    DIR *d = opendir(s->live);
+    struct dirent *e;
+    int rc = 0;
+
+    if (d == NULL) {
+        log_error("store: cannot look for stale links in %s: %s", s->live, strerror(errno));
+        return 0;
+    }
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        char *link = NULL, *dir = NULL, *cause = NULL;
+        int found;
+
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        find_pos(s, e->d_name, &found);
+        if (found)
+            continue;
+        if ((link = fsutil_join(s->live, e->d_name)) == NULL ||
+            (dir = fsutil_join(s->certs, e->d_name)) == NULL) {
+            rc = -E_NOMEM;
+        } else if (fsutil_is_published(link) && !fsutil_exists(dir)) {
+            if (fsutil_unpublish(link, &cause) != 0)
+                log_error("store: cannot remove live/%s, a link for no certificate: %s", e->d_name,
+                          cause != NULL ? cause : "out of memory");
+            else
+                log_info("store: removed live/%s: there is no certificate '%s'", e->d_name,
+                         e->d_name);
+        }
+        free(link);
+        free(dir);
+        free(cause);
+    }
+    closedir(d);
+    return rc;
+}
+
 int
 store_open(const char *state_dir, struct store **out, char **cause)
 {
     struct store *s = calloc(1, sizeof(*s));
-    DIR *d = NULL;
-    struct dirent *e;
     int rc = -E_NOMEM;
 
     *out = NULL;
     if (s == NULL)
-        return -E_NOMEM;
-    if ((s->dir = strdup(state_dir)) == NULL || (s->certs = fsutil_join(state_dir, "certs")) == NULL ||
+        goto fail;
+    if ((s->dir = strdup(state_dir)) == NULL ||
+        (s->certs = fsutil_join(state_dir, "certs")) == NULL ||
         (s->live = fsutil_join(state_dir, "live")) == NULL)
         goto fail;
     if ((rc = fsutil_mkdir_p(s->certs, 0700, cause)) != 0 ||
@@ -745,75 +1061,18 @@ store_open(const char *state_dir, struct store **out, char **cause)
         goto fail;
     if ((rc = check_state_file(s, cause)) != 0)
         goto fail;
-    if ((d = opendir(s->certs)) == NULL) {
-        err_set(cause, "cannot read %s: %s", s->certs, strerror(errno));
-        rc = -E_IO;
+    if ((rc = load_all(s, cause)) != 0)
         goto fail;
-    }
-    while ((e = readdir(d)) != NULL) {
-        struct store_cert *c;
-
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if (e->d_name[0] == '.') {
-            /* .removed-NAME-*: a removal that was interrupted. */
-            char *p = fsutil_join(s->certs, e->d_name);
-
-            if (p != NULL)
-                remove_leftover(p);
-            free(p);
-            continue;
-        }
-        if (store_name_valid(e->d_name, NULL) != 0) {
-            log_warn("store: ignoring %s/%s: not a certificate name", s->certs, e->d_name);
-            continue;
-        }
-        if ((c = load_one(s, e->d_name)) == NULL)
-            continue;
-        if (s->n == s->cap) {
-            size_t cap = s->cap ? s->cap * 2 : 64;
-            struct store_cert **ne = realloc(s->entries, cap * sizeof(*ne));
-
-            if (ne == NULL) {
-                lineage_clear(c);
-                free(c);
-                rc = -E_NOMEM;
-                goto fail;
-            }
-            s->entries = ne;
-            s->cap = cap;
-        }
-        s->entries[s->n++] = c;
-    }
-    closedir(d);
-    d = NULL;
+    /* Sorted once here; store_begin keeps the order with binary search. */
     if (s->n > 1)
         qsort(s->entries, s->n, sizeof(*s->entries), cmp_entry);
-    /* live/ links of names the store does not hold. */
-    if ((d = opendir(s->live)) != NULL) {
-        while ((e = readdir(d)) != NULL) {
-            int found;
-            char *p;
-
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            find_pos(s, e->d_name, &found);
-            if (found)
-                continue;
-            if ((p = fsutil_join(s->live, e->d_name)) != NULL) {
-                if (fsutil_is_published(p) && fsutil_unpublish(p, NULL) == 0)
-                    log_info("store: removed live/%s: no such certificate", e->d_name);
-                free(p);
-            }
-        }
-        closedir(d);
-        d = NULL;
-    }
+    if ((rc = remove_stale_links(s)) != 0)
+        goto fail;
     *out = s;
     return 0;
 fail:
-    if (d != NULL)
-        closedir(d);
+    if (rc == -E_NOMEM)
+        err_set(cause, "cannot open the store in %s: out of memory", state_dir);
     store_close(s);
     return rc;
 }
@@ -835,6 +1094,9 @@ store_close(struct store *s)
 }
 
 /* Changes. */
+
+/* Makes the names of temp and removed directories unique between pool threads. */
+static atomic_uint change_counter;
 
 static void
 change_free(struct store_change *ch)
@@ -864,8 +1126,7 @@ store_begin(struct store *store, const char *name, enum store_change_kind kind,
         return rc;
     pos = find_pos(store, name, &found);
     if (found && store->entries[pos]->busy) {
-        err_set(cause, "another change to '%s' is in progress; try again when it is done",
-                name);
+        err_set(cause, "another change to '%s' is in progress; try again when it is done", name);
         return -E_BUSY;
     }
     if (kind != STORE_CHANGE_ADD && (!found || store->entries[pos]->current == 0)) {
@@ -873,7 +1134,7 @@ store_begin(struct store *store, const char *name, enum store_change_kind kind,
         return -E_NOT_FOUND;
     }
     if ((ch = calloc(1, sizeof(*ch))) == NULL)
-        return -E_NOMEM;
+        goto nomem;
     ch->kind = kind;
     if ((ch->name = strdup(name)) == NULL || (ch->certs_dir = strdup(store->certs)) == NULL ||
         (ch->live_dir = strdup(store->live)) == NULL ||
@@ -881,6 +1142,7 @@ store_begin(struct store *store, const char *name, enum store_change_kind kind,
         (ch->live_link = fsutil_join(store->live, name)) == NULL)
         goto nomem;
     if (!found) {
+        /* The placeholder that reserves the name; store_find does not show it. */
         if ((entry = calloc(1, sizeof(*entry))) == NULL)
             goto nomem;
         if ((entry->name = strdup(name)) == NULL || insert_at(store, pos, entry) != 0) {
@@ -901,6 +1163,7 @@ store_begin(struct store *store, const char *name, enum store_change_kind kind,
     return 0;
 nomem:
     change_free(ch);
+    err_set(cause, "cannot start a change to '%s': out of memory", name);
     return -E_NOMEM;
 }
 
@@ -916,17 +1179,46 @@ store_change_previous(const struct store_change *change)
     return change->previous;
 }
 
+/*
+ * Replaces lineage.json with the change's lineage: the commit point of every
+ * change.  When the write fails after its rename took effect (the directory
+ * could not be synced), the new lineage is what every reader sees, so the
+ * change counts as committed and the failure is logged as a warning.
+ */
 static int
 write_lineage(struct store_change *ch, char **cause)
 {
     char *path = fsutil_join(ch->name_dir, "lineage.json");
-    char *text = lineage_text(&ch->lineage);
+    char *text = lineage_text(&ch->lineage), *why = NULL;
+    unsigned char *now = NULL;
+    size_t len = 0, tlen;
     int rc = -E_NOMEM;
 
-    if (path != NULL && text != NULL)
-        rc = fsutil_write_atomic(path, text, strlen(text), 0644, cause);
+    if (path == NULL || text == NULL) {
+        err_set(cause, "cannot write the lineage of '%s': out of memory", ch->name);
+        goto out;
+    }
+    tlen = strlen(text);
+    if ((rc = fsutil_write_atomic(path, text, tlen, 0644, &why)) == 0)
+        goto out;
+    if (rc != -E_NOMEM && fsutil_read_file(path, LINEAGE_MAX, &now, &len, NULL) == 0 &&
+        len == tlen && memcmp(now, text, tlen) == 0) {
+        log_warn("store: '%s': the new lineage.json is in place, but %s", ch->name,
+                 why != NULL ? why : "an error followed");
+        rc = 0;
+        goto out;
+    }
+    if (cause != NULL) {
+        free(*cause);
+        *cause = why;
+        why = NULL;
+    }
+out:
+    free(why);
+    free(now);
     free(path);
-    free(text);
+    if (text != NULL)
+        cJSON_free(text);
     return rc;
 }
 
@@ -944,17 +1236,62 @@ publish(struct store_change *ch)
     free(cause);
 }
 
+/* Writes dir/file, which must not exist, with mode, and fsyncs it. */
 static int
 write_file_in(const char *dir, const char *file, const char *text, int mode, char **cause)
 {
     char *p = fsutil_join(dir, file);
     int rc;
 
-    if (p == NULL)
+    if (p == NULL) {
+        err_set(cause, "cannot write %s in %s: out of memory", file, dir);
         return -E_NOMEM;
+    }
     rc = fsutil_write_new(p, text, strlen(text), mode, cause);
     free(p);
     return rc;
+}
+
+/* Writes the files of a version into the new directory dir and fsyncs it. */
+static int
+write_version_files(const char *dir, const char *cert_pem, const char *chain_pem,
+                    const char *key_pem, const char *meta, char **cause)
+{
+    size_t lc = strlen(cert_pem), lh = strlen(chain_pem);
+    char *full = malloc(lc + lh + 1);
+    int rc;
+
+    if (full == NULL) {
+        err_set(cause, "cannot write %s/fullchain.pem: out of memory", dir);
+        return -E_NOMEM;
+    }
+    memcpy(full, cert_pem, lc);
+    memcpy(full + lc, chain_pem, lh + 1);
+    if ((rc = write_file_in(dir, "cert.pem", cert_pem, 0644, cause)) == 0 &&
+        (rc = write_file_in(dir, "chain.pem", chain_pem, 0644, cause)) == 0 &&
+        (rc = write_file_in(dir, "fullchain.pem", full, 0644, cause)) == 0 &&
+        (key_pem == NULL || (rc = write_file_in(dir, "privkey.pem", key_pem, 0600, cause)) == 0) &&
+        (rc = write_file_in(dir, "meta.json", meta, 0644, cause)) == 0)
+        rc = fsutil_fsync_dir(dir, cause);
+    free(full);
+    return rc;
+}
+
+/* meta.json of version v: its summary plus "extra" (consumed, may be NULL); NULL on OOM. */
+static char *
+meta_text(const struct store_version *v, cJSON *extra)
+{
+    cJSON *o = version_json(v);
+    char *text = NULL;
+
+    if (o == NULL) {
+        cJSON_Delete(extra);
+        return NULL;
+    }
+    if (extra == NULL || add_item(o, "extra", extra) == 0)
+        text = cJSON_Print(o);
+    cJSON_Delete(o);
+    return text;
 }
 
 int
@@ -963,25 +1300,50 @@ store_change_add(struct store_change *ch, const struct store_version *summary,
                  const char *meta_json, char **cause)
 {
     struct store_version nv, *grown;
-    char tmpname[64], *tmp = NULL, *final = NULL, *full = NULL, *meta = NULL;
+    char tmpname[64], *tmp = NULL, *final = NULL, *meta = NULL;
     unsigned v = 1;
-    int rc, is_new = ch->lineage.nversions == 0, renamed = 0;
-    cJSON *mo = NULL, *extra = NULL;
-    static unsigned counter;
+    int rc = 0, made_name_dir = 0, made_tmp = 0, renamed = 0;
+    cJSON *extra = NULL;
 
     memset(&nv, 0, sizeof(nv));
+    if (ch->kind != STORE_CHANGE_ADD) {
+        err_set(cause, "internal error: adding a version to '%s' in another kind of change",
+                ch->name);
+        return -E_INTERNAL;
+    }
+    if (cert_pem == NULL || cert_pem[0] == '\0') {
+        err_set(cause, "no certificate to store for '%s'", ch->name);
+        return -E_BAD_INPUT;
+    }
+    if (chain_pem == NULL)
+        chain_pem = "";
+    if (meta_json != NULL && !cJSON_IsObject(extra = cJSON_Parse(meta_json))) {
+        err_set(cause, "the metadata to store with '%s' is not a JSON object", ch->name);
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
     for (size_t i = 0; i < ch->lineage.nversions; i++) {
         if (ch->lineage.versions[i].version >= v)
             v = ch->lineage.versions[i].version + 1;
     }
-    if ((rc = fsutil_mkdir_p(ch->name_dir, 0700, cause)) != 0)
-        goto out;
-    if (is_new && (rc = fsutil_fsync_dir(ch->certs_dir, cause)) != 0)
-        goto out;
-    /* A directory of that number left aside earlier must not be reused. */
+    if (ch->lineage.nversions == 0) {
+        /* A new name: its directory must not exist (exclusive creation). */
+        rc = fsutil_mkdir(ch->name_dir, 0700, cause);
+        if (rc == -E_EXISTS)
+            err_set(cause,
+                    "%s exists, but '%s' is not in the store: its lineage could not be "
+                    "read when the agent started (see the log); repair it or move it "
+                    "away first",
+                    ch->name_dir, ch->name);
+        if (rc != 0)
+            goto out;
+        made_name_dir = 1;
+        if ((rc = fsutil_fsync_dir(ch->certs_dir, cause)) != 0)
+            goto out;
+    }
+    /* A number whose directory exists (left by a failed change) is not reused. */
     for (;;) {
-        final = version_dir(ch->name_dir, v);
-        if (final == NULL) {
+        if ((final = version_dir(ch->name_dir, v)) == NULL) {
             rc = -E_NOMEM;
             goto out;
         }
@@ -992,40 +1354,31 @@ store_change_add(struct store_change *ch, const struct store_version *summary,
         v++;
     }
     snprintf(tmpname, sizeof(tmpname), ".tmp-v%u-%ld-%u", v, (long)getpid(),
-             __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+             atomic_fetch_add(&change_counter, 1) + 1);
     if ((tmp = fsutil_join(ch->name_dir, tmpname)) == NULL) {
         rc = -E_NOMEM;
         goto out;
     }
-    if ((rc = fsutil_mkdir(tmp, 0700, cause)) != 0)
-        goto out;
     if ((rc = store_version_copy(&nv, summary)) != 0)
         goto out;
     nv.version = v;
     nv.created = (int64_t)time(NULL);
     nv.has_key = key_pem != NULL;
-    err_set(&full, "%s%s", cert_pem, chain_pem);
-    mo = version_json(&nv);
-    if (meta_json != NULL && (extra = cJSON_Parse(meta_json)) != NULL)
-        cJSON_AddItemToObject(mo, "extra", extra);
-    meta = mo != NULL ? cJSON_Print(mo) : NULL;
-    if (full == NULL || meta == NULL) {
+    meta = meta_text(&nv, extra);
+    extra = NULL;
+    if (meta == NULL) {
         rc = -E_NOMEM;
         goto out;
     }
-    if ((rc = write_file_in(tmp, "cert.pem", cert_pem, 0644, cause)) != 0 ||
-        (rc = write_file_in(tmp, "chain.pem", chain_pem, 0644, cause)) != 0 ||
-        (rc = write_file_in(tmp, "fullchain.pem", full, 0644, cause)) != 0 ||
-        (key_pem != NULL && (rc = write_file_in(tmp, "privkey.pem", key_pem, 0600, cause)) != 0) ||
-        (rc = write_file_in(tmp, "meta.json", meta, 0644, cause)) != 0 ||
-        (rc = fsutil_fsync_dir(tmp, cause)) != 0)
+    if ((rc = fsutil_mkdir(tmp, 0700, cause)) != 0)
         goto out;
-    if ((rc = fsutil_rename(tmp, final, cause)) != 0)
+    made_tmp = 1;
+    if ((rc = write_version_files(tmp, cert_pem, chain_pem, key_pem, meta, cause)) != 0 ||
+        (rc = fsutil_rename(tmp, final, cause)) != 0)
         goto out;
     renamed = 1;
-    /* The commit point: the lineage names the new version as current. */
-    if ((grown = realloc(ch->lineage.versions,
-                         (ch->lineage.nversions + 1) * sizeof(*grown))) == NULL) {
+    if ((grown = realloc(ch->lineage.versions, (ch->lineage.nversions + 1) * sizeof(*grown))) ==
+        NULL) {
         rc = -E_NOMEM;
         goto out;
     }
@@ -1033,6 +1386,7 @@ store_change_add(struct store_change *ch, const struct store_version *summary,
     ch->lineage.versions[ch->lineage.nversions++] = nv;
     memset(&nv, 0, sizeof(nv));
     ch->lineage.current = v;
+    /* The commit point: the lineage names the new version as current. */
     if ((rc = write_lineage(ch, cause)) != 0) {
         /* Not committed: forget the version in memory too. */
         store_version_clear(&ch->lineage.versions[--ch->lineage.nversions]);
@@ -1042,21 +1396,23 @@ store_change_add(struct store_change *ch, const struct store_version *summary,
     ch->made_current = v;
     publish(ch);
 out:
-    if (rc != 0) {
+    if (rc == -E_NOMEM)
+        err_set(cause, "cannot add a version to '%s': out of memory", ch->name);
+    if (rc != 0 && made_tmp) {
+        /* Nothing uncommitted stays behind: no lineage lists this directory. */
         char *ignored = NULL;
 
-        fsutil_remove_tree(renamed ? final : tmp, &ignored);
+        if (fsutil_remove_tree(renamed ? final : tmp, &ignored) != 0)
+            log_warn("store: '%s': could not clean up after a failed change: %s", ch->name,
+                     ignored != NULL ? ignored : "out of memory");
         free(ignored);
-        if (is_new) {
-            /* Nothing of a failed first version may stay behind. */
-            fsutil_rmdir(ch->name_dir);
-        }
     }
+    if (rc != 0 && made_name_dir)
+        fsutil_rmdir(ch->name_dir);
+    cJSON_Delete(extra);
     store_version_clear(&nv);
-    cJSON_Delete(mo);
     free(tmp);
     free(final);
-    free(full);
     if (meta != NULL)
         cJSON_free(meta);
     return rc;
@@ -1069,6 +1425,10 @@ store_change_rollback(struct store_change *ch, unsigned to, char **cause)
     char *vd;
     int rc;
 
+    if (ch->kind != STORE_CHANGE_ROLLBACK) {
+        err_set(cause, "internal error: rolling back '%s' in another kind of change", ch->name);
+        return -E_INTERNAL;
+    }
     if (target == 0) {
         for (size_t i = 0; i < ch->lineage.nversions; i++) {
             unsigned v = ch->lineage.versions[i].version;
@@ -1090,10 +1450,12 @@ store_change_rollback(struct store_change *ch, unsigned to, char **cause)
         err_set(cause, "version %u of '%s' is already current", target, ch->name);
         return -E_BAD_INPUT;
     }
-    if ((vd = version_dir(ch->name_dir, target)) == NULL)
+    if ((vd = version_dir(ch->name_dir, target)) == NULL) {
+        err_set(cause, "cannot roll back '%s': out of memory", ch->name);
         return -E_NOMEM;
-    if (!is_dir(vd)) {
-        err_set(cause, "the files of version %u of '%s' are missing", target, ch->name);
+    }
+    if (!fsutil_is_dir(vd)) {
+        err_set(cause, "the files of version %u of '%s' are missing (%s)", target, ch->name, vd);
         free(vd);
         return -E_NOT_FOUND;
     }
@@ -1111,24 +1473,37 @@ store_change_rollback(struct store_change *ch, unsigned to, char **cause)
 int
 store_change_remove(struct store_change *ch, char **cause)
 {
-    char aside[96], *dest = NULL;
+    char aside[128], *dest = NULL, *why = NULL;
     int rc;
 
+    if (ch->kind != STORE_CHANGE_REMOVE) {
+        err_set(cause, "internal error: removing '%s' in another kind of change", ch->name);
+        return -E_INTERNAL;
+    }
     /* First the live view, so that no server reads a half-removed lineage. */
     if ((rc = fsutil_unpublish(ch->live_link, cause)) != 0)
         return rc;
-    /* Then one rename takes the lineage away; the tree goes after it. */
-    snprintf(aside, sizeof(aside), ".removed-%s-%ld", ch->name, (long)getpid());
-    if ((dest = fsutil_join(ch->certs_dir, aside)) == NULL)
+    /*
+     * Then one rename takes the lineage away (the commit point: an
+     * interrupted removal is finished by store_open); the tree goes after it.
+     */
+    snprintf(aside, sizeof(aside), ".removed-%s-%ld-%u", ch->name, (long)getpid(),
+             atomic_fetch_add(&change_counter, 1) + 1);
+    if ((dest = fsutil_join(ch->certs_dir, aside)) == NULL) {
+        err_set(cause, "cannot remove '%s': out of memory", ch->name);
+        publish(ch);
         return -E_NOMEM;
+    }
     if ((rc = fsutil_rename(ch->name_dir, dest, cause)) != 0) {
         /* Put the live view back: the lineage is still there. */
         publish(ch);
         free(dest);
         return rc;
     }
-    if (fsutil_remove_tree(dest, NULL) != 0)
-        log_warn("store: could not delete %s; it will be at the next start", dest);
+    if (fsutil_remove_tree(dest, &why) != 0)
+        log_warn("store: '%s' is removed, but %s; it will be deleted at the next start", ch->name,
+                 why != NULL ? why : "its files could not be deleted");
+    free(why);
     free(dest);
     ch->made_current = 0;
     return 0;
@@ -1140,6 +1515,9 @@ store_finish(struct store *store, struct store_change *ch, int rc)
     int found;
     size_t pos = find_pos(store, ch->name, &found);
 
+    /* An ADD that reported success without adding a version committed nothing. */
+    if (rc == 0 && ch->kind != STORE_CHANGE_REMOVE && ch->lineage.current == 0)
+        rc = -E_INTERNAL;
     if (found) {
         struct store_cert *entry = store->entries[pos];
 
@@ -1147,6 +1525,7 @@ store_finish(struct store *store, struct store_change *ch, int rc)
         if (rc == 0 && ch->kind == STORE_CHANGE_REMOVE) {
             remove_at(store, pos);
         } else if (rc == 0) {
+            /* The entry keeps its address; only its contents change. */
             lineage_clear(entry);
             *entry = ch->lineage;
             memset(&ch->lineage, 0, sizeof(ch->lineage));
@@ -1159,24 +1538,41 @@ store_finish(struct store *store, struct store_change *ch, int rc)
 }
 
 int
-store_read_file(const struct store *store, const char *name, unsigned version,
-                const char *file, unsigned char **out, size_t *len, char **cause)
+store_read_file(const struct store *store, const char *name, unsigned version, const char *file,
+                unsigned char **out, size_t *len, char **cause)
 {
-    char vname[32], *p;
+    static const char *const files[] = {"cert.pem", "chain.pem", "fullchain.pem", "privkey.pem",
+                                        "meta.json"};
+    char vname[32], *dir = NULL, *path = NULL;
+    size_t i;
     int rc;
 
-    snprintf(vname, sizeof(vname), "v%u", version);
-    if ((p = path3(store->certs, name, vname)) == NULL)
-        return -E_NOMEM;
-    {
-        char *f = fsutil_join(p, file);
-
-        free(p);
-        if (f == NULL)
-            return -E_NOMEM;
-        p = f;
+    *out = NULL;
+    *len = 0;
+    if ((rc = store_name_valid(name, cause)) != 0)
+        return rc;
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        if (strcmp(file, files[i]) == 0)
+            break;
     }
-    rc = fsutil_read_file(p, FILE_MAX, out, len, cause);
-    free(p);
+    if (i == sizeof(files) / sizeof(files[0])) {
+        err_set(cause, "a version has no file named '%.64s'", file);
+        return -E_BAD_INPUT;
+    }
+    if (version == 0) {
+        err_set(cause, "'%s' has no version 0", name);
+        return -E_NOT_FOUND;
+    }
+    snprintf(vname, sizeof(vname), "v%u", version);
+    if ((dir = path3(store->certs, name, vname)) == NULL ||
+        (path = fsutil_join(dir, file)) == NULL) {
+        err_set(cause, "cannot read %s of '%s': out of memory", file, name);
+        rc = -E_NOMEM;
+        goto out;
+    }
+    rc = fsutil_read_file(path, FILE_MAX, out, len, cause);
+out:
+    free(dir);
+    free(path);
     return rc;
 }

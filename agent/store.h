@@ -14,8 +14,9 @@
  * Every change is crash-safe: a version directory is written under a temp
  * name, fsynced and renamed into place; then lineage.json is replaced
  * atomically (this is the commit point); then live/NAME is republished.
- * store_open repairs what a crash can leave: temp directories and version
- * directories that no lineage lists are removed, and live/ links that do not
+ * store_open repairs what a crash can leave: temp directories are removed,
+ * complete version directories that no lineage lists are moved to orphans/
+ * (they hold keys), and live/ links that do not
  * show the current version are republished.
  *
  * Threads: the index (store_open, store_find, store_at, store_begin,

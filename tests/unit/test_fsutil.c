@@ -1,0 +1,436 @@
+/*
+ * fsutil on POSIX: atomic writes that replace content and leave no temp
+ * file (also when the write fails), exact modes, bounded reads, mkdir -p,
+ * tree removal that does not follow links, publishing a directory by a link
+ * (also over an old real directory), and the exclusive lock.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "fsutil.h"
+
+struct fx {
+    char dir[64];
+};
+
+static int
+setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+
+    if (f == NULL)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/fsutil-test-XXXXXX");
+    if (mkdtemp(f->dir) == NULL) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+    int rc = fsutil_remove_tree(f->dir, NULL);
+
+    free(f);
+    return rc;
+}
+
+/* dir/rel; the test fails on allocation failure. */
+static char *
+at(const struct fx *f, const char *rel)
+{
+    char *p = fsutil_join(f->dir, rel);
+
+    assert_non_null(p);
+    return p;
+}
+
+static int
+mode_of(const char *path)
+{
+    struct stat st;
+
+    return lstat(path, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
+}
+
+/* Names in directory path, sorted and joined by ' ' ("" when empty). */
+static void
+list_dir(const char *path, char *out, size_t len)
+{
+    char names[32][256];
+    size_t n = 0, used = 0;
+    struct dirent *e;
+    DIR *d = opendir(path);
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        assert_true(n < 32);
+        snprintf(names[n++], sizeof(names[0]), "%s", e->d_name);
+    }
+    closedir(d);
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char t[256];
+
+            memcpy(t, names[j], sizeof(t));
+            memcpy(names[j], names[j - 1], sizeof(t));
+            memcpy(names[j - 1], t, sizeof(t));
+        }
+    }
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        int w = snprintf(out + used, len - used, "%s%s", i ? " " : "", names[i]);
+
+        assert_true(w >= 0 && (size_t)w < len - used);
+        used += (size_t)w;
+    }
+}
+
+static void
+assert_file_is(const char *path, const char *want)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+
+    assert_int_equal(fsutil_read_file(path, 1 << 20, &data, &len, NULL), 0);
+    assert_int_equal(len, strlen(want));
+    assert_string_equal((char *)data, want);
+    free(data);
+}
+
+static void
+test_join(void **state)
+{
+    char *s;
+
+    (void)state;
+    s = fsutil_join("a", "b");
+    assert_string_equal(s, "a/b");
+    free(s);
+    s = fsutil_join("/var/lib/", "x");
+    assert_string_equal(s, "/var/lib/x");
+    free(s);
+}
+
+static void
+test_write_atomic_replaces_content_and_mode(void **state)
+{
+    struct fx *f = *state;
+    char *p = at(f, "state.json"), names[256];
+    mode_t old = umask(077);
+
+    assert_int_equal(fsutil_write_atomic(p, "first\n", 6, 0600, NULL), 0);
+    assert_file_is(p, "first\n");
+    assert_int_equal(mode_of(p), 0600);
+    /* The umask (077 here) narrows nothing that was asked for. */
+    assert_int_equal(fsutil_write_atomic(p, "second, longer\n", 15, 0644, NULL), 0);
+    umask(old);
+    assert_file_is(p, "second, longer\n");
+    assert_int_equal(mode_of(p), 0644);
+    assert_int_equal(fsutil_write_atomic(p, "", 0, 0644, NULL), 0);
+    assert_file_is(p, "");
+    /* No temp file stays next to it. */
+    list_dir(f->dir, names, sizeof(names));
+    assert_string_equal(names, "state.json");
+    free(p);
+}
+
+static void
+test_write_atomic_failure_leaves_old_content_and_no_temp(void **state)
+{
+    struct fx *f = *state;
+    char *p = at(f, "cert.pem"), *sub = at(f, "sub"), *in_sub = at(f, "nodir/cert.pem");
+    char *cause = NULL, names[256];
+    int status;
+    pid_t pid;
+
+    assert_int_equal(fsutil_write_atomic(p, "OLD\n", 4, 0644, NULL), 0);
+    /*
+     * A write that fails half way (a file size limit, as a full disk would):
+     * the old content stays, the temp file goes, the cause names the file.
+     */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        static char big[65536];
+        struct rlimit rl = {4096, 4096};
+        char *why = NULL;
+        int rc;
+
+        memset(big, 'x', sizeof(big));
+        signal(SIGXFSZ, SIG_IGN);
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+            _exit(2);
+        rc = fsutil_write_atomic(p, big, sizeof(big), 0644, &why);
+        _exit(rc == -E_TOO_BIG && why != NULL && strstr(why, p) != NULL &&
+                      strstr(why, "File too large") != NULL
+                  ? 0
+                  : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_file_is(p, "OLD\n");
+    list_dir(f->dir, names, sizeof(names));
+    assert_string_equal(names, "cert.pem");
+
+    /* A directory in the way: the rename fails, the temp file is removed. */
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_not_equal(fsutil_write_atomic(sub, "x", 1, 0644, &cause), 0);
+    assert_non_null(strstr(cause, sub));
+    list_dir(f->dir, names, sizeof(names));
+    assert_string_equal(names, "cert.pem sub");
+
+    /* A missing directory: not found, and the message names the file. */
+    assert_int_equal(fsutil_write_atomic(in_sub, "x", 1, 0644, &cause), -E_NOT_FOUND);
+    assert_non_null(strstr(cause, in_sub));
+    assert_non_null(strstr(cause, "No such file or directory"));
+    free(cause);
+    free(p);
+    free(sub);
+    free(in_sub);
+}
+
+static void
+test_write_new_is_exclusive(void **state)
+{
+    struct fx *f = *state;
+    char *p = at(f, "privkey.pem"), *cause = NULL;
+
+    assert_int_equal(fsutil_write_new(p, "KEY\n", 4, 0600, NULL), 0);
+    assert_int_equal(mode_of(p), 0600);
+    assert_int_equal(fsutil_write_new(p, "OTHER\n", 6, 0600, &cause), -E_EXISTS);
+    assert_non_null(strstr(cause, p));
+    assert_file_is(p, "KEY\n");
+    free(cause);
+    free(p);
+}
+
+static void
+test_read_file_is_bounded(void **state)
+{
+    struct fx *f = *state;
+    char *p = at(f, "f"), *missing = at(f, "missing"), *fifo = at(f, "fifo"), *cause = NULL;
+    unsigned char *data = (unsigned char *)"untouched";
+    size_t len = 99;
+
+    assert_int_equal(fsutil_write_atomic(p, "0123456789", 10, 0644, NULL), 0);
+    assert_int_equal(fsutil_read_file(p, 10, &data, &len, NULL), 0);
+    assert_int_equal(len, 10);
+    assert_int_equal(data[10], '\0');
+    free(data);
+    /* One byte over the limit is refused before anything is allocated. */
+    assert_int_equal(fsutil_read_file(p, 9, &data, &len, &cause), -E_TOO_BIG);
+    assert_null(data);
+    assert_int_equal(len, 0);
+    assert_non_null(strstr(cause, p));
+    assert_int_equal(fsutil_read_file(missing, 10, &data, &len, &cause), -E_NOT_FOUND);
+    assert_non_null(strstr(cause, missing));
+    /* Not a regular file: refused, and a FIFO does not hang the reader. */
+    assert_int_equal(fsutil_read_file(f->dir, 10, &data, &len, NULL), -E_BAD_INPUT);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(fsutil_read_file(fifo, 10, &data, &len, NULL), -E_BAD_INPUT);
+    free(cause);
+    free(p);
+    free(missing);
+    free(fifo);
+}
+
+static void
+test_mkdir_p(void **state)
+{
+    struct fx *f = *state;
+    char *deep = at(f, "a/b/c"), *a = at(f, "a"), *file = at(f, "file");
+    char *under_file = at(f, "file/x"), *cause = NULL;
+
+    assert_int_equal(fsutil_mkdir_p(deep, 0700, NULL), 0);
+    assert_true(fsutil_is_dir(deep));
+    assert_int_equal(mode_of(a), 0700);
+    assert_int_equal(mode_of(deep), 0700);
+    /* Existing is fine. */
+    assert_int_equal(fsutil_mkdir_p(deep, 0700, NULL), 0);
+    assert_int_equal(fsutil_mkdir(deep, 0700, NULL), -E_EXISTS);
+    /* A file in the way is an error that names it. */
+    assert_int_equal(fsutil_write_atomic(file, "x", 1, 0644, NULL), 0);
+    assert_int_not_equal(fsutil_mkdir_p(file, 0700, &cause), 0);
+    assert_non_null(strstr(cause, file));
+    assert_int_not_equal(fsutil_mkdir_p(under_file, 0700, &cause), 0);
+    assert_non_null(strstr(cause, "file"));
+    free(cause);
+    free(deep);
+    free(a);
+    free(file);
+    free(under_file);
+}
+
+static void
+test_rename_and_remove_tree_do_not_follow_links(void **state)
+{
+    struct fx *f = *state;
+    char *outside = at(f, "outside"), *kept = at(f, "outside/kept"), *tree = at(f, "tree");
+    char *deep = at(f, "tree/d1/d2"), *file = at(f, "tree/d1/d2/f");
+    char *link = at(f, "tree/d1/link"), *from = at(f, "from"), *to = at(f, "to");
+
+    assert_int_equal(fsutil_mkdir_p(outside, 0700, NULL), 0);
+    assert_int_equal(fsutil_write_new(kept, "keep me", 7, 0644, NULL), 0);
+    assert_int_equal(fsutil_mkdir_p(deep, 0700, NULL), 0);
+    assert_int_equal(fsutil_write_new(file, "x", 1, 0600, NULL), 0);
+    assert_int_equal(symlink(outside, link), 0);
+    assert_int_equal(fsutil_remove_tree(tree, NULL), 0);
+    assert_false(fsutil_exists(tree));
+    /* The link went, not what it pointed to. */
+    assert_file_is(kept, "keep me");
+    /* A missing path is not an error. */
+    assert_int_equal(fsutil_remove_tree(tree, NULL), 0);
+
+    assert_int_equal(fsutil_write_new(from, "moved", 5, 0644, NULL), 0);
+    assert_int_equal(fsutil_rename(from, to, NULL), 0);
+    assert_false(fsutil_exists(from));
+    assert_file_is(to, "moved");
+    assert_int_equal(fsutil_rename(from, to, NULL), -E_NOT_FOUND);
+    free(outside);
+    free(kept);
+    free(tree);
+    free(deep);
+    free(file);
+    free(link);
+    free(from);
+    free(to);
+}
+
+static void
+test_publish_dir_replaces_link_and_old_directory(void **state)
+{
+    struct fx *f = *state;
+    char *live = at(f, "live"), *link = at(f, "live/web"), *seen = at(f, "live/web/cert.pem");
+    char *v1 = at(f, "certs/web/v1"), *v2 = at(f, "certs/web/v2");
+    char *c1 = at(f, "certs/web/v1/cert.pem"), *c2 = at(f, "certs/web/v2/cert.pem");
+    char *old_file = at(f, "live/web/old.pem"), *target = NULL, *cause = NULL, names[256];
+
+    assert_int_equal(fsutil_mkdir_p(v1, 0700, NULL), 0);
+    assert_int_equal(fsutil_mkdir_p(v2, 0700, NULL), 0);
+    assert_int_equal(fsutil_mkdir_p(live, 0755, NULL), 0);
+    assert_int_equal(fsutil_write_new(c1, "ONE", 3, 0644, NULL), 0);
+    assert_int_equal(fsutil_write_new(c2, "TWO", 3, 0644, NULL), 0);
+
+    assert_int_equal(fsutil_read_published(link, &target, NULL), -E_NOT_FOUND);
+    assert_int_equal(fsutil_publish_dir("../certs/web/v1", link, NULL), 0);
+    assert_true(fsutil_is_published(link));
+    assert_file_is(seen, "ONE");
+    assert_int_equal(fsutil_publish_dir("../certs/web/v2", link, NULL), 0);
+    assert_file_is(seen, "TWO");
+    assert_int_equal(fsutil_read_published(link, &target, NULL), 0);
+    assert_string_equal(target, "../certs/web/v2");
+    free(target);
+    list_dir(live, names, sizeof(names));
+    assert_string_equal(names, "web");
+
+    /* A real directory there (an older layout) is replaced by the link. */
+    assert_int_equal(fsutil_unpublish(link, NULL), 0);
+    assert_false(fsutil_exists(link));
+    assert_int_equal(fsutil_unpublish(link, NULL), 0);
+    assert_int_equal(fsutil_mkdir(link, 0755, NULL), 0);
+    assert_int_equal(fsutil_write_new(old_file, "OLD", 3, 0644, NULL), 0);
+    assert_false(fsutil_is_published(link));
+    assert_int_equal(fsutil_read_published(link, &target, &cause), -E_BAD_INPUT);
+    assert_int_equal(fsutil_unpublish(link, &cause), -E_BAD_INPUT);
+    assert_int_equal(fsutil_publish_dir("../certs/web/v1", link, NULL), 0);
+    assert_true(fsutil_is_published(link));
+    assert_file_is(seen, "ONE");
+    assert_false(fsutil_exists(old_file));
+    list_dir(live, names, sizeof(names));
+    assert_string_equal(names, "web");
+    free(cause);
+    free(live);
+    free(link);
+    free(seen);
+    free(v1);
+    free(v2);
+    free(c1);
+    free(c2);
+    free(old_file);
+}
+
+/* Runs fsutil_lock on path in a child process; returns its result. */
+static int
+lock_in_child(const char *path)
+{
+    int status, h = -1;
+    pid_t pid = fork();
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int rc = fsutil_lock(path, &h, NULL);
+
+        _exit(rc == 0 ? 0 : rc == -E_BUSY ? 1 : 2);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status) == 0 ? 0 : WEXITSTATUS(status) == 1 ? -E_BUSY : -E_IO;
+}
+
+static void
+test_lock_is_exclusive(void **state)
+{
+    struct fx *f = *state;
+    char *p = at(f, ".lock"), *cause = NULL;
+    int h = -1, h2 = -1;
+
+    assert_int_equal(fsutil_lock(p, &h, NULL), 0);
+    assert_true(h >= 0);
+    assert_int_equal(mode_of(p), 0600);
+    /* Another process is refused; so is a second lock in this one. */
+    assert_int_equal(lock_in_child(p), -E_BUSY);
+    assert_int_equal(fsutil_lock(p, &h2, &cause), -E_BUSY);
+    assert_int_equal(h2, -1);
+    assert_non_null(strstr(cause, p));
+    /* The first lock is still held after the refused attempt. */
+    assert_int_equal(lock_in_child(p), -E_BUSY);
+    fsutil_unlock(h);
+    assert_int_equal(lock_in_child(p), 0);
+    free(cause);
+    free(p);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_join),
+        cmocka_unit_test_setup_teardown(test_write_atomic_replaces_content_and_mode, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_write_atomic_failure_leaves_old_content_and_no_temp,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_new_is_exclusive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_file_is_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rename_and_remove_tree_do_not_follow_links, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_publish_dir_replaces_link_and_old_directory, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lock_is_exclusive, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
