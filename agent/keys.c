@@ -1,13 +1,19 @@
 /*
  * Private keys: generation, parsing, matching, self-signed certificates,
  * serialisation and PKCS#12.  The only file in the agent that handles key
- * material (CONVENTIONS.md).
+ * material (CONVENTIONS.md): nothing here logs, and no message carries a
+ * password or key bytes.
  */
 #include "keys.h"
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/buffer.h>
+#include <openssl/decoder.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/rand.h>
@@ -20,6 +26,13 @@
 #include "err.h"
 #include "pem.h"
 
+/* Key and PFX files larger than this are refused (OpenSSL takes int lengths). */
+#define KEYS_INPUT_MAX (16L * 1024 * 1024)
+/* Longest common name X.509 allows (ub-common-name). */
+#define CN_MAX 64
+/* Longest validity of a self-signed certificate, in days (100 years). */
+#define SELFSIGNED_DAYS_MAX 36500
+
 struct key {
     EVP_PKEY *pkey;
 };
@@ -27,40 +40,41 @@ struct key {
 static const struct {
     enum key_type type;
     const char *name;
-    const char *desc;
 } key_types[] = {
-    {KEY_EC256, "ec256", "EC P-256"},       {KEY_EC384, "ec384", "EC P-384"},
-    {KEY_RSA2048, "rsa2048", "RSA 2048"},   {KEY_RSA3072, "rsa3072", "RSA 3072"},
-    {KEY_RSA4096, "rsa4096", "RSA 4096"},   {KEY_ED25519, "ed25519", "Ed25519"},
+    {KEY_EC256, "ec256"},     {KEY_EC384, "ec384"},     {KEY_RSA2048, "rsa2048"},
+    {KEY_RSA3072, "rsa3072"}, {KEY_RSA4096, "rsa4096"}, {KEY_ED25519, "ed25519"},
 };
+#define NKEY_TYPES (sizeof(key_types) / sizeof(key_types[0]))
 
 int
 keys_type_parse(const char *name, enum key_type *out, char **cause)
 {
-    for (size_t i = 0; i < sizeof(key_types) / sizeof(key_types[0]); i++) {
+    for (size_t i = 0; name != NULL && i < NKEY_TYPES; i++) {
         if (strcmp(key_types[i].name, name) == 0) {
             *out = key_types[i].type;
             return 0;
         }
     }
-    err_set(cause, "unknown key type '%s': use ec256, ec384, rsa2048, rsa3072, rsa4096 or "
-                   "ed25519",
-            name);
+    err_set(cause,
+            "unknown key type '%s': use ec256, ec384, rsa2048, rsa3072, rsa4096 or ed25519",
+            name != NULL ? name : "");
     return -E_BAD_INPUT;
 }
 
+/* The name keys_type_parse takes ("ec256"), "unknown" for other values. */
 const char *
 keys_type_name(enum key_type type)
 {
-    for (size_t i = 0; i < sizeof(key_types) / sizeof(key_types[0]); i++) {
+    for (size_t i = 0; i < NKEY_TYPES; i++) {
         if (key_types[i].type == type)
-            return key_types[i].desc;
+            return key_types[i].name;
     }
-    return "?";
+    return "unknown";
 }
 
+/* Wraps pkey (taken over, freed on failure). */
 static struct key *
-wrap(EVP_PKEY *pkey)
+key_wrap(EVP_PKEY *pkey)
 {
     struct key *k = malloc(sizeof(*k));
 
@@ -76,7 +90,8 @@ int
 keys_generate(enum key_type type, struct key **out, char **cause)
 {
     EVP_PKEY *pkey = NULL;
-    char why[128];
+    char why[160];
+    int rc;
 
     *out = NULL;
     switch (type) {
@@ -98,18 +113,28 @@ keys_generate(enum key_type type, struct key **out, char **cause)
     case KEY_ED25519:
         pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
         break;
+    default:
+        err_set(cause, "unknown key type %d", (int)type);
+        rc = -E_BAD_INPUT;
+        goto out;
     }
     if (pkey == NULL) {
         err_set(cause, "cannot generate a %s key: %s", keys_type_name(type),
                 pem_ssl_reason(why, sizeof(why)));
-        return -E_CRYPTO;
+        rc = -E_CRYPTO;
+        goto out;
     }
-    if ((*out = wrap(pkey)) == NULL)
-        return -E_NOMEM;
-    return 0;
+    if ((*out = key_wrap(pkey)) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    rc = 0;
+out:
+    ERR_clear_error();
+    return rc;
 }
 
-/* Password callback data: the password, or NULL to signal "none given". */
+/* Passphrase callback state: the password (NULL: none given) and whether it was asked. */
 struct pw {
     const char *password;
     int asked;
@@ -123,7 +148,7 @@ pw_cb(char *buf, int size, int rwflag, void *u)
 
     (void)rwflag;
     pw->asked = 1;
-    if (pw->password == NULL)
+    if (pw->password == NULL || size < 0)
         return -1;
     n = strlen(pw->password);
     if (n > (size_t)size)
@@ -132,82 +157,200 @@ pw_cb(char *buf, int size, int rwflag, void *u)
     return (int)n;
 }
 
+/* Occurrences of needle in data (binary-safe). */
+static size_t
+count_text(const unsigned char *data, size_t len, const char *needle)
+{
+    size_t n = strlen(needle), count = 0;
+
+    for (size_t i = 0; n > 0 && i + n <= len; i++) {
+        if (memcmp(data + i, needle, n) == 0) {
+            count++;
+            i += n - 1;
+        }
+    }
+    return count;
+}
+
+/* Private key from DER (PKCS#8, encrypted PKCS#8 or traditional); NULL on failure. */
+static EVP_PKEY *
+decode_der_key(const unsigned char *data, size_t len, struct pw *pw)
+{
+    OSSL_DECODER_CTX *dctx;
+    EVP_PKEY *pkey = NULL;
+    const unsigned char *p = data;
+    size_t left = len;
+
+    dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", NULL, NULL, EVP_PKEY_KEYPAIR, NULL,
+                                         NULL);
+    if (dctx == NULL)
+        return NULL;
+    if (!OSSL_DECODER_CTX_set_pem_password_cb(dctx, pw_cb, pw) ||
+        !OSSL_DECODER_from_data(dctx, &p, &left)) {
+        EVP_PKEY_free(pkey);
+        pkey = NULL;
+    }
+    OSSL_DECODER_CTX_free(dctx);
+    return pkey;
+}
+
+/* Is this DER a "certificate" or a "pkcs12" file (given where a key was expected)? */
+static int
+der_is(const unsigned char *data, size_t len, const char *kind)
+{
+    const unsigned char *p = data;
+    X509 *x = NULL;
+    PKCS12 *p12 = NULL;
+    int yes = 0;
+
+    if (strcmp(kind, "certificate") == 0)
+        yes = (x = d2i_X509(NULL, &p, (long)len)) != NULL;
+    else if (strcmp(kind, "pkcs12") == 0)
+        yes = (p12 = d2i_PKCS12(NULL, &p, (long)len)) != NULL;
+    X509_free(x);
+    PKCS12_free(p12);
+    ERR_clear_error();
+    return yes;
+}
+
 int
 keys_parse(const unsigned char *data, size_t len, const char *password, struct key **out,
            char **cause)
 {
-    EVP_PKEY *pkey = NULL;
     struct pw pw = {password, 0};
-    int pem = pem_has_text(data, len, "-----BEGIN");
-    int encrypted = pem_has_text(data, len, "ENCRYPTED");
-    BIO *bio;
+    EVP_PKEY *pkey = NULL;
+    BIO *bio = NULL;
+    char why[160] = "";
+    int pem, rc;
 
     *out = NULL;
-    if (len == 0) {
+    if (data == NULL || len == 0) {
         err_set(cause, "the key file is empty");
-        return -E_BAD_INPUT;
+        rc = -E_BAD_INPUT;
+        goto out;
     }
-    if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL)
-        return -E_NOMEM;
+    if (len > (size_t)KEYS_INPUT_MAX) {
+        err_set(cause, "the key file is larger than %ld bytes", KEYS_INPUT_MAX);
+        rc = -E_TOO_BIG;
+        goto out;
+    }
+    pem = pem_has_text(data, len, "-----BEGIN ");
     if (pem) {
+        if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
+            rc = -E_NOMEM;
+            goto out;
+        }
+        /* Skips blocks that are not keys, so a certificate may come first. */
         pkey = PEM_read_bio_PrivateKey(bio, NULL, pw_cb, &pw);
     } else {
-        const unsigned char *p = data;
-
-        pkey = d2i_AutoPrivateKey(NULL, &p, (long)len);
-        if (pkey == NULL) {
-            /* Encrypted PKCS#8 in DER. */
-            X509_SIG *p8 = NULL;
-
-            ERR_clear_error();
-            (void)BIO_reset(bio);
-            p8 = d2i_PKCS8_bio(bio, NULL);
-            if (p8 != NULL) {
-                encrypted = 1;
-                if (password != NULL) {
-                    PKCS8_PRIV_KEY_INFO *inf =
-                        PKCS8_decrypt(p8, password, (int)strlen(password));
-
-                    if (inf != NULL) {
-                        pkey = EVP_PKCS82PKEY(inf);
-                        PKCS8_PRIV_KEY_INFO_free(inf);
-                    }
-                }
-                X509_SIG_free(p8);
-            }
-        }
+        pkey = decode_der_key(data, len, &pw);
     }
+    if (pkey != NULL) {
+        if ((*out = key_wrap(pkey)) == NULL) {
+            rc = -E_NOMEM;
+            goto out;
+        }
+        rc = 0;
+        goto out;
+    }
+    rc = -E_BAD_INPUT;
+    if (pw.asked && password == NULL) {
+        err_set(cause, "private key is encrypted: give --password-file");
+    } else if (pw.asked) {
+        err_set(cause, "wrong password for the private key");
+    } else if (pem && count_text(data, len, "-----BEGIN ") > count_text(data, len, "-----END ")) {
+        err_set(cause, "key file: truncated PEM block (its END line is missing)");
+    } else if (pem && !pem_has_text(data, len, "PRIVATE KEY-----")) {
+        err_set(cause, "no private key found in key file");
+    } else if (pem) {
+        err_set(cause, "key file: the private key is damaged: %s",
+                pem_ssl_reason(why, sizeof(why)));
+    } else if (der_is(data, len, "pkcs12")) {
+        err_set(cause, "key file: looks like a PKCS#12 file: use --pfx");
+    } else if (der_is(data, len, "certificate")) {
+        err_set(cause, "key file holds a certificate, not a private key");
+    } else {
+        err_set(cause, "key file is not a private key in PEM or DER form");
+    }
+out:
     BIO_free(bio);
     ERR_clear_error();
-    if (pkey == NULL) {
-        if ((encrypted || pw.asked) && password == NULL)
-            err_set(cause, "the private key is encrypted: give --password-file");
-        else if (encrypted || pw.asked)
-            err_set(cause, "wrong password for the private key");
-        else if (pem && !pem_has_text(data, len, "PRIVATE KEY-----"))
-            err_set(cause, "no private key found in the key file");
-        else if (pem)
-            err_set(cause, "the private key is damaged or truncated");
-        else
-            err_set(cause, "the key file is not a private key in PEM or DER form");
-        return -E_BAD_INPUT;
-    }
-    if ((*out = wrap(pkey)) == NULL)
-        return -E_NOMEM;
-    return 0;
+    return rc;
 }
 
 int
 keys_match_cert(const struct key *key, X509 *cert, char **cause)
 {
-    EVP_PKEY *pub = X509_get0_pubkey(cert);
+    EVP_PKEY *pub = cert != NULL ? X509_get0_pubkey(cert) : NULL;
+    int rc = 0;
 
-    if (pub == NULL || EVP_PKEY_eq(key->pkey, pub) != 1) {
-        ERR_clear_error();
+    if (key == NULL || pub == NULL || EVP_PKEY_eq(key->pkey, pub) != 1) {
         err_set(cause, "private key does not match the certificate");
+        rc = -E_BAD_INPUT;
+    }
+    ERR_clear_error();
+    return rc;
+}
+
+/*
+ * Checks the PFX's MAC with the given password; for no password both encodings
+ * of the empty one are tried.  0 with *pass set to the one that works,
+ * -E_BAD_INPUT for a wrong password.
+ */
+static int
+pfx_check_mac(PKCS12 *p12, const char *password, const char **pass, char **cause)
+{
+    char why[160];
+
+    *pass = password != NULL ? password : "";
+    if (!PKCS12_mac_present(p12))
+        return 0;
+    ERR_clear_error();
+    if (PKCS12_verify_mac(p12, *pass, -1))
+        return 0;
+    if (ERR_peek_error() != 0) {
+        /* The MAC could not be computed at all: not a password problem. */
+        err_set(cause, "cannot check the PFX file's integrity: %s",
+                pem_ssl_reason(why, sizeof(why)));
         return -E_BAD_INPUT;
     }
-    return 0;
+    if ((*pass)[0] == '\0' && PKCS12_verify_mac(p12, NULL, 0)) {
+        *pass = NULL;
+        return 0;
+    }
+    ERR_clear_error();
+    if (password == NULL)
+        err_set(cause, "wrong password for the PFX file (it has one: give --password-file)");
+    else
+        err_set(cause, "wrong password for the PFX file");
+    return -E_BAD_INPUT;
+}
+
+/* Takes the leaf out of certs: the one matching pkey, else one that issued none of the others. */
+static X509 *
+pfx_take_leaf(STACK_OF(X509) *certs, EVP_PKEY *pkey)
+{
+    int pick = -1;
+
+    for (int i = 0; pkey != NULL && pick < 0 && i < sk_X509_num(certs); i++) {
+        EVP_PKEY *pub = X509_get0_pubkey(sk_X509_value(certs, i));
+
+        if (pub != NULL && EVP_PKEY_eq(pkey, pub) == 1)
+            pick = i;
+    }
+    for (int i = 0; pick < 0 && i < sk_X509_num(certs); i++) {
+        int issuer = 0;
+
+        for (int j = 0; !issuer && j < sk_X509_num(certs); j++)
+            issuer = j != i && X509_check_issued(sk_X509_value(certs, i),
+                                                 sk_X509_value(certs, j)) == X509_V_OK;
+        if (!issuer)
+            pick = i;
+    }
+    ERR_clear_error();
+    if (pick < 0 && sk_X509_num(certs) > 0)
+        pick = 0;
+    return pick < 0 ? NULL : sk_X509_delete(certs, pick);
 }
 
 int
@@ -215,42 +358,48 @@ keys_parse_pfx(const unsigned char *data, size_t len, const char *password, stru
                X509 **leaf, STACK_OF(X509) **chain, char **cause)
 {
     const unsigned char *p = data;
+    const char *pass = NULL;
     PKCS12 *p12 = NULL;
     EVP_PKEY *pkey = NULL;
     X509 *cert = NULL;
     STACK_OF(X509) *ca = NULL;
-    const char *pass = password != NULL ? password : "";
-    int rc = 0;
+    char why[160];
+    int rc;
 
     *key = NULL;
     *leaf = NULL;
     *chain = NULL;
-    p12 = d2i_PKCS12(NULL, &p, (long)len);
-    if (p12 == NULL) {
-        ERR_clear_error();
-        err_set(cause, pem_has_text(data, len, "-----BEGIN")
-                           ? "not a PKCS#12 file (this is PEM: use --cert and --key)"
-                           : "not a PKCS#12 file");
-        return -E_BAD_INPUT;
+    if (data == NULL || len == 0) {
+        err_set(cause, "the PFX file is empty");
+        rc = -E_BAD_INPUT;
+        goto out;
     }
-    /* A PFX without a password may use a NULL one rather than "". */
-    if (PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, pass, -1)) {
-        if (password == NULL && PKCS12_verify_mac(p12, NULL, 0)) {
-            pass = NULL;
-        } else {
-            ERR_clear_error();
-            err_set(cause, password == NULL
-                               ? "wrong password for the PFX file (it needs one: give "
-                                 "--password-file)"
-                               : "wrong password for the PFX file");
-            rc = -E_BAD_INPUT;
-            goto out;
-        }
+    if (len > (size_t)KEYS_INPUT_MAX) {
+        err_set(cause, "the PFX file is larger than %ld bytes", KEYS_INPUT_MAX);
+        rc = -E_TOO_BIG;
+        goto out;
     }
+    if ((p12 = d2i_PKCS12(NULL, &p, (long)len)) == NULL) {
+        if (pem_has_text(data, len, "-----BEGIN "))
+            err_set(cause, "not a PKCS#12 file: it is PEM text (use --cert and --key)");
+        else if (der_is(data, len, "certificate"))
+            err_set(cause, "not a PKCS#12 file: it is a DER certificate (use --cert)");
+        else if (data[0] == 0x30)
+            err_set(cause, "not a PKCS#12 file, or a damaged or truncated one");
+        else
+            err_set(cause, "not a PKCS#12 file");
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if ((rc = pfx_check_mac(p12, password, &pass, cause)) != 0)
+        goto out;
     if (!PKCS12_parse(p12, pass, &pkey, &cert, &ca)) {
-        char why[128];
-
-        err_set(cause, "cannot read the PFX file: %s", pem_ssl_reason(why, sizeof(why)));
+        if (!PKCS12_mac_present(p12))
+            err_set(cause, "cannot read the PFX file (wrong password for the PFX file, or "
+                           "damaged): %s",
+                    pem_ssl_reason(why, sizeof(why)));
+        else
+            err_set(cause, "cannot read the PFX file: %s", pem_ssl_reason(why, sizeof(why)));
         rc = -E_BAD_INPUT;
         goto out;
     }
@@ -258,34 +407,120 @@ keys_parse_pfx(const unsigned char *data, size_t len, const char *password, stru
         rc = -E_NOMEM;
         goto out;
     }
-    if (cert == NULL) {
-        /* No certificate marked as the key's: take the first one of the bag. */
-        if (sk_X509_num(ca) == 0) {
-            err_set(cause, "the PFX file holds no certificate");
-            rc = -E_BAD_INPUT;
-            goto out;
-        }
-        cert = sk_X509_shift(ca);
-    }
-    if (pkey != NULL && (*key = wrap(pkey)) == NULL) {
-        pkey = NULL;
-        rc = -E_NOMEM;
+    if (cert == NULL && (cert = pfx_take_leaf(ca, pkey)) == NULL) {
+        err_set(cause, "PFX file holds no certificate");
+        rc = -E_BAD_INPUT;
         goto out;
     }
-    pkey = NULL;
+    if (pkey != NULL) {
+        *key = key_wrap(pkey);
+        pkey = NULL;
+        if (*key == NULL) {
+            rc = -E_NOMEM;
+            goto out;
+        }
+    }
     *leaf = cert;
     *chain = ca;
     cert = NULL;
     ca = NULL;
+    rc = 0;
 out:
-    ERR_clear_error();
     EVP_PKEY_free(pkey);
     X509_free(cert);
     sk_X509_pop_free(ca, X509_free);
     PKCS12_free(p12);
+    ERR_clear_error();
     return rc;
 }
 
+/* A DNS name for a SAN: labels of letters, digits, '-' and '_', a leading "*." allowed. */
+static int
+dns_name_ok(const char *name)
+{
+    size_t n = strlen(name), label = 0;
+
+    if (n == 0 || n > 253)
+        return 0;
+    if (strncmp(name, "*.", 2) == 0)
+        name += 2;
+    for (const char *c = name; *c != '\0'; c++) {
+        if (*c == '.') {
+            if (label == 0)
+                return 0;
+            label = 0;
+        } else if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                   (*c >= '0' && *c <= '9') || *c == '-' || *c == '_') {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return label > 0;
+}
+
+/* Adds subjectAltName with dns[] and ips[]; -E_BAD_INPUT names an invalid entry. */
+static int
+add_sans(X509 *cert, const char *const *dns, size_t ndns, const char *const *ips, size_t nips,
+         char **cause)
+{
+    GENERAL_NAMES *names = NULL;
+    GENERAL_NAME *g = NULL;
+    int rc = -E_NOMEM;
+
+    if (ndns == 0 && nips == 0)
+        return 0;
+    if ((names = sk_GENERAL_NAME_new_null()) == NULL)
+        goto out;
+    for (size_t i = 0; i < ndns; i++) {
+        ASN1_IA5STRING *s;
+
+        if (dns[i] == NULL || !dns_name_ok(dns[i])) {
+            err_set(cause, "'%s' is not a valid DNS name", dns[i] != NULL ? dns[i] : "");
+            rc = -E_BAD_INPUT;
+            goto out;
+        }
+        if ((g = GENERAL_NAME_new()) == NULL || (s = ASN1_IA5STRING_new()) == NULL)
+            goto out;
+        GENERAL_NAME_set0_value(g, GEN_DNS, s);
+        if (!ASN1_STRING_set(s, dns[i], (int)strlen(dns[i])) ||
+            sk_GENERAL_NAME_push(names, g) <= 0)
+            goto out;
+        g = NULL;
+    }
+    for (size_t i = 0; i < nips; i++) {
+        ASN1_OCTET_STRING *ip = ips[i] != NULL ? a2i_IPADDRESS(ips[i]) : NULL;
+
+        ERR_clear_error();
+        if (ip == NULL) {
+            err_set(cause, "'%s' is not an IPv4 or IPv6 address", ips[i] != NULL ? ips[i] : "");
+            rc = -E_BAD_INPUT;
+            goto out;
+        }
+        if ((g = GENERAL_NAME_new()) == NULL) {
+            ASN1_OCTET_STRING_free(ip);
+            goto out;
+        }
+        GENERAL_NAME_set0_value(g, GEN_IPADD, ip);
+        if (sk_GENERAL_NAME_push(names, g) <= 0)
+            goto out;
+        g = NULL;
+    }
+    if (X509_add1_ext_i2d(cert, NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT) != 1) {
+        err_set(cause, "cannot add the subject alternative names");
+        rc = -E_CRYPTO;
+        goto out;
+    }
+    rc = 0;
+out:
+    GENERAL_NAME_free(g);
+    GENERAL_NAMES_free(names);
+    ERR_clear_error();
+    return rc;
+}
+
+/* Adds one extension written in openssl.cnf syntax ("critical,CA:FALSE"). */
 static int
 add_ext(X509 *cert, X509V3_CTX *ctx, int nid, const char *value)
 {
@@ -299,105 +534,77 @@ add_ext(X509 *cert, X509V3_CTX *ctx, int nid, const char *value)
     return ok;
 }
 
-/* Adds subjectAltName from names and addresses, validating each address. */
+/* A random positive 128-bit serial number. */
 static int
-add_sans(X509 *cert, const char *const *dns, size_t ndns, const char *const *ips, size_t nips,
-         char **cause)
+set_random_serial(X509 *cert)
 {
-    GENERAL_NAMES *names = sk_GENERAL_NAME_new_null();
-    int rc = -E_NOMEM;
+    unsigned char serial[16];
+    BIGNUM *bn = NULL;
+    int ok;
 
-    if (names == NULL)
-        return -E_NOMEM;
-    for (size_t i = 0; i < ndns; i++) {
-        GENERAL_NAME *g = GENERAL_NAME_new();
-        ASN1_IA5STRING *s = ASN1_IA5STRING_new();
-        size_t n = strlen(dns[i]);
-
-        if (n == 0 || n > 253 || strspn(dns[i], "abcdefghijklmnopqrstuvwxyz"
-                                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-*_") != n) {
-            GENERAL_NAME_free(g);
-            ASN1_IA5STRING_free(s);
-            err_set(cause, "'%s' is not a valid DNS name", dns[i]);
-            rc = -E_BAD_INPUT;
-            goto out;
-        }
-        if (g == NULL || s == NULL || !ASN1_STRING_set(s, dns[i], (int)n)) {
-            GENERAL_NAME_free(g);
-            ASN1_IA5STRING_free(s);
-            goto out;
-        }
-        GENERAL_NAME_set0_value(g, GEN_DNS, s);
-        if (!sk_GENERAL_NAME_push(names, g)) {
-            GENERAL_NAME_free(g);
-            goto out;
-        }
-    }
-    for (size_t i = 0; i < nips; i++) {
-        ASN1_OCTET_STRING *ip = a2i_IPADDRESS(ips[i]);
-        GENERAL_NAME *g;
-
-        ERR_clear_error();
-        if (ip == NULL) {
-            err_set(cause, "'%s' is not an IPv4 or IPv6 address", ips[i]);
-            rc = -E_BAD_INPUT;
-            goto out;
-        }
-        if ((g = GENERAL_NAME_new()) == NULL) {
-            ASN1_OCTET_STRING_free(ip);
-            goto out;
-        }
-        GENERAL_NAME_set0_value(g, GEN_IPADD, ip);
-        if (!sk_GENERAL_NAME_push(names, g)) {
-            GENERAL_NAME_free(g);
-            goto out;
-        }
-    }
-    if (!X509_add1_ext_i2d(cert, NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT))
-        goto out;
-    rc = 0;
-out:
-    GENERAL_NAMES_free(names);
-    return rc;
+    if (RAND_bytes(serial, sizeof(serial)) != 1)
+        return 0;
+    serial[0] &= 0x7f; /* positive */
+    serial[0] |= 0x40; /* and a full 16 bytes long */
+    ok = (bn = BN_bin2bn(serial, sizeof(serial), NULL)) != NULL &&
+         BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) != NULL;
+    BN_free(bn);
+    return ok;
 }
 
 int
 keys_selfsigned(const struct key *key, const char *cn, const char *const *dns, size_t ndns,
                 const char *const *ips, size_t nips, int days, X509 **out, char **cause)
 {
-    X509 *cert = X509_new();
+    X509 *cert = NULL;
     X509_NAME *name = NULL;
     X509V3_CTX ctx;
-    unsigned char serial[16];
-    BIGNUM *bn = NULL;
-    int is_rsa = EVP_PKEY_is_a(key->pkey, "RSA");
-    int is_ed = EVP_PKEY_is_a(key->pkey, "ED25519") || EVP_PKEY_is_a(key->pkey, "ED448");
-    char why[128];
-    int rc = -E_CRYPTO;
+    time_t now = time(NULL);
+    char why[160];
+    int rsa, eddsa, rc;
 
     *out = NULL;
-    if (cert == NULL)
-        return -E_NOMEM;
-    if (strlen(cn) > 64) {
-        err_set(cause, "the common name '%.64s...' is longer than 64 characters", cn);
+    if (key == NULL) {
+        err_set(cause, "no key to sign the certificate with");
         rc = -E_BAD_INPUT;
         goto out;
     }
-    if (RAND_bytes(serial, sizeof(serial)) != 1)
+    if (cn == NULL || cn[0] == '\0') {
+        err_set(cause, "the certificate needs a common name");
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if (strlen(cn) > CN_MAX) {
+        err_set(cause, "the common name '%.*s...' is longer than %d characters", CN_MAX, cn,
+                CN_MAX);
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if (days < 1 || days > SELFSIGNED_DAYS_MAX) {
+        err_set(cause, "validity of %d days is out of range (1 to %d)", days,
+                SELFSIGNED_DAYS_MAX);
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    rsa = EVP_PKEY_is_a(key->pkey, "RSA");
+    eddsa = EVP_PKEY_is_a(key->pkey, "ED25519") || EVP_PKEY_is_a(key->pkey, "ED448");
+    if ((cert = X509_new()) == NULL || (name = X509_NAME_new()) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    rc = -E_CRYPTO;
+    if (!X509_set_version(cert, X509_VERSION_3) || !set_random_serial(cert) ||
+        X509_time_adj_ex(X509_getm_notBefore(cert), 0, -300, &now) == NULL ||
+        X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, &now) == NULL)
         goto fail;
-    serial[0] &= 0x7f; /* positive */
-    serial[0] |= 0x01; /* and 16 bytes long */
-    if ((bn = BN_bin2bn(serial, sizeof(serial), NULL)) == NULL ||
-        !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)))
-        goto fail;
-    if (!X509_set_version(cert, X509_VERSION_3) ||
-        !X509_gmtime_adj(X509_getm_notBefore(cert), -300) ||
-        !X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, NULL))
-        goto fail;
-    if ((name = X509_NAME_new()) == NULL ||
-        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
-                                    -1, 0) ||
-        !X509_set_subject_name(cert, name) || !X509_set_issuer_name(cert, name) ||
+    if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
+                                    -1, 0)) {
+        err_set(cause, "'%s' cannot be a common name: %s", cn,
+                pem_ssl_reason(why, sizeof(why)));
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if (!X509_set_subject_name(cert, name) || !X509_set_issuer_name(cert, name) ||
         !X509_set_pubkey(cert, key->pkey))
         goto fail;
     if ((rc = add_sans(cert, dns, ndns, ips, nips, cause)) != 0)
@@ -406,58 +613,76 @@ keys_selfsigned(const struct key *key, const char *cn, const char *const *dns, s
     X509V3_set_ctx(&ctx, cert, cert, NULL, NULL, 0);
     if (!add_ext(cert, &ctx, NID_basic_constraints, "critical,CA:FALSE") ||
         !add_ext(cert, &ctx, NID_key_usage,
-                 is_rsa ? "critical,digitalSignature,keyEncipherment"
-                        : "critical,digitalSignature") ||
+                 rsa ? "critical,digitalSignature,keyEncipherment"
+                     : "critical,digitalSignature") ||
         !add_ext(cert, &ctx, NID_ext_key_usage, "serverAuth,clientAuth") ||
         !add_ext(cert, &ctx, NID_subject_key_identifier, "hash"))
         goto fail;
-    if (!X509_sign(cert, key->pkey, is_ed ? NULL : EVP_sha256()))
+    if (X509_sign(cert, key->pkey, eddsa ? NULL : EVP_sha256()) <= 0)
         goto fail;
     *out = cert;
     cert = NULL;
     rc = 0;
     goto out;
 fail:
-    err_set(cause, "cannot make the self-signed certificate: %s", pem_ssl_reason(why, sizeof(why)));
+    err_set(cause, "cannot make the self-signed certificate: %s",
+            pem_ssl_reason(why, sizeof(why)));
 out:
-    ERR_clear_error();
     X509_NAME_free(name);
-    BN_free(bn);
     X509_free(cert);
+    ERR_clear_error();
     return rc;
+}
+
+/* Wipes what a memory BIO holds; BIO_free releases it afterwards. */
+static void
+wipe_mem_bio(BIO *bio)
+{
+    BUF_MEM *bm = NULL;
+
+    if (bio != NULL && BIO_get_mem_ptr(bio, &bm) > 0 && bm != NULL && bm->data != NULL)
+        OPENSSL_cleanse(bm->data, bm->length);
 }
 
 int
 keys_to_pem(const struct key *key, char **out, size_t *len, char **cause)
 {
-    BIO *bio = BIO_new(BIO_s_secmem());
-    char *p;
+    BIO *bio = NULL;
+    char *p = NULL, why[160];
     long n;
-    int rc = 0;
+    int rc;
 
     *out = NULL;
     *len = 0;
-    if (bio == NULL && (bio = BIO_new(BIO_s_mem())) == NULL)
-        return -E_NOMEM;
+    if (key == NULL) {
+        err_set(cause, "no key to write");
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    /* A secure-heap buffer when the process set one up, else an ordinary one. */
+    if ((bio = BIO_new(BIO_s_secmem())) == NULL && (bio = BIO_new(BIO_s_mem())) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
     if (!PEM_write_bio_PKCS8PrivateKey(bio, key->pkey, NULL, NULL, 0, NULL, NULL)) {
-        err_set(cause, "cannot serialise the private key");
+        err_set(cause, "cannot write the private key as PEM: %s",
+                pem_ssl_reason(why, sizeof(why)));
         rc = -E_CRYPTO;
         goto out;
     }
     n = BIO_get_mem_data(bio, &p);
-    if (n < 0 || (*out = malloc((size_t)n + 1)) == NULL) {
+    if (n <= 0 || (*out = malloc((size_t)n + 1)) == NULL) {
         rc = -E_NOMEM;
         goto out;
     }
     memcpy(*out, p, (size_t)n);
     (*out)[n] = '\0';
     *len = (size_t)n;
+    rc = 0;
 out:
-    ERR_clear_error();
-    /* BIO_free of a memory BIO does not wipe: clear it first. */
-    if (BIO_get_mem_data(bio, &p) > 0)
-        OPENSSL_cleanse(p, (size_t)BIO_get_mem_data(bio, &p));
+    wipe_mem_bio(bio);
     BIO_free(bio);
+    ERR_clear_error();
     return rc;
 }
 
@@ -465,43 +690,60 @@ int
 keys_export_pfx(const struct key *key, X509 *cert, STACK_OF(X509) *chain, const char *password,
                 const char *friendly_name, unsigned char **out, size_t *len, char **cause)
 {
-    PKCS12 *p12;
+    const char *pass = password != NULL ? password : "";
+    PKCS12 *p12 = NULL;
     unsigned char *der = NULL, *p;
-    int n, rc = 0;
-    char why[128];
+    char why[160];
+    int n = 0, rc;
 
     *out = NULL;
     *len = 0;
-    p12 = PKCS12_create_ex((char *)password, (char *)friendly_name,
-                           key != NULL ? key->pkey : NULL, cert, chain, NID_aes_256_cbc,
-                           NID_aes_256_cbc, PKCS12_DEFAULT_ITER, -1, 0, NULL, NULL);
+    if (cert == NULL) {
+        err_set(cause, "no certificate to export");
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if (key != NULL && (rc = keys_match_cert(key, cert, cause)) != 0)
+        goto out;
+    /* AES-256-CBC with PBKDF2 (HMAC-SHA256) for both bags; the MAC is set below. */
+    p12 = PKCS12_create_ex(pass, friendly_name, key != NULL ? key->pkey : NULL, cert, chain,
+                           NID_aes_256_cbc, NID_aes_256_cbc, PKCS12_DEFAULT_ITER, -1, 0, NULL,
+                           NULL);
     if (p12 == NULL) {
         err_set(cause, "cannot build the PFX file: %s", pem_ssl_reason(why, sizeof(why)));
-        return -E_CRYPTO;
-    }
-    /* SHA-256 MAC instead of the SHA-1 default. */
-    if (!PKCS12_set_mac(p12, password, -1, NULL, 0, PKCS12_DEFAULT_ITER, EVP_sha256())) {
-        err_set(cause, "cannot protect the PFX file: %s", pem_ssl_reason(why, sizeof(why)));
         rc = -E_CRYPTO;
         goto out;
     }
-    if ((n = i2d_PKCS12(p12, NULL)) <= 0 || (der = malloc((size_t)n)) == NULL) {
+    if (!PKCS12_set_mac(p12, pass, -1, NULL, 0, PKCS12_DEFAULT_ITER, EVP_sha256())) {
+        err_set(cause, "cannot add the PFX file's MAC: %s", pem_ssl_reason(why, sizeof(why)));
+        rc = -E_CRYPTO;
+        goto out;
+    }
+    if ((n = i2d_PKCS12(p12, NULL)) <= 0) {
+        err_set(cause, "cannot encode the PFX file: %s", pem_ssl_reason(why, sizeof(why)));
+        rc = -E_CRYPTO;
+        goto out;
+    }
+    if ((der = malloc((size_t)n)) == NULL) {
         rc = -E_NOMEM;
         goto out;
     }
     p = der;
     if (i2d_PKCS12(p12, &p) != n) {
-        err_set(cause, "cannot encode the PFX file");
+        err_set(cause, "cannot encode the PFX file: %s", pem_ssl_reason(why, sizeof(why)));
         rc = -E_CRYPTO;
         goto out;
     }
     *out = der;
     *len = (size_t)n;
     der = NULL;
+    rc = 0;
 out:
-    ERR_clear_error();
-    free(der);
+    /* With an empty password the key inside is as good as clear text. */
+    if (der != NULL)
+        keys_free_secret(der, (size_t)n);
     PKCS12_free(p12);
+    ERR_clear_error();
     return rc;
 }
 
@@ -509,28 +751,33 @@ char *
 keys_describe(const struct key *key)
 {
     char buf[96], group[64] = "";
+    const char *nist = NULL;
     size_t glen = 0;
-    EVP_PKEY *pk = key->pkey;
+    EVP_PKEY *pk;
+    int nid;
 
-    if (EVP_PKEY_is_a(pk, "RSA")) {
+    if (key == NULL)
+        return strdup("no key");
+    pk = key->pkey;
+    if (EVP_PKEY_is_a(pk, "RSA") || EVP_PKEY_is_a(pk, "RSA-PSS")) {
         snprintf(buf, sizeof(buf), "RSA %d", EVP_PKEY_get_bits(pk));
     } else if (EVP_PKEY_is_a(pk, "EC")) {
-        if (EVP_PKEY_get_utf8_string_param(pk, "group", group, sizeof(group), &glen)) {
-            if (strcmp(group, "prime256v1") == 0)
-                snprintf(group, sizeof(group), "P-256");
-            else if (strcmp(group, "secp384r1") == 0)
-                snprintf(group, sizeof(group), "P-384");
-            else if (strcmp(group, "secp521r1") == 0)
-                snprintf(group, sizeof(group), "P-521");
+        if (EVP_PKEY_get_group_name(pk, group, sizeof(group), &glen)) {
+            nid = OBJ_txt2nid(group);
+            if (nid == NID_undef)
+                nid = EC_curve_nist2nid(group);
+            if (nid != NID_undef)
+                nist = EC_curve_nid2nist(nid);
         }
-        snprintf(buf, sizeof(buf), "EC %s", group[0] ? group : "?");
+        snprintf(buf, sizeof(buf), "EC %s",
+                 nist != NULL ? nist : group[0] != '\0' ? group : "(unknown curve)");
     } else if (EVP_PKEY_is_a(pk, "ED25519")) {
         snprintf(buf, sizeof(buf), "Ed25519");
     } else if (EVP_PKEY_is_a(pk, "ED448")) {
         snprintf(buf, sizeof(buf), "Ed448");
     } else {
         snprintf(buf, sizeof(buf), "%s %d",
-                 EVP_PKEY_get0_type_name(pk) ? EVP_PKEY_get0_type_name(pk) : "key",
+                 EVP_PKEY_get0_type_name(pk) != NULL ? EVP_PKEY_get0_type_name(pk) : "key",
                  EVP_PKEY_get_bits(pk));
     }
     ERR_clear_error();

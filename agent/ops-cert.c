@@ -474,7 +474,7 @@ ops_selfsigned(struct request *req)
         cj->change = NULL;
         goto fail;
     }
-    snprintf(msg, sizeof(msg), "generating a %s key", keys_type_name(cj->key_type));
+    snprintf(msg, sizeof(msg), "generating a new %s key", keys_type_name(cj->key_type));
     ops_progress(req->client, req->id, msg, 0, 1);
     free(keyname);
     return 0;

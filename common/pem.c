@@ -1,10 +1,17 @@
-/* Certificates on OpenSSL 3: PEM/DER input, chain order and links, descriptions. */
+/*
+ * Certificates on OpenSSL 3: PEM and DER input, chain order and links, plain
+ * descriptions and PEM output.  No private keys here (agent/keys.c has them)
+ * and no logging: every failure is returned with words in *cause.
+ */
 #include "pem.h"
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509v3.h>
@@ -16,13 +23,33 @@
 #include "err.h"
 #include "sys.h"
 
+/* Larger inputs are refused before OpenSSL sees them (its lengths are int/long). */
+#define PEM_INPUT_MAX (64L * 1024 * 1024)
+
 const char *
 pem_ssl_reason(char *buf, size_t len)
 {
-    unsigned long e = ERR_peek_last_error();
-    const char *r = e ? ERR_reason_error_string(e) : NULL;
+    const char *data = NULL, *reason = NULL;
+    unsigned long e;
+    int flags = 0;
 
-    snprintf(buf, len, "%s", r != NULL ? r : "unknown error");
+    if (buf == NULL || len == 0) {
+        ERR_clear_error();
+        return "";
+    }
+    e = ERR_peek_last_error_all(NULL, NULL, NULL, &data, &flags);
+    if (e != 0)
+        reason = ERR_reason_error_string(e);
+    if (reason == NULL && e != 0 && ERR_lib_error_string(e) != NULL) {
+        snprintf(buf, len, "%s failed", ERR_lib_error_string(e));
+    } else if (reason == NULL) {
+        snprintf(buf, len, "unknown error");
+    } else if ((flags & ERR_TXT_STRING) != 0 && data != NULL && data[0] != '\0') {
+        /* The detail OpenSSL attached, e.g. "Expecting: CERTIFICATE". */
+        snprintf(buf, len, "%s (%s)", reason, data);
+    } else {
+        snprintf(buf, len, "%s", reason);
+    }
     ERR_clear_error();
     return buf;
 }
@@ -32,14 +59,59 @@ pem_has_text(const unsigned char *data, size_t len, const char *needle)
 {
     size_t n = strlen(needle);
 
+    if (data == NULL || n == 0 || n > len)
+        return 0;
     for (size_t i = 0; i + n <= len; i++) {
-        if (memcmp(data + i, needle, n) == 0)
+        if (data[i] == (unsigned char)needle[0] && memcmp(data + i, needle, n) == 0)
             return 1;
     }
     return 0;
 }
 
-/* A DER SEQUENCE that a PKCS#12 parser accepts? */
+/* Offset of needle in data[from..len), or -1. */
+static long
+find_text(const unsigned char *data, size_t len, size_t from, const char *needle)
+{
+    size_t n = strlen(needle);
+
+    for (size_t i = from; i + n <= len; i++) {
+        if (data[i] == (unsigned char)needle[0] && memcmp(data + i, needle, n) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+/*
+ * Finds a PEM block whose BEGIN line has no complete matching END line
+ * ("-----END LABEL-----") before the next BEGIN or the end of the data.
+ * Copies its label into label (cut to fit) and returns 1.
+ */
+static int
+truncated_block(const unsigned char *data, size_t len, char *label, size_t label_len)
+{
+    long begin = find_text(data, len, 0, "-----BEGIN ");
+    char end_line[96];
+
+    while (begin >= 0) {
+        size_t start = (size_t)begin + strlen("-----BEGIN "), n = 0;
+        long end, next;
+
+        while (start + n < len && n + 1 < label_len && data[start + n] != '-' &&
+               data[start + n] != '\r' && data[start + n] != '\n')
+            n++;
+        memcpy(label, data + start, n);
+        label[n] = '\0';
+        snprintf(end_line, sizeof(end_line), "-----END %s-----", label);
+        end = find_text(data, len, start, end_line);
+        next = find_text(data, len, start, "-----BEGIN ");
+        if (end < 0 || (next >= 0 && next < end))
+            return 1;
+        begin = next;
+    }
+    return 0;
+}
+
+/* A DER structure that OpenSSL reads as a PKCS#12 file? */
 static int
 looks_like_pkcs12(const unsigned char *data, size_t len)
 {
@@ -56,29 +128,62 @@ looks_like_pkcs12(const unsigned char *data, size_t len)
     return 1;
 }
 
-/* Reads PEM CERTIFICATE blocks; other blocks are skipped. */
+static int
+is_cert_label(const char *name)
+{
+    return strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_OLD) == 0 ||
+           strcmp(name, PEM_STRING_X509_TRUSTED) == 0;
+}
+
+/* One certificate from the DER body of a PEM block; NULL with the queue set. */
+static X509 *
+cert_from_block(const char *name, const unsigned char *body, long blen)
+{
+    const unsigned char *p = body;
+    X509 *x;
+
+    if (strcmp(name, PEM_STRING_X509_TRUSTED) == 0)
+        x = d2i_X509_AUX(NULL, &p, blen);
+    else
+        x = d2i_X509(NULL, &p, blen);
+    if (x != NULL && p != body + blen) {
+        /* Bytes after the certificate: the block is not what it claims. */
+        X509_free(x);
+        x = NULL;
+    }
+    return x;
+}
+
+/* Reads the CERTIFICATE blocks of PEM text into out; other blocks are skipped. */
 static int
 read_pem(const unsigned char *data, size_t len, const char *what, STACK_OF(X509) *out,
          char **cause)
 {
-    BIO *bio = BIO_new_mem_buf(data, (int)len);
-    int rc = 0, blocks = 0;
-    char *name = NULL, *header = NULL;
+    BIO *bio = NULL;
+    char *name = NULL, *header = NULL, other[80] = "", why[160];
     unsigned char *body = NULL;
     long blen = 0;
-    char other[64] = "";
+    int rc = 0, blocks = 0;
 
-    if (bio == NULL)
-        return -E_NOMEM;
+    if (truncated_block(data, len, other, sizeof(other))) {
+        err_set(cause, "%s: truncated PEM block '%s' (its END line is missing)", what, other);
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
     for (;;) {
+        X509 *x;
+
         if (!PEM_read_bio(bio, &name, &header, &body, &blen)) {
             unsigned long e = ERR_peek_last_error();
 
-            /* End of input is "no start line"; anything else is damage. */
-            if (e != 0 && ERR_GET_REASON(e) != PEM_R_NO_START_LINE) {
-                char why[128];
-
-                err_set(cause, "%s: damaged PEM block after %d good one(s): %s", what, blocks,
+            /* The end of the input reads as "no start line"; anything else is damage. */
+            if (e != 0 && !(ERR_GET_LIB(e) == ERR_LIB_PEM &&
+                            ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
+                err_set(cause, "%s: PEM block %d is damaged: %s", what, blocks + 1,
                         pem_ssl_reason(why, sizeof(why)));
                 rc = -E_BAD_INPUT;
             }
@@ -86,22 +191,12 @@ read_pem(const unsigned char *data, size_t len, const char *what, STACK_OF(X509)
             break;
         }
         blocks++;
-        if (strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_OLD) == 0 ||
-            strcmp(name, PEM_STRING_X509_TRUSTED) == 0) {
-            const unsigned char *p = body;
-            X509 *x = d2i_X509(NULL, &p, blen);
-
-            if (x == NULL && strcmp(name, PEM_STRING_X509_TRUSTED) == 0) {
-                p = body;
-                x = d2i_X509_AUX(NULL, &p, blen);
-            }
-            if (x == NULL) {
-                char why[128];
-
+        if (is_cert_label(name)) {
+            if ((x = cert_from_block(name, body, blen)) == NULL) {
                 err_set(cause, "%s: certificate %d is not a valid X.509 certificate: %s", what,
                         sk_X509_num(out) + 1, pem_ssl_reason(why, sizeof(why)));
                 rc = -E_BAD_INPUT;
-            } else if (!sk_X509_push(out, x)) {
+            } else if (sk_X509_push(out, x) <= 0) {
                 X509_free(x);
                 rc = -E_NOMEM;
             }
@@ -110,85 +205,142 @@ read_pem(const unsigned char *data, size_t len, const char *what, STACK_OF(X509)
         }
         OPENSSL_free(name);
         OPENSSL_free(header);
+        /* The block may have been a private key: wipe its bytes. */
         OPENSSL_clear_free(body, (size_t)blen);
         name = header = NULL;
         body = NULL;
         if (rc != 0)
-            break;
+            goto out;
     }
-    BIO_free(bio);
     if (rc == 0 && sk_X509_num(out) == 0) {
         if (blocks == 0)
-            err_set(cause, "%s: truncated or damaged PEM (no complete block)", what);
+            err_set(cause, "%s: no complete PEM block found (not PEM or DER)", what);
         else
-            err_set(cause, "%s holds no certificate (found a '%s' block)", what, other);
+            err_set(cause, "%s: PEM block '%s' is not a certificate", what, other);
         rc = -E_BAD_INPUT;
     }
+out:
+    BIO_free(bio);
     return rc;
+}
+
+/* Says what DER (or other binary) data that is not a certificate looks like. */
+static void
+explain_not_der_cert(const unsigned char *data, size_t len, const char *what, char **cause)
+{
+    const unsigned char *p = data;
+    unsigned long e;
+    size_t head;
+    long body = 0;
+    int tag = 0, cls = 0, r, too_long;
+
+    if (looks_like_pkcs12(data, len)) {
+        err_set(cause, "%s: looks like a PKCS#12 file: use --pfx", what);
+        return;
+    }
+    if (data[0] != 0x30) {
+        err_set(cause, "%s is not PEM or DER certificate data", what);
+        return;
+    }
+    r = ASN1_get_object(&p, &body, &tag, &cls, (long)len);
+    e = ERR_peek_last_error();
+    ERR_clear_error();
+    head = (size_t)(p - data);
+    too_long = ERR_GET_LIB(e) == ERR_LIB_ASN1 && ERR_GET_REASON(e) == ASN1_R_TOO_LONG;
+    if ((r & 0x80) != 0 && too_long)
+        err_set(cause, "%s: truncated DER certificate (%zu bytes of %zu)", what, len,
+                head + (size_t)body);
+    else if ((r & 0x80) != 0)
+        err_set(cause, "%s is not PEM or DER certificate data", what);
+    else if (head + (size_t)body < len)
+        err_set(cause, "%s: DER data with %zu extra bytes after it is not a certificate",
+                what, len - (head + (size_t)body));
+    else
+        err_set(cause, "%s holds DER data that is not an X.509 certificate", what);
 }
 
 int
 pem_read_certs(const unsigned char *data, size_t len, const char *what, STACK_OF(X509) **out,
                char **cause)
 {
-    STACK_OF(X509) *certs = sk_X509_new_null();
+    STACK_OF(X509) *certs = NULL;
+    X509 *x = NULL;
     int rc;
 
     *out = NULL;
-    if (certs == NULL)
-        return -E_NOMEM;
-    if (len == 0) {
+    if (what == NULL)
+        what = "input";
+    if (data == NULL || len == 0) {
         err_set(cause, "%s is empty", what);
         rc = -E_BAD_INPUT;
-    } else if (pem_has_text(data, len, "-----BEGIN ")) {
+        goto out;
+    }
+    if (len > (size_t)PEM_INPUT_MAX) {
+        err_set(cause, "%s is larger than %ld bytes", what, PEM_INPUT_MAX);
+        rc = -E_TOO_BIG;
+        goto out;
+    }
+    if ((certs = sk_X509_new_null()) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    if (pem_has_text(data, len, "-----BEGIN ")) {
         rc = read_pem(data, len, what, certs, cause);
-    } else {
+        goto out;
+    }
+    {
         const unsigned char *p = data;
-        X509 *x = d2i_X509(NULL, &p, (long)len);
 
+        x = d2i_X509(NULL, &p, (long)len);
         ERR_clear_error();
-        if (x != NULL && p == data + len) {
-            rc = sk_X509_push(certs, x) ? 0 : -E_NOMEM;
-            if (rc != 0)
-                X509_free(x);
-        } else {
-            X509_free(x);
-            if (looks_like_pkcs12(data, len))
-                err_set(cause, "%s looks like a PKCS#12 file: use --pfx", what);
-            else if (pem_has_text(data, len, "-----BEGIN"))
-                err_set(cause, "%s: truncated PEM", what);
-            else
-                err_set(cause, "%s is not a certificate in PEM or DER form", what);
+        if (x == NULL || p != data + len) {
+            explain_not_der_cert(data, len, what, cause);
             rc = -E_BAD_INPUT;
+            goto out;
         }
     }
-    if (rc != 0) {
-        sk_X509_pop_free(certs, X509_free);
-        return rc;
+    if (sk_X509_push(certs, x) <= 0) {
+        rc = -E_NOMEM;
+        goto out;
     }
-    *out = certs;
-    return 0;
+    x = NULL;
+    rc = 0;
+out:
+    X509_free(x);
+    if (rc == 0) {
+        *out = certs;
+        certs = NULL;
+    }
+    sk_X509_pop_free(certs, X509_free);
+    ERR_clear_error();
+    return rc;
 }
 
-/* Heap one-line subject/issuer text (RFC 2253). */
+/* Heap one-line RFC 2253 text of a name (UTF-8 kept as is), or NULL. */
 static char *
 name_text(const X509_NAME *name)
 {
     BIO *bio = BIO_new(BIO_s_mem());
-    char *s = NULL, *p;
+    char *s = NULL, *p = NULL;
     long n;
 
-    if (bio == NULL)
-        return NULL;
-    if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0 &&
-        (n = BIO_get_mem_data(bio, &p)) >= 0 && (s = malloc((size_t)n + 1)) != NULL) {
+    if (bio == NULL || name == NULL)
+        goto out;
+    if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0)
+        goto out;
+    n = BIO_get_mem_data(bio, &p);
+    if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
+        goto out;
+    if (n > 0)
         memcpy(s, p, (size_t)n);
-        s[n] = '\0';
-    }
+    s[n] = '\0';
+out:
     BIO_free(bio);
+    ERR_clear_error();
     return s;
 }
 
+/* The subject for a message: never NULL (static "?" is never returned to be freed). */
 static char *
 subject_of(X509 *x)
 {
@@ -197,114 +349,139 @@ subject_of(X509 *x)
     return s != NULL ? s : strdup("?");
 }
 
-/* Does issuer sign subject (name and signature)? */
+/* Does issuer's subject match subject's issuer (names, key identifiers, key usage)? */
 static int
-issued_by(X509 *subject, X509 *issuer)
+names_issuer(X509 *issuer, X509 *subject)
 {
-    EVP_PKEY *pk;
-    int ok;
+    int ok = X509_check_issued(issuer, subject) == X509_V_OK;
 
-    if (X509_check_issued(issuer, subject) != X509_V_OK) {
-        ERR_clear_error();
-        return 0;
-    }
-    pk = X509_get0_pubkey(issuer);
-    ok = pk != NULL && X509_verify(subject, pk) == 1;
     ERR_clear_error();
     return ok;
 }
 
-/* Self-signed: issuer name equals subject name and its own key verifies the signature. */
+/* Does the key of issuer verify the signature of subject? */
+static int
+signature_ok(X509 *subject, X509 *issuer)
+{
+    EVP_PKEY *pk = X509_get0_pubkey(issuer);
+    int ok = pk != NULL && X509_verify(subject, pk) == 1;
+
+    ERR_clear_error();
+    return ok;
+}
+
+/* Self-signed: issuer name equals subject name and its own key verifies it. */
 static int
 is_self_signed(X509 *x)
 {
-    EVP_PKEY *pk;
-    int ok;
-
     if (X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) != 0)
         return 0;
-    pk = X509_get0_pubkey(x);
-    ok = pk != NULL && X509_verify(x, pk) == 1;
-    ERR_clear_error();
-    return ok;
+    return signature_ok(x, x);
+}
+
+/* Sets *cause to "chain does not link: <lead>'<subject of a>'<middle>'<subject of b>'<tail>". */
+static void
+link_error(char **cause, const char *lead, X509 *a, const char *middle, X509 *b,
+           const char *tail)
+{
+    char *sa = subject_of(a), *sb = subject_of(b);
+
+    err_set(cause, "chain does not link: %s'%s'%s'%s'%s", lead, sa != NULL ? sa : "?", middle,
+            sb != NULL ? sb : "?", tail);
+    free(sa);
+    free(sb);
 }
 
 int
 pem_order_chain(X509 *leaf, STACK_OF(X509) *chain, STACK_OF(X509) **ordered, char **cause)
 {
-    STACK_OF(X509) *left = sk_X509_new_null(), *out = sk_X509_new_null();
-    X509 *cur = leaf;
-    int rc = 0;
+    STACK_OF(X509) *left = NULL, *out = NULL;
+    X509 *cur = leaf, *bad_signer = NULL;
+    int rc;
 
     *ordered = NULL;
-    if (left == NULL || out == NULL) {
+    if (leaf == NULL) {
+        err_set(cause, "no certificate to build a chain from");
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if ((left = sk_X509_new_null()) == NULL || (out = sk_X509_new_null()) == NULL) {
         rc = -E_NOMEM;
         goto out;
     }
-    /* Drop duplicates (of the leaf and of each other). */
+    /* Keep one copy of each certificate that is not the leaf. */
     for (int i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
         X509 *c = sk_X509_value(chain, i);
         int dup = X509_cmp(c, leaf) == 0;
 
         for (int j = 0; !dup && j < sk_X509_num(left); j++)
             dup = X509_cmp(c, sk_X509_value(left, j)) == 0;
-        if (!dup) {
-            if (!sk_X509_push(left, c)) {
-                rc = -E_NOMEM;
-                goto out;
-            }
+        if (!dup && sk_X509_push(left, c) <= 0) {
+            rc = -E_NOMEM;
+            goto out;
         }
     }
-    /* Walk up from the leaf, taking the issuer of the current certificate each time. */
-    while (sk_X509_num(left) > 0) {
+    /* Walk up from the leaf, each time taking the issuer of the current certificate. */
+    while (sk_X509_num(left) > 0 && !is_self_signed(cur)) {
         int found = -1;
 
-        /* A self-signed certificate ends the path. */
-        if (is_self_signed(cur))
-            break;
         for (int j = 0; j < sk_X509_num(left) && found < 0; j++) {
-            if (issued_by(cur, sk_X509_value(left, j)))
+            X509 *c = sk_X509_value(left, j);
+
+            if (!names_issuer(c, cur))
+                continue;
+            if (signature_ok(cur, c))
                 found = j;
+            else if (bad_signer == NULL)
+                bad_signer = c;
         }
         if (found < 0)
             break;
+        bad_signer = NULL;
         cur = sk_X509_delete(left, found);
-        X509_up_ref(cur);
-        if (!sk_X509_push(out, cur)) {
+        if (!X509_up_ref(cur)) {
+            rc = -E_INTERNAL;
+            goto out;
+        }
+        if (sk_X509_push(out, cur) <= 0) {
             X509_free(cur);
             rc = -E_NOMEM;
             goto out;
         }
     }
     if (sk_X509_num(left) > 0) {
-        X509 *stray = sk_X509_value(left, 0);
-        char *s = subject_of(stray), *c = subject_of(cur);
-
-        err_set(cause, "chain does not link: '%s' did not issue '%s' nor any other "
-                       "certificate of the chain",
-                s ? s : "?", c ? c : "?");
-        free(s);
-        free(c);
+        if (bad_signer != NULL)
+            link_error(cause, "the signature of ", cur, " does not verify with the key of ",
+                       bad_signer, ", which it names as its issuer");
+        else if (is_self_signed(cur) && cur != leaf)
+            link_error(cause, "", sk_X509_value(left, 0),
+                       " is left over above the self-signed root ", cur, "");
+        else
+            link_error(cause, "", sk_X509_value(left, 0), " did not issue ", cur, "");
         rc = -E_BAD_INPUT;
         goto out;
     }
     *ordered = out;
     out = NULL;
+    rc = 0;
 out:
     sk_X509_free(left);
     sk_X509_pop_free(out, X509_free);
+    ERR_clear_error();
     return rc;
 }
 
+/* Copies the contents of a memory BIO into a NUL-terminated heap string. */
 static int
-write_bio(BIO *bio, char **out, size_t *len)
+bio_to_string(BIO *bio, char **out, size_t *len)
 {
-    char *p;
+    char *p = NULL;
     long n = BIO_get_mem_data(bio, &p);
 
     if (n < 0 || (*out = malloc((size_t)n + 1)) == NULL)
         return -E_NOMEM;
-    memcpy(*out, p, (size_t)n);
+    if (n > 0)
+        memcpy(*out, p, (size_t)n);
     (*out)[n] = '\0';
     *len = (size_t)n;
     return 0;
@@ -313,94 +490,118 @@ write_bio(BIO *bio, char **out, size_t *len)
 int
 pem_write_certs(STACK_OF(X509) *certs, char **out, size_t *len, char **cause)
 {
-    BIO *bio = BIO_new(BIO_s_mem());
-    int rc = 0;
+    BIO *bio = NULL;
+    char why[160];
+    int rc;
 
     *out = NULL;
     *len = 0;
-    if (bio == NULL)
-        return -E_NOMEM;
+    if ((bio = BIO_new(BIO_s_mem())) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
     for (int i = 0; certs != NULL && i < sk_X509_num(certs); i++) {
         if (!PEM_write_bio_X509(bio, sk_X509_value(certs, i))) {
-            err_set(cause, "cannot write certificate as PEM");
+            err_set(cause, "cannot write certificate %d as PEM: %s", i + 1,
+                    pem_ssl_reason(why, sizeof(why)));
             rc = -E_CRYPTO;
             goto out;
         }
     }
-    rc = write_bio(bio, out, len);
+    rc = bio_to_string(bio, out, len);
 out:
     BIO_free(bio);
+    ERR_clear_error();
     return rc;
 }
 
 int
 pem_write_cert(X509 *cert, char **out, size_t *len, char **cause)
 {
-    BIO *bio = BIO_new(BIO_s_mem());
+    BIO *bio = NULL;
+    char why[160];
     int rc;
 
     *out = NULL;
     *len = 0;
-    if (bio == NULL)
-        return -E_NOMEM;
-    if (!PEM_write_bio_X509(bio, cert)) {
-        err_set(cause, "cannot write certificate as PEM");
-        rc = -E_CRYPTO;
-    } else {
-        rc = write_bio(bio, out, len);
+    if (cert == NULL) {
+        err_set(cause, "no certificate to write");
+        rc = -E_BAD_INPUT;
+        goto out;
     }
+    if ((bio = BIO_new(BIO_s_mem())) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    if (!PEM_write_bio_X509(bio, cert)) {
+        err_set(cause, "cannot write the certificate as PEM: %s",
+                pem_ssl_reason(why, sizeof(why)));
+        rc = -E_CRYPTO;
+        goto out;
+    }
+    rc = bio_to_string(bio, out, len);
+out:
     BIO_free(bio);
+    ERR_clear_error();
     return rc;
 }
 
-static int64_t
-asn1_time_unix(const ASN1_TIME *t)
+/* ASN1_TIME to Unix seconds; -1 when it does not parse. */
+static int
+asn1_time_unix(const ASN1_TIME *t, int64_t *out)
 {
     struct tm tm;
 
     memset(&tm, 0, sizeof(tm));
-    if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
-        return 0;
-    return sys_timegm(&tm);
-}
-
-static int
-push_str(char ***arr, size_t *n, const char *s)
-{
-    char **na = realloc(*arr, (*n + 1) * sizeof(**arr));
-
-    if (na == NULL)
-        return -E_NOMEM;
-    *arr = na;
-    if ((na[*n] = strdup(s)) == NULL)
-        return -E_NOMEM;
-    (*n)++;
+    if (t == NULL || !ASN1_TIME_to_tm(t, &tm)) {
+        ERR_clear_error();
+        return -1;
+    }
+    *out = sys_timegm(&tm);
     return 0;
 }
 
+/* Appends a copy of s (n bytes) to a heap array of strings. */
+static int
+push_str(char ***arr, size_t *count, const char *s, size_t n)
+{
+    char **grown = realloc(*arr, (*count + 1) * sizeof(**arr));
+    char *copy;
+
+    if (grown == NULL)
+        return -E_NOMEM;
+    *arr = grown;
+    if ((copy = malloc(n + 1)) == NULL)
+        return -E_NOMEM;
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    grown[(*count)++] = copy;
+    return 0;
+}
+
+/* An iPAddress as OpenSSL prints it: dotted IPv4, eight upper-case IPv6 groups. */
 static int
 ip_text(const ASN1_OCTET_STRING *ip, char *buf, size_t len)
 {
     const unsigned char *p = ASN1_STRING_get0_data(ip);
     int n = ASN1_STRING_length(ip);
+    size_t used = 0;
 
     if (n == 4) {
         snprintf(buf, len, "%u.%u.%u.%u", p[0], p[1], p[2], p[3]);
         return 0;
     }
-    if (n == 16) {
-        size_t used = 0;
+    if (n != 16)
+        return -1;
+    for (int i = 0; i < 16; i += 2) {
+        int w = snprintf(buf + used, len - used, "%s%X", i > 0 ? ":" : "",
+                         (unsigned)((p[i] << 8) | p[i + 1]));
 
-        for (int i = 0; i < 16; i += 2) {
-            int w = snprintf(buf + used, len - used, "%s%X", i ? ":" : "",
-                             (unsigned)((p[i] << 8) | p[i + 1]));
-            if (w < 0 || (size_t)w >= len - used)
-                return -1;
-            used += (size_t)w;
-        }
-        return 0;
+        if (w < 0 || (size_t)w >= len - used)
+            return -1;
+        used += (size_t)w;
     }
-    return -1;
+    return 0;
 }
 
 static int
@@ -414,76 +615,120 @@ fill_sans(X509 *cert, struct cert_info *info)
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
 
         if (g->type == GEN_DNS) {
-            const unsigned char *d = ASN1_STRING_get0_data(g->d.dNSName);
+            const char *d = (const char *)ASN1_STRING_get0_data(g->d.dNSName);
             int n = ASN1_STRING_length(g->d.dNSName);
-            char *s = malloc((size_t)n + 1);
 
-            if (s == NULL) {
-                rc = -E_NOMEM;
-                break;
-            }
-            memcpy(s, d, (size_t)n);
-            s[n] = '\0';
-            /* An embedded NUL would hide the rest of the name: show none of it. */
-            if (strlen(s) == (size_t)n)
-                rc = push_str(&info->dns, &info->ndns, s);
-            free(s);
+            /* A name with an embedded NUL would print as a different name: skip it. */
+            if (n > 0 && memchr(d, '\0', (size_t)n) == NULL)
+                rc = push_str(&info->dns, &info->ndns, d, (size_t)n);
         } else if (g->type == GEN_IPADD) {
-            char buf[64];
+            char buf[48];
 
             if (ip_text(g->d.iPAddress, buf, sizeof(buf)) == 0)
-                rc = push_str(&info->ips, &info->nips, buf);
+                rc = push_str(&info->ips, &info->nips, buf, strlen(buf));
         }
     }
     GENERAL_NAMES_free(names);
     return rc;
 }
 
+/* Upper-case hex of p[0..n), bytes joined by sep (may be ""). */
 static char *
 hex_upper(const unsigned char *p, size_t n, const char *sep)
 {
-    size_t step = 2 + strlen(sep);
-    char *s = malloc(n * step + 1), *w = s;
+    static const char digits[] = "0123456789ABCDEF";
+    size_t slen = strlen(sep);
+    char *s = malloc(n * (2 + slen) + 1), *w = s;
 
     if (s == NULL)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        snprintf(w, 3, "%02X", p[i]);
-        w += 2;
-        if (i + 1 < n && sep[0] != '\0') {
-            memcpy(w, sep, strlen(sep));
-            w += strlen(sep);
+        if (i > 0) {
+            memcpy(w, sep, slen);
+            w += slen;
         }
+        *w++ = digits[p[i] >> 4];
+        *w++ = digits[p[i] & 0x0f];
     }
     *w = '\0';
     return s;
+}
+
+/* The serial number in upper-case hex without separators ("0" for zero). */
+static char *
+serial_text(X509 *cert)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    char *hex = NULL, *s = NULL;
+
+    if (bn != NULL && (hex = BN_bn2hex(bn)) != NULL)
+        s = strdup(hex);
+    OPENSSL_free(hex);
+    BN_free(bn);
+    ERR_clear_error();
+    return s;
+}
+
+/* The CN of a name as UTF-8, "" when there is none. */
+static char *
+common_name(const X509_NAME *name)
+{
+    int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    unsigned char *utf8 = NULL;
+    char *s = NULL;
+    int n;
+
+    if (i < 0) {
+        s = strdup("");
+        goto out;
+    }
+    n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+    if (n < 0 || memchr(utf8, '\0', (size_t)n) != NULL)
+        s = strdup("");
+    else if ((s = malloc((size_t)n + 1)) != NULL) {
+        memcpy(s, utf8, (size_t)n);
+        s[n] = '\0';
+    }
+out:
+    OPENSSL_free(utf8);
+    ERR_clear_error();
+    return s;
+}
+
+/* NIST name of an EC group ("P-256") or its OpenSSL name. */
+static void
+curve_text(EVP_PKEY *pk, char *buf, size_t len)
+{
+    char group[64] = "";
+    const char *nist = NULL;
+    size_t glen = 0;
+    int nid;
+
+    buf[0] = '\0';
+    if (!EVP_PKEY_get_group_name(pk, group, sizeof(group), &glen))
+        return;
+    nid = OBJ_txt2nid(group);
+    if (nid == NID_undef)
+        nid = EC_curve_nist2nid(group);
+    if (nid != NID_undef)
+        nist = EC_curve_nid2nist(nid);
+    snprintf(buf, len, "%s", nist != NULL ? nist : group);
 }
 
 static int
 fill_key(X509 *cert, struct cert_info *info)
 {
     EVP_PKEY *pk = X509_get0_pubkey(cert);
-    const char *type = "unknown", *curve = "";
-    char group[64] = "";
-    size_t glen = 0;
+    const char *type = "unknown";
+    char curve[64] = "";
 
-    ERR_clear_error();
     if (pk != NULL) {
         info->key_bits = EVP_PKEY_get_bits(pk);
         if (EVP_PKEY_is_a(pk, "RSA") || EVP_PKEY_is_a(pk, "RSA-PSS")) {
             type = "RSA";
         } else if (EVP_PKEY_is_a(pk, "EC")) {
             type = "EC";
-            if (EVP_PKEY_get_utf8_string_param(pk, "group", group, sizeof(group), &glen)) {
-                if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
-                    curve = "P-256";
-                else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
-                    curve = "P-384";
-                else if (strcmp(group, "secp521r1") == 0 || strcmp(group, "P-521") == 0)
-                    curve = "P-521";
-                else
-                    curve = group;
-            }
+            curve_text(pk, curve, sizeof(curve));
         } else if (EVP_PKEY_is_a(pk, "ED25519")) {
             type = "Ed25519";
         } else if (EVP_PKEY_is_a(pk, "ED448")) {
@@ -492,6 +737,7 @@ fill_key(X509 *cert, struct cert_info *info)
             type = EVP_PKEY_get0_type_name(pk);
         }
     }
+    ERR_clear_error();
     info->key_type = strdup(type);
     info->key_curve = strdup(curve);
     return info->key_type != NULL && info->key_curve != NULL ? 0 : -E_NOMEM;
@@ -502,44 +748,43 @@ pem_cert_info(X509 *cert, struct cert_info *info, char **cause)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    const ASN1_INTEGER *serial;
-    BIGNUM *bn = NULL;
-    char *hex = NULL, cn[256] = "";
-    int rc = -E_NOMEM, nid;
+    char why[160];
+    int rc, nid;
 
     memset(info, 0, sizeof(*info));
-    info->subject = subject_of(cert);
-    info->issuer = name_text(X509_get_issuer_name(cert));
-    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
-                                  sizeof(cn)) < 0)
-        cn[0] = '\0';
-    ERR_clear_error();
-    info->common_name = strdup(cn);
-    serial = X509_get0_serialNumber(cert);
-    if ((bn = ASN1_INTEGER_to_BN(serial, NULL)) != NULL && (hex = BN_bn2hex(bn)) != NULL)
-        info->serial = strdup(hex);
+    if (cert == NULL) {
+        err_set(cause, "no certificate to describe");
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if (asn1_time_unix(X509_get0_notBefore(cert), &info->not_before) != 0 ||
+        asn1_time_unix(X509_get0_notAfter(cert), &info->not_after) != 0) {
+        err_set(cause, "the certificate's validity dates cannot be read");
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
     if (!X509_digest(cert, EVP_sha256(), md, &mdlen)) {
-        err_set(cause, "cannot compute the certificate's fingerprint");
+        err_set(cause, "cannot compute the certificate's fingerprint: %s",
+                pem_ssl_reason(why, sizeof(why)));
         rc = -E_CRYPTO;
         goto out;
     }
-    info->fingerprint = hex_upper(md, mdlen, ":");
-    info->not_before = asn1_time_unix(X509_get0_notBefore(cert));
-    info->not_after = asn1_time_unix(X509_get0_notAfter(cert));
+    rc = -E_NOMEM;
+    if ((info->fingerprint = hex_upper(md, mdlen, ":")) == NULL ||
+        (info->subject = name_text(X509_get_subject_name(cert))) == NULL ||
+        (info->issuer = name_text(X509_get_issuer_name(cert))) == NULL ||
+        (info->common_name = common_name(X509_get_subject_name(cert))) == NULL ||
+        (info->serial = serial_text(cert)) == NULL)
+        goto out;
     nid = X509_get_signature_nid(cert);
-    info->sig_alg = strdup(nid != NID_undef ? OBJ_nid2ln(nid) : "unknown");
-    info->self_signed = is_self_signed(cert);
-    info->is_ca = X509_check_ca(cert) > 0 &&
-                  (X509_get_extension_flags(cert) & EXFLAG_CA) != 0;
-    if (info->subject == NULL || info->issuer == NULL || info->common_name == NULL ||
-        info->serial == NULL || info->fingerprint == NULL || info->sig_alg == NULL)
+    if ((info->sig_alg = strdup(nid != NID_undef ? OBJ_nid2ln(nid) : "unknown")) == NULL)
         goto out;
     if ((rc = fill_sans(cert, info)) != 0 || (rc = fill_key(cert, info)) != 0)
         goto out;
+    info->self_signed = is_self_signed(cert);
+    info->is_ca = (X509_get_extension_flags(cert) & EXFLAG_CA) != 0;
     rc = 0;
 out:
-    OPENSSL_free(hex);
-    BN_free(bn);
     ERR_clear_error();
     if (rc != 0)
         pem_cert_info_free(info);
@@ -549,6 +794,8 @@ out:
 void
 pem_cert_info_free(struct cert_info *info)
 {
+    if (info == NULL)
+        return;
     free(info->subject);
     free(info->common_name);
     free(info->issuer);
@@ -569,10 +816,15 @@ pem_cert_info_free(struct cert_info *info)
 int
 pem_cert_validity(X509 *cert, int64_t now)
 {
-    if (asn1_time_unix(X509_get0_notBefore(cert)) > now)
-        return -1;
-    if (asn1_time_unix(X509_get0_notAfter(cert)) < now)
+    int64_t not_before = 0, not_after = 0;
+
+    /* Dates that do not parse make the certificate unusable: call it expired. */
+    if (asn1_time_unix(X509_get0_notAfter(cert), &not_after) != 0 || not_after < now)
         return 1;
+    if (asn1_time_unix(X509_get0_notBefore(cert), &not_before) != 0)
+        return 1;
+    if (not_before > now)
+        return -1;
     return 0;
 }
 
@@ -581,6 +833,6 @@ pem_days_left(int64_t not_after, int64_t now)
 {
     int64_t d = not_after - now;
 
-    /* Round towards minus infinity, so an expired certificate is at -1 or less. */
+    /* Rounded towards minus infinity, so a certificate expired a second ago has -1. */
     return d >= 0 ? d / 86400 : -((-d + 86399) / 86400);
 }
