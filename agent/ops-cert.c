@@ -282,6 +282,9 @@ change_done(struct job *job)
     }
 }
 
+static int queue_change(struct request *req, struct cert_job *cj, enum store_change_kind kind,
+                        job_fn run);
+
 /* The pool thread must not read the config (a reload may change it): copy what it needs. */
 static int
 copy_windows_store(struct request *req, struct cert_job *cj)
@@ -396,15 +399,7 @@ ops_import(struct request *req)
         goto fail;
     if ((rc = copy_windows_store(req, cj)) != 0)
         goto fail;
-    if ((rc = store_begin(req->agent->store, cj->name, STORE_CHANGE_ADD, &cj->change,
-                          &req->cause)) != 0)
-        goto fail;
-    if ((rc = ops_job_queue(req, &cj->job, import_run, change_done, cert_job_release)) != 0) {
-        store_finish(req->agent->store, cj->change, rc);
-        cj->change = NULL;
-        goto fail;
-    }
-    return 0;
+    return queue_change(req, cj, STORE_CHANGE_ADD, import_run);
 fail:
     cert_job_release(&cj->job);
     return rc;
@@ -463,21 +458,15 @@ ops_selfsigned(struct request *req)
     if ((rc = keys_type_parse(keyname != NULL ? keyname : req->agent->config.default_key,
                               &cj->key_type, &req->cause)) != 0)
         goto fail;
+    free(keyname);
+    keyname = NULL;
     if ((rc = copy_windows_store(req, cj)) != 0)
         goto fail;
-    if ((rc = store_begin(req->agent->store, cj->name, STORE_CHANGE_ADD, &cj->change,
-                          &req->cause)) != 0)
-        goto fail;
-    if ((rc = ops_job_queue(req, &cj->job, selfsigned_run, change_done, cert_job_release)) !=
-        0) {
-        store_finish(req->agent->store, cj->change, rc);
-        cj->change = NULL;
-        goto fail;
-    }
     snprintf(msg, sizeof(msg), "generating a new %s key", keys_type_name(cj->key_type));
-    ops_progress(req->client, req->id, msg, 0, 1);
-    free(keyname);
-    return 0;
+    /* queue_change releases cj when it fails. */
+    if ((rc = queue_change(req, cj, STORE_CHANGE_ADD, selfsigned_run)) == 0)
+        ops_progress(req->client, req->id, msg, 0, 1);
+    return rc;
 fail:
     free(keyname);
     cert_job_release(&cj->job);

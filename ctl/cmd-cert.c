@@ -236,10 +236,7 @@ out:
             memset(files[i], 0, lens[i]);
         free(files[i]);
     }
-    if (password != NULL) {
-        memset(password, 0, strlen(password));
-        free(password);
-    }
+    cmd_free_secret(password);
     free(cause);
     reply_free(&r);
     return rc;
@@ -350,10 +347,7 @@ out:
         memset(data, 0, len);
         free(data);
     }
-    if (password != NULL) {
-        memset(password, 0, strlen(password));
-        free(password);
-    }
+    cmd_free_secret(password);
     free(cause);
     reply_free(&r);
     return rc;

@@ -125,6 +125,15 @@ cmd_read_input(const char *path, size_t max, unsigned char **out, size_t *len, c
     return rc;
 }
 
+void
+cmd_free_secret(char *s)
+{
+    if (s == NULL)
+        return;
+    memset(s, 0, strlen(s));
+    free(s);
+}
+
 int
 cmd_read_password(const char *path, char **out, char **cause)
 {

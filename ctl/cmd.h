@@ -56,6 +56,8 @@ int ctl_call(struct ctl *ctl, struct proto_writer *w, struct reply *reply);
 int cmd_opt(int argc, char **argv, int *i, const char *name, const char **out);
 /* Reads a password file (first line, without the line ending; at most 1 KiB). */
 int cmd_read_password(const char *path, char **out, char **cause);
+/* Wipes and frees a NUL-terminated secret; NULL is a no-op. */
+void cmd_free_secret(char *s);
 /* Reads an input file (at most max bytes). */
 int cmd_read_input(const char *path, size_t max, unsigned char **out, size_t *len,
                    char **cause);

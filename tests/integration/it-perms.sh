@@ -6,8 +6,8 @@
 
 if [ "$(id -u)" -ne 0 ]; then
     start_agent
+    # The agent's own user may change the store.
     run 0 ctl selfsigned mine --dns mine.test
-    check "own user may change" true
     stop_agent
     echo "it-perms: not root: the other-user checks need root and were not run"
     finish
