@@ -17,6 +17,8 @@
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -800,4 +802,128 @@ keys_free_secret(void *buf, size_t len)
         return;
     OPENSSL_cleanse(buf, len);
     free(buf);
+}
+
+/* Validity of a tls-alpn-01 validation certificate, in days. */
+#define ALPN_CERT_DAYS 7
+/* id-pe-acmeIdentifier (RFC 8737 section 6.1); OpenSSL 3.0 has no NID for it. */
+#define OID_ACME_IDENTIFIER "1.3.6.1.5.5.7.1.31"
+
+/* Adds the critical acmeIdentifier extension: extnValue = DER OCTET STRING of digest. */
+static int
+add_acme_identifier(X509 *cert, const unsigned char digest[SHA256_DIGEST_LENGTH])
+{
+    ASN1_OBJECT *oid = OBJ_txt2obj(OID_ACME_IDENTIFIER, 1);
+    ASN1_OCTET_STRING *inner = ASN1_OCTET_STRING_new(), *value = ASN1_OCTET_STRING_new();
+    X509_EXTENSION *ext = NULL;
+    unsigned char *der = NULL;
+    int len, ok = 0;
+
+    if (oid == NULL || inner == NULL || value == NULL ||
+        !ASN1_OCTET_STRING_set(inner, digest, SHA256_DIGEST_LENGTH))
+        goto out;
+    if ((len = i2d_ASN1_OCTET_STRING(inner, &der)) <= 0 ||
+        !ASN1_OCTET_STRING_set(value, der, len))
+        goto out;
+    if ((ext = X509_EXTENSION_create_by_OBJ(NULL, oid, 1, value)) == NULL)
+        goto out;
+    ok = X509_add_ext(cert, ext, -1);
+out:
+    X509_EXTENSION_free(ext);
+    OPENSSL_free(der);
+    ASN1_OCTET_STRING_free(value);
+    ASN1_OCTET_STRING_free(inner);
+    ASN1_OBJECT_free(oid);
+    return ok;
+}
+
+int
+keys_alpn_cert(const char *identifier, const char *key_authorization, struct key **key,
+               X509 **cert, char **cause)
+{
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    ASN1_OCTET_STRING *ip = NULL;
+    struct key *k = NULL;
+    X509 *x = NULL;
+    X509_NAME *name = NULL;
+    time_t now = time(NULL);
+    char why[160];
+    int rc;
+
+    *key = NULL;
+    *cert = NULL;
+    if (identifier == NULL || identifier[0] == '\0' || key_authorization == NULL ||
+        key_authorization[0] == '\0') {
+        err_set(cause, "tls-alpn-01 needs an identifier and a key authorization");
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    ip = a2i_IPADDRESS(identifier);
+    ERR_clear_error();
+    if (ip == NULL && !dns_name_ok(identifier)) {
+        err_set(cause, "'%s' is neither a DNS name nor an IP address", identifier);
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if ((rc = keys_generate(KEY_EC256, &k, cause)) != 0)
+        goto out;
+    if ((x = X509_new()) == NULL || (name = X509_NAME_new()) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    rc = -E_CRYPTO;
+    if (!SHA256((const unsigned char *)key_authorization, strlen(key_authorization), digest))
+        goto fail;
+    if (!X509_set_version(x, X509_VERSION_3) || !set_random_serial(x) ||
+        X509_time_adj_ex(X509_getm_notBefore(x), 0, -300, &now) == NULL ||
+        X509_time_adj_ex(X509_getm_notAfter(x), ALPN_CERT_DAYS, 0, &now) == NULL ||
+        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                    (const unsigned char *)"certagent tls-alpn-01", -1, -1, 0) ||
+        !X509_set_subject_name(x, name) || !X509_set_issuer_name(x, name) ||
+        !X509_set_pubkey(x, k->pkey))
+        goto fail;
+    if (ip != NULL)
+        rc = add_sans(x, NULL, 0, &identifier, 1, cause);
+    else
+        rc = add_sans(x, &identifier, 1, NULL, 0, cause);
+    if (rc != 0)
+        goto out;
+    rc = -E_CRYPTO;
+    if (!add_acme_identifier(x, digest) || X509_sign(x, k->pkey, EVP_sha256()) <= 0)
+        goto fail;
+    *key = k;
+    *cert = x;
+    k = NULL;
+    x = NULL;
+    rc = 0;
+    goto out;
+fail:
+    err_set(cause, "cannot make the tls-alpn-01 certificate for %s: %s", identifier,
+            pem_ssl_reason(why, sizeof(why)));
+out:
+    OPENSSL_cleanse(digest, sizeof(digest));
+    ASN1_OCTET_STRING_free(ip);
+    X509_NAME_free(name);
+    X509_free(x);
+    keys_free(k);
+    ERR_clear_error();
+    return rc;
+}
+
+int
+keys_ssl_use(SSL *ssl, const struct key *key, X509 *cert, char **cause)
+{
+    char why[160];
+    int rc = 0;
+
+    if (ssl == NULL || key == NULL || cert == NULL) {
+        err_set(cause, "no key or certificate to serve");
+        rc = -E_BAD_INPUT;
+    } else if (SSL_use_certificate(ssl, cert) != 1 || SSL_use_PrivateKey(ssl, key->pkey) != 1 ||
+               SSL_check_private_key(ssl) != 1) {
+        err_set(cause, "cannot serve the certificate: %s", pem_ssl_reason(why, sizeof(why)));
+        rc = -E_CRYPTO;
+    }
+    ERR_clear_error();
+    return rc;
 }

@@ -11,6 +11,7 @@
 #ifndef CERTAGENT_KEYS_H
 #define CERTAGENT_KEYS_H
 
+#include <openssl/types.h>
 #include <openssl/x509.h>
 #include <stddef.h>
 
@@ -83,5 +84,24 @@ char *keys_describe(const struct key *key);
 void keys_free(struct key *key);
 /* Wipes len bytes of buf and frees it; NULL is a no-op. */
 void keys_free_secret(void *buf, size_t len);
+
+/*
+ * tls-alpn-01 (RFC 8737, RFC 8738 for IP addresses): a fresh P-256 key and
+ * the validation certificate for identifier (a DNS name or an IPv4/IPv6
+ * literal): self-signed, valid from 5 minutes ago for 7 days, SAN = the
+ * identifier alone (dNSName or iPAddress), and the critical
+ * id-pe-acmeIdentifier extension (1.3.6.1.5.5.7.1.31) holding the DER
+ * OCTET STRING of SHA-256(key_authorization).  Cheap (one P-256 key): may
+ * run on the loop.  -E_BAD_INPUT for an identifier that is neither.
+ */
+int keys_alpn_cert(const char *identifier, const char *key_authorization, struct key **key,
+                   X509 **cert, char **cause);
+
+/*
+ * Installs key and cert into ssl (a server connection, e.g. from a
+ * ClientHello or SNI callback); ssl takes its own references, so the
+ * caller keeps and frees key and cert.  -E_CRYPTO when they do not match.
+ */
+int keys_ssl_use(SSL *ssl, const struct key *key, X509 *cert, char **cause);
 
 #endif

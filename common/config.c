@@ -10,12 +10,16 @@
 #include "fsutil.h"
 
 #define CONFIG_MAX_FILE (1024 * 1024)
+/* Most entries in a KEY_LIST array. */
+#define CONFIG_LIST_MAX 64
 
 enum key_type {
     KEY_STRING,
     KEY_INT,
     KEY_MODE, /* octal permission bits written as a string: "0660" */
     KEY_ENUM,
+    KEY_LIST, /* array of strings; the default is written space-separated */
+    KEY_BOOL,
 };
 
 struct key_def {
@@ -55,6 +59,12 @@ static const struct key_def keys[] = {
      "IPC clients served at once; more are refused with E_UNAVAILABLE"},
     {"windows_store", KEY_STRING, OFF(windows_store), 0, 0, NULL, NULL, 1, 0,
      "Windows: LocalMachine store (e.g. MY) that receives every new version with its key"},
+    {"http01_listen", KEY_LIST, OFF(http01_listen), 0, 0, NULL, "0.0.0.0:80 [::]:80", 1, 0,
+     "addresses (\"ADDR:PORT\") where the http-01 responder listens"},
+    {"tls_alpn01_listen", KEY_LIST, OFF(tls_alpn01_listen), 0, 0, NULL, "0.0.0.0:443 [::]:443", 1,
+     0, "addresses (\"ADDR:PORT\") where the tls-alpn-01 responder listens"},
+    {"challenge_listen_always", KEY_BOOL, OFF(challenge_listen_always), 0, 0, NULL, "false", 1, 0,
+     "keep the challenge responders listening, not only while a challenge is pending"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -70,6 +80,10 @@ type_name(enum key_type t)
         return "integer";
     case KEY_MODE:
         return "octal string";
+    case KEY_LIST:
+        return "array of strings";
+    case KEY_BOOL:
+        return "boolean";
     }
     return "?";
 }
@@ -105,6 +119,142 @@ parse_mode(const char *s, long *out)
         v = v * 8 + (*p - '0');
     }
     *out = v;
+    return 0;
+}
+
+/*
+ * Is s "ADDR:PORT" with an IPv4 address or a bracketed IPv6 address and a
+ * port 1..65535?  A lexical check; the responder parses the address itself.
+ */
+static int
+listen_addr_ok(const char *s)
+{
+    const char *colon, *p;
+    long port = 0;
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+
+        if (close == NULL || close == s + 1 || close[1] != ':')
+            return 0;
+        for (p = s + 1; p < close; p++) {
+            if (strchr("0123456789abcdefABCDEF:.", *p) == NULL)
+                return 0;
+        }
+        colon = close + 1;
+    } else {
+        if ((colon = strchr(s, ':')) == NULL || colon == s || strchr(colon + 1, ':') != NULL)
+            return 0;
+        for (p = s; p < colon; p++) {
+            if (strchr("0123456789.", *p) == NULL)
+                return 0;
+        }
+    }
+    if (colon[1] == '\0' || strlen(colon + 1) > 5)
+        return 0;
+    for (p = colon + 1; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        port = port * 10 + (*p - '0');
+    }
+    return port >= 1 && port <= 65535;
+}
+
+static void
+list_free(struct config_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+/* Appends a copy of s. 0 or -E_NOMEM. */
+static int
+list_add(struct config_list *l, const char *s, size_t len)
+{
+    char **items = realloc(l->items, (l->n + 1) * sizeof(*items));
+
+    if (items == NULL)
+        return -E_NOMEM;
+    l->items = items;
+    if ((items[l->n] = malloc(len + 1)) == NULL)
+        return -E_NOMEM;
+    memcpy(items[l->n], s, len);
+    items[l->n][len] = '\0';
+    l->n++;
+    return 0;
+}
+
+/* A list from a JSON array of "ADDR:PORT" strings, or from space-separated default text. */
+static int
+set_list(struct config_list *field, const struct key_def *k, const cJSON *j, const char *text,
+         char **cause)
+{
+    struct config_list l = {NULL, 0};
+    const cJSON *e;
+    int rc = 0, i = 0;
+
+    if (j == NULL) {
+        for (const char *p = text; *p != '\0';) {
+            size_t len = strcspn(p, " ");
+
+            if (len > 0 && (rc = list_add(&l, p, len)) != 0)
+                goto out;
+            p += len;
+            p += *p == ' ';
+        }
+        goto done;
+    }
+    if (!cJSON_IsArray(j)) {
+        err_set(cause, "$.%s: expected an array of strings, got %s", k->name, json_type_name(j));
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if (cJSON_GetArraySize(j) < 1 || cJSON_GetArraySize(j) > CONFIG_LIST_MAX) {
+        err_set(cause, "$.%s: needs 1 to %d entries", k->name, CONFIG_LIST_MAX);
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    cJSON_ArrayForEach(e, j)
+    {
+        if (!cJSON_IsString(e)) {
+            err_set(cause, "$.%s[%d]: expected a string, got %s", k->name, i, json_type_name(e));
+            rc = -E_BAD_INPUT;
+            goto out;
+        }
+        if (!listen_addr_ok(e->valuestring)) {
+            err_set(cause,
+                    "$.%s[%d]: '%s' is not ADDR:PORT (an IPv4 address or an IPv6 address in "
+                    "brackets, and a port 1..65535, e.g. \"0.0.0.0:80\" or \"[::]:80\")",
+                    k->name, i, e->valuestring);
+            rc = -E_BAD_INPUT;
+            goto out;
+        }
+        if ((rc = list_add(&l, e->valuestring, strlen(e->valuestring))) != 0)
+            goto out;
+        i++;
+    }
+done:
+    list_free(field);
+    *field = l;
+    l.items = NULL;
+    l.n = 0;
+out:
+    list_free(&l);
+    return rc;
+}
+
+static int
+list_differs(const struct config_list *a, const struct config_list *b)
+{
+    if (a->n != b->n)
+        return 1;
+    for (size_t i = 0; i < a->n; i++) {
+        if (strcmp(a->items[i], b->items[i]) != 0)
+            return 1;
+    }
     return 0;
 }
 
@@ -185,6 +335,15 @@ set_value(struct config *c, const struct key_def *k, const cJSON *j, const char 
         *(int *)(void *)field = (int)v;
         return 0;
     }
+    case KEY_LIST:
+        return set_list((struct config_list *)(void *)field, k, j, text, cause);
+    case KEY_BOOL:
+        if (j != NULL && !cJSON_IsBool(j)) {
+            err_set(cause, "$.%s: expected true or false, got %s", k->name, json_type_name(j));
+            return -E_BAD_INPUT;
+        }
+        *(int *)(void *)field = j != NULL ? cJSON_IsTrue(j) : strcmp(text, "true") == 0;
+        return 0;
     }
     return -E_INTERNAL;
 }
@@ -314,6 +473,9 @@ config_restart_needed(const struct config *a, const struct config *b)
         if (k->type == KEY_STRING || k->type == KEY_ENUM)
             differs = str_differs(*(char *const *)(const void *)fa,
                                   *(char *const *)(const void *)fb);
+        else if (k->type == KEY_LIST)
+            differs = list_differs((const struct config_list *)(const void *)fa,
+                                   (const struct config_list *)(const void *)fb);
         else
             differs = *(const int *)(const void *)fa != *(const int *)(const void *)fb;
         if (differs) {
@@ -335,6 +497,8 @@ config_free(struct config *c)
             free(*sp);
             *sp = NULL;
         }
+        if (keys[i].type == KEY_LIST)
+            list_free((struct config_list *)(void *)((char *)c + keys[i].offset));
     }
 }
 

@@ -9,6 +9,12 @@
 
 #include <stddef.h>
 
+/* A list of strings from a JSON array (KEY_LIST). */
+struct config_list {
+    char **items;
+    size_t n;
+};
+
 struct config {
     char *socket;        /* NULL: the platform default */
     char *socket_group;  /* group allowed to use the socket; NULL: the agent's own */
@@ -19,6 +25,9 @@ struct config {
     int selfsigned_days; /* validity of self-signed certificates */
     int max_connections; /* IPC clients served at once */
     char *windows_store; /* Windows: machine store every new version goes to ("MY"); NULL: none */
+    struct config_list http01_listen;     /* "ADDR:PORT" of the http-01 responder */
+    struct config_list tls_alpn01_listen; /* "ADDR:PORT" of the tls-alpn-01 responder */
+    int challenge_listen_always; /* responders listen from the start, not only while needed */
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */

@@ -136,11 +136,63 @@ test_docs_cover_every_key(void **state)
     size_t n = config_key_docs(&docs);
 
     (void)state;
-    assert_int_equal(n, 9);
+    assert_int_equal(n, 12);
     for (size_t i = 0; i < n; i++) {
         assert_non_null(docs[i].name);
         assert_true(strlen(docs[i].doc) > 10);
     }
+}
+
+/* http01_listen, tls_alpn01_listen and challenge_listen_always: defaults, values, errors. */
+static void
+test_challenge_listen(void **state)
+{
+    struct config c, d;
+    char *r;
+
+    (void)state;
+    assert_int_equal(config_defaults(&c), 0);
+    assert_int_equal(c.http01_listen.n, 2);
+    assert_string_equal(c.http01_listen.items[0], "0.0.0.0:80");
+    assert_string_equal(c.http01_listen.items[1], "[::]:80");
+    assert_int_equal(c.tls_alpn01_listen.n, 2);
+    assert_string_equal(c.tls_alpn01_listen.items[0], "0.0.0.0:443");
+    assert_string_equal(c.tls_alpn01_listen.items[1], "[::]:443");
+    assert_int_equal(c.challenge_listen_always, 0);
+    config_free(&c);
+
+    assert_int_equal(parse("{\"http01_listen\": [\"127.0.0.1:5002\"],"
+                           " \"tls_alpn01_listen\": [\"[::1]:5001\", \"192.0.2.7:443\"],"
+                           " \"challenge_listen_always\": true}",
+                           &c, NULL, NULL, NULL),
+                     0);
+    assert_int_equal(c.http01_listen.n, 1);
+    assert_string_equal(c.http01_listen.items[0], "127.0.0.1:5002");
+    assert_int_equal(c.tls_alpn01_listen.n, 2);
+    assert_string_equal(c.tls_alpn01_listen.items[0], "[::1]:5001");
+    assert_string_equal(c.tls_alpn01_listen.items[1], "192.0.2.7:443");
+    assert_int_equal(c.challenge_listen_always, 1);
+    /* Reloadable: a changed list needs no restart. */
+    assert_int_equal(config_defaults(&d), 0);
+    r = config_restart_needed(&c, &d);
+    assert_null(r);
+    config_free(&d);
+    config_free(&c);
+
+    expect_error("{\"http01_listen\": \"0.0.0.0:80\"}",
+                 "$.http01_listen: expected an array of strings, got a string");
+    expect_error("{\"http01_listen\": []}", "$.http01_listen: needs 1 to 64 entries");
+    expect_error("{\"http01_listen\": [\"0.0.0.0:80\", 80]}",
+                 "$.http01_listen[1]: expected a string, got a number");
+    expect_error("{\"http01_listen\": [\"localhost:80\"]}",
+                 "$.http01_listen[0]: 'localhost:80' is not ADDR:PORT");
+    expect_error("{\"tls_alpn01_listen\": [\"::1:443\"]}", "'::1:443' is not ADDR:PORT");
+    expect_error("{\"tls_alpn01_listen\": [\"0.0.0.0:70000\"]}", "is not ADDR:PORT");
+    expect_error("{\"tls_alpn01_listen\": [\"0.0.0.0:0\"]}", "is not ADDR:PORT");
+    expect_error("{\"tls_alpn01_listen\": [\"0.0.0.0\"]}", "is not ADDR:PORT");
+    expect_error("{\"tls_alpn01_listen\": [\"[]:443\"]}", "is not ADDR:PORT");
+    expect_error("{\"challenge_listen_always\": 1}",
+                 "$.challenge_listen_always: expected true or false, got a number");
 }
 
 int
@@ -153,6 +205,7 @@ main(void)
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_restart_needed),
         cmocka_unit_test(test_docs_cover_every_key),
+        cmocka_unit_test(test_challenge_listen),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

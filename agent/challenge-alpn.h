@@ -1,0 +1,60 @@
+/*
+ * RFC 8737 tls-alpn-01 responder (RFC 8738 for IP identifiers) on the
+ * agent's libuv loop: TLS through OpenSSL memory BIOs over libuv TCP, TLS
+ * 1.2 or newer, served only to clients that offer ALPN "acme-tls/1" and
+ * name a pending identifier in SNI; every connection closes after its
+ * handshake (the validator only needs the certificate).  Connections have
+ * the same deadline (10 s) and cap (256) as the http-01 responder.
+ */
+#ifndef CERTAGENT_CHALLENGE_ALPN_H
+#define CERTAGENT_CHALLENGE_ALPN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct challenge_alpn;
+
+/*
+ * As challenge_http_new; the default addresses are "0.0.0.0:443" and
+ * "[::]:443".  -E_CRYPTO when OpenSSL cannot make the TLS context.
+ */
+int challenge_alpn_new(uv_loop_t *loop, const char *const *listen, size_t nlisten, int keep_open,
+                       struct challenge_alpn **out, char **cause);
+
+/*
+ * identifier: a DNS name or an IP literal (no wildcard: -E_BAD_INPUT).
+ * Builds the validation certificate (fresh P-256 key, SAN = the identifier
+ * as dNSName or iPAddress, critical id-pe-acmeIdentifier 1.3.6.1.5.5.7.1.31
+ * holding an ASN.1 OCTET STRING of SHA-256(key_authorization)) and serves
+ * it to TLS clients that offer ALPN "acme-tls/1" with SNI = the identifier
+ * (for IP identifiers the reverse-DNS name, e.g. 1.0.0.127.in-addr.arpa,
+ * per RFC 8738).  Opens the listeners when closed (errors as in
+ * challenge_http_add).  The same identifier and key authorization added
+ * twice is counted; the same identifier with another key authorization is
+ * -E_BUSY (one certificate per name at a time: validate it after the
+ * first is removed).  DNS names match case-insensitively.
+ */
+int challenge_alpn_add(struct challenge_alpn *a, const char *identifier,
+                       const char *key_authorization, char **cause);
+
+/* Undoes one add of identifier (unknown ones are ignored); closes the listeners after the last. */
+void challenge_alpn_remove(struct challenge_alpn *a, const char *identifier);
+
+/* As challenge_http_set_listen. */
+int challenge_alpn_set_listen(struct challenge_alpn *a, const char *const *listen, size_t n,
+                              int keep_open, char **cause);
+
+/* Handshakes completed with a validation certificate so far (for logs and tests). */
+uint64_t challenge_alpn_served(const struct challenge_alpn *a);
+
+/* Port of the i-th open listener (in the order of the list), 0 when not open (tests: port 0). */
+int challenge_alpn_port(const struct challenge_alpn *a, size_t i);
+
+/* Per-connection deadline in milliseconds (default 10000), for connections accepted later. */
+void challenge_alpn_set_timeout(struct challenge_alpn *a, uint64_t ms);
+
+/* Closes every handle; memory is released once libuv has closed them (the loop must run). */
+void challenge_alpn_free(struct challenge_alpn *a);
+
+#endif
