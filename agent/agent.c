@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "acme.h"
 #include "err.h"
 #include "fsutil.h"
 #include "log.h"
@@ -122,6 +123,8 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     }
     if ((rc = store_open(agent->state_dir, &agent->store, cause)) != 0)
         goto fail;
+    if ((rc = acme_new(agent, &agent->acme, cause)) != 0)
+        goto fail;
     if ((rc = server_start(&agent->server, agent, agent->socket_path, cause)) != 0)
         goto fail;
     agent->signals.on_stop = on_stop;
@@ -133,6 +136,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     }
     log_info("certagent %s listening on %s, store %s (%zu certificates)", CERTAGENT_VERSION,
              agent->socket_path, agent->state_dir, store_count(agent->store));
+    acme_resume(agent->acme);
     free(lock_path);
     paths_free(&defaults);
     return 0;
@@ -155,6 +159,7 @@ agent_stop(struct agent *agent)
     else
         log_info("stopping");
     server_stop(&agent->server);
+    acme_stop(agent->acme);
     platform_signals_close(&agent->signals);
 }
 
@@ -190,6 +195,12 @@ agent_reload(struct agent *agent)
     free(agent->config.windows_store);
     agent->config.windows_store = c.windows_store;
     c.windows_store = NULL;
+    free(agent->config.default_ca);
+    agent->config.default_ca = c.default_ca;
+    c.default_ca = NULL;
+    free(agent->config.dns01_hook);
+    agent->config.dns01_hook = c.dns01_hook;
+    c.dns01_hook = NULL;
     config_free(&c);
     apply_log_level(agent);
     log_info("configuration reloaded from %s", agent->config_path);
@@ -199,6 +210,8 @@ agent_reload(struct agent *agent)
 void
 agent_free(struct agent *agent)
 {
+    acme_free(agent->acme);
+    agent->acme = NULL;
     store_close(agent->store);
     agent->store = NULL;
     if (agent->lock_handle >= 0)

@@ -30,6 +30,7 @@ struct agent {
     char *state_dir;
     const char *cli_log_level;
     struct store *store;
+    struct acme *acme;
     struct server server;
     struct platform_signals signals;
     int lock_handle;

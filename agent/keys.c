@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "b64url.h"
 #include "err.h"
 #include "pem.h"
 
@@ -462,17 +463,16 @@ dns_name_ok(const char *name)
     return label > 0;
 }
 
-/* Adds subjectAltName with dns[] and ips[]; -E_BAD_INPUT names an invalid entry. */
+/* Builds the GENERAL_NAMES of dns[] and ips[]; -E_BAD_INPUT names an invalid entry. */
 static int
-add_sans(X509 *cert, const char *const *dns, size_t ndns, const char *const *ips, size_t nips,
-         char **cause)
+make_sans(const char *const *dns, size_t ndns, const char *const *ips, size_t nips,
+          GENERAL_NAMES **out, char **cause)
 {
     GENERAL_NAMES *names = NULL;
     GENERAL_NAME *g = NULL;
     int rc = -E_NOMEM;
 
-    if (ndns == 0 && nips == 0)
-        return 0;
+    *out = NULL;
     if ((names = sk_GENERAL_NAME_new_null()) == NULL)
         goto out;
     for (size_t i = 0; i < ndns; i++) {
@@ -509,14 +509,32 @@ add_sans(X509 *cert, const char *const *dns, size_t ndns, const char *const *ips
             goto out;
         g = NULL;
     }
-    if (X509_add1_ext_i2d(cert, NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT) != 1) {
-        err_set(cause, "cannot add the subject alternative names");
-        rc = -E_CRYPTO;
-        goto out;
-    }
+    *out = names;
+    names = NULL;
     rc = 0;
 out:
     GENERAL_NAME_free(g);
+    GENERAL_NAMES_free(names);
+    ERR_clear_error();
+    return rc;
+}
+
+/* Adds subjectAltName with dns[] and ips[]; -E_BAD_INPUT names an invalid entry. */
+static int
+add_sans(X509 *cert, const char *const *dns, size_t ndns, const char *const *ips, size_t nips,
+         char **cause)
+{
+    GENERAL_NAMES *names = NULL;
+    int rc;
+
+    if (ndns == 0 && nips == 0)
+        return 0;
+    if ((rc = make_sans(dns, ndns, ips, nips, &names, cause)) != 0)
+        return rc;
+    if (X509_add1_ext_i2d(cert, NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT) != 1) {
+        err_set(cause, "cannot add the subject alternative names");
+        rc = -E_CRYPTO;
+    }
     GENERAL_NAMES_free(names);
     ERR_clear_error();
     return rc;
@@ -745,6 +763,220 @@ out:
     if (der != NULL)
         keys_free_secret(der, (size_t)n);
     PKCS12_free(p12);
+    ERR_clear_error();
+    return rc;
+}
+
+/* ACME: JWK, JWS signatures and CSRs. */
+
+const char *
+keys_jws_alg(const struct key *key)
+{
+    char group[64] = "";
+    size_t glen = 0;
+
+    if (key == NULL)
+        return NULL;
+    if (EVP_PKEY_is_a(key->pkey, "RSA"))
+        return "RS256";
+    if (EVP_PKEY_is_a(key->pkey, "EC") &&
+        EVP_PKEY_get_group_name(key->pkey, group, sizeof(group), &glen)) {
+        if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
+            return "ES256";
+        if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
+            return "ES384";
+    }
+    return NULL;
+}
+
+/* base64url of a BIGNUM parameter, left-padded to width bytes (0: minimal). */
+static char *
+b64url_param(const EVP_PKEY *pk, const char *param, size_t width)
+{
+    BIGNUM *bn = NULL;
+    unsigned char buf[1024];
+    char *r = NULL;
+    int n;
+
+    if (!EVP_PKEY_get_bn_param(pk, param, &bn))
+        return NULL;
+    n = BN_num_bytes(bn);
+    if (width == 0)
+        width = (size_t)n;
+    if ((size_t)n <= width && width <= sizeof(buf) &&
+        BN_bn2binpad(bn, buf, (int)width) == (int)width)
+        r = b64url_encode(buf, width);
+    BN_free(bn);
+    return r;
+}
+
+int
+keys_jwk(const struct key *key, char **out, char **cause)
+{
+    const char *alg = keys_jws_alg(key);
+    char *a = NULL, *b = NULL;
+    size_t n;
+    int rc = -E_NOMEM;
+
+    *out = NULL;
+    if (alg == NULL) {
+        err_set(cause, "ACME account keys must be EC P-256, EC P-384 or RSA");
+        return -E_BAD_INPUT;
+    }
+    /* Members in lexicographic order, no white space: RFC 7638 thumbprint input. */
+    if (alg[0] == 'R') {
+        if ((a = b64url_param(key->pkey, "e", 0)) == NULL ||
+            (b = b64url_param(key->pkey, "n", 0)) == NULL)
+            goto out;
+        n = strlen(a) + strlen(b) + 40;
+        if ((*out = malloc(n)) != NULL)
+            snprintf(*out, n, "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}", a, b);
+    } else {
+        size_t w = strcmp(alg, "ES256") == 0 ? 32 : 48;
+
+        if ((a = b64url_param(key->pkey, "qx", w)) == NULL ||
+            (b = b64url_param(key->pkey, "qy", w)) == NULL)
+            goto out;
+        n = strlen(a) + strlen(b) + 64;
+        if ((*out = malloc(n)) != NULL)
+            snprintf(*out, n, "{\"crv\":\"P-%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
+                     w == 32 ? "256" : "384", a, b);
+    }
+    rc = *out != NULL ? 0 : -E_NOMEM;
+out:
+    if (rc != 0 && a != NULL && b == NULL)
+        err_set(cause, "cannot read the public key's parameters");
+    free(a);
+    free(b);
+    ERR_clear_error();
+    return rc;
+}
+
+int
+keys_jwk_thumbprint(const struct key *key, char **out, char **cause)
+{
+    unsigned char md[32];
+    char *jwk = NULL;
+    int rc;
+
+    *out = NULL;
+    if ((rc = keys_jwk(key, &jwk, cause)) != 0)
+        return rc;
+    if (EVP_Digest(jwk, strlen(jwk), md, NULL, EVP_sha256(), NULL) != 1) {
+        err_set(cause, "cannot hash the JWK");
+        rc = -E_CRYPTO;
+    } else if ((*out = b64url_encode(md, sizeof(md))) == NULL) {
+        rc = -E_NOMEM;
+    }
+    free(jwk);
+    return rc;
+}
+
+int
+keys_jws_sign(const struct key *key, const char *input, size_t len, char **out, char **cause)
+{
+    const char *alg = keys_jws_alg(key);
+    EVP_MD_CTX *md = NULL;
+    const EVP_MD *digest;
+    unsigned char *sig = NULL, raw[96];
+    size_t siglen = 0, w = 0;
+    ECDSA_SIG *es = NULL;
+    const unsigned char *p;
+    char why[160];
+    int rc = -E_CRYPTO;
+
+    *out = NULL;
+    if (alg == NULL) {
+        err_set(cause, "this key type cannot sign ACME requests");
+        return -E_BAD_INPUT;
+    }
+    digest = strcmp(alg, "ES384") == 0 ? EVP_sha384() : EVP_sha256();
+    if ((md = EVP_MD_CTX_new()) == NULL ||
+        EVP_DigestSignInit(md, NULL, digest, NULL, key->pkey) != 1 ||
+        EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, len) != 1 ||
+        (sig = malloc(siglen)) == NULL ||
+        EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, len) != 1)
+        goto fail;
+    if (alg[0] == 'E') {
+        /* JWS wants r || s, each the size of the curve, not DER. */
+        w = strcmp(alg, "ES256") == 0 ? 32 : 48;
+        p = sig;
+        if ((es = d2i_ECDSA_SIG(NULL, &p, (long)siglen)) == NULL ||
+            BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, (int)w) != (int)w ||
+            BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + w, (int)w) != (int)w)
+            goto fail;
+        *out = b64url_encode(raw, 2 * w);
+    } else {
+        *out = b64url_encode(sig, siglen);
+    }
+    rc = *out != NULL ? 0 : -E_NOMEM;
+    goto out;
+fail:
+    err_set(cause, "cannot sign: %s", pem_ssl_reason(why, sizeof(why)));
+out:
+    ECDSA_SIG_free(es);
+    free(sig);
+    EVP_MD_CTX_free(md);
+    ERR_clear_error();
+    return rc;
+}
+
+int
+keys_csr(const struct key *key, const char *const *dns, size_t ndns, const char *const *ips,
+         size_t nips, char **out, char **cause)
+{
+    X509_REQ *req = NULL;
+    X509_NAME *name = NULL;
+    GENERAL_NAMES *names = NULL;
+    STACK_OF(X509_EXTENSION) *exts = NULL;
+    X509_EXTENSION *ext = NULL;
+    unsigned char *der = NULL;
+    int eddsa, n, rc;
+    char why[160];
+
+    *out = NULL;
+    if (ndns == 0 && nips == 0) {
+        err_set(cause, "a certificate request needs at least one name");
+        return -E_BAD_INPUT;
+    }
+    if ((rc = make_sans(dns, ndns, ips, nips, &names, cause)) != 0)
+        return rc;
+    rc = -E_CRYPTO;
+    eddsa = EVP_PKEY_is_a(key->pkey, "ED25519") || EVP_PKEY_is_a(key->pkey, "ED448");
+    if ((req = X509_REQ_new()) == NULL || (name = X509_NAME_new()) == NULL ||
+        (exts = sk_X509_EXTENSION_new_null()) == NULL)
+        goto fail;
+    /* No CN is required (RFC 8555); the first DNS name is used when it fits. */
+    if (ndns > 0 && strlen(dns[0]) <= CN_MAX &&
+        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)dns[0],
+                                    -1, -1, 0))
+        goto fail;
+    if (!X509_REQ_set_version(req, 0) || !X509_REQ_set_subject_name(req, name) ||
+        !X509_REQ_set_pubkey(req, key->pkey))
+        goto fail;
+    /* Only subjectAltName: no clientAuth EKU, no must-staple. */
+    if ((ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, names)) == NULL ||
+        !sk_X509_EXTENSION_push(exts, ext))
+        goto fail;
+    ext = NULL;
+    if (!X509_REQ_add_extensions(req, exts) ||
+        X509_REQ_sign(req, key->pkey, eddsa ? NULL : EVP_sha256()) <= 0)
+        goto fail;
+    if ((n = i2d_X509_REQ(req, &der)) <= 0)
+        goto fail;
+    *out = b64url_encode(der, (size_t)n);
+    rc = *out != NULL ? 0 : -E_NOMEM;
+    goto out;
+fail:
+    err_set(cause, "cannot make the certificate request: %s",
+            pem_ssl_reason(why, sizeof(why)));
+out:
+    OPENSSL_free(der);
+    X509_EXTENSION_free(ext);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    GENERAL_NAMES_free(names);
+    X509_NAME_free(name);
+    X509_REQ_free(req);
     ERR_clear_error();
     return rc;
 }

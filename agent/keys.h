@@ -78,6 +78,23 @@ int keys_export_pfx(const struct key *key, X509 *cert, STACK_OF(X509) *chain,
                     const char *password, const char *friendly_name, unsigned char **out,
                     size_t *len, char **cause);
 
+/*
+ * ACME (RFC 7515, 7517, 7638, 8555).  keys_jws_alg: "ES256", "ES384", "RS256",
+ * or NULL when the key cannot sign ACME requests (Ed25519).  keys_jwk: the
+ * public JWK as canonical JSON (members sorted, no spaces: the thumbprint
+ * input).  keys_jwk_thumbprint: base64url(SHA-256(JWK)).  keys_jws_sign: the
+ * base64url JWS signature of input (raw r||s for ECDSA).  keys_csr: a
+ * base64url DER PKCS#10 request for dns[] and ips[] (SAN only; CN = the
+ * first DNS name when it fits; no EKU, no must-staple).  Heap results.
+ */
+const char *keys_jws_alg(const struct key *key);
+int keys_jwk(const struct key *key, char **out, char **cause);
+int keys_jwk_thumbprint(const struct key *key, char **out, char **cause);
+int keys_jws_sign(const struct key *key, const char *input, size_t len, char **out,
+                  char **cause);
+int keys_csr(const struct key *key, const char *const *dns, size_t ndns, const char *const *ips,
+             size_t nips, char **out, char **cause);
+
 /* Describes the key: "EC P-256", "RSA 2048", "Ed25519". Static string or heap? -> heap. */
 char *keys_describe(const struct key *key);
 

@@ -45,6 +45,11 @@ struct cert_job {
     char *format;
     int include_key;
     char *windows_store; /* copied from the config when the job starts */
+    /* a version the agent obtained itself (ACME) */
+    enum cert_source source;
+    char *meta;          /* extra JSON for meta.json */
+    ops_cert_notify notify;
+    void *notify_arg;
     /* results */
     char *deployed;      /* thumbprint in the Windows store */
     char *warnings[MAX_WARNINGS];
@@ -73,6 +78,7 @@ cert_job_release(struct job *job)
     ops_free_strs(cj->ips, cj->nips);
     free(cj->format);
     free(cj->windows_store);
+    free(cj->meta);
     free(cj->deployed);
     for (size_t i = 0; i < cj->nwarnings; i++)
         free(cj->warnings[i]);
@@ -128,8 +134,13 @@ fail:
 static void
 log_change(struct cert_job *cj, const char *what)
 {
-    struct peer *peer = &cj->job.client->peer;
+    struct peer *peer;
 
+    if (cj->job.client == NULL) {
+        log_info("%s", what);
+        return;
+    }
+    peer = &cj->job.client->peer;
     log_info("%s (uid %ld, pid %ld): %s", peer->name, peer->uid, peer->pid, what);
 }
 
@@ -226,7 +237,7 @@ commit_version(struct cert_job *cj, enum cert_source src, X509 *leaf, STACK_OF(X
     summary_from_info(&cj->info, &summary, src, key_desc,
                       chain != NULL ? (unsigned)sk_X509_num(chain) : 0);
     rc = store_change_add(cj->change, &summary, cert_pem, chain_pem != NULL ? chain_pem : "",
-                          key_pem, NULL, &job->cause);
+                          key_pem, cj->meta, &job->cause);
     if (rc != 0)
         goto out;
     if (cj->windows_store != NULL && key != NULL)
@@ -235,7 +246,10 @@ commit_version(struct cert_job *cj, enum cert_source src, X509 *leaf, STACK_OF(X
     /* Reply. */
     sys_format_time(cj->info.not_after, when, sizeof(when));
     err_set(&cj->log_line, "%s '%s' version %u: %s, %s, expires %s",
-            src == CERT_SOURCE_IMPORT ? "imported" : "created self-signed", cj->name,
+            src == CERT_SOURCE_IMPORT ? "imported"
+            : src == CERT_SOURCE_ACME ? "issued by ACME"
+                                      : "created self-signed",
+            cj->name,
             store_change_version(cj->change), cj->info.subject,
             key_desc != NULL ? key_desc : "no key", when);
     proto_begin_result(&job->reply.pk, job->id, 9);
@@ -280,6 +294,8 @@ change_done(struct job *job)
         log_change(cj, line != NULL ? line : "a change failed");
         free(line);
     }
+    if (cj->notify != NULL)
+        cj->notify(cj->notify_arg, job->rc, job->cause);
 }
 
 static int queue_change(struct request *req, struct cert_job *cj, enum store_change_kind kind,
@@ -345,7 +361,7 @@ import_run(struct job *job)
         goto out;
     if ((rc = pem_order_chain(leaf, extra, &ordered, &job->cause)) != 0)
         goto out;
-    rc = commit_version(cj, CERT_SOURCE_IMPORT, leaf, ordered, key);
+    rc = commit_version(cj, cj->source, leaf, ordered, key);
 out:
     sk_X509_pop_free(certs, X509_free);
     sk_X509_pop_free(extra, X509_free);
@@ -833,6 +849,42 @@ ops_export(struct request *req)
     if ((rc = ops_job_queue(req, &cj->job, export_run, export_done, cert_job_release)) != 0)
         goto fail;
     return 0;
+fail:
+    cert_job_release(&cj->job);
+    return rc;
+}
+
+int
+ops_cert_store(struct agent *agent, struct client *client, uint64_t id, enum proto_op op,
+               const char *name, enum cert_source source, const char *fullchain_pem,
+               const char *key_pem, const char *meta_json, ops_cert_notify notify, void *arg,
+               char **cause)
+{
+    struct request req;
+    struct cert_job *cj;
+    int rc = -E_NOMEM;
+
+    memset(&req, 0, sizeof(req));
+    req.agent = agent;
+    req.client = client;
+    req.id = id;
+    req.op = op;
+    if ((cj = calloc(1, sizeof(*cj))) == NULL)
+        return -E_NOMEM;
+    cj->source = source;
+    cj->notify = notify;
+    cj->notify_arg = arg;
+    if ((cj->name = strdup(name)) == NULL || (cj->cert = (unsigned char *)strdup(fullchain_pem)) ==
+        NULL || (cj->key = (unsigned char *)strdup(key_pem)) == NULL ||
+        (meta_json != NULL && (cj->meta = strdup(meta_json)) == NULL))
+        goto fail;
+    cj->cert_len = strlen(fullchain_pem);
+    cj->key_len = strlen(key_pem);
+    if ((rc = copy_windows_store(&req, cj)) != 0)
+        goto fail;
+    rc = queue_change(&req, cj, STORE_CHANGE_ADD, import_run);
+    *cause = req.cause;
+    return rc;
 fail:
     cert_job_release(&cj->job);
     return rc;

@@ -36,6 +36,16 @@ static const struct op_entry {
     {PROTO_OP_EXPORT, ops_export, 1},
     {PROTO_OP_REMOVE, ops_remove, 1},
     {PROTO_OP_ROLLBACK, ops_rollback, 1},
+    {PROTO_OP_REQUEST, ops_request, 1},
+    {PROTO_OP_RENEW, ops_renew, 1},
+    {PROTO_OP_REVOKE, ops_revoke, 1},
+    {PROTO_OP_CA_ADD, ops_ca_add, 1},
+    {PROTO_OP_CA_LIST, ops_ca_list, 0},
+    {PROTO_OP_CA_REMOVE, ops_ca_remove, 1},
+    {PROTO_OP_ACCOUNT_REGISTER, ops_account, 1},
+    {PROTO_OP_ACCOUNT_SHOW, ops_account, 0},
+    {PROTO_OP_ACCOUNT_ROLLOVER, ops_account, 1},
+    {PROTO_OP_ACCOUNT_DEACTIVATE, ops_account, 1},
 };
 
 void

@@ -74,6 +74,30 @@ int ops_export(struct request *req);
 int ops_remove(struct request *req);
 int ops_rollback(struct request *req);
 
+/*
+ * Commits a certificate the agent obtained itself (ACME) as a new version of
+ * name, through the same checks as an import (key match, chain order), with
+ * meta_json stored in meta.json.  The reply (as for import) goes to client
+ * (may be NULL) under id; notify (may be NULL) is called on the loop with the
+ * outcome.  -E_BUSY when another change to name is in flight.
+ */
+enum cert_source;
+typedef void (*ops_cert_notify)(void *arg, int rc, const char *cause);
+int ops_cert_store(struct agent *agent, struct client *client, uint64_t id, enum proto_op op,
+                   const char *name, enum cert_source source, const char *fullchain_pem,
+                   const char *key_pem, const char *meta_json, ops_cert_notify notify, void *arg,
+                   char **cause);
+
+/* ops-acme.c */
+int ops_request(struct request *req);
+int ops_renew(struct request *req);
+int ops_revoke(struct request *req);
+int ops_ca_add(struct request *req);
+int ops_ca_list(struct request *req);
+int ops_ca_remove(struct request *req);
+/* account_register, account_show, account_rollover, account_deactivate */
+int ops_account(struct request *req);
+
 /* Packs a store_cert summary map (used by list, status and show). */
 struct store_cert;
 void ops_pack_cert(msgpack_packer *pk, const struct store_cert *cert, int64_t now);

@@ -89,6 +89,13 @@ int platform_service_uninstall(char **cause);
 int platform_service_run(int (*run)(void *arg), void *arg, char **cause);
 
 /*
+ * libcurl CURLOPT_SSL_OPTIONS for HTTPS to a CA when no CA file is given: 0
+ * on Unix (OpenSSL's default store), CURLSSLOPT_NATIVE_CA on Windows (the
+ * Windows certificate store).
+ */
+long platform_http_ssl_options(void);
+
+/*
  * Windows certificate store: imports the PKCS#12 pfx (empty password) into
  * LocalMachine\store with the friendly name, its private key not
  * exportable, its intermediates into LocalMachine\CA, and removes the

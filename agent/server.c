@@ -23,13 +23,14 @@ static void client_close(struct client *client);
 int
 server_client_alive(const struct client *client)
 {
-    return !client->closing;
+    return client != NULL && !client->closing;
 }
 
 void
 server_client_ref(struct client *client)
 {
-    client->refs++;
+    if (client != NULL)
+        client->refs++;
 }
 
 static void
@@ -42,7 +43,7 @@ client_free(struct client *client)
 void
 server_client_unref(struct client *client)
 {
-    if (--client->refs == 0)
+    if (client != NULL && --client->refs == 0)
         client_free(client);
 }
 

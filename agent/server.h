@@ -58,7 +58,8 @@ void server_send_error(struct client *client, uint64_t id, int code, const char 
 /* Drops the client after flushing what is queued. */
 void server_drop(struct client *client, const char *why);
 
-/* Keeps a client alive across a job; unref frees it once it is closed. */
+/* Keeps a client alive across a job; unref frees it once it is closed.  NULL
+ * (work the agent started itself) is allowed and never alive. */
 void server_client_ref(struct client *client);
 void server_client_unref(struct client *client);
 /* Can we still talk to this client? */

@@ -28,6 +28,8 @@ struct config {
     struct config_list http01_listen;     /* "ADDR:PORT" of the http-01 responder */
     struct config_list tls_alpn01_listen; /* "ADDR:PORT" of the tls-alpn-01 responder */
     int challenge_listen_always; /* responders listen from the start, not only while needed */
+    char *default_ca;    /* ACME CA used when a request names none */
+    char *dns01_hook;    /* command that publishes dns-01 TXT records; NULL: none */
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */

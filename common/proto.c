@@ -15,6 +15,16 @@ static const struct {
     {PROTO_OP_STATUS, "status"}, {PROTO_OP_LIST, "list"},         {PROTO_OP_SHOW, "show"},
     {PROTO_OP_IMPORT, "import"}, {PROTO_OP_SELFSIGNED, "selfsigned"},
     {PROTO_OP_EXPORT, "export"}, {PROTO_OP_REMOVE, "remove"},     {PROTO_OP_ROLLBACK, "rollback"},
+    {PROTO_OP_REQUEST, "request"},
+    {PROTO_OP_RENEW, "renew"},
+    {PROTO_OP_REVOKE, "revoke"},
+    {PROTO_OP_CA_ADD, "ca_add"},
+    {PROTO_OP_CA_LIST, "ca_list"},
+    {PROTO_OP_CA_REMOVE, "ca_remove"},
+    {PROTO_OP_ACCOUNT_REGISTER, "account_register"},
+    {PROTO_OP_ACCOUNT_SHOW, "account_show"},
+    {PROTO_OP_ACCOUNT_ROLLOVER, "account_rollover"},
+    {PROTO_OP_ACCOUNT_DEACTIVATE, "account_deactivate"},
 };
 
 const char *
@@ -646,5 +656,43 @@ proto_to_json(const msgpack_object *o)
         return j;
     default:
         return cJSON_CreateNull();
+    }
+}
+
+void
+proto_pack_json(msgpack_packer *pk, const cJSON *j)
+{
+    const cJSON *c;
+    size_t n = 0;
+
+    if (j == NULL || cJSON_IsNull(j) || cJSON_IsInvalid(j)) {
+        msgpack_pack_nil(pk);
+    } else if (cJSON_IsBool(j)) {
+        if (cJSON_IsTrue(j))
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+    } else if (cJSON_IsNumber(j)) {
+        double d = j->valuedouble;
+
+        if (d == (double)(int64_t)d)
+            msgpack_pack_int64(pk, (int64_t)d);
+        else
+            msgpack_pack_double(pk, d);
+    } else if (cJSON_IsString(j)) {
+        proto_pack_str(pk, j->valuestring);
+    } else if (cJSON_IsArray(j)) {
+        cJSON_ArrayForEach(c, j) n++;
+        msgpack_pack_array(pk, n);
+        cJSON_ArrayForEach(c, j) proto_pack_json(pk, c);
+    } else if (cJSON_IsObject(j)) {
+        cJSON_ArrayForEach(c, j) n++;
+        msgpack_pack_map(pk, n);
+        cJSON_ArrayForEach(c, j) {
+            proto_pack_str(pk, c->string != NULL ? c->string : "");
+            proto_pack_json(pk, c);
+        }
+    } else {
+        msgpack_pack_nil(pk);
     }
 }

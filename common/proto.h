@@ -51,7 +51,17 @@ enum proto_op {
     PROTO_OP_EXPORT = 20,
     PROTO_OP_REMOVE = 21,
     PROTO_OP_ROLLBACK = 22,
-    /* 64..127: ACME (reserved) */
+    /* 64..127: ACME */
+    PROTO_OP_REQUEST = 64,
+    PROTO_OP_RENEW = 65,
+    PROTO_OP_REVOKE = 66,
+    PROTO_OP_CA_ADD = 67,
+    PROTO_OP_CA_LIST = 68,
+    PROTO_OP_CA_REMOVE = 69,
+    PROTO_OP_ACCOUNT_REGISTER = 70,
+    PROTO_OP_ACCOUNT_SHOW = 71,
+    PROTO_OP_ACCOUNT_ROLLOVER = 72,
+    PROTO_OP_ACCOUNT_DEACTIVATE = 73,
     /* 128..191: trust and probes (reserved) */
 };
 
@@ -148,6 +158,9 @@ int proto_get_strdup(const msgpack_object *map, const char *key, char **out);
 int proto_strdup(const msgpack_object *o, char **out);
 /* Does a str object equal s? */
 int proto_str_eq(const msgpack_object *o, const char *s);
+
+/* cJSON -> msgpack (integral numbers as integers). */
+void proto_pack_json(msgpack_packer *pk, const struct cJSON *j);
 
 /* msgpack -> cJSON (bin becomes base64 text); NULL on allocation failure. */
 struct cJSON *proto_to_json(const msgpack_object *o);

@@ -139,6 +139,21 @@ render_progress(struct client *c, const msgpack_object *m)
     char *text = NULL;
     uint64_t done = 0, total = 0;
 
+    if (c->json_progress) {
+        cJSON *j = proto_to_json(m);
+        char *s;
+
+        if (j != NULL) {
+            cJSON_DeleteItemFromObject(j, "id");
+            if ((s = cJSON_PrintUnformatted(j)) != NULL) {
+                printf("%s\n", s);
+                fflush(stdout);
+            }
+            free(s);
+            cJSON_Delete(j);
+        }
+        return;
+    }
     if (!c->show_progress)
         return;
     proto_get_strdup(m, "message", &text);

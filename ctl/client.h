@@ -20,6 +20,7 @@ struct client {
     int eof;
     int io_error;
     int show_progress; /* render progress events on stderr */
+    int json_progress; /* print progress events as JSON lines on stdout */
     char *agent_version;
 };
 

@@ -46,6 +46,46 @@ const struct cmd cmd_table[] = {
     {"rollback", "NAME [--to VERSION]", "make an earlier version current again",
      "  --to VERSION       the version to make current (default: the one before)\n",
      cmd_rollback},
+    {"request", "NAME --dns D [--dns D2 ...] [--ip ADDR ...] [--ca CA] [--key TYPE] "
+                "[--challenge C] [--preferred-chain CN] [--profile P | --require-profile P] "
+                "[--agree-tos] [--email E]",
+     "get a certificate for NAME from an ACME CA (Let's Encrypt, ...)",
+     "  --dns D            a DNS name (repeatable); *.example.com needs dns-01\n"
+     "  --ip ADDR          an IP address (repeatable; http-01 or tls-alpn-01)\n"
+     "  --ca CA            the CA (default: default_ca from the config; see certctl ca list)\n"
+     "  --key TYPE         certificate key: ec256 (default), ec384, rsa2048, rsa3072, rsa4096\n"
+     "  --challenge C      http-01 (default), dns-01 (runs dns01_hook) or tls-alpn-01\n"
+     "  --preferred-chain CN  prefer the chain whose issuer or root is named CN\n"
+     "  --profile P        ask for profile P; falls back to the default with a warning\n"
+     "  --require-profile P  ask for profile P and fail when the CA does not offer it\n"
+     "  --agree-tos        agree to the CA's terms of service (registers an account)\n"
+     "  --email E          contact address for a new account\n",
+     cmd_request},
+    {"renew", "NAME | --all [--force]", "renew an ACME certificate now (or every one that is due)",
+     "  --all              every ACME certificate with a third or less of its lifetime left\n"
+     "  --force            renew even when not due\n",
+     cmd_renew},
+    {"revoke", "NAME [--reason R]", "revoke the current version of NAME at its CA",
+     "  --reason R         unspecified, keyCompromise, affiliationChanged, superseded,\n"
+     "                     cessationOfOperation or privilegeWithdrawn\n",
+     cmd_revoke},
+    {"ca", "add NAME --directory URL [--trust FILE] | list | remove NAME",
+     "the ACME CAs the agent knows (built in: letsencrypt, letsencrypt-staging, zerossl, "
+     "google, buypass)",
+     "  --directory URL    the CA's ACME directory URL\n"
+     "  --trust FILE       PEM certificates trusted for the CA's HTTPS endpoint (test and\n"
+     "                     private CAs; default: the system store)\n",
+     cmd_ca},
+    {"account", "register [--ca CA] [--email E] [--eab-kid K --eab-hmac-file F] [--key TYPE] "
+                "--agree-tos | show | rollover [--key TYPE] | deactivate  [--ca CA]",
+     "the ACME account at a CA",
+     "  --ca CA            the CA (default: default_ca)\n"
+     "  --email E          contact address\n"
+     "  --eab-kid K        External Account Binding key id (ZeroSSL, Google, ...)\n"
+     "  --eab-hmac-file F  file holding the EAB HMAC key (base64url, first line)\n"
+     "  --key TYPE         account key: ec256 (ES256, default), ec384, rsa2048 (RS256)\n"
+     "  --agree-tos        agree to the CA's terms of service (required to register)\n",
+     cmd_account},
     {"version", "", "versions of certctl, the agent and the protocol", "", cmd_version},
     {"ping", "", "check that the agent answers", "", cmd_ping},
 };

@@ -75,5 +75,11 @@ int cmd_export(struct ctl *ctl, int argc, char **argv);
 int cmd_remove(struct ctl *ctl, int argc, char **argv);
 int cmd_rollback(struct ctl *ctl, int argc, char **argv);
 int cmd_ping(struct ctl *ctl, int argc, char **argv);
+/* cmd-acme.c */
+int cmd_request(struct ctl *ctl, int argc, char **argv);
+int cmd_renew(struct ctl *ctl, int argc, char **argv);
+int cmd_revoke(struct ctl *ctl, int argc, char **argv);
+int cmd_ca(struct ctl *ctl, int argc, char **argv);
+int cmd_account(struct ctl *ctl, int argc, char **argv);
 
 #endif

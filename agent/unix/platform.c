@@ -430,3 +430,9 @@ platform_pid(void)
 {
     return (long)getpid();
 }
+
+long
+platform_http_ssl_options(void)
+{
+    return 0;
+}

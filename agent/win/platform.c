@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <curl/curl.h>
 #include <windows.h>
 #include <aclapi.h>
 #include <sddl.h>
@@ -444,4 +445,10 @@ long
 platform_pid(void)
 {
     return (long)GetCurrentProcessId();
+}
+
+long
+platform_http_ssl_options(void)
+{
+    return CURLSSLOPT_NATIVE_CA;
 }

@@ -1,0 +1,146 @@
+/*
+ * What acme.c (CAs, accounts, signed calls) and acme-order.c (orders) share.
+ * Not for other files: they use acme.h.
+ */
+#ifndef CERTAGENT_ACME_INT_H
+#define CERTAGENT_ACME_INT_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "acme-http.h"
+#include "acme.h"
+
+struct key;
+struct acme_order;
+
+#define ACME_MAX_NONCES 32
+/* Retries of one call after badNonce, and after 5xx/429/transport errors. */
+#define ACME_NONCE_RETRIES 10
+#define ACME_SERVER_RETRIES 8
+/* The longest an order may take from start to stored certificate. */
+#define ACME_ORDER_DEADLINE_MS (15u * 60 * 1000)
+/* Poll back-off without Retry-After: first, then doubling up to the cap. */
+#define ACME_POLL_FIRST_MS 50
+#define ACME_POLL_MAX_MS 5000
+/* A cached directory is refetched after this. */
+#define ACME_DIRECTORY_TTL_MS (60u * 60 * 1000)
+
+struct acme_waiter {
+    struct acme_waiter *next;
+    void (*fn)(void *arg, int rc, const char *cause, const char *detail);
+    void *arg;
+};
+
+struct acme_account {
+    char *url;
+    char *email;
+    char *key_type;
+    int64_t created;
+    struct key *key;
+};
+
+struct acme_ca {
+    struct acme_ca *next;
+    struct acme *acme;
+    char *name;
+    char *directory;
+    char *trust;          /* path of the trust file, or NULL: the system store */
+    int builtin;
+    cJSON *dir;           /* the directory object, NULL until fetched */
+    uint64_t dir_at;      /* uv_now when fetched */
+    struct acme_waiter *dir_waiters;
+    int dir_fetching;
+    char *nonces[ACME_MAX_NONCES];
+    size_t nnonces;
+    struct acme_account *account;
+    int account_busy;     /* registration, rollover or deactivation in flight */
+    struct acme_waiter *account_waiters;
+};
+
+struct acme_timer {
+    uv_timer_t timer;
+    struct acme *acme;
+    struct acme_timer *prev, *next;
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+struct acme {
+    struct agent *agent;
+    uv_loop_t *loop;
+    struct acme_http *http;
+    char *dir;            /* STATE/acme */
+    struct acme_ca *cas;
+    struct acme_order *orders;
+    size_t norders;
+    struct acme_timer *timers;
+    struct challenge_http *http01;
+    struct challenge_alpn *alpn;
+    int stopping;
+};
+
+/* The result of a signed or plain call: rc 0 with a 2xx reply, else cause
+ * (and detail: the problem document text when the CA sent one). */
+typedef void (*acme_call_cb)(void *arg, int rc, const char *cause, const char *detail,
+                             struct acme_http_response *resp, cJSON *json);
+
+struct acme_call_args {
+    const char *url;
+    const char *payload;        /* JSON text; "" for POST-as-GET; NULL for a plain GET */
+    const struct key *key;      /* signs; NULL with a plain GET */
+    const char *kid;            /* account URL; NULL: embed the key's JWK */
+    const char *accept;
+    uint64_t deadline;          /* uv_now() ms; 0: ACME_ORDER_DEADLINE_MS from now */
+};
+int acme_call(struct acme *acme, struct acme_ca *ca, const struct acme_call_args *args,
+              acme_call_cb cb, void *arg, char **cause);
+
+/* Runs fn(arg) after ms on the loop (cancelled by acme_stop). */
+int acme_later(struct acme *acme, uint64_t ms, void (*fn)(void *arg), void *arg);
+
+struct acme_ca *acme_ca_find(struct acme *acme, const char *name);
+/* Makes sure ca->dir is fresh; fn runs once it is (or failed). */
+void acme_ca_directory(struct acme *acme, struct acme_ca *ca,
+                       void (*fn)(void *arg, int rc, const char *cause, const char *detail),
+                       void *arg);
+/* A URL of the directory ("newOrder"), or NULL. */
+const char *acme_ca_url(const struct acme_ca *ca, const char *what);
+/* Makes sure ca has an account, registering one when agree_tos; fn as above. */
+void acme_ca_account(struct acme *acme, struct acme_ca *ca, int agree_tos, const char *email,
+                     void (*fn)(void *arg, int rc, const char *cause, const char *detail),
+                     void *arg);
+
+/* Words for a problem document: "detail (type)" plus subproblems; heap. */
+char *acme_problem_text(const cJSON *problem);
+
+/* Pool work owned by the ACME client. */
+struct acme_work {
+    uv_work_t work;
+    struct acme *acme;
+    void (*run)(struct acme_work *w);
+    void (*done)(struct acme_work *w);
+    void *arg;
+    int rc;
+    char *cause;
+};
+int acme_work_queue(struct acme *acme, struct acme_work *w, void (*run)(struct acme_work *w),
+                    void (*done)(struct acme_work *w), void *arg);
+
+/* Files written in the pool, in order, each atomically (NULL data: remove). */
+struct file_batch;
+struct file_batch *acme_batch_new(void);
+void acme_batch_free(struct file_batch *b);
+int acme_batch_add(struct file_batch *b, char *path, const char *data, size_t len, int mode);
+int acme_batch_run(struct acme *acme, struct file_batch *b,
+                   void (*fn)(void *arg, int rc, const char *cause), void *arg);
+/* STATE/acme/SUB/NAME.EXT (NAME NULL: the directory); heap. */
+char *acme_file_path(const struct acme *acme, const char *sub, const char *name,
+                     const char *ext);
+
+/* acme-order.c */
+void acme_order_stop_all(struct acme *acme);
+int acme_order_resume_dir(struct acme *acme);
+
+#endif

@@ -1,0 +1,1501 @@
+/*
+ * ACME orders (RFC 8555 section 7.4): newOrder, authorizations and their
+ * challenges (http-01 and tls-alpn-01 through the built-in responders, dns-01
+ * through a hook), finalize with asynchronous processing, download with
+ * alternate chains, then the store.  Every wait honours Retry-After, else a
+ * bounded back-off, under one deadline per order.  The order URL and the
+ * certificate key are persisted as soon as the CA has created the order, so a
+ * restarted agent resumes it.
+ */
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "acme-int.h"
+#include "agent.h"
+#include "b64url.h"
+#include "challenge-alpn.h"
+#include "challenge-http.h"
+#include "err.h"
+#include "fsutil.h"
+#include "keys.h"
+#include "log.h"
+#include "ops.h"
+#include "pem.h"
+#include "store.h"
+
+#define MAX_IDENTIFIERS 100
+#define HOOK_TIMEOUT_MS (120u * 1000)
+
+struct authz {
+    struct acme_order *o;
+    char *url;
+    char *ident;          /* the identifier value as the CA shows it */
+    int ip;
+    int wildcard;
+    char *chall_url;
+    char *token;
+    char *keyauth;
+    char *dns_value;      /* dns-01 TXT value */
+    int setup;            /* the responder or hook holds the answer */
+    int responded;        /* the challenge was triggered */
+    int done;
+    unsigned polls;
+    uv_process_t proc;
+    uv_timer_t proc_timer;
+    int hook_remove;      /* the running hook is the "remove" one */
+};
+
+struct acme_order {
+    struct acme_order *prev, *next;
+    struct acme *acme;
+    struct acme_ca *ca;
+    char *name;
+    char **dns;
+    size_t ndns;
+    char **ips;
+    size_t nips;
+    char *key_type;
+    char *challenge;
+    char *preferred_chain;
+    char *profile;
+    int require_profile;
+    int agree_tos;
+    char *email;
+    struct acme_observer obs;
+    uint64_t deadline;
+    char *url;
+    char *finalize;
+    struct key *key;
+    char *key_pem;
+    size_t key_pem_len;
+    char *csr;
+    struct authz *authz;
+    size_t nauthz;
+    int authz_started;
+    unsigned polls;
+    unsigned finalize_tries;
+    int finalized;
+    int resumed;
+    int ended;
+    unsigned hooks_running;
+    char **alternates;
+    size_t nalternates, next_alternate;
+    char *default_chain;
+    struct acme_work work;
+};
+
+static void order_fetch(void *arg);
+static void order_handle(struct acme_order *o, cJSON *json, const struct acme_http_response *r);
+static void authz_fetch(void *arg);
+
+/* Life cycle. */
+
+static void
+free_strs(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void
+order_free(struct acme_order *o)
+{
+    for (size_t i = 0; i < o->nauthz; i++) {
+        struct authz *a = &o->authz[i];
+
+        free(a->url);
+        free(a->ident);
+        free(a->chall_url);
+        free(a->token);
+        free(a->keyauth);
+        free(a->dns_value);
+    }
+    free(o->authz);
+    free(o->name);
+    free_strs(o->dns, o->ndns);
+    free_strs(o->ips, o->nips);
+    free(o->key_type);
+    free(o->challenge);
+    free(o->preferred_chain);
+    free(o->profile);
+    free(o->email);
+    free(o->url);
+    free(o->finalize);
+    keys_free(o->key);
+    if (o->key_pem != NULL)
+        keys_free_secret(o->key_pem, o->key_pem_len);
+    free(o->csr);
+    free_strs(o->alternates, o->nalternates);
+    free(o->default_chain);
+    free(o->work.cause);
+    free(o);
+}
+
+static void
+order_unlink(struct acme_order *o)
+{
+    struct acme *acme = o->acme;
+
+    if (o->prev != NULL)
+        o->prev->next = o->next;
+    else if (acme->orders == o)
+        acme->orders = o->next;
+    if (o->next != NULL)
+        o->next->prev = o->prev;
+    o->prev = o->next = NULL;
+    acme->norders--;
+}
+
+static void
+progress(struct acme_order *o, const char *fmt, ...) ERR_PRINTF(2, 3);
+
+static void
+progress(struct acme_order *o, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    log_debug("ACME order for '%s': %s", o->name, buf);
+    if (o->obs.progress != NULL)
+        o->obs.progress(o->obs.arg, buf, 0, 0);
+}
+
+static char *
+order_file(struct acme_order *o, const char *ext)
+{
+    return acme_file_path(o->acme, "orders", o->name, ext);
+}
+
+/* Takes the answers back from responders and hooks. */
+static void hook_run(struct authz *a, int remove);
+
+static void
+authz_cleanup(struct authz *a)
+{
+    struct acme *acme = a->o->acme;
+
+    if (!a->setup)
+        return;
+    a->setup = 0;
+    if (strcmp(a->o->challenge, "http-01") == 0 && acme->http01 != NULL)
+        challenge_http_remove(acme->http01, a->token);
+    else if (strcmp(a->o->challenge, "tls-alpn-01") == 0 && acme->alpn != NULL)
+        challenge_alpn_remove(acme->alpn, a->ident);
+    else if (strcmp(a->o->challenge, "dns-01") == 0 && !acme->stopping)
+        hook_run(a, 1);
+}
+
+static void
+order_release(struct acme_order *o)
+{
+    if (o->hooks_running == 0)
+        order_free(o);
+}
+
+/*
+ * Ends the order: rc 0 after the store took the certificate.  keep_state
+ * leaves the persisted order for the next start (the agent is stopping).
+ */
+static void
+order_end(struct acme_order *o, int rc, const char *cause, const char *detail,
+          const cJSON *result)
+{
+    int keep_state = o->acme->stopping;
+
+    if (o->ended)
+        return;
+    o->ended = 1;
+    for (size_t i = 0; i < o->nauthz; i++)
+        authz_cleanup(&o->authz[i]);
+    if (rc != 0)
+        log_warn("ACME order for '%s' at CA '%s' failed: %s", o->name, o->ca->name,
+                 cause != NULL ? cause : err_message(rc));
+    if (!keep_state && o->url != NULL) {
+        struct file_batch *b = acme_batch_new();
+
+        if (b != NULL && acme_batch_add(b, order_file(o, ".json"), NULL, 0, 0) == 0 &&
+            acme_batch_add(b, order_file(o, ".key"), NULL, 0, 0) == 0)
+            acme_batch_run(o->acme, b, NULL, NULL);
+    }
+    if (o->obs.done != NULL)
+        o->obs.done(o->obs.arg, rc, cause, detail, result);
+    order_unlink(o);
+    order_release(o);
+}
+
+static void
+order_fail(struct acme_order *o, int rc, const char *fmt, ...) ERR_PRINTF(3, 4);
+
+static void
+order_fail(struct acme_order *o, int rc, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    order_end(o, rc, buf, NULL, NULL);
+}
+
+void
+acme_order_stop_all(struct acme *acme)
+{
+    while (acme->orders != NULL) {
+        struct acme_order *o = acme->orders;
+
+        log_info("ACME order for '%s' interrupted by the stop; it resumes at the next start",
+                 o->name);
+        order_end(o, -E_UNAVAILABLE, "the agent is stopping; the order resumes when it starts",
+                  NULL, NULL);
+    }
+}
+
+/* Waits: Retry-After when the CA gave one, else a doubling back-off, within the deadline. */
+static int
+poll_later(struct acme_order *o, const struct acme_http_response *resp, unsigned *polls,
+           void (*fn)(void *arg), void *arg)
+{
+    long ra = resp != NULL ? acme_http_retry_after(resp->retry_after, (long long)time(NULL)) : -1;
+    uint64_t ms;
+
+    if (ra >= 0) {
+        ms = ra < 1 ? 1000 : (uint64_t)ra * 1000;
+    } else {
+        ms = (uint64_t)ACME_POLL_FIRST_MS << (*polls < 8 ? *polls : 8);
+        if (ms > ACME_POLL_MAX_MS)
+            ms = ACME_POLL_MAX_MS;
+    }
+    (*polls)++;
+    if (uv_now(o->acme->loop) + ms > o->deadline) {
+        order_fail(o, -E_ACME, "the CA did not finish the order within %u minutes (order %s)",
+                   ACME_ORDER_DEADLINE_MS / 60000, o->url != NULL ? o->url : "not created");
+        return -1;
+    }
+    if (acme_later(o->acme, ms, fn, arg) != 0) {
+        order_fail(o, -E_UNAVAILABLE, "the agent is stopping");
+        return -1;
+    }
+    return 0;
+}
+
+/* Signed POST (payload "" for POST-as-GET) with the account key. */
+static int
+order_post(struct acme_order *o, const char *url, const char *payload, const char *accept,
+           acme_call_cb cb, void *arg)
+{
+    struct acme_call_args args;
+    char *cause = NULL;
+    int rc;
+
+    memset(&args, 0, sizeof(args));
+    args.url = url;
+    args.payload = payload;
+    args.key = o->ca->account->key;
+    args.kid = o->ca->account->url;
+    args.accept = accept;
+    args.deadline = o->deadline;
+    if ((rc = acme_call(o->acme, o->ca, &args, cb, arg, &cause)) != 0) {
+        order_fail(o, rc, "%s", cause != NULL ? cause : err_message(rc));
+        free(cause);
+    }
+    return rc;
+}
+
+/* The store took the certificate. */
+
+static void
+stored(void *arg, int rc, const char *cause)
+{
+    struct acme_order *o = arg;
+    const struct store_cert *cert;
+    const struct store_version *v;
+    cJSON *res = NULL;
+
+    if (rc != 0) {
+        order_end(o, rc, cause, NULL, NULL);
+        return;
+    }
+    cert = store_find(o->acme->agent->store, o->name);
+    v = cert != NULL ? store_current(cert) : NULL;
+    if ((res = cJSON_CreateObject()) != NULL && v != NULL) {
+        cJSON_AddStringToObject(res, "name", o->name);
+        cJSON_AddNumberToObject(res, "version", v->version);
+        cJSON_AddStringToObject(res, "ca", o->ca->name);
+        cJSON_AddStringToObject(res, "order", o->url);
+        cJSON_AddStringToObject(res, "subject", v->subject);
+        cJSON_AddStringToObject(res, "issuer", v->issuer);
+        cJSON_AddStringToObject(res, "serial", v->serial);
+        cJSON_AddNumberToObject(res, "not_after", (double)v->not_after);
+        cJSON_AddNumberToObject(res, "days_left",
+                                (double)((v->not_after - (int64_t)time(NULL)) / 86400));
+        cJSON_AddStringToObject(res, "fingerprint", v->fingerprint);
+        cJSON_AddStringToObject(res, "key", v->key_desc);
+        if (o->profile != NULL)
+            cJSON_AddStringToObject(res, "profile", o->profile);
+    }
+    progress(o, "stored as version %u", v != NULL ? v->version : 0);
+    order_end(o, 0, NULL, NULL, res);
+    cJSON_Delete(res);
+}
+
+static char *
+order_meta(struct acme_order *o)
+{
+    cJSON *root = cJSON_CreateObject(), *a;
+    char *text = NULL;
+
+    if (root == NULL || (a = cJSON_AddObjectToObject(root, "acme")) == NULL)
+        goto out;
+    cJSON_AddStringToObject(a, "ca", o->ca->name);
+    cJSON_AddStringToObject(a, "directory", o->ca->directory);
+    cJSON_AddStringToObject(a, "order", o->url);
+    cJSON_AddStringToObject(a, "account", o->ca->account->url);
+    cJSON_AddStringToObject(a, "key_type", o->key_type);
+    cJSON_AddStringToObject(a, "challenge", o->challenge);
+    if (o->preferred_chain != NULL)
+        cJSON_AddStringToObject(a, "preferred_chain", o->preferred_chain);
+    if (o->profile != NULL)
+        cJSON_AddStringToObject(a, "profile", o->profile);
+    text = cJSON_PrintUnformatted(root);
+out:
+    cJSON_Delete(root);
+    return text;
+}
+
+static void
+store_chain(struct acme_order *o, const char *pem)
+{
+    char *meta = order_meta(o), *cause = NULL;
+    int rc;
+
+    progress(o, "downloaded the certificate; storing it");
+    rc = ops_cert_store(o->acme->agent, NULL, 0, PROTO_OP_REQUEST, o->name, CERT_SOURCE_ACME,
+                        pem, o->key_pem, meta, stored, o, &cause);
+    free(meta);
+    if (rc != 0) {
+        order_end(o, rc, cause != NULL ? cause : err_message(rc), NULL, NULL);
+        free(cause);
+    }
+}
+
+/* Does the chain in pem (leaf first) name `want` as an issuer or a subject above the leaf? */
+static int
+chain_matches(const char *pem, const char *want)
+{
+    STACK_OF(X509) *certs = NULL;
+    int found = 0;
+
+    if (pem_read_certs((const unsigned char *)pem, strlen(pem), "chain", &certs, NULL) != 0)
+        return 0;
+    for (int i = 0; i < sk_X509_num(certs) && !found; i++) {
+        char cn[256];
+        X509 *c = sk_X509_value(certs, i);
+
+        if (i > 0 && X509_NAME_get_text_by_NID(X509_get_subject_name(c), NID_commonName, cn,
+                                               sizeof(cn)) > 0 && strcmp(cn, want) == 0)
+            found = 1;
+        if (X509_NAME_get_text_by_NID(X509_get_issuer_name(c), NID_commonName, cn,
+                                      sizeof(cn)) > 0 && strcmp(cn, want) == 0)
+            found = 1;
+    }
+    sk_X509_pop_free(certs, X509_free);
+    return found;
+}
+
+static void cert_fetch_next(struct acme_order *o);
+
+static void
+cert_reply(void *arg, int rc, const char *cause, const char *detail,
+           struct acme_http_response *resp, cJSON *json)
+{
+    struct acme_order *o = arg;
+
+    (void)json;
+    if (rc != 0) {
+        order_end(o, rc, cause, detail, NULL);
+        return;
+    }
+    if (strstr(resp->body, "-----BEGIN CERTIFICATE-----") == NULL) {
+        order_fail(o, -E_ACME, "the CA sent no PEM certificate chain from %s", o->url);
+        return;
+    }
+    if (o->default_chain == NULL) {
+        /* The default chain: remember it and the alternates (RFC 8555 section 7.4.2). */
+        if ((o->default_chain = strdup(resp->body)) == NULL) {
+            order_fail(o, -E_NOMEM, "out of memory");
+            return;
+        }
+        o->nalternates = acme_http_links(resp, "alternate", &o->alternates);
+        if (o->preferred_chain == NULL || chain_matches(resp->body, o->preferred_chain)) {
+            store_chain(o, resp->body);
+            return;
+        }
+        progress(o, "the default chain does not lead to '%s'; %zu alternate(s) offered",
+                 o->preferred_chain, o->nalternates);
+    } else if (chain_matches(resp->body, o->preferred_chain)) {
+        progress(o, "alternate chain %zu leads to '%s'", o->next_alternate, o->preferred_chain);
+        store_chain(o, resp->body);
+        return;
+    }
+    cert_fetch_next(o);
+}
+
+static void
+cert_fetch_next(struct acme_order *o)
+{
+    if (o->next_alternate >= o->nalternates) {
+        if (o->preferred_chain != NULL)
+            log_warn("ACME order for '%s': no chain leads to '%s'; keeping the CA's default",
+                     o->name, o->preferred_chain);
+        store_chain(o, o->default_chain);
+        return;
+    }
+    order_post(o, o->alternates[o->next_alternate++], "", "application/pem-certificate-chain",
+               cert_reply, o);
+}
+
+/* Finalize. */
+
+static void
+finalize_reply(void *arg, int rc, const char *cause, const char *detail,
+               struct acme_http_response *resp, cJSON *json)
+{
+    struct acme_order *o = arg;
+
+    if (rc != 0) {
+        if (json != NULL && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(json, "type")) &&
+            strstr(cJSON_GetObjectItemCaseSensitive(json, "type")->valuestring,
+                   ":orderNotReady") != NULL &&
+            o->finalize_tries < 20) {
+            /* The authorizations are valid but the order is not ready yet: poll it. */
+            progress(o, "the CA says the order is not ready yet; waiting for it");
+            o->finalized = 0;
+            poll_later(o, resp, &o->polls, order_fetch, o);
+            return;
+        }
+        order_end(o, rc, cause, detail, NULL);
+        return;
+    }
+    order_handle(o, json, resp);
+}
+
+static void
+finalize(struct acme_order *o)
+{
+    char *payload = NULL;
+
+    if (o->finalize == NULL) {
+        order_fail(o, -E_ACME, "the order %s has no finalize URL", o->url);
+        return;
+    }
+    o->finalized = 1;
+    o->finalize_tries++;
+    o->polls = 0;
+    progress(o, "finalizing");
+    err_set(&payload, "{\"csr\":\"%s\"}", o->csr);
+    if (payload == NULL) {
+        order_fail(o, -E_NOMEM, "out of memory");
+        return;
+    }
+    order_post(o, o->finalize, payload, NULL, finalize_reply, o);
+    free(payload);
+}
+
+/* Authorizations and challenges. */
+
+static void authz_respond(struct authz *a);
+
+static void
+authz_all_valid(struct acme_order *o)
+{
+    for (size_t i = 0; i < o->nauthz; i++) {
+        if (!o->authz[i].done)
+            return;
+    }
+    progress(o, "all %zu authorization(s) valid", o->nauthz);
+    o->polls = 0;
+    order_fetch(o);
+}
+
+static const char *
+challenge_error(const cJSON *authz, char *buf, size_t len)
+{
+    const cJSON *ch;
+
+    cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(authz, "challenges")) {
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(ch, "error");
+
+        if (cJSON_IsObject(err)) {
+            char *t = acme_problem_text(err);
+
+            snprintf(buf, len, "%s", t != NULL ? t : "?");
+            free(t);
+            return buf;
+        }
+    }
+    snprintf(buf, len, "no error given");
+    return buf;
+}
+
+static void
+authz_reply(void *arg, int rc, const char *cause, const char *detail,
+            struct acme_http_response *resp, cJSON *json)
+{
+    struct authz *a = arg;
+    struct acme_order *o = a->o;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(json, "status");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(json, "identifier");
+    const cJSON *wc = cJSON_GetObjectItemCaseSensitive(json, "wildcard");
+    char buf[700];
+
+    if (o->ended)
+        return;
+    if (rc != 0) {
+        order_end(o, rc, cause, detail, NULL);
+        return;
+    }
+    if (!cJSON_IsString(st)) {
+        order_fail(o, -E_ACME, "the authorization %s has no status", a->url);
+        return;
+    }
+    if (a->ident == NULL) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(id, "value");
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(id, "type");
+
+        if (!cJSON_IsString(v)) {
+            order_fail(o, -E_ACME, "the authorization %s has no identifier", a->url);
+            return;
+        }
+        a->ident = strdup(v->valuestring);
+        a->ip = cJSON_IsString(t) && strcmp(t->valuestring, "ip") == 0;
+        a->wildcard = cJSON_IsTrue(wc);
+    }
+    if (strcmp(st->valuestring, "valid") == 0) {
+        progress(o, "%s%s: authorization valid%s", a->wildcard ? "*." : "", a->ident,
+                 a->responded ? "" : " (reused)");
+        authz_cleanup(a);
+        a->done = 1;
+        authz_all_valid(o);
+        return;
+    }
+    if (strcmp(st->valuestring, "pending") == 0) {
+        if (!a->responded) {
+            {
+                const cJSON *ch;
+
+                cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(json, "challenges")) {
+                    const cJSON *t = cJSON_GetObjectItemCaseSensitive(ch, "type");
+                    const cJSON *u = cJSON_GetObjectItemCaseSensitive(ch, "url");
+                    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(ch, "token");
+
+                    if (cJSON_IsString(t) && strcmp(t->valuestring, o->challenge) == 0 &&
+                        cJSON_IsString(u) && cJSON_IsString(tok)) {
+                        free(a->chall_url);
+                        free(a->token);
+                        a->chall_url = strdup(u->valuestring);
+                        a->token = strdup(tok->valuestring);
+                        break;
+                    }
+                }
+            }
+            if (a->chall_url == NULL || a->token == NULL) {
+                order_fail(o, -E_ACME, "the CA offers no %s challenge for %s%s", o->challenge,
+                           a->wildcard ? "*." : "", a->ident);
+                return;
+            }
+            authz_respond(a);
+            return;
+        }
+        poll_later(o, resp, &a->polls, authz_fetch, a);
+        return;
+    }
+    /* invalid, deactivated, expired, revoked */
+    order_fail(o, -E_ACME, "%s%s: authorization %s: %s", a->wildcard ? "*." : "", a->ident,
+               st->valuestring, challenge_error(json, buf, sizeof(buf)));
+}
+
+static void
+authz_fetch(void *arg)
+{
+    struct authz *a = arg;
+
+    if (a->o->ended)
+        return;
+    order_post(a->o, a->url, "", NULL, authz_reply, a);
+}
+
+static void
+challenge_reply(void *arg, int rc, const char *cause, const char *detail,
+                struct acme_http_response *resp, cJSON *json)
+{
+    struct authz *a = arg;
+
+    (void)json;
+    if (a->o->ended)
+        return;
+    if (rc != 0) {
+        order_end(a->o, rc, cause, detail, NULL);
+        return;
+    }
+    progress(a->o, "%s%s: %s challenge answered; waiting for the CA", a->wildcard ? "*." : "",
+             a->ident, a->o->challenge);
+    a->polls = 0;
+    poll_later(a->o, resp, &a->polls, authz_fetch, a);
+}
+
+static void
+challenge_trigger(struct authz *a)
+{
+    a->responded = 1;
+    order_post(a->o, a->chall_url, "{}", NULL, challenge_reply, a);
+}
+
+/* dns-01 hooks: HOOK add|remove with CERTAGENT_DNS01_* in the environment. */
+
+static void
+hook_closed(uv_handle_t *h)
+{
+    struct authz *a = h->data;
+    struct acme_order *o = a->o;
+
+    if (--o->hooks_running == 0 && o->ended)
+        order_free(o);
+}
+
+static void
+hook_timer_closed(uv_handle_t *h)
+{
+    struct authz *a = h->data;
+
+    uv_close((uv_handle_t *)&a->proc, hook_closed);
+}
+
+static void
+hook_exited(uv_process_t *p, int64_t status, int sig)
+{
+    struct authz *a = p->data;
+    struct acme_order *o = a->o;
+    int remove = a->hook_remove;
+
+    uv_timer_stop(&a->proc_timer);
+    uv_close((uv_handle_t *)&a->proc_timer, hook_timer_closed);
+    if (remove) {
+        if (status != 0 || sig != 0)
+            log_warn("dns-01 hook 'remove' for %s exited with %lld (signal %d)", a->ident,
+                     (long long)status, sig);
+        return;
+    }
+    if (o->ended)
+        return;
+    if (status != 0 || sig != 0) {
+        a->setup = 0;
+        order_fail(o, -E_ACME, "the dns-01 hook failed for %s: exit status %lld%s "
+                               "(see the agent's log)", a->ident, (long long)status,
+                   sig != 0 ? ", killed" : "");
+        return;
+    }
+    challenge_trigger(a);
+}
+
+static void
+hook_timeout(uv_timer_t *t)
+{
+    struct authz *a = t->data;
+
+    log_warn("dns-01 hook for %s runs longer than %u s; stopping it", a->ident,
+             HOOK_TIMEOUT_MS / 1000);
+    uv_process_kill(&a->proc, 15);
+}
+
+static void
+hook_run(struct authz *a, int remove)
+{
+    struct acme *acme = a->o->acme;
+    const char *hook = acme->agent->config.dns01_hook;
+    uv_env_item_t *env = NULL;
+    int nenv = 0, rc;
+    char **envp = NULL, *args[3], *cause = NULL;
+    uv_process_options_t opts;
+    uv_stdio_container_t stdio[3];
+    char name[300];
+
+    if (hook == NULL) {
+        if (!remove)
+            order_fail(a->o, -E_BAD_INPUT, "dns-01 needs a hook: set \"dns01_hook\" in the "
+                                           "config to a command that publishes TXT records");
+        return;
+    }
+    snprintf(name, sizeof(name), "_acme-challenge.%s.", a->ident);
+    if (uv_os_environ(&env, &nenv) != 0 || (envp = calloc((size_t)nenv + 4, sizeof(*envp))) ==
+        NULL) {
+        rc = -E_NOMEM;
+        goto fail;
+    }
+    for (int i = 0; i < nenv; i++)
+        err_set(&envp[i], "%s=%s", env[i].name, env[i].value);
+    err_set(&envp[nenv], "CERTAGENT_DNS01_NAME=%s", name);
+    err_set(&envp[nenv + 1], "CERTAGENT_DNS01_VALUE=%s", a->dns_value);
+    err_set(&envp[nenv + 2], "CERTAGENT_DNS01_DOMAIN=%s", a->ident);
+    args[0] = (char *)hook;
+    args[1] = remove ? "remove" : "add";
+    args[2] = NULL;
+    memset(&opts, 0, sizeof(opts));
+    memset(stdio, 0, sizeof(stdio));
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = 2;
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = 2;
+    opts.file = hook;
+    opts.args = args;
+    opts.env = envp;
+    opts.exit_cb = hook_exited;
+    opts.stdio = stdio;
+    opts.stdio_count = 3;
+    a->hook_remove = remove;
+    a->proc.data = a;
+    if ((rc = uv_spawn(acme->loop, &a->proc, &opts)) != 0) {
+        err_set(&cause, "cannot run the dns-01 hook %s: %s", hook, uv_strerror(rc));
+        uv_close((uv_handle_t *)&a->proc, NULL);
+        rc = -E_BAD_INPUT;
+        goto fail;
+    }
+    a->o->hooks_running++;
+    uv_timer_init(acme->loop, &a->proc_timer);
+    a->proc_timer.data = a;
+    uv_timer_start(&a->proc_timer, hook_timeout, HOOK_TIMEOUT_MS, 0);
+    log_debug("dns-01 hook '%s %s' for %s", hook, args[1], name);
+    goto out;
+fail:
+    if (!remove)
+        order_fail(a->o, rc, "%s", cause != NULL ? cause : "cannot run the dns-01 hook");
+    else
+        log_warn("%s", cause != NULL ? cause : "cannot run the dns-01 hook");
+out:
+    free(cause);
+    if (envp != NULL) {
+        for (int i = 0; i < nenv + 3; i++)
+            free(envp[i]);
+        free(envp);
+    }
+    if (env != NULL)
+        uv_os_free_environ(env, nenv);
+}
+
+static const char *const *
+listen_list(struct acme *acme, int alpn, size_t *n)
+{
+    const struct config_list *l = alpn ? &acme->agent->config.tls_alpn01_listen
+                                       : &acme->agent->config.http01_listen;
+
+    *n = l->n;
+    return (const char *const *)l->items;
+}
+
+static void
+authz_respond(struct authz *a)
+{
+    struct acme_order *o = a->o;
+    struct acme *acme = o->acme;
+    char *thumb = NULL, *cause = NULL;
+    const char *const *listen;
+    size_t n;
+    int rc;
+
+    if ((rc = keys_jwk_thumbprint(o->ca->account->key, &thumb, &cause)) != 0)
+        goto fail;
+    free(a->keyauth);
+    a->keyauth = NULL;
+    err_set(&a->keyauth, "%s.%s", a->token, thumb);
+    if (a->keyauth == NULL) {
+        rc = -E_NOMEM;
+        goto fail;
+    }
+    if (strcmp(o->challenge, "http-01") == 0) {
+        if (acme->http01 == NULL) {
+            listen = listen_list(acme, 0, &n);
+            if ((rc = challenge_http_new(acme->loop, listen, n,
+                                         acme->agent->config.challenge_listen_always,
+                                         &acme->http01, &cause)) != 0)
+                goto fail;
+        }
+        if ((rc = challenge_http_add(acme->http01, a->token, a->keyauth, &cause)) != 0)
+            goto fail;
+        a->setup = 1;
+        challenge_trigger(a);
+    } else if (strcmp(o->challenge, "tls-alpn-01") == 0) {
+        if (acme->alpn == NULL) {
+            listen = listen_list(acme, 1, &n);
+            if ((rc = challenge_alpn_new(acme->loop, listen, n,
+                                         acme->agent->config.challenge_listen_always,
+                                         &acme->alpn, &cause)) != 0)
+                goto fail;
+        }
+        if ((rc = challenge_alpn_add(acme->alpn, a->ident, a->keyauth, &cause)) != 0)
+            goto fail;
+        a->setup = 1;
+        challenge_trigger(a);
+    } else {
+        unsigned char md[32];
+
+        if (EVP_Digest(a->keyauth, strlen(a->keyauth), md, NULL, EVP_sha256(), NULL) != 1 ||
+            (a->dns_value = b64url_encode(md, sizeof(md))) == NULL) {
+            rc = -E_CRYPTO;
+            goto fail;
+        }
+        a->setup = 1;
+        progress(o, "%s: publishing the dns-01 TXT record through the hook", a->ident);
+        hook_run(a, 0);
+    }
+    free(thumb);
+    return;
+fail:
+    free(thumb);
+    order_fail(o, rc, "%s%s: cannot answer the %s challenge: %s", a->wildcard ? "*." : "",
+               a->ident != NULL ? a->ident : "?", o->challenge,
+               cause != NULL ? cause : err_message(rc));
+    free(cause);
+}
+
+static void
+authz_start(struct acme_order *o, const cJSON *list)
+{
+    const cJSON *u;
+    size_t n = (size_t)cJSON_GetArraySize(list), i = 0;
+
+    o->authz_started = 1;
+    if (n == 0 || n > MAX_IDENTIFIERS) {
+        order_fail(o, -E_ACME, "the order %s lists %zu authorizations", o->url, n);
+        return;
+    }
+    if ((o->authz = calloc(n, sizeof(*o->authz))) == NULL) {
+        order_fail(o, -E_NOMEM, "out of memory");
+        return;
+    }
+    cJSON_ArrayForEach(u, list) {
+        if (!cJSON_IsString(u) || (o->authz[i].url = strdup(u->valuestring)) == NULL) {
+            o->nauthz = i;
+            order_fail(o, -E_ACME, "the order %s has a malformed authorization list", o->url);
+            return;
+        }
+        o->authz[i].o = o;
+        i++;
+    }
+    o->nauthz = n;
+    progress(o, "order %s: %zu authorization(s)", o->url, n);
+    for (i = 0; i < n && !o->ended; i++)
+        authz_fetch(&o->authz[i]);
+}
+
+/* The order object. */
+
+static void
+order_reply(void *arg, int rc, const char *cause, const char *detail,
+            struct acme_http_response *resp, cJSON *json)
+{
+    struct acme_order *o = arg;
+
+    if (rc != 0) {
+        order_end(o, rc, cause, detail, NULL);
+        return;
+    }
+    order_handle(o, json, resp);
+}
+
+static void
+order_fetch(void *arg)
+{
+    struct acme_order *o = arg;
+
+    if (!o->ended)
+        order_post(o, o->url, "", NULL, order_reply, o);
+}
+
+static void
+order_handle(struct acme_order *o, cJSON *json, const struct acme_http_response *resp)
+{
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(json, "status");
+    const cJSON *fin = cJSON_GetObjectItemCaseSensitive(json, "finalize");
+    const cJSON *cert = cJSON_GetObjectItemCaseSensitive(json, "certificate");
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(json, "error");
+
+    if (o->ended)
+        return;
+    if (!cJSON_IsString(st)) {
+        order_fail(o, -E_ACME, "the order %s has no status", o->url);
+        return;
+    }
+    if (cJSON_IsString(fin) && o->finalize == NULL)
+        o->finalize = strdup(fin->valuestring);
+    if (strcmp(st->valuestring, "pending") == 0) {
+        if (!o->authz_started) {
+            authz_start(o, cJSON_GetObjectItemCaseSensitive(json, "authorizations"));
+            return;
+        }
+        /* Authorizations done but the order still pending (replica lag): poll. */
+        for (size_t i = 0; i < o->nauthz; i++) {
+            if (!o->authz[i].done)
+                return;
+        }
+        poll_later(o, resp, &o->polls, order_fetch, o);
+    } else if (strcmp(st->valuestring, "ready") == 0) {
+        if (o->finalized) {
+            poll_later(o, resp, &o->polls, order_fetch, o);
+            return;
+        }
+        finalize(o);
+    } else if (strcmp(st->valuestring, "processing") == 0) {
+        if (o->polls == 0)
+            progress(o, "the CA is processing the order");
+        poll_later(o, resp, &o->polls, order_fetch, o);
+    } else if (strcmp(st->valuestring, "valid") == 0) {
+        if (!cJSON_IsString(cert)) {
+            /* valid but no certificate URL yet: poll again. */
+            poll_later(o, resp, &o->polls, order_fetch, o);
+            return;
+        }
+        progress(o, "order valid; downloading the certificate");
+        order_post(o, cert->valuestring, "", "application/pem-certificate-chain", cert_reply, o);
+    } else {
+        char *pt = cJSON_IsObject(err) ? acme_problem_text(err) : NULL;
+        char *detail = cJSON_IsObject(err) ? cJSON_PrintUnformatted(err) : NULL;
+        char *words = NULL;
+
+        err_set(&words, "the order %s is %s: %s", o->url, st->valuestring,
+                pt != NULL ? pt : "the CA gave no reason");
+        order_end(o, -E_ACME, words, detail, NULL);
+        free(pt);
+        free(detail);
+        free(words);
+    }
+}
+
+/* Creating the order. */
+
+static void
+persisted(void *arg, int rc, const char *cause)
+{
+    struct acme_order *o = arg;
+
+    (void)o;
+    if (rc != 0)
+        log_warn("cannot persist the ACME order (it will not resume after a restart): %s",
+                 cause != NULL ? cause : "error");
+}
+
+static void
+persist(struct acme_order *o)
+{
+    cJSON *root = cJSON_CreateObject(), *dns, *ips;
+    struct file_batch *b = acme_batch_new();
+    char *text = NULL;
+
+    if (root == NULL || b == NULL)
+        goto out;
+    cJSON_AddStringToObject(root, "name", o->name);
+    cJSON_AddStringToObject(root, "ca", o->ca->name);
+    cJSON_AddStringToObject(root, "url", o->url);
+    cJSON_AddStringToObject(root, "key_type", o->key_type);
+    cJSON_AddStringToObject(root, "challenge", o->challenge);
+    if (o->preferred_chain != NULL)
+        cJSON_AddStringToObject(root, "preferred_chain", o->preferred_chain);
+    if (o->profile != NULL)
+        cJSON_AddStringToObject(root, "profile", o->profile);
+    cJSON_AddNumberToObject(root, "created", (double)time(NULL));
+    dns = cJSON_AddArrayToObject(root, "dns");
+    ips = cJSON_AddArrayToObject(root, "ips");
+    for (size_t i = 0; i < o->ndns; i++)
+        cJSON_AddItemToArray(dns, cJSON_CreateString(o->dns[i]));
+    for (size_t i = 0; i < o->nips; i++)
+        cJSON_AddItemToArray(ips, cJSON_CreateString(o->ips[i]));
+    if ((text = cJSON_Print(root)) == NULL)
+        goto out;
+    /* The key first: an order file never points at a missing key. */
+    if (acme_batch_add(b, order_file(o, ".key"), o->key_pem, o->key_pem_len, 0600) != 0 ||
+        acme_batch_add(b, order_file(o, ".json"), text, strlen(text), 0600) != 0)
+        goto out;
+    acme_batch_run(o->acme, b, persisted, o);
+    b = NULL;
+out:
+    acme_batch_free(b);
+    cJSON_Delete(root);
+    free(text);
+}
+
+static void
+new_order_reply(void *arg, int rc, const char *cause, const char *detail,
+                struct acme_http_response *resp, cJSON *json)
+{
+    struct acme_order *o = arg;
+
+    if (rc != 0) {
+        if (json != NULL && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(json, "type")) &&
+            strstr(cJSON_GetObjectItemCaseSensitive(json, "type")->valuestring,
+                   ":invalidProfile") != NULL) {
+            char *words = NULL;
+
+            err_set(&words, "CA '%s' refused the profile '%s': %s", o->ca->name,
+                    o->profile != NULL ? o->profile : "", cause);
+            order_end(o, rc, words, detail, NULL);
+            free(words);
+            return;
+        }
+        order_end(o, rc, cause, detail, NULL);
+        return;
+    }
+    if (resp->location == NULL || (o->url = strdup(resp->location)) == NULL) {
+        order_fail(o, -E_ACME, "the CA created an order but sent no Location (order URL)");
+        return;
+    }
+    progress(o, "order created: %s", o->url);
+    persist(o);
+    order_handle(o, json, resp);
+}
+
+static void
+new_order(struct acme_order *o)
+{
+    cJSON *root = cJSON_CreateObject(), *ids;
+    char *text = NULL;
+    const char *url = acme_ca_url(o->ca, "newOrder");
+
+    if (root == NULL || (ids = cJSON_AddArrayToObject(root, "identifiers")) == NULL)
+        goto nomem;
+    for (size_t i = 0; i < o->ndns + o->nips; i++) {
+        cJSON *id = cJSON_CreateObject();
+
+        if (id == NULL)
+            goto nomem;
+        cJSON_AddStringToObject(id, "type", i < o->ndns ? "dns" : "ip");
+        cJSON_AddStringToObject(id, "value", i < o->ndns ? o->dns[i] : o->ips[i - o->ndns]);
+        cJSON_AddItemToArray(ids, id);
+    }
+    if (o->profile != NULL)
+        cJSON_AddStringToObject(root, "profile", o->profile);
+    if ((text = cJSON_PrintUnformatted(root)) == NULL)
+        goto nomem;
+    cJSON_Delete(root);
+    order_post(o, url, text, NULL, new_order_reply, o);
+    free(text);
+    return;
+nomem:
+    cJSON_Delete(root);
+    order_fail(o, -E_NOMEM, "out of memory");
+}
+
+static void
+keygen_run(struct acme_work *w)
+{
+    struct acme_order *o = w->arg;
+    enum key_type type;
+
+    if ((w->rc = keys_type_parse(o->key_type, &type, &w->cause)) != 0)
+        return;
+    if (o->key == NULL && (w->rc = keys_generate(type, &o->key, &w->cause)) != 0)
+        return;
+    if (o->key_pem == NULL &&
+        (w->rc = keys_to_pem(o->key, &o->key_pem, &o->key_pem_len, &w->cause)) != 0)
+        return;
+    w->rc = keys_csr(o->key, (const char *const *)o->dns, o->ndns,
+                     (const char *const *)o->ips, o->nips, &o->csr, &w->cause);
+}
+
+static void
+keygen_done(struct acme_work *w)
+{
+    struct acme_order *o = w->arg;
+
+    if (o->ended)
+        return;
+    if (w->rc != 0) {
+        order_fail(o, w->rc, "%s", w->cause != NULL ? w->cause : err_message(w->rc));
+        return;
+    }
+    if (o->resumed) {
+        progress(o, "resuming order %s", o->url);
+        order_fetch(o);
+    } else {
+        new_order(o);
+    }
+}
+
+static void
+account_ready(void *arg, int rc, const char *cause, const char *detail)
+{
+    struct acme_order *o = arg;
+
+    if (o->ended)
+        return;
+    if (rc != 0) {
+        order_end(o, rc, cause, detail, NULL);
+        return;
+    }
+    if (acme_work_queue(o->acme, &o->work, keygen_run, keygen_done, o) != 0)
+        order_fail(o, -E_INTERNAL, "cannot queue key generation");
+}
+
+static void
+dir_ready(void *arg, int rc, const char *cause, const char *detail)
+{
+    struct acme_order *o = arg;
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(o->ca->dir, "meta");
+    const cJSON *profiles = cJSON_GetObjectItemCaseSensitive(meta, "profiles");
+
+    if (o->ended)
+        return;
+    if (rc != 0) {
+        order_end(o, rc, cause, detail, NULL);
+        return;
+    }
+    if (o->profile != NULL && !o->resumed &&
+        cJSON_GetObjectItemCaseSensitive(profiles, o->profile) == NULL) {
+        char offered[300] = "";
+        const cJSON *p;
+
+        cJSON_ArrayForEach(p, profiles) {
+            if (strlen(offered) + strlen(p->string) + 3 < sizeof(offered)) {
+                if (offered[0] != '\0')
+                    strcat(offered, ", ");
+                strcat(offered, p->string);
+            }
+        }
+        if (o->require_profile) {
+            order_fail(o, -E_BAD_INPUT, "CA '%s' does not offer the profile '%s' (%s%s)",
+                       o->ca->name, o->profile, offered[0] != '\0' ? "it offers: " : "it offers "
+                       "no profiles", offered);
+            return;
+        }
+        log_warn("ACME order for '%s': CA '%s' does not offer the profile '%s' (%s%s); using "
+                 "its default", o->name, o->ca->name, o->profile,
+                 offered[0] != '\0' ? "it offers: " : "it offers no profiles", offered);
+        progress(o, "warning: CA '%s' does not offer the profile '%s'; using its default",
+                 o->ca->name, o->profile);
+        free(o->profile);
+        o->profile = NULL;
+    }
+    acme_ca_account(o->acme, o->ca, o->agree_tos, o->email, account_ready, o);
+}
+
+static struct acme_order *
+order_find(struct acme *acme, const char *name)
+{
+    for (struct acme_order *o = acme->orders; o != NULL; o = o->next) {
+        if (strcmp(o->name, name) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+static int
+dup_strs(const char *const *src, size_t n, char ***out)
+{
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    if ((*out = calloc(n, sizeof(char *))) == NULL)
+        return -E_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (((*out)[i] = strdup(src[i])) == NULL)
+            return -E_NOMEM;
+    }
+    return 0;
+}
+
+static int
+order_new(struct acme *acme, const struct acme_order_args *args, struct acme_order **out,
+          char **cause)
+{
+    struct acme_order *o;
+    const char *caname = args->ca != NULL ? args->ca : acme->agent->config.default_ca;
+    const char *chall = args->challenge != NULL ? args->challenge : "http-01";
+    struct acme_ca *ca;
+    int rc;
+
+    *out = NULL;
+    if ((rc = store_name_valid(args->name, cause)) != 0)
+        return rc;
+    if (caname == NULL || (ca = acme_ca_find(acme, caname)) == NULL) {
+        err_set(cause, "no CA named '%s' (see certctl ca list; add one with certctl ca add)",
+                caname != NULL ? caname : "");
+        return -E_NOT_FOUND;
+    }
+    if (args->ndns + args->nips == 0) {
+        err_set(cause, "give at least one name with --dns or --ip");
+        return -E_BAD_INPUT;
+    }
+    if (args->ndns + args->nips > MAX_IDENTIFIERS) {
+        err_set(cause, "at most %d names per certificate", MAX_IDENTIFIERS);
+        return -E_BAD_INPUT;
+    }
+    if (strcmp(chall, "http-01") != 0 && strcmp(chall, "dns-01") != 0 &&
+        strcmp(chall, "tls-alpn-01") != 0) {
+        err_set(cause, "unknown challenge '%s': use http-01, dns-01 or tls-alpn-01", chall);
+        return -E_BAD_INPUT;
+    }
+    for (size_t i = 0; i < args->ndns; i++) {
+        if (strncmp(args->dns[i], "*.", 2) == 0 && strcmp(chall, "dns-01") != 0) {
+            err_set(cause, "the wildcard name %s needs --challenge dns-01", args->dns[i]);
+            return -E_BAD_INPUT;
+        }
+    }
+    if (args->nips > 0 && strcmp(chall, "dns-01") == 0) {
+        err_set(cause, "IP addresses cannot be validated with dns-01: use http-01 or "
+                       "tls-alpn-01");
+        return -E_BAD_INPUT;
+    }
+    if (order_find(acme, args->name) != NULL) {
+        err_set(cause, "an order for '%s' is in progress", args->name);
+        return -E_BUSY;
+    }
+    if ((o = calloc(1, sizeof(*o))) == NULL)
+        return -E_NOMEM;
+    o->acme = acme;
+    o->ca = ca;
+    o->require_profile = args->require_profile;
+    o->agree_tos = args->agree_tos;
+    rc = -E_NOMEM;
+    if ((o->name = strdup(args->name)) == NULL ||
+        (o->challenge = strdup(chall)) == NULL ||
+        (o->key_type = strdup(args->key_type != NULL ? args->key_type
+                                                     : acme->agent->config.default_key)) ==
+            NULL ||
+        (args->preferred_chain != NULL &&
+         (o->preferred_chain = strdup(args->preferred_chain)) == NULL) ||
+        (args->profile != NULL && (o->profile = strdup(args->profile)) == NULL) ||
+        (args->email != NULL && (o->email = strdup(args->email)) == NULL) ||
+        dup_strs(args->dns, args->ndns, &o->dns) != 0 ||
+        dup_strs(args->ips, args->nips, &o->ips) != 0) {
+        o->ndns = args->ndns;
+        o->nips = args->nips;
+        order_free(o);
+        return rc;
+    }
+    o->ndns = args->ndns;
+    o->nips = args->nips;
+    o->deadline = uv_now(acme->loop) + ACME_ORDER_DEADLINE_MS;
+    *out = o;
+    return 0;
+}
+
+static void
+order_go(struct acme *acme, struct acme_order *o)
+{
+    o->next = acme->orders;
+    if (acme->orders != NULL)
+        acme->orders->prev = o;
+    acme->orders = o;
+    acme->norders++;
+    acme_ca_directory(acme, o->ca, dir_ready, o);
+}
+
+int
+acme_request(struct acme *acme, const struct acme_order_args *args,
+             const struct acme_observer *obs, char **cause)
+{
+    struct acme_order *o;
+    int rc;
+
+    if (acme->stopping) {
+        err_set(cause, "the agent is stopping");
+        return -E_UNAVAILABLE;
+    }
+    if ((rc = order_new(acme, args, &o, cause)) != 0)
+        return rc;
+    if (obs != NULL)
+        o->obs = *obs;
+    log_info("ACME order for '%s' at CA '%s' started (%zu name(s), %s)", o->name, o->ca->name,
+             o->ndns + o->nips, o->challenge);
+    order_go(acme, o);
+    return 0;
+}
+
+/* Renewal: the order's parameters come from the current version's meta.json. */
+int
+acme_renew(struct acme *acme, const char *name, const struct acme_observer *obs, char **cause)
+{
+    const struct store_cert *cert = store_find(acme->agent->store, name);
+    const struct store_version *v = cert != NULL ? store_current(cert) : NULL;
+    unsigned char *meta = NULL;
+    size_t len = 0;
+    cJSON *root = NULL, *a;
+    struct acme_order_args args;
+    const char *ca, *kt, *ch, *pc, *pr;
+    int rc;
+
+    if (v == NULL) {
+        err_set(cause, "no certificate named '%s'", name);
+        return -E_NOT_FOUND;
+    }
+    if (v->source != CERT_SOURCE_ACME) {
+        err_set(cause, "'%s' was not issued through ACME (its source is %s); use certctl "
+                       "request to get one from a CA", name, store_source_name(v->source));
+        return -E_BAD_INPUT;
+    }
+    if ((rc = store_read_file(acme->agent->store, name, v->version, "meta.json", &meta, &len,
+                              cause)) != 0)
+        return rc;
+    root = cJSON_ParseWithLength((const char *)meta, len);
+    a = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "extra"),
+                                         "acme");
+    if (!cJSON_IsObject(a)) {
+        err_set(cause, "version %u of '%s' does not say which CA issued it", v->version, name);
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+#define S(k) (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(a, k)) \
+                  ? cJSON_GetObjectItemCaseSensitive(a, k)->valuestring : NULL)
+    ca = S("ca");
+    kt = S("key_type");
+    ch = S("challenge");
+    pc = S("preferred_chain");
+    pr = S("profile");
+#undef S
+    memset(&args, 0, sizeof(args));
+    args.name = name;
+    args.ca = ca;
+    args.dns = (const char *const *)v->dns;
+    args.ndns = v->ndns;
+    args.ips = (const char *const *)v->ips;
+    args.nips = v->nips;
+    args.key_type = kt;
+    args.challenge = ch;
+    args.preferred_chain = pc;
+    args.profile = pr;
+    rc = acme_request(acme, &args, obs, cause);
+out:
+    cJSON_Delete(root);
+    free(meta);
+    return rc;
+}
+
+/* Resuming orders persisted by an earlier run. */
+
+static void
+resume_one(struct acme *acme, const char *file)
+{
+    char *path = acme_file_path(acme, "orders", NULL, NULL), *jpath = NULL, *kpath = NULL;
+    unsigned char *data = NULL, *kdata = NULL;
+    size_t len = 0, klen = 0, n;
+    cJSON *root = NULL, *it;
+    struct acme_order_args args;
+    struct acme_order *o = NULL;
+    const char **dns = NULL, **ips = NULL;
+    size_t ndns = 0, nips = 0;
+    char *cause = NULL, base[128];
+    const char *url;
+    int rc = -E_NOMEM;
+
+    n = strlen(file) - 5;
+    if (path == NULL || n >= sizeof(base))
+        goto out;
+    memcpy(base, file, n);
+    base[n] = '\0';
+    jpath = fsutil_join(path, file);
+    kpath = acme_file_path(acme, "orders", base, ".key");
+    if (jpath == NULL || kpath == NULL)
+        goto out;
+    if ((rc = fsutil_read_file(jpath, 256 * 1024, &data, &len, &cause)) != 0 ||
+        (rc = fsutil_read_file(kpath, 256 * 1024, &kdata, &klen, &cause)) != 0)
+        goto out;
+    rc = -E_BAD_INPUT;
+    if ((root = cJSON_ParseWithLength((const char *)data, len)) == NULL) {
+        err_set(&cause, "not JSON");
+        goto out;
+    }
+#define S(k) (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, k)) \
+                  ? cJSON_GetObjectItemCaseSensitive(root, k)->valuestring : NULL)
+    memset(&args, 0, sizeof(args));
+    args.name = S("name");
+    args.ca = S("ca");
+    args.key_type = S("key_type");
+    args.challenge = S("challenge");
+    args.preferred_chain = S("preferred_chain");
+    args.profile = S("profile");
+    url = S("url");
+    if (args.name == NULL || url == NULL || args.ca == NULL) {
+        err_set(&cause, "name, url or ca missing");
+        goto out;
+    }
+    dns = calloc((size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "dns")) + 1,
+                 sizeof(*dns));
+    ips = calloc((size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "ips")) + 1,
+                 sizeof(*ips));
+    if (dns == NULL || ips == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "dns"))
+        if (cJSON_IsString(it))
+            dns[ndns++] = it->valuestring;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "ips"))
+        if (cJSON_IsString(it))
+            ips[nips++] = it->valuestring;
+    args.dns = dns;
+    args.ndns = ndns;
+    args.ips = ips;
+    args.nips = nips;
+    if ((rc = order_new(acme, &args, &o, &cause)) != 0)
+        goto out;
+    if ((rc = keys_parse(kdata, klen, NULL, &o->key, &cause)) != 0 ||
+        (o->url = strdup(url)) == NULL) {
+        rc = rc != 0 ? rc : -E_NOMEM;
+        goto out;
+    }
+#undef S
+    o->resumed = 1;
+    log_info("resuming the ACME order for '%s' at CA '%s': %s", o->name, o->ca->name, o->url);
+    order_go(acme, o);
+    o = NULL;
+    rc = 0;
+out:
+    if (rc != 0)
+        log_error("cannot resume the ACME order in %s: %s", jpath != NULL ? jpath : file,
+                  cause != NULL ? cause : err_message(rc));
+    if (o != NULL)
+        order_free(o);
+    cJSON_Delete(root);
+    free(dns);
+    free(ips);
+    free(data);
+    if (kdata != NULL)
+        keys_free_secret(kdata, klen);
+    free(path);
+    free(jpath);
+    free(kpath);
+    free(cause);
+}
+
+int
+acme_order_resume_dir(struct acme *acme)
+{
+    char *path = acme_file_path(acme, "orders", NULL, NULL);
+    uv_fs_t req;
+    uv_dirent_t ent;
+    int n;
+
+    if (path == NULL)
+        return -E_NOMEM;
+    /* At start, before the agent listens: a synchronous scan is fine. */
+    n = uv_fs_scandir(NULL, &req, path, 0, NULL);
+    if (n > 0) {
+        while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {
+            size_t l = strlen(ent.name);
+
+            if (l > 5 && strcmp(ent.name + l - 5, ".json") == 0 && ent.name[0] != '.')
+                resume_one(acme, ent.name);
+        }
+    }
+    uv_fs_req_cleanup(&req);
+    free(path);
+    return 0;
+}

@@ -1,0 +1,101 @@
+/*
+ * The ACME client (RFC 8555): named CAs, one account per CA, orders from
+ * newOrder to the stored certificate, revocation and account upkeep.  Runs on
+ * the agent's loop; HTTP goes through acme-http.c, key work and files through
+ * the thread pool.  In-flight orders are persisted under STATE/acme/orders so
+ * that a restarted agent resumes them from the order URL.
+ *
+ * Files under STATE/acme/ (directories 0700):
+ *   cas.json                 CAs added with `certctl ca add` {NAME: {directory, trust}}
+ *   trust/NAME.pem           the CA certificates trusted for NAME's HTTPS endpoint
+ *   accounts/NAME.json       {url, email, created, key_type} of the account at CA NAME
+ *   accounts/NAME.key        its key (0600)
+ *   orders/CERT.json, .key   an order in flight for certificate CERT (key 0600)
+ *
+ * Loop thread only.
+ */
+#ifndef CERTAGENT_ACME_H
+#define CERTAGENT_ACME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct agent;
+struct acme;
+struct cJSON;
+
+int acme_new(struct agent *agent, struct acme **out, char **cause);
+/* Starts the orders a previous run left in flight. */
+void acme_resume(struct acme *acme);
+/* Stops timers and HTTP; orders stay persisted for the next start. */
+void acme_stop(struct acme *acme);
+void acme_free(struct acme *acme);
+/* Orders in flight (status). */
+size_t acme_active_orders(const struct acme *acme);
+
+/*
+ * Who is waiting for an operation: progress events and the final reply go to
+ * the client under the request id while it is connected.  All callbacks of an
+ * operation reach the same observer.
+ */
+struct acme_observer {
+    void (*progress)(void *arg, const char *message, unsigned done, unsigned total);
+    /* rc 0: result (a cJSON object, borrowed) describes the outcome; else cause
+     * and, for CA errors, detail (the problem document as JSON text) */
+    void (*done)(void *arg, int rc, const char *cause, const char *detail,
+                 const struct cJSON *result);
+    void *arg;
+};
+
+/* CAs */
+int acme_ca_add(struct acme *acme, const char *name, const char *directory,
+                const char *trust_pem, char **cause);
+int acme_ca_remove(struct acme *acme, const char *name, char **cause);
+/* A JSON array of {name, directory, builtin, trust, account}; caller frees. */
+struct cJSON *acme_ca_list(const struct acme *acme);
+
+/* Accounts */
+struct acme_account_args {
+    const char *ca;
+    const char *email;       /* may be NULL */
+    const char *eab_kid;     /* may be NULL */
+    const char *eab_hmac;    /* base64url HMAC key; secret */
+    const char *key_type;    /* "ec256" (ES256, default), "ec384", "rsa2048".. (RS256) */
+    int agree_tos;
+};
+int acme_account_register(struct acme *acme, const struct acme_account_args *args,
+                          const struct acme_observer *obs, char **cause);
+int acme_account_show(struct acme *acme, const char *ca, const struct acme_observer *obs,
+                      char **cause);
+int acme_account_rollover(struct acme *acme, const char *ca, const char *key_type,
+                          const struct acme_observer *obs, char **cause);
+int acme_account_deactivate(struct acme *acme, const char *ca, const struct acme_observer *obs,
+                            char **cause);
+
+/* Orders */
+struct acme_order_args {
+    const char *name;
+    const char *ca;              /* NULL: the config's default_ca */
+    const char *const *dns;
+    size_t ndns;
+    const char *const *ips;
+    size_t nips;
+    const char *key_type;        /* NULL: the config's default_key */
+    const char *challenge;       /* "http-01" (default), "dns-01", "tls-alpn-01" */
+    const char *preferred_chain; /* issuer or root common name; NULL: the CA's default */
+    const char *profile;         /* NULL: none */
+    int require_profile;
+    int agree_tos;               /* may register an account */
+    const char *email;
+};
+int acme_request(struct acme *acme, const struct acme_order_args *args,
+                 const struct acme_observer *obs, char **cause);
+/* Renews name from what its current version remembers (CA, names, key type, challenge). */
+int acme_renew(struct acme *acme, const char *name, const struct acme_observer *obs,
+               char **cause);
+
+/* Revokes the current version of name; reason is an RFC 5280 code name or NULL. */
+int acme_revoke(struct acme *acme, const char *name, const char *reason,
+                const struct acme_observer *obs, char **cause);
+
+#endif

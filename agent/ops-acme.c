@@ -1,0 +1,504 @@
+/*
+ * Handlers of the ACME ops: request, renew, revoke, ca_*, account_*.  Each
+ * hands the work to acme.c with an observer that streams progress events to
+ * the client and sends the final reply, as long as the client is connected;
+ * a client that goes away does not stop the order.
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "acme.h"
+#include "agent.h"
+#include "err.h"
+#include "log.h"
+#include "ops.h"
+#include "server.h"
+#include "store.h"
+
+struct waiter {
+    struct client *client;
+    uint64_t id;
+    unsigned steps;
+    /* renew --all: one reply for many orders */
+    cJSON *results;
+    unsigned pending;
+    unsigned failed;
+};
+
+static struct waiter *
+waiter_new(struct request *req)
+{
+    struct waiter *w = calloc(1, sizeof(*w));
+
+    if (w == NULL)
+        return NULL;
+    w->client = req->client;
+    w->id = req->id;
+    server_client_ref(w->client);
+    return w;
+}
+
+static void
+waiter_free(struct waiter *w)
+{
+    server_client_unref(w->client);
+    cJSON_Delete(w->results);
+    free(w);
+}
+
+static void
+send_error(struct client *client, uint64_t id, int rc, const char *cause, const char *detail)
+{
+    struct proto_writer w;
+
+    proto_writer_init(&w);
+    proto_pack_error(&w.pk, id, rc < 0 ? -rc : rc, cause, detail);
+    server_send_writer(client, id, &w);
+}
+
+static void
+send_result(struct client *client, uint64_t id, const cJSON *result)
+{
+    struct proto_writer w;
+    const cJSON *c;
+    size_t n = 0;
+
+    proto_writer_init(&w);
+    cJSON_ArrayForEach(c, result) n++;
+    proto_begin_result(&w.pk, id, n);
+    cJSON_ArrayForEach(c, result) {
+        proto_pack_str(&w.pk, c->string != NULL ? c->string : "");
+        proto_pack_json(&w.pk, c);
+    }
+    server_send_writer(client, id, &w);
+}
+
+static void
+on_progress(void *arg, const char *message, unsigned done, unsigned total)
+{
+    struct waiter *w = arg;
+
+    (void)done;
+    (void)total;
+    w->steps++;
+    if (server_client_alive(w->client))
+        ops_progress(w->client, w->id, message, w->steps, 0);
+}
+
+static void
+on_done(void *arg, int rc, const char *cause, const char *detail, const cJSON *result)
+{
+    struct waiter *w = arg;
+
+    if (server_client_alive(w->client)) {
+        if (rc != 0)
+            send_error(w->client, w->id, rc, cause, detail);
+        else
+            send_result(w->client, w->id, result);
+    }
+    waiter_free(w);
+}
+
+static struct acme_observer
+observer(struct waiter *w)
+{
+    struct acme_observer obs = {on_progress, on_done, w};
+
+    return obs;
+}
+
+static int
+arg_bool(struct request *req, const char *key)
+{
+    int v = 0;
+
+    if (req->args != NULL && proto_get_bool(req->args, key, &v) == 0)
+        return v;
+    return 0;
+}
+
+/* request */
+
+int
+ops_request(struct request *req)
+{
+    struct acme_order_args a;
+    char *name = NULL, *ca = NULL, *key = NULL, *chall = NULL, *pc = NULL, *profile = NULL;
+    char *email = NULL, **dns = NULL, **ips = NULL;
+    size_t ndns = 0, nips = 0;
+    struct waiter *w = NULL;
+    struct acme_observer obs;
+    int rc;
+
+    if ((rc = ops_arg_str(req, "name", 1, &name)) != 0 ||
+        (rc = ops_arg_strs(req, "dns", &dns, &ndns)) != 0 ||
+        (rc = ops_arg_strs(req, "ips", &ips, &nips)) != 0 ||
+        (rc = ops_arg_str(req, "ca", 0, &ca)) != 0 ||
+        (rc = ops_arg_str(req, "key", 0, &key)) != 0 ||
+        (rc = ops_arg_str(req, "challenge", 0, &chall)) != 0 ||
+        (rc = ops_arg_str(req, "preferred_chain", 0, &pc)) != 0 ||
+        (rc = ops_arg_str(req, "profile", 0, &profile)) != 0 ||
+        (rc = ops_arg_str(req, "email", 0, &email)) != 0)
+        goto out;
+    if ((w = waiter_new(req)) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    memset(&a, 0, sizeof(a));
+    a.name = name;
+    a.ca = ca;
+    a.dns = (const char *const *)dns;
+    a.ndns = ndns;
+    a.ips = (const char *const *)ips;
+    a.nips = nips;
+    a.key_type = key;
+    a.challenge = chall;
+    a.preferred_chain = pc;
+    a.profile = profile;
+    a.require_profile = arg_bool(req, "require_profile");
+    a.agree_tos = arg_bool(req, "agree_tos");
+    a.email = email;
+    obs = observer(w);
+    if ((rc = acme_request(req->agent->acme, &a, &obs, &req->cause)) == 0)
+        w = NULL;
+out:
+    if (w != NULL)
+        waiter_free(w);
+    free(name);
+    free(ca);
+    free(key);
+    free(chall);
+    free(pc);
+    free(profile);
+    free(email);
+    ops_free_strs(dns, ndns);
+    ops_free_strs(ips, nips);
+    return rc;
+}
+
+/* renew NAME | --all [--force] */
+
+static int
+renew_due(const struct store_version *v, int64_t now)
+{
+    int64_t life = v->not_after - v->not_before;
+
+    /* Until the scheduler (ARI) decides: when a third of the lifetime is left. */
+    return now >= v->not_after - life / 3;
+}
+
+struct renew_one {
+    struct waiter *w;
+    char *name;
+};
+
+static void
+renew_all_progress(void *arg, const char *message, unsigned done, unsigned total)
+{
+    struct renew_one *r = arg;
+    char buf[600];
+
+    snprintf(buf, sizeof(buf), "%s: %s", r->name, message);
+    on_progress(r->w, buf, done, total);
+}
+
+/* One order of renew --all ended, or the hold was released: reply after the last. */
+static void
+renew_all_release(struct waiter *w)
+{
+    if (--w->pending > 0)
+        return;
+    cJSON_AddNumberToObject(w->results, "failed", w->failed);
+    if (server_client_alive(w->client))
+        send_result(w->client, w->id, w->results);
+    waiter_free(w);
+}
+
+static void
+renew_all_done(void *arg, int rc, const char *cause, const char *detail, const cJSON *result)
+{
+    struct renew_one *r = arg;
+    struct waiter *w = r->w;
+    cJSON *o = cJSON_CreateObject();
+
+    (void)detail;
+    if (o != NULL) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(result, "version");
+
+        cJSON_AddStringToObject(o, "name", r->name);
+        cJSON_AddBoolToObject(o, "ok", rc == 0);
+        if (rc == 0 && cJSON_IsNumber(v))
+            cJSON_AddNumberToObject(o, "version", v->valuedouble);
+        if (rc != 0)
+            cJSON_AddStringToObject(o, "error", cause != NULL ? cause : err_message(rc));
+        cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(w->results, "renewed"), o);
+    }
+    if (rc != 0)
+        w->failed++;
+    free(r->name);
+    free(r);
+    renew_all_release(w);
+}
+
+int
+ops_renew(struct request *req)
+{
+    struct acme *acme = req->agent->acme;
+    struct store *store = req->agent->store;
+    struct waiter *w = NULL;
+    struct acme_observer obs;
+    char *name = NULL;
+    int64_t now = (int64_t)time(NULL);
+    int rc, all = arg_bool(req, "all"), force = arg_bool(req, "force");
+
+    if ((rc = ops_arg_str(req, "name", !all, &name)) != 0)
+        return rc;
+    if ((w = waiter_new(req)) == NULL) {
+        free(name);
+        return -E_NOMEM;
+    }
+    if (!all) {
+        const struct store_cert *c = store_find(store, name);
+        const struct store_version *v = c != NULL ? store_current(c) : NULL;
+
+        if (v != NULL && !force && v->source == CERT_SOURCE_ACME && !renew_due(v, now)) {
+            err_set(&req->cause, "'%s' is not due for renewal (expires in %lld days); use "
+                                 "--force to renew now", name,
+                    (long long)((v->not_after - now) / 86400));
+            rc = -E_BAD_INPUT;
+        } else {
+            obs = observer(w);
+            if ((rc = acme_renew(acme, name, &obs, &req->cause)) == 0)
+                w = NULL;
+        }
+        goto out;
+    }
+    if ((w->results = cJSON_CreateObject()) == NULL ||
+        cJSON_AddArrayToObject(w->results, "renewed") == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    w->pending = 1; /* a hold until every order is started */
+    for (size_t i = 0; i < store_count(store); i++) {
+        const struct store_cert *c = store_at(store, i);
+        const struct store_version *v = store_current(c);
+        struct renew_one *r;
+        char *cause = NULL;
+
+        if (v == NULL || v->source != CERT_SOURCE_ACME || (!force && !renew_due(v, now)))
+            continue;
+        if ((r = calloc(1, sizeof(*r))) == NULL || (r->name = strdup(c->name)) == NULL) {
+            free(r);
+            continue;
+        }
+        r->w = w;
+        obs.progress = renew_all_progress;
+        obs.done = renew_all_done;
+        obs.arg = r;
+        w->pending++;
+        if (acme_renew(acme, c->name, &obs, &cause) != 0)
+            renew_all_done(r, -E_ACME, cause, NULL, NULL);
+        free(cause);
+    }
+    renew_all_release(w);
+    w = NULL;
+out:
+    if (w != NULL)
+        waiter_free(w);
+    free(name);
+    return rc;
+}
+
+/* revoke */
+
+int
+ops_revoke(struct request *req)
+{
+    struct waiter *w;
+    struct acme_observer obs;
+    char *name = NULL, *reason = NULL;
+    int rc;
+
+    if ((rc = ops_arg_str(req, "name", 1, &name)) != 0 ||
+        (rc = ops_arg_str(req, "reason", 0, &reason)) != 0)
+        goto out;
+    if ((w = waiter_new(req)) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    obs = observer(w);
+    if ((rc = acme_revoke(req->agent->acme, name, reason, &obs, &req->cause)) != 0)
+        waiter_free(w);
+out:
+    free(name);
+    free(reason);
+    return rc;
+}
+
+/* CAs */
+
+static void
+reply_json(struct request *req, const cJSON *result)
+{
+    send_result(req->client, req->id, result);
+}
+
+int
+ops_ca_add(struct request *req)
+{
+    char *name = NULL, *dir = NULL, *trust = NULL;
+    unsigned char *tbin = NULL;
+    size_t tlen = 0;
+    cJSON *res = NULL;
+    int rc;
+
+    if ((rc = ops_arg_str(req, "name", 1, &name)) != 0 ||
+        (rc = ops_arg_str(req, "directory", 1, &dir)) != 0 ||
+        (rc = ops_arg_bin(req, "trust", 0, &tbin, &tlen)) != 0)
+        goto out;
+    if (tbin != NULL) {
+        if (tlen > 256 * 1024) {
+            err_set(&req->cause, "the trust file is larger than 256 KiB");
+            rc = -E_TOO_BIG;
+            goto out;
+        }
+        trust = (char *)tbin;
+        tbin = NULL;
+    }
+    if ((rc = acme_ca_add(req->agent->acme, name, dir, trust, &req->cause)) != 0)
+        goto out;
+    if ((res = cJSON_CreateObject()) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    cJSON_AddStringToObject(res, "name", name);
+    cJSON_AddStringToObject(res, "directory", dir);
+    cJSON_AddBoolToObject(res, "trust", trust != NULL);
+    reply_json(req, res);
+out:
+    cJSON_Delete(res);
+    free(name);
+    free(dir);
+    free(trust);
+    free(tbin);
+    return rc;
+}
+
+int
+ops_ca_list(struct request *req)
+{
+    cJSON *res = cJSON_CreateObject(), *list = acme_ca_list(req->agent->acme);
+
+    if (res == NULL || list == NULL) {
+        cJSON_Delete(res);
+        cJSON_Delete(list);
+        return -E_NOMEM;
+    }
+    cJSON_AddItemToObject(res, "cas", list);
+    cJSON_AddStringToObject(res, "default_ca", req->agent->config.default_ca != NULL
+                                                   ? req->agent->config.default_ca
+                                                   : "");
+    reply_json(req, res);
+    cJSON_Delete(res);
+    return 0;
+}
+
+int
+ops_ca_remove(struct request *req)
+{
+    char *name = NULL;
+    cJSON *res;
+    int rc;
+
+    if ((rc = ops_arg_str(req, "name", 1, &name)) != 0)
+        return rc;
+    if ((rc = acme_ca_remove(req->agent->acme, name, &req->cause)) == 0) {
+        if ((res = cJSON_CreateObject()) != NULL) {
+            cJSON_AddStringToObject(res, "name", name);
+            reply_json(req, res);
+            cJSON_Delete(res);
+        }
+    }
+    free(name);
+    return rc;
+}
+
+/* Accounts */
+
+static const char *
+ca_or_default(struct request *req, char *ca)
+{
+    return ca != NULL ? ca : req->agent->config.default_ca;
+}
+
+int
+ops_account(struct request *req)
+{
+    struct acme *acme = req->agent->acme;
+    char *ca = NULL, *email = NULL, *kid = NULL, *hmac = NULL, *key = NULL;
+    struct waiter *w = NULL;
+    struct acme_observer obs;
+    struct acme_account_args a;
+    const char *caname;
+    int rc;
+
+    if ((rc = ops_arg_str(req, "ca", 0, &ca)) != 0 ||
+        (rc = ops_arg_str(req, "email", 0, &email)) != 0 ||
+        (rc = ops_arg_str(req, "eab_kid", 0, &kid)) != 0 ||
+        (rc = ops_arg_str(req, "eab_hmac", 0, &hmac)) != 0 ||
+        (rc = ops_arg_str(req, "key", 0, &key)) != 0)
+        goto out;
+    caname = ca_or_default(req, ca);
+    if (caname == NULL) {
+        err_set(&req->cause, "give --ca (no default_ca is configured)");
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if ((w = waiter_new(req)) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    obs = observer(w);
+    switch (req->op) {
+    case PROTO_OP_ACCOUNT_REGISTER:
+        memset(&a, 0, sizeof(a));
+        a.ca = caname;
+        a.email = email;
+        a.eab_kid = kid;
+        a.eab_hmac = hmac;
+        a.key_type = key;
+        a.agree_tos = arg_bool(req, "agree_tos");
+        rc = acme_account_register(acme, &a, &obs, &req->cause);
+        break;
+    case PROTO_OP_ACCOUNT_SHOW:
+        rc = acme_account_show(acme, caname, &obs, &req->cause);
+        break;
+    case PROTO_OP_ACCOUNT_ROLLOVER:
+        rc = acme_account_rollover(acme, caname, key, &obs, &req->cause);
+        break;
+    case PROTO_OP_ACCOUNT_DEACTIVATE:
+        rc = acme_account_deactivate(acme, caname, &obs, &req->cause);
+        break;
+    default:
+        rc = -E_INTERNAL;
+        break;
+    }
+    if (rc == 0)
+        w = NULL;
+out:
+    if (w != NULL)
+        waiter_free(w);
+    free(ca);
+    free(email);
+    free(kid);
+    if (hmac != NULL) {
+        /* The EAB key is a secret. */
+        memset(hmac, 0, strlen(hmac));
+        free(hmac);
+    }
+    free(key);
+    return rc;
+}

@@ -1,0 +1,126 @@
+#!/bin/bash
+# ACME issuance against a real Pebble with real validation (not VA_ALWAYS_VALID): http-01,
+# tls-alpn-01 and dns-01 (with a wildcard), an IP identifier, chains that verify against
+# Pebble's root, progress as JSON lines, renew, revoke (Pebble reports it revoked), account
+# show, rollover and deactivate, and the CA's own error for an unreachable challenge.
+. "$(dirname "$0")/../integration/lib.sh" "$@"
+. "$(dirname "$0")/pebble.sh"
+
+# Pebble's defaults stay on: 5% nonce rejection, 50% authorization reuse, random processing.
+pebble_start || exit 1
+pebble_agent_config
+start_agent
+
+run 0 ctl ca add pebble --directory "$PEBBLE_DIRECTORY" --trust "$PEBBLE_TRUST"
+has "added CA 'pebble'"
+run 0 ctl --json ca list
+json "any(c['name'] == 'pebble' and c['account'] is None for c in j['cas'])"
+json "any(c['name'] == 'letsencrypt' and c['builtin'] for c in j['cas'])"
+
+# No account yet and no --agree-tos: the terms of service are shown, nothing is ordered.
+run 1 ctl request web --dns web.example.test --ca pebble
+has "terms of service"
+has "--agree-tos"
+
+# http-01 with two names; the account is registered on the way.
+run 0 ctl request web --dns www.example.test --dns example.test --ca pebble --agree-tos \
+    --email ops@example.test
+has "issued 'web' version 1 from CA 'pebble'"
+live=$STATE/live/web
+check "web: chain verifies against Pebble's root" pebble_verify "$live/fullchain.pem"
+check "web: key matches" key_matches "$live/cert.pem" "$live/privkey.pem"
+check "web: key 0600" test "$(mode_of "$live/privkey.pem")" = 600
+check "web: both names in the certificate" sh -c \
+    "openssl x509 -in '$live/cert.pem' -noout -ext subjectAltName | grep -q 'DNS:www.example.test' &&
+     openssl x509 -in '$live/cert.pem' -noout -ext subjectAltName | grep -q 'DNS:example.test'"
+run 0 ctl --json show web
+json "j['source'] == 'acme' and j['dns'] == ['www.example.test', 'example.test'] and j['has_key']"
+
+# Progress streams as JSON lines with --json, the result last.
+run 0 ctl --json request api --dns api.example.test --ca pebble --key rsa2048
+lines=$(printf '%s\n' "$JOUT" | wc -l)
+check "api: several JSON lines" test "$lines" -ge 4
+check "api: progress lines" sh -c "printf '%s\n' '$JOUT' | head -n1 | grep -q '\"event\":\"progress\"'"
+last=$(printf '%s\n' "$JOUT" | tail -n1)
+JOUT=$last
+json "j['name'] == 'api' and j['version'] == 1 and j['key'] == 'RSA 2048' and j['ca'] == 'pebble'"
+check "api: chain verifies" pebble_verify "$STATE/live/api/fullchain.pem"
+
+# tls-alpn-01, and an IP address (RFC 8738) over http-01.
+run 0 ctl request alpn --dns alpn.example.test --ca pebble --challenge tls-alpn-01
+has "issued 'alpn' version 1"
+check "alpn: chain verifies" pebble_verify "$STATE/live/alpn/fullchain.pem"
+run 0 ctl request ipcert --ip 127.0.0.1 --ca pebble
+check "ipcert: IP SAN" sh -c "openssl x509 -in '$STATE/live/ipcert/cert.pem' -noout -ext subjectAltName | grep -q 'IP Address:127.0.0.1'"
+
+# dns-01 through the hook, with a wildcard.
+run 0 ctl request wild --dns 'wild.example.test' --dns '*.wild.example.test' --ca pebble \
+    --challenge dns-01
+has "issued 'wild' version 1"
+check "wild: wildcard SAN" sh -c "openssl x509 -in '$STATE/live/wild/cert.pem' -noout -ext subjectAltName | grep -qF 'DNS:*.wild.example.test'"
+check "wild: chain verifies" pebble_verify "$STATE/live/wild/fullchain.pem"
+
+# Refused before anything reaches the CA.
+run 1 ctl request bad --dns '*.example.test' --ca pebble
+has "needs --challenge dns-01"
+run 1 ctl request bad --ip 127.0.0.1 --ca pebble --challenge dns-01
+has "cannot be validated with dns-01"
+run 1 ctl request bad --dns x.example.test --ca nosuchca
+has "no CA named 'nosuchca'"
+run 2 ctl request bad
+has "give at least one"
+
+# renew: not due without --force; with it, a new version with a new key.
+run 1 ctl renew web
+has "not due for renewal"
+run 0 ctl renew web --force
+has "renewed 'web' version 2"
+check "renewed chain verifies" pebble_verify "$live/fullchain.pem"
+run 0 ctl --json renew --all
+json "j['renewed'] == [] and j['failed'] == 0"
+
+# revoke: Pebble's management interface reports it revoked with the reason.
+cp "$live/cert.pem" "$T/revoked.pem"
+run 0 ctl revoke web --reason superseded
+has "revoked 'web' version 2"
+check "Pebble reports the certificate revoked (superseded = 4)" pebble_revoked "$T/revoked.pem" 4
+run 1 ctl revoke web --reason nonsense
+has "unknown reason"
+
+# Accounts.
+run 0 ctl --json account show --ca pebble
+json "j['status'] == 'valid' and j['key'] == 'ec256' and j['url'].startswith('https://127.0.0.1')"
+acct_url=$(printf '%s' "$JOUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+check "account key 0600" test "$(mode_of "$STATE/acme/accounts/pebble.key")" = 600
+old_key=$(sha256sum <"$STATE/acme/accounts/pebble.key")
+run 0 ctl account rollover --ca pebble
+has "now uses a new ec256 key"
+check "rollover wrote a new key" test "$(sha256sum <"$STATE/acme/accounts/pebble.key")" != "$old_key"
+# The new key works: an order signed with it succeeds, under the same account URL.
+run 0 ctl request after-rollover --dns after.example.test --ca pebble
+run 0 ctl --json account show --ca pebble
+json "j['url'] == '$acct_url'"
+run 1 ctl account register --ca pebble --agree-tos
+has "has an account already"
+
+# An unreachable challenge: the CA's own error reaches the user.
+stop_agent
+pebble_agent_config '{"http01_listen": ["127.0.0.1:'"$(_pebble_free_ports 1)"'"]}'
+start_agent
+run 1 ctl request unreachable --dns unreachable.example.test --ca pebble
+has "unreachable.example.test"
+has "urn:ietf:params:acme:error:connection"
+run 1 ctl show unreachable
+stop_agent
+pebble_agent_config
+start_agent
+
+# Deactivate: the account is gone; a new request must agree again.
+run 0 ctl account deactivate --ca pebble
+has "deactivated the account"
+check "account files removed" test ! -e "$STATE/acme/accounts/pebble.json"
+run 1 ctl request late --dns late.example.test --ca pebble
+has "--agree-tos"
+
+stop_agent
+finish
