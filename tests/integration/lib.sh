@@ -64,6 +64,23 @@ select.select([fd], [], [], 60)
 ' "$1" || tail --pid="$1" -f /dev/null
 }
 
+# wait_for SECONDS CMD...: runs CMD every 50 ms until it succeeds (0) or SECONDS pass (1).
+# For conditions no process reports as an event (a remote server's state).
+wait_for() {
+    local limit=$1 end
+    shift
+    end=$(($(date +%s%N) + limit * 1000000000))
+    while ! "$@" >/dev/null 2>&1; do
+        [ "$(date +%s%N)" -lt "$end" ] || return 1
+        sleep 0.05
+    done
+}
+
+# wait_log TEXT [SECONDS]: waits until the agent's log has a line containing TEXT.
+wait_log() {
+    wait_for "${2:-60}" grep -qF -- "$1" "$LOG"
+}
+
 # stop_agent: SIGTERM and wait for the process to go.
 stop_agent() {
     kill -TERM "$AGENT_PID"
