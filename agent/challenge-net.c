@@ -178,6 +178,12 @@ on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
     if (conn->closing)
         return;
+    if (nread == UV_EOF && conn->finishing && !conn->shut_done) {
+        /* The peer has said all it will; close once the answer is out. */
+        conn->peer_eof = 1;
+        uv_read_stop(stream);
+        return;
+    }
     if (nread < 0) {
         /* UV_EOF, or a reset: either way the peer is gone. */
         if (nread != UV_EOF && !conn->finishing)
@@ -195,8 +201,11 @@ on_shutdown(uv_shutdown_t *req, int status)
 {
     struct challenge_conn *conn = req->data;
 
-    /* After a failed shutdown there is nothing to wait for. */
-    if (status < 0 && !conn->closing)
+    if (conn->closing)
+        return;
+    conn->shut_done = 1;
+    /* After a failed shutdown, or when the peer is gone already, there is nothing to wait for. */
+    if (status < 0 || conn->peer_eof)
         challenge_net_abort(conn);
 }
 

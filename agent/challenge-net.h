@@ -46,6 +46,8 @@ struct challenge_conn {
     unsigned handles;    /* handles not yet closed */
     int finishing;       /* answer given: shut down after the writes, drop input */
     int shut;            /* uv_shutdown issued */
+    int shut_done;       /* and completed: the answer is out */
+    int peer_eof;        /* the peer closed its side before that */
     int closing;
     char rbuf[CHALLENGE_NET_READ_CHUNK];
 };

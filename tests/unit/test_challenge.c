@@ -174,6 +174,7 @@ struct http_call {
     int port;
     const char *request;
     size_t request_len;
+    int half_close;          /* shut down the sending side after the request */
     int connect_err;
     int eof;                 /* the server closed (read returned 0) */
     char reply[REPLY_MAX + 1];
@@ -198,6 +199,8 @@ http_client(void *arg)
             break;
         sent += (size_t)n;
     }
+    if (c->half_close)
+        shutdown(fd, SHUT_WR);
     for (;;) {
         ssize_t n = recv(fd, c->reply + c->reply_len, REPLY_MAX - c->reply_len, 0);
 
@@ -337,6 +340,16 @@ get_requests(void *arg)
     expect_reply(c, 200, "");
     assert_non_null(strstr(c->reply, want));
     free(c);
+    /* A client that closes its sending side at once still gets the whole answer. */
+    c = calloc(1, sizeof(*c));
+    assert_non_null(c);
+    c->port = port;
+    c->half_close = 1;
+    c->request = "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n\r\n";
+    c->request_len = strlen(c->request);
+    run_client(http_client, c);
+    expect_reply(c, 200, KEYAUTH);
+    free(c);
     /* The request arriving in pieces. */
     c = calloc(1, sizeof(*c));
     assert_non_null(c);
@@ -362,7 +375,7 @@ test_http_get(void **state)
     assert_true(challenge_http_port(h, 0) > 0);
     logs = capture_log(get_requests, h);
     /* GETs count, HEAD does not. */
-    assert_int_equal(challenge_http_served(h), 4);
+    assert_int_equal(challenge_http_served(h), 5);
     /* Debug lines name the peer and the token, never the key authorization. */
     assert_non_null(strstr(logs, "http-01: 127.0.0.1:"));
     assert_non_null(strstr(logs, "GET token " TOKEN ": 200"));
@@ -695,6 +708,7 @@ test_http_bind_failure(void **state)
     char addr[32], want[128], *cause = NULL;
     const char *list[] = {"127.0.0.1:0", addr};
     const char *bad[] = {"localhost:80"};
+    const char *no6[] = {"[2001:db8::1]:0", "127.0.0.1:0", "[2001:db8::1]:0"};
     int fd, port = busy_port(&fd);
 
     (void)state;
@@ -715,6 +729,20 @@ test_http_bind_failure(void **state)
     assert_int_equal(challenge_http_new(&loop, list + 1, 1, 1, &h, &cause), -E_IO);
     assert_null(h);
     assert_string_equal(cause, want);
+    free(cause);
+    cause = NULL;
+    /*
+     * An IPv6 address the host cannot bind (as on a host with IPv6 off) is skipped
+     * when another address opened, and an error when it is the only one.
+     */
+    assert_int_equal(challenge_http_new(&loop, no6 + 1, 2, 1, &h, &cause), 0);
+    assert_true(challenge_http_port(h, 0) > 0);
+    assert_int_equal(challenge_http_port(h, 1), 0);
+    challenge_http_free(h);
+    h = NULL;
+    assert_int_equal(challenge_http_new(&loop, no6, 1, 1, &h, &cause), -E_IO);
+    assert_null(h);
+    assert_non_null(strstr(cause, "cannot listen on [2001:db8::1]:0 for http-01: "));
     free(cause);
     cause = NULL;
     /* Not ADDR:PORT. */
