@@ -102,8 +102,8 @@ free_addrs(char **addrs, size_t n)
 }
 
 void
-challenge_net_init(struct challenge_net *net, uv_loop_t *loop, const char *what,
-                   int default_port, const struct challenge_net_ops *ops, void *owner,
+challenge_net_init(struct challenge_net *net, uv_loop_t *loop, const char *what, int default_port,
+                   const struct challenge_net_ops *ops, void *owner,
                    void (*on_released)(void *owner))
 {
     memset(net, 0, sizeof(*net));
@@ -361,8 +361,7 @@ on_connection(uv_stream_t *server, int status)
     net->at_cap = 0;
     refuse = net->ops->on_open(conn) != 0;
     if (!refuse && (rc = uv_timer_start(&conn->timer, on_deadline, net->timeout_ms, 0)) != 0) {
-        log_error("%s: %s: cannot start the deadline: %s", net->what, conn->peer,
-                  uv_strerror(rc));
+        log_error("%s: %s: cannot start the deadline: %s", net->what, conn->peer, uv_strerror(rc));
         refuse = 1;
     }
     if (!refuse && (rc = uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read)) != 0) {
@@ -483,8 +482,7 @@ challenge_net_open(struct challenge_net *net, char **cause)
                 rc = 0;
                 continue;
             }
-            err_set(cause, "cannot listen on %s for %s: %s", addrs[i], net->what,
-                    uv_strerror(rc));
+            err_set(cause, "cannot listen on %s for %s: %s", addrs[i], net->what, uv_strerror(rc));
             rc = rc == UV_ENOMEM ? -E_NOMEM : rc == UV_EACCES ? -E_DENIED : -E_IO;
             goto fail;
         }

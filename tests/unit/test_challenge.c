@@ -174,9 +174,9 @@ struct http_call {
     int port;
     const char *request;
     size_t request_len;
-    int half_close;          /* shut down the sending side after the request */
+    int half_close; /* shut down the sending side after the request */
     int connect_err;
-    int eof;                 /* the server closed (read returned 0) */
+    int eof; /* the server closed (read returned 0) */
     char reply[REPLY_MAX + 1];
     size_t reply_len;
 };
@@ -319,8 +319,10 @@ get_requests(void *arg)
     struct http_call *c;
 
     /* HTTP/1.1 GET, as validators send it. */
-    c = http(AF_INET, port, "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
-                            "Host: example.test\r\nUser-Agent: test\r\nAccept: */*\r\n\r\n", 0);
+    c = http(AF_INET, port,
+             "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
+             "Host: example.test\r\nUser-Agent: test\r\nAccept: */*\r\n\r\n",
+             0);
     expect_reply(c, 200, KEYAUTH);
     assert_non_null(strstr(c->reply, "\r\nContent-Type: application/octet-stream\r\n"));
     snprintf(want, sizeof(want), "\r\nContent-Length: %zu\r\n", strlen(KEYAUTH));
@@ -331,8 +333,10 @@ get_requests(void *arg)
     expect_reply(c, 200, KEYAUTH);
     free(c);
     /* Absolute form. */
-    c = http(AF_INET, port, "GET http://example.test/.well-known/acme-challenge/" TOKEN
-                            " HTTP/1.1\r\nHost: example.test\r\n\r\n", 0);
+    c = http(AF_INET, port,
+             "GET http://example.test/.well-known/acme-challenge/" TOKEN
+             " HTTP/1.1\r\nHost: example.test\r\n\r\n",
+             0);
     expect_reply(c, 200, KEYAUTH);
     free(c);
     /* HEAD: the head of the GET answer, no body. */
@@ -411,12 +415,16 @@ test_http_errors(void **state)
     expect_reply(c, 404, NULL);
     free(c);
     /* A prefix of the token is not the token. */
-    c = http(AF_INET, port, "GET /.well-known/acme-challenge/evaGxfADs6pSRb2LAv9IZf17Dt3 "
-                            "HTTP/1.1\r\n\r\n", 0);
+    c = http(AF_INET, port,
+             "GET /.well-known/acme-challenge/evaGxfADs6pSRb2LAv9IZf17Dt3 "
+             "HTTP/1.1\r\n\r\n",
+             0);
     expect_reply(c, 404, NULL);
     free(c);
-    c = http(AF_INET, port, "POST /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
-                            "Content-Length: 11\r\n\r\nhello=world", 0);
+    c = http(AF_INET, port,
+             "POST /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
+             "Content-Length: 11\r\n\r\nhello=world",
+             0);
     expect_reply(c, 405, NULL);
     assert_non_null(strstr(c->reply, "\r\nAllow: GET, HEAD\r\n"));
     free(c);
@@ -430,12 +438,16 @@ test_http_errors(void **state)
     c = http(AF_INET, port, "GET /\r\n\r\n", 0);
     expect_reply(c, 400, NULL);
     free(c);
-    c = http(AF_INET, port, "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
-                            "no colon here\r\n\r\n", 0);
+    c = http(AF_INET, port,
+             "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
+             "no colon here\r\n\r\n",
+             0);
     expect_reply(c, 400, NULL);
     free(c);
-    c = http(AF_INET, port, "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
-                            "Host: a\r\n folded\r\n\r\n", 0);
+    c = http(AF_INET, port,
+             "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
+             "Host: a\r\n folded\r\n\r\n",
+             0);
     expect_reply(c, 400, NULL);
     free(c);
     c = http(AF_INET, port, nul_request, sizeof(nul_request) - 1);
@@ -540,7 +552,7 @@ test_http_deadline(void **state)
 struct flood_call {
     int port;
     int fds[CHALLENGE_NET_MAX_CONNS];
-    int extra_eof;        /* the connection over the cap was closed at once */
+    int extra_eof; /* the connection over the cap was closed at once */
     double extra_ms;
     struct http_call after; /* a request once the others are gone */
 };
@@ -790,8 +802,7 @@ test_http_set_listen(void **state)
     expect_reply(c, 200, KEYAUTH);
     free(c);
     if (have6) {
-        c = http(AF_INET6, p6, "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n\r\n",
-                 0);
+        c = http(AF_INET6, p6, "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n\r\n", 0);
         expect_reply(c, 200, KEYAUTH);
         free(c);
     } else {
@@ -809,11 +820,11 @@ test_http_set_listen(void **state)
 struct tls_call {
     int family;
     int port;
-    const char *sni;         /* NULL: none */
-    const char *alpn;        /* wire format, NULL: none */
-    int max_version;         /* 0: any */
+    const char *sni;  /* NULL: none */
+    const char *alpn; /* wire format, NULL: none */
+    int max_version;  /* 0: any */
     int ok;
-    unsigned long err;       /* first OpenSSL error of a failed handshake */
+    unsigned long err; /* first OpenSSL error of a failed handshake */
     char version[16];
     char selected[32];
     unsigned char *cert_der; /* the server's certificate (heap) */
@@ -876,7 +887,9 @@ out:
     close(fd);
 }
 
-#define ALPN_ACME "\x0a" "acme-tls/1"
+#define ALPN_ACME                                                                                 \
+    "\x0a"                                                                                        \
+    "acme-tls/1"
 
 static struct tls_call
 tls(int port, const char *sni, const char *alpn, int max_version)
@@ -970,7 +983,10 @@ test_alpn_dns(void **state)
     check_validation_cert(&t, GEN_DNS, (const unsigned char *)"example.test", 12, KEYAUTH);
     OPENSSL_free(t.cert_der);
     /* TLS 1.2, SNI in another case, ALPN among other protocols. */
-    t = tls(port, "EXAMPLE.test", "\x02h2\x0a" "acme-tls/1\x08http/1.1", TLS1_2_VERSION);
+    t = tls(port, "EXAMPLE.test",
+            "\x02h2\x0a"
+            "acme-tls/1\x08http/1.1",
+            TLS1_2_VERSION);
     assert_true(t.ok);
     assert_string_equal(t.selected, "acme-tls/1");
     assert_string_equal(t.version, "TLSv1.2");
