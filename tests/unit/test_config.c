@@ -191,6 +191,10 @@ test_challenge_listen(void **state)
     expect_error("{\"tls_alpn01_listen\": [\"0.0.0.0:0\"]}", "is not ADDR:PORT");
     expect_error("{\"tls_alpn01_listen\": [\"0.0.0.0\"]}", "is not ADDR:PORT");
     expect_error("{\"tls_alpn01_listen\": [\"[]:443\"]}", "is not ADDR:PORT");
+    expect_error("{\"tls_alpn01_listen\": [\"[1]:443\"]}", "is not ADDR:PORT");
+    expect_error("{\"tls_alpn01_listen\": [\"[127.0.0.1]:443\"]}", "is not ADDR:PORT");
+    expect_error("{\"tls_alpn01_listen\": [\"256.0.0.1:443\"]}", "is not ADDR:PORT");
+    expect_error("{\"tls_alpn01_listen\": [\"1.2.3:443\"]}", "is not ADDR:PORT");
     expect_error("{\"challenge_listen_always\": 1}",
                  "$.challenge_listen_always: expected true or false, got a number");
 }
