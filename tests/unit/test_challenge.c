@@ -1136,6 +1136,39 @@ test_alpn_deadline(void **state)
     challenge_alpn_free(a);
 }
 
+/* set_listen turning keep_open on and off; the default list opens nothing by itself. */
+static void
+test_alpn_set_listen(void **state)
+{
+    struct challenge_alpn *a = NULL;
+    struct challenge_http *h = NULL;
+    struct tls_call t;
+    char *cause = NULL;
+    int port;
+
+    (void)state;
+    /* Defaults (0.0.0.0:443, [::]:443) are not bound until something is pending. */
+    assert_int_equal(challenge_alpn_new(&loop, NULL, 0, 0, &a, &cause), 0);
+    assert_int_equal(challenge_alpn_port(a, 0), 0);
+    challenge_alpn_free(a);
+    assert_int_equal(challenge_http_new(&loop, NULL, 0, 0, &h, &cause), 0);
+    assert_int_equal(challenge_http_port(h, 0), 0);
+    challenge_http_free(h);
+
+    assert_int_equal(challenge_alpn_new(&loop, alpn_loopback4, 1, 0, &a, &cause), 0);
+    assert_int_equal(challenge_alpn_port(a, 0), 0);
+    assert_int_equal(challenge_alpn_set_listen(a, alpn_loopback4, 1, 1, &cause), 0);
+    port = challenge_alpn_port(a, 0);
+    assert_true(port > 0);
+    t = tls(port, "example.test", ALPN_ACME, 0);
+    assert_false(t.ok);
+    assert_int_equal(ERR_GET_REASON(t.err), SSL_R_TLSV1_UNRECOGNIZED_NAME);
+    assert_int_equal(challenge_alpn_set_listen(a, alpn_loopback4, 1, 0, &cause), 0);
+    assert_int_equal(challenge_alpn_port(a, 0), 0);
+    assert_int_equal(connect_errno(AF_INET, port), ECONNREFUSED);
+    challenge_alpn_free(a);
+}
+
 /* keys_alpn_cert on its own: identifiers it refuses. */
 static void
 test_keys_alpn_cert(void **state)
@@ -1175,6 +1208,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_alpn_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alpn_ip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alpn_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alpn_set_listen, setup, teardown),
         cmocka_unit_test(test_keys_alpn_cert),
     };
 
