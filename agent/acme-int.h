@@ -76,8 +76,6 @@ struct acme {
     struct acme_order *orders;
     size_t norders;
     struct acme_timer *timers;
-    struct challenge_http *http01;
-    struct challenge_alpn *alpn;
     int stopping;
 };
 

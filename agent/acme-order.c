@@ -186,10 +186,10 @@ authz_cleanup(struct authz *a)
     if (!a->setup)
         return;
     a->setup = 0;
-    if (strcmp(a->o->challenge, "http-01") == 0 && acme->http01 != NULL)
-        challenge_http_remove(acme->http01, a->token);
-    else if (strcmp(a->o->challenge, "tls-alpn-01") == 0 && acme->alpn != NULL)
-        challenge_alpn_remove(acme->alpn, a->ident);
+    if (strcmp(a->o->challenge, "http-01") == 0 && acme->agent->http01 != NULL)
+        challenge_http_remove(acme->agent->http01, a->token);
+    else if (strcmp(a->o->challenge, "tls-alpn-01") == 0 && acme->agent->alpn01 != NULL)
+        challenge_alpn_remove(acme->agent->alpn01, a->ident);
     else if (strcmp(a->o->challenge, "dns-01") == 0 && !acme->stopping)
         hook_run(a, 1);
 }
@@ -792,24 +792,14 @@ out:
         uv_os_free_environ(env, nenv);
 }
 
-static const char *const *
-listen_list(struct acme *acme, int alpn, size_t *n)
-{
-    const struct config_list *l = alpn ? &acme->agent->config.tls_alpn01_listen
-                                       : &acme->agent->config.http01_listen;
-
-    *n = l->n;
-    return (const char *const *)l->items;
-}
-
 static void
 authz_respond(struct authz *a)
 {
     struct acme_order *o = a->o;
     struct acme *acme = o->acme;
+    struct challenge_http *http01;
+    struct challenge_alpn *alpn;
     char *thumb = NULL, *cause = NULL;
-    const char *const *listen;
-    size_t n;
     int rc;
 
     if ((rc = keys_jwk_thumbprint(o->ca->account->key, &thumb, &cause)) != 0)
@@ -822,26 +812,14 @@ authz_respond(struct authz *a)
         goto fail;
     }
     if (strcmp(o->challenge, "http-01") == 0) {
-        if (acme->http01 == NULL) {
-            listen = listen_list(acme, 0, &n);
-            if ((rc = challenge_http_new(acme->loop, listen, n,
-                                         acme->agent->config.challenge_listen_always,
-                                         &acme->http01, &cause)) != 0)
-                goto fail;
-        }
-        if ((rc = challenge_http_add(acme->http01, a->token, a->keyauth, &cause)) != 0)
+        if ((rc = agent_http01(acme->agent, &http01, &cause)) != 0 ||
+            (rc = challenge_http_add(http01, a->token, a->keyauth, &cause)) != 0)
             goto fail;
         a->setup = 1;
         challenge_trigger(a);
     } else if (strcmp(o->challenge, "tls-alpn-01") == 0) {
-        if (acme->alpn == NULL) {
-            listen = listen_list(acme, 1, &n);
-            if ((rc = challenge_alpn_new(acme->loop, listen, n,
-                                         acme->agent->config.challenge_listen_always,
-                                         &acme->alpn, &cause)) != 0)
-                goto fail;
-        }
-        if ((rc = challenge_alpn_add(acme->alpn, a->ident, a->keyauth, &cause)) != 0)
+        if ((rc = agent_alpn01(acme->agent, &alpn, &cause)) != 0 ||
+            (rc = challenge_alpn_add(alpn, a->ident, a->keyauth, &cause)) != 0)
             goto fail;
         a->setup = 1;
         challenge_trigger(a);

@@ -16,8 +16,6 @@
 #include "acme-int.h"
 #include "agent.h"
 #include "b64url.h"
-#include "challenge-alpn.h"
-#include "challenge-http.h"
 #include "err.h"
 #include "fsutil.h"
 #include "keys.h"
@@ -765,12 +763,6 @@ acme_stop(struct acme *acme)
     }
     acme_http_free(acme->http);
     acme->http = NULL;
-    if (acme->http01 != NULL)
-        challenge_http_free(acme->http01);
-    if (acme->alpn != NULL)
-        challenge_alpn_free(acme->alpn);
-    acme->http01 = NULL;
-    acme->alpn = NULL;
 }
 
 void

@@ -5,6 +5,8 @@
 #include <time.h>
 
 #include "acme.h"
+#include "challenge-alpn.h"
+#include "challenge-http.h"
 #include "err.h"
 #include "fsutil.h"
 #include "log.h"
@@ -60,6 +62,76 @@ apply_log_level(struct agent *agent)
         log_set_level((enum log_level)level);
 }
 
+/* A config_list as the responders take it. */
+#define LISTEN_ARGS(l) (const char *const *)(l).items, (l).n
+
+int
+agent_http01(struct agent *agent, struct challenge_http **out, char **cause)
+{
+    int rc = 0;
+
+    *out = NULL;
+    if (agent->stopping) {
+        err_set(cause, "the agent is stopping");
+        return -E_UNAVAILABLE;
+    }
+    if (agent->http01 == NULL)
+        rc = challenge_http_new(agent->loop, LISTEN_ARGS(agent->config.http01_listen),
+                                agent->config.challenge_listen_always, &agent->http01, cause);
+    *out = agent->http01;
+    return rc;
+}
+
+int
+agent_alpn01(struct agent *agent, struct challenge_alpn **out, char **cause)
+{
+    int rc = 0;
+
+    *out = NULL;
+    if (agent->stopping) {
+        err_set(cause, "the agent is stopping");
+        return -E_UNAVAILABLE;
+    }
+    if (agent->alpn01 == NULL)
+        rc = challenge_alpn_new(agent->loop, LISTEN_ARGS(agent->config.tls_alpn01_listen),
+                                agent->config.challenge_listen_always, &agent->alpn01, cause);
+    *out = agent->alpn01;
+    return rc;
+}
+
+/*
+ * Gives the responders the configured addresses; with challenge_listen_always
+ * both are made (and listen) now.  Failures are warnings: the agent runs on
+ * and the next challenge reports the problem again.
+ */
+static void
+apply_challenge_config(struct agent *agent)
+{
+    int always = agent->config.challenge_listen_always, rc = 0;
+    struct challenge_http *h;
+    struct challenge_alpn *a;
+    char *cause = NULL;
+
+    if (agent->http01 != NULL)
+        rc = challenge_http_set_listen(agent->http01, LISTEN_ARGS(agent->config.http01_listen),
+                                       always, &cause);
+    else if (always)
+        rc = agent_http01(agent, &h, &cause);
+    if (rc != 0)
+        log_warn("%s", cause != NULL ? cause : "http-01: cannot listen");
+    free(cause);
+    cause = NULL;
+    rc = 0;
+    if (agent->alpn01 != NULL)
+        rc = challenge_alpn_set_listen(agent->alpn01,
+                                       LISTEN_ARGS(agent->config.tls_alpn01_listen), always,
+                                       &cause);
+    else if (always)
+        rc = agent_alpn01(agent, &a, &cause);
+    if (rc != 0)
+        log_warn("%s", cause != NULL ? cause : "tls-alpn-01: cannot listen");
+    free(cause);
+}
 
 int
 agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *opts,
@@ -136,6 +208,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     }
     log_info("certagent %s listening on %s, store %s (%zu certificates)", CERTAGENT_VERSION,
              agent->socket_path, agent->state_dir, store_count(agent->store));
+    apply_challenge_config(agent);
     acme_resume(agent->acme);
     free(lock_path);
     paths_free(&defaults);
@@ -161,6 +234,10 @@ agent_stop(struct agent *agent)
     server_stop(&agent->server);
     acme_stop(agent->acme);
     platform_signals_close(&agent->signals);
+    challenge_http_free(agent->http01);
+    challenge_alpn_free(agent->alpn01);
+    agent->http01 = NULL;
+    agent->alpn01 = NULL;
 }
 
 void
@@ -201,7 +278,18 @@ agent_reload(struct agent *agent)
     free(agent->config.dns01_hook);
     agent->config.dns01_hook = c.dns01_hook;
     c.dns01_hook = NULL;
+    {
+        struct config_list swap = agent->config.http01_listen;
+
+        agent->config.http01_listen = c.http01_listen;
+        c.http01_listen = swap;
+        swap = agent->config.tls_alpn01_listen;
+        agent->config.tls_alpn01_listen = c.tls_alpn01_listen;
+        c.tls_alpn01_listen = swap;
+    }
+    agent->config.challenge_listen_always = c.challenge_listen_always;
     config_free(&c);
+    apply_challenge_config(agent);
     apply_log_level(agent);
     log_info("configuration reloaded from %s", agent->config_path);
     platform_notify("READY=1");

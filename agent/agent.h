@@ -21,6 +21,9 @@ struct agent_options {
     const char *log_level;   /* NULL: config */
 };
 
+struct challenge_http;
+struct challenge_alpn;
+
 struct agent {
     uv_loop_t *loop;
     struct config config;
@@ -38,6 +41,8 @@ struct agent {
     uint64_t started_hr;    /* uv_hrtime at start */
     unsigned jobs;          /* thread-pool jobs in flight */
     int stopping;
+    struct challenge_http *http01; /* made on first use (agent_http01) */
+    struct challenge_alpn *alpn01; /* made on first use (agent_alpn01) */
 };
 
 /* Loads config, opens the store, starts listening.  On failure everything is undone. */
@@ -49,5 +54,15 @@ void agent_stop(struct agent *agent);
 void agent_reload(struct agent *agent);
 /* After uv_run returned: releases the store and the lock. */
 void agent_free(struct agent *agent);
+
+/*
+ * The http-01 and tls-alpn-01 responders, made on first use from the config
+ * (http01_listen, tls_alpn01_listen, challenge_listen_always), kept until
+ * agent_stop; a reload gives them the new addresses.  -E_UNAVAILABLE while
+ * stopping; with challenge_listen_always a bind failure is an error (else it
+ * comes from the first challenge_*_add).
+ */
+int agent_http01(struct agent *agent, struct challenge_http **out, char **cause);
+int agent_alpn01(struct agent *agent, struct challenge_alpn **out, char **cause);
 
 #endif

@@ -51,8 +51,8 @@ struct alpn_session {
     BIO *in;  /* network -> OpenSSL */
     BIO *out; /* OpenSSL -> network */
     struct challenge_conn *conn;
-    const char *why;                     /* why our callbacks refused, for the log */
-    char sni[DNS_NAME_MAX + 1];          /* the name the client asked for */
+    const char *why;            /* why our callbacks refused, for the log */
+    char sni[DNS_NAME_MAX + 1]; /* the name the client asked for */
 };
 
 static char
@@ -382,8 +382,8 @@ challenge_alpn_new(uv_loop_t *loop, const char *const *listen, size_t nlisten, i
 }
 
 int
-challenge_alpn_add(struct challenge_alpn *a, const char *identifier,
-                   const char *key_authorization, char **cause)
+challenge_alpn_add(struct challenge_alpn *a, const char *identifier, const char *key_authorization,
+                   char **cause)
 {
     struct alpn_cert *c = NULL;
     char sni[DNS_NAME_MAX + 1];
@@ -406,8 +406,9 @@ challenge_alpn_add(struct challenge_alpn *a, const char *identifier,
     }
     if ((c = find_by_identifier(a, identifier)) != NULL) {
         if (strcmp(c->key_authorization, key_authorization) != 0) {
-            err_set(cause, "tls-alpn-01: %s is being validated already with another key "
-                           "authorization",
+            err_set(cause,
+                    "tls-alpn-01: %s is being validated already with another key "
+                    "authorization",
                     identifier);
             return -E_BUSY;
         }

@@ -173,8 +173,7 @@ fields_ok(const char *p, const char *end)
 
 /* Answers the complete request head in req->head[0, end). */
 static void
-answer(struct challenge_http *h, struct challenge_conn *conn, struct http_request *req,
-       size_t end)
+answer(struct challenge_http *h, struct challenge_conn *conn, struct http_request *req, size_t end)
 {
     const char *p = req->head, *stop = req->head + end, *line, *sp1, *sp2, *version;
     const char *target, *path, *token;

@@ -35,7 +35,8 @@ int challenge_http_new(uv_loop_t *loop, const char *const *listen, size_t nliste
  * Serves GET /.well-known/acme-challenge/TOKEN with body key_authorization.
  * Opens the listeners when closed; a bind failure is an error naming the
  * address and the reason ("cannot listen on 0.0.0.0:80 for http-01: address
- * already in use"), and the token is not added.  The same token added twice
+ * already in use"; -E_DENIED when the port needs privileges the agent lacks,
+ * else -E_IO), and the token is not added.  The same token added twice
  * is counted (remove must be called as often); the same token with another
  * key authorization is -E_EXISTS.  token: base64url, 1..256 characters;
  * key_authorization: printable ASCII, 1..1024 characters (-E_BAD_INPUT).

@@ -102,8 +102,8 @@ free_addrs(char **addrs, size_t n)
 }
 
 void
-challenge_net_init(struct challenge_net *net, uv_loop_t *loop, const char *what,
-                   int default_port, const struct challenge_net_ops *ops, void *owner,
+challenge_net_init(struct challenge_net *net, uv_loop_t *loop, const char *what, int default_port,
+                   const struct challenge_net_ops *ops, void *owner,
                    void (*on_released)(void *owner))
 {
     memset(net, 0, sizeof(*net));
@@ -178,6 +178,12 @@ on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
     if (conn->closing)
         return;
+    if (nread == UV_EOF && conn->finishing && !conn->shut_done) {
+        /* The peer has said all it will; close once the answer is out. */
+        conn->peer_eof = 1;
+        uv_read_stop(stream);
+        return;
+    }
     if (nread < 0) {
         /* UV_EOF, or a reset: either way the peer is gone. */
         if (nread != UV_EOF && !conn->finishing)
@@ -195,8 +201,11 @@ on_shutdown(uv_shutdown_t *req, int status)
 {
     struct challenge_conn *conn = req->data;
 
-    /* After a failed shutdown there is nothing to wait for. */
-    if (status < 0 && !conn->closing)
+    if (conn->closing)
+        return;
+    conn->shut_done = 1;
+    /* After a failed shutdown, or when the peer is gone already, there is nothing to wait for. */
+    if (status < 0 || conn->peer_eof)
         challenge_net_abort(conn);
 }
 
@@ -352,8 +361,7 @@ on_connection(uv_stream_t *server, int status)
     net->at_cap = 0;
     refuse = net->ops->on_open(conn) != 0;
     if (!refuse && (rc = uv_timer_start(&conn->timer, on_deadline, net->timeout_ms, 0)) != 0) {
-        log_error("%s: %s: cannot start the deadline: %s", net->what, conn->peer,
-                  uv_strerror(rc));
+        log_error("%s: %s: cannot start the deadline: %s", net->what, conn->peer, uv_strerror(rc));
         refuse = 1;
     }
     if (!refuse && (rc = uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read)) != 0) {
@@ -474,8 +482,7 @@ challenge_net_open(struct challenge_net *net, char **cause)
                 rc = 0;
                 continue;
             }
-            err_set(cause, "cannot listen on %s for %s: %s", addrs[i], net->what,
-                    uv_strerror(rc));
+            err_set(cause, "cannot listen on %s for %s: %s", addrs[i], net->what, uv_strerror(rc));
             rc = rc == UV_ENOMEM ? -E_NOMEM : rc == UV_EACCES ? -E_DENIED : -E_IO;
             goto fail;
         }

@@ -40,12 +40,14 @@ struct challenge_conn {
     uv_shutdown_t shutdown;
     struct challenge_net *net;
     struct challenge_conn *prev, *next;
-    void *data;          /* the responder's state for this connection */
-    char peer[64];       /* "192.0.2.1:40000", "[2001:db8::1]:40000" */
-    unsigned writes;     /* writes in flight */
-    unsigned handles;    /* handles not yet closed */
-    int finishing;       /* answer given: shut down after the writes, drop input */
-    int shut;            /* uv_shutdown issued */
+    void *data;       /* the responder's state for this connection */
+    char peer[64];    /* "192.0.2.1:40000", "[2001:db8::1]:40000" */
+    unsigned writes;  /* writes in flight */
+    unsigned handles; /* handles not yet closed */
+    int finishing;    /* answer given: shut down after the writes, drop input */
+    int shut;         /* uv_shutdown issued */
+    int shut_done;    /* and completed: the answer is out */
+    int peer_eof;     /* the peer closed its side before that */
     int closing;
     char rbuf[CHALLENGE_NET_READ_CHUNK];
 };
@@ -54,9 +56,9 @@ struct challenge_net_listener;
 
 struct challenge_net {
     uv_loop_t *loop;
-    const char *what;    /* "http-01": names the responder in messages */
+    const char *what; /* "http-01": names the responder in messages */
     int default_port;
-    char **addrs;        /* configured "ADDR:PORT" */
+    char **addrs; /* configured "ADDR:PORT" */
     size_t naddrs;
     int keep_open;
     struct challenge_net_listener *listeners; /* open listeners, in the order of addrs */
@@ -67,8 +69,8 @@ struct challenge_net {
     const struct challenge_net_ops *ops;
     void *owner;
     void (*on_released)(void *owner); /* after challenge_net_close, once all is closed */
-    unsigned handles;    /* listeners and connections not yet closed */
-    int at_cap;          /* the last connection was refused for the cap (warned) */
+    unsigned handles;                 /* listeners and connections not yet closed */
+    int at_cap;                       /* the last connection was refused for the cap (warned) */
     int closing;
 };
 

@@ -1,6 +1,8 @@
 #include "config.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,40 +130,47 @@ parse_mode(const char *s, long *out)
 
 /*
  * Is s "ADDR:PORT" with an IPv4 address or a bracketed IPv6 address and a
- * port 1..65535?  A lexical check; the responder parses the address itself.
+ * port 1..65535?  (OpenSSL's a2i_IPADDRESS parses the address, portably.)
  */
 static int
 listen_addr_ok(const char *s)
 {
-    const char *colon, *p;
+    char host[64];
+    const char *colon, *hstart;
+    ASN1_OCTET_STRING *ip;
+    size_t hlen;
     long port = 0;
+    int len;
 
     if (s[0] == '[') {
         const char *close = strchr(s, ']');
 
-        if (close == NULL || close == s + 1 || close[1] != ':')
+        if (close == NULL || close[1] != ':')
             return 0;
-        for (p = s + 1; p < close; p++) {
-            if (strchr("0123456789abcdefABCDEF:.", *p) == NULL)
-                return 0;
-        }
+        hstart = s + 1;
+        hlen = (size_t)(close - hstart);
         colon = close + 1;
     } else {
-        if ((colon = strchr(s, ':')) == NULL || colon == s || strchr(colon + 1, ':') != NULL)
+        if ((colon = strchr(s, ':')) == NULL || strchr(colon + 1, ':') != NULL)
             return 0;
-        for (p = s; p < colon; p++) {
-            if (strchr("0123456789.", *p) == NULL)
-                return 0;
-        }
+        hstart = s;
+        hlen = (size_t)(colon - s);
     }
-    if (colon[1] == '\0' || strlen(colon + 1) > 5)
+    if (hlen == 0 || hlen >= sizeof(host) || colon[1] == '\0' || strlen(colon + 1) > 5)
         return 0;
-    for (p = colon + 1; *p != '\0'; p++) {
+    for (const char *p = colon + 1; *p != '\0'; p++) {
         if (*p < '0' || *p > '9')
             return 0;
         port = port * 10 + (*p - '0');
     }
-    return port >= 1 && port <= 65535;
+    memcpy(host, hstart, hlen);
+    host[hlen] = '\0';
+    ip = a2i_IPADDRESS(host);
+    ERR_clear_error();
+    len = ip != NULL ? ASN1_STRING_length(ip) : 0;
+    ASN1_OCTET_STRING_free(ip);
+    /* A bare IPv6 address needs its brackets, a bracketed IPv4 one does not take them. */
+    return len == (s[0] == '[' ? 16 : 4) && port >= 1 && port <= 65535;
 }
 
 static void

@@ -8,3 +8,9 @@ foreach(name cli selfsigned import export signals killloop perms upgrade)
     set_tests_properties(integration.${name} PROPERTIES LABELS integration TIMEOUT 600)
   endif()
 endforeach()
+# The challenge responders through the agent's config (curl and openssl s_client as clients).
+add_test(NAME integration.challenge
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/it-challenge.sh
+          $<TARGET_FILE:certagent> $<TARGET_FILE:certctl> $<TARGET_FILE:agent-up>
+          ${PROJECT_SOURCE_DIR}/tests/data $<TARGET_FILE:certagent-upgrade-check>)
+set_tests_properties(integration.challenge PROPERTIES LABELS integration TIMEOUT 300)

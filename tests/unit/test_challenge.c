@@ -174,8 +174,9 @@ struct http_call {
     int port;
     const char *request;
     size_t request_len;
+    int half_close; /* shut down the sending side after the request */
     int connect_err;
-    int eof;                 /* the server closed (read returned 0) */
+    int eof; /* the server closed (read returned 0) */
     char reply[REPLY_MAX + 1];
     size_t reply_len;
 };
@@ -198,6 +199,8 @@ http_client(void *arg)
             break;
         sent += (size_t)n;
     }
+    if (c->half_close)
+        shutdown(fd, SHUT_WR);
     for (;;) {
         ssize_t n = recv(fd, c->reply + c->reply_len, REPLY_MAX - c->reply_len, 0);
 
@@ -316,8 +319,10 @@ get_requests(void *arg)
     struct http_call *c;
 
     /* HTTP/1.1 GET, as validators send it. */
-    c = http(AF_INET, port, "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
-                            "Host: example.test\r\nUser-Agent: test\r\nAccept: */*\r\n\r\n", 0);
+    c = http(AF_INET, port,
+             "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
+             "Host: example.test\r\nUser-Agent: test\r\nAccept: */*\r\n\r\n",
+             0);
     expect_reply(c, 200, KEYAUTH);
     assert_non_null(strstr(c->reply, "\r\nContent-Type: application/octet-stream\r\n"));
     snprintf(want, sizeof(want), "\r\nContent-Length: %zu\r\n", strlen(KEYAUTH));
@@ -328,14 +333,26 @@ get_requests(void *arg)
     expect_reply(c, 200, KEYAUTH);
     free(c);
     /* Absolute form. */
-    c = http(AF_INET, port, "GET http://example.test/.well-known/acme-challenge/" TOKEN
-                            " HTTP/1.1\r\nHost: example.test\r\n\r\n", 0);
+    c = http(AF_INET, port,
+             "GET http://example.test/.well-known/acme-challenge/" TOKEN
+             " HTTP/1.1\r\nHost: example.test\r\n\r\n",
+             0);
     expect_reply(c, 200, KEYAUTH);
     free(c);
     /* HEAD: the head of the GET answer, no body. */
     c = http(AF_INET, port, "HEAD /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n\r\n", 0);
     expect_reply(c, 200, "");
     assert_non_null(strstr(c->reply, want));
+    free(c);
+    /* A client that closes its sending side at once still gets the whole answer. */
+    c = calloc(1, sizeof(*c));
+    assert_non_null(c);
+    c->port = port;
+    c->half_close = 1;
+    c->request = "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n\r\n";
+    c->request_len = strlen(c->request);
+    run_client(http_client, c);
+    expect_reply(c, 200, KEYAUTH);
     free(c);
     /* The request arriving in pieces. */
     c = calloc(1, sizeof(*c));
@@ -362,7 +379,7 @@ test_http_get(void **state)
     assert_true(challenge_http_port(h, 0) > 0);
     logs = capture_log(get_requests, h);
     /* GETs count, HEAD does not. */
-    assert_int_equal(challenge_http_served(h), 4);
+    assert_int_equal(challenge_http_served(h), 5);
     /* Debug lines name the peer and the token, never the key authorization. */
     assert_non_null(strstr(logs, "http-01: 127.0.0.1:"));
     assert_non_null(strstr(logs, "GET token " TOKEN ": 200"));
@@ -398,12 +415,16 @@ test_http_errors(void **state)
     expect_reply(c, 404, NULL);
     free(c);
     /* A prefix of the token is not the token. */
-    c = http(AF_INET, port, "GET /.well-known/acme-challenge/evaGxfADs6pSRb2LAv9IZf17Dt3 "
-                            "HTTP/1.1\r\n\r\n", 0);
+    c = http(AF_INET, port,
+             "GET /.well-known/acme-challenge/evaGxfADs6pSRb2LAv9IZf17Dt3 "
+             "HTTP/1.1\r\n\r\n",
+             0);
     expect_reply(c, 404, NULL);
     free(c);
-    c = http(AF_INET, port, "POST /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
-                            "Content-Length: 11\r\n\r\nhello=world", 0);
+    c = http(AF_INET, port,
+             "POST /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
+             "Content-Length: 11\r\n\r\nhello=world",
+             0);
     expect_reply(c, 405, NULL);
     assert_non_null(strstr(c->reply, "\r\nAllow: GET, HEAD\r\n"));
     free(c);
@@ -417,12 +438,16 @@ test_http_errors(void **state)
     c = http(AF_INET, port, "GET /\r\n\r\n", 0);
     expect_reply(c, 400, NULL);
     free(c);
-    c = http(AF_INET, port, "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
-                            "no colon here\r\n\r\n", 0);
+    c = http(AF_INET, port,
+             "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
+             "no colon here\r\n\r\n",
+             0);
     expect_reply(c, 400, NULL);
     free(c);
-    c = http(AF_INET, port, "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
-                            "Host: a\r\n folded\r\n\r\n", 0);
+    c = http(AF_INET, port,
+             "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
+             "Host: a\r\n folded\r\n\r\n",
+             0);
     expect_reply(c, 400, NULL);
     free(c);
     c = http(AF_INET, port, nul_request, sizeof(nul_request) - 1);
@@ -527,7 +552,7 @@ test_http_deadline(void **state)
 struct flood_call {
     int port;
     int fds[CHALLENGE_NET_MAX_CONNS];
-    int extra_eof;        /* the connection over the cap was closed at once */
+    int extra_eof; /* the connection over the cap was closed at once */
     double extra_ms;
     struct http_call after; /* a request once the others are gone */
 };
@@ -695,6 +720,7 @@ test_http_bind_failure(void **state)
     char addr[32], want[128], *cause = NULL;
     const char *list[] = {"127.0.0.1:0", addr};
     const char *bad[] = {"localhost:80"};
+    const char *no6[] = {"[2001:db8::1]:0", "127.0.0.1:0", "[2001:db8::1]:0"};
     int fd, port = busy_port(&fd);
 
     (void)state;
@@ -715,6 +741,20 @@ test_http_bind_failure(void **state)
     assert_int_equal(challenge_http_new(&loop, list + 1, 1, 1, &h, &cause), -E_IO);
     assert_null(h);
     assert_string_equal(cause, want);
+    free(cause);
+    cause = NULL;
+    /*
+     * An IPv6 address the host cannot bind (as on a host with IPv6 off) is skipped
+     * when another address opened, and an error when it is the only one.
+     */
+    assert_int_equal(challenge_http_new(&loop, no6 + 1, 2, 1, &h, &cause), 0);
+    assert_true(challenge_http_port(h, 0) > 0);
+    assert_int_equal(challenge_http_port(h, 1), 0);
+    challenge_http_free(h);
+    h = NULL;
+    assert_int_equal(challenge_http_new(&loop, no6, 1, 1, &h, &cause), -E_IO);
+    assert_null(h);
+    assert_non_null(strstr(cause, "cannot listen on [2001:db8::1]:0 for http-01: "));
     free(cause);
     cause = NULL;
     /* Not ADDR:PORT. */
@@ -762,8 +802,7 @@ test_http_set_listen(void **state)
     expect_reply(c, 200, KEYAUTH);
     free(c);
     if (have6) {
-        c = http(AF_INET6, p6, "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n\r\n",
-                 0);
+        c = http(AF_INET6, p6, "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n\r\n", 0);
         expect_reply(c, 200, KEYAUTH);
         free(c);
     } else {
@@ -781,11 +820,11 @@ test_http_set_listen(void **state)
 struct tls_call {
     int family;
     int port;
-    const char *sni;         /* NULL: none */
-    const char *alpn;        /* wire format, NULL: none */
-    int max_version;         /* 0: any */
+    const char *sni;  /* NULL: none */
+    const char *alpn; /* wire format, NULL: none */
+    int max_version;  /* 0: any */
     int ok;
-    unsigned long err;       /* first OpenSSL error of a failed handshake */
+    unsigned long err; /* first OpenSSL error of a failed handshake */
     char version[16];
     char selected[32];
     unsigned char *cert_der; /* the server's certificate (heap) */
@@ -848,7 +887,9 @@ out:
     close(fd);
 }
 
-#define ALPN_ACME "\x0a" "acme-tls/1"
+#define ALPN_ACME                                                                                 \
+    "\x0a"                                                                                        \
+    "acme-tls/1"
 
 static struct tls_call
 tls(int port, const char *sni, const char *alpn, int max_version)
@@ -942,7 +983,10 @@ test_alpn_dns(void **state)
     check_validation_cert(&t, GEN_DNS, (const unsigned char *)"example.test", 12, KEYAUTH);
     OPENSSL_free(t.cert_der);
     /* TLS 1.2, SNI in another case, ALPN among other protocols. */
-    t = tls(port, "EXAMPLE.test", "\x02h2\x0a" "acme-tls/1\x08http/1.1", TLS1_2_VERSION);
+    t = tls(port, "EXAMPLE.test",
+            "\x02h2\x0a"
+            "acme-tls/1\x08http/1.1",
+            TLS1_2_VERSION);
     assert_true(t.ok);
     assert_string_equal(t.selected, "acme-tls/1");
     assert_string_equal(t.version, "TLSv1.2");
@@ -1092,6 +1136,39 @@ test_alpn_deadline(void **state)
     challenge_alpn_free(a);
 }
 
+/* set_listen turning keep_open on and off; the default list opens nothing by itself. */
+static void
+test_alpn_set_listen(void **state)
+{
+    struct challenge_alpn *a = NULL;
+    struct challenge_http *h = NULL;
+    struct tls_call t;
+    char *cause = NULL;
+    int port;
+
+    (void)state;
+    /* Defaults (0.0.0.0:443, [::]:443) are not bound until something is pending. */
+    assert_int_equal(challenge_alpn_new(&loop, NULL, 0, 0, &a, &cause), 0);
+    assert_int_equal(challenge_alpn_port(a, 0), 0);
+    challenge_alpn_free(a);
+    assert_int_equal(challenge_http_new(&loop, NULL, 0, 0, &h, &cause), 0);
+    assert_int_equal(challenge_http_port(h, 0), 0);
+    challenge_http_free(h);
+
+    assert_int_equal(challenge_alpn_new(&loop, alpn_loopback4, 1, 0, &a, &cause), 0);
+    assert_int_equal(challenge_alpn_port(a, 0), 0);
+    assert_int_equal(challenge_alpn_set_listen(a, alpn_loopback4, 1, 1, &cause), 0);
+    port = challenge_alpn_port(a, 0);
+    assert_true(port > 0);
+    t = tls(port, "example.test", ALPN_ACME, 0);
+    assert_false(t.ok);
+    assert_int_equal(ERR_GET_REASON(t.err), SSL_R_TLSV1_UNRECOGNIZED_NAME);
+    assert_int_equal(challenge_alpn_set_listen(a, alpn_loopback4, 1, 0, &cause), 0);
+    assert_int_equal(challenge_alpn_port(a, 0), 0);
+    assert_int_equal(connect_errno(AF_INET, port), ECONNREFUSED);
+    challenge_alpn_free(a);
+}
+
 /* keys_alpn_cert on its own: identifiers it refuses. */
 static void
 test_keys_alpn_cert(void **state)
@@ -1131,6 +1208,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_alpn_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alpn_ip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alpn_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alpn_set_listen, setup, teardown),
         cmocka_unit_test(test_keys_alpn_cert),
     };
 

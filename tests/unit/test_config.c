@@ -135,8 +135,15 @@ test_docs_cover_every_key(void **state)
     const struct config_key_doc *docs;
     size_t n = config_key_docs(&docs);
 
+    struct config c;
+
     (void)state;
-    assert_int_equal(n, 12);
+    assert_int_equal(n, 14);
+    /* The ACME keys: a default CA, no dns-01 hook until one is configured. */
+    assert_int_equal(config_defaults(&c), 0);
+    assert_string_equal(c.default_ca, "letsencrypt");
+    assert_null(c.dns01_hook);
+    config_free(&c);
     for (size_t i = 0; i < n; i++) {
         assert_non_null(docs[i].name);
         assert_true(strlen(docs[i].doc) > 10);
@@ -191,6 +198,10 @@ test_challenge_listen(void **state)
     expect_error("{\"tls_alpn01_listen\": [\"0.0.0.0:0\"]}", "is not ADDR:PORT");
     expect_error("{\"tls_alpn01_listen\": [\"0.0.0.0\"]}", "is not ADDR:PORT");
     expect_error("{\"tls_alpn01_listen\": [\"[]:443\"]}", "is not ADDR:PORT");
+    expect_error("{\"tls_alpn01_listen\": [\"[1]:443\"]}", "is not ADDR:PORT");
+    expect_error("{\"tls_alpn01_listen\": [\"[127.0.0.1]:443\"]}", "is not ADDR:PORT");
+    expect_error("{\"tls_alpn01_listen\": [\"256.0.0.1:443\"]}", "is not ADDR:PORT");
+    expect_error("{\"tls_alpn01_listen\": [\"1.2.3:443\"]}", "is not ADDR:PORT");
     expect_error("{\"challenge_listen_always\": 1}",
                  "$.challenge_listen_always: expected true or false, got a number");
 }
