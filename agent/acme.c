@@ -1552,14 +1552,15 @@ acme_ca_account(struct acme *acme, struct acme_ca *ca, int agree_tos, const char
     memset(&args, 0, sizeof(args));
     args.ca = ca->name;
     args.email = email;
+    /* Wait first: the registration may end before reg_start returns (cached directory). */
+    w->next = ca->account_waiters;
+    ca->account_waiters = w;
     if ((rc = reg_start(acme, ca, &args, NULL, agree_tos, 0, &cause)) != 0) {
+        ca->account_waiters = w->next;
         free(w);
         fn(arg, rc, cause, NULL);
         free(cause);
-        return;
     }
-    w->next = ca->account_waiters;
-    ca->account_waiters = w;
 }
 
 /* show, deactivate, rollover: signed calls to the account URL. */
