@@ -15,8 +15,8 @@
 #
 # challtestsrv holds a list of TXT values per name but can only clear a name as a whole, and
 # a name can carry several values at once (example.test and *.example.test share
-# _acme-challenge.example.test.), so "remove" clears the name and publishes again the values
-# still wanted.  Calls may run concurrently: a lock per state directory orders them.
+# _acme-challenge.example.test.), so the hook keeps the wanted values per name in a state
+# file and after each add or remove clears the name and publishes them again.  Calls may run concurrently: a lock per state directory orders them.
 # Exit 0 on success; non-zero with a message on stderr otherwise.
 set -u
 me=dns01-hook
@@ -67,25 +67,21 @@ call() {
     die "challtestsrv $1 for $name failed: ${out:-no answer} (at $mgmt)"
 }
 
-case $op in
-add)
-    touch "$file"
-    grep -qxF -- "$value" "$file" || printf '%s\n' "$value" >>"$file"
-    call /set-txt "{\"host\":\"$name\",\"value\":\"$value\"}"
-    ;;
-remove)
-    if [ -f "$file" ]; then
-        grep -vxF -- "$value" "$file" >"$file.new"
-        mv "$file.new" "$file"
-    fi
-    call /clear-txt "{\"host\":\"$name\"}"
-    if [ -s "$file" ]; then
-        while IFS= read -r v; do
-            call /set-txt "{\"host\":\"$name\",\"value\":\"$v\"}"
-        done <"$file"
-    else
-        rm -f "$file"
-    fi
-    ;;
-esac
+# The new list of values goes to a side file, is published, and replaces the state file only
+# once challtestsrv took it: a failed call leaves the state as it was.
+new=$file.new
+trap 'rm -f "$new"' EXIT
+touch "$file"
+grep -vxF -- "$value" "$file" >"$new"
+[ "$op" = add ] && printf '%s\n' "$value" >>"$new"
+# Publish exactly the values wanted for the name (so a repeated add is not published twice).
+call /clear-txt "{\"host\":\"$name\"}"
+while IFS= read -r v; do
+    call /set-txt "{\"host\":\"$name\",\"value\":\"$v\"}"
+done <"$new"
+if [ -s "$new" ]; then
+    mv "$new" "$file"
+else
+    rm -f "$file" "$new"
+fi
 exit 0
