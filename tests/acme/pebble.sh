@@ -340,10 +340,11 @@ pebble_serial() {
 # ("Valid" or "Revoked"; with the revocation reason code after a space when revoked);
 # returns 1 when Pebble does not know it.
 pebble_cert_status() {
-    local serial=$1
+    local serial=$1 out
     [ -f "$1" ] && serial=$(pebble_serial "$1")
-    curl -sf --cacert "$PEBBLE_TRUST" "$PEBBLE_MGMT/cert-status-by-serial/$serial" |
-        "$ACME_PYTHON" -c '
+    out=$(curl -sf --cacert "$PEBBLE_TRUST" "$PEBBLE_MGMT/cert-status-by-serial/$serial") ||
+        return 1
+    printf '%s' "$out" | "$ACME_PYTHON" -c '
 import json, sys
 j = json.load(sys.stdin)
 print(j["Status"] + ("" if j["Status"] != "Revoked" else " %s" % j.get("Reason", "")))'
