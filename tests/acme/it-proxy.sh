@@ -156,6 +156,42 @@ run 0 acmeproxy_log
 json "[r['applied'] for r in j['rules']] == [1, 1, 1]"
 json "any(e['action'] == 'lag' and e['detail'] == 'valid shown as pending' for e in j['injected'])"
 
+# --- concurrency: 6 lego processes at once through the proxy (dns-01 through the hook), every
+# order held "processing" twice and four order polls answered 503 ---------------------------
+cat >"$T/lego-exec" <<'EOF'
+#!/bin/bash
+case $1 in present) op=add ;; cleanup) op=remove ;; *) exit 0 ;; esac
+d=${2#_acme-challenge.}
+CERTAGENT_DNS01_NAME=$2 CERTAGENT_DNS01_VALUE=$3 CERTAGENT_DNS01_DOMAIN=${d%.} \
+    exec "$ACME_DNS01_HOOK" "$op"
+EOF
+chmod +x "$T/lego-exec"
+acmeproxy_post /log/clear '{}'
+acmeproxy_rules '[
+  {"kind": "order", "action": "processing", "polls": 2, "retry_after": 1, "times": -1},
+  {"kind": "order", "action": "status", "status": 503, "retry_after": 1, "times": 4,
+   "after": 2}]'
+pids=
+for i in 1 2 3 4 5 6; do
+    EXEC_PATH=$T/lego-exec EXEC_POLLING_INTERVAL=1 LEGO_CA_CERTIFICATES=$PEBBLE_TRUST \
+        lego --server "$ACMEPROXY_DIRECTORY" --email "c$i@example.test" --accept-tos \
+        --path "$T/lego-c$i" --domains "c$i.proxy.test" --dns exec --dns.disable-cp \
+        --dns.resolvers "$CHALLTEST_DNS" run >"$T/lego-c$i.log" 2>&1 &
+    pids="$pids $!"
+done
+n=0
+for p in $pids; do
+    n=$((n + 1))
+    if wait "$p"; then pass; else fail "concurrent lego $n failed: $(tail -n 3 "$T/lego-c$n.log")"; fi
+done
+for i in 1 2 3 4 5 6; do
+    check "concurrent certificate $i verifies" pebble_verify "$T/lego-c$i/certificates/c$i.proxy.test.crt"
+done
+run 0 acmeproxy_log
+json "j['counts']['newOrder'] >= 6 and j['counts']['finalize'] >= 6"
+json "j['rules'][0]['applied'] >= 6 and j['rules'][1]['applied'] == 4"
+json "sum(1 for e in j['injected'] if e['action'] == 'processing' and e['kind'] == 'order') >= 12"
+
 # --- Renewal Information for the issued certificate ----------------------------------------
 crt=$T/lego/certificates/p3.proxy.test.crt
 cid=$(acme_cert_id "$crt")
