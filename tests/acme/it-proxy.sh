@@ -2,7 +2,8 @@
 # The fault-injecting ACME proxy (acmeproxy.py) in front of a real Pebble: every action
 # seen with curl, Renewal Information and profiles, then real issuance with Debian's lego
 # through injected 503/429 with Retry-After, a long "processing" and replica lag, the
-# certificates verifying against Pebble's root.
+# certificates verifying against Pebble's root; the raw order states a client sees through
+# orderNotReady, processing and lag (acme-steps.py, on Debian's python3-acme).
 . "$(dirname "$0")/../integration/lib.sh" "$@"
 . "$(dirname "$0")/pebble.sh"
 
@@ -155,6 +156,34 @@ check "second certificate verifies" pebble_verify "$T/lego/certificates/p3.proxy
 run 0 acmeproxy_log
 json "[r['applied'] for r in j['rules']] == [1, 1, 1]"
 json "any(e['action'] == 'lag' and e['detail'] == 'valid shown as pending' for e in j['injected'])"
+
+# --- the order states a client sees, step by step (acme-steps.py, python3-acme) -------------
+acmeproxy_post /log/clear '{}'
+acmeproxy_rules '[
+  {"kind": "finalize", "action": "order-not-ready"},
+  {"kind": "order", "action": "processing", "polls": 2, "retry_after": 1},
+  {"kind": "order", "action": "lag"}]'
+run 0 "$ACME_PYTHON" "$(dirname "$0")/acme-steps.py" --directory "$ACMEPROXY_DIRECTORY" \
+    --cafile "$PEBBLE_TRUST" --http01-port "$PEBBLE_HTTP01_PORT" --out "$T/steps.pem" \
+    s1.proxy.test s2.proxy.test
+printf '%s\n' "$JOUT" >"$T/steps.jsonl"
+steps() {
+    "$ACME_PYTHON" -c '
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+want = [("order", "pending"), ("poll", "ready"), ("finalize", "orderNotReady"),
+        ("poll", "pending"), ("poll", "ready"), ("finalize", "processing"),
+        ("poll", "processing"), ("poll", "processing"), ("poll", "pending"), ("poll", "valid"),
+        ("cert", None)]
+got = [(e["event"], (e.get("type") or "").rsplit(":", 1)[-1] or e.get("status"))
+       for e in ev if e["event"] != "authz"]
+got = [(a, None if a == "cert" else b) for a, b in got]
+sys.exit(0 if got == want else 1)' "$T/steps.jsonl"
+}
+check "finalize orderNotReady, pending once, ready, processing x2 with Retry-After, lag, valid: $(tr '\n' ' ' <"$T/steps.jsonl")" steps
+check "Retry-After 1 on the processing answers" test "$(grep -c '"status": "processing", "retry_after": "1"' "$T/steps.jsonl")" = 3
+check "every order object carries the default profile" test "$(grep -c '"profile": "classic"' "$T/steps.jsonl")" -ge 7
+check "the certificate verifies" pebble_verify "$T/steps.pem"
 
 # --- concurrency: 6 lego processes at once through the proxy (dns-01 through the hook), every
 # order held "processing" twice and four order polls answered 503 ---------------------------
