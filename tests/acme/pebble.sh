@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Pebble (Debian's pebble 2.4.0) and pebble-challtestsrv for certagent's ACME tests.
 # Source it after tests/integration/lib.sh (which provides $T, fail, pass and the cleanup
 # trap; this file chains its own cleanup in front of it):
@@ -240,7 +241,7 @@ _pebble_fetch_roots() {
 #   --blocklist N  domainBlocklist entry (Pebble refuses orders for N)
 # Starts challtestsrv and Pebble, waits until both answer, fetches the issuing roots.
 pebble_start() {
-    _PEBBLE_EAB=0 _PEBBLE_VALIDITY= _PEBBLE_STRICT= _PEBBLE_BLOCKLIST=
+    _PEBBLE_EAB=0 _PEBBLE_VALIDITY='' _PEBBLE_STRICT='' _PEBBLE_BLOCKLIST=
     while [ $# -gt 0 ]; do
         case $1 in
         --eab) _PEBBLE_EAB=1 ;;
@@ -307,6 +308,7 @@ pebble_restart() {
     pebble_stop
     for attempt in 1 2 3; do
         _pebble_start_pebble && break
+        echo "pebble_restart: attempt $attempt failed: $(tail -n 1 "$PEBBLE_LOG")"
     done
     [ -n "$PEBBLE_PID" ] || { fail "pebble_restart: Pebble did not come back on port $_PEBBLE_PORT"; return 1; }
     _pebble_fetch_roots || { fail "pebble_restart: could not fetch Pebble's roots"; return 1; }
