@@ -1,7 +1,7 @@
 /*
  * Copying the state directory on Unix: directories, regular files and
- * symlinks (live/NAME) with their modes, owners and times; sockets and other
- * special files are not state and are skipped.
+ * symlinks (live/NAME) with their modes, owners and times; sockets, other
+ * special files and the agent's .lock are not state and are skipped.
  */
 #include "../backup.h"
 
@@ -139,7 +139,8 @@ copy_dir(const char *src, const char *dst, const struct stat *st, char **cause)
                 rc = io_error(cause, "read", src);
             break;
         }
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+            strcmp(e->d_name, ".lock") == 0)
             continue;
         from = fsutil_join(src, e->d_name);
         to = fsutil_join(dst, e->d_name);

@@ -38,7 +38,9 @@ copy_dir(const char *src, const char *dst, char **cause)
     do {
         char *from, *to;
 
-        if (strcmp(fd.cFileName, ".") == 0 || strcmp(fd.cFileName, "..") == 0)
+        /* The agent's .lock is not state, and a running agent holds it locked. */
+        if (strcmp(fd.cFileName, ".") == 0 || strcmp(fd.cFileName, "..") == 0 ||
+            strcmp(fd.cFileName, ".lock") == 0)
             continue;
         from = fsutil_join(src, fd.cFileName);
         to = fsutil_join(dst, fd.cFileName);
