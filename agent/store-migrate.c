@@ -182,8 +182,8 @@ store_migrate_run(const char *state_dir, int from, int to, char **cause)
             (rc = store_migrate_write_state(state_dir, schema + 1, cause)) != 0) {
             char *why = NULL;
 
-            err_set(&why, "migrating the store in %s from schema %d to %d failed: %s",
-                    state_dir, schema, schema + 1,
+            err_set(&why, "migrating the store in %s from schema %d to %d failed: %s", state_dir,
+                    schema, schema + 1,
                     cause != NULL && *cause != NULL ? *cause : err_message(rc));
             if (cause != NULL) {
                 free(*cause);

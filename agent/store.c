@@ -870,7 +870,7 @@ check_state_file(struct store *s, char **cause)
     const cJSON *by = NULL;
     double schema = STORE_SCHEMA;
     size_t len;
-    int rc;
+    int rc, same;
 
     if (path == NULL)
         return -E_NOMEM;
@@ -894,12 +894,12 @@ check_state_file(struct store *s, char **cause)
     } else {
         err_set(cause, "cannot read %s", path);
     }
+    same = cJSON_IsString(by) && strcmp(by->valuestring, CERTAGENT_VERSION) == 0;
     if (rc == 0 && schema < STORE_SCHEMA)
         rc = store_migrate_run(s->dir, (int)schema, STORE_SCHEMA, cause);
-    else if (rc == 0 && (!cJSON_IsString(by) || strcmp(by->valuestring, CERTAGENT_VERSION) != 0))
+    else if (rc == 0 && !same)
         rc = store_migrate_write_state(s->dir, STORE_SCHEMA, cause);
-    if (rc == 0 && data != NULL && (!cJSON_IsString(by) ||
-                                    strcmp(by->valuestring, CERTAGENT_VERSION) != 0))
+    if (rc == 0 && data != NULL && !same)
         log_info("store: %s was last used by certagent %s; now by %s", s->dir,
                  cJSON_IsString(by) ? by->valuestring : "(unknown)", CERTAGENT_VERSION);
     cJSON_Delete(root);

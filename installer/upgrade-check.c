@@ -50,8 +50,7 @@ backup(const char *state_dir, const char *installed)
     if (rc == 0) {
         printf("certagent-upgrade-check: backed up %s to %s\n", state_dir, copy);
     } else if (rc == -E_NOT_FOUND) {
-        printf("certagent-upgrade-check: no state directory %s: nothing to back up\n",
-               state_dir);
+        printf("certagent-upgrade-check: no state directory %s: nothing to back up\n", state_dir);
         rc = 0;
     } else {
         fprintf(stderr,

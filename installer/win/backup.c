@@ -31,8 +31,7 @@ copy_dir(const char *src, const char *dst, char **cause)
     find = FindFirstFileA(pattern, &fd);
     free(pattern);
     if (find == INVALID_HANDLE_VALUE) {
-        err_set(cause, "cannot read directory %s (error %lu)", src,
-                (unsigned long)GetLastError());
+        err_set(cause, "cannot read directory %s (error %lu)", src, (unsigned long)GetLastError());
         return -E_IO;
     }
     do {

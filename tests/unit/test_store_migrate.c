@@ -281,8 +281,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_legacy_store_migrated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted_migration_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_file_schema_zero, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_damaged_legacy_lineage_left_alone, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_legacy_lineage_left_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_schemas_refused, setup, teardown),
     };
