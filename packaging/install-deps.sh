@@ -8,6 +8,7 @@ apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config \
     libuv1-dev libmsgpack-dev libcjson-dev libssl-dev libcurl4-openssl-dev libcmocka-dev \
     openssl ca-certificates procps util-linux python3 >/dev/null
-# Packaging and its tests (packaging/deb): dpkg-deb, dpkg-shlibdeps, lintian.
-apt-get install -y -qq --no-install-recommends dpkg-dev lintian >/dev/null
+# Packaging and its tests (packaging/deb): dpkg-deb, dpkg-shlibdeps, lintian, and what the
+# package itself needs to install (adduser for its user, deb-systemd-helper).
+apt-get install -y -qq --no-install-recommends dpkg-dev lintian adduser init-system-helpers >/dev/null
 echo "install-deps: build and test dependencies are installed"
