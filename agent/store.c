@@ -16,6 +16,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "log.h"
+#include "store-migrate.h"
 #include "version.h"
 
 #define LINEAGE_MAX (4 * 1024 * 1024)
@@ -854,54 +855,55 @@ out:
     return rc;
 }
 
+/*
+ * Reads state.json: refuses a store newer than this agent, migrates an older
+ * one (store-migrate.c; no state.json but lineages in certs/ is schema 0),
+ * and records which version now runs on it (the installers' upgrade check
+ * reads "written_by").
+ */
 static int
 check_state_file(struct store *s, char **cause)
 {
-    char *path = fsutil_join(s->dir, "state.json"), *text = NULL;
+    char *path = fsutil_join(s->dir, "state.json");
     unsigned char *data = NULL;
+    cJSON *root = NULL;
+    const cJSON *by = NULL;
+    double schema = STORE_SCHEMA;
     size_t len;
-    int rc;
+    int rc, same;
 
     if (path == NULL)
         return -E_NOMEM;
     rc = fsutil_read_file(path, 65536, &data, &len, NULL);
     if (rc == -E_NOT_FOUND) {
-        err_set(&text, "{\"schema\": %d, \"written_by\": \"%s\"}\n", STORE_SCHEMA,
-                CERTAGENT_VERSION);
-        rc = text != NULL ? fsutil_write_atomic(path, text, strlen(text), 0644, cause) : -E_NOMEM;
+        schema = store_migrate_is_legacy(s->dir) ? 0 : STORE_SCHEMA;
+        rc = 0;
     } else if (rc == 0) {
-        cJSON *root = cJSON_ParseWithLength((const char *)data, len);
-        const cJSON *schema = cJSON_GetObjectItemCaseSensitive(root, "schema");
-        const cJSON *by = cJSON_GetObjectItemCaseSensitive(root, "written_by");
-
-        if (!cJSON_IsNumber(schema)) {
+        root = cJSON_ParseWithLength((const char *)data, len);
+        by = cJSON_GetObjectItemCaseSensitive(root, "written_by");
+        if (jinteger(root, "schema", 0, 1e9, &schema) != 0) {
             err_set(cause, "%s is damaged (no schema)", path);
             rc = -E_BAD_INPUT;
-        } else if (schema->valuedouble > STORE_SCHEMA) {
+        } else if (schema > STORE_SCHEMA) {
             err_set(cause,
                     "the store in %s has schema %g, newer than this agent's %d: "
                     "use a newer certagent",
-                    s->dir, schema->valuedouble, STORE_SCHEMA);
+                    s->dir, schema, STORE_SCHEMA);
             rc = -E_VERSION;
-        } else if (!cJSON_IsString(by) || strcmp(by->valuestring, CERTAGENT_VERSION) != 0) {
-            /*
-             * Record which version runs on this store: the installers' upgrade
-             * check reads it.  (Schema migrations go here when the schema grows.)
-             */
-            err_set(&text, "{\"schema\": %d, \"written_by\": \"%s\"}\n", STORE_SCHEMA,
-                    CERTAGENT_VERSION);
-            rc = text != NULL ? fsutil_write_atomic(path, text, strlen(text), 0644, cause)
-                              : -E_NOMEM;
-            if (rc == 0)
-                log_info("store: %s was last used by certagent %s; now by %s", s->dir,
-                         cJSON_IsString(by) ? by->valuestring : "(unknown)", CERTAGENT_VERSION);
         }
-        cJSON_Delete(root);
     } else {
         err_set(cause, "cannot read %s", path);
     }
+    same = cJSON_IsString(by) && strcmp(by->valuestring, CERTAGENT_VERSION) == 0;
+    if (rc == 0 && schema < STORE_SCHEMA)
+        rc = store_migrate_run(s->dir, (int)schema, STORE_SCHEMA, cause);
+    else if (rc == 0 && !same)
+        rc = store_migrate_write_state(s->dir, STORE_SCHEMA, cause);
+    if (rc == 0 && data != NULL && !same)
+        log_info("store: %s was last used by certagent %s; now by %s", s->dir,
+                 cJSON_IsString(by) ? by->valuestring : "(unknown)", CERTAGENT_VERSION);
+    cJSON_Delete(root);
     free(data);
-    free(text);
     free(path);
     return rc;
 }

@@ -23,6 +23,7 @@ enum upgrade_decision {
 #define UPGRADE_EXIT_USAGE 2
 #define UPGRADE_EXIT_TOO_OLD 3
 #define UPGRADE_EXIT_DOWNGRADE 4
+#define UPGRADE_EXIT_BACKUP 5 /* --backup: the state directory could not be copied */
 
 /*
  * Decides an upgrade from installed (NULL: fresh install) to new_version.

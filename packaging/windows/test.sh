@@ -134,6 +134,11 @@ has "WIN32_EXIT_CODE    : 0"
 run 0 wine "$AGENT" --uninstall-service
 has "removed"
 run 1 wine sc query certagent
+
+# The MSI (packaging/msi/test-msi.sh): its tables, then installs, upgrades and
+# refusals under Wine's msiexec, in this Wine prefix and wineserver.
+log "the MSI (packaging/msi/test-msi.sh)"
+if bash "$ROOT/packaging/msi/test-msi.sh"; then pass; else fail "the MSI tests"; fi
 if [ "$FAILURES" -ne 0 ]; then
     echo "--- agent log"
     tr -d '\r' <"$T/agent.log" | tail -n 40

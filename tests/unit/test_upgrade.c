@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "backup.h"
 #include "err.h"
 #include "fsutil.h"
 #include "upgrade.h"
@@ -86,6 +87,45 @@ test_installed_from_state(void **state)
     free(path);
 }
 
+/* The backup before an upgrade: a whole copy beside the state, never over an existing one. */
+static void
+test_backup(void **state)
+{
+    const char *dir = "backup-test.tmp";
+    char *sub, *file, *copy = NULL, *copied, *cause = NULL;
+    unsigned char *data = NULL;
+    size_t len = 0;
+
+    (void)state;
+    fsutil_remove_tree(dir, NULL);
+    assert_int_equal(backup_state(dir, "23.1.2", &copy, NULL), -E_NOT_FOUND);
+    assert_null(copy);
+    sub = fsutil_join(dir, "certs");
+    file = fsutil_join(sub, "privkey.pem");
+    assert_int_equal(fsutil_mkdir_p(sub, 0700, NULL), 0);
+    assert_int_equal(fsutil_write_atomic(file, "key", 3, 0600, NULL), 0);
+    assert_int_equal(backup_state(dir, "23.1.2", &copy, &cause), 0);
+    assert_null(cause);
+    assert_non_null(strstr(copy, "backup-test.tmp.bak-23.1.2-"));
+    copied = fsutil_join(copy, "certs");
+    free(file);
+    file = fsutil_join(copied, "privkey.pem");
+    assert_int_equal(fsutil_read_file(file, 100, &data, &len, NULL), 0);
+    assert_int_equal(len, 3);
+    assert_memory_equal(data, "key", 3);
+    /* Never over an existing directory. */
+    assert_true(backup_copy_tree(dir, copy, &cause) < 0);
+    assert_non_null(cause);
+    free(cause);
+    fsutil_remove_tree(copy, NULL);
+    fsutil_remove_tree(dir, NULL);
+    free(data);
+    free(file);
+    free(copied);
+    free(copy);
+    free(sub);
+}
+
 int
 main(void)
 {
@@ -93,6 +133,7 @@ main(void)
         cmocka_unit_test(test_decisions),
         cmocka_unit_test(test_exit_codes),
         cmocka_unit_test(test_installed_from_state),
+        cmocka_unit_test(test_backup),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
