@@ -48,6 +48,7 @@ struct acme_ca {
     char *directory;
     char *trust;          /* path of the trust file, or NULL: the system store */
     int builtin;
+    int from_config;      /* declared in acme_cas: not saved in cas.json, not removable */
     cJSON *dir;           /* the directory object, NULL until fetched */
     uint64_t dir_at;      /* uv_now when fetched */
     struct acme_waiter *dir_waiters;

@@ -729,6 +729,25 @@ acme_new(struct agent *agent, struct acme **out, char **cause)
     }
     if ((rc = load_cas(acme, cause)) != 0)
         goto fail;
+    for (size_t i = 0; i < agent->config.acme_cas.n; i++) {
+        const struct config_ca *cc = &agent->config.acme_cas.items[i];
+        struct acme_ca *ca = acme_ca_find(acme, cc->name);
+
+        if ((rc = store_name_valid(cc->name, cause)) != 0)
+            goto fail;
+        if (ca != NULL) {
+            /* The config wins over a built-in or added CA of the same name. */
+            free(ca->directory);
+            free(ca->trust);
+            ca->directory = strdup(cc->directory);
+            ca->trust = cc->trust != NULL ? strdup(cc->trust) : NULL;
+            ca->builtin = 0;
+        } else if ((ca = ca_new(acme, cc->name, cc->directory, cc->trust, 0)) == NULL) {
+            rc = -E_NOMEM;
+            goto fail;
+        }
+        ca->from_config = 1;
+    }
     for (struct acme_ca *ca = acme->cas; ca != NULL; ca = ca->next)
         load_account(acme, ca);
     snprintf(ua, sizeof(ua), "certagent/%s (ACME; libcurl)", CERTAGENT_VERSION);
@@ -986,7 +1005,7 @@ save_cas(struct acme *acme, char **cause)
     for (struct acme_ca *ca = acme->cas; ca != NULL; ca = ca->next) {
         cJSON *o;
 
-        if (ca->builtin)
+        if (ca->builtin || ca->from_config)
             continue;
         if ((o = cJSON_AddObjectToObject(root, ca->name)) == NULL ||
             cJSON_AddStringToObject(o, "directory", ca->directory) == NULL ||
@@ -1019,7 +1038,8 @@ acme_ca_add(struct acme *acme, const char *name, const char *directory, const ch
         err_set(cause, "the directory must be an https:// URL, not '%s'", directory);
         return -E_BAD_INPUT;
     }
-    if ((ca = acme_ca_find(acme, name)) != NULL && (!ca->builtin || ca->account != NULL)) {
+    if ((ca = acme_ca_find(acme, name)) != NULL &&
+        (!ca->builtin || ca->account != NULL || ca->from_config)) {
         err_set(cause, "a CA named '%s' exists already (%s); remove it first", name,
                 ca->directory);
         return -E_EXISTS;
@@ -1072,6 +1092,10 @@ acme_ca_remove(struct acme *acme, const char *name, char **cause)
         err_set(cause, "'%s' is built in and cannot be removed", name);
         return -E_BAD_INPUT;
     }
+    if (ca->from_config) {
+        err_set(cause, "'%s' is declared in the config (acme_cas); remove it there", name);
+        return -E_BAD_INPUT;
+    }
     if (ca->account_busy || ca->dir_fetching) {
         err_set(cause, "CA '%s' is in use; try again when its work is done", name);
         return -E_BUSY;
@@ -1099,6 +1123,7 @@ acme_ca_list(const struct acme *acme)
         cJSON_AddStringToObject(o, "name", ca->name);
         cJSON_AddStringToObject(o, "directory", ca->directory);
         cJSON_AddBoolToObject(o, "builtin", ca->builtin);
+        cJSON_AddBoolToObject(o, "config", ca->from_config);
         cJSON_AddBoolToObject(o, "trust", ca->trust != NULL);
         if (ca->account != NULL)
             cJSON_AddStringToObject(o, "account", ca->account->url);

@@ -22,6 +22,7 @@ enum key_type {
     KEY_ENUM,
     KEY_LIST, /* array of strings; the default is written space-separated */
     KEY_BOOL,
+    KEY_CAS,  /* object of {"directory": URL, "trust": PATH} by CA name */
 };
 
 struct key_def {
@@ -63,6 +64,8 @@ static const struct key_def keys[] = {
      "ACME CA used when certctl request gives no --ca"},
     {"dns01_hook", KEY_STRING, OFF(dns01_hook), 0, 0, NULL, NULL, 1, 0,
      "command run as 'HOOK add|remove' with CERTAGENT_DNS01_NAME/VALUE/DOMAIN for dns-01"},
+    {"acme_cas", KEY_CAS, OFF(acme_cas), 0, 0, NULL, NULL, 0, 0,
+     "ACME CAs by name: {\"NAME\": {\"directory\": URL, \"trust\": PEM-FILE}}"},
     {"windows_store", KEY_STRING, OFF(windows_store), 0, 0, NULL, NULL, 1, 0,
      "Windows: LocalMachine store (e.g. MY) that receives every new version with its key"},
     {"http01_listen", KEY_LIST, OFF(http01_listen), 0, 0, NULL, "0.0.0.0:80 [::]:80", 1, 0,
@@ -90,6 +93,8 @@ type_name(enum key_type t)
         return "array of strings";
     case KEY_BOOL:
         return "boolean";
+    case KEY_CAS:
+        return "object";
     }
     return "?";
 }
@@ -271,6 +276,71 @@ list_differs(const struct config_list *a, const struct config_list *b)
     return 0;
 }
 
+static void
+cas_free(struct config_cas *cas)
+{
+    for (size_t i = 0; i < cas->n; i++) {
+        free(cas->items[i].name);
+        free(cas->items[i].directory);
+        free(cas->items[i].trust);
+    }
+    free(cas->items);
+    cas->items = NULL;
+    cas->n = 0;
+}
+
+/* acme_cas: an object whose members are {"directory": "https://...", "trust": "FILE"}. */
+static int
+set_cas(struct config_cas *cas, const struct key_def *k, const cJSON *j, char **cause)
+{
+    const cJSON *it;
+    struct config_cas out = {NULL, 0};
+    size_t n = 0;
+
+    if (j == NULL) {
+        cas_free(cas);
+        return 0;
+    }
+    if (!cJSON_IsObject(j)) {
+        err_set(cause, "$.%s: expected an object of CAs by name, got %s", k->name,
+                json_type_name(j));
+        return -E_BAD_INPUT;
+    }
+    cJSON_ArrayForEach(it, j) n++;
+    if (n > 64) {
+        err_set(cause, "$.%s: at most 64 CAs", k->name);
+        return -E_BAD_INPUT;
+    }
+    if (n > 0 && (out.items = calloc(n, sizeof(*out.items))) == NULL)
+        return -E_NOMEM;
+    cJSON_ArrayForEach(it, j) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(it, "directory");
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(it, "trust");
+        struct config_ca *ca = &out.items[out.n];
+
+        if (!cJSON_IsObject(it) || !cJSON_IsString(d) ||
+            (strncmp(d->valuestring, "https://", 8) != 0 &&
+             strncmp(d->valuestring, "http://", 7) != 0) ||
+            (t != NULL && !cJSON_IsString(t))) {
+            err_set(cause, "$.%s.%s: expected {\"directory\": \"https://...\", \"trust\": "
+                           "\"FILE\"} (trust optional)", k->name, it->string);
+            cas_free(&out);
+            return -E_BAD_INPUT;
+        }
+        if ((ca->name = strdup(it->string)) == NULL ||
+            (ca->directory = strdup(d->valuestring)) == NULL ||
+            (t != NULL && (ca->trust = strdup(t->valuestring)) == NULL)) {
+            out.n++;
+            cas_free(&out);
+            return -E_NOMEM;
+        }
+        out.n++;
+    }
+    cas_free(cas);
+    *cas = out;
+    return 0;
+}
+
 /* Stores text (from a default or the file) into the field of k. */
 static int
 set_value(struct config *c, const struct key_def *k, const cJSON *j, const char *text,
@@ -350,6 +420,8 @@ set_value(struct config *c, const struct key_def *k, const cJSON *j, const char 
     }
     case KEY_LIST:
         return set_list((struct config_list *)(void *)field, k, j, text, cause);
+    case KEY_CAS:
+        return set_cas((struct config_cas *)(void *)field, k, j, cause);
     case KEY_BOOL:
         if (j != NULL && !cJSON_IsBool(j)) {
             err_set(cause, "$.%s: expected true or false, got %s", k->name, json_type_name(j));
@@ -470,6 +542,20 @@ str_differs(const char *a, const char *b)
     return strcmp(a, b) != 0;
 }
 
+static int
+cas_differs(const struct config_cas *a, const struct config_cas *b)
+{
+    if (a->n != b->n)
+        return 1;
+    for (size_t i = 0; i < a->n; i++) {
+        if (str_differs(a->items[i].name, b->items[i].name) ||
+            str_differs(a->items[i].directory, b->items[i].directory) ||
+            str_differs(a->items[i].trust, b->items[i].trust))
+            return 1;
+    }
+    return 0;
+}
+
 char *
 config_restart_needed(const struct config *a, const struct config *b)
 {
@@ -489,6 +575,9 @@ config_restart_needed(const struct config *a, const struct config *b)
         else if (k->type == KEY_LIST)
             differs = list_differs((const struct config_list *)(const void *)fa,
                                    (const struct config_list *)(const void *)fb);
+        else if (k->type == KEY_CAS)
+            differs = cas_differs((const struct config_cas *)(const void *)fa,
+                                  (const struct config_cas *)(const void *)fb);
         else
             differs = *(const int *)(const void *)fa != *(const int *)(const void *)fb;
         if (differs) {
@@ -512,6 +601,8 @@ config_free(struct config *c)
         }
         if (keys[i].type == KEY_LIST)
             list_free((struct config_list *)(void *)((char *)c + keys[i].offset));
+        if (keys[i].type == KEY_CAS)
+            cas_free((struct config_cas *)(void *)((char *)c + keys[i].offset));
     }
 }
 

@@ -15,6 +15,17 @@ struct config_list {
     size_t n;
 };
 
+/* ACME CAs declared in the config ("acme_cas": {NAME: {"directory": URL, "trust": PATH}}). */
+struct config_ca {
+    char *name;
+    char *directory;
+    char *trust;         /* PEM file trusted for the CA's HTTPS endpoint; NULL: system store */
+};
+struct config_cas {
+    struct config_ca *items;
+    size_t n;
+};
+
 struct config {
     char *socket;        /* NULL: the platform default */
     char *socket_group;  /* group allowed to use the socket; NULL: the agent's own */
@@ -30,6 +41,7 @@ struct config {
     int challenge_listen_always; /* responders listen from the start, not only while needed */
     char *default_ca;    /* ACME CA used when a request names none */
     char *dns01_hook;    /* command that publishes dns-01 TXT records; NULL: none */
+    struct config_cas acme_cas; /* CAs declared here (besides the built-in and added ones) */
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */

@@ -6,9 +6,19 @@
 
 export PEBBLE_ALTERNATE_ROOTS=2 PEBBLE_CHAIN_LENGTH=3
 pebble_start || exit 1
-pebble_agent_config
+# The same Pebble also as a CA declared in the config, and the default CA.
+pebble_agent_config '{"acme_cas": {"cfg": {"directory": "'"$PEBBLE_DIRECTORY"'", "trust": "'"$PEBBLE_TRUST"'"}}, "default_ca": "cfg"}'
 start_agent
 run 0 ctl ca add pebble --directory "$PEBBLE_DIRECTORY" --trust "$PEBBLE_TRUST"
+run 0 ctl --json ca list
+json "any(c['name'] == 'cfg' and c['config'] for c in j['cas']) and j['default_ca'] == 'cfg'"
+run 0 ctl request fromcfg --dns fromcfg.example.test --agree-tos
+has "from CA 'cfg'"
+check "fromcfg verifies" pebble_verify "$STATE/live/fromcfg/fullchain.pem"
+run 1 ctl ca remove cfg
+has "declared in the config"
+run 1 ctl ca add cfg --directory https://example.test/dir
+has "exists already"
 
 root_cn() { openssl x509 -in "$1" -noout -subject -nameopt multiline | sed -n 's/^ *commonName *= //p'; }
 cn1=$(root_cn "$PEBBLE_ROOT_1")

@@ -138,15 +138,64 @@ test_docs_cover_every_key(void **state)
     struct config c;
 
     (void)state;
-    assert_int_equal(n, 14);
+    assert_int_equal(n, 15);
     /* The ACME keys: a default CA, no dns-01 hook until one is configured. */
     assert_int_equal(config_defaults(&c), 0);
     assert_string_equal(c.default_ca, "letsencrypt");
     assert_null(c.dns01_hook);
+    assert_int_equal(c.acme_cas.n, 0);
     config_free(&c);
     for (size_t i = 0; i < n; i++) {
         assert_non_null(docs[i].name);
         assert_true(strlen(docs[i].doc) > 10);
+    }
+}
+
+/* acme_cas: CAs by name with a directory URL and an optional trust file; errors name the CA. */
+static void
+test_acme_cas(void **state)
+{
+    static const char good[] =
+        "{\"acme_cas\": {\"step\": {\"directory\": \"https://ca.internal/acme/dir\", "
+        "\"trust\": \"/etc/ssl/step-root.pem\"}, \"other\": {\"directory\": "
+        "\"https://other.test/dir\"}}}";
+    static const char *const bad[] = {
+        "{\"acme_cas\": []}",
+        "{\"acme_cas\": {\"x\": \"https://x.test/dir\"}}",
+        "{\"acme_cas\": {\"x\": {\"trust\": \"/f\"}}}",
+        "{\"acme_cas\": {\"x\": {\"directory\": \"ftp://x.test/dir\"}}}",
+        "{\"acme_cas\": {\"x\": {\"directory\": \"https://x.test\", \"trust\": 3}}}",
+    };
+    struct config c;
+    char **w = NULL, *cause = NULL, *restart;
+    size_t nw = 0;
+    struct config d;
+
+    (void)state;
+    assert_int_equal(config_defaults(&c), 0);
+    assert_int_equal(config_parse(good, strlen(good), &c, &w, &nw, &cause), 0);
+    assert_int_equal(nw, 0);
+    assert_int_equal(c.acme_cas.n, 2);
+    assert_string_equal(c.acme_cas.items[0].name, "step");
+    assert_string_equal(c.acme_cas.items[0].directory, "https://ca.internal/acme/dir");
+    assert_string_equal(c.acme_cas.items[0].trust, "/etc/ssl/step-root.pem");
+    assert_null(c.acme_cas.items[1].trust);
+    /* Changing the CAs needs a restart. */
+    assert_int_equal(config_defaults(&d), 0);
+    restart = config_restart_needed(&c, &d);
+    assert_non_null(restart);
+    assert_non_null(strstr(restart, "acme_cas"));
+    free(restart);
+    config_free(&d);
+    config_free(&c);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(config_defaults(&c), 0);
+        assert_int_equal(config_parse(bad[i], strlen(bad[i]), &c, &w, &nw, &cause),
+                         -E_BAD_INPUT);
+        assert_non_null(strstr(cause, "$.acme_cas"));
+        free(cause);
+        cause = NULL;
+        config_free(&c);
     }
 }
 
@@ -217,6 +266,7 @@ main(void)
         cmocka_unit_test(test_restart_needed),
         cmocka_unit_test(test_docs_cover_every_key),
         cmocka_unit_test(test_challenge_listen),
+        cmocka_unit_test(test_acme_cas),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
