@@ -19,6 +19,9 @@ struct acme_order;
 /* Retries of one call after badNonce, and after 5xx/429/transport errors. */
 #define ACME_NONCE_RETRIES 10
 #define ACME_SERVER_RETRIES 8
+/* Retries when no HTTP reply came at all (refused, reset, timed out): a CA that is down
+ * is not waited for long; renewal tries again later. */
+#define ACME_TRANSPORT_RETRIES 3
 /* The longest an order may take from start to stored certificate. */
 #define ACME_ORDER_DEADLINE_MS (15u * 60 * 1000)
 /* Poll back-off without Retry-After: first, then doubling up to the cap. */

@@ -208,7 +208,7 @@ struct call {
     char *kid;
     char *accept;
     uint64_t deadline;
-    unsigned nonce_tries, server_tries;
+    unsigned nonce_tries, server_tries, transport_tries;
     acme_call_cb cb;
     void *arg;
 };
@@ -332,10 +332,10 @@ call_reply(void *arg, struct acme_http_response *resp)
     }
     if (resp->error != NULL) {
         /* No HTTP reply: retry while the deadline allows. */
-        if (c->server_tries++ < ACME_SERVER_RETRIES &&
-            uv_now(acme->loop) + retry_delay(NULL, c->server_tries) < c->deadline) {
+        if (c->transport_tries++ < ACME_TRANSPORT_RETRIES &&
+            uv_now(acme->loop) + retry_delay(NULL, c->transport_tries) < c->deadline) {
             log_info("ACME %s: %s: %s; retrying", c->ca->name, c->url, resp->error);
-            if (acme_later(acme, retry_delay(NULL, c->server_tries), call_step, c) == 0)
+            if (acme_later(acme, retry_delay(NULL, c->transport_tries), call_step, c) == 0)
                 goto out;
         }
         err_set(&words, "cannot reach the CA '%s' at %s: %s", c->ca->name, c->url,
