@@ -601,6 +601,11 @@ load_cas(struct acme *acme, char **cause)
         return -E_NOMEM;
     rc = fsutil_read_file(path, MAX_STATE_FILE, &data, &len, cause);
     if (rc == -E_NOT_FOUND) {
+        /* No CA was ever added. */
+        if (cause != NULL) {
+            free(*cause);
+            *cause = NULL;
+        }
         rc = 0;
         goto out;
     }
