@@ -100,6 +100,13 @@ check "rollover wrote a new key" test "$(sha256sum <"$STATE/acme/accounts/pebble
 run 0 ctl request after-rollover --dns after.example.test --ca pebble
 run 0 ctl --json account show --ca pebble
 json "j['url'] == '$acct_url'"
+# To an RSA key: requests are signed RS256 from now on.
+run 0 ctl account rollover --ca pebble --key rsa2048
+has "now uses a new rsa2048 key"
+run 0 ctl request after-rsa --dns after-rsa.example.test --ca pebble
+check "after-rsa verifies" pebble_verify "$STATE/live/after-rsa/fullchain.pem"
+run 0 ctl --json account show --ca pebble
+json "j['url'] == '$acct_url' and j['key'] == 'rsa2048'"
 run 1 ctl account register --ca pebble --agree-tos
 has "has an account already"
 
@@ -121,6 +128,11 @@ has "deactivated the account"
 check "account files removed" test ! -e "$STATE/acme/accounts/pebble.json"
 run 1 ctl request late --dns late.example.test --ca pebble
 has "--agree-tos"
+# Without an account, revocation is signed with the certificate's own key.
+cp "$STATE/live/api/cert.pem" "$T/api.pem"
+run 0 ctl --json revoke api --reason keyCompromise
+json "j['signed_by'] == 'certificate key' and j['reason'] == 'keyCompromise'"
+check "Pebble reports api revoked (keyCompromise = 1)" pebble_revoked "$T/api.pem" 1
 
 stop_agent
 finish
