@@ -120,7 +120,10 @@ if [ -n "$want_agent" ] && ! "$CTL" help request >/dev/null 2>&1; then
     echo "certagent: not built yet ('certctl help request' does not exist)"
 elif [ -n "$want_agent" ]; then
     pebble_agent_config '{"log_level": "warn"}'
-    start_agent
+    # Not lib.sh's start_agent: that one logs at debug level.
+    # shellcheck disable=SC2034 # AGENT_PID: lib.sh's cleanup kills it
+    AGENT_PID=$("$AGENT_UP" "$LOG" "$AGENT" --foreground --config "$CONFIG" --socket "$SOCK" \
+        --state-dir "$STATE" --log-level warn) || { echo "certagent: the agent did not start"; exit 1; }
     ctl ca add pebble --directory "$PEBBLE_DIRECTORY" --trust "$PEBBLE_TRUST" >/dev/null &&
         ctl account register --ca pebble --agree-tos >/dev/null &&
         ctl request w --dns w1.certagent.bench.test --dns w2.certagent.bench.test --ca pebble \
@@ -150,14 +153,15 @@ fi
 # --- summary ----------------------------------------------------------------------------------
 echo
 echo "summary (wall seconds; ratio = time / fastest of certbot, lego, uacme)"
-printf '%-10s %8s %8s %10s %14s\n' client "(a)" "ratio" "(b) x$N" "Pebble CPU (b)"
+printf '%-10s %8s %8s %10s %8s %14s %7s\n' client "(a)" "ratio" "(b) x$N" "ratio" \
+    "Pebble CPU (b)" failed
+ratio() { awk -v x="${1:-0}" -v f="${2:-0}" 'BEGIN { if (f > 0 && x > 0) printf "%.2f", x / f; else print "-" }'; }
 fa=$(for c in certbot lego uacme; do [ -n "${A[$c]:-}" ] && echo "${A[$c]}"; done | sort -g | head -n1)
 fb=$(for c in certbot lego uacme; do [ -n "${B[$c]:-}" ] && echo "${B[$c]}"; done | sort -g | head -n1)
 for c in certbot lego uacme certagent; do
     [ -n "${A[$c]:-}" ] || continue
-    printf '%-10s %8s %8s %10s %14s\n' "$c" "${A[$c]}" \
-        "$(awk -v x="${A[$c]}" -v f="${fa:-0}" 'BEGIN { if (f > 0) printf "%.2f", x / f; else print "-" }')" \
-        "${B[$c]:--}" "${CPU[$c]:--}"
+    printf '%-10s %8s %8s %10s %8s %14s %7s\n' "$c" "${A[$c]}" "$(ratio "${A[$c]}" "$fa")" \
+        "${B[$c]:--}" "$(ratio "${B[$c]:-}" "$fb")" "${CPU[$c]:--}" "${FAILS[$c]:--}"
 done
 if [ -n "${A[certagent]:-}" ] && [ -n "$fa" ]; then
     awk -v f="$fa" -v x="${A[certagent]}" -v fb="$fb" -v xb="${B[certagent]:-0}" 'BEGIN {
