@@ -519,18 +519,21 @@ account_free(struct acme_account *a)
 }
 
 static void
-ca_free(struct acme_ca *ca)
+waiters_free(struct acme_waiter **list)
 {
     struct acme_waiter *w;
 
-    while ((w = ca->dir_waiters) != NULL) {
-        ca->dir_waiters = w->next;
+    while ((w = *list) != NULL) {
+        *list = w->next;
         free(w);
     }
-    while ((w = ca->account_waiters) != NULL) {
-        ca->account_waiters = w->next;
-        free(w);
-    }
+}
+
+static void
+ca_free(struct acme_ca *ca)
+{
+    waiters_free(&ca->dir_waiters);
+    waiters_free(&ca->account_waiters);
     for (size_t i = 0; i < ca->nnonces; i++)
         free(ca->nonces[i]);
     cJSON_Delete(ca->dir);
@@ -812,20 +815,28 @@ acme_active_orders(const struct acme *acme)
 
 /* Directory. */
 
+/* Tells every waiter of *list the outcome, emptying the list first (a waiter may add). */
 static void
-dir_notify(struct acme_ca *ca, int rc, const char *cause, const char *detail)
+waiters_notify(struct acme_waiter **list, int rc, const char *cause, const char *detail)
 {
-    struct acme_waiter *w = ca->dir_waiters;
+    struct acme_waiter *w = *list;
 
-    ca->dir_waiters = NULL;
-    ca->dir_fetching = 0;
+    *list = NULL;
     while (w != NULL) {
         struct acme_waiter *next = w->next;
 
-        w->fn(w->arg, rc, cause, detail);
+        if (w->fn != NULL)
+            w->fn(w->arg, rc, cause, detail);
         free(w);
         w = next;
     }
+}
+
+static void
+dir_notify(struct acme_ca *ca, int rc, const char *cause, const char *detail)
+{
+    ca->dir_fetching = 0;
+    waiters_notify(&ca->dir_waiters, rc, cause, detail);
 }
 
 static void
@@ -1178,17 +1189,8 @@ reg_free(struct reg *r)
 static void
 account_notify(struct acme_ca *ca, int rc, const char *cause, const char *detail)
 {
-    struct acme_waiter *w = ca->account_waiters;
-
-    ca->account_waiters = NULL;
     ca->account_busy = 0;
-    while (w != NULL) {
-        struct acme_waiter *next = w->next;
-
-        w->fn(w->arg, rc, cause, detail);
-        free(w);
-        w = next;
-    }
+    waiters_notify(&ca->account_waiters, rc, cause, detail);
 }
 
 static void
