@@ -16,6 +16,8 @@ enum key_type {
     KEY_INT,
     KEY_MODE, /* octal permission bits written as a string: "0660" */
     KEY_ENUM,
+    KEY_BOOL,    /* true or false, stored as int */
+    KEY_STRLIST, /* array of non-empty strings, struct config_strlist */
 };
 
 struct key_def {
@@ -31,6 +33,7 @@ struct key_def {
 };
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const tls_versions[] = {"1.0", "1.1", "1.2", "1.3", NULL};
 static const char *const key_types[] = {"ec256",   "ec384",   "rsa2048", "rsa3072",
                                         "rsa4096", "ed25519", NULL};
 
@@ -55,6 +58,26 @@ static const struct key_def keys[] = {
      "IPC clients served at once; more are refused with E_UNAVAILABLE"},
     {"windows_store", KEY_STRING, OFF(windows_store), 0, 0, NULL, NULL, 1, 0,
      "Windows: LocalMachine store (e.g. MY) that receives every new version with its key"},
+    {"trust_system_dir", KEY_STRING, OFF(trust_system_dir), 0, 0, NULL, NULL, 1, 0,
+     "directory that receives trusted roots as NAME.crt, e.g. /usr/local/share/ca-certificates "
+     "(default: none, the system store is left alone)"},
+    {"trust_system_command", KEY_STRING, OFF(trust_system_command), 0, 0, NULL,
+     "update-ca-certificates", 1, 0,
+     "command run (without a shell) after trust_system_dir changed"},
+    {"trust_system_roots", KEY_BOOL, OFF(trust_system_roots), 0, 0, NULL, "true", 1, 0,
+     "verify and probe trust the operating system's CA bundle besides the agent's anchors"},
+    {"trust_aia_fetch", KEY_BOOL, OFF(trust_aia_fetch), 0, 0, NULL, "true", 1, 0,
+     "verify may fetch a missing intermediate from the AIA caIssuers URL (http/https)"},
+    {"probe_min_tls", KEY_ENUM, OFF(probe_min_tls), 0, 0, tls_versions, "1.2", 1, 0,
+     "oldest TLS version the probe policy allows: 1.0, 1.1, 1.2 or 1.3"},
+    {"probe_timeout", KEY_INT, OFF(probe_timeout), 1, 300, NULL, "10", 1, 0,
+     "seconds one probe may take (connection, STARTTLS and every handshake)"},
+    {"probe_concurrency", KEY_INT, OFF(probe_concurrency), 1, 4096, NULL, "256", 1, 0,
+     "probe connections open at once; the rest wait their turn"},
+    {"probe_interval", KEY_INT, OFF(probe_interval), 10, 604800, NULL, "3600", 1, 0,
+     "seconds between runs of the probes in the probes list"},
+    {"probes", KEY_STRLIST, OFF(probes), 0, 256, NULL, NULL, 1, 0,
+     "URLs probed every probe_interval; results and warnings appear in status"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -70,6 +93,10 @@ type_name(enum key_type t)
         return "integer";
     case KEY_MODE:
         return "octal string";
+    case KEY_BOOL:
+        return "boolean";
+    case KEY_STRLIST:
+        return "array of strings";
     }
     return "?";
 }
@@ -105,6 +132,56 @@ parse_mode(const char *s, long *out)
         v = v * 8 + (*p - '0');
     }
     *out = v;
+    return 0;
+}
+
+static void
+strlist_free(struct config_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+/* An array of at most k->max non-empty strings; no default (an empty list). */
+static int
+set_strlist(const struct key_def *k, const cJSON *j, struct config_strlist *l, char **cause)
+{
+    struct config_strlist nl = {NULL, 0};
+    const cJSON *it;
+    int n;
+
+    if (j == NULL)
+        return 0;
+    if (!cJSON_IsArray(j)) {
+        err_set(cause, "$.%s: expected an array of strings, got %s", k->name,
+                json_type_name(j));
+        return -E_BAD_INPUT;
+    }
+    if ((n = cJSON_GetArraySize(j)) > k->max) {
+        err_set(cause, "$.%s: %d entries, at most %ld are allowed", k->name, n, k->max);
+        return -E_BAD_INPUT;
+    }
+    if (n > 0 && (nl.v = calloc((size_t)n, sizeof(*nl.v))) == NULL)
+        return -E_NOMEM;
+    cJSON_ArrayForEach(it, j)
+    {
+        if (!cJSON_IsString(it) || it->valuestring[0] == '\0') {
+            err_set(cause, "$.%s[%zu]: expected a non-empty string, got %s", k->name, nl.n,
+                    cJSON_IsString(it) ? "an empty string" : json_type_name(it));
+            strlist_free(&nl);
+            return -E_BAD_INPUT;
+        }
+        if ((nl.v[nl.n] = strdup(it->valuestring)) == NULL) {
+            strlist_free(&nl);
+            return -E_NOMEM;
+        }
+        nl.n++;
+    }
+    strlist_free(l);
+    *l = nl;
     return 0;
 }
 
@@ -185,6 +262,15 @@ set_value(struct config *c, const struct key_def *k, const cJSON *j, const char 
         *(int *)(void *)field = (int)v;
         return 0;
     }
+    case KEY_BOOL:
+        if (j != NULL && !cJSON_IsBool(j)) {
+            err_set(cause, "$.%s: expected true or false, got %s", k->name, json_type_name(j));
+            return -E_BAD_INPUT;
+        }
+        *(int *)(void *)field = j != NULL ? cJSON_IsTrue(j) : strcmp(text, "true") == 0;
+        return 0;
+    case KEY_STRLIST:
+        return set_strlist(k, j, (struct config_strlist *)(void *)field, cause);
     }
     return -E_INTERNAL;
 }
@@ -309,7 +395,7 @@ config_restart_needed(const struct config *a, const struct config *b)
         const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
         int differs;
 
-        if (k->reloadable)
+        if (k->reloadable || k->type == KEY_STRLIST)
             continue;
         if (k->type == KEY_STRING || k->type == KEY_ENUM)
             differs = str_differs(*(char *const *)(const void *)fa,
@@ -335,6 +421,8 @@ config_free(struct config *c)
             free(*sp);
             *sp = NULL;
         }
+        if (keys[i].type == KEY_STRLIST)
+            strlist_free((struct config_strlist *)(void *)((char *)c + keys[i].offset));
     }
 }
 

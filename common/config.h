@@ -9,6 +9,12 @@
 
 #include <stddef.h>
 
+/* A list of strings from a JSON array (probes). */
+struct config_strlist {
+    char **v;
+    size_t n;
+};
+
 struct config {
     char *socket;        /* NULL: the platform default */
     char *socket_group;  /* group allowed to use the socket; NULL: the agent's own */
@@ -19,6 +25,16 @@ struct config {
     int selfsigned_days; /* validity of self-signed certificates */
     int max_connections; /* IPC clients served at once */
     char *windows_store; /* Windows: machine store every new version goes to ("MY"); NULL: none */
+    /* Trust store and probes (agent/trust.c, agent/probe.c). */
+    char *trust_system_dir;     /* anchors are copied here too (a ca-certificates dir); NULL: no */
+    char *trust_system_command; /* run after trust_system_dir changed */
+    int trust_system_roots;     /* also trust the operating system's CA bundle */
+    int trust_aia_fetch;        /* verify may fetch missing intermediates (AIA caIssuers) */
+    char *probe_min_tls;        /* "1.0" .. "1.3": the oldest version the policy allows */
+    int probe_timeout;          /* seconds per probe */
+    int probe_concurrency;      /* connections open at once */
+    int probe_interval;         /* seconds between runs of the configured probes */
+    struct config_strlist probes; /* URLs probed every probe_interval */
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */

@@ -15,6 +15,9 @@ static const struct {
     {PROTO_OP_STATUS, "status"}, {PROTO_OP_LIST, "list"},         {PROTO_OP_SHOW, "show"},
     {PROTO_OP_IMPORT, "import"}, {PROTO_OP_SELFSIGNED, "selfsigned"},
     {PROTO_OP_EXPORT, "export"}, {PROTO_OP_REMOVE, "remove"},     {PROTO_OP_ROLLBACK, "rollback"},
+    {PROTO_OP_TRUST_ADD, "trust-add"},       {PROTO_OP_TRUST_LIST, "trust-list"},
+    {PROTO_OP_TRUST_REMOVE, "trust-remove"}, {PROTO_OP_TRUST_SHOW, "trust-show"},
+    {PROTO_OP_VERIFY, "verify"},             {PROTO_OP_PROBE, "probe"},
 };
 
 const char *
