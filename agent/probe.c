@@ -20,6 +20,8 @@
 #define PROBE_EXPIRY_WARN_DAYS 30
 /* Certificates of a sent chain that are described. */
 #define PROBE_MAX_SENT 10
+/* Addresses of a host name tried one after the other. */
+#define PROBE_MAX_ADDRS 8
 
 enum phase {
     PH_RESOLVE,
@@ -32,7 +34,8 @@ struct probe {
     struct probe_run *run;
     struct probe_url url;
     struct probe_result res;
-    struct sockaddr_storage addr;
+    struct sockaddr_storage addrs[PROBE_MAX_ADDRS]; /* tried in order until one answers */
+    unsigned naddrs, addr_i;
     uv_getaddrinfo_t gai;
     uv_timer_t timer;
     uv_tcp_t tcp;
@@ -217,6 +220,23 @@ version_words(int v)
         return "TLS 1.3";
     }
     return "an unknown version";
+}
+
+/* "TLSv1.0" .. "TLSv1.3" (OpenSSL says "TLSv1" for 1.0). */
+static const char *
+version_name(int v)
+{
+    switch (v) {
+    case TLS1_VERSION:
+        return "TLSv1.0";
+    case TLS1_1_VERSION:
+        return "TLSv1.1";
+    case TLS1_2_VERSION:
+        return "TLSv1.2";
+    case TLS1_3_VERSION:
+        return "TLSv1.3";
+    }
+    return "unknown";
 }
 
 /* Results. */
@@ -492,7 +512,7 @@ collect(struct probe *p)
     free(r->error);
     r->error = NULL;
     p->negotiated = SSL_version(p->ssl);
-    r->version = strdup(SSL_get_version(p->ssl));
+    r->version = strdup(version_name(p->negotiated));
     r->cipher = cipher != NULL ? strdup(SSL_CIPHER_get_name(cipher)) : NULL;
     r->ocsp_stapled = SSL_get_tlsext_status_ocsp_resp(p->ssl, &ocsp) > 0 && ocsp != NULL;
     copy_sent_chain(p);
@@ -564,8 +584,8 @@ attempt_done(struct probe *p, int handshake_ok)
         return;
     }
     v = SSL_version(p->ssl);
-    if (p->res.nlegacy < 3)
-        p->res.legacy[p->res.nlegacy++] = strdup(SSL_get_version(p->ssl));
+    if (p->res.nlegacy < 3 && (p->res.legacy[p->res.nlegacy] = strdup(version_name(v))) != NULL)
+        p->res.nlegacy++;
     if (p->res.version == NULL) /* only an old version works: describe that one */
         collect(p);
     p->legacy_max = v - 1;
@@ -675,6 +695,11 @@ on_connect(uv_connect_t *req, int status)
     if (status == UV_ECANCELED || p->finishing || uv_is_closing((uv_handle_t *)&p->tcp))
         return;
     if (status != 0) {
+        if (p->addr_i + 1 < p->naddrs) { /* the host's next address */
+            p->addr_i++;
+            end_attempt(p, 1);
+            return;
+        }
         if (!p->legacy)
             set_error(p, "cannot connect to %s port %d: %s", p->url.host, p->url.port,
                       uv_strerror(status));
@@ -755,7 +780,7 @@ connect_attempt(struct probe *p)
     p->tcp_open = 1;
     p->pending++;
     p->connect.data = p;
-    if ((rc = uv_tcp_connect(&p->connect, &p->tcp, (const struct sockaddr *)&p->addr,
+    if ((rc = uv_tcp_connect(&p->connect, &p->tcp, (const struct sockaddr *)&p->addrs[p->addr_i],
                              on_connect)) != 0) {
         set_error(p, "cannot connect to %s port %d: %s", p->url.host, p->url.port,
                   uv_strerror(rc));
@@ -780,9 +805,23 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         probe_finish(p);
         return;
     }
-    memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
-    ((struct sockaddr_in *)&p->addr)->sin_port = htons((uint16_t)p->url.port);
+    for (struct addrinfo *ai = res; ai != NULL && p->naddrs < PROBE_MAX_ADDRS; ai = ai->ai_next) {
+        struct sockaddr_storage *a = &p->addrs[p->naddrs];
+
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+            ai->ai_addrlen > sizeof(*a))
+            continue;
+        memcpy(a, ai->ai_addr, ai->ai_addrlen);
+        /* sin_port and sin6_port share their offset. */
+        ((struct sockaddr_in *)a)->sin_port = htons((uint16_t)p->url.port);
+        p->naddrs++;
+    }
     uv_freeaddrinfo(res);
+    if (p->naddrs == 0) {
+        set_error(p, "cannot resolve %s: no IPv4 or IPv6 address", p->url.host);
+        probe_finish(p);
+        return;
+    }
     connect_attempt(p);
 }
 
@@ -833,12 +872,14 @@ start_probe(struct probe *p)
     p->pending++;
     uv_timer_start(&p->timer, on_deadline, run->opts.timeout_ms, 0);
     if (uv_ip4_addr(p->url.host, p->url.port, &a4) == 0) {
-        memcpy(&p->addr, &a4, sizeof(a4));
+        memcpy(&p->addrs[0], &a4, sizeof(a4));
+        p->naddrs = 1;
         connect_attempt(p);
         return;
     }
     if (uv_ip6_addr(p->url.host, p->url.port, &a6) == 0) {
-        memcpy(&p->addr, &a6, sizeof(a6));
+        memcpy(&p->addrs[0], &a6, sizeof(a6));
+        p->naddrs = 1;
         connect_attempt(p);
         return;
     }
