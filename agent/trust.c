@@ -622,10 +622,11 @@ in_stack(STACK_OF(X509) *sk, X509 *c)
  * match and whose key verifies c's signature; a currently valid one wins.
  */
 static X509 *
-find_issuer(STACK_OF(X509) *sk, X509 *c, int64_t now)
+find_issuer(STACK_OF(X509) *sk, X509 *c, int64_t now, int *verified)
 {
     X509 *best = NULL;
 
+    *verified = 0;
     for (int i = 0; sk != NULL && i < sk_X509_num(sk); i++) {
         X509 *cand = sk_X509_value(sk, i);
         EVP_PKEY *pub;
@@ -638,6 +639,7 @@ find_issuer(STACK_OF(X509) *sk, X509 *c, int64_t now)
                 best = cand; /* a name match is still the best explanation */
             continue;
         }
+        *verified = 1;
         if (pem_cert_validity(cand, now) == 0)
             return cand;
         best = cand;
@@ -752,13 +754,13 @@ issuer_cn(X509 *cert, char *buf, size_t len)
 
 /*
  * cur's issuer is nowhere: fetch it from the AIA caIssuers URL when allowed
- * (into pool; *issuer and src set), else record the missing link in r and
+ * (into pool; *issuer, *verified and src set), else record the missing link in r and
  * leave *issuer NULL.
  */
 static int
 fetch_missing(struct trust_report *r, STACK_OF(X509) *pool, X509 *cur,
               const struct trust_verify_opts *o, int *fetches, char *src, size_t srclen,
-              X509 **issuer)
+              X509 **issuer, int *verified)
 {
     const struct cert_info *ci = &r->links[r->nlinks - 1].info;
     char issuer_name[256], *fcause = NULL, *url = ca_issuers_url(cur);
@@ -766,6 +768,7 @@ fetch_missing(struct trust_report *r, STACK_OF(X509) *pool, X509 *cur,
     int rc;
 
     *issuer = NULL;
+    *verified = 0;
     if (url != NULL && o->fetch && *fetches < AIA_MAX_FETCHES) {
         (*fetches)++;
         if (aia_fetch(url, &fetched, &fcause) == 0) {
@@ -774,7 +777,7 @@ fetch_missing(struct trust_report *r, STACK_OF(X509) *pool, X509 *cur,
                     break;
             }
             sk_X509_pop_free(fetched, X509_free);
-            if ((*issuer = find_issuer(pool, cur, o->now)) != NULL) {
+            if ((*issuer = find_issuer(pool, cur, o->now, verified)) != NULL) {
                 snprintf(src, srclen, "fetched from %s", url);
                 free(url);
                 return 0;
@@ -843,7 +846,7 @@ trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) *given,
     X509 *certs[CHAIN_MAX_DEPTH + 1], *cur = leaf;
     const char *sources[3] = {"given", "trust store", "fetched"};
     char why[512], fetched_src[600];
-    int fetches = 0, ok = 0, rc = -E_NOMEM;
+    int verified = 0, fetches = 0, ok = 0, rc = -E_NOMEM;
 
     memset(r, 0, sizeof(*r));
     r->host_match = -1;
@@ -882,24 +885,23 @@ trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) *given,
                 goto out;
             break;
         }
-        if ((issuer = find_issuer(ctx->anchors, cur, o->now)) != NULL) {
+        if ((issuer = find_issuer(ctx->anchors, cur, o->now, &verified)) != NULL) {
             source = in_stack(ctx->own_anchors, issuer) ? "trust store (anchor)"
                                                         : "system (anchor)";
-        } else if ((issuer = find_issuer(pool, cur, o->now)) != NULL) {
+        } else if ((issuer = find_issuer(pool, cur, o->now, &verified)) != NULL) {
             int own = in_stack(ctx->intermediates, issuer);
             int was_given = in_stack(given, issuer);
 
             source = was_given ? sources[0] : own ? sources[1] : sources[2];
         } else {
             if ((rc = fetch_missing(r, pool, cur, o, &fetches, fetched_src, sizeof(fetched_src),
-                                    &issuer)) != 0)
+                                    &issuer, &verified)) != 0)
                 goto out;
             if (issuer == NULL)
                 break;
             source = fetched_src;
         }
-        if (X509_verify(cur, X509_get0_pubkey(issuer)) != 1) {
-            ERR_clear_error();
+        if (!verified) {
             if ((rc = add_problem(r, "the signature of '%s' does not verify with the key of "
                                      "'%s'", name_of(ci), ci->issuer)) != 0)
                 goto out;
