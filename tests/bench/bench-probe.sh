@@ -18,6 +18,7 @@ for f in $(seq "$FARMS"); do
     python3 -u "$HERE/tls-farm.py" $((N / FARMS)) "$T/urls-$f.txt" "$T/pki/leaf.pem" \
         "$T/pki/leaf.key" "$T/pki/int.pem" >"$T/farm-$f.out" 2>&1 &
     PIDS="$PIDS $!"
+    FARM_PIDS="${FARM_PIDS:-} $!"
 done
 for f in $(seq "$FARMS"); do
     for _ in $(seq 600); do
@@ -35,6 +36,8 @@ PIDS="$PIDS $APID"
 rss0=$(awk '/VmHWM/ {print $2}' "/proc/$APID/status")
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 acpu0=$(cpu "$APID")
+fcpu0=0
+for p in $FARM_PIDS; do fcpu0=$((fcpu0 + $(cpu "$p"))); done
 if [ -n "${BENCH_PERF:-}" ]; then # a profile of the agent during the probe
     perf record -g -q -o "$BENCH_PERF" -p "$APID" 2>/dev/null &
     PERF_PID=$!
@@ -51,6 +54,9 @@ if [ -n "${BENCH_PERF:-}" ]; then
 fi
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$APID/status")
 acpu=$(( ($(cpu "$APID") - acpu0) * 1000 / $(getconf CLK_TCK) ))
+fcpu=0
+for p in $FARM_PIDS; do fcpu=$((fcpu + $(cpu "$p"))); done
+fcpu=$(( (fcpu - fcpu0) * 1000 / $(getconf CLK_TCK) ))
 python3 - "$T/out.json" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
@@ -62,5 +68,5 @@ if errs:
     print("first errors:", errs[:3])
 PY
 echo "certctl probe of $(wc -l <"$T/urls.txt") endpoints: exit $rc, wall $(( (end - start) / 1000000 )) ms"
-echo "agent CPU during the probe: $acpu ms (the TLS servers share the same $(nproc) cores)"
+echo "CPU during the probe: agent $acpu ms, TLS servers $fcpu ms ($(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
 echo "agent peak RSS (VmHWM): $((rss / 1024)) MiB (before the probe: $((rss0 / 1024)) MiB)"
