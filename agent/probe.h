@@ -16,6 +16,7 @@
 #define CERTAGENT_PROBE_H
 
 #include <msgpack.h>
+#include <openssl/ssl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
