@@ -1015,6 +1015,12 @@ probe_load_after(uv_work_t *w, int status)
     }
     /* The run owns the context now; its done callback ends the request. */
     po->ctx = NULL;
+    log_debug("client %llu: probing %zu URL(s), policy TLS %s or newer",
+              (unsigned long long)po->client->number, po->n,
+              po->opts.min_version == TLS1_3_VERSION   ? "1.3"
+              : po->opts.min_version == TLS1_2_VERSION ? "1.2"
+              : po->opts.min_version == TLS1_1_VERSION ? "1.1"
+                                                       : "1.0");
 }
 
 int

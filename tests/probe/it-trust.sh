@@ -189,5 +189,6 @@ wait_line "$LOG" "configuration reloaded"
 run 0 ctl trust remove "$ROOT_ID"
 has "cannot run $T/no-such-command"
 run 0 ctl ping
+stop_agent
 
 finish

@@ -47,5 +47,6 @@ run 4 ctl probe "imaps://localhost:$imap_port"
 has "TLS handshake failed"
 }
 run 0 ctl ping
+stop_agent
 
 finish
