@@ -1111,12 +1111,15 @@ struct probe_sched {
     uv_timer_t timer;
     int timer_open;
     int running;        /* loading the trust context or probing */
+    int rerun;          /* the config changed during a run: run again after it */
     int stopping;
     struct probe_run *run;
     struct probe_result *last, *next;
     size_t nlast, nnext;
     int64_t last_run;
 };
+
+static void sched_arm(struct probe_sched *s, uint64_t first);
 
 static void
 results_free(struct probe_result *v, size_t n)
@@ -1198,6 +1201,10 @@ sched_on_done(void *arg)
     s->run = NULL;
     s->running = 0;
     s->last_run = (int64_t)time(NULL);
+    if (s->rerun && !s->stopping) {
+        s->rerun = 0;
+        sched_arm(s, 0);
+    }
 }
 
 static void
@@ -1290,7 +1297,18 @@ sched_fire(uv_timer_t *t)
     struct sched_load *l;
     int rc;
 
-    if (s->running || s->stopping || agent->config.probes.n == 0)
+    if (agent->config.probes.n == 0) {
+        /* No probes (any more): nothing stale in status. */
+        results_free(s->last, s->nlast);
+        s->last = NULL;
+        s->nlast = 0;
+        return;
+    }
+    if (s->running) {
+        s->rerun = 1;
+        return;
+    }
+    if (s->stopping)
         return;
     if ((l = calloc(1, sizeof(*l))) == NULL)
         return;

@@ -56,6 +56,19 @@ lacks "gopher"
 run 0 ctl --json status
 json "len(j['probes']) == 1 and j['probes'][0]['missing'] == 'Certagent Test Intermediate'"
 
+# No probes any more: nothing stale stays in status.
+echo '{"trust_system_roots": false}' >"$CONFIG"
+kill -HUP "$AGENT_PID"
+for _ in $(seq 100); do
+    ctl --json status >"$T/status.json" 2>/dev/null
+    python3 -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if j['probes'] == [] else 1)" "$T/status.json" && break
+    sleep 0.05
+done
+run 0 ctl --json status
+json "j['probes'] == []"
+run 0 ctl status
+lacks "probes:"
+
 # Bad probe settings are refused by the config walker with the JSON path.
 stop_agent
 echo '{"probes": "imaps://x"}' >"$CONFIG"
