@@ -524,6 +524,7 @@ collect(struct probe *p)
     vo.host = p->url.host;
     vo.purpose = TRUST_PURPOSE_SERVER;
     vo.now = now;
+    vo.given_source = "sent by the server";
     if (trust_verify(p->run->ctx, leaf, SSL_get_peer_cert_chain(p->ssl), &vo, &r->report,
                      &cause) == 0)
         r->have_report = 1;

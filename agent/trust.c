@@ -844,7 +844,8 @@ trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) *given,
 {
     STACK_OF(X509) *pool = sk_X509_new_null();
     X509 *certs[CHAIN_MAX_DEPTH + 1], *cur = leaf;
-    const char *sources[3] = {"given", "trust store", "fetched"};
+    const char *sources[3] = {o->given_source != NULL ? o->given_source : "given",
+                              "trust store", "fetched"};
     char why[512], fetched_src[600];
     int verified = 0, fetches = 0, ok = 0, rc = -E_NOMEM;
 
@@ -911,6 +912,10 @@ trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) *given,
         certs[r->nlinks - 1] = issuer;
         cur = issuer;
     }
+    if (!r->complete && r->nproblems == 0 && r->nlinks > CHAIN_MAX_DEPTH &&
+        (rc = add_problem(r, "the chain is longer than %d certificates (a loop of "
+                             "cross-signed certificates?)", CHAIN_MAX_DEPTH)) != 0)
+        goto out;
     if ((rc = check_links(r, certs, o->now)) != 0)
         goto out;
     {

@@ -87,12 +87,13 @@ struct trust_verify_opts {
     const char *host;       /* NULL: no host-name check */
     enum trust_purpose purpose;
     int fetch;              /* may fetch AIA caIssuers (pool thread only) */
+    const char *given_source; /* label of the given certificates; NULL: "given" */
     int64_t now;
 };
 
 struct trust_link {
     struct cert_info info;
-    char *source;  /* "leaf", "given", "trust store", "system", "fetched from URL" */
+    char *source;  /* "leaf", "given", "trust store", "system (anchor)", "fetched from URL" */
     char *problem; /* NULL when this link is fine */
 };
 

@@ -44,7 +44,7 @@ lacks "warnings:"
 run 0 ctl --json probe "https://localhost:$MODERN"
 json "j['count'] == 1 and j['ok'] == 1 and j['min_tls'] == '1.2'"
 json "(r := j['results'][0]) and r['ok'] and r['version'] == 'TLSv1.3' and r['trusted'] and r['host_match'] and r['ocsp_stapled'] and r['policy_ok'] and r['legacy_checked'] and r['legacy_accepted'] == [] and r['sni'] == 'localhost' and r['chain_sent'] == 2 and r['days_left'] > 800 and r['error'] is None"
-json "(r := j['results'][0]) and [c['subject'] for c in r['sent_chain']] == ['CN=localhost', 'O=certagent tests,CN=Certagent Test Intermediate'] and r['verify']['chain'][2]['source'] == 'trust store (anchor)'"
+json "(r := j['results'][0]) and [c['subject'] for c in r['sent_chain']] == ['CN=localhost', 'O=certagent tests,CN=Certagent Test Intermediate'] and r['verify']['chain'][1]['source'] == 'sent by the server' and r['verify']['chain'][2]['source'] == 'trust store (anchor)'"
 
 # TLS 1.0/1.1 only: tried at security level 0 and flagged.
 run 4 ctl probe "imaps://127.0.0.1:$OLDP"
