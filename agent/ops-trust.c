@@ -58,7 +58,7 @@ struct trust_change {
     size_t nknown;
     char *dir, *sysdir, *command;
     /* add */
-    STACK_OF(X509) *added;
+    STACK_OF(X509) * added;
     struct cert_info *added_info;
     char **skipped;
     size_t nskipped;
@@ -187,13 +187,16 @@ add_run(uv_work_t *w)
             continue;
         }
         if (!info.is_ca) {
-            err_set(&tc->cause, "'%s' is not a CA certificate (no basicConstraints CA:TRUE): "
-                                "only roots and intermediates belong in the trust store",
+            err_set(&tc->cause,
+                    "'%s' is not a CA certificate (no basicConstraints CA:TRUE): "
+                    "only roots and intermediates belong in the trust store",
                     info.subject);
             rc = -E_BAD_INPUT;
         } else if (!tc->intermediate && !info.self_signed) {
-            err_set(&tc->cause, "'%s' is not a self-signed root (issuer '%s'): add it with "
-                                "--intermediate", info.subject, info.issuer);
+            err_set(&tc->cause,
+                    "'%s' is not a self-signed root (issuer '%s'): add it with "
+                    "--intermediate",
+                    info.subject, info.issuer);
             rc = -E_BAD_INPUT;
         } else if (tc->intermediate && info.self_signed) {
             err_set(&tc->cause, "'%s' is a self-signed root: add it without --intermediate",
@@ -711,9 +714,9 @@ ops_trust_show(struct request *req)
         proto_pack_kv_str(&w.pk, "system_dir", agent->config.trust_system_dir);
     else
         proto_pack_kv_nil(&w.pk, "system_dir");
-    proto_pack_kv_str(&w.pk, "system_command", agent->config.trust_system_command
-                                                   ? agent->config.trust_system_command
-                                                   : "");
+    proto_pack_kv_str(&w.pk, "system_command",
+                      agent->config.trust_system_command ? agent->config.trust_system_command
+                                                         : "");
     proto_pack_kv_bool(&w.pk, "system_roots", agent->config.trust_system_roots);
     proto_pack_kv_bool(&w.pk, "aia_fetch", agent->config.trust_aia_fetch);
     proto_pack_kv_int(&w.pk, "system_updated", t->system_updated);
@@ -767,8 +770,8 @@ verify_run(struct job *job)
     if ((rc = trust_ctx_load(vj->ctx, &job->cause)) != 0)
         goto out;
     if (vj->name != NULL) {
-        if ((rc = store_read_file(job->agent->store, vj->name, vj->version, "cert.pem",
-                                  &vj->cert, &vj->cert_len, &job->cause)) != 0)
+        if ((rc = store_read_file(job->agent->store, vj->name, vj->version, "cert.pem", &vj->cert,
+                                  &vj->cert_len, &job->cause)) != 0)
             goto out;
         rc = store_read_file(job->agent->store, vj->name, vj->version, "chain.pem", &chain,
                              &chain_len, &job->cause);
@@ -925,10 +928,11 @@ probe_op_end(struct probe_op *po, int rc, const char *cause)
             proto_pack_kv_uint(&w.pk, "ok", po->ok);
             proto_pack_kv_uint(&w.pk, "failed", po->failed);
             proto_pack_kv_uint(&w.pk, "warnings", po->warnings);
-            proto_pack_kv_str(&w.pk, "min_tls", po->opts.min_version == TLS1_3_VERSION   ? "1.3"
-                                                : po->opts.min_version == TLS1_2_VERSION ? "1.2"
-                                                : po->opts.min_version == TLS1_1_VERSION ? "1.1"
-                                                                                         : "1.0");
+            proto_pack_kv_str(&w.pk, "min_tls",
+                              po->opts.min_version == TLS1_3_VERSION   ? "1.3"
+                              : po->opts.min_version == TLS1_2_VERSION ? "1.2"
+                              : po->opts.min_version == TLS1_1_VERSION ? "1.1"
+                                                                       : "1.0");
             server_send_writer(po->client, po->id, &w);
         }
     }

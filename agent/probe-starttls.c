@@ -111,8 +111,9 @@ imap_line(struct starttls *st, const char *l, char *out, size_t outcap, size_t *
         }
         if (prefix_ci(l, "A1 OK")) {
             if (!st->offered) {
-                err_set(cause, "the IMAP server does not offer STARTTLS (CAPABILITY: %s); "
-                               "use imaps:// (port 993) if it speaks implicit TLS",
+                err_set(cause,
+                        "the IMAP server does not offer STARTTLS (CAPABILITY: %s); "
+                        "use imaps:// (port 993) if it speaks implicit TLS",
                         st->caps[0] ? st->caps : "none");
                 return -E_PROTO;
             }
@@ -149,16 +150,19 @@ pop3_line(struct starttls *st, const char *l, char *out, size_t outcap, size_t *
         return -E_PROTO;
     case STEP_CAPS:
         if (st->lines == 0 && prefix_ci(l, "-ERR")) {
-            err_set(cause, "the POP3 server does not offer STLS (it refused CAPA: %.120s); use "
-                           "pop3s:// (port 995) if it speaks implicit TLS", l);
+            err_set(cause,
+                    "the POP3 server does not offer STLS (it refused CAPA: %.120s); use "
+                    "pop3s:// (port 995) if it speaks implicit TLS",
+                    l);
             return -E_PROTO;
         }
         if (st->lines++ == 0)
             return 0; /* "+OK" before the list */
         if (strcmp(l, ".") == 0) {
             if (!st->offered) {
-                err_set(cause, "the POP3 server does not offer STLS (CAPA: %s); use pop3s:// "
-                               "(port 995) if it speaks implicit TLS",
+                err_set(cause,
+                        "the POP3 server does not offer STLS (CAPA: %s); use pop3s:// "
+                        "(port 995) if it speaks implicit TLS",
                         st->caps[0] ? st->caps : "none");
                 return -E_PROTO;
             }
@@ -209,8 +213,9 @@ smtp_line(struct starttls *st, const char *l, char *out, size_t outcap, size_t *
         if (!last)
             return 0;
         if (!st->offered) {
-            err_set(cause, "the SMTP server does not offer STARTTLS (EHLO: %s); use smtps:// "
-                           "(port 465) if it speaks implicit TLS",
+            err_set(cause,
+                    "the SMTP server does not offer STARTTLS (EHLO: %s); use smtps:// "
+                    "(port 465) if it speaks implicit TLS",
                     st->caps[0] ? st->caps : "none");
             return -E_PROTO;
         }

@@ -43,16 +43,16 @@ struct probe {
     SSL *ssl;
     struct starttls st;
     enum phase phase;
-    int legacy;         /* this attempt tries versions below the minimum */
-    int legacy_max;     /* highest version of the next legacy attempt */
-    int negotiated;     /* version of the attempt that filled the result */
-    int next_attempt;   /* after this connection closes, connect again */
-    int reached_tls;    /* the main attempt got as far as the handshake */
+    int legacy;       /* this attempt tries versions below the minimum */
+    int legacy_max;   /* highest version of the next legacy attempt */
+    int negotiated;   /* version of the attempt that filled the result */
+    int next_attempt; /* after this connection closes, connect again */
+    int reached_tls;  /* the main attempt got as far as the handshake */
     int timed_out;
     int finishing;
     int tcp_open;
     int timer_open;
-    unsigned pending;   /* callbacks still to come: timer, tcp, getaddrinfo */
+    unsigned pending; /* callbacks still to come: timer, tcp, getaddrinfo */
     uint64_t started;
 };
 
@@ -99,9 +99,11 @@ probe_url_parse(const char *url, struct probe_url *out, char **cause)
 
     memset(out, 0, sizeof(*out));
     if (sep == NULL) {
-        err_set(cause, "'%.200s' is not a URL: write SCHEME://HOST[:PORT] with a scheme of "
-                       "https, imaps, pop3s, smtps, ldaps, imap+starttls, pop3+starttls, "
-                       "smtp+starttls or tls", url);
+        err_set(cause,
+                "'%.200s' is not a URL: write SCHEME://HOST[:PORT] with a scheme of "
+                "https, imaps, pop3s, smtps, ldaps, imap+starttls, pop3+starttls, "
+                "smtp+starttls or tls",
+                url);
         return -E_BAD_INPUT;
     }
     for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
@@ -110,8 +112,9 @@ probe_url_parse(const char *url, struct probe_url *out, char **cause)
             break;
     }
     if (i == sizeof(schemes) / sizeof(schemes[0])) {
-        err_set(cause, "'%.200s': unknown scheme '%.*s' (https, imaps, pop3s, smtps, ldaps, "
-                       "imap+starttls, pop3+starttls, smtp+starttls, tls)",
+        err_set(cause,
+                "'%.200s': unknown scheme '%.*s' (https, imaps, pop3s, smtps, ldaps, "
+                "imap+starttls, pop3+starttls, smtp+starttls, tls)",
                 url, (int)(sep - url > 40 ? 40 : sep - url), url);
         return -E_BAD_INPUT;
     }
@@ -350,8 +353,7 @@ probe_pack_result(msgpack_packer *pk, const struct probe_result *r, int full)
 
 /* Connections. */
 
-static void
-set_error(struct probe *p, const char *fmt, ...) ERR_PRINTF(2, 3);
+static void set_error(struct probe *p, const char *fmt, ...) ERR_PRINTF(2, 3);
 
 static void
 set_error(struct probe *p, const char *fmt, ...)
@@ -547,9 +549,8 @@ handshake_failed(struct probe *p, int sslerr)
     unsigned long e = ERR_peek_last_error();
 
     if (e != 0)
-        snprintf(reason, sizeof(reason), "%s", ERR_reason_error_string(e) != NULL
-                                                   ? ERR_reason_error_string(e)
-                                                   : "error");
+        snprintf(reason, sizeof(reason), "%s",
+                 ERR_reason_error_string(e) != NULL ? ERR_reason_error_string(e) : "error");
     else if (sslerr == SSL_ERROR_SYSCALL || sslerr == SSL_ERROR_ZERO_RETURN)
         snprintf(reason, sizeof(reason), "the server closed the connection");
     else
@@ -645,9 +646,8 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (p->phase == PH_HANDSHAKE) {
             handshake_failed(p, SSL_ERROR_SYSCALL);
         } else if (!p->legacy) {
-            set_error(p, "the server closed the connection during %s%s%s",
-                      phase_words(p->phase), nread == UV_EOF ? "" : ": ",
-                      nread == UV_EOF ? "" : uv_strerror((int)nread));
+            set_error(p, "the server closed the connection during %s%s%s", phase_words(p->phase),
+                      nread == UV_EOF ? "" : ": ", nread == UV_EOF ? "" : uv_strerror((int)nread));
         }
         attempt_done(p, 0);
         return;
@@ -655,8 +655,8 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (p->phase == PH_STARTTLS) {
         char out[STARTTLS_OUT], *cause = NULL;
         size_t outlen = 0;
-        int rc = starttls_feed(&p->st, buf->base, (size_t)nread, out, sizeof(out), &outlen,
-                               &cause);
+        int rc =
+            starttls_feed(&p->st, buf->base, (size_t)nread, out, sizeof(out), &outlen, &cause);
 
         if (outlen > 0 && send_bytes(p, out, outlen) != 0 && rc == 0) {
             err_set(&cause, "cannot send to the server");
@@ -809,8 +809,7 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     for (struct addrinfo *ai = res; ai != NULL && p->naddrs < PROBE_MAX_ADDRS; ai = ai->ai_next) {
         struct sockaddr_storage *a = &p->addrs[p->naddrs];
 
-        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
-            ai->ai_addrlen > sizeof(*a))
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(*a))
             continue;
         memcpy(a, ai->ai_addr, ai->ai_addrlen);
         /* sin_port and sin6_port share their offset. */
@@ -906,8 +905,8 @@ judge(struct probe *p)
     char label[320];
 
     snprintf(label, sizeof(label), "%s://%s%s%s:%d", p->url.scheme,
-             strchr(p->url.host, ':') ? "[" : "", p->url.host,
-             strchr(p->url.host, ':') ? "]" : "", p->url.port);
+             strchr(p->url.host, ':') ? "[" : "", p->url.host, strchr(p->url.host, ':') ? "]" : "",
+             p->url.port);
     if (r->error != NULL) {
         add_warning(r, "%s: %s", label, r->error);
         r->ok = 0;
@@ -920,16 +919,14 @@ judge(struct probe *p)
     }
     if (p->negotiated < min)
         add_warning(r, "%s offers only %s; the policy asks for TLS %s or newer", label,
-                    version_words(p->negotiated),
-                    version_words(min) + 4);
+                    version_words(p->negotiated), version_words(min) + 4);
     if (!r->legacy_checked && min > TLS1_VERSION)
         add_warning(r, "%s: could not check for versions older than %s (%s)", label,
                     version_words(min), p->timed_out ? "timed out" : "connection failed");
     for (size_t i = 0; r->have_report && i < r->report.nproblems; i++)
         add_warning(r, "%s: %s", label, r->report.problems[i]);
     if (r->have_cert && r->days_left >= 0 && r->days_left < PROBE_EXPIRY_WARN_DAYS)
-        add_warning(r, "%s: the certificate expires in %lld days", label,
-                    (long long)r->days_left);
+        add_warning(r, "%s: the certificate expires in %lld days", label, (long long)r->days_left);
     r->policy_ok = p->negotiated >= min && r->nlegacy == 0;
     r->ok = r->policy_ok && r->have_report && r->report.trusted;
 }
@@ -1111,8 +1108,8 @@ struct probe_sched {
     struct agent *agent;
     uv_timer_t timer;
     int timer_open;
-    int running;        /* loading the trust context or probing */
-    int rerun;          /* the config changed during a run: run again after it */
+    int running; /* loading the trust context or probing */
+    int rerun;   /* the config changed during a run: run again after it */
     int stopping;
     struct probe_run *run;
     struct probe_result *last, *next;
@@ -1276,8 +1273,8 @@ sched_load_after(uv_work_t *w, int status)
         goto out;
     }
     log_debug("probes: checking %zu server(s)", nvalid);
-    rc = probe_run_start(agent->loop, l->ctx, valid, nvalid, &opts, sched_on_result,
-                         sched_on_done, s, &s->run, &cause);
+    rc = probe_run_start(agent->loop, l->ctx, valid, nvalid, &opts, sched_on_result, sched_on_done,
+                         s, &s->run, &cause);
     if (rc != 0) {
         log_error("probes: %s", cause != NULL ? cause : err_message(rc));
         trust_ctx_free(l->ctx);

@@ -26,10 +26,10 @@
 struct agent;
 
 enum probe_starttls {
-    PROBE_TLS,      /* implicit TLS */
-    PROBE_IMAP,     /* CAPABILITY / STARTTLS */
-    PROBE_POP3,     /* CAPA / STLS */
-    PROBE_SMTP,     /* EHLO / STARTTLS */
+    PROBE_TLS,  /* implicit TLS */
+    PROBE_IMAP, /* CAPABILITY / STARTTLS */
+    PROBE_POP3, /* CAPA / STLS */
+    PROBE_SMTP, /* EHLO / STARTTLS */
 };
 
 struct probe_url {
@@ -50,33 +50,33 @@ struct probe_opts {
 };
 
 struct probe_result {
-    size_t index;           /* position in the request */
+    size_t index; /* position in the request */
     char *url;
     char *host;
     int port;
-    int starttls;           /* the dialogue was used */
-    char *error;            /* why the probe failed; NULL when the handshake worked */
-    char *version;          /* "TLSv1.3" */
+    int starttls;  /* the dialogue was used */
+    char *error;   /* why the probe failed; NULL when the handshake worked */
+    char *version; /* "TLSv1.3" */
     char *cipher;
     char *sni;              /* server name sent, NULL for an address */
     struct cert_info *sent; /* the chain as the server sent it, leaf first */
     size_t nsent;
-    size_t chain_len;       /* certificates the server sent */
-    int have_cert;          /* not_after and days_left are known */
+    size_t chain_len; /* certificates the server sent */
+    int have_cert;    /* not_after and days_left are known */
     struct trust_report report;
     int have_report;
     int64_t not_after;
     int64_t days_left;
     int ocsp_stapled;
-    char *legacy[3];        /* accepted versions below the minimum ("TLSv1.0") */
+    char *legacy[3]; /* accepted versions below the minimum ("TLSv1.0") */
     size_t nlegacy;
-    int legacy_checked;     /* every version below the minimum was tried */
-    int policy_ok;          /* negotiated >= minimum and nothing older accepted */
-    int ok;                 /* handshake, trusted, host matches, policy holds */
+    int legacy_checked; /* every version below the minimum was tried */
+    int policy_ok;      /* negotiated >= minimum and nothing older accepted */
+    int ok;             /* handshake, trusted, host matches, policy holds */
     char **warnings;
     size_t nwarnings;
-    uint64_t ms;            /* how long it took */
-    int64_t checked;        /* Unix seconds */
+    uint64_t ms;     /* how long it took */
+    int64_t checked; /* Unix seconds */
 };
 
 void probe_result_free(struct probe_result *r);

@@ -345,8 +345,7 @@ trust_system_remove(const char *sysdir, const char *id, char **cause)
 
 /* The verification context. */
 
-static STACK_OF(X509) *
-stack_of(const struct trust *t, int intermediate)
+static STACK_OF(X509) * stack_of(const struct trust *t, int intermediate)
 {
     STACK_OF(X509) *sk = sk_X509_new_null();
 
@@ -454,7 +453,7 @@ fetch_write(char *ptr, size_t size, size_t nmemb, void *arg)
 
 /* Certificates from an AIA reply: DER certificate, PKCS#7 (DER or PEM) or PEM. */
 static int
-parse_aia(const unsigned char *data, size_t len, STACK_OF(X509) **out, char **cause)
+parse_aia(const unsigned char *data, size_t len, STACK_OF(X509) * *out, char **cause)
 {
     const unsigned char *p = data;
     PKCS7 *p7;
@@ -489,7 +488,7 @@ parse_aia(const unsigned char *data, size_t len, STACK_OF(X509) **out, char **ca
 }
 
 static int
-aia_fetch(const char *url, STACK_OF(X509) **out, char **cause)
+aia_fetch(const char *url, STACK_OF(X509) * *out, char **cause)
 {
     struct fetch_buf b = {NULL, 0, 0};
     CURL *h;
@@ -516,8 +515,8 @@ aia_fetch(const char *url, STACK_OF(X509) **out, char **cause)
     }
     cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
-        err_set(cause, "%s", b.too_big ? "the reply is larger than 64 KiB"
-                                       : curl_easy_strerror(cc));
+        err_set(cause, "%s",
+                b.too_big ? "the reply is larger than 64 KiB" : curl_easy_strerror(cc));
         goto out;
     }
     if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200) {
@@ -541,8 +540,7 @@ ca_issuers_url(X509 *cert)
     for (int i = 0; aia != NULL && i < sk_ACCESS_DESCRIPTION_num(aia) && url == NULL; i++) {
         ACCESS_DESCRIPTION *ad = sk_ACCESS_DESCRIPTION_value(aia, i);
 
-        if (OBJ_obj2nid(ad->method) == NID_ad_ca_issuers &&
-            ad->location->type == GEN_URI) {
+        if (OBJ_obj2nid(ad->method) == NID_ad_ca_issuers && ad->location->type == GEN_URI) {
             const ASN1_IA5STRING *s = ad->location->d.uniformResourceIdentifier;
             int n = ASN1_STRING_length(s);
 
@@ -608,7 +606,7 @@ add_link(struct trust_report *r, X509 *cert, const char *source, char **cause)
 }
 
 static int
-in_stack(STACK_OF(X509) *sk, X509 *c)
+in_stack(STACK_OF(X509) * sk, X509 *c)
 {
     for (int i = 0; sk != NULL && i < sk_X509_num(sk); i++) {
         if (X509_cmp(sk_X509_value(sk, i), c) == 0)
@@ -622,7 +620,7 @@ in_stack(STACK_OF(X509) *sk, X509 *c)
  * match and whose key verifies c's signature; a currently valid one wins.
  */
 static X509 *
-find_issuer(STACK_OF(X509) *sk, X509 *c, int64_t now, int *verified)
+find_issuer(STACK_OF(X509) * sk, X509 *c, int64_t now, int *verified)
 {
     X509 *best = NULL;
 
@@ -690,8 +688,8 @@ weak_algorithm(X509 *cert, int self_signed, char *buf, size_t len)
     return 0;
 }
 
-static int
-set_link_problem(struct trust_report *r, size_t i, const char *fmt, ...) ERR_PRINTF(3, 4);
+static int set_link_problem(struct trust_report *r, size_t i, const char *fmt, ...)
+    ERR_PRINTF(3, 4);
 
 static int
 set_link_problem(struct trust_report *r, size_t i, const char *fmt, ...)
@@ -726,8 +724,10 @@ check_links(struct trust_report *r, X509 **certs, int64_t now)
             rc = set_link_problem(r, i, "is not yet valid (valid from %s)", date);
         }
         if (rc == 0 && i > 0 && !info->is_ca)
-            rc = set_link_problem(r, i, "is not a CA (no basicConstraints CA:TRUE) but issued "
-                                        "'%s'", name_of(&r->links[i - 1].info));
+            rc = set_link_problem(r, i,
+                                  "is not a CA (no basicConstraints CA:TRUE) but issued "
+                                  "'%s'",
+                                  name_of(&r->links[i - 1].info));
         if (rc == 0 && weak_algorithm(certs[i], info->self_signed, weak, sizeof(weak)))
             rc = set_link_problem(r, i, "%s", weak);
     }
@@ -758,7 +758,7 @@ issuer_cn(X509 *cert, char *buf, size_t len)
  * leave *issuer NULL.
  */
 static int
-fetch_missing(struct trust_report *r, STACK_OF(X509) *pool, X509 *cur,
+fetch_missing(struct trust_report *r, STACK_OF(X509) * pool, X509 *cur,
               const struct trust_verify_opts *o, int *fetches, char *src, size_t srclen,
               X509 **issuer, int *verified)
 {
@@ -789,15 +789,20 @@ fetch_missing(struct trust_report *r, STACK_OF(X509) *pool, X509 *cur,
     if ((r->missing = strdup(issuer_name)) == NULL)
         rc = -E_NOMEM;
     else if (url == NULL)
-        rc = add_problem(r, "chain incomplete: missing %s (issuer of '%s'; the certificate "
-                            "names no AIA caIssuers URL)", issuer_name, name_of(ci));
+        rc = add_problem(r,
+                         "chain incomplete: missing %s (issuer of '%s'; the certificate "
+                         "names no AIA caIssuers URL)",
+                         issuer_name, name_of(ci));
     else if (!o->fetch)
-        rc = add_problem(r, "chain incomplete: missing %s (issuer of '%s'; its AIA caIssuers "
-                            "URL is %s)", issuer_name, name_of(ci), url);
+        rc = add_problem(r,
+                         "chain incomplete: missing %s (issuer of '%s'; its AIA caIssuers "
+                         "URL is %s)",
+                         issuer_name, name_of(ci), url);
     else
-        rc = add_problem(r, "chain incomplete: missing %s (issuer of '%s'; fetching %s failed: "
-                            "%s)", issuer_name, name_of(ci), url,
-                         fcause != NULL ? fcause : "error");
+        rc = add_problem(r,
+                         "chain incomplete: missing %s (issuer of '%s'; fetching %s failed: "
+                         "%s)",
+                         issuer_name, name_of(ci), url, fcause != NULL ? fcause : "error");
     free(url);
     free(fcause);
     return rc;
@@ -805,7 +810,7 @@ fetch_missing(struct trust_report *r, STACK_OF(X509) *pool, X509 *cur,
 
 /* OpenSSL's own verdict with the same certificates, host and purpose. */
 static int
-openssl_verdict(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) *pool,
+openssl_verdict(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) * pool,
                 const struct trust_verify_opts *o, int *ok, char *why, size_t whylen)
 {
     X509_STORE_CTX *sctx = X509_STORE_CTX_new();
@@ -839,13 +844,13 @@ out:
 }
 
 int
-trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) *given,
+trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) * given,
              const struct trust_verify_opts *o, struct trust_report *r, char **cause)
 {
     STACK_OF(X509) *pool = sk_X509_new_null();
     X509 *certs[CHAIN_MAX_DEPTH + 1], *cur = leaf;
-    const char *sources[3] = {o->given_source != NULL ? o->given_source : "given",
-                              "trust store", "fetched"};
+    const char *sources[3] = {o->given_source != NULL ? o->given_source : "given", "trust store",
+                              "fetched"};
     char why[512], fetched_src[600];
     int verified = 0, fetches = 0, ok = 0, rc = -E_NOMEM;
 
@@ -880,15 +885,17 @@ trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) *given,
             break;
         }
         if (ci->self_signed) {
-            rc = add_problem(r, "the chain ends at '%s', a root that is not trusted (add it "
-                                "with 'certctl trust add')", name_of(ci));
+            rc = add_problem(r,
+                             "the chain ends at '%s', a root that is not trusted (add it "
+                             "with 'certctl trust add')",
+                             name_of(ci));
             if (rc != 0)
                 goto out;
             break;
         }
         if ((issuer = find_issuer(ctx->anchors, cur, o->now, &verified)) != NULL) {
-            source = in_stack(ctx->own_anchors, issuer) ? "trust store (anchor)"
-                                                        : "system (anchor)";
+            source =
+                in_stack(ctx->own_anchors, issuer) ? "trust store (anchor)" : "system (anchor)";
         } else if ((issuer = find_issuer(pool, cur, o->now, &verified)) != NULL) {
             int own = in_stack(ctx->intermediates, issuer);
             int was_given = in_stack(given, issuer);
@@ -903,8 +910,10 @@ trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) *given,
             source = fetched_src;
         }
         if (!verified) {
-            if ((rc = add_problem(r, "the signature of '%s' does not verify with the key of "
-                                     "'%s'", name_of(ci), ci->issuer)) != 0)
+            if ((rc = add_problem(r,
+                                  "the signature of '%s' does not verify with the key of "
+                                  "'%s'",
+                                  name_of(ci), ci->issuer)) != 0)
                 goto out;
         }
         if ((rc = add_link(r, issuer, source, cause)) != 0)
@@ -913,20 +922,25 @@ trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) *given,
         cur = issuer;
     }
     if (!r->complete && r->nproblems == 0 && r->nlinks > CHAIN_MAX_DEPTH &&
-        (rc = add_problem(r, "the chain is longer than %d certificates (a loop of "
-                             "cross-signed certificates?)", CHAIN_MAX_DEPTH)) != 0)
+        (rc = add_problem(r,
+                          "the chain is longer than %d certificates (a loop of "
+                          "cross-signed certificates?)",
+                          CHAIN_MAX_DEPTH)) != 0)
         goto out;
     if ((rc = check_links(r, certs, o->now)) != 0)
         goto out;
     {
-        int purpose_ok = X509_check_purpose(leaf, o->purpose == TRUST_PURPOSE_CLIENT
-                                                      ? X509_PURPOSE_SSL_CLIENT
-                                                      : X509_PURPOSE_SSL_SERVER, 0);
+        int purpose_ok = X509_check_purpose(
+            leaf,
+            o->purpose == TRUST_PURPOSE_CLIENT ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_SSL_SERVER,
+            0);
 
         ERR_clear_error();
         if (purpose_ok != 1 &&
-            (rc = add_problem(r, "'%s' may not be used as a TLS %s (extendedKeyUsage or "
-                                 "keyUsage)", name_of(&r->links[0].info),
+            (rc = add_problem(r,
+                              "'%s' may not be used as a TLS %s (extendedKeyUsage or "
+                              "keyUsage)",
+                              name_of(&r->links[0].info),
                               o->purpose == TRUST_PURPOSE_CLIENT ? "client" : "server")) != 0)
             goto out;
     }
@@ -937,9 +951,8 @@ trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) *given,
             m = X509_check_host(leaf, o->host, strlen(o->host), 0, NULL);
         ERR_clear_error();
         r->host_match = m == 1;
-        if (m != 1 &&
-            (rc = add_problem(r, "'%s' is not valid for the host name %s",
-                              name_of(&r->links[0].info), o->host)) != 0)
+        if (m != 1 && (rc = add_problem(r, "'%s' is not valid for the host name %s",
+                                        name_of(&r->links[0].info), o->host)) != 0)
             goto out;
     }
     if ((rc = openssl_verdict(ctx, leaf, pool, o, &ok, why, sizeof(why))) != 0)

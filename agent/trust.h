@@ -53,8 +53,7 @@ int trust_insert(struct trust *t, X509 *cert, int intermediate, char **cause);
 void trust_delete(struct trust *t, size_t i);
 
 /* Pool thread: writes or removes the entry's file under dir (STATE/trust). */
-int trust_file_write(const char *dir, X509 *cert, const char *id, int intermediate,
-                     char **cause);
+int trust_file_write(const char *dir, X509 *cert, const char *id, int intermediate, char **cause);
 int trust_file_remove(const char *dir, const char *id, int intermediate, char **cause);
 /* Pool thread: the copy of an anchor in the system directory (certagent-ID16.crt). */
 int trust_system_write(const char *sysdir, X509 *cert, const char *id, char **cause);
@@ -69,9 +68,9 @@ int trust_cert_id(X509 *cert, char *buf, size_t len);
  */
 struct trust_ctx {
     X509_STORE *store;
-    STACK_OF(X509) *anchors;       /* every trusted certificate */
-    STACK_OF(X509) *own_anchors;   /* the agent's */
-    STACK_OF(X509) *intermediates; /* the agent's */
+    STACK_OF(X509) * anchors;       /* every trusted certificate */
+    STACK_OF(X509) * own_anchors;   /* the agent's */
+    STACK_OF(X509) * intermediates; /* the agent's */
     int system_roots;
 };
 struct trust_ctx *trust_ctx_new(const struct trust *t, int system_roots);
@@ -84,9 +83,9 @@ enum trust_purpose {
 };
 
 struct trust_verify_opts {
-    const char *host;       /* NULL: no host-name check */
+    const char *host; /* NULL: no host-name check */
     enum trust_purpose purpose;
-    int fetch;              /* may fetch AIA caIssuers (pool thread only) */
+    int fetch;                /* may fetch AIA caIssuers (pool thread only) */
     const char *given_source; /* label of the given certificates; NULL: "given" */
     int64_t now;
 };
@@ -100,12 +99,12 @@ struct trust_link {
 struct trust_report {
     struct trust_link *links; /* leaf first, anchor last when the chain is complete */
     size_t nlinks;
-    char **problems;          /* every problem, in words */
+    char **problems; /* every problem, in words */
     size_t nproblems;
-    int complete;             /* the chain reaches an anchor */
-    int trusted;              /* complete, OpenSSL agrees, and no problem */
-    int host_match;           /* -1 not checked, 0 no, 1 yes */
-    char *missing;            /* subject of the first missing issuer, or NULL */
+    int complete;   /* the chain reaches an anchor */
+    int trusted;    /* complete, OpenSSL agrees, and no problem */
+    int host_match; /* -1 not checked, 0 no, 1 yes */
+    char *missing;  /* subject of the first missing issuer, or NULL */
 };
 
 /*
@@ -114,7 +113,7 @@ struct trust_report {
  * fetched from AIA caIssuers (DER, PEM or PKCS#7).  Fills r even when the
  * chain is bad; returns nonzero only on a failure to run at all.
  */
-int trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) *given,
+int trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) * given,
                  const struct trust_verify_opts *opts, struct trust_report *r, char **cause);
 void trust_report_free(struct trust_report *r);
 /* Packs r as a map {trusted, complete, host_match, missing, problems, chain}. */

@@ -113,8 +113,8 @@ print_details(const cJSON *res)
 void
 cmd_print_probes(const cJSON *results)
 {
-    static const char *const headers[] = {"URL", "TLS", "CIPHER", "CHAIN", "HOST", "DAYS",
-                                          "OCSP", "POLICY"};
+    static const char *const headers[] = {"URL",  "TLS",  "CIPHER", "CHAIN",
+                                          "HOST", "DAYS", "OCSP",   "POLICY"};
     struct table *t = table_new(8, headers);
     const cJSON *it;
 

@@ -211,16 +211,14 @@ trust_show(struct ctl *ctl, const char *fp)
         output_time(jint(e, "not_after"), t2, sizeof(t2));
         printf("kind:       %s\nsubject:    %s\nissuer:     %s\nserial:     %s\n"
                "valid:      %s .. %s\nkey:        %s\nsignature:  %s\nSHA-256:    %s\n%s",
-               jstr(e, "kind"), jstr(e, "subject"), jstr(e, "issuer"), jstr(e, "serial"), t1,
-               t2, jstr(e, "key"), jstr(e, "signature"), jstr(e, "fingerprint"),
-               jstr(e, "pem"));
+               jstr(e, "kind"), jstr(e, "subject"), jstr(e, "issuer"), jstr(e, "serial"), t1, t2,
+               jstr(e, "key"), jstr(e, "signature"), jstr(e, "fingerprint"), jstr(e, "pem"));
     } else {
         printf("trust store:     %s\n", jstr(r.result, "dir"));
         printf("anchors:         %lld root(s), %lld intermediate(s)\n",
                (long long)jint(r.result, "roots"), (long long)jint(r.result, "intermediates"));
-        printf("system roots:    %s\n", jbool(r.result, "system_roots")
-                                            ? "trusted too (trust_system_roots)"
-                                            : "not used");
+        printf("system roots:    %s\n",
+               jbool(r.result, "system_roots") ? "trusted too (trust_system_roots)" : "not used");
         printf("AIA fetching:    %s\n", jbool(r.result, "aia_fetch") ? "allowed" : "off");
         if (jstr(r.result, "system_dir")[0] != '\0') {
             printf("system store:    %s, then %s\n", jstr(r.result, "system_dir"),
@@ -289,10 +287,9 @@ cmd_print_chain(const cJSON *verify, const char *indent)
         char date[32];
 
         output_date(jint(it, "not_after"), date, sizeof(date));
-        printf("%s%d %s\n%s  issuer %s, until %s, %s [%s]%s%s\n", indent, i++,
-               jstr(it, "subject"), indent, jstr(it, "issuer"), date, jstr(it, "signature"),
-               jstr(it, "source"), jbool(it, "ok") ? "" : ": ",
-               jbool(it, "ok") ? "" : jstr(it, "problem"));
+        printf("%s%d %s\n%s  issuer %s, until %s, %s [%s]%s%s\n", indent, i++, jstr(it, "subject"),
+               indent, jstr(it, "issuer"), date, jstr(it, "signature"), jstr(it, "source"),
+               jbool(it, "ok") ? "" : ": ", jbool(it, "ok") ? "" : jstr(it, "problem"));
     }
     if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(verify, "problems")) > 0)
         printf("%sproblems:\n", indent);

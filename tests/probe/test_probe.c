@@ -51,16 +51,11 @@ test_url_errors(void **state)
     static const struct {
         const char *url, *words;
     } cases[] = {
-        {"mail.example", "is not a URL"},
-        {"ftp://x", "unknown scheme 'ftp'"},
-        {"tls://x", "tls:// needs a port"},
-        {"imaps://", "no host name"},
-        {"imaps://x:0", "from 1 to 65535"},
-        {"imaps://x:65536", "from 1 to 65535"},
-        {"imaps://x:9x", "from 1 to 65535"},
-        {"imaps://x:", "from 1 to 65535"},
-        {"imaps://[::1", "closing ']'"},
-        {"imaps://a b", "not allowed"},
+        {"mail.example", "is not a URL"},    {"ftp://x", "unknown scheme 'ftp'"},
+        {"tls://x", "tls:// needs a port"},  {"imaps://", "no host name"},
+        {"imaps://x:0", "from 1 to 65535"},  {"imaps://x:65536", "from 1 to 65535"},
+        {"imaps://x:9x", "from 1 to 65535"}, {"imaps://x:", "from 1 to 65535"},
+        {"imaps://[::1", "closing ']'"},     {"imaps://a b", "not allowed"},
         {"imaps://a'b", "not allowed"},
     };
 
@@ -95,8 +90,8 @@ dialogue(enum probe_starttls proto, const char *const *server, const char *const
         size_t len = strlen(server[i]);
 
         for (size_t off = 0; off < len && rc == 0; off += bytewise ? 1 : len) {
-            rc = starttls_feed(&st, server[i] + off, bytewise ? 1 : len, out, sizeof(out),
-                               &outlen, cause);
+            rc = starttls_feed(&st, server[i] + off, bytewise ? 1 : len, out, sizeof(out), &outlen,
+                               cause);
             if (outlen > 0) {
                 assert_non_null(expect[e]);
                 assert_int_equal(outlen, strlen(expect[e]));
@@ -138,8 +133,8 @@ test_imap(void **state)
 static void
 test_pop3(void **state)
 {
-    const char *const server[] = {"+OK hi\r\n", "+OK caps\r\nUSER\r\nSTLS\r\n.\r\n",
-                                  "+OK go\r\n", NULL};
+    const char *const server[] = {"+OK hi\r\n", "+OK caps\r\nUSER\r\nSTLS\r\n.\r\n", "+OK go\r\n",
+                                  NULL};
     const char *const expect[] = {"CAPA\r\n", "STLS\r\n", NULL};
     const char *const nocapa[] = {"+OK hi\r\n", "-ERR what\r\n", NULL};
     char *cause = NULL;
