@@ -10,8 +10,11 @@
 #include "err.h"
 #include "fsutil.h"
 #include "log.h"
+#include "ops-trust.h"
 #include "paths.h"
+#include "probe.h"
 #include "store.h"
+#include "trust.h"
 #include "version.h"
 
 static void
@@ -196,14 +199,20 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     if ((rc = store_open(agent->state_dir, &agent->store, cause)) != 0)
         goto fail;
     if ((rc = acme_new(agent, &agent->acme, cause)) != 0)
+    if ((rc = trust_open(agent->state_dir, &agent->trust, cause)) != 0)
         goto fail;
     if ((rc = server_start(&agent->server, agent, agent->socket_path, cause)) != 0)
         goto fail;
+    if ((rc = probe_sched_start(agent, &agent->probe_sched, cause)) != 0) {
+        server_stop(&agent->server);
+        goto fail;
+    }
     agent->signals.on_stop = on_stop;
     agent->signals.on_reload = on_reload;
     agent->signals.arg = agent;
     if ((rc = platform_signals_start(loop, &agent->signals, cause)) != 0) {
         server_stop(&agent->server);
+        probe_sched_stop(agent->probe_sched);
         goto fail;
     }
     log_info("certagent %s listening on %s, store %s (%zu certificates)", CERTAGENT_VERSION,
@@ -233,6 +242,8 @@ agent_stop(struct agent *agent)
         log_info("stopping");
     server_stop(&agent->server);
     acme_stop(agent->acme);
+    probe_sched_stop(agent->probe_sched);
+    ops_trust_stop(agent);
     platform_signals_close(&agent->signals);
     challenge_http_free(agent->http01);
     challenge_alpn_free(agent->alpn01);
@@ -288,6 +299,27 @@ agent_reload(struct agent *agent)
         c.tls_alpn01_listen = swap;
     }
     agent->config.challenge_listen_always = c.challenge_listen_always;
+    free(agent->config.trust_system_dir);
+    agent->config.trust_system_dir = c.trust_system_dir;
+    c.trust_system_dir = NULL;
+    free(agent->config.trust_system_command);
+    agent->config.trust_system_command = c.trust_system_command;
+    c.trust_system_command = NULL;
+    agent->config.trust_system_roots = c.trust_system_roots;
+    agent->config.trust_aia_fetch = c.trust_aia_fetch;
+    free(agent->config.probe_min_tls);
+    agent->config.probe_min_tls = c.probe_min_tls;
+    c.probe_min_tls = NULL;
+    agent->config.probe_timeout = c.probe_timeout;
+    agent->config.probe_concurrency = c.probe_concurrency;
+    agent->config.probe_interval = c.probe_interval;
+    {
+        struct config_strlist tmp = agent->config.probes;
+
+        agent->config.probes = c.probes;
+        c.probes = tmp;
+    }
+    probe_sched_reload(agent->probe_sched);
     config_free(&c);
     apply_challenge_config(agent);
     apply_log_level(agent);
@@ -302,6 +334,10 @@ agent_free(struct agent *agent)
     agent->acme = NULL;
     store_close(agent->store);
     agent->store = NULL;
+    probe_sched_free(agent->probe_sched);
+    agent->probe_sched = NULL;
+    trust_close(agent->trust);
+    agent->trust = NULL;
     if (agent->lock_handle >= 0)
         fsutil_unlock(agent->lock_handle);
     agent->lock_handle = -1;

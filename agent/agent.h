@@ -14,6 +14,9 @@
 #include "platform.h"
 #include "server.h"
 
+struct trust;
+struct probe_sched;
+
 struct agent_options {
     const char *config_path; /* NULL: the platform default (missing file allowed) */
     const char *socket_path; /* NULL: config, then platform default */
@@ -34,6 +37,8 @@ struct agent {
     const char *cli_log_level;
     struct store *store;
     struct acme *acme;
+    struct trust *trust;             /* trust.c: anchors and intermediates */
+    struct probe_sched *probe_sched; /* probe.c: the configured probes */
     struct server server;
     struct platform_signals signals;
     int lock_handle;

@@ -8,7 +8,9 @@
 #include "agent.h"
 #include "err.h"
 #include "log.h"
+#include "ops-trust.h"
 #include "pem.h"
+#include "probe.h"
 #include "store.h"
 #include "version.h"
 
@@ -46,6 +48,12 @@ static const struct op_entry {
     {PROTO_OP_ACCOUNT_SHOW, ops_account, 0},
     {PROTO_OP_ACCOUNT_ROLLOVER, ops_account, 1},
     {PROTO_OP_ACCOUNT_DEACTIVATE, ops_account, 1},
+    {PROTO_OP_TRUST_ADD, ops_trust_add, 1},
+    {PROTO_OP_TRUST_LIST, ops_trust_list, 0},
+    {PROTO_OP_TRUST_REMOVE, ops_trust_remove, 1},
+    {PROTO_OP_TRUST_SHOW, ops_trust_show, 0},
+    {PROTO_OP_VERIFY, ops_verify, 0},
+    {PROTO_OP_PROBE, ops_probe, 0},
 };
 
 void
@@ -455,7 +463,7 @@ op_status(struct request *req)
     long n = stream_certs(req, now, &expired, &expiring);
 
     proto_writer_init(&w);
-    proto_begin_result(&w.pk, req->id, 13);
+    proto_begin_result(&w.pk, req->id, 13 + 1 /* probes */);
     proto_pack_kv_str(&w.pk, "agent", CERTAGENT_VERSION);
     proto_pack_kv_uint(&w.pk, "proto", PROTO_VERSION);
     proto_pack_kv_int(&w.pk, "pid", platform_pid());
@@ -469,6 +477,7 @@ op_status(struct request *req)
     proto_pack_kv_uint(&w.pk, "expiring_30d", expiring);
     proto_pack_kv_uint(&w.pk, "connections", agent->server.nclients);
     proto_pack_kv_uint(&w.pk, "jobs", agent->jobs);
+    probe_sched_pack_status(agent->probe_sched, &w.pk);
     server_send_writer(req->client, req->id, &w);
     return 0;
 }

@@ -23,6 +23,7 @@ enum key_type {
     KEY_LIST, /* array of strings; the default is written space-separated */
     KEY_BOOL,
     KEY_CAS,  /* object of {"directory": URL, "trust": PATH} by CA name */
+    KEY_STRLIST, /* array of non-empty strings, struct config_strlist */
 };
 
 struct key_def {
@@ -38,6 +39,7 @@ struct key_def {
 };
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const tls_versions[] = {"1.0", "1.1", "1.2", "1.3", NULL};
 static const char *const key_types[] = {"ec256",   "ec384",   "rsa2048", "rsa3072",
                                         "rsa4096", "ed25519", NULL};
 
@@ -74,6 +76,26 @@ static const struct key_def keys[] = {
      0, "addresses (\"ADDR:PORT\") where the tls-alpn-01 responder listens"},
     {"challenge_listen_always", KEY_BOOL, OFF(challenge_listen_always), 0, 0, NULL, "false", 1, 0,
      "keep the challenge responders listening, not only while a challenge is pending"},
+    {"trust_system_dir", KEY_STRING, OFF(trust_system_dir), 0, 0, NULL, NULL, 1, 0,
+     "directory that receives trusted roots as NAME.crt, e.g. /usr/local/share/ca-certificates "
+     "(default: none, the system store is left alone)"},
+    {"trust_system_command", KEY_STRING, OFF(trust_system_command), 0, 0, NULL,
+     "update-ca-certificates", 1, 0,
+     "command run (without a shell) after trust_system_dir changed"},
+    {"trust_system_roots", KEY_BOOL, OFF(trust_system_roots), 0, 0, NULL, "true", 1, 0,
+     "verify and probe trust the operating system's CA bundle besides the agent's anchors"},
+    {"trust_aia_fetch", KEY_BOOL, OFF(trust_aia_fetch), 0, 0, NULL, "true", 1, 0,
+     "verify may fetch a missing intermediate from the AIA caIssuers URL (http/https)"},
+    {"probe_min_tls", KEY_ENUM, OFF(probe_min_tls), 0, 0, tls_versions, "1.2", 1, 0,
+     "oldest TLS version the probe policy allows: 1.0, 1.1, 1.2 or 1.3"},
+    {"probe_timeout", KEY_INT, OFF(probe_timeout), 1, 300, NULL, "10", 1, 0,
+     "seconds one probe may take (connection, STARTTLS and every handshake)"},
+    {"probe_concurrency", KEY_INT, OFF(probe_concurrency), 1, 4096, NULL, "256", 1, 0,
+     "probe connections open at once; the rest wait their turn"},
+    {"probe_interval", KEY_INT, OFF(probe_interval), 10, 604800, NULL, "3600", 1, 0,
+     "seconds between runs of the probes in the probes list"},
+    {"probes", KEY_STRLIST, OFF(probes), 0, 256, NULL, NULL, 1, 0,
+     "URLs probed every probe_interval; results and warnings appear in status"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -95,6 +117,8 @@ type_name(enum key_type t)
         return "boolean";
     case KEY_CAS:
         return "object";
+    case KEY_STRLIST:
+        return "array of strings";
     }
     return "?";
 }
@@ -341,6 +365,56 @@ set_cas(struct config_cas *cas, const struct key_def *k, const cJSON *j, char **
     return 0;
 }
 
+static void
+strlist_free(struct config_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+/* An array of at most k->max non-empty strings; no default (an empty list). */
+static int
+set_strlist(const struct key_def *k, const cJSON *j, struct config_strlist *l, char **cause)
+{
+    struct config_strlist nl = {NULL, 0};
+    const cJSON *it;
+    int n;
+
+    if (j == NULL)
+        return 0;
+    if (!cJSON_IsArray(j)) {
+        err_set(cause, "$.%s: expected an array of strings, got %s", k->name,
+                json_type_name(j));
+        return -E_BAD_INPUT;
+    }
+    if ((n = cJSON_GetArraySize(j)) > k->max) {
+        err_set(cause, "$.%s: %d entries, at most %ld are allowed", k->name, n, k->max);
+        return -E_BAD_INPUT;
+    }
+    if (n > 0 && (nl.v = calloc((size_t)n, sizeof(*nl.v))) == NULL)
+        return -E_NOMEM;
+    cJSON_ArrayForEach(it, j)
+    {
+        if (!cJSON_IsString(it) || it->valuestring[0] == '\0') {
+            err_set(cause, "$.%s[%zu]: expected a non-empty string, got %s", k->name, nl.n,
+                    cJSON_IsString(it) ? "an empty string" : json_type_name(it));
+            strlist_free(&nl);
+            return -E_BAD_INPUT;
+        }
+        if ((nl.v[nl.n] = strdup(it->valuestring)) == NULL) {
+            strlist_free(&nl);
+            return -E_NOMEM;
+        }
+        nl.n++;
+    }
+    strlist_free(l);
+    *l = nl;
+    return 0;
+}
+
 /* Stores text (from a default or the file) into the field of k. */
 static int
 set_value(struct config *c, const struct key_def *k, const cJSON *j, const char *text,
@@ -429,6 +503,8 @@ set_value(struct config *c, const struct key_def *k, const cJSON *j, const char 
         }
         *(int *)(void *)field = j != NULL ? cJSON_IsTrue(j) : strcmp(text, "true") == 0;
         return 0;
+    case KEY_STRLIST:
+        return set_strlist(k, j, (struct config_strlist *)(void *)field, cause);
     }
     return -E_INTERNAL;
 }
@@ -567,7 +643,7 @@ config_restart_needed(const struct config *a, const struct config *b)
         const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
         int differs;
 
-        if (k->reloadable)
+        if (k->reloadable || k->type == KEY_STRLIST)
             continue;
         if (k->type == KEY_STRING || k->type == KEY_ENUM)
             differs = str_differs(*(char *const *)(const void *)fa,
@@ -603,6 +679,8 @@ config_free(struct config *c)
             list_free((struct config_list *)(void *)((char *)c + keys[i].offset));
         if (keys[i].type == KEY_CAS)
             cas_free((struct config_cas *)(void *)((char *)c + keys[i].offset));
+        if (keys[i].type == KEY_STRLIST)
+            strlist_free((struct config_strlist *)(void *)((char *)c + keys[i].offset));
     }
 }
 

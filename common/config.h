@@ -26,6 +26,12 @@ struct config_cas {
     size_t n;
 };
 
+/* A list of strings from a JSON array (probes). */
+struct config_strlist {
+    char **v;
+    size_t n;
+};
+
 struct config {
     char *socket;        /* NULL: the platform default */
     char *socket_group;  /* group allowed to use the socket; NULL: the agent's own */
@@ -42,6 +48,16 @@ struct config {
     char *default_ca;    /* ACME CA used when a request names none */
     char *dns01_hook;    /* command that publishes dns-01 TXT records; NULL: none */
     struct config_cas acme_cas; /* CAs declared here (besides the built-in and added ones) */
+    /* Trust store and probes (agent/trust.c, agent/probe.c). */
+    char *trust_system_dir;     /* anchors are copied here too (a ca-certificates dir); NULL: no */
+    char *trust_system_command; /* run after trust_system_dir changed */
+    int trust_system_roots;     /* also trust the operating system's CA bundle */
+    int trust_aia_fetch;        /* verify may fetch missing intermediates (AIA caIssuers) */
+    char *probe_min_tls;        /* "1.0" .. "1.3": the oldest version the policy allows */
+    int probe_timeout;          /* seconds per probe */
+    int probe_concurrency;      /* connections open at once */
+    int probe_interval;         /* seconds between runs of the configured probes */
+    struct config_strlist probes; /* URLs probed every probe_interval */
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */

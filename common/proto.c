@@ -18,13 +18,16 @@ static const struct {
     {PROTO_OP_REQUEST, "request"},
     {PROTO_OP_RENEW, "renew"},
     {PROTO_OP_REVOKE, "revoke"},
-    {PROTO_OP_CA_ADD, "ca_add"},
-    {PROTO_OP_CA_LIST, "ca_list"},
-    {PROTO_OP_CA_REMOVE, "ca_remove"},
-    {PROTO_OP_ACCOUNT_REGISTER, "account_register"},
-    {PROTO_OP_ACCOUNT_SHOW, "account_show"},
-    {PROTO_OP_ACCOUNT_ROLLOVER, "account_rollover"},
-    {PROTO_OP_ACCOUNT_DEACTIVATE, "account_deactivate"},
+    {PROTO_OP_CA_ADD, "ca-add"},
+    {PROTO_OP_CA_LIST, "ca-list"},
+    {PROTO_OP_CA_REMOVE, "ca-remove"},
+    {PROTO_OP_ACCOUNT_REGISTER, "account-register"},
+    {PROTO_OP_ACCOUNT_SHOW, "account-show"},
+    {PROTO_OP_ACCOUNT_ROLLOVER, "account-rollover"},
+    {PROTO_OP_ACCOUNT_DEACTIVATE, "account-deactivate"},
+    {PROTO_OP_TRUST_ADD, "trust-add"},       {PROTO_OP_TRUST_LIST, "trust-list"},
+    {PROTO_OP_TRUST_REMOVE, "trust-remove"}, {PROTO_OP_TRUST_SHOW, "trust-show"},
+    {PROTO_OP_VERIFY, "verify"},             {PROTO_OP_PROBE, "probe"},
 };
 
 const char *

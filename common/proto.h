@@ -62,7 +62,13 @@ enum proto_op {
     PROTO_OP_ACCOUNT_SHOW = 71,
     PROTO_OP_ACCOUNT_ROLLOVER = 72,
     PROTO_OP_ACCOUNT_DEACTIVATE = 73,
-    /* 128..191: trust and probes (reserved) */
+    /* 128..191: trust and probes */
+    PROTO_OP_TRUST_ADD = 128,
+    PROTO_OP_TRUST_LIST = 129,
+    PROTO_OP_TRUST_REMOVE = 130,
+    PROTO_OP_TRUST_SHOW = 131,
+    PROTO_OP_VERIFY = 132,
+    PROTO_OP_PROBE = 133,
 };
 
 /* Wire name of an op ("import"), or NULL. */

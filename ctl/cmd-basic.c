@@ -156,6 +156,26 @@ format_uptime(int64_t s, char *buf, size_t len)
         snprintf(buf, len, "%lldm %llds", (long long)(s / 60), (long long)(s % 60));
 }
 
+/* The configured probes' last results and their warnings. */
+static void
+print_probes(const cJSON *result)
+{
+    const cJSON *probes = cJSON_GetObjectItemCaseSensitive(result, "probes"), *it, *w;
+
+    if (cJSON_GetArraySize(probes) == 0)
+        return;
+    printf("\nprobes:\n");
+    cmd_print_probes(probes);
+    cJSON_ArrayForEach(it, probes)
+    {
+        cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(it, "warnings"))
+        {
+            if (cJSON_IsString(w))
+                printf("warning: %s\n", w->valuestring);
+        }
+    }
+}
+
 int
 cmd_status(struct ctl *ctl, int argc, char **argv)
 {
@@ -190,6 +210,7 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
         printf("\n");
         print_cert_table(r.items);
     }
+    print_probes(r.result);
 out:
     reply_free(&r);
     return rc;

@@ -88,6 +88,35 @@ const struct cmd cmd_table[] = {
      cmd_account},
     {"version", "", "versions of certctl, the agent and the protocol", "", cmd_version},
     {"ping", "", "check that the agent answers", "", cmd_ping},
+    {"trust", "add FILE [--intermediate] | list | remove FINGERPRINT | show [FINGERPRINT]",
+     "manage the trust anchors and intermediates the agent keeps",
+     "  add FILE           trust the root(s) in FILE (PEM or DER); with --intermediate,\n"
+     "                     keep the CA certificate(s) as intermediates for chain building\n"
+     "  list               the trusted roots and intermediates\n"
+     "  remove FINGERPRINT remove one (SHA-256, colons optional, 8 or more hex digits)\n"
+     "  show [FINGERPRINT] the trust store's settings, or one certificate with its PEM\n",
+     cmd_trust},
+    {"verify", "NAME | --cert FILE [--host H] [--purpose server|client]",
+     "build and check the chain of a certificate, naming any bad or missing link",
+     "  NAME               the current version of a certificate in the store\n"
+     "  --cert FILE        a certificate file (PEM or DER; more PEM certificates: the chain)\n"
+     "  --host H           check that the certificate is valid for host name or address H\n"
+     "  --purpose P        server (default) or client\n"
+     "Exit status 4 when the chain is not trusted.\n",
+     cmd_verify},
+    {"probe", "URL... [--urls-from FILE] [--timeout S] [--min-tls V] [--concurrency N] "
+              "[--chain]",
+     "check remote TLS servers: version, cipher, chain, host name, expiry, policy",
+     "  URL                https://, imaps:// (993), pop3s:// (995), smtps:// (465),\n"
+     "                     ldaps:// (636), imap+starttls:// (143), pop3+starttls:// (110),\n"
+     "                     smtp+starttls:// (25) or tls://HOST:PORT\n"
+     "  --urls-from FILE   more URLs, one a line (# starts a comment)\n"
+     "  --timeout S        seconds per probe (default probe_timeout, 10)\n"
+     "  --min-tls V        oldest TLS version the policy allows: 1.0..1.3 (default 1.2)\n"
+     "  --concurrency N    connections at once (default probe_concurrency, 256)\n"
+     "  --chain            print the chain of every server (always for one URL)\n"
+     "Exit status 4 when a probe failed or found a problem.\n",
+     cmd_probe},
 };
 const size_t cmd_count = sizeof(cmd_table) / sizeof(cmd_table[0]);
 

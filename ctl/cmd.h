@@ -15,6 +15,8 @@
 #define EXIT_AGENT_ERROR 1
 #define EXIT_USAGE 2
 #define EXIT_UNREACHABLE 3
+/* verify or probe ran and found a problem. */
+#define EXIT_CHECK_FAILED 4
 
 struct ctl {
     const char *socket;  /* --socket or CERTAGENT_SOCKET; NULL: defaults */
@@ -81,5 +83,13 @@ int cmd_renew(struct ctl *ctl, int argc, char **argv);
 int cmd_revoke(struct ctl *ctl, int argc, char **argv);
 int cmd_ca(struct ctl *ctl, int argc, char **argv);
 int cmd_account(struct ctl *ctl, int argc, char **argv);
+int cmd_trust(struct ctl *ctl, int argc, char **argv);
+int cmd_verify(struct ctl *ctl, int argc, char **argv);
+int cmd_probe(struct ctl *ctl, int argc, char **argv);
+
+/* cmd-trust.c: prints the chain and problems of a verify report. */
+void cmd_print_chain(const cJSON *verify, const char *indent);
+/* cmd-probe.c: a table of probe results (status and probe). */
+void cmd_print_probes(const cJSON *results);
 
 #endif

@@ -21,7 +21,8 @@ usage(FILE *f)
                "  --socket PATH  the agent's socket (also CERTAGENT_SOCKET)\n"
                "  --json         machine-readable output (field names in certctl(1))\n\n"
                "Exit codes: 0 ok, 1 the agent reported an error, 2 usage error,\n"
-               "3 the agent is not reachable.  'certctl help COMMAND' shows a command's "
+               "3 the agent is not reachable, 4 verify or probe found a problem.\n"
+               "'certctl help COMMAND' shows a command's "
                "options.\n");
 }
 
