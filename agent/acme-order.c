@@ -48,6 +48,8 @@ struct authz {
     uv_process_t proc;
     uv_timer_t proc_timer;
     int hook_remove;      /* the running hook is the "remove" one */
+    int hook_active;      /* proc is in use (running or closing) */
+    int remove_after;     /* run the "remove" hook once the "add" one is closed */
 };
 
 struct acme_order {
@@ -190,8 +192,12 @@ authz_cleanup(struct authz *a)
         challenge_http_remove(acme->agent->http01, a->token);
     else if (strcmp(a->o->challenge, "tls-alpn-01") == 0 && acme->agent->alpn01 != NULL)
         challenge_alpn_remove(acme->agent->alpn01, a->ident);
-    else if (strcmp(a->o->challenge, "dns-01") == 0 && !acme->stopping)
-        hook_run(a, 1);
+    else if (strcmp(a->o->challenge, "dns-01") == 0 && !acme->stopping) {
+        if (a->hook_active)
+            a->remove_after = 1; /* the "add" hook still holds the process handle */
+        else
+            hook_run(a, 1);
+    }
 }
 
 static void
@@ -576,7 +582,10 @@ authz_reply(void *arg, int rc, const char *cause, const char *detail,
             order_fail(o, -E_ACME, "the authorization %s has no identifier", a->url);
             return;
         }
-        a->ident = strdup(v->valuestring);
+        if ((a->ident = strdup(v->valuestring)) == NULL) {
+            order_fail(o, -E_NOMEM, "out of memory");
+            return;
+        }
         a->ip = cJSON_IsString(t) && strcmp(t->valuestring, "ip") == 0;
         a->wildcard = cJSON_IsTrue(wc);
     }
@@ -668,6 +677,11 @@ hook_closed(uv_handle_t *h)
     struct authz *a = h->data;
     struct acme_order *o = a->o;
 
+    a->hook_active = 0;
+    if (a->remove_after && !o->acme->stopping) {
+        a->remove_after = 0;
+        hook_run(a, 1);
+    }
     if (--o->hooks_running == 0 && o->ended)
         order_free(o);
 }
@@ -766,11 +780,16 @@ hook_run(struct authz *a, int remove)
     a->proc.data = a;
     if ((rc = uv_spawn(acme->loop, &a->proc, &opts)) != 0) {
         err_set(&cause, "cannot run the dns-01 hook %s: %s", hook, uv_strerror(rc));
-        uv_close((uv_handle_t *)&a->proc, NULL);
+        /* The handle must still be closed; the order lives until it is. */
+        a->o->hooks_running++;
+        a->hook_active = 1;
+        a->setup = 0;
+        uv_close((uv_handle_t *)&a->proc, hook_closed);
         rc = -E_BAD_INPUT;
         goto fail;
     }
     a->o->hooks_running++;
+    a->hook_active = 1;
     uv_timer_init(acme->loop, &a->proc_timer);
     a->proc_timer.data = a;
     uv_timer_start(&a->proc_timer, hook_timeout, HOOK_TIMEOUT_MS, 0);

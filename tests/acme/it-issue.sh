@@ -122,6 +122,24 @@ stop_agent
 pebble_agent_config
 start_agent
 
+# dns-01 hooks that cannot run or fail: the order fails with words, the agent stays up.
+reload_with() {
+    local before
+    before=$(grep -c "configuration reloaded" "$LOG")
+    pebble_agent_config "$1"
+    kill -HUP "$AGENT_PID"
+    wait_for 30 sh -c "[ \$(grep -c 'configuration reloaded' '$LOG') -gt $before ]" ||
+        fail "the agent did not reload"
+}
+reload_with '{"dns01_hook": "/nonexistent/hook"}'
+run 1 ctl request nohook --dns nohook.example.test --ca pebble --challenge dns-01
+has "cannot run the dns-01 hook /nonexistent/hook"
+reload_with '{"dns01_hook": "/bin/false"}'
+run 1 ctl request badhook --dns badhook.example.test --ca pebble --challenge dns-01
+has "the dns-01 hook failed for badhook.example.test"
+reload_with '{}'
+run 0 ctl ping
+
 # Deactivate: the account is gone; a new request must agree again.
 run 0 ctl account deactivate --ca pebble
 has "deactivated the account"
