@@ -199,6 +199,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     if ((rc = store_open(agent->state_dir, &agent->store, cause)) != 0)
         goto fail;
     if ((rc = acme_new(agent, &agent->acme, cause)) != 0)
+        goto fail;
     if ((rc = trust_open(agent->state_dir, &agent->trust, cause)) != 0)
         goto fail;
     if ((rc = server_start(&agent->server, agent, agent->socket_path, cause)) != 0)
