@@ -70,8 +70,8 @@ const struct cmd cmd_table[] = {
      "                     cessationOfOperation or privilegeWithdrawn\n",
      cmd_revoke},
     {"ca", "add NAME --directory URL [--trust FILE] | list | remove NAME",
-     "the ACME CAs the agent knows (built in: letsencrypt, letsencrypt-staging, zerossl, "
-     "google, buypass)",
+     "the ACME CAs the agent knows: add, list, remove",
+     "  built in: letsencrypt, letsencrypt-staging, zerossl, google, buypass\n"
      "  --directory URL    the CA's ACME directory URL\n"
      "  --trust FILE       PEM certificates trusted for the CA's HTTPS endpoint (test and\n"
      "                     private CAs; default: the system store)\n",
