@@ -58,7 +58,8 @@ Control endpoint (plain HTTP on another loopback port):
     GET  /rules,  POST /rules        the rules (a list, or {"rules": [...]}); counters restart
     POST /profiles                   {"profiles": {...} or null, "default_profile": ...}
     POST /renewal-info               the renewal_info object, or null to drop renewalInfo
-    GET  /log                        {"counts": {kind: requests}, "injected": [...],
+    GET  /log                        {"counts": {kind: requests}, "user_agents": {UA: requests},
+                                      "injected": [...],
                                       "orders": [newOrder payload facts], "renewal_info":
                                       [CertIDs asked], "rules": [rules with seen/applied]}
     POST /log/clear                  forget counts and log entries
@@ -261,6 +262,7 @@ class State:
 
     def clear_log(self):
         self.counts = {}
+        self.user_agents = {}
         self.injected = []
         self.orders = []
         self.ari = []
@@ -269,9 +271,11 @@ class State:
         if len(lst) < MAX_LOG:
             lst.append(entry)
 
-    def count(self, kind):
+    def count(self, kind, user_agent=None):
         with self.lock:
             self.counts[kind] = self.counts.get(kind, 0) + 1
+            ua = user_agent if user_agent is not None else "(none)"
+            self.user_agents[ua] = self.user_agents.get(ua, 0) + 1
 
     def pick(self, kind, method, payload, phase, action=None):
         """The first rule of this phase that matches and has budget left, consumed."""
@@ -312,7 +316,8 @@ class State:
                 r["seen"] = self.rule_seen[i]
                 r["applied"] = self.rule_applied[i]
                 rules.append(r)
-            return {"counts": dict(self.counts), "injected": list(self.injected),
+            return {"counts": dict(self.counts), "user_agents": dict(self.user_agents),
+                    "injected": list(self.injected),
                     "orders": list(self.orders), "renewal_info": list(self.ari),
                     "rules": rules}
 
@@ -539,7 +544,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         st = self.server.state
         path = self.path
         kind = kind_of(path)
-        st.count(kind)
+        st.count(kind, self.headers.get("User-Agent"))
         body = b""
         if self.command == "POST":
             body = self.read_body()

@@ -84,5 +84,10 @@ has "not allowed for this account"
 acmeproxy_rules '[]'
 
 
+# Every request carried a User-Agent naming certagent and its version.
+run 0 curl -sf "$ACMEPROXY_CONTROL/log"
+version=$("$CTL" --version 2>/dev/null | awk '{print $2}')
+json "len(j['user_agents']) > 0 and all(ua.startswith('certagent/$version ') for ua in j['user_agents'])"
+
 stop_agent
 finish
