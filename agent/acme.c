@@ -797,6 +797,8 @@ acme_free(struct acme *acme)
 {
     if (acme == NULL)
         return;
+    /* A start that failed after acme_new never stopped it: close its handles. */
+    acme_stop(acme);
     while (acme->cas != NULL) {
         struct acme_ca *ca = acme->cas;
 
