@@ -315,7 +315,7 @@ agent_reload(struct agent *agent)
     agent->config.probe_concurrency = c.probe_concurrency;
     agent->config.probe_interval = c.probe_interval;
     {
-        struct config_strlist tmp = agent->config.probes;
+        struct config_list tmp = agent->config.probes;
 
         agent->config.probes = c.probes;
         c.probes = tmp;

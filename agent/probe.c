@@ -1219,7 +1219,7 @@ sched_load_after(uv_work_t *w, int status)
     struct sched_load *l = (struct sched_load *)w;
     struct probe_sched *s = l->sched;
     struct agent *agent = s->agent;
-    const struct config_strlist *urls = &agent->config.probes;
+    const struct config_list *urls = &agent->config.probes;
     struct probe_opts opts;
     char **valid = NULL, *cause = NULL;
     size_t nvalid = 0;
@@ -1243,17 +1243,17 @@ sched_load_after(uv_work_t *w, int status)
         struct probe_url u;
         struct probe_result r;
 
-        if (probe_url_parse(urls->v[i], &u, &cause) == 0) {
+        if (probe_url_parse(urls->items[i], &u, &cause) == 0) {
             probe_url_free(&u);
-            valid[nvalid++] = urls->v[i];
+            valid[nvalid++] = urls->items[i];
             continue;
         }
         memset(&r, 0, sizeof(r));
-        r.url = urls->v[i];
+        r.url = urls->items[i];
         r.host = (char *)"";
         r.error = cause;
         r.checked = (int64_t)time(NULL);
-        log_warn("probe: %s", cause != NULL ? cause : urls->v[i]);
+        log_warn("probe: %s", cause != NULL ? cause : urls->items[i]);
         add_warning(&r, "%s", cause != NULL ? cause : "bad probe URL");
         if (sched_keep(s, &r) != 0)
             log_error("probes: out of memory");

@@ -23,7 +23,7 @@ enum key_type {
     KEY_LIST, /* array of strings; the default is written space-separated */
     KEY_BOOL,
     KEY_CAS,  /* object of {"directory": URL, "trust": PATH} by CA name */
-    KEY_STRLIST, /* array of non-empty strings, struct config_strlist */
+    KEY_STRLIST, /* array of non-empty strings (no address check), struct config_list */
 };
 
 struct key_def {
@@ -365,23 +365,13 @@ set_cas(struct config_cas *cas, const struct key_def *k, const cJSON *j, char **
     return 0;
 }
 
-static void
-strlist_free(struct config_strlist *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
-}
-
 /* An array of at most k->max non-empty strings; no default (an empty list). */
 static int
-set_strlist(const struct key_def *k, const cJSON *j, struct config_strlist *l, char **cause)
+set_strlist(const struct key_def *k, const cJSON *j, struct config_list *l, char **cause)
 {
-    struct config_strlist nl = {NULL, 0};
+    struct config_list nl = {NULL, 0};
     const cJSON *it;
-    int n;
+    int n, rc;
 
     if (j == NULL)
         return 0;
@@ -394,23 +384,20 @@ set_strlist(const struct key_def *k, const cJSON *j, struct config_strlist *l, c
         err_set(cause, "$.%s: %d entries, at most %ld are allowed", k->name, n, k->max);
         return -E_BAD_INPUT;
     }
-    if (n > 0 && (nl.v = calloc((size_t)n, sizeof(*nl.v))) == NULL)
-        return -E_NOMEM;
     cJSON_ArrayForEach(it, j)
     {
         if (!cJSON_IsString(it) || it->valuestring[0] == '\0') {
             err_set(cause, "$.%s[%zu]: expected a non-empty string, got %s", k->name, nl.n,
                     cJSON_IsString(it) ? "an empty string" : json_type_name(it));
-            strlist_free(&nl);
+            list_free(&nl);
             return -E_BAD_INPUT;
         }
-        if ((nl.v[nl.n] = strdup(it->valuestring)) == NULL) {
-            strlist_free(&nl);
-            return -E_NOMEM;
+        if ((rc = list_add(&nl, it->valuestring, strlen(it->valuestring))) != 0) {
+            list_free(&nl);
+            return rc;
         }
-        nl.n++;
     }
-    strlist_free(l);
+    list_free(l);
     *l = nl;
     return 0;
 }
@@ -504,7 +491,7 @@ set_value(struct config *c, const struct key_def *k, const cJSON *j, const char 
         *(int *)(void *)field = j != NULL ? cJSON_IsTrue(j) : strcmp(text, "true") == 0;
         return 0;
     case KEY_STRLIST:
-        return set_strlist(k, j, (struct config_strlist *)(void *)field, cause);
+        return set_strlist(k, j, (struct config_list *)(void *)field, cause);
     }
     return -E_INTERNAL;
 }
@@ -680,7 +667,7 @@ config_free(struct config *c)
         if (keys[i].type == KEY_CAS)
             cas_free((struct config_cas *)(void *)((char *)c + keys[i].offset));
         if (keys[i].type == KEY_STRLIST)
-            strlist_free((struct config_strlist *)(void *)((char *)c + keys[i].offset));
+            list_free((struct config_list *)(void *)((char *)c + keys[i].offset));
     }
 }
 

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-/* A list of strings from a JSON array (KEY_LIST). */
+/* A list of strings from a JSON array (listen addresses, probe URLs). */
 struct config_list {
     char **items;
     size_t n;
@@ -26,11 +26,6 @@ struct config_cas {
     size_t n;
 };
 
-/* A list of strings from a JSON array (probes). */
-struct config_strlist {
-    char **v;
-    size_t n;
-};
 
 struct config {
     char *socket;        /* NULL: the platform default */
@@ -57,7 +52,7 @@ struct config {
     int probe_timeout;          /* seconds per probe */
     int probe_concurrency;      /* connections open at once */
     int probe_interval;         /* seconds between runs of the configured probes */
-    struct config_strlist probes; /* URLs probed every probe_interval */
+    struct config_list probes; /* URLs probed every probe_interval */
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */

@@ -219,7 +219,7 @@ test_config_keys(void **state)
     assert_null(c.trust_system_dir);
     assert_int_equal(config_parse(text, strlen(text), &c, NULL, NULL, &cause), 0);
     assert_int_equal(c.probes.n, 2);
-    assert_string_equal(c.probes.v[1], "https://b");
+    assert_string_equal(c.probes.items[1], "https://b");
     assert_int_equal(c.probe_interval, 60);
     assert_int_equal(c.trust_aia_fetch, 0);
     assert_string_equal(c.trust_system_dir, "/tmp/x");
