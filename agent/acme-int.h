@@ -80,6 +80,7 @@ struct acme {
     struct acme_order *orders;
     size_t norders;
     struct acme_timer *timers;
+    int cas_saving;       /* a change of cas.json is being written */
     int stopping;
 };
 

@@ -1011,14 +1011,15 @@ acme_file_path(const struct acme *acme, const char *sub, const char *name, const
 
 /* CAs added and removed by certctl. */
 
+/* Adds the write of cas.json, as the registry is now, to b. */
 static int
-save_cas(struct acme *acme, char **cause)
+cas_save(struct acme *acme, struct file_batch *b)
 {
     cJSON *root = cJSON_CreateObject();
-    char *text = NULL, *path = fsutil_join(acme->dir, "cas.json");
+    char *text = NULL;
     int rc = -E_NOMEM;
 
-    if (root == NULL || path == NULL)
+    if (root == NULL)
         goto out;
     for (struct acme_ca *ca = acme->cas; ca != NULL; ca = ca->next) {
         cJSON *o;
@@ -1032,21 +1033,102 @@ save_cas(struct acme *acme, char **cause)
     }
     if ((text = cJSON_Print(root)) == NULL)
         goto out;
-    /* A small file: written on the loop, like the rest of this rare admin change. */
-    rc = fsutil_write_atomic(path, text, strlen(text), 0600, cause);
+    rc = acme_batch_add(b, fsutil_join(acme->dir, "cas.json"), text, strlen(text), 0600);
 out:
     cJSON_Delete(root);
     free(text);
-    free(path);
     return rc;
+}
+
+/* A CA added or removed: the registry changed on the loop, the files are written in the
+ * pool (cas.json last, the commit point), then the client hears the outcome. */
+struct ca_change {
+    struct acme *acme;
+    struct acme_observer obs;
+    char *name;
+    char *directory;        /* NULL for a removal */
+    int trust;
+};
+
+static void
+ca_saved(void *arg, int rc, const char *cause)
+{
+    struct ca_change *ch = arg;
+    cJSON *res = NULL;
+    char *words = NULL;
+
+    ch->acme->cas_saving = 0;
+    if (rc == 0 && (res = cJSON_CreateObject()) != NULL) {
+        cJSON_AddStringToObject(res, "name", ch->name);
+        if (ch->directory != NULL) {
+            cJSON_AddStringToObject(res, "directory", ch->directory);
+            cJSON_AddBoolToObject(res, "trust", ch->trust);
+            log_info("ACME CA '%s' added: %s%s", ch->name, ch->directory,
+                     ch->trust ? " (with its own trust file)" : "");
+        } else {
+            log_info("ACME CA '%s' removed (its account files are kept under %s/accounts)",
+                     ch->name, ch->acme->dir);
+        }
+    } else if (rc != 0) {
+        err_set(&words, "CA '%s' is %s until the agent restarts, but the change could not be "
+                        "saved: %s", ch->name, ch->directory != NULL ? "added" : "removed",
+                cause != NULL ? cause : err_message(rc));
+        log_error("%s", words != NULL ? words : "cannot save cas.json");
+    }
+    ch->obs.done(ch->obs.arg, rc, words, NULL, res);
+    cJSON_Delete(res);
+    free(words);
+    free(ch->name);
+    free(ch->directory);
+    free(ch);
+}
+
+/*
+ * Queues b and answers obs once it is written; with append_cas, the write of
+ * cas.json goes last (an addition: the trust file exists before cas.json
+ * names it).  Takes b.
+ */
+static int
+ca_commit(struct acme *acme, struct file_batch *b, int append_cas, const char *name,
+          const char *directory, int trust, const struct acme_observer *obs)
+{
+    struct ca_change *ch = calloc(1, sizeof(*ch));
+    int rc;
+
+    if (ch == NULL || (ch->name = strdup(name)) == NULL ||
+        (directory != NULL && (ch->directory = strdup(directory)) == NULL)) {
+        if (ch != NULL)
+            free(ch->name);
+        free(ch);
+        acme_batch_free(b);
+        return -E_NOMEM;
+    }
+    ch->acme = acme;
+    ch->obs = *obs;
+    ch->trust = trust;
+    if (append_cas && (rc = cas_save(acme, b)) != 0) {
+        acme_batch_free(b);
+        b = NULL;
+    } else {
+        rc = acme_batch_run(acme, b, ca_saved, ch); /* frees b when it fails */
+    }
+    if (rc != 0) {
+        free(ch->name);
+        free(ch->directory);
+        free(ch);
+        return rc;
+    }
+    acme->cas_saving = 1;
+    return 0;
 }
 
 int
 acme_ca_add(struct acme *acme, const char *name, const char *directory, const char *trust_pem,
-            char **cause)
+            const struct acme_observer *obs, char **cause)
 {
     struct acme_ca *ca;
     STACK_OF(X509) *certs = NULL;
+    struct file_batch *b = NULL;
     char *tpath = NULL;
     int rc;
 
@@ -1062,43 +1144,50 @@ acme_ca_add(struct acme *acme, const char *name, const char *directory, const ch
                 ca->directory);
         return -E_EXISTS;
     }
+    if (acme->cas_saving) {
+        err_set(cause, "another change of the CA list is being saved; try again");
+        return -E_BUSY;
+    }
+    if ((b = acme_batch_new()) == NULL)
+        return -E_NOMEM;
     if (trust_pem != NULL) {
         if ((rc = pem_read_certs((const unsigned char *)trust_pem, strlen(trust_pem),
                                  "trust file", &certs, cause)) != 0)
-            return rc;
+            goto fail;
         sk_X509_pop_free(certs, X509_free);
-        if ((tpath = acme_path(acme, "trust", name, ".pem")) == NULL)
-            return -E_NOMEM;
-        if ((rc = fsutil_write_atomic(tpath, trust_pem, strlen(trust_pem), 0644, cause)) != 0) {
-            free(tpath);
-            return rc;
-        }
+        rc = -E_NOMEM;
+        if ((tpath = acme_path(acme, "trust", name, ".pem")) == NULL ||
+            acme_batch_add(b, strdup(tpath), trust_pem, strlen(trust_pem), 0644) != 0)
+            goto fail;
     }
     if (ca != NULL) {
+        /* A built-in name given another directory. */
         free(ca->directory);
         free(ca->trust);
         ca->directory = strdup(directory);
         ca->trust = tpath;
+        tpath = NULL;
         ca->builtin = 0;
         cJSON_Delete(ca->dir);
         ca->dir = NULL;
-    } else if ((ca = ca_new(acme, name, directory, tpath, 0)) == NULL) {
-        free(tpath);
-        return -E_NOMEM;
-    } else {
-        free(tpath);
+    } else if (ca_new(acme, name, directory, tpath, 0) == NULL) {
+        rc = -E_NOMEM;
+        goto fail;
     }
-    if ((rc = save_cas(acme, cause)) == 0)
-        log_info("ACME CA '%s' added: %s%s", name, directory,
-                 trust_pem != NULL ? " (with its own trust file)" : "");
+    free(tpath);
+    return ca_commit(acme, b, 1, name, directory, trust_pem != NULL, obs);
+fail:
+    free(tpath);
+    acme_batch_free(b);
     return rc;
 }
 
 int
-acme_ca_remove(struct acme *acme, const char *name, char **cause)
+acme_ca_remove(struct acme *acme, const char *name, const struct acme_observer *obs,
+               char **cause)
 {
     struct acme_ca **pp, *ca;
-    char *tpath;
+    struct file_batch *b;
 
     for (pp = &acme->cas; *pp != NULL && strcmp((*pp)->name, name) != 0; pp = &(*pp)->next)
         ;
@@ -1114,18 +1203,21 @@ acme_ca_remove(struct acme *acme, const char *name, char **cause)
         err_set(cause, "'%s' is declared in the config (acme_cas); remove it there", name);
         return -E_BAD_INPUT;
     }
-    if (ca->account_busy || ca->dir_fetching) {
+    if (ca->account_busy || ca->dir_fetching || acme->cas_saving) {
         err_set(cause, "CA '%s' is in use; try again when its work is done", name);
         return -E_BUSY;
     }
+    if ((b = acme_batch_new()) == NULL)
+        return -E_NOMEM;
     *pp = ca->next;
-    if ((tpath = acme_path(acme, "trust", name, ".pem")) != NULL)
-        fsutil_remove_tree(tpath, NULL);
-    free(tpath);
-    log_info("ACME CA '%s' removed (its account files are kept under %s/accounts)", name,
-             acme->dir);
     ca_free(ca);
-    return save_cas(acme, cause);
+    /* cas.json first (the commit point), then the trust file. */
+    if (cas_save(acme, b) != 0 ||
+        acme_batch_add(b, acme_path(acme, "trust", name, ".pem"), NULL, 0, 0) != 0) {
+        acme_batch_free(b);
+        return -E_NOMEM;
+    }
+    return ca_commit(acme, b, 0, name, NULL, 0, obs);
 }
 
 cJSON *

@@ -48,9 +48,11 @@ struct acme_observer {
 };
 
 /* CAs */
+/* Both change the registry at once and answer obs once the files are written. */
 int acme_ca_add(struct acme *acme, const char *name, const char *directory,
-                const char *trust_pem, char **cause);
-int acme_ca_remove(struct acme *acme, const char *name, char **cause);
+                const char *trust_pem, const struct acme_observer *obs, char **cause);
+int acme_ca_remove(struct acme *acme, const char *name, const struct acme_observer *obs,
+                   char **cause);
 /* A JSON array of {name, directory, builtin, trust, account}; caller frees. */
 struct cJSON *acme_ca_list(const struct acme *acme);
 

@@ -349,41 +349,36 @@ reply_json(struct request *req, const cJSON *result)
 int
 ops_ca_add(struct request *req)
 {
-    char *name = NULL, *dir = NULL, *trust = NULL;
-    unsigned char *tbin = NULL;
+    char *name = NULL, *dir = NULL;
+    unsigned char *trust = NULL;
     size_t tlen = 0;
-    cJSON *res = NULL;
+    struct waiter *w = NULL;
+    struct acme_observer obs;
     int rc;
 
     if ((rc = ops_arg_str(req, "name", 1, &name)) != 0 ||
         (rc = ops_arg_str(req, "directory", 1, &dir)) != 0 ||
-        (rc = ops_arg_bin(req, "trust", 0, &tbin, &tlen)) != 0)
+        (rc = ops_arg_bin(req, "trust", 0, &trust, &tlen)) != 0)
         goto out;
-    if (tbin != NULL) {
-        if (tlen > 256 * 1024) {
-            err_set(&req->cause, "the trust file is larger than 256 KiB");
-            rc = -E_TOO_BIG;
-            goto out;
-        }
-        trust = (char *)tbin;
-        tbin = NULL;
+    if (tlen > 256 * 1024) {
+        err_set(&req->cause, "the trust file is larger than 256 KiB");
+        rc = -E_TOO_BIG;
+        goto out;
     }
-    if ((rc = acme_ca_add(req->agent->acme, name, dir, trust, &req->cause)) != 0)
-        goto out;
-    if ((res = cJSON_CreateObject()) == NULL) {
+    if ((w = waiter_new(req)) == NULL) {
         rc = -E_NOMEM;
         goto out;
     }
-    cJSON_AddStringToObject(res, "name", name);
-    cJSON_AddStringToObject(res, "directory", dir);
-    cJSON_AddBoolToObject(res, "trust", trust != NULL);
-    reply_json(req, res);
+    obs = observer(w);
+    if ((rc = acme_ca_add(req->agent->acme, name, dir, (const char *)trust, &obs,
+                          &req->cause)) == 0)
+        w = NULL;
 out:
-    cJSON_Delete(res);
+    if (w != NULL)
+        waiter_free(w);
     free(name);
     free(dir);
     free(trust);
-    free(tbin);
     return rc;
 }
 
@@ -410,18 +405,19 @@ int
 ops_ca_remove(struct request *req)
 {
     char *name = NULL;
-    cJSON *res;
+    struct waiter *w;
+    struct acme_observer obs;
     int rc;
 
     if ((rc = ops_arg_str(req, "name", 1, &name)) != 0)
         return rc;
-    if ((rc = acme_ca_remove(req->agent->acme, name, &req->cause)) == 0) {
-        if ((res = cJSON_CreateObject()) != NULL) {
-            cJSON_AddStringToObject(res, "name", name);
-            reply_json(req, res);
-            cJSON_Delete(res);
-        }
+    if ((w = waiter_new(req)) == NULL) {
+        free(name);
+        return -E_NOMEM;
     }
+    obs = observer(w);
+    if ((rc = acme_ca_remove(req->agent->acme, name, &obs, &req->cause)) != 0)
+        waiter_free(w);
     free(name);
     return rc;
 }

@@ -16,6 +16,19 @@ has "added CA 'pebble'"
 run 0 ctl --json ca list
 json "any(c['name'] == 'pebble' and c['account'] is None for c in j['cas'])"
 json "any(c['name'] == 'letsencrypt' and c['builtin'] for c in j['cas'])"
+check "cas.json names pebble" grep -q '"pebble"' "$STATE/acme/cas.json"
+check "its trust file is kept" cmp -s "$PEBBLE_TRUST" "$STATE/acme/trust/pebble.pem"
+run 0 ctl ca add tmpca --directory https://ca.example.test/dir
+run 1 ctl ca add tmpca --directory https://other.example.test/dir
+has "exists already"
+run 2 ctl ca add nodir
+run 1 ctl ca add badurl --directory ftp://x.example.test/dir
+has "must be an https:// URL"
+run 0 ctl ca remove tmpca
+has "removed CA 'tmpca'"
+check "cas.json no longer names tmpca" sh -c "! grep -q tmpca '$STATE/acme/cas.json'"
+run 1 ctl ca remove letsencrypt
+has "built in"
 
 # No account yet and no --agree-tos: the terms of service are shown, nothing is ordered.
 run 1 ctl request web --dns web.example.test --ca pebble
@@ -121,6 +134,9 @@ run 1 ctl show unreachable
 stop_agent
 pebble_agent_config
 start_agent
+# The CA list survived the restart.
+run 0 ctl --json ca list
+json "any(c['name'] == 'pebble' and c['trust'] for c in j['cas']) and not any(c['name'] == 'tmpca' for c in j['cas'])"
 
 # dns-01 hooks that cannot run or fail: the order fails with words, the agent stays up.
 reload_with() {
