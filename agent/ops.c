@@ -5,6 +5,7 @@
 #include <time.h>
 #include <openssl/crypto.h>
 
+#include "acme.h"
 #include "agent.h"
 #include "err.h"
 #include "log.h"
@@ -463,7 +464,7 @@ op_status(struct request *req)
     long n = stream_certs(req, now, &expired, &expiring);
 
     proto_writer_init(&w);
-    proto_begin_result(&w.pk, req->id, 13 + 1 /* probes */);
+    proto_begin_result(&w.pk, req->id, 13 + 1 /* probes */ + 1 /* acme_orders */);
     proto_pack_kv_str(&w.pk, "agent", CERTAGENT_VERSION);
     proto_pack_kv_uint(&w.pk, "proto", PROTO_VERSION);
     proto_pack_kv_int(&w.pk, "pid", platform_pid());
@@ -477,6 +478,7 @@ op_status(struct request *req)
     proto_pack_kv_uint(&w.pk, "expiring_30d", expiring);
     proto_pack_kv_uint(&w.pk, "connections", agent->server.nclients);
     proto_pack_kv_uint(&w.pk, "jobs", agent->jobs);
+    proto_pack_kv_uint(&w.pk, "acme_orders", acme_active_orders(agent->acme));
     probe_sched_pack_status(agent->probe_sched, &w.pk);
     server_send_writer(req->client, req->id, &w);
     return 0;

@@ -21,7 +21,7 @@ done
 # While six orders wait on the VA, status answers.
 wait_log "ACME order for 'n6'" 30
 run 0 ctl --json status
-json "j['count'] >= 0"
+json "j['acme_orders'] >= 1 and j['pid'] > 0"
 for p in $pids; do
     wait "$p"
     check "order $p succeeded" test $? -eq 0
