@@ -13,6 +13,7 @@
 #include "ops-trust.h"
 #include "paths.h"
 #include "probe.h"
+#include "renew.h"
 #include "store.h"
 #include "trust.h"
 #include "version.h"
@@ -202,6 +203,8 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         goto fail;
     if ((rc = trust_open(agent->state_dir, &agent->trust, cause)) != 0)
         goto fail;
+    if ((rc = renew_new(agent, &agent->renew, cause)) != 0)
+        goto fail;
     if ((rc = server_start(&agent->server, agent, agent->socket_path, cause)) != 0)
         goto fail;
     if ((rc = probe_sched_start(agent, &agent->probe_sched, cause)) != 0) {
@@ -220,6 +223,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
              agent->socket_path, agent->state_dir, store_count(agent->store));
     apply_challenge_config(agent);
     acme_resume(agent->acme);
+    renew_start(agent->renew);
     free(lock_path);
     paths_free(&defaults);
     return 0;
@@ -243,6 +247,7 @@ agent_stop(struct agent *agent)
         log_info("stopping");
     server_stop(&agent->server);
     acme_stop(agent->acme);
+    renew_stop(agent->renew);
     probe_sched_stop(agent->probe_sched);
     ops_trust_stop(agent);
     platform_signals_close(&agent->signals);
@@ -321,6 +326,7 @@ agent_reload(struct agent *agent)
         c.probes = tmp;
     }
     probe_sched_reload(agent->probe_sched);
+    renew_reload(agent->renew);
     config_free(&c);
     apply_challenge_config(agent);
     apply_log_level(agent);
@@ -331,6 +337,8 @@ agent_reload(struct agent *agent)
 void
 agent_free(struct agent *agent)
 {
+    renew_free(agent->renew);
+    agent->renew = NULL;
     acme_free(agent->acme);
     agent->acme = NULL;
     store_close(agent->store);

@@ -16,6 +16,7 @@
 
 struct trust;
 struct probe_sched;
+struct renew;
 
 struct agent_options {
     const char *config_path; /* NULL: the platform default (missing file allowed) */
@@ -39,6 +40,7 @@ struct agent {
     struct acme *acme;
     struct trust *trust;             /* trust.c: anchors and intermediates */
     struct probe_sched *probe_sched; /* probe.c: the configured probes */
+    struct renew *renew;             /* renew.c: the renewal scheduler */
     struct server server;
     struct platform_signals signals;
     int lock_handle;

@@ -1,0 +1,70 @@
+/*
+ * The renewal scheduler: decides when each certificate renews, starts the
+ * renewals, backs off after failures, and remembers every certificate's
+ * plan and history across restarts.
+ *
+ * When a certificate renews:
+ *   - ACME certificates: inside the CA's ACME Renewal Information window
+ *     (RFC 9773) when the CA's directory has renewalInfo; else when a third
+ *     of the lifetime is left (half, for lifetimes under 10 days), or
+ *     renew_before_days from the config when set.
+ *   - Self-signed certificates with auto_renew: the same lifetime rule; a
+ *     new self-signed version with the same names and key type is made.
+ *   - Imported certificates are never renewed; they are tracked so that the
+ *     status report warns ahead of expiry.
+ * Failures back off exponentially (1 minute doubling to 1 hour), and the
+ * scheduler never gives up while the certificate is still valid.  At most
+ * renew_concurrency renewals run at once.
+ *
+ * State (loop thread only), persisted atomically in STATE/renew.json:
+ *   {"NAME": {"next": T, "reason": R, "last_attempt": T, "last_ok": B,
+ *             "last_error": S, "last_success": T, "failures": N,
+ *             "attempts_total": N, "failures_total": N, ...}}
+ * Per-certificate settings (deploy targets, hooks, auto_renew,
+ * renew_before_days) are in STATE/certs/NAME/settings.json (deploy.h).
+ */
+#ifndef CERTAGENT_RENEW_H
+#define CERTAGENT_RENEW_H
+
+#include <stdint.h>
+
+struct agent;
+struct renew;
+
+/* What the scheduler knows about one certificate (borrowed strings). */
+struct renew_info {
+    int auto_renew;            /* the scheduler renews it (ACME, or self-signed set to) */
+    int64_t next;              /* planned attempt (Unix seconds); 0: none planned */
+    const char *next_reason;   /* "ari", "lifetime", "renew_before_days", "retry", "due" */
+    int64_t ari_start;         /* the CA's suggested window; 0 when none */
+    int64_t ari_end;
+    const char *ari_explanation; /* the CA's explanationURL, or NULL */
+    int64_t last_attempt;      /* 0: never */
+    int last_ok;               /* result of the last attempt: 1 ok, 0 failed, -1 none */
+    const char *last_error;    /* the last failure's words (the CA's problem text), or NULL */
+    int64_t last_success;      /* 0: never */
+    unsigned failures;         /* consecutive failed attempts */
+    uint64_t attempts_total;   /* since the state began */
+    uint64_t failures_total;
+    int in_progress;           /* a renewal is running now */
+    const char *ca;            /* ACME CA name, or NULL */
+};
+
+int renew_new(struct agent *agent, struct renew **out, char **cause);
+/* Plans every certificate in the store and arms the timer. */
+void renew_start(struct renew *r);
+void renew_stop(struct renew *r);
+void renew_free(struct renew *r);
+
+/* The store changed name (new version, rollback, removal): plan it again. */
+void renew_changed(struct renew *r, const char *name);
+/* A config reload: thresholds may have changed; plan everything again. */
+void renew_reload(struct renew *r);
+
+/* -E_NOT_FOUND when the scheduler does not know name. */
+int renew_info_get(const struct renew *r, const char *name, struct renew_info *out);
+
+/* Renewals running now, and the number of certificates being tracked. */
+unsigned renew_running(const struct renew *r);
+
+#endif
