@@ -7,6 +7,7 @@
 #include "acme.h"
 #include "challenge-alpn.h"
 #include "challenge-http.h"
+#include "deploy.h"
 #include "err.h"
 #include "fsutil.h"
 #include "log.h"
@@ -203,6 +204,8 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         goto fail;
     if ((rc = trust_open(agent->state_dir, &agent->trust, cause)) != 0)
         goto fail;
+    if ((rc = deploy_open(agent, &agent->deploy, cause)) != 0)
+        goto fail;
     if ((rc = renew_new(agent, &agent->renew, cause)) != 0)
         goto fail;
     if ((rc = server_start(&agent->server, agent, agent->socket_path, cause)) != 0)
@@ -248,6 +251,7 @@ agent_stop(struct agent *agent)
     server_stop(&agent->server);
     acme_stop(agent->acme);
     renew_stop(agent->renew);
+    deploy_stop(agent->deploy);
     probe_sched_stop(agent->probe_sched);
     ops_trust_stop(agent);
     platform_signals_close(&agent->signals);
@@ -317,6 +321,17 @@ agent_reload(struct agent *agent)
     agent->config.probe_min_tls = c.probe_min_tls;
     c.probe_min_tls = NULL;
     agent->config.probe_timeout = c.probe_timeout;
+    agent->config.renew_before_days = c.renew_before_days;
+    agent->config.renew_concurrency = c.renew_concurrency;
+    agent->config.renew_retry_min = c.renew_retry_min;
+    agent->config.renew_retry_max = c.renew_retry_max;
+    agent->config.hook_timeout = c.hook_timeout;
+    free(agent->config.deploy_hook);
+    agent->config.deploy_hook = c.deploy_hook;
+    c.deploy_hook = NULL;
+    free(agent->config.failure_hook);
+    agent->config.failure_hook = c.failure_hook;
+    c.failure_hook = NULL;
     agent->config.probe_concurrency = c.probe_concurrency;
     agent->config.probe_interval = c.probe_interval;
     {
@@ -339,6 +354,8 @@ agent_free(struct agent *agent)
 {
     renew_free(agent->renew);
     agent->renew = NULL;
+    deploy_free(agent->deploy);
+    agent->deploy = NULL;
     acme_free(agent->acme);
     agent->acme = NULL;
     store_close(agent->store);

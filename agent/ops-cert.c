@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "agent.h"
+#include "deploy.h"
 #include "err.h"
 #include "fsutil.h"
 #include "keys.h"
@@ -20,6 +21,7 @@
 #include "ops.h"
 #include "pem.h"
 #include "platform.h"
+#include "renew.h"
 #include "store.h"
 #include "sys.h"
 
@@ -282,6 +284,9 @@ change_done(struct job *job)
     store_finish(job->agent->store, cj->change, job->rc);
     cj->change = NULL;
     if (job->rc == 0) {
+        /* The scheduler plans the new current version; deploy targets and hooks follow. */
+        renew_changed(job->agent->renew, cj->name);
+        deploy_changed(job->agent->deploy, cj->name, NULL, NULL);
         log_change(cj, cj->log_line != NULL ? cj->log_line : proto_op_name(job->op));
         if (cj->deployed != NULL)
             log_info("'%s' is in LocalMachine\\%s, thumbprint %s", cj->name, cj->windows_store,

@@ -39,6 +39,8 @@ static const struct op_entry {
     {PROTO_OP_EXPORT, ops_export, 1},
     {PROTO_OP_REMOVE, ops_remove, 1},
     {PROTO_OP_ROLLBACK, ops_rollback, 1},
+    {PROTO_OP_SET, ops_set, 1},
+    {PROTO_OP_DEPLOY, ops_deploy, 1},
     {PROTO_OP_REQUEST, ops_request, 1},
     {PROTO_OP_RENEW, ops_renew, 1},
     {PROTO_OP_REVOKE, ops_revoke, 1},

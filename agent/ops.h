@@ -88,6 +88,10 @@ int ops_cert_store(struct agent *agent, struct client *client, uint64_t id, enum
                    const char *key_pem, const char *meta_json, ops_cert_notify notify, void *arg,
                    char **cause);
 
+/* ops-deploy.c */
+int ops_set(struct request *req);
+int ops_deploy(struct request *req);
+
 /* ops-acme.c */
 int ops_request(struct request *req);
 int ops_renew(struct request *req);

@@ -106,6 +106,18 @@ int platform_certstore_deploy(const char *store, const char *friendly_name,
                               const unsigned char *pfx, size_t pfx_len, char **thumbprint,
                               char **cause);
 
+/*
+ * An administrator's hook command line run through the system shell:
+ * fills argv (NULL-terminated: /bin/sh -c COMMAND, or cmd.exe /d /s /c "COMMAND")
+ * and the uv_spawn flags it needs.  an entry may be a heap string: free it
+ * with platform_shell_free.
+ */
+void platform_shell_argv(const char *command, char *argv[6], unsigned *flags);
+void platform_shell_free(char *argv[6]);
+
+/* Ends a hook and what it started (its process group on Unix). */
+void platform_process_kill_tree(uv_process_t *proc, int hard);
+
 /* Current process id. */
 long platform_pid(void);
 

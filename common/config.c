@@ -96,6 +96,22 @@ static const struct key_def keys[] = {
      "seconds between runs of the probes in the probes list"},
     {"probes", KEY_STRLIST, OFF(probes), 0, 256, NULL, NULL, 1, 0,
      "URLs probed every probe_interval; results and warnings appear in status"},
+    {"renew_before_days", KEY_INT, OFF(renew_before_days), 0, 365, NULL, "0", 1, 0,
+     "renew this many days before expiry (0: when a third of the lifetime is left, or inside "
+     "the CA's renewal window)"},
+    {"renew_concurrency", KEY_INT, OFF(renew_concurrency), 1, 256, NULL, "4", 1, 0,
+     "automatic renewals running at once"},
+    {"renew_retry_min", KEY_INT, OFF(renew_retry_min), 1, 86400, NULL, "60", 1, 0,
+     "seconds before the first retry of a failed renewal (the delay doubles each time)"},
+    {"renew_retry_max", KEY_INT, OFF(renew_retry_max), 1, 86400, NULL, "3600", 1, 0,
+     "the longest delay between retries of a failed renewal, in seconds"},
+    {"deploy_hook", KEY_STRING, OFF(deploy_hook), 0, 0, NULL, NULL, 1, 0,
+     "shell command run after every certificate's new version is deployed (CERTAGENT_* "
+     "variables describe it)"},
+    {"failure_hook", KEY_STRING, OFF(failure_hook), 0, 0, NULL, NULL, 1, 0,
+     "shell command run after every failed renewal attempt (CERTAGENT_ERROR has the error)"},
+    {"hook_timeout", KEY_INT, OFF(hook_timeout), 1, 3600, NULL, "300", 1, 0,
+     "seconds a deploy or failure hook may run before it is stopped"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

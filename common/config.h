@@ -53,6 +53,14 @@ struct config {
     int probe_concurrency;      /* connections open at once */
     int probe_interval;         /* seconds between runs of the configured probes */
     struct config_list probes; /* URLs probed every probe_interval */
+    /* Renewal and hooks (agent/renew.c, agent/deploy.c, agent/hooks.c). */
+    int renew_before_days;      /* renew this many days before expiry; 0: the lifetime rule */
+    int renew_concurrency;      /* renewals running at once */
+    int renew_retry_min;        /* seconds before the first retry after a failure */
+    int renew_retry_max;        /* cap of the doubling retry delay */
+    char *deploy_hook;          /* shell command run after every new current version */
+    char *failure_hook;         /* shell command run after every failed renewal */
+    int hook_timeout;           /* seconds a hook may run */
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "b64url.h"
 #include "err.h"
 #include "sys.h"
 
@@ -835,4 +836,47 @@ pem_days_left(int64_t not_after, int64_t now)
 
     /* Rounded towards minus infinity, so a certificate expired a second ago has -1. */
     return d >= 0 ? d / 86400 : -((-d + 86399) / 86400);
+}
+
+int
+pem_cert_ari_id(X509 *cert, char **out, char **cause)
+{
+    const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(cert);
+    const ASN1_INTEGER *serial = X509_get0_serialNumber(cert);
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    char *a = NULL, *b = NULL;
+    long len = 0;
+    int n, tag, cls, rc = -E_NOMEM;
+
+    *out = NULL;
+    if (aki == NULL || ASN1_STRING_length(aki) <= 0) {
+        err_set(cause, "the certificate has no authority key identifier");
+        return -E_BAD_INPUT;
+    }
+    /* The INTEGER's content octets: its DER encoding without tag and length. */
+    if ((n = i2d_ASN1_INTEGER(serial, &der)) <= 0) {
+        err_set(cause, "cannot encode the certificate's serial number");
+        return -E_CRYPTO;
+    }
+    p = der;
+    if ((ASN1_get_object(&p, &len, &tag, &cls, n) & 0x80) != 0 || tag != V_ASN1_INTEGER ||
+        len <= 0 || p + len != der + n) {
+        err_set(cause, "the certificate's serial number is not a DER INTEGER");
+        rc = -E_CRYPTO;
+        goto out;
+    }
+    if ((a = b64url_encode(ASN1_STRING_get0_data(aki), (size_t)ASN1_STRING_length(aki))) ==
+            NULL ||
+        (b = b64url_encode(p, (size_t)len)) == NULL)
+        goto out;
+    if ((*out = malloc(strlen(a) + strlen(b) + 2)) == NULL)
+        goto out;
+    snprintf(*out, strlen(a) + strlen(b) + 2, "%s.%s", a, b);
+    rc = 0;
+out:
+    OPENSSL_free(der);
+    free(a);
+    free(b);
+    return rc;
 }

@@ -61,6 +61,14 @@ struct cert_info {
 
 /* Fills info from cert; release with pem_cert_info_free. */
 int pem_cert_info(X509 *cert, struct cert_info *info, char **cause);
+
+/*
+ * The certificate's ACME Renewal Information CertID (RFC 9773 section 4.1):
+ * base64url(authorityKeyIdentifier keyIdentifier) "." base64url(the DER
+ * INTEGER content octets of the serial), without padding.  -E_BAD_INPUT
+ * when the certificate has no AKI keyIdentifier.  Heap string.
+ */
+int pem_cert_ari_id(X509 *cert, char **out, char **cause);
 void pem_cert_info_free(struct cert_info *info);
 
 /*

@@ -15,6 +15,8 @@ static const struct {
     {PROTO_OP_STATUS, "status"}, {PROTO_OP_LIST, "list"},         {PROTO_OP_SHOW, "show"},
     {PROTO_OP_IMPORT, "import"}, {PROTO_OP_SELFSIGNED, "selfsigned"},
     {PROTO_OP_EXPORT, "export"}, {PROTO_OP_REMOVE, "remove"},     {PROTO_OP_ROLLBACK, "rollback"},
+    {PROTO_OP_SET, "set"},
+    {PROTO_OP_DEPLOY, "deploy"},
     {PROTO_OP_REQUEST, "request"},
     {PROTO_OP_RENEW, "renew"},
     {PROTO_OP_REVOKE, "revoke"},

@@ -51,6 +51,8 @@ enum proto_op {
     PROTO_OP_EXPORT = 20,
     PROTO_OP_REMOVE = 21,
     PROTO_OP_ROLLBACK = 22,
+    PROTO_OP_SET = 23,
+    PROTO_OP_DEPLOY = 24,
     /* 64..127: ACME */
     PROTO_OP_REQUEST = 64,
     PROTO_OP_RENEW = 65,

@@ -436,3 +436,31 @@ platform_http_ssl_options(void)
 {
     return 0;
 }
+
+void
+platform_shell_argv(const char *command, char *argv[6], unsigned *flags)
+{
+    argv[0] = "/bin/sh";
+    argv[1] = "-c";
+    argv[2] = (char *)command;
+    argv[3] = NULL;
+    argv[4] = NULL;
+    argv[5] = NULL;
+    /* Its own session, so that a timeout ends everything the hook started. */
+    *flags = UV_PROCESS_DETACHED;
+}
+
+void
+platform_shell_free(char *argv[6])
+{
+    (void)argv;
+}
+
+void
+platform_process_kill_tree(uv_process_t *proc, int hard)
+{
+    int sig = hard ? SIGKILL : SIGTERM;
+
+    if (proc->pid > 0 && uv_kill(-proc->pid, sig) != 0)
+        uv_process_kill(proc, sig);
+}

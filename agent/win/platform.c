@@ -7,6 +7,7 @@
 #include "platform.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <curl/curl.h>
@@ -451,4 +452,36 @@ long
 platform_http_ssl_options(void)
 {
     return CURLSSLOPT_NATIVE_CA;
+}
+
+void
+platform_shell_argv(const char *command, char *argv[6], unsigned *flags)
+{
+    const char *comspec = getenv("COMSPEC");
+    char *quoted = NULL;
+
+    /* cmd.exe /s /c "COMMAND": /s strips exactly the outer quotes, the
+     * rest reaches cmd.exe verbatim. */
+    err_set(&quoted, "\"%s\"", command);
+    argv[0] = (char *)(comspec != NULL && comspec[0] != '\0' ? comspec : "cmd.exe");
+    argv[1] = "/d";
+    argv[2] = "/s";
+    argv[3] = "/c";
+    argv[4] = quoted;
+    argv[5] = NULL;
+    *flags = UV_PROCESS_WINDOWS_VERBATIM_ARGUMENTS | UV_PROCESS_WINDOWS_HIDE;
+}
+
+void
+platform_shell_free(char *argv[6])
+{
+    free(argv[4]);
+    argv[4] = NULL;
+}
+
+void
+platform_process_kill_tree(uv_process_t *proc, int hard)
+{
+    (void)hard;
+    uv_process_kill(proc, SIGTERM);
 }

@@ -1,0 +1,1115 @@
+/*
+ * Per-certificate settings, deploy targets and the deploy/failure hooks
+ * (deploy.h).  The settings live in memory (a sorted array) and in
+ * STATE/settings.json, rewritten in the thread pool after each change (one
+ * write at a time; a change during a write is written right after it).
+ */
+#include "deploy.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "agent.h"
+#include "err.h"
+#include "fsutil.h"
+#include "hooks.h"
+#include "keys.h"
+#include "log.h"
+#include "pem.h"
+#include "store.h"
+#include "sys.h"
+
+#define SETTINGS_MAX (16 * 1024 * 1024)
+#define MAX_TARGETS 16
+#define PASSWORD_MAX 1024
+
+struct entry {
+    char *name;
+    struct cert_settings s;
+    int deploying;       /* a deploy of this name runs */
+    int again;           /* the name changed again during it */
+    struct waiter *waiters; /* done callbacks of the deploys folded into this one */
+};
+
+struct waiter {
+    struct waiter *next;
+    void (*done)(void *arg, int rc, const char *cause);
+    void *arg;
+};
+
+struct save {
+    uv_work_t work;
+    struct deploy *d;
+    char *path;
+    char *text;
+    int rc;
+    char *cause;
+    struct waiter *waiters;
+};
+
+struct deploy {
+    struct agent *agent;
+    struct hooks *hooks;
+    char *path;            /* STATE/settings.json */
+    struct entry **entries; /* sorted by name */
+    size_t n, cap;
+    int saving;
+    int dirty;             /* changed while a save ran */
+    struct waiter *save_waiters; /* waiting for the next save */
+    int stopping;
+};
+
+/* Settings */
+
+static void
+settings_clear(struct cert_settings *s)
+{
+    for (size_t i = 0; i < s->ntargets; i++) {
+        free(s->targets[i].path);
+        free(s->targets[i].password_file);
+    }
+    free(s->targets);
+    free(s->deploy_hook);
+    free(s->failure_hook);
+    memset(s, 0, sizeof(*s));
+    s->auto_renew = -1;
+}
+
+static void
+entry_free(struct entry *e)
+{
+    if (e == NULL)
+        return;
+    settings_clear(&e->s);
+    free(e->name);
+    free(e);
+}
+
+static size_t
+find_pos(const struct deploy *d, const char *name, int *found)
+{
+    size_t lo = 0, hi = d->n;
+
+    *found = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(d->entries[mid]->name, name);
+
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static struct entry *
+entry_find(const struct deploy *d, const char *name)
+{
+    int found;
+    size_t i = find_pos(d, name, &found);
+
+    return found ? d->entries[i] : NULL;
+}
+
+static struct entry *
+entry_get(struct deploy *d, const char *name)
+{
+    int found;
+    size_t i = find_pos(d, name, &found);
+    struct entry *e;
+
+    if (found)
+        return d->entries[i];
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 16;
+        struct entry **v = realloc(d->entries, cap * sizeof(*v));
+
+        if (v == NULL)
+            return NULL;
+        d->entries = v;
+        d->cap = cap;
+    }
+    if ((e = calloc(1, sizeof(*e))) == NULL || (e->name = strdup(name)) == NULL) {
+        free(e);
+        return NULL;
+    }
+    e->s.auto_renew = -1;
+    memmove(&d->entries[i + 1], &d->entries[i], (d->n - i) * sizeof(*d->entries));
+    d->entries[i] = e;
+    d->n++;
+    return e;
+}
+
+static int
+entry_empty(const struct entry *e)
+{
+    return e->s.ntargets == 0 && e->s.deploy_hook == NULL && e->s.failure_hook == NULL &&
+           e->s.auto_renew < 0 && e->s.renew_before_days == 0;
+}
+
+/* Drops an entry without settings unless a deploy still uses it. */
+static void
+entry_prune(struct deploy *d, struct entry *e)
+{
+    int found;
+    size_t i;
+
+    if (!entry_empty(e) || e->deploying)
+        return;
+    i = find_pos(d, e->name, &found);
+    if (!found)
+        return;
+    memmove(&d->entries[i], &d->entries[i + 1], (d->n - i - 1) * sizeof(*d->entries));
+    d->n--;
+    entry_free(e);
+}
+
+static const char *
+type_name(enum deploy_type t)
+{
+    return t == DEPLOY_PFX ? "pfx" : "files";
+}
+
+/* Paths must be absolute: the agent's working directory is not the user's. */
+static int
+path_ok(const char *p)
+{
+    if (p == NULL || p[0] == '\0')
+        return 0;
+    if (p[0] == '/')
+        return 1;
+    /* C:\..., C:/..., \\server\share */
+    return (((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z')) && p[1] == ':' &&
+            (p[2] == '\\' || p[2] == '/')) ||
+           (p[0] == '\\' && p[1] == '\\');
+}
+
+static int
+target_add(struct cert_settings *s, enum deploy_type type, const char *path, const char *pwfile,
+           char **cause)
+{
+    struct deploy_target *v;
+
+    if (!path_ok(path)) {
+        err_set(cause, "deploy %s path '%s' must be absolute", type_name(type),
+                path != NULL ? path : "");
+        return -E_BAD_INPUT;
+    }
+    if (pwfile != NULL && !path_ok(pwfile)) {
+        err_set(cause, "password file '%s' must be an absolute path", pwfile);
+        return -E_BAD_INPUT;
+    }
+    for (size_t i = 0; i < s->ntargets; i++) {
+        if (strcmp(s->targets[i].path, path) == 0) {
+            if (s->targets[i].type != type) {
+                err_set(cause, "'%s' is already a %s deploy target", path,
+                        type_name(s->targets[i].type));
+                return -E_BAD_INPUT;
+            }
+            free(s->targets[i].password_file);
+            s->targets[i].password_file = pwfile != NULL ? strdup(pwfile) : NULL;
+            return 0;
+        }
+    }
+    if (s->ntargets >= MAX_TARGETS) {
+        err_set(cause, "at most %d deploy targets per certificate", MAX_TARGETS);
+        return -E_BAD_INPUT;
+    }
+    if ((v = realloc(s->targets, (s->ntargets + 1) * sizeof(*v))) == NULL)
+        return -E_NOMEM;
+    s->targets = v;
+    memset(&v[s->ntargets], 0, sizeof(*v));
+    v[s->ntargets].type = type;
+    if ((v[s->ntargets].path = strdup(path)) == NULL)
+        return -E_NOMEM;
+    if (pwfile != NULL && (v[s->ntargets].password_file = strdup(pwfile)) == NULL) {
+        free(v[s->ntargets].path);
+        return -E_NOMEM;
+    }
+    s->ntargets++;
+    return 0;
+}
+
+static int
+target_remove(struct cert_settings *s, const char *path, char **cause)
+{
+    for (size_t i = 0; i < s->ntargets; i++) {
+        if (strcmp(s->targets[i].path, path) != 0)
+            continue;
+        free(s->targets[i].path);
+        free(s->targets[i].password_file);
+        memmove(&s->targets[i], &s->targets[i + 1],
+                (s->ntargets - i - 1) * sizeof(*s->targets));
+        s->ntargets--;
+        return 0;
+    }
+    err_set(cause, "'%s' is not a deploy target of this certificate", path);
+    return -E_NOT_FOUND;
+}
+
+static int
+set_hook(char **slot, const cJSON *v, const char *key, char **cause)
+{
+    if (!cJSON_IsString(v)) {
+        err_set(cause, "%s must be a string", key);
+        return -E_BAD_INPUT;
+    }
+    free(*slot);
+    *slot = NULL;
+    if (v->valuestring[0] != '\0' && (*slot = strdup(v->valuestring)) == NULL)
+        return -E_NOMEM;
+    return 0;
+}
+
+/* Applies a change object (from the wire or from the file) to s. */
+static int
+settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
+{
+    const cJSON *it, *pw = cJSON_GetObjectItemCaseSensitive(changes, "pfx_password_file");
+    const char *pwfile = NULL;
+    int rc;
+
+    if (pw != NULL && !cJSON_IsNull(pw)) {
+        if (!cJSON_IsString(pw)) {
+            err_set(cause, "pfx_password_file must be a string");
+            return -E_BAD_INPUT;
+        }
+        pwfile = pw->valuestring;
+    }
+    cJSON_ArrayForEach(it, changes) {
+        const char *k = it->string;
+
+        if (strcmp(k, "deploy_hook") == 0) {
+            if ((rc = set_hook(&s->deploy_hook, it, k, cause)) != 0)
+                return rc;
+        } else if (strcmp(k, "failure_hook") == 0) {
+            if ((rc = set_hook(&s->failure_hook, it, k, cause)) != 0)
+                return rc;
+        } else if (strcmp(k, "auto_renew") == 0) {
+            if (cJSON_IsNull(it))
+                s->auto_renew = -1;
+            else if (cJSON_IsBool(it))
+                s->auto_renew = cJSON_IsTrue(it);
+            else {
+                err_set(cause, "auto_renew must be true, false or null");
+                return -E_BAD_INPUT;
+            }
+        } else if (strcmp(k, "renew_before_days") == 0) {
+            if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 365) {
+                err_set(cause, "renew_before_days must be a number of days from 0 to 365");
+                return -E_BAD_INPUT;
+            }
+            s->renew_before_days = (int)it->valuedouble;
+        } else if (strcmp(k, "clear_deploy") == 0) {
+            if (cJSON_IsTrue(it)) {
+                for (size_t i = 0; i < s->ntargets; i++) {
+                    free(s->targets[i].path);
+                    free(s->targets[i].password_file);
+                }
+                s->ntargets = 0;
+            }
+        } else if (strcmp(k, "add_files") == 0 || strcmp(k, "add_pfx") == 0 ||
+                   strcmp(k, "remove") == 0) {
+            const cJSON *p;
+
+            if (!cJSON_IsArray(it)) {
+                err_set(cause, "%s must be an array of paths", k);
+                return -E_BAD_INPUT;
+            }
+            cJSON_ArrayForEach(p, it) {
+                if (!cJSON_IsString(p)) {
+                    err_set(cause, "%s must be an array of paths", k);
+                    return -E_BAD_INPUT;
+                }
+                if (k[0] == 'r')
+                    rc = target_remove(s, p->valuestring, cause);
+                else if (strcmp(k, "add_pfx") == 0)
+                    rc = target_add(s, DEPLOY_PFX, p->valuestring, pwfile, cause);
+                else
+                    rc = target_add(s, DEPLOY_FILES, p->valuestring, NULL, cause);
+                if (rc != 0)
+                    return rc;
+            }
+        } else if (strcmp(k, "pfx_password_file") == 0) {
+            continue;
+        } else if (strcmp(k, "deploy") == 0 && cJSON_IsArray(it)) {
+            /* The file's form: [{"type", "path", "password_file"}] */
+            const cJSON *t;
+
+            cJSON_ArrayForEach(t, it) {
+                const cJSON *ty = cJSON_GetObjectItemCaseSensitive(t, "type");
+                const cJSON *pa = cJSON_GetObjectItemCaseSensitive(t, "path");
+                const cJSON *pf = cJSON_GetObjectItemCaseSensitive(t, "password_file");
+
+                if (!cJSON_IsString(ty) || !cJSON_IsString(pa)) {
+                    err_set(cause, "a deploy target needs a type and a path");
+                    return -E_BAD_INPUT;
+                }
+                rc = target_add(s, strcmp(ty->valuestring, "pfx") == 0 ? DEPLOY_PFX
+                                                                       : DEPLOY_FILES,
+                                pa->valuestring, cJSON_IsString(pf) ? pf->valuestring : NULL,
+                                cause);
+                if (rc != 0)
+                    return rc;
+            }
+        } else {
+            err_set(cause, "unknown setting '%s'", k);
+            return -E_BAD_INPUT;
+        }
+    }
+    return 0;
+}
+
+static cJSON *
+settings_to_json(const struct cert_settings *s)
+{
+    cJSON *o = cJSON_CreateObject(), *a;
+
+    if (o == NULL)
+        return NULL;
+    if ((a = cJSON_AddArrayToObject(o, "deploy")) != NULL) {
+        for (size_t i = 0; i < s->ntargets; i++) {
+            cJSON *t = cJSON_CreateObject();
+
+            if (t == NULL)
+                continue;
+            cJSON_AddStringToObject(t, "type", type_name(s->targets[i].type));
+            cJSON_AddStringToObject(t, "path", s->targets[i].path);
+            if (s->targets[i].password_file != NULL)
+                cJSON_AddStringToObject(t, "password_file", s->targets[i].password_file);
+            cJSON_AddItemToArray(a, t);
+        }
+    }
+    if (s->deploy_hook != NULL)
+        cJSON_AddStringToObject(o, "deploy_hook", s->deploy_hook);
+    if (s->failure_hook != NULL)
+        cJSON_AddStringToObject(o, "failure_hook", s->failure_hook);
+    if (s->auto_renew >= 0)
+        cJSON_AddBoolToObject(o, "auto_renew", s->auto_renew);
+    if (s->renew_before_days > 0)
+        cJSON_AddNumberToObject(o, "renew_before_days", s->renew_before_days);
+    return o;
+}
+
+const struct cert_settings *
+deploy_settings(const struct deploy *d, const char *name)
+{
+    const struct entry *e = d != NULL ? entry_find(d, name) : NULL;
+
+    return e != NULL ? &e->s : NULL;
+}
+
+cJSON *
+deploy_settings_json(const struct deploy *d, const char *name)
+{
+    const struct cert_settings *s = deploy_settings(d, name);
+    struct cert_settings none;
+
+    if (s == NULL) {
+        memset(&none, 0, sizeof(none));
+        none.auto_renew = -1;
+        s = &none;
+    }
+    return settings_to_json(s);
+}
+
+/* Saving */
+
+static void save_start(struct deploy *d);
+
+static void
+save_run(uv_work_t *work)
+{
+    struct save *sv = work->data;
+
+    sv->rc = fsutil_write_atomic(sv->path, sv->text, strlen(sv->text), 0600, &sv->cause);
+}
+
+static void
+save_after(uv_work_t *work, int status)
+{
+    struct save *sv = work->data;
+    struct deploy *d = sv->d;
+    struct waiter *w, *next;
+
+    if (status != 0 && sv->rc == 0)
+        sv->rc = -E_IO;
+    if (sv->rc != 0)
+        log_error("cannot write %s: %s", sv->path, sv->cause != NULL ? sv->cause : "error");
+    for (w = sv->waiters; w != NULL; w = next) {
+        next = w->next;
+        if (w->done != NULL)
+            w->done(w->arg, sv->rc, sv->cause);
+        free(w);
+    }
+    free(sv->path);
+    free(sv->text);
+    free(sv->cause);
+    free(sv);
+    d->saving = 0;
+    if (d->dirty)
+        save_start(d);
+}
+
+static void
+save_start(struct deploy *d)
+{
+    struct save *sv;
+    cJSON *root = cJSON_CreateObject();
+
+    d->dirty = 1;
+    if (d->saving || root == NULL) {
+        cJSON_Delete(root);
+        return;
+    }
+    for (size_t i = 0; i < d->n; i++)
+        if (!entry_empty(d->entries[i]))
+            cJSON_AddItemToObject(root, d->entries[i]->name,
+                                  settings_to_json(&d->entries[i]->s));
+    if ((sv = calloc(1, sizeof(*sv))) == NULL || (sv->path = strdup(d->path)) == NULL ||
+        (sv->text = cJSON_Print(root)) == NULL) {
+        if (sv != NULL) {
+            free(sv->path);
+            free(sv);
+        }
+        cJSON_Delete(root);
+        log_error("cannot save the certificate settings: out of memory");
+        return;
+    }
+    cJSON_Delete(root);
+    sv->d = d;
+    sv->waiters = d->save_waiters;
+    d->save_waiters = NULL;
+    sv->work.data = sv;
+    d->dirty = 0;
+    if (uv_queue_work(d->agent->loop, &sv->work, save_run, save_after) != 0) {
+        sv->rc = -E_IO;
+        err_set(&sv->cause, "cannot queue the write");
+        d->saving = 1;
+        save_after(&sv->work, 0);
+        return;
+    }
+    d->saving = 1;
+}
+
+int
+deploy_settings_change(struct deploy *d, const char *name, const cJSON *changes,
+                       void (*done)(void *arg, int rc, const char *cause), void *arg,
+                       char **cause)
+{
+    struct entry *e;
+    struct cert_settings copy;
+    cJSON *snapshot = NULL;
+    struct waiter *w;
+    int rc;
+
+    if (!cJSON_IsObject(changes)) {
+        err_set(cause, "settings must be a map");
+        return -E_BAD_INPUT;
+    }
+    if ((rc = store_name_valid(name, cause)) != 0)
+        return rc;
+    if ((e = entry_get(d, name)) == NULL)
+        return -E_NOMEM;
+    /* Apply to a copy so that a refused change leaves the settings as they were. */
+    memset(&copy, 0, sizeof(copy));
+    copy.auto_renew = -1;
+    if ((snapshot = settings_to_json(&e->s)) == NULL) {
+        entry_prune(d, e);
+        return -E_NOMEM;
+    }
+    if ((rc = settings_apply(&copy, snapshot, cause)) != 0 ||
+        (rc = settings_apply(&copy, changes, cause)) != 0) {
+        settings_clear(&copy);
+        cJSON_Delete(snapshot);
+        entry_prune(d, e);
+        return rc;
+    }
+    cJSON_Delete(snapshot);
+    if ((w = calloc(1, sizeof(*w))) == NULL) {
+        settings_clear(&copy);
+        entry_prune(d, e);
+        return -E_NOMEM;
+    }
+    settings_clear(&e->s);
+    e->s = copy;
+    w->done = done;
+    w->arg = arg;
+    w->next = d->save_waiters;
+    d->save_waiters = w;
+    entry_prune(d, e);
+    save_start(d);
+    return 0;
+}
+
+int
+deploy_open(struct agent *agent, struct deploy **out, char **cause)
+{
+    struct deploy *d = calloc(1, sizeof(*d));
+    unsigned char *data = NULL;
+    size_t len = 0;
+    cJSON *root = NULL, *it;
+    int rc;
+
+    if (d == NULL)
+        return -E_NOMEM;
+    d->agent = agent;
+    if ((d->path = fsutil_join(agent->state_dir, "settings.json")) == NULL) {
+        rc = -E_NOMEM;
+        goto fail;
+    }
+    if ((rc = hooks_new(agent->loop, &d->hooks)) != 0)
+        goto fail;
+    rc = fsutil_read_file(d->path, SETTINGS_MAX, &data, &len, cause);
+    if (rc == -E_NOT_FOUND) {
+        free(*cause);
+        *cause = NULL;
+        *out = d;
+        return 0;
+    }
+    if (rc != 0)
+        goto fail;
+    if ((root = cJSON_ParseWithLength((const char *)data, len)) == NULL ||
+        !cJSON_IsObject(root)) {
+        err_set(cause, "%s is not a JSON object; fix or remove it", d->path);
+        rc = -E_BAD_INPUT;
+        goto fail;
+    }
+    cJSON_ArrayForEach(it, root) {
+        struct entry *e;
+        char *why = NULL;
+
+        if (store_name_valid(it->string, NULL) != 0 || (e = entry_get(d, it->string)) == NULL) {
+            log_warn("%s: ignoring the settings of '%s' (not a valid name)", d->path,
+                     it->string);
+            continue;
+        }
+        if (settings_apply(&e->s, it, &why) != 0) {
+            log_error("%s: the settings of '%s' are not valid (%s); they are ignored until "
+                      "fixed", d->path, it->string, why != NULL ? why : "error");
+            settings_clear(&e->s);
+        }
+        free(why);
+    }
+    cJSON_Delete(root);
+    free(data);
+    *out = d;
+    return 0;
+fail:
+    cJSON_Delete(root);
+    free(data);
+    deploy_free(d);
+    return rc;
+}
+
+void
+deploy_stop(struct deploy *d)
+{
+    if (d == NULL)
+        return;
+    d->stopping = 1;
+    hooks_stop(d->hooks);
+}
+
+void
+deploy_free(struct deploy *d)
+{
+    if (d == NULL)
+        return;
+    for (size_t i = 0; i < d->n; i++)
+        entry_free(d->entries[i]);
+    free(d->entries);
+    hooks_free(d->hooks);
+    free(d->path);
+    free(d);
+}
+
+/* Deploying */
+
+struct run {
+    uv_work_t work;
+    struct deploy *d;
+    char *name;
+    unsigned version;
+    enum cert_source source;
+    int64_t not_after;
+    char *domains;
+    struct cert_settings s;   /* a copy: settings may change during the run */
+    char *global_hook;
+    unsigned timeout;
+    char *live;               /* STATE/live/NAME */
+    /* results */
+    int rc;
+    char *cause;
+    unsigned written;
+    /* hooks, one after the other */
+    const char *hooks[2];
+    unsigned nhooks, next_hook;
+    int event_failure;
+    char *error;              /* failure: the renewal's error */
+    unsigned failures;
+    int64_t next_attempt;
+    struct waiter *waiters;
+};
+
+static void
+run_free(struct run *r)
+{
+    struct waiter *w, *next;
+
+    for (w = r->waiters; w != NULL; w = next) {
+        next = w->next;
+        free(w);
+    }
+    r->waiters = NULL;
+    settings_clear(&r->s);
+    free(r->name);
+    free(r->domains);
+    free(r->global_hook);
+    free(r->live);
+    free(r->cause);
+    free(r->error);
+    free(r);
+}
+
+static int
+write_file(const char *dir, const char *file, const unsigned char *data, size_t len, int mode,
+           char **cause)
+{
+    char *path = fsutil_join(dir, file);
+    int rc;
+
+    if (path == NULL)
+        return -E_NOMEM;
+    rc = fsutil_write_atomic(path, data, len, mode, cause);
+    free(path);
+    return rc;
+}
+
+static int
+read_password(const char *file, char **out, char **cause)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int rc;
+
+    *out = NULL;
+    if (file == NULL)
+        return (*out = strdup("")) != NULL ? 0 : -E_NOMEM;
+    if ((rc = fsutil_read_file(file, PASSWORD_MAX, &data, &len, cause)) != 0)
+        return rc;
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        data[--len] = '\0';
+    *out = (char *)data;
+    return 0;
+}
+
+static int
+write_pfx(struct run *r, const struct deploy_target *t, const unsigned char *cert,
+          size_t cert_len, const unsigned char *chain, size_t chain_len,
+          const unsigned char *key_pem, size_t key_len, char **cause)
+{
+    STACK_OF(X509) *certs = NULL, *more = NULL;
+    struct key *key = NULL;
+    X509 *leaf = NULL;
+    unsigned char *pfx = NULL;
+    size_t pfx_len = 0;
+    char *password = NULL, friendly[96];
+    int rc;
+
+    if (key_pem == NULL) {
+        err_set(cause, "the current version has no private key to put in a PFX");
+        return -E_BAD_INPUT;
+    }
+    if ((rc = read_password(t->password_file, &password, cause)) != 0)
+        goto out;
+    if ((rc = pem_read_certs(cert, cert_len, "stored certificate", &certs, cause)) != 0)
+        goto out;
+    leaf = sk_X509_shift(certs);
+    if (chain_len > 0 &&
+        (rc = pem_read_certs(chain, chain_len, "stored chain", &more, cause)) != 0)
+        goto out;
+    if ((rc = keys_parse(key_pem, key_len, NULL, &key, cause)) != 0)
+        goto out;
+    snprintf(friendly, sizeof(friendly), "certagent %s", r->name);
+    if ((rc = keys_export_pfx(key, leaf, more, password, friendly, &pfx, &pfx_len, cause)) != 0)
+        goto out;
+    rc = fsutil_write_atomic(t->path, pfx, pfx_len, 0600, cause);
+out:
+    if (password != NULL)
+        keys_free_secret(password, strlen(password));
+    keys_free_secret(pfx, pfx_len);
+    keys_free(key);
+    X509_free(leaf);
+    sk_X509_pop_free(certs, X509_free);
+    sk_X509_pop_free(more, X509_free);
+    return rc;
+}
+
+/* Pool: writes every target; the first failure is kept, the others still run. */
+static void
+deploy_run(uv_work_t *work)
+{
+    struct run *r = work->data;
+    struct store *store = r->d->agent->store;
+    static const char *const files[] = {"cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"};
+    unsigned char *data[4] = {NULL, NULL, NULL, NULL};
+    size_t len[4] = {0, 0, 0, 0};
+    int rc;
+
+    for (size_t i = 0; i < 4; i++) {
+        rc = store_read_file(store, r->name, r->version, files[i], &data[i], &len[i],
+                             &r->cause);
+        if (rc == -E_NOT_FOUND && i >= 1) {
+            free(r->cause);
+            r->cause = NULL;
+            continue; /* no chain, or no key */
+        }
+        if (rc != 0) {
+            r->rc = rc;
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < r->s.ntargets; i++) {
+        const struct deploy_target *t = &r->s.targets[i];
+        char *why = NULL;
+
+        if (t->type == DEPLOY_FILES) {
+            rc = fsutil_mkdir_p(t->path, 0755, &why);
+            for (size_t f = 0; f < 4 && rc == 0; f++) {
+                if (data[f] == NULL)
+                    continue;
+                rc = write_file(t->path, files[f], data[f], len[f], f == 3 ? 0600 : 0644, &why);
+            }
+        } else {
+            rc = write_pfx(r, t, data[0], len[0], data[1], len[1], data[3], len[3], &why);
+        }
+        if (rc == 0) {
+            r->written++;
+        } else if (r->rc == 0) {
+            r->rc = rc;
+            err_set(&r->cause, "deploy to %s failed: %s", t->path,
+                    why != NULL ? why : err_message(rc));
+        }
+        free(why);
+    }
+out:
+    for (size_t i = 0; i < 4; i++) {
+        if (i == 3 && data[i] != NULL)
+            keys_free_secret(data[i], len[i]);
+        else
+            free(data[i]);
+    }
+}
+
+static void run_next_hook(struct run *r);
+
+static void deploy_start(struct deploy *d, const char *name, struct waiter *waiters);
+
+static void
+waiters_finish(struct waiter *w, int rc, const char *cause)
+{
+    struct waiter *next;
+
+    for (; w != NULL; w = next) {
+        next = w->next;
+        if (w->done != NULL)
+            w->done(w->arg, rc, cause);
+        free(w);
+    }
+}
+
+static void
+run_end(struct run *r)
+{
+    struct deploy *d = r->d;
+    struct entry *e = entry_find(d, r->name);
+
+    waiters_finish(r->waiters, r->rc, r->cause);
+    r->waiters = NULL;
+    if (!r->event_failure && e != NULL) {
+        struct waiter *pending = e->waiters;
+        int again = e->again && !d->stopping;
+
+        e->deploying = 0;
+        e->again = 0;
+        e->waiters = NULL;
+        if (again) {
+            /* The name changed during this run: deploy its current version now. */
+            char *name = r->name;
+
+            r->name = NULL;
+            run_free(r);
+            deploy_start(d, name, pending);
+            free(name);
+            return;
+        }
+        waiters_finish(pending, -E_UNAVAILABLE, "the agent is stopping");
+        entry_prune(d, e);
+    }
+    run_free(r);
+}
+
+static void
+hook_done(void *arg, int rc, const char *cause)
+{
+    struct run *r = arg;
+
+    if (rc != 0 && r->rc == 0) {
+        r->rc = rc;
+        free(r->cause);
+        r->cause = cause != NULL ? strdup(cause) : NULL;
+    }
+    run_next_hook(r);
+}
+
+static void
+env_add(char **env, size_t *n, const char *fmt, ...) ERR_PRINTF(3, 4);
+
+static void
+env_add(char **env, size_t *n, const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if ((env[*n] = strdup(buf)) != NULL)
+        (*n)++;
+}
+
+static void
+run_next_hook(struct run *r)
+{
+    struct hooks_run_args a;
+    char *env[20], when[32], next[32], what[160], *cause = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (r->next_hook >= r->nhooks || r->d->stopping) {
+        run_end(r);
+        return;
+    }
+    sys_format_time(r->not_after, when, sizeof(when));
+    env_add(env, &n, "CERTAGENT_EVENT=%s", r->event_failure ? "failure" : "deploy");
+    env_add(env, &n, "CERTAGENT_NAME=%s", r->name);
+    env_add(env, &n, "CERTAGENT_VERSION=%u", r->version);
+    env_add(env, &n, "CERTAGENT_SOURCE=%s", store_source_name(r->source));
+    env_add(env, &n, "CERTAGENT_CERT=%s/cert.pem", r->live);
+    env_add(env, &n, "CERTAGENT_CHAIN=%s/chain.pem", r->live);
+    env_add(env, &n, "CERTAGENT_FULLCHAIN=%s/fullchain.pem", r->live);
+    env_add(env, &n, "CERTAGENT_KEY=%s/privkey.pem", r->live);
+    env_add(env, &n, "CERTAGENT_DOMAINS=%s", r->domains != NULL ? r->domains : "");
+    env_add(env, &n, "CERTAGENT_NOT_AFTER=%s", when);
+    env_add(env, &n, "CERTAGENT_NOT_AFTER_UNIX=%lld", (long long)r->not_after);
+    if (r->event_failure) {
+        next[0] = '\0';
+        if (r->next_attempt > 0)
+            sys_format_time(r->next_attempt, next, sizeof(next));
+        env_add(env, &n, "CERTAGENT_ERROR=%s", r->error != NULL ? r->error : "");
+        env_add(env, &n, "CERTAGENT_FAILURES=%u", r->failures);
+        env_add(env, &n, "CERTAGENT_NEXT_ATTEMPT=%s", next);
+    }
+    env[n] = NULL;
+    snprintf(what, sizeof(what), "%s hook%s for '%s'", r->event_failure ? "failure" : "deploy",
+             r->next_hook == 0 && r->hooks[0] != r->global_hook ? "" : " (config)", r->name);
+    memset(&a, 0, sizeof(a));
+    a.what = what;
+    a.command = r->hooks[r->next_hook++];
+    a.env = (const char *const *)env;
+    a.timeout_s = r->timeout;
+    a.done = hook_done;
+    a.arg = r;
+    rc = hooks_run(r->d->hooks, &a, &cause);
+    for (size_t i = 0; i < n; i++)
+        free(env[i]);
+    if (rc != 0) {
+        log_error("%s", cause != NULL ? cause : what);
+        hook_done(r, rc, cause);
+    }
+    free(cause);
+}
+
+static void
+deploy_after(uv_work_t *work, int status)
+{
+    struct run *r = work->data;
+
+    if (status != 0 && r->rc == 0)
+        r->rc = -E_IO;
+    if (r->rc != 0)
+        log_error("'%s' version %u: %s", r->name, r->version,
+                  r->cause != NULL ? r->cause : err_message(r->rc));
+    else if (r->written > 0)
+        log_info("'%s' version %u deployed to %u target(s)", r->name, r->version, r->written);
+    run_next_hook(r);
+}
+
+/* A run for the current version of name with its settings; NULL when nothing to do. */
+static struct run *
+run_new(struct deploy *d, const char *name, int failure)
+{
+    struct agent *agent = d->agent;
+    const struct store_cert *c = store_find(agent->store, name);
+    const struct store_version *v = c != NULL ? store_current(c) : NULL;
+    const struct cert_settings *s = deploy_settings(d, name);
+    struct run *r;
+    size_t dl = 1;
+    char *live;
+    cJSON *copy;
+
+    if (v == NULL)
+        return NULL;
+    if ((r = calloc(1, sizeof(*r))) == NULL)
+        return NULL;
+    r->d = d;
+    r->s.auto_renew = -1;
+    r->event_failure = failure;
+    r->version = v->version;
+    r->source = v->source;
+    r->not_after = v->not_after;
+    r->timeout = (unsigned)agent->config.hook_timeout;
+    if ((r->name = strdup(name)) == NULL)
+        goto fail;
+    if ((live = fsutil_join(agent->state_dir, "live")) == NULL)
+        goto fail;
+    r->live = fsutil_join(live, name);
+    free(live);
+    if (r->live == NULL)
+        goto fail;
+    for (size_t i = 0; i < v->ndns; i++)
+        dl += strlen(v->dns[i]) + 1;
+    for (size_t i = 0; i < v->nips; i++)
+        dl += strlen(v->ips[i]) + 1;
+    if ((r->domains = calloc(1, dl)) == NULL)
+        goto fail;
+    for (size_t i = 0; i < v->ndns + v->nips; i++) {
+        if (r->domains[0] != '\0')
+            strcat(r->domains, " ");
+        strcat(r->domains, i < v->ndns ? v->dns[i] : v->ips[i - v->ndns]);
+    }
+    if (s != NULL) {
+        if ((copy = settings_to_json(s)) == NULL)
+            goto fail;
+        settings_apply(&r->s, copy, NULL);
+        cJSON_Delete(copy);
+    }
+    if (failure) {
+        if (r->s.failure_hook != NULL)
+            r->hooks[r->nhooks++] = r->s.failure_hook;
+        if (agent->config.failure_hook != NULL &&
+            (r->global_hook = strdup(agent->config.failure_hook)) != NULL)
+            r->hooks[r->nhooks++] = r->global_hook;
+    } else {
+        if (r->s.deploy_hook != NULL)
+            r->hooks[r->nhooks++] = r->s.deploy_hook;
+        if (agent->config.deploy_hook != NULL &&
+            (r->global_hook = strdup(agent->config.deploy_hook)) != NULL)
+            r->hooks[r->nhooks++] = r->global_hook;
+    }
+    return r;
+fail:
+    run_free(r);
+    return NULL;
+}
+
+/* Starts a deploy of name's current version; waiters (owned) learn its outcome. */
+static void
+deploy_start(struct deploy *d, const char *name, struct waiter *waiters)
+{
+    struct entry *e;
+    struct run *r;
+
+    if (d->stopping) {
+        waiters_finish(waiters, -E_UNAVAILABLE, "the agent is stopping");
+        return;
+    }
+    if (store_find(d->agent->store, name) == NULL) {
+        /* Removed: its settings go with it. */
+        if ((e = entry_find(d, name)) != NULL && !entry_empty(e)) {
+            settings_clear(&e->s);
+            save_start(d);
+            log_info("the settings of '%s' were removed with it", name);
+        }
+        if (e != NULL)
+            entry_prune(d, e);
+        waiters_finish(waiters, 0, NULL);
+        return;
+    }
+    if ((e = entry_find(d, name)) != NULL && e->deploying) {
+        struct waiter **tail = &e->waiters;
+
+        while (*tail != NULL)
+            tail = &(*tail)->next;
+        *tail = waiters;
+        e->again = 1;
+        return;
+    }
+    if ((r = run_new(d, name, 0)) == NULL) {
+        waiters_finish(waiters, -E_NOMEM, NULL);
+        return;
+    }
+    if ((r->s.ntargets == 0 && r->nhooks == 0) || (e = entry_get(d, name)) == NULL) {
+        run_free(r);
+        waiters_finish(waiters, 0, NULL);
+        return;
+    }
+    r->waiters = waiters;
+    e->deploying = 1;
+    r->work.data = r;
+    if (uv_queue_work(d->agent->loop, &r->work, deploy_run, deploy_after) != 0) {
+        r->rc = -E_IO;
+        err_set(&r->cause, "cannot queue the deploy");
+        deploy_after(&r->work, 0);
+    }
+}
+
+void
+deploy_changed(struct deploy *d, const char *name,
+               void (*done)(void *arg, int rc, const char *cause), void *arg)
+{
+    struct waiter *w = NULL;
+
+    if (d == NULL) {
+        if (done != NULL)
+            done(arg, 0, NULL);
+        return;
+    }
+    if (done != NULL) {
+        if ((w = calloc(1, sizeof(*w))) == NULL) {
+            done(arg, -E_NOMEM, NULL);
+            return;
+        }
+        w->done = done;
+        w->arg = arg;
+    }
+    deploy_start(d, name, w);
+}
+
+void
+deploy_failed(struct deploy *d, const char *name, const char *error, unsigned failures,
+              int64_t next_attempt)
+{
+    struct run *r;
+
+    if (d == NULL || d->stopping || (r = run_new(d, name, 1)) == NULL)
+        return;
+    if (r->nhooks == 0) {
+        run_free(r);
+        return;
+    }
+    r->error = error != NULL ? strdup(error) : NULL;
+    r->failures = failures;
+    r->next_attempt = next_attempt;
+    run_next_hook(r);
+}

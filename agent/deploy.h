@@ -1,0 +1,97 @@
+/*
+ * Per-certificate settings and what happens after a certificate changes.
+ *
+ * Settings (STATE/settings.json, written atomically, one object per name):
+ *   {"NAME": {"deploy": [{"type": "files", "path": DIR},
+ *                        {"type": "pfx", "path": FILE, "password_file": FILE}],
+ *             "deploy_hook": CMD, "failure_hook": CMD,
+ *             "auto_renew": true|false, "renew_before_days": N}}
+ * Settings may exist before the certificate does (certctl request with
+ * --deploy-* sets them first) and are dropped with it.
+ *
+ * After the current version of a name changes (new version, rollback), the
+ * deploy targets are written in the thread pool, one atomic file at a time:
+ *   files: DIR/cert.pem, chain.pem, fullchain.pem (0644), privkey.pem (0600)
+ *   pfx:   FILE (0600), a PKCS#12 with the key and chain, encrypted with the
+ *          password read from password_file (empty when none)
+ * then the deploy hooks run (the certificate's own, then the config's
+ * deploy_hook), one after the other.  Deploys of one name never overlap:
+ * a change during a deploy is deployed again once it ends, from the then
+ * current version.  After a failed renewal the failure hooks run the same
+ * way.  Hook environment (never a secret):
+ *   CERTAGENT_EVENT        deploy | failure
+ *   CERTAGENT_NAME, CERTAGENT_VERSION, CERTAGENT_SOURCE
+ *   CERTAGENT_CERT, CERTAGENT_CHAIN, CERTAGENT_FULLCHAIN, CERTAGENT_KEY
+ *                          files of the current version (STATE/live/NAME/...)
+ *   CERTAGENT_DOMAINS      the DNS names and IP addresses, space-separated
+ *   CERTAGENT_NOT_AFTER    RFC 3339; CERTAGENT_NOT_AFTER_UNIX: Unix seconds
+ *   failure only: CERTAGENT_ERROR (the error text), CERTAGENT_FAILURES
+ *   (consecutive), CERTAGENT_NEXT_ATTEMPT (RFC 3339, or empty)
+ *
+ * Loop thread only.
+ */
+#ifndef CERTAGENT_DEPLOY_H
+#define CERTAGENT_DEPLOY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct agent;
+struct deploy;
+struct cJSON;
+
+enum deploy_type {
+    DEPLOY_FILES,
+    DEPLOY_PFX,
+};
+
+struct deploy_target {
+    enum deploy_type type;
+    char *path;
+    char *password_file; /* pfx: NULL for an empty password */
+};
+
+struct cert_settings {
+    struct deploy_target *targets;
+    size_t ntargets;
+    char *deploy_hook;
+    char *failure_hook;
+    int auto_renew;        /* -1: the default (on for ACME, off for self-signed) */
+    int renew_before_days; /* 0: the config's */
+};
+
+/* Loads STATE/settings.json (at start, before the agent listens). */
+int deploy_open(struct agent *agent, struct deploy **out, char **cause);
+void deploy_stop(struct deploy *d);
+void deploy_free(struct deploy *d);
+
+/* The settings of name, or NULL when it has none. */
+const struct cert_settings *deploy_settings(const struct deploy *d, const char *name);
+
+/*
+ * Applies changes (a JSON object: "deploy_hook"/"failure_hook" string, ""
+ * clears; "auto_renew" bool or null; "renew_before_days" number (0 clears);
+ * "add_files"/"add_pfx" arrays of paths; "pfx_password_file" string for the
+ * pfx targets added; "remove" array of paths; "clear_deploy" true) and saves.
+ * -E_BAD_INPUT with words for a relative path, an unknown member.
+ * done(arg, rc, cause) once the file is written.
+ */
+int deploy_settings_change(struct deploy *d, const char *name, const struct cJSON *changes,
+                           void (*done)(void *arg, int rc, const char *cause), void *arg,
+                           char **cause);
+/* The settings as a JSON object (empty when none); caller frees. */
+struct cJSON *deploy_settings_json(const struct deploy *d, const char *name);
+
+/*
+ * The current version of name changed (or name was removed: its settings
+ * are dropped).  Deploys, then runs the deploy hooks.  done (may be NULL)
+ * gets rc 0 or the first failure's words, on the loop.
+ */
+void deploy_changed(struct deploy *d, const char *name,
+                    void (*done)(void *arg, int rc, const char *cause), void *arg);
+
+/* A renewal of name failed: runs the failure hooks. */
+void deploy_failed(struct deploy *d, const char *name, const char *error, unsigned failures,
+                   int64_t next_attempt);
+
+#endif

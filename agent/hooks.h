@@ -1,0 +1,35 @@
+/*
+ * Administrators' hook commands (deploy and failure hooks): run through the
+ * system shell with extra environment variables, their output logged line by
+ * line, stopped after a timeout.  Loop thread only.  Hooks never receive a
+ * secret: callers pass names and paths only.
+ */
+#ifndef CERTAGENT_HOOKS_H
+#define CERTAGENT_HOOKS_H
+
+#include <uv.h>
+
+struct hooks;
+
+struct hooks_run_args {
+    const char *what;          /* "deploy hook for 'www'": log lines start with it */
+    const char *command;       /* a shell command line */
+    const char *const *env;    /* extra "NAME=value" entries, NULL-terminated */
+    unsigned timeout_s;
+    /* rc 0: exit status 0; else cause says how it ended (status, signal,
+     * timeout) with the last line it printed.  May be NULL. */
+    void (*done)(void *arg, int rc, const char *cause);
+    void *arg;
+};
+
+int hooks_new(uv_loop_t *loop, struct hooks **out);
+/* Starts a hook; done is called later (never from inside hooks_run). */
+int hooks_run(struct hooks *h, const struct hooks_run_args *args, char **cause);
+/* Hooks running now. */
+unsigned hooks_running(const struct hooks *h);
+/* Agent stop: running hooks are asked to end (SIGTERM, then SIGKILL after 5 s). */
+void hooks_stop(struct hooks *h);
+/* After the loop ended. */
+void hooks_free(struct hooks *h);
+
+#endif

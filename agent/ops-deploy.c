@@ -1,0 +1,164 @@
+/*
+ * Handlers of the settings and deploy ops: `set` changes a certificate's
+ * settings (deploy targets, hooks, auto_renew, renew_before_days) and
+ * replies with them once saved; `deploy` deploys the current version again
+ * and runs the deploy hooks, replying with the outcome.
+ */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "deploy.h"
+#include "err.h"
+#include "log.h"
+#include "ops.h"
+#include "renew.h"
+#include "server.h"
+#include "store.h"
+
+struct deploy_waiter {
+    struct agent *agent;
+    struct client *client;
+    uint64_t id;
+    char *name;
+    int deploy_after; /* set: the settings added a target, deploy once saved */
+};
+
+static struct deploy_waiter *
+waiter_new(struct request *req, const char *name)
+{
+    struct deploy_waiter *w = calloc(1, sizeof(*w));
+
+    if (w == NULL || (w->name = strdup(name)) == NULL) {
+        free(w);
+        return NULL;
+    }
+    w->agent = req->agent;
+    w->client = req->client;
+    w->id = req->id;
+    server_client_ref(w->client);
+    return w;
+}
+
+static void
+waiter_free(struct deploy_waiter *w)
+{
+    server_client_unref(w->client);
+    free(w->name);
+    free(w);
+}
+
+static void
+reply(struct deploy_waiter *w, int rc, const char *cause, int with_settings)
+{
+    struct proto_writer pw;
+    const struct store_cert *c = store_find(w->agent->store, w->name);
+    cJSON *s;
+
+    if (!server_client_alive(w->client))
+        return;
+    proto_writer_init(&pw);
+    if (rc != 0) {
+        proto_pack_error(&pw.pk, w->id, rc < 0 ? -rc : rc,
+                         cause != NULL ? cause : err_message(rc), NULL);
+        server_send_writer(w->client, w->id, &pw);
+        return;
+    }
+    proto_begin_result(&pw.pk, w->id, with_settings ? 3 : 2);
+    proto_pack_kv_str(&pw.pk, "name", w->name);
+    proto_pack_kv_uint(&pw.pk, "version", c != NULL ? c->current : 0);
+    if (with_settings) {
+        s = deploy_settings_json(w->agent->deploy, w->name);
+        proto_pack_str(&pw.pk, "settings");
+        if (s != NULL)
+            proto_pack_json(&pw.pk, s);
+        else
+            msgpack_pack_map(&pw.pk, 0);
+        cJSON_Delete(s);
+    }
+    server_send_writer(w->client, w->id, &pw);
+}
+
+static void
+deployed(void *arg, int rc, const char *cause)
+{
+    struct deploy_waiter *w = arg;
+
+    reply(w, rc, cause, w->deploy_after);
+    waiter_free(w);
+}
+
+static void
+saved(void *arg, int rc, const char *cause)
+{
+    struct deploy_waiter *w = arg;
+
+    if (rc == 0) {
+        log_info("settings of '%s' changed", w->name);
+        renew_changed(w->agent->renew, w->name);
+        if (w->deploy_after && store_find(w->agent->store, w->name) != NULL) {
+            /* A new target receives the current version at once. */
+            deploy_changed(w->agent->deploy, w->name, deployed, w);
+            return;
+        }
+    }
+    reply(w, rc, cause, 1);
+    waiter_free(w);
+}
+
+int
+ops_set(struct request *req)
+{
+    const msgpack_object *m = NULL;
+    struct deploy_waiter *w = NULL;
+    cJSON *changes = NULL;
+    char *name = NULL;
+    int rc;
+
+    if ((rc = ops_arg_str(req, "name", 1, &name)) != 0)
+        return rc;
+    if ((rc = proto_get_map(req->args, "settings", &m)) != 0) {
+        err_set(&req->cause, "'settings' must be a map of the settings to change");
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if ((changes = proto_to_json(m)) == NULL || (w = waiter_new(req, name)) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    w->deploy_after = cJSON_GetObjectItemCaseSensitive(changes, "add_files") != NULL ||
+                      cJSON_GetObjectItemCaseSensitive(changes, "add_pfx") != NULL;
+    if ((rc = deploy_settings_change(req->agent->deploy, name, changes, saved, w,
+                                     &req->cause)) == 0)
+        w = NULL;
+out:
+    if (w != NULL)
+        waiter_free(w);
+    cJSON_Delete(changes);
+    free(name);
+    return rc;
+}
+
+int
+ops_deploy(struct request *req)
+{
+    struct deploy_waiter *w;
+    char *name = NULL;
+    int rc;
+
+    if ((rc = ops_arg_str(req, "name", 1, &name)) != 0)
+        return rc;
+    if (store_find(req->agent->store, name) == NULL) {
+        err_set(&req->cause, "no certificate named '%s'", name);
+        free(name);
+        return -E_NOT_FOUND;
+    }
+    if ((w = waiter_new(req, name)) == NULL) {
+        free(name);
+        return -E_NOMEM;
+    }
+    free(name);
+    deploy_changed(req->agent->deploy, w->name, deployed, w);
+    return 0;
+}
