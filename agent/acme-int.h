@@ -115,6 +115,9 @@ void acme_ca_account(struct acme *acme, struct acme_ca *ca, int agree_tos, const
                      void (*fn)(void *arg, int rc, const char *cause, const char *detail),
                      void *arg);
 
+/* RFC 3339 date-time to Unix seconds; 0 or -1. */
+int acme_parse_time(const char *s, int64_t *out);
+
 /* Words for a problem document: "detail (type)" plus subproblems; heap. */
 char *acme_problem_text(const cJSON *problem);
 

@@ -68,6 +68,7 @@ struct acme_order {
     int require_profile;
     int agree_tos;
     char *email;
+    char *replaces;       /* ARI CertID of the certificate this order replaces */
     struct acme_observer obs;
     uint64_t deadline;
     char *url;
@@ -92,6 +93,7 @@ struct acme_order {
 };
 
 static void order_fetch(void *arg);
+static void new_order(struct acme_order *o);
 static void order_handle(struct acme_order *o, cJSON *json, const struct acme_http_response *r);
 static void authz_fetch(void *arg);
 
@@ -127,6 +129,7 @@ order_free(struct acme_order *o)
     free(o->preferred_chain);
     free(o->profile);
     free(o->email);
+    free(o->replaces);
     free(o->url);
     free(o->finalize);
     keys_free(o->key);
@@ -1047,6 +1050,18 @@ new_order_reply(void *arg, int rc, const char *cause, const char *detail,
             free(words);
             return;
         }
+        if (o->replaces != NULL && json != NULL &&
+            cJSON_IsString(cJSON_GetObjectItemCaseSensitive(json, "type")) &&
+            strstr(cJSON_GetObjectItemCaseSensitive(json, "type")->valuestring,
+                   ":alreadyReplaced") != NULL) {
+            /* RFC 9773 section 5: the certificate was replaced already; order without. */
+            log_info("CA '%s' says the certificate of '%s' was already replaced (%s); ordering "
+                     "without \"replaces\"", o->ca->name, o->name, cause);
+            free(o->replaces);
+            o->replaces = NULL;
+            new_order(o);
+            return;
+        }
         order_end(o, rc, cause, detail, NULL);
         return;
     }
@@ -1079,6 +1094,8 @@ new_order(struct acme_order *o)
     }
     if (o->profile != NULL)
         cJSON_AddStringToObject(root, "profile", o->profile);
+    if (o->replaces != NULL)
+        cJSON_AddStringToObject(root, "replaces", o->replaces);
     if ((text = cJSON_PrintUnformatted(root)) == NULL)
         goto nomem;
     cJSON_Delete(root);
@@ -1270,6 +1287,7 @@ order_new(struct acme *acme, const struct acme_order_args *args, struct acme_ord
          (o->preferred_chain = strdup(args->preferred_chain)) == NULL) ||
         (args->profile != NULL && (o->profile = strdup(args->profile)) == NULL) ||
         (args->email != NULL && (o->email = strdup(args->email)) == NULL) ||
+        (args->replaces != NULL && (o->replaces = strdup(args->replaces)) == NULL) ||
         dup_strs(args->dns, args->ndns, &o->dns) != 0 ||
         dup_strs(args->ips, args->nips, &o->ips) != 0) {
         o->ndns = args->ndns;
@@ -1314,65 +1332,6 @@ acme_request(struct acme *acme, const struct acme_order_args *args,
              o->ndns + o->nips, o->challenge);
     order_go(acme, o);
     return 0;
-}
-
-/* Renewal: the order's parameters come from the current version's meta.json. */
-int
-acme_renew(struct acme *acme, const char *name, const struct acme_observer *obs, char **cause)
-{
-    const struct store_cert *cert = store_find(acme->agent->store, name);
-    const struct store_version *v = cert != NULL ? store_current(cert) : NULL;
-    unsigned char *meta = NULL;
-    size_t len = 0;
-    cJSON *root = NULL, *a;
-    struct acme_order_args args;
-    const char *ca, *kt, *ch, *pc, *pr;
-    int rc;
-
-    if (v == NULL) {
-        err_set(cause, "no certificate named '%s'", name);
-        return -E_NOT_FOUND;
-    }
-    if (v->source != CERT_SOURCE_ACME) {
-        err_set(cause, "'%s' was not issued through ACME (its source is %s); use certctl "
-                       "request to get one from a CA", name, store_source_name(v->source));
-        return -E_BAD_INPUT;
-    }
-    if ((rc = store_read_file(acme->agent->store, name, v->version, "meta.json", &meta, &len,
-                              cause)) != 0)
-        return rc;
-    root = cJSON_ParseWithLength((const char *)meta, len);
-    a = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "extra"),
-                                         "acme");
-    if (!cJSON_IsObject(a)) {
-        err_set(cause, "version %u of '%s' does not say which CA issued it", v->version, name);
-        rc = -E_BAD_INPUT;
-        goto out;
-    }
-#define S(k) (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(a, k)) \
-                  ? cJSON_GetObjectItemCaseSensitive(a, k)->valuestring : NULL)
-    ca = S("ca");
-    kt = S("key_type");
-    ch = S("challenge");
-    pc = S("preferred_chain");
-    pr = S("profile");
-#undef S
-    memset(&args, 0, sizeof(args));
-    args.name = name;
-    args.ca = ca;
-    args.dns = (const char *const *)v->dns;
-    args.ndns = v->ndns;
-    args.ips = (const char *const *)v->ips;
-    args.nips = v->nips;
-    args.key_type = kt;
-    args.challenge = ch;
-    args.preferred_chain = pc;
-    args.profile = pr;
-    rc = acme_request(acme, &args, obs, cause);
-out:
-    cJSON_Delete(root);
-    free(meta);
-    return rc;
 }
 
 /* Resuming orders persisted by an earlier run. */

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "pem.h"
 #include "store.h"
+#include "sys.h"
 #include "version.h"
 
 #define MAX_STATE_FILE (256 * 1024)
@@ -2166,4 +2167,167 @@ out:
     cJSON_Delete(root);
     free(meta);
     return rc;
+}
+
+/* ACME Renewal Information (RFC 9773) */
+
+/*
+ * RFC 3339 date-time ("2026-11-23T10:00:00Z", fractions and offsets
+ * allowed) to Unix seconds.  0 or -1.
+ */
+int
+acme_parse_time(const char *s, int64_t *out)
+{
+    struct tm tm;
+    int y, mo, d, h, mi, sec, n = 0, off = 0;
+    const char *p;
+
+    if (s == NULL || sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
+                            &n) != 6 || n == 0)
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970)
+        return -1;
+    p = s + n;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            ;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om, m = 0;
+
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &m) != 2 || m != 5 || oh > 23 || om > 59)
+            return -1;
+        off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p != '\0')
+        return -1;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec > 59 ? 59 : sec;
+    *out = sys_timegm(&tm) - off;
+    return 0;
+}
+
+struct ari_get {
+    struct acme *acme;
+    struct acme_ca *ca;
+    char *cert_id;
+    void (*cb)(void *arg, int rc, const char *cause, const struct acme_ari *ari);
+    void *arg;
+};
+
+static void
+ari_get_free(struct ari_get *g)
+{
+    free(g->cert_id);
+    free(g);
+}
+
+static void
+ari_reply(void *arg, int rc, const char *cause, const char *detail,
+          struct acme_http_response *resp, cJSON *json)
+{
+    struct ari_get *g = arg;
+    struct acme_ari ari;
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(json, "suggestedWindow");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(w, "start");
+    const cJSON *en = cJSON_GetObjectItemCaseSensitive(w, "end");
+    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(json, "explanationURL");
+    char *words = NULL;
+    long ra;
+
+    (void)detail;
+    memset(&ari, 0, sizeof(ari));
+    if (rc != 0) {
+        g->cb(g->arg, rc, cause, NULL);
+        goto out;
+    }
+    if (!cJSON_IsString(st) || !cJSON_IsString(en) ||
+        acme_parse_time(st->valuestring, &ari.start) != 0 ||
+        acme_parse_time(en->valuestring, &ari.end) != 0 || ari.end < ari.start) {
+        err_set(&words, "CA '%s' sent renewal information without a valid suggestedWindow",
+                g->ca->name);
+        g->cb(g->arg, -E_ACME, words, NULL);
+        goto out;
+    }
+    if (cJSON_IsString(ex) && ex->valuestring[0] != '\0')
+        ari.explanation = ex->valuestring;
+    if (resp != NULL && resp->retry_after != NULL &&
+        (ra = acme_http_retry_after(resp->retry_after, (long long)time(NULL))) > 0)
+        ari.retry_after = ra;
+    g->cb(g->arg, 0, NULL, &ari);
+out:
+    free(words);
+    ari_get_free(g);
+}
+
+static void
+ari_directory_ready(void *arg, int rc, const char *cause, const char *detail)
+{
+    struct ari_get *g = arg;
+    struct acme_call_args a;
+    const char *base;
+    char *url = NULL, *why = NULL;
+
+    (void)detail;
+    if (rc != 0) {
+        g->cb(g->arg, rc, cause, NULL);
+        ari_get_free(g);
+        return;
+    }
+    if ((base = acme_ca_url(g->ca, "renewalInfo")) == NULL) {
+        err_set(&why, "CA '%s' offers no renewal information", g->ca->name);
+        g->cb(g->arg, -E_NOT_FOUND, why, NULL);
+        free(why);
+        ari_get_free(g);
+        return;
+    }
+    err_set(&url, "%s%s%s", base, base[0] != '\0' && base[strlen(base) - 1] == '/' ? "" : "/",
+            g->cert_id);
+    memset(&a, 0, sizeof(a));
+    a.url = url;
+    a.payload = NULL; /* a plain GET: renewalInfo is not authenticated */
+    a.deadline = uv_now(g->acme->loop) + 60u * 1000;
+    if (url == NULL || (rc = acme_call(g->acme, g->ca, &a, ari_reply, g, &why)) != 0) {
+        g->cb(g->arg, url == NULL ? -E_NOMEM : rc, why, NULL);
+        ari_get_free(g);
+    }
+    free(why);
+    free(url);
+}
+
+int
+acme_ari_get(struct acme *acme, const char *ca, const char *cert_id,
+             void (*cb)(void *arg, int rc, const char *cause, const struct acme_ari *ari),
+             void *arg, char **cause)
+{
+    struct acme_ca *c = acme_ca_find(acme, ca);
+    struct ari_get *g;
+
+    if (acme->stopping) {
+        err_set(cause, "the agent is stopping");
+        return -E_UNAVAILABLE;
+    }
+    if (c == NULL) {
+        err_set(cause, "no CA named '%s'", ca);
+        return -E_NOT_FOUND;
+    }
+    if ((g = calloc(1, sizeof(*g))) == NULL || (g->cert_id = strdup(cert_id)) == NULL) {
+        free(g);
+        return -E_NOMEM;
+    }
+    g->acme = acme;
+    g->ca = c;
+    g->cb = cb;
+    g->arg = arg;
+    acme_ca_directory(acme, c, ari_directory_ready, g);
+    return 0;
 }

@@ -89,12 +89,25 @@ struct acme_order_args {
     int require_profile;
     int agree_tos;               /* may register an account */
     const char *email;
+    const char *replaces;        /* ARI CertID of the certificate being replaced, or NULL */
 };
 int acme_request(struct acme *acme, const struct acme_order_args *args,
                  const struct acme_observer *obs, char **cause);
-/* Renews name from what its current version remembers (CA, names, key type, challenge). */
-int acme_renew(struct acme *acme, const char *name, const struct acme_observer *obs,
-               char **cause);
+
+/*
+ * ACME Renewal Information (RFC 9773): GET renewalInfo/CERT_ID, the URL
+ * taken from the CA's directory (refetched when older than an hour; never
+ * stored).  rc -E_NOT_FOUND when the CA's directory has no renewalInfo.
+ * retry_after: seconds from the reply's Retry-After, 0 when absent.
+ */
+struct acme_ari {
+    int64_t start, end;          /* the suggested window, Unix seconds */
+    const char *explanation;     /* explanationURL, or NULL */
+    int64_t retry_after;
+};
+int acme_ari_get(struct acme *acme, const char *ca, const char *cert_id,
+                 void (*cb)(void *arg, int rc, const char *cause, const struct acme_ari *ari),
+                 void *arg, char **cause);
 
 /* Revokes the current version of name; reason is an RFC 5280 code name or NULL. */
 int acme_revoke(struct acme *acme, const char *name, const char *reason,

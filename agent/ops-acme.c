@@ -15,6 +15,7 @@
 #include "err.h"
 #include "log.h"
 #include "ops.h"
+#include "renew.h"
 #include "server.h"
 #include "store.h"
 
@@ -181,15 +182,6 @@ out:
 
 /* renew NAME | --all [--force] */
 
-static int
-renew_due(const struct store_version *v, int64_t now)
-{
-    int64_t life = v->not_after - v->not_before;
-
-    /* Until the scheduler (ARI) decides: when a third of the lifetime is left. */
-    return now >= v->not_after - life / 3;
-}
-
 struct renew_one {
     struct waiter *w;
     char *name;
@@ -246,7 +238,7 @@ renew_all_done(void *arg, int rc, const char *cause, const char *detail, const c
 int
 ops_renew(struct request *req)
 {
-    struct acme *acme = req->agent->acme;
+    struct renew *renew = req->agent->renew;
     struct store *store = req->agent->store;
     struct waiter *w = NULL;
     struct acme_observer obs;
@@ -264,14 +256,22 @@ ops_renew(struct request *req)
         const struct store_cert *c = store_find(store, name);
         const struct store_version *v = c != NULL ? store_current(c) : NULL;
 
-        if (v != NULL && !force && v->source == CERT_SOURCE_ACME && !renew_due(v, now)) {
+        if (v == NULL) {
+            err_set(&req->cause, "no certificate named '%s'", name);
+            rc = -E_NOT_FOUND;
+        } else if (v->source == CERT_SOURCE_IMPORT) {
+            err_set(&req->cause, "'%s' was imported; certagent cannot renew it (use certctl "
+                                 "request to get one from a CA, or import its next version)",
+                    name);
+            rc = -E_BAD_INPUT;
+        } else if (!force && !renew_due(renew, name)) {
             err_set(&req->cause, "'%s' is not due for renewal (expires in %lld days); use "
                                  "--force to renew now", name,
                     (long long)((v->not_after - now) / 86400));
             rc = -E_BAD_INPUT;
         } else {
             obs = observer(w);
-            if ((rc = acme_renew(acme, name, &obs, &req->cause)) == 0)
+            if ((rc = renew_now(renew, name, &obs, &req->cause)) == 0)
                 w = NULL;
         }
         goto out;
@@ -287,8 +287,13 @@ ops_renew(struct request *req)
         const struct store_version *v = store_current(c);
         struct renew_one *r;
         char *cause = NULL;
+        int one;
 
-        if (v == NULL || v->source != CERT_SOURCE_ACME || (!force && !renew_due(v, now)))
+        struct renew_info info;
+
+        /* Everything the scheduler renews: ACME, and self-signed set to auto_renew. */
+        if (v == NULL || renew_info_get(renew, c->name, &info) != 0 || !info.auto_renew ||
+            (!force && !renew_due(renew, c->name)))
             continue;
         if ((r = calloc(1, sizeof(*r))) == NULL || (r->name = strdup(c->name)) == NULL) {
             free(r);
@@ -299,8 +304,8 @@ ops_renew(struct request *req)
         obs.done = renew_all_done;
         obs.arg = r;
         w->pending++;
-        if (acme_renew(acme, c->name, &obs, &cause) != 0)
-            renew_all_done(r, -E_ACME, cause, NULL, NULL);
+        if ((one = renew_now(renew, c->name, &obs, &cause)) != 0)
+            renew_all_done(r, one, cause, NULL, NULL);
         free(cause);
     }
     renew_all_release(w);

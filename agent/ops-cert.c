@@ -894,3 +894,44 @@ fail:
     cert_job_release(&cj->job);
     return rc;
 }
+
+int
+ops_cert_selfsigned(struct agent *agent, const char *name, const char *const *dns, size_t ndns,
+                    const char *const *ips, size_t nips, const char *key_type, unsigned days,
+                    ops_cert_notify notify, void *arg, char **cause)
+{
+    struct request req;
+    struct cert_job *cj;
+    int rc = -E_NOMEM;
+
+    memset(&req, 0, sizeof(req));
+    req.agent = agent;
+    req.op = PROTO_OP_SELFSIGNED;
+    if ((cj = calloc(1, sizeof(*cj))) == NULL)
+        return -E_NOMEM;
+    cj->notify = notify;
+    cj->notify_arg = arg;
+    cj->days = days;
+    if ((cj->name = strdup(name)) == NULL)
+        goto fail;
+    if (ndns > 0 && ((cj->dns = calloc(ndns, sizeof(*cj->dns))) == NULL))
+        goto fail;
+    for (; cj->ndns < ndns; cj->ndns++)
+        if ((cj->dns[cj->ndns] = strdup(dns[cj->ndns])) == NULL)
+            goto fail;
+    if (nips > 0 && ((cj->ips = calloc(nips, sizeof(*cj->ips))) == NULL))
+        goto fail;
+    for (; cj->nips < nips; cj->nips++)
+        if ((cj->ips[cj->nips] = strdup(ips[cj->nips])) == NULL)
+            goto fail;
+    if ((rc = keys_type_parse(key_type, &cj->key_type, cause)) != 0)
+        goto fail;
+    if ((rc = copy_windows_store(&req, cj)) != 0)
+        goto fail;
+    rc = queue_change(&req, cj, STORE_CHANGE_ADD, selfsigned_run);
+    *cause = req.cause;
+    return rc;
+fail:
+    cert_job_release(&cj->job);
+    return rc;
+}

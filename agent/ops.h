@@ -88,6 +88,11 @@ int ops_cert_store(struct agent *agent, struct client *client, uint64_t id, enum
                    const char *key_pem, const char *meta_json, ops_cert_notify notify, void *arg,
                    char **cause);
 
+/* A new self-signed version of name (automatic renewal), as ops_cert_store. */
+int ops_cert_selfsigned(struct agent *agent, const char *name, const char *const *dns,
+                        size_t ndns, const char *const *ips, size_t nips, const char *key_type,
+                        unsigned days, ops_cert_notify notify, void *arg, char **cause);
+
 /* ops-deploy.c */
 int ops_set(struct request *req);
 int ops_deploy(struct request *req);

@@ -1,17 +1,973 @@
 /*
- * The renewal scheduler (renew.h).  First step: the object and the info
- * query, so that the status report can be built against it; the planning
- * and the renewals follow.
+ * The renewal scheduler (renew.h).
+ *
+ * One entry per certificate in the store, kept sorted by name.  An entry is
+ * loaded in the thread pool (meta.json for the ACME parameters, cert.pem for
+ * the ARI CertID) whenever its current version changes, then planned on the
+ * loop.  One timer wakes the scheduler at the earliest planned event (an
+ * attempt or an ARI poll), and at least every 5 minutes: the plan is kept in
+ * wall-clock seconds, so a clock jump or a system that slept is noticed at
+ * the next wake and everything due runs then.
  */
-#include <stdlib.h>
-
-#include "agent.h"
-#include "err.h"
 #include "renew.h"
+
+#include <cjson/cJSON.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "acme.h"
+#include "agent.h"
+#include "deploy.h"
+#include "err.h"
+#include "fsutil.h"
+#include "log.h"
+#include "ops.h"
+#include "pem.h"
+#include "store.h"
+#include "sys.h"
+
+#define STATE_MAX (64 * 1024 * 1024)
+/* The longest sleep between two looks at the plan (wake-up and clock-jump checks). */
+#define WAKE_MAX_S 300
+/* ARI polls: Retry-After is clamped to this range; without one, or after an error, 6 h. */
+#define ARI_RETRY_MIN_S 60
+#define ARI_RETRY_MAX_S 86400
+#define ARI_DEFAULT_S (6 * 3600)
+/* A CA without renewalInfo is asked again (its directory may gain it) after a day. */
+#define ARI_ABSENT_S 86400
+#define ARI_POLLS_AT_ONCE 16
+/* An attempt refused because an order for the name is already in flight. */
+#define BUSY_RETRY_S 60
+
+struct entry {
+    char *name;
+    /* what the current version is (from the index and the load) */
+    unsigned version;            /* the version planned; 0 until loaded */
+    enum cert_source source;
+    int64_t not_before, not_after;
+    char *ca, *key_type, *challenge, *preferred_chain, *profile;
+    char *cert_id;               /* ARI CertID, NULL when the certificate has no AKI */
+    char **dns, **ips;
+    size_t ndns, nips;
+    int loading, reload;
+    /* the plan */
+    int auto_renew;
+    int64_t next;
+    const char *reason;
+    int64_t retry_at;            /* after a failure: the next attempt */
+    int64_t ari_start, ari_end, ari_pick; /* window for cert_id, and the chosen time */
+    char *ari_explanation;
+    char *ari_for;               /* the CertID the window belongs to */
+    int64_t ari_next_poll;
+    int ari_fetching;
+    /* history (persisted) */
+    int64_t last_attempt, last_success;
+    int last_ok;
+    char *last_error;
+    unsigned failures;
+    uint64_t attempts_total, failures_total;
+    int in_progress;
+    struct acme_observer user;   /* a certctl renew waiting for this attempt */
+    int has_user;
+};
 
 struct renew {
     struct agent *agent;
+    uv_timer_t *timer;           /* heap: it may outlive the scheduler while closing */
+    int in_schedule;
+    struct entry **entries;
+    size_t n, cap;
+    unsigned running;
+    unsigned ari_fetching;
+    int started, stopping;
+    int64_t armed_wall;          /* time(NULL) when the timer was armed */
+    uint64_t armed_mono;         /* uv_now then */
+    uint64_t armed_ms;
+    /* saving STATE/renew.json */
+    char *path;
+    int saving, dirty;
 };
+
+static void schedule(struct renew *r);
+static void save(struct renew *r);
+
+/* Entries */
+
+static void
+strs_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void
+entry_clear_cert(struct entry *e)
+{
+    free(e->ca);
+    free(e->key_type);
+    free(e->challenge);
+    free(e->preferred_chain);
+    free(e->profile);
+    free(e->cert_id);
+    strs_free(e->dns, e->ndns);
+    strs_free(e->ips, e->nips);
+    e->ca = e->key_type = e->challenge = e->preferred_chain = e->profile = e->cert_id = NULL;
+    e->dns = e->ips = NULL;
+    e->ndns = e->nips = 0;
+}
+
+static void
+entry_free(struct entry *e)
+{
+    if (e == NULL)
+        return;
+    entry_clear_cert(e);
+    free(e->ari_explanation);
+    free(e->ari_for);
+    free(e->last_error);
+    free(e->name);
+    free(e);
+}
+
+static size_t
+find_pos(const struct renew *r, const char *name, int *found)
+{
+    size_t lo = 0, hi = r->n;
+
+    *found = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(r->entries[mid]->name, name);
+
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static struct entry *
+entry_find(const struct renew *r, const char *name)
+{
+    int found;
+    size_t i = find_pos(r, name, &found);
+
+    return found ? r->entries[i] : NULL;
+}
+
+static struct entry *
+entry_get(struct renew *r, const char *name)
+{
+    int found;
+    size_t i = find_pos(r, name, &found);
+    struct entry *e;
+
+    if (found)
+        return r->entries[i];
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        struct entry **v = realloc(r->entries, cap * sizeof(*v));
+
+        if (v == NULL)
+            return NULL;
+        r->entries = v;
+        r->cap = cap;
+    }
+    if ((e = calloc(1, sizeof(*e))) == NULL || (e->name = strdup(name)) == NULL) {
+        free(e);
+        return NULL;
+    }
+    e->last_ok = -1;
+    memmove(&r->entries[i + 1], &r->entries[i], (r->n - i) * sizeof(*r->entries));
+    r->entries[i] = e;
+    r->n++;
+    return e;
+}
+
+static void
+entry_drop(struct renew *r, struct entry *e)
+{
+    int found;
+    size_t i = find_pos(r, e->name, &found);
+
+    if (!found)
+        return;
+    memmove(&r->entries[i], &r->entries[i + 1], (r->n - i - 1) * sizeof(*r->entries));
+    r->n--;
+    entry_free(e);
+}
+
+static void
+set_str(char **slot, const char *v)
+{
+    free(*slot);
+    *slot = v != NULL ? strdup(v) : NULL;
+}
+
+/* Planning */
+
+/* A uniform random time in [start, end]. */
+static int64_t
+random_in(int64_t start, int64_t end)
+{
+    uint64_t x = 0;
+
+    if (end <= start)
+        return start;
+    if (RAND_bytes((unsigned char *)&x, sizeof(x)) != 1)
+        x = (uint64_t)uv_hrtime();
+    return start + (int64_t)(x % (uint64_t)(end - start + 1));
+}
+
+int64_t
+renew_lifetime_point(int64_t not_before, int64_t not_after, int before_days)
+{
+    int64_t life = not_after - not_before;
+
+    if (before_days > 0 && (int64_t)before_days * 86400 < life)
+        return not_after - (int64_t)before_days * 86400;
+    /* A third of the lifetime left; half for short-lived (under 10 days) certificates. */
+    if (life < 10 * 86400)
+        return not_after - life / 2;
+    return not_after - life / 3;
+}
+
+static void
+plan(struct renew *r, struct entry *e)
+{
+    const struct cert_settings *s = deploy_settings(r->agent->deploy, e->name);
+    int before = s != NULL && s->renew_before_days > 0 ? s->renew_before_days
+                                                       : r->agent->config.renew_before_days;
+    int64_t life = e->not_after - e->not_before;
+
+    e->auto_renew = e->source == CERT_SOURCE_ACME;
+    if (s != NULL && s->auto_renew >= 0 && e->source != CERT_SOURCE_IMPORT)
+        e->auto_renew = s->auto_renew;
+    e->next = 0;
+    e->reason = NULL;
+    if (!e->auto_renew || e->version == 0)
+        return;
+    if (e->failures > 0 && e->retry_at > 0) {
+        e->next = e->retry_at;
+        e->reason = "retry";
+        return;
+    }
+    if (e->source == CERT_SOURCE_ACME && e->cert_id != NULL && e->ari_for != NULL &&
+        strcmp(e->ari_for, e->cert_id) == 0 && e->ari_end > 0) {
+        if (e->ari_pick < e->ari_start || e->ari_pick > e->ari_end)
+            e->ari_pick = random_in(e->ari_start, e->ari_end);
+        e->next = e->ari_pick;
+        e->reason = "ari";
+        return;
+    }
+    if (before > 0 && (int64_t)before * 86400 >= life)
+        log_debug("'%s': renew_before_days %d is longer than its lifetime; using the "
+                  "lifetime rule", e->name, before);
+    e->next = renew_lifetime_point(e->not_before, e->not_after, before);
+    e->reason = before > 0 && (int64_t)before * 86400 < life ? "renew_before_days" : "lifetime";
+}
+
+/* Loading an entry's certificate details (thread pool) */
+
+struct load {
+    uv_work_t work;
+    struct renew *r;
+    char *name;
+    unsigned version;
+    /* results */
+    int rc;
+    char *cause;
+    char *ca, *key_type, *challenge, *preferred_chain, *profile, *cert_id;
+};
+
+static void
+load_free(struct load *l)
+{
+    free(l->name);
+    free(l->cause);
+    free(l->ca);
+    free(l->key_type);
+    free(l->challenge);
+    free(l->preferred_chain);
+    free(l->profile);
+    free(l->cert_id);
+    free(l);
+}
+
+static char *
+json_str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+    return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
+}
+
+static void
+load_run(uv_work_t *work)
+{
+    struct load *l = work->data;
+    struct store *store = l->r->agent->store;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    cJSON *root = NULL, *a;
+    STACK_OF(X509) *certs = NULL;
+
+    if (store_read_file(store, l->name, l->version, "meta.json", &data, &len, NULL) == 0) {
+        root = cJSON_ParseWithLength((const char *)data, len);
+        a = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "extra"),
+                                             "acme");
+        if (cJSON_IsObject(a)) {
+            l->ca = json_str(a, "ca");
+            l->key_type = json_str(a, "key_type");
+            l->challenge = json_str(a, "challenge");
+            l->preferred_chain = json_str(a, "preferred_chain");
+            l->profile = json_str(a, "profile");
+        }
+        cJSON_Delete(root);
+        free(data);
+        data = NULL;
+    }
+    if ((l->rc = store_read_file(store, l->name, l->version, "cert.pem", &data, &len,
+                                 &l->cause)) != 0)
+        return;
+    if (pem_read_certs(data, len, "stored certificate", &certs, &l->cause) == 0 &&
+        sk_X509_num(certs) > 0)
+        (void)pem_cert_ari_id(sk_X509_value(certs, 0), &l->cert_id, NULL);
+    sk_X509_pop_free(certs, X509_free);
+    free(data);
+}
+
+static int
+copy_strs(char **src, size_t n, char ***out)
+{
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    if ((*out = calloc(n, sizeof(**out))) == NULL)
+        return -E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (((*out)[i] = strdup(src[i])) == NULL)
+            return -E_NOMEM;
+    return 0;
+}
+
+static void load_start(struct renew *r, struct entry *e);
+
+static void
+load_after(uv_work_t *work, int status)
+{
+    struct load *l = work->data;
+    struct renew *r = l->r;
+    struct entry *e = entry_find(r, l->name);
+    const struct store_cert *c = store_find(r->agent->store, l->name);
+    const struct store_version *v = c != NULL ? store_current(c) : NULL;
+
+    (void)status;
+    if (e == NULL) {
+        load_free(l);
+        return;
+    }
+    e->loading = 0;
+    if (e->reload || v == NULL || v->version != l->version) {
+        e->reload = 0;
+        load_free(l);
+        if (v == NULL && !e->in_progress)
+            entry_drop(r, e);
+        else
+            load_start(r, e);
+        return;
+    }
+    if (l->rc != 0)
+        log_error("renewal: cannot read '%s' version %u: %s", l->name, l->version,
+                  l->cause != NULL ? l->cause : err_message(l->rc));
+    entry_clear_cert(e);
+    if (e->version != 0 && e->version != v->version) {
+        /* A new version: the failures were about the old one. */
+        e->failures = 0;
+        e->retry_at = 0;
+        e->ari_pick = 0;
+    }
+    e->version = v->version;
+    e->source = v->source;
+    e->not_before = v->not_before;
+    e->not_after = v->not_after;
+#define TAKE(f) (e->f = l->f, l->f = NULL)
+    TAKE(ca);
+    TAKE(key_type);
+    TAKE(challenge);
+    TAKE(preferred_chain);
+    TAKE(profile);
+    TAKE(cert_id);
+#undef TAKE
+    if (copy_strs(v->dns, v->ndns, &e->dns) == 0)
+        e->ndns = v->ndns;
+    if (copy_strs(v->ips, v->nips, &e->ips) == 0)
+        e->nips = v->nips;
+    if (e->cert_id == NULL || e->ari_for == NULL || strcmp(e->cert_id, e->ari_for) != 0)
+        e->ari_next_poll = 0; /* a new certificate: ask the CA about it at once */
+    load_free(l);
+    plan(r, e);
+    save(r);
+    schedule(r);
+}
+
+static void
+load_start(struct renew *r, struct entry *e)
+{
+    const struct store_cert *c = store_find(r->agent->store, e->name);
+    const struct store_version *v = c != NULL ? store_current(c) : NULL;
+    struct load *l;
+
+    if (e->loading) {
+        e->reload = 1;
+        return;
+    }
+    if (v == NULL) {
+        if (!e->in_progress)
+            entry_drop(r, e);
+        save(r);
+        return;
+    }
+    if ((l = calloc(1, sizeof(*l))) == NULL || (l->name = strdup(e->name)) == NULL) {
+        free(l);
+        log_error("renewal: out of memory planning '%s'", e->name);
+        return;
+    }
+    l->r = r;
+    l->version = v->version;
+    l->work.data = l;
+    e->loading = 1;
+    if (uv_queue_work(r->agent->loop, &l->work, load_run, load_after) != 0) {
+        e->loading = 0;
+        load_free(l);
+        log_error("renewal: cannot queue the planning of '%s'", e->name);
+    }
+}
+
+/* Persisted state */
+
+struct save_job {
+    uv_work_t work;
+    struct renew *r;
+    char *path;
+    char *text;
+    int rc;
+    char *cause;
+};
+
+static void
+save_run(uv_work_t *work)
+{
+    struct save_job *j = work->data;
+
+    j->rc = fsutil_write_atomic(j->path, j->text, strlen(j->text), 0600, &j->cause);
+}
+
+static void
+save_after(uv_work_t *work, int status)
+{
+    struct save_job *j = work->data;
+    struct renew *r = j->r;
+
+    (void)status;
+    if (j->rc != 0)
+        log_error("cannot write %s: %s", j->path, j->cause != NULL ? j->cause : "error");
+    free(j->path);
+    free(j->text);
+    free(j->cause);
+    free(j);
+    r->saving = 0;
+    if (r->dirty && !r->stopping)
+        save(r);
+}
+
+static cJSON *
+entry_json(const struct entry *e)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o == NULL)
+        return NULL;
+    cJSON_AddNumberToObject(o, "version", e->version);
+    cJSON_AddNumberToObject(o, "next", (double)e->next);
+    if (e->reason != NULL)
+        cJSON_AddStringToObject(o, "reason", e->reason);
+    cJSON_AddNumberToObject(o, "retry_at", (double)e->retry_at);
+    cJSON_AddNumberToObject(o, "last_attempt", (double)e->last_attempt);
+    cJSON_AddNumberToObject(o, "last_ok", e->last_ok);
+    if (e->last_error != NULL)
+        cJSON_AddStringToObject(o, "last_error", e->last_error);
+    cJSON_AddNumberToObject(o, "last_success", (double)e->last_success);
+    cJSON_AddNumberToObject(o, "failures", e->failures);
+    cJSON_AddNumberToObject(o, "attempts_total", (double)e->attempts_total);
+    cJSON_AddNumberToObject(o, "failures_total", (double)e->failures_total);
+    if (e->ari_for != NULL) {
+        cJSON_AddStringToObject(o, "ari_cert_id", e->ari_for);
+        cJSON_AddNumberToObject(o, "ari_start", (double)e->ari_start);
+        cJSON_AddNumberToObject(o, "ari_end", (double)e->ari_end);
+        cJSON_AddNumberToObject(o, "ari_pick", (double)e->ari_pick);
+        cJSON_AddNumberToObject(o, "ari_next_poll", (double)e->ari_next_poll);
+        if (e->ari_explanation != NULL)
+            cJSON_AddStringToObject(o, "ari_explanation", e->ari_explanation);
+    }
+    return o;
+}
+
+static void
+save(struct renew *r)
+{
+    struct save_job *j;
+    cJSON *root;
+
+    r->dirty = 1;
+    if (r->saving || r->stopping || !r->started)
+        return;
+    if ((root = cJSON_CreateObject()) == NULL)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        cJSON_AddItemToObject(root, r->entries[i]->name, entry_json(r->entries[i]));
+    if ((j = calloc(1, sizeof(*j))) == NULL || (j->path = strdup(r->path)) == NULL ||
+        (j->text = cJSON_PrintUnformatted(root)) == NULL) {
+        if (j != NULL)
+            free(j->path);
+        free(j);
+        cJSON_Delete(root);
+        return;
+    }
+    cJSON_Delete(root);
+    j->r = r;
+    j->work.data = j;
+    r->dirty = 0;
+    r->saving = 1;
+    if (uv_queue_work(r->agent->loop, &j->work, save_run, save_after) != 0) {
+        r->saving = 0;
+        r->dirty = 1;
+        free(j->path);
+        free(j->text);
+        free(j);
+    }
+}
+
+static int64_t
+num(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+/* At start: the history and ARI windows of the previous run. */
+static void
+load_state(struct renew *r)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    cJSON *root, *it;
+    char *cause = NULL;
+    int rc = fsutil_read_file(r->path, STATE_MAX, &data, &len, &cause);
+
+    if (rc != 0) {
+        if (rc != -E_NOT_FOUND)
+            log_error("cannot read %s (the renewal history starts again): %s", r->path,
+                      cause != NULL ? cause : err_message(rc));
+        free(cause);
+        return;
+    }
+    if ((root = cJSON_ParseWithLength((const char *)data, len)) == NULL) {
+        log_error("%s is not JSON; the renewal history starts again", r->path);
+        free(data);
+        return;
+    }
+    cJSON_ArrayForEach(it, root) {
+        struct entry *e;
+        const cJSON *s;
+
+        if (!cJSON_IsObject(it) || store_find(r->agent->store, it->string) == NULL ||
+            (e = entry_get(r, it->string)) == NULL)
+            continue;
+        e->version = (unsigned)num(it, "version");
+        e->retry_at = num(it, "retry_at");
+        e->last_attempt = num(it, "last_attempt");
+        e->last_ok = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(it, "last_ok"))
+                         ? (int)num(it, "last_ok")
+                         : -1;
+        e->last_success = num(it, "last_success");
+        e->failures = (unsigned)num(it, "failures");
+        e->attempts_total = (uint64_t)num(it, "attempts_total");
+        e->failures_total = (uint64_t)num(it, "failures_total");
+        if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(it, "last_error")))
+            set_str(&e->last_error, s->valuestring);
+        if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(it, "ari_cert_id"))) {
+            set_str(&e->ari_for, s->valuestring);
+            e->ari_start = num(it, "ari_start");
+            e->ari_end = num(it, "ari_end");
+            e->ari_pick = num(it, "ari_pick");
+            e->ari_next_poll = num(it, "ari_next_poll");
+            if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(it, "ari_explanation")))
+                set_str(&e->ari_explanation, s->valuestring);
+        }
+    }
+    cJSON_Delete(root);
+    free(data);
+}
+
+/* ARI polls */
+
+struct ari_poll {
+    struct renew *r;
+    char *name;
+    char *cert_id;
+};
+
+static void
+ari_done(void *arg, int rc, const char *cause, const struct acme_ari *ari)
+{
+    struct ari_poll *p = arg;
+    struct renew *r = p->r;
+    struct entry *e = entry_find(r, p->name);
+    int64_t now = (int64_t)time(NULL), wait;
+    char a[32], b[32];
+
+    r->ari_fetching--;
+    if (e == NULL || r->stopping)
+        goto out;
+    e->ari_fetching = 0;
+    if (rc == -E_NOT_FOUND) {
+        log_debug("'%s': %s", e->name, cause != NULL ? cause : "no renewal information");
+        e->ari_next_poll = now + ARI_ABSENT_S;
+        goto planned;
+    }
+    if (rc != 0) {
+        log_warn("'%s': cannot get the CA's renewal information (asking again in 6 hours): %s",
+                 e->name, cause != NULL ? cause : err_message(rc));
+        e->ari_next_poll = now + ARI_DEFAULT_S;
+        goto planned;
+    }
+    wait = ari->retry_after > 0 ? ari->retry_after : ARI_DEFAULT_S;
+    if (wait < ARI_RETRY_MIN_S)
+        wait = ARI_RETRY_MIN_S;
+    if (wait > ARI_RETRY_MAX_S)
+        wait = ARI_RETRY_MAX_S;
+    e->ari_next_poll = now + wait;
+    if (e->ari_for == NULL || strcmp(e->ari_for, p->cert_id) != 0 ||
+        e->ari_start != ari->start || e->ari_end != ari->end) {
+        set_str(&e->ari_for, p->cert_id);
+        e->ari_start = ari->start;
+        e->ari_end = ari->end;
+        e->ari_pick = 0; /* a new window: choose a new time in it */
+        set_str(&e->ari_explanation, ari->explanation);
+        sys_format_time(ari->start, a, sizeof(a));
+        sys_format_time(ari->end, b, sizeof(b));
+        log_info("'%s': the CA suggests renewing between %s and %s%s%s", e->name, a, b,
+                 ari->explanation != NULL ? "; explanation: " : "",
+                 ari->explanation != NULL ? ari->explanation : "");
+    }
+planned:
+    plan(r, e);
+    save(r);
+    schedule(r);
+out:
+    free(p->name);
+    free(p->cert_id);
+    free(p);
+}
+
+static void
+ari_poll(struct renew *r, struct entry *e)
+{
+    struct ari_poll *p;
+    char *cause = NULL;
+    int rc;
+
+    if ((p = calloc(1, sizeof(*p))) == NULL || (p->name = strdup(e->name)) == NULL ||
+        (p->cert_id = strdup(e->cert_id)) == NULL) {
+        if (p != NULL)
+            free(p->name);
+        free(p);
+        return;
+    }
+    p->r = r;
+    e->ari_fetching = 1;
+    r->ari_fetching++;
+    /* ari_done may run before acme_ari_get returns (a cached directory without renewalInfo). */
+    if ((rc = acme_ari_get(r->agent->acme, e->ca, e->cert_id, ari_done, p, &cause)) != 0)
+        ari_done(p, rc, cause, NULL);
+    free(cause);
+}
+
+/* Attempts */
+
+struct attempt {
+    struct renew *r;
+    char *name;
+};
+
+static void
+attempt_end(struct renew *r, struct entry *e, int rc, const char *cause, const char *detail,
+            const cJSON *result)
+{
+    int64_t now = (int64_t)time(NULL);
+    char when[32];
+
+    r->running--;
+    e->in_progress = 0;
+    if (rc == -E_BUSY) {
+        /* Someone else's order for this name is running (certctl request, a resumed order). */
+        e->attempts_total--;
+        e->retry_at = e->failures > 0 ? now + BUSY_RETRY_S : e->retry_at;
+        if (e->failures == 0)
+            e->next = now + BUSY_RETRY_S;
+    } else if (rc == 0) {
+        e->last_ok = 1;
+        e->last_success = now;
+        e->failures = 0;
+        e->retry_at = 0;
+        free(e->last_error);
+        e->last_error = NULL;
+    } else {
+        int64_t delay = r->agent->config.renew_retry_min;
+
+        e->last_ok = 0;
+        e->failures++;
+        e->failures_total++;
+        set_str(&e->last_error, cause != NULL ? cause : err_message(rc));
+        for (unsigned i = 1; i < e->failures && delay < r->agent->config.renew_retry_max; i++)
+            delay *= 2;
+        if (delay > r->agent->config.renew_retry_max)
+            delay = r->agent->config.renew_retry_max;
+        e->retry_at = now + delay;
+        sys_format_time(e->retry_at, when, sizeof(when));
+        log_error("renewal of '%s' failed (%u in a row); next attempt at %s: %s", e->name,
+                  e->failures, when, e->last_error != NULL ? e->last_error : "error");
+        deploy_failed(r->agent->deploy, e->name, e->last_error, e->failures, e->retry_at);
+    }
+    if (e->has_user) {
+        e->has_user = 0;
+        if (e->user.done != NULL)
+            e->user.done(e->user.arg, rc, cause, detail, result);
+    }
+    if (store_find(r->agent->store, e->name) == NULL) {
+        entry_drop(r, e);
+    } else if (!e->loading) {
+        plan(r, e);
+        if (rc == -E_BUSY && e->failures == 0) {
+            e->next = now + BUSY_RETRY_S;
+            e->reason = "retry";
+        }
+    } else {
+        e->next = 0; /* the new version is being loaded; it plans itself */
+    }
+    save(r);
+    schedule(r);
+}
+
+static void
+acme_progress(void *arg, const char *message, unsigned done, unsigned total)
+{
+    struct attempt *a = arg;
+    struct entry *e = entry_find(a->r, a->name);
+
+    if (e != NULL && e->has_user && e->user.progress != NULL)
+        e->user.progress(e->user.arg, message, done, total);
+}
+
+static void
+acme_done(void *arg, int rc, const char *cause, const char *detail, const cJSON *result)
+{
+    struct attempt *a = arg;
+    struct entry *e = entry_find(a->r, a->name);
+
+    if (e != NULL)
+        attempt_end(a->r, e, rc, cause, detail, result);
+    else
+        a->r->running--;
+    free(a->name);
+    free(a);
+}
+
+static void
+selfsigned_done(void *arg, int rc, const char *cause)
+{
+    struct attempt *a = arg;
+    struct entry *e = entry_find(a->r, a->name);
+    cJSON *result = NULL;
+
+    if (e != NULL) {
+        if (rc == 0 && (result = cJSON_CreateObject()) != NULL)
+            cJSON_AddStringToObject(result, "name", a->name);
+        attempt_end(a->r, e, rc, cause, NULL, result);
+        cJSON_Delete(result);
+    } else {
+        a->r->running--;
+    }
+    free(a->name);
+    free(a);
+}
+
+static int
+attempt_start(struct renew *r, struct entry *e, char **cause)
+{
+    struct attempt *a;
+    int rc;
+
+    if ((a = calloc(1, sizeof(*a))) == NULL || (a->name = strdup(e->name)) == NULL) {
+        free(a);
+        return -E_NOMEM;
+    }
+    a->r = r;
+    e->in_progress = 1;
+    e->last_attempt = (int64_t)time(NULL);
+    e->attempts_total++;
+    r->running++;
+    if (e->source == CERT_SOURCE_ACME) {
+        struct acme_order_args args;
+        struct acme_observer obs = {acme_progress, acme_done, a};
+
+        memset(&args, 0, sizeof(args));
+        args.name = e->name;
+        args.ca = e->ca;
+        args.dns = (const char *const *)e->dns;
+        args.ndns = e->ndns;
+        args.ips = (const char *const *)e->ips;
+        args.nips = e->nips;
+        args.key_type = e->key_type;
+        args.challenge = e->challenge;
+        args.preferred_chain = e->preferred_chain;
+        args.profile = e->profile;
+        /* RFC 9773 section 5: name the certificate replaced when the CA has ARI. */
+        if (e->ari_for != NULL && e->cert_id != NULL && strcmp(e->ari_for, e->cert_id) == 0)
+            args.replaces = e->cert_id;
+        if (e->ca == NULL) {
+            err_set(cause, "version %u of '%s' does not say which CA issued it", e->version,
+                    e->name);
+            rc = -E_BAD_INPUT;
+        } else {
+            rc = acme_request(r->agent->acme, &args, &obs, cause);
+        }
+    } else {
+        const char *kt = e->key_type;
+        const struct store_cert *c = store_find(r->agent->store, e->name);
+        const struct store_version *v = c != NULL ? store_current(c) : NULL;
+        int64_t days = (e->not_after - e->not_before + 86399) / 86400;
+
+        if (kt == NULL && v != NULL) {
+            /* The key type of the current version ("EC P-256", "RSA 3072", "Ed25519"). */
+            kt = strcmp(v->key_desc, "EC P-384") == 0     ? "ec384"
+                 : strcmp(v->key_desc, "RSA 2048") == 0   ? "rsa2048"
+                 : strcmp(v->key_desc, "RSA 3072") == 0   ? "rsa3072"
+                 : strcmp(v->key_desc, "RSA 4096") == 0   ? "rsa4096"
+                 : strcmp(v->key_desc, "Ed25519") == 0    ? "ed25519"
+                                                          : "ec256";
+        }
+        rc = ops_cert_selfsigned(r->agent, e->name, (const char *const *)e->dns, e->ndns,
+                                 (const char *const *)e->ips, e->nips, kt,
+                                 (unsigned)(days < 1 ? 1 : days > 36500 ? 36500 : days),
+                                 selfsigned_done, a, cause);
+    }
+    if (rc != 0) {
+        free(a->name);
+        free(a);
+    }
+    return rc;
+}
+
+static void
+attempt(struct renew *r, struct entry *e)
+{
+    char *cause = NULL;
+    int rc;
+
+    log_info("renewing '%s' (%s)", e->name, e->reason != NULL ? e->reason : "due");
+    if ((rc = attempt_start(r, e, &cause)) != 0) {
+        attempt_end(r, e, rc, cause != NULL ? cause : err_message(rc), NULL, NULL);
+    }
+    free(cause);
+}
+
+/* The timer */
+
+static void
+on_timer(uv_timer_t *t)
+{
+    struct renew *r = t->data;
+
+    if (r == NULL)
+        return;
+    int64_t now = (int64_t)time(NULL);
+    int64_t wall = now - r->armed_wall;
+    int64_t mono = (int64_t)(uv_now(r->agent->loop) - r->armed_mono) / 1000;
+
+    if (wall - mono > 60 || mono - wall > 60)
+        log_info("the clock moved by %+lld s against the time slept (a clock change, or the "
+                 "system slept); checking every certificate again", (long long)(wall - mono));
+    schedule(r);
+}
+
+/*
+ * Starts what is due (attempts up to renew_concurrency, ARI polls up to
+ * ARI_POLLS_AT_ONCE) and arms the timer for the earliest next event.
+ */
+static void
+schedule(struct renew *r)
+{
+    int64_t now = (int64_t)time(NULL), earliest = now + WAKE_MAX_S, wait;
+    unsigned cap = (unsigned)r->agent->config.renew_concurrency;
+
+    if (!r->started || r->stopping || r->in_schedule)
+        return;
+    /* Attempts and polls that end at once call back here: the loop below goes on instead. */
+    r->in_schedule = 1;
+    for (size_t i = 0; i < r->n; i++) {
+        struct entry *e = r->entries[i];
+
+        if (e->loading || e->version == 0 || e->in_progress)
+            continue;
+        if (e->auto_renew && e->source == CERT_SOURCE_ACME && e->cert_id != NULL &&
+            e->ca != NULL && !e->ari_fetching) {
+            if (e->ari_next_poll <= now && r->ari_fetching < ARI_POLLS_AT_ONCE) {
+                ari_poll(r, e);
+                i = (size_t)-1; /* the entries may have moved; start over */
+                continue;
+            }
+            if (e->ari_next_poll > now && e->ari_next_poll < earliest)
+                earliest = e->ari_next_poll;
+        }
+        if (!e->auto_renew || e->next == 0 || e->ari_fetching)
+            continue;
+        if (e->next <= now) {
+            if (r->running < cap) {
+                attempt(r, e);
+                i = (size_t)-1;
+                continue;
+            }
+        } else if (e->next < earliest) {
+            earliest = e->next;
+        }
+    }
+    r->in_schedule = 0;
+    if (r->stopping)
+        return;
+    wait = earliest - now;
+    if (wait < 1)
+        wait = 1;
+    r->armed_wall = now;
+    r->armed_mono = uv_now(r->agent->loop);
+    r->armed_ms = (uint64_t)wait * 1000;
+    uv_timer_start(r->timer, on_timer, r->armed_ms, 0);
+}
+
+/* The interface */
 
 int
 renew_new(struct agent *agent, struct renew **out, char **cause)
@@ -19,9 +975,19 @@ renew_new(struct agent *agent, struct renew **out, char **cause)
     struct renew *r = calloc(1, sizeof(*r));
 
     (void)cause;
-    if (r == NULL)
+    if (r == NULL || (r->timer = calloc(1, sizeof(*r->timer))) == NULL) {
+        free(r);
         return -E_NOMEM;
+    }
     r->agent = agent;
+    if ((r->path = fsutil_join(agent->state_dir, "renew.json")) == NULL ||
+        uv_timer_init(agent->loop, r->timer) != 0) {
+        free(r->path);
+        free(r->timer);
+        free(r);
+        return -E_NOMEM;
+    }
+    r->timer->data = r;
     *out = r;
     return 0;
 }
@@ -29,46 +995,164 @@ renew_new(struct agent *agent, struct renew **out, char **cause)
 void
 renew_start(struct renew *r)
 {
-    (void)r;
+    struct store *store = r->agent->store;
+
+    load_state(r);
+    for (size_t i = 0; i < store_count(store); i++) {
+        const struct store_cert *c = store_at(store, i);
+        struct entry *e;
+
+        if (store_current(c) == NULL || (e = entry_get(r, c->name)) == NULL)
+            continue;
+        load_start(r, e);
+    }
+    r->started = 1;
+    schedule(r);
+}
+
+static void
+timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void
+timer_close(struct renew *r)
+{
+    if (r->timer == NULL)
+        return;
+    r->timer->data = NULL;
+    uv_close((uv_handle_t *)r->timer, timer_closed);
+    r->timer = NULL;
 }
 
 void
 renew_stop(struct renew *r)
 {
-    (void)r;
+    if (r == NULL || r->stopping)
+        return;
+    r->stopping = 1;
+    timer_close(r);
 }
 
 void
 renew_free(struct renew *r)
 {
+    if (r == NULL)
+        return;
+    timer_close(r);
+    for (size_t i = 0; i < r->n; i++)
+        entry_free(r->entries[i]);
+    free(r->entries);
+    free(r->path);
     free(r);
 }
 
 void
 renew_changed(struct renew *r, const char *name)
 {
-    (void)r;
-    (void)name;
+    struct entry *e;
+
+    if (r == NULL || r->stopping)
+        return;
+    if (store_find(r->agent->store, name) == NULL) {
+        if ((e = entry_find(r, name)) != NULL && !e->in_progress && !e->loading)
+            entry_drop(r, e);
+        save(r);
+        return;
+    }
+    if ((e = entry_get(r, name)) != NULL)
+        load_start(r, e);
 }
 
 void
 renew_reload(struct renew *r)
 {
-    (void)r;
+    if (r == NULL || r->stopping)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        if (!r->entries[i]->loading && !r->entries[i]->in_progress)
+            plan(r, r->entries[i]);
+    save(r);
+    schedule(r);
 }
 
 int
 renew_info_get(const struct renew *r, const char *name, struct renew_info *out)
 {
-    (void)r;
-    (void)name;
-    (void)out;
-    return -E_NOT_FOUND;
+    const struct entry *e = r != NULL ? entry_find(r, name) : NULL;
+
+    memset(out, 0, sizeof(*out));
+    out->last_ok = -1;
+    if (e == NULL)
+        return -E_NOT_FOUND;
+    out->auto_renew = e->auto_renew;
+    out->next = e->auto_renew ? e->next : 0;
+    out->next_reason = e->reason;
+    if (e->ari_for != NULL && e->cert_id != NULL && strcmp(e->ari_for, e->cert_id) == 0) {
+        out->ari_start = e->ari_start;
+        out->ari_end = e->ari_end;
+        out->ari_explanation = e->ari_explanation;
+    }
+    out->last_attempt = e->last_attempt;
+    out->last_ok = e->last_ok;
+    out->last_error = e->last_error;
+    out->last_success = e->last_success;
+    out->failures = e->failures;
+    out->attempts_total = e->attempts_total;
+    out->failures_total = e->failures_total;
+    out->in_progress = e->in_progress;
+    out->ca = e->ca;
+    return 0;
 }
 
 unsigned
 renew_running(const struct renew *r)
 {
-    (void)r;
+    return r != NULL ? r->running : 0;
+}
+
+int
+renew_due(const struct renew *r, const char *name)
+{
+    const struct entry *e = r != NULL ? entry_find(r, name) : NULL;
+
+    return e != NULL && e->auto_renew && e->next != 0 && e->next <= (int64_t)time(NULL);
+}
+
+int
+renew_now(struct renew *r, const char *name, const struct acme_observer *obs, char **cause)
+{
+    struct entry *e = r != NULL ? entry_find(r, name) : NULL;
+    int rc;
+
+    if (r == NULL || r->stopping) {
+        err_set(cause, "the agent is stopping");
+        return -E_UNAVAILABLE;
+    }
+    if (e == NULL || e->version == 0 || e->loading) {
+        err_set(cause, "'%s' is being planned; try again in a moment", name);
+        return e == NULL ? -E_NOT_FOUND : -E_BUSY;
+    }
+    if (e->in_progress) {
+        err_set(cause, "a renewal of '%s' is already running", name);
+        return -E_BUSY;
+    }
+    if (e->source == CERT_SOURCE_IMPORT) {
+        err_set(cause, "'%s' was imported; certagent cannot renew it (request one from a CA "
+                       "with certctl request, or import its next version)", name);
+        return -E_BAD_INPUT;
+    }
+    e->user = *obs;
+    e->has_user = 1;
+    log_info("renewing '%s' (asked for)", e->name);
+    if ((rc = attempt_start(r, e, cause)) != 0) {
+        e->has_user = 0;
+        e->in_progress = 0;
+        r->running--;
+        e->attempts_total--;
+        return rc;
+    }
+    save(r);
     return 0;
 }

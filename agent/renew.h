@@ -30,6 +30,7 @@
 
 struct agent;
 struct renew;
+struct acme_observer;
 
 /* What the scheduler knows about one certificate (borrowed strings). */
 struct renew_info {
@@ -64,7 +65,25 @@ void renew_reload(struct renew *r);
 /* -E_NOT_FOUND when the scheduler does not know name. */
 int renew_info_get(const struct renew *r, const char *name, struct renew_info *out);
 
-/* Renewals running now, and the number of certificates being tracked. */
+/* Renewals running now. */
 unsigned renew_running(const struct renew *r);
+
+/* Is name due (its planned attempt time has come)? */
+int renew_due(const struct renew *r, const char *name);
+/*
+ * Renews name now (certctl renew): an ACME order from what its current
+ * version remembers, or a new self-signed version.  obs receives progress
+ * and the outcome, which also goes into the history.  -E_BUSY while a
+ * renewal of name runs, -E_BAD_INPUT for an imported certificate.
+ */
+int renew_now(struct renew *r, const char *name, const struct acme_observer *obs,
+              char **cause);
+
+/*
+ * When the lifetime rule renews: not_after - before_days when that leaves
+ * more than nothing of the lifetime, else when a third of the lifetime is
+ * left (half, under 10 days).  For tests.
+ */
+int64_t renew_lifetime_point(int64_t not_before, int64_t not_after, int before_days);
 
 #endif
