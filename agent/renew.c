@@ -804,8 +804,23 @@ selfsigned_done(void *arg, int rc, const char *cause)
     cJSON *result = NULL;
 
     if (e != NULL) {
-        if (rc == 0 && (result = cJSON_CreateObject()) != NULL)
+        const struct store_cert *c = store_find(a->r->agent->store, a->name);
+        const struct store_version *v = c != NULL ? store_current(c) : NULL;
+
+        /* The same fields as an ACME order's result. */
+        if (rc == 0 && v != NULL && (result = cJSON_CreateObject()) != NULL) {
+            int64_t now = (int64_t)time(NULL);
+
             cJSON_AddStringToObject(result, "name", a->name);
+            cJSON_AddNumberToObject(result, "version", v->version);
+            cJSON_AddStringToObject(result, "subject", v->subject);
+            cJSON_AddStringToObject(result, "issuer", v->issuer);
+            cJSON_AddNumberToObject(result, "not_after", (double)v->not_after);
+            cJSON_AddNumberToObject(result, "days_left",
+                                    (double)((v->not_after - now) / 86400));
+            cJSON_AddStringToObject(result, "key", v->key_desc);
+            cJSON_AddStringToObject(result, "fingerprint", v->fingerprint);
+        }
         attempt_end(a->r, e, rc, cause, NULL, result);
         cJSON_Delete(result);
     } else {

@@ -127,8 +127,12 @@ print_issued(const struct reply *r, const char *verb)
     char date[32];
 
     output_date(jint(r->result, "not_after"), date, sizeof(date));
-    printf("%s '%s' version %lld from CA '%s'\n", verb, jstr(r->result, "name"),
-           (long long)jint(r->result, "version"), jstr(r->result, "ca"));
+    if (jstr(r->result, "ca")[0] != '\0')
+        printf("%s '%s' version %lld from CA '%s'\n", verb, jstr(r->result, "name"),
+               (long long)jint(r->result, "version"), jstr(r->result, "ca"));
+    else
+        printf("%s '%s' version %lld (self-signed)\n", verb, jstr(r->result, "name"),
+               (long long)jint(r->result, "version"));
     printf("  subject:     %s\n", jstr(r->result, "subject"));
     printf("  issuer:      %s\n", jstr(r->result, "issuer"));
     printf("  expires:     %s (%lld days)\n", date, (long long)jint(r->result, "days_left"));
@@ -158,6 +162,9 @@ cmd_request(struct ctl *ctl, int argc, char **argv)
     if (o.profile != NULL && o.require_profile != NULL)
         return cmd_usage_error(argv[0], "%s", "give --profile or --require-profile, not both");
     if ((rc = ctl_connect(ctl)) != 0)
+        return rc;
+    if (ctl->settings != NULL &&
+        (rc = cmd_settings_apply(ctl, o.pos[0], ctl->settings, 0)) != 0)
         return rc;
     prepare_progress(ctl);
     n += (o.ca != NULL) + (o.key != NULL) + (o.challenge != NULL) +

@@ -149,6 +149,8 @@ cmd_selfsigned(struct ctl *ctl, int argc, char **argv)
         return bad_number(argv[0], "--days", a.days);
     if ((rc = ctl_connect(ctl)) != 0)
         return rc;
+    if (ctl->settings != NULL && (rc = cmd_settings_apply(ctl, a.name, ctl->settings, 0)) != 0)
+        return rc;
     client_request_begin(&ctl->client, &w, PROTO_OP_SELFSIGNED,
                          3 + (a.key != NULL) + (a.days != NULL));
     proto_pack_kv_str(&w.pk, "name", a.name);
@@ -215,6 +217,8 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
         nargs++;
     }
     if ((rc = ctl_connect(ctl)) != 0)
+        goto out;
+    if (ctl->settings != NULL && (rc = cmd_settings_apply(ctl, a.name, ctl->settings, 0)) != 0)
         goto out;
     client_request_begin(&ctl->client, &w, PROTO_OP_IMPORT, nargs);
     proto_pack_kv_str(&w.pk, "name", a.name);

@@ -23,7 +23,8 @@ const struct cmd cmd_table[] = {
      "  --dns D            a DNS name (repeatable); the first becomes the common name\n"
      "  --ip ADDR          an IPv4 or IPv6 address (repeatable)\n"
      "  --key TYPE         ec256 (default), ec384, rsa2048, rsa3072, rsa4096, ed25519\n"
-     "  --days N           validity in days (default 365, or selfsigned_days)\n",
+     "  --days N           validity in days (default 365, or selfsigned_days)\n"
+     CMD_SETTINGS_HELP,
      cmd_selfsigned},
     {"import", "NAME --cert FILE [--key FILE] [--chain FILE] | NAME --pfx FILE "
                "[--password-file F]",
@@ -32,7 +33,8 @@ const struct cmd cmd_table[] = {
      "  --key FILE         its private key, PEM or DER (may be inside --cert)\n"
      "  --chain FILE       intermediate certificates, PEM\n"
      "  --pfx FILE         a PKCS#12 (.pfx/.p12) file with key, certificate and chain\n"
-     "  --password-file F  password of the PFX file or of an encrypted key (first line)\n",
+     "  --password-file F  password of the PFX file or of an encrypted key (first line)\n"
+     CMD_SETTINGS_HELP,
      cmd_import},
     {"export", "NAME --format pem|pfx --out PATH [--password-file F] [--version N] [--no-key]",
      "write a certificate with its chain and private key to a file",
@@ -59,10 +61,24 @@ const struct cmd cmd_table[] = {
      "  --profile P        ask for profile P; falls back to the default with a warning\n"
      "  --require-profile P  ask for profile P and fail when the CA does not offer it\n"
      "  --agree-tos        agree to the CA's terms of service (registers an account)\n"
-     "  --email E          contact address for a new account\n",
+     "  --email E          contact address for a new account\n"
+     CMD_SETTINGS_HELP,
      cmd_request},
-    {"renew", "NAME | --all [--force]", "renew an ACME certificate now (or every one that is due)",
-     "  --all              every ACME certificate with a third or less of its lifetime left\n"
+    {"set", "NAME [--deploy-files DIR] [--deploy-pfx FILE] [--deploy-hook CMD] ...",
+     "show or change a certificate's deploy targets, hooks and renewal settings",
+     CMD_SETTINGS_HELP
+     "  --remove-target P  stop deploying to the directory or PFX file P\n"
+     "  --clear-deploy     remove every deploy target\n"
+     "  --no-deploy-hook   remove the deploy hook\n"
+     "  --no-failure-hook  remove the failure hook\n"
+     "  Adding a target deploys the current version to it at once.\n",
+     cmd_set},
+    {"deploy", "NAME", "deploy the current version again and run the deploy hooks", "",
+     cmd_deploy},
+    {"renew", "NAME | --all [--force]",
+     "renew a certificate now (or every one that is due)",
+     "  --all              every certificate the agent renews (ACME, and self-signed with\n"
+     "                     auto renew) whose renewal time has come\n"
      "  --force            renew even when not due\n",
      cmd_renew},
     {"revoke", "NAME [--reason R]", "revoke the current version of NAME at its CA",

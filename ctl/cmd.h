@@ -23,6 +23,7 @@ struct ctl {
     int json;
     struct client client;
     int connected;
+    struct cJSON *settings; /* settings options of request/selfsigned/import, or NULL */
 };
 
 struct cmd {
@@ -77,6 +78,32 @@ int cmd_export(struct ctl *ctl, int argc, char **argv);
 int cmd_remove(struct ctl *ctl, int argc, char **argv);
 int cmd_rollback(struct ctl *ctl, int argc, char **argv);
 int cmd_ping(struct ctl *ctl, int argc, char **argv);
+/* cmd-deploy.c */
+struct cJSON;
+int cmd_set(struct ctl *ctl, int argc, char **argv);
+int cmd_deploy(struct ctl *ctl, int argc, char **argv);
+/*
+ * Takes the settings options (--deploy-files, --deploy-pfx,
+ * --pfx-password-file, --deploy-hook, --failure-hook, --auto-renew,
+ * --renew-before-days; with set_only also --remove-target, --clear-deploy,
+ * --no-deploy-hook, --no-failure-hook) out of argv into *out (NULL when none).
+ * 0 or EXIT_USAGE.
+ */
+int cmd_settings_extract(const char *cmd, int *argc, char **argv, int set_only,
+                         struct cJSON **out);
+/* Sends them for name (prints them when print); 0 or the exit code. */
+int cmd_settings_apply(struct ctl *ctl, const char *name, const struct cJSON *settings,
+                       int print);
+#define CMD_SETTINGS_HELP \
+    "  --deploy-files DIR write cert.pem, chain.pem, fullchain.pem, privkey.pem there after\n" \
+    "                     each new version (repeatable)\n" \
+    "  --deploy-pfx FILE  write a PKCS#12 file there after each new version (repeatable)\n" \
+    "  --pfx-password-file F  password of the --deploy-pfx files (read by the agent)\n" \
+    "  --deploy-hook CMD  shell command run after each new version is deployed\n" \
+    "  --failure-hook CMD shell command run after each failed renewal\n" \
+    "  --auto-renew yes|no|default  renew automatically (default: ACME yes, self-signed no)\n" \
+    "  --renew-before-days N  renew N days before expiry (0: the agent's rule)\n"
+
 /* cmd-acme.c */
 int cmd_request(struct ctl *ctl, int argc, char **argv);
 int cmd_renew(struct ctl *ctl, int argc, char **argv);

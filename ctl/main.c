@@ -2,6 +2,7 @@
  * certctl: talks to certagent.  Global options, then one command from the
  * table in cmd.c.
  */
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +88,18 @@ main(int argc, char **argv)
         if (strcmp(argv[j], "--json") == 0)
             ctl.json = 1; /* accepted after the command too */
     }
-    rc = cmd->fn(&ctl, argc - i, argv + i);
+    {
+        int n = argc - i;
+
+        /* request, selfsigned and import take the settings options too. */
+        if (strcmp(cmd->name, "request") == 0 || strcmp(cmd->name, "selfsigned") == 0 ||
+            strcmp(cmd->name, "import") == 0) {
+            if ((rc = cmd_settings_extract(cmd->name, &n, argv + i, 0, &ctl.settings)) != 0)
+                return rc;
+        }
+        rc = cmd->fn(&ctl, n, argv + i);
+    }
+    cJSON_Delete(ctl.settings);
     if (ctl.connected)
         client_close(&ctl.client);
     return rc;

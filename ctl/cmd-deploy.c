@@ -1,0 +1,210 @@
+/*
+ * certctl set and deploy, and the settings options that request, selfsigned
+ * and import accept too (--deploy-files, --deploy-hook, ...): they are sent
+ * as a `set` before the certificate is made, so its first version is
+ * deployed already.
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "output.h"
+
+static int
+add_path(cJSON *s, const char *key, const char *v)
+{
+    cJSON *a = cJSON_GetObjectItemCaseSensitive(s, key);
+
+    if (a == NULL && (a = cJSON_AddArrayToObject(s, key)) == NULL)
+        return -1;
+    cJSON_AddItemToArray(a, cJSON_CreateString(v));
+    return 0;
+}
+
+int
+cmd_settings_extract(const char *cmd, int *argc, char **argv, int set_only, cJSON **out)
+{
+    cJSON *s = cJSON_CreateObject();
+    int n = 1;
+
+    *out = NULL;
+    if (s == NULL)
+        return EXIT_AGENT_ERROR;
+    for (int i = 1; i < *argc; i++) {
+        const char *v = NULL;
+        int r;
+
+        if ((r = cmd_opt(*argc, argv, &i, "--deploy-files", &v)) > 0) {
+            add_path(s, "add_files", v);
+        } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--deploy-pfx", &v)) > 0) {
+            add_path(s, "add_pfx", v);
+        } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--pfx-password-file", &v)) > 0) {
+            cJSON_AddStringToObject(s, "pfx_password_file", v);
+        } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--deploy-hook", &v)) > 0) {
+            cJSON_AddStringToObject(s, "deploy_hook", v);
+        } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--failure-hook", &v)) > 0) {
+            cJSON_AddStringToObject(s, "failure_hook", v);
+        } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--auto-renew", &v)) > 0) {
+            if (strcmp(v, "yes") == 0 || strcmp(v, "on") == 0)
+                cJSON_AddBoolToObject(s, "auto_renew", 1);
+            else if (strcmp(v, "no") == 0 || strcmp(v, "off") == 0)
+                cJSON_AddBoolToObject(s, "auto_renew", 0);
+            else if (strcmp(v, "default") == 0)
+                cJSON_AddNullToObject(s, "auto_renew");
+            else {
+                cJSON_Delete(s);
+                return cmd_usage_error(cmd, "--auto-renew takes yes, no or default, not '%s'",
+                                       v);
+            }
+        } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--renew-before-days", &v)) > 0) {
+            long d = strcmp(v, "0") == 0 ? 0 : cmd_parse_count(v, 365);
+
+            if (d < 0) {
+                cJSON_Delete(s);
+                return cmd_usage_error(cmd, "--renew-before-days takes 0 to 365, not '%s'", v);
+            }
+            cJSON_AddNumberToObject(s, "renew_before_days", (double)d);
+        } else if (r == 0 && set_only &&
+                   (r = cmd_opt(*argc, argv, &i, "--remove-target", &v)) > 0) {
+            add_path(s, "remove", v);
+        } else if (r == 0 && set_only && strcmp(argv[i], "--clear-deploy") == 0) {
+            cJSON_AddBoolToObject(s, "clear_deploy", 1);
+            r = 1;
+        } else if (r == 0 && set_only && strcmp(argv[i], "--no-deploy-hook") == 0) {
+            cJSON_AddStringToObject(s, "deploy_hook", "");
+            r = 1;
+        } else if (r == 0 && set_only && strcmp(argv[i], "--no-failure-hook") == 0) {
+            cJSON_AddStringToObject(s, "failure_hook", "");
+            r = 1;
+        }
+        if (r < 0) {
+            cJSON_Delete(s);
+            return cmd_usage_error(cmd, "%s needs a value", argv[i]);
+        }
+        if (r == 0)
+            argv[n++] = argv[i];
+    }
+    *argc = n;
+    argv[n] = NULL;
+    if (cJSON_GetArraySize(s) == 0) {
+        cJSON_Delete(s);
+        return 0;
+    }
+    *out = s;
+    return 0;
+}
+
+static void
+print_settings(const char *name, const cJSON *s)
+{
+    const cJSON *t, *v;
+
+    printf("settings of '%s':\n", name);
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(s, "deploy"))
+    {
+        const char *pw = jstr(t, "password_file");
+
+        if (pw[0] != '\0')
+            printf("  deploy %-5s %s (password from %s)\n", jstr(t, "type"), jstr(t, "path"),
+                   pw);
+        else
+            printf("  deploy %-5s %s\n", jstr(t, "type"), jstr(t, "path"));
+    }
+    if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s, "deploy")) == 0)
+        printf("  deploy       (none)\n");
+    printf("  deploy hook  %s\n", jstr(s, "deploy_hook")[0] ? jstr(s, "deploy_hook") : "(none)");
+    printf("  failure hook %s\n",
+           jstr(s, "failure_hook")[0] ? jstr(s, "failure_hook") : "(none)");
+    v = cJSON_GetObjectItemCaseSensitive(s, "auto_renew");
+    printf("  auto renew   %s\n", cJSON_IsBool(v) ? (cJSON_IsTrue(v) ? "yes" : "no")
+                                                   : "default (ACME: yes, self-signed: no)");
+    if (jint(s, "renew_before_days") > 0)
+        printf("  renew before %lld days\n", (long long)jint(s, "renew_before_days"));
+}
+
+int
+cmd_settings_apply(struct ctl *ctl, const char *name, const cJSON *settings, int print)
+{
+    struct proto_writer w;
+    struct reply r;
+    int rc;
+
+    client_request_begin(&ctl->client, &w, PROTO_OP_SET, 2);
+    proto_pack_kv_str(&w.pk, "name", name);
+    proto_pack_str(&w.pk, "settings");
+    proto_pack_json(&w.pk, settings);
+    if ((rc = ctl_call(ctl, &w, &r)) == 0 && print) {
+        if (ctl->json)
+            output_json(r.result);
+        else
+            print_settings(name, cJSON_GetObjectItemCaseSensitive(r.result, "settings"));
+    }
+    reply_free(&r);
+    return rc;
+}
+
+/* certctl set NAME [settings options]: with no option, shows the settings. */
+int
+cmd_set(struct ctl *ctl, int argc, char **argv)
+{
+    cJSON *s = NULL;
+    const char *name = NULL;
+    int rc;
+
+    if ((rc = cmd_settings_extract(argv[0], &argc, argv, 1, &s)) != 0)
+        return rc;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            continue;
+        if (argv[i][0] == '-' || name != NULL) {
+            cJSON_Delete(s);
+            return cmd_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
+        }
+        name = argv[i];
+    }
+    if (name == NULL) {
+        cJSON_Delete(s);
+        return cmd_usage_error(argv[0], "%s", "missing NAME");
+    }
+    if (s == NULL && (s = cJSON_CreateObject()) == NULL)
+        return EXIT_AGENT_ERROR;
+    if ((rc = ctl_connect(ctl)) == 0)
+        rc = cmd_settings_apply(ctl, name, s, 1);
+    cJSON_Delete(s);
+    return rc;
+}
+
+/* certctl deploy NAME: deploy the current version again and run the deploy hooks. */
+int
+cmd_deploy(struct ctl *ctl, int argc, char **argv)
+{
+    struct proto_writer w;
+    struct reply r;
+    const char *name = NULL;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            continue;
+        if (argv[i][0] == '-' || name != NULL)
+            return cmd_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
+        name = argv[i];
+    }
+    if (name == NULL)
+        return cmd_usage_error(argv[0], "%s", "missing NAME");
+    if ((rc = ctl_connect(ctl)) != 0)
+        return rc;
+    client_request_begin(&ctl->client, &w, PROTO_OP_DEPLOY, 1);
+    proto_pack_kv_str(&w.pk, "name", name);
+    if ((rc = ctl_call(ctl, &w, &r)) == 0) {
+        if (ctl->json)
+            output_json(r.result);
+        else
+            printf("deployed '%s' version %lld\n", jstr(r.result, "name"),
+                   (long long)jint(r.result, "version"));
+    }
+    reply_free(&r);
+    return rc;
+}
