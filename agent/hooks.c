@@ -107,6 +107,16 @@ handle_closed(uv_handle_t *handle)
 }
 
 static void
+pipe_closed(uv_handle_t *handle)
+{
+    struct hook_out *o = handle->data;
+    struct hook_run *r = o->run;
+
+    if (--r->handles == 0)
+        run_free(r);
+}
+
+static void
 emit_line(struct hook_run *r, const char *line, size_t len)
 {
     while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
@@ -146,7 +156,7 @@ finish(struct hook_run *r)
             uv_read_stop((uv_stream_t *)&r->out[i].pipe);
             r->out[i].open = 0;
         }
-        uv_close((uv_handle_t *)&r->out[i].pipe, handle_closed);
+        uv_close((uv_handle_t *)&r->out[i].pipe, pipe_closed);
     }
     uv_timer_stop(&r->timer);
     uv_close((uv_handle_t *)&r->timer, handle_closed);
@@ -366,7 +376,7 @@ hooks_run(struct hooks *h, const struct hooks_run_args *args, char **cause)
         err_set(cause, "cannot start %s: %s", r->what, uv_strerror(rc));
         r->finishing = 1;
         for (int i = 0; i < 2; i++)
-            uv_close((uv_handle_t *)&r->out[i].pipe, handle_closed);
+            uv_close((uv_handle_t *)&r->out[i].pipe, pipe_closed);
         uv_close((uv_handle_t *)&r->timer, handle_closed);
         uv_close((uv_handle_t *)&r->proc, handle_closed);
         return -E_IO;

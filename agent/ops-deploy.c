@@ -84,8 +84,13 @@ static void
 deployed(void *arg, int rc, const char *cause)
 {
     struct deploy_waiter *w = arg;
+    char *words = NULL;
 
-    reply(w, rc, cause, w->deploy_after);
+    if (rc != 0 && w->deploy_after)
+        err_set(&words, "the settings were saved, but deploying the current version failed: "
+                        "%s", cause != NULL ? cause : err_message(rc));
+    reply(w, rc, words != NULL ? words : cause, w->deploy_after);
+    free(words);
     waiter_free(w);
 }
 
