@@ -29,6 +29,8 @@ struct acme_order;
 #define ACME_POLL_MAX_MS 5000
 /* A cached directory is refetched after this. */
 #define ACME_DIRECTORY_TTL_MS (60u * 60 * 1000)
+/* The directory an ARI poll reads renewalInfo from is at most this old (polls close together share one fetch). */
+#define ACME_ARI_DIRECTORY_MAX_AGE_MS (5u * 1000)
 
 struct acme_waiter {
     struct acme_waiter *next;
@@ -108,6 +110,11 @@ struct acme_ca *acme_ca_find(struct acme *acme, const char *name);
 void acme_ca_directory(struct acme *acme, struct acme_ca *ca,
                        void (*fn)(void *arg, int rc, const char *cause, const char *detail),
                        void *arg);
+/* The same with a directory no older than max_age_ms. */
+void acme_ca_directory_max_age(struct acme *acme, struct acme_ca *ca, uint64_t max_age_ms,
+                               void (*fn)(void *arg, int rc, const char *cause,
+                                          const char *detail),
+                               void *arg);
 /* A URL of the directory ("newOrder"), or NULL. */
 const char *acme_ca_url(const struct acme_ca *ca, const char *what);
 /* Makes sure ca has an account, registering one when agree_tos; fn as above. */

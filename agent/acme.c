@@ -871,12 +871,20 @@ acme_ca_directory(struct acme *acme, struct acme_ca *ca,
                   void (*fn)(void *arg, int rc, const char *cause, const char *detail),
                   void *arg)
 {
+    acme_ca_directory_max_age(acme, ca, ACME_DIRECTORY_TTL_MS, fn, arg);
+}
+
+void
+acme_ca_directory_max_age(struct acme *acme, struct acme_ca *ca, uint64_t max_age_ms,
+                          void (*fn)(void *arg, int rc, const char *cause, const char *detail),
+                          void *arg)
+{
     struct acme_waiter *w;
     struct acme_call_args args;
     char *cause = NULL;
     int rc;
 
-    if (ca->dir != NULL && uv_now(acme->loop) - ca->dir_at < ACME_DIRECTORY_TTL_MS) {
+    if (ca->dir != NULL && uv_now(acme->loop) - ca->dir_at < max_age_ms) {
         fn(arg, 0, NULL, NULL);
         return;
     }
@@ -2328,6 +2336,7 @@ acme_ari_get(struct acme *acme, const char *ca, const char *cert_id,
     g->ca = c;
     g->cb = cb;
     g->arg = arg;
-    acme_ca_directory(acme, c, ari_directory_ready, g);
+    /* renewalInfo is looked up afresh (CAs have moved it): a directory at most 5 s old. */
+    acme_ca_directory_max_age(acme, c, ACME_ARI_DIRECTORY_MAX_AGE_MS, ari_directory_ready, g);
     return 0;
 }

@@ -1,0 +1,131 @@
+#!/bin/bash
+# Automatic renewal against a real Pebble whose certificates live 30 seconds, through the
+# fault proxy: the agent renews on its own when half the lifetime is left (short-lived rule),
+# deploys each version once and runs the deploy hook once per version; a restart between
+# the plan and the renewal still renews on time; a CA that fails every newOrder gets retries
+# backing off 1, 2, 4 s (renew_retry_min/max), the failure hook and the history carry the
+# CA's own words, and renewal recovers when the CA does; the CA's Renewal Information
+# (RFC 9773, added by the proxy) overrides the lifetime rule, the CertID asked is the
+# certificate's, and newOrder carries "replaces", retried without it on alreadyReplaced.
+. "$(dirname "$0")/../integration/lib.sh" "$@"
+. "$(dirname "$0")/pebble.sh"
+
+HOOKLOG=$T/deploy.log
+FAILLOG=$T/failure.log
+PEBBLE_WFE_NONCEREJECT=0 pebble_start --validity 30 || finish
+acmeproxy_start '{}' || finish
+pebble_agent_config "{\"renew_retry_min\": 1, \"renew_retry_max\": 4,
+  \"deploy_hook\": \"echo \$CERTAGENT_NAME \$CERTAGENT_VERSION >> $HOOKLOG\",
+  \"failure_hook\": \"echo \$CERTAGENT_FAILURES \$(date +%s) \$CERTAGENT_NEXT_ATTEMPT \$CERTAGENT_ERROR >> $FAILLOG\"}"
+start_agent
+
+# state KEY NAME: a field of NAME in the scheduler's file.
+state() {
+    python3 -c "import json,sys; print(json.load(open('$STATE/renew.json'))[sys.argv[2]].get(sys.argv[1], ''))" "$1" "$2" 2>/dev/null
+}
+version_of() {
+    python3 -c "import json,sys; print(json.load(open('$STATE/certs/$1/lineage.json'))['current'])" 2>/dev/null
+}
+# version_gt NAME N / state_is KEY NAME VALUE: conditions for wait_for (evaluated each time).
+version_gt() { [ "$(version_of "$1")" -gt "$2" ]; }
+state_is() { [ "$(state "$1" "$2")" = "$3" ]; }
+failures_ge() { [ "$(grep -c . "$FAILLOG" 2>/dev/null)" -ge "$1" ]; }
+now_after() { [ "$(date +%s)" -gt "$1" ]; }
+epoch() { date -d "$(openssl x509 -in "$1" -noout "-$2" | cut -d= -f2)" +%s; }
+
+run 0 ctl ca add pebble --directory "$ACMEPROXY_DIRECTORY" --trust "$PEBBLE_TRUST"
+run 0 ctl request www --dns www.example.test --ca pebble --agree-tos --deploy-files "$T/www"
+has "issued 'www' version 1"
+
+# --- A: the agent renews by itself when half of the 30 s lifetime is left ---------------------
+nb=$(epoch "$STATE/live/www/cert.pem" startdate)
+na=$(epoch "$STATE/live/www/cert.pem" enddate)
+check "A: planned by the short-lifetime rule" wait_for 10 state_is reason www lifetime
+check "A: planned at half the lifetime" test "$(state next www)" = $((na - (na - nb) / 2))
+check "A: renewed on its own" wait_for 60 version_gt www 1
+check "A: version 2 deployed" wait_log "'www' version 2 deployed to 1 target(s)" 20
+t2=$(date +%s)
+check "A: not before the planned time" test "$t2" -ge $((na - (na - nb) / 2))
+check "A: before the old one expired" test "$t2" -le "$na"
+check "A: the deployed files are version 2" cmp -s "$T/www/cert.pem" "$STATE/certs/www/v2/cert.pem"
+check "A: deployed key matches" key_matches "$T/www/cert.pem" "$T/www/privkey.pem"
+check "A: the deploy hook ran once for version 2" test "$(grep -cx 'www 2' "$HOOKLOG")" = 1
+check "A: history: success" test "$(state last_ok www)" = 1
+
+# --- B: stopped right after a renewal, restarted: the next renewal still comes on time --------
+stop_agent
+v=$(version_of www)
+nb=$(epoch "$STATE/certs/www/v$v/cert.pem" startdate)
+na=$(epoch "$STATE/certs/www/v$v/cert.pem" enddate)
+start_agent
+check "B: renewed after the restart" wait_for 60 version_gt www "$v"
+t3=$(date +%s)
+check "B: on time (not before half the lifetime)" test "$t3" -ge $((na - (na - nb) / 2))
+check "B: before the old one expired" test "$t3" -le "$na"
+check "B: the history survived the restart" test "$(state attempts_total www)" -ge 1
+
+# --- C: the CA fails every newOrder: back-off 1, 2, 4 s, failure hook, the CA's words --------
+# 403 (not retried inside the order): each attempt fails at once, the scheduler retries.
+acmeproxy_rules '[{"kind": "newOrder", "action": "status", "status": 403,
+  "type": "urn:ietf:params:acme:error:unauthorized",
+  "detail": "Fail to finalize order: the HSM is on fire", "times": -1}]'
+check "C: three failures in a row" wait_for 60 failures_ge 3
+check "C: the failure hook got the CA's words" grep -q "Fail to finalize order: the HSM is on fire" "$FAILLOG"
+check "C: the history keeps the CA's words" sh -c "python3 -c \"import json; print(json.load(open('$STATE/renew.json'))['www']['last_error'])\" | grep -q 'HSM is on fire'"
+check "C: failures counted" test "$(state failures www)" -ge 3
+# Delays between a failure and its next planned attempt: 1, 2, 4 seconds.
+delays=$(python3 - "$FAILLOG" <<'PY'
+import sys, datetime
+out = []
+for line in open(sys.argv[1]):
+    f = line.split(" ", 3)
+    t = int(f[1])
+    nxt = int(datetime.datetime.strptime(f[2], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp())
+    out.append(str(nxt - t))
+print(" ".join(out[:3]))
+PY
+)
+check "C: back-off 1, 2, 4 s (got: $delays)" python3 -c "
+d = [int(x) for x in '$delays'.split()]
+want = [1, 2, 4]
+import sys; sys.exit(0 if len(d) == 3 and all(abs(a - b) <= 1 for a, b in zip(d, want)) else 1)"
+run 0 ctl ping
+check "C: the current version is still there" test -s "$STATE/live/www/cert.pem"
+v=$(version_of www)
+acmeproxy_rules '[]'
+check "C: renewal recovers once the CA does" wait_for 60 version_gt www "$v"
+check "C: failures reset" wait_for 10 state_is failures www 0
+check "C: history says success" test "$(state last_ok www)" = 1
+
+# --- D: ACME Renewal Information overrides the lifetime rule; replaces and alreadyReplaced ---
+run 0 ctl set www --auto-renew no
+acmeproxy_post /renewal-info '{"start": 3600, "end": 7200, "explanation_url": "https://ca.example.test/why", "retry_after": 120}' >/dev/null
+# A fresh agent reads the directory anew (a running one re-reads it when it is 5 s old).
+stop_agent
+start_agent
+run 0 ctl request ari --dns ari.example.test --ca pebble
+has "issued 'ari' version 1"
+id=$(acme_cert_id "$STATE/live/ari/cert.pem")
+check "D: planned inside the CA's window" wait_for 20 state_is reason ari ari
+now=$(date +%s)
+check "D: the window is the CA's (in an hour)" python3 -c "
+import json,sys; e = json.load(open('$STATE/renew.json'))['ari']
+sys.exit(0 if $now + 3500 <= e['ari_start'] <= $now + 3700 and e['ari_start'] <= e['next'] <= e['ari_end'] and e['ari_cert_id'] == '$id' else 1)"
+check "D: the proxy was asked for this CertID" sh -c "curl -sf '$ACMEPROXY_CONTROL/log' | grep -q '$id'"
+check "D: the explanation is logged" grep -q "explanation: https://ca.example.test/why" "$LOG"
+nb=$(epoch "$STATE/live/ari/cert.pem" startdate)
+na=$(epoch "$STATE/live/ari/cert.pem" enddate)
+# Past the point where the lifetime rule would have renewed, the window still holds it back.
+wait_for 30 now_after $((na - (na - nb) / 2 + 3))
+check "D: not renewed by the lifetime rule" test "$(version_of ari)" = 1
+acmeproxy_post /log/clear '{}' >/dev/null
+acmeproxy_rules '[{"kind": "newOrder", "payload_has": "replaces", "action": "status", "status": 409,
+  "type": "urn:ietf:params:acme:error:alreadyReplaced", "detail": "already replaced", "times": 1}]'
+run 0 ctl renew ari --force
+has "renewed 'ari' version 2"
+JOUT=$(acmeproxy_log)
+# The order naming the replaced certificate was refused (the rule matched it), the retry
+# without "replaces" went through.
+json "j['rules'][0]['applied'] == 1 and [o['replaces'] for o in j['orders']] == [None]"
+check "D: the retry without replaces is logged" grep -q "already replaced" "$LOG"
+finish
