@@ -874,7 +874,8 @@ attempt_start(struct renew *r, struct entry *e, char **cause)
         const char *kt = e->key_type;
         const struct store_cert *c = store_find(r->agent->store, e->name);
         const struct store_version *v = c != NULL ? store_current(c) : NULL;
-        int64_t days = (e->not_after - e->not_before + 86399) / 86400;
+        /* The same lifetime, in whole days (a self-signed one starts 5 minutes back). */
+        int64_t days = (e->not_after - e->not_before + 43200) / 86400;
 
         if (kt == NULL && v != NULL) {
             /* The key type of the current version ("EC P-256", "RSA 3072", "Ed25519"). */

@@ -69,7 +69,7 @@ v2=$(openssl x509 -in "$OUTD/cert.pem" -noout -fingerprint -sha256)
 check "v2: deployed files changed" test "$v1" != "$v2"
 check "v2: deployed files are the store's" cmp -s "$OUTD/cert.pem" "$STATE/live/www/cert.pem"
 check "v2: key matches" key_matches "$OUTD/cert.pem" "$OUTD/privkey.pem"
-check "v2: same lifetime (30 days)" sh -c "openssl x509 -in '$OUTD/cert.pem' -noout -checkend $((29 * 86400)) && ! openssl x509 -in '$OUTD/cert.pem' -noout -checkend $((31 * 86400))"
+check "v2: same lifetime (30 days)" sh -c "openssl x509 -in $OUTD/cert.pem -noout -checkend $((29 * 86400)) && ! openssl x509 -in $OUTD/cert.pem -noout -checkend $((30 * 86400 + 3600))"
 check "one run per hook per version" test "$(grep -c . "$HOOKLOG")" = 4
 
 # --- a rollback deploys the older version again ----------------------------------------------
