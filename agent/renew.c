@@ -72,8 +72,6 @@ struct entry {
     unsigned failures;
     uint64_t attempts_total, failures_total;
     int in_progress;
-    struct acme_observer user;   /* a certctl renew waiting for this attempt */
-    int has_user;
 };
 
 struct renew {
@@ -711,11 +709,22 @@ ari_poll(struct renew *r, struct entry *e)
 struct attempt {
     struct renew *r;
     char *name;
+    struct acme_observer user;   /* a certctl renew waiting for this attempt */
+    int has_user;
 };
 
 static void
-attempt_end(struct renew *r, struct entry *e, int rc, const char *cause, const char *detail,
-            const cJSON *result)
+user_done(struct attempt *a, int rc, const char *cause, const char *detail,
+          const cJSON *result)
+{
+    if (a->has_user && a->user.done != NULL)
+        a->user.done(a->user.arg, rc, cause, detail, result);
+    a->has_user = 0;
+}
+
+static void
+attempt_end(struct renew *r, struct entry *e, struct attempt *a, int rc, const char *cause,
+            const char *detail, const cJSON *result)
 {
     int64_t now = (int64_t)time(NULL);
     char when[32];
@@ -752,11 +761,8 @@ attempt_end(struct renew *r, struct entry *e, int rc, const char *cause, const c
                   e->failures, when, e->last_error != NULL ? e->last_error : "error");
         deploy_failed(r->agent->deploy, e->name, e->last_error, e->failures, e->retry_at);
     }
-    if (e->has_user) {
-        e->has_user = 0;
-        if (e->user.done != NULL)
-            e->user.done(e->user.arg, rc, cause, detail, result);
-    }
+    if (a != NULL)
+        user_done(a, rc, cause, detail, result);
     if (store_find(r->agent->store, e->name) == NULL) {
         entry_drop(r, e);
     } else if (!e->loading) {
@@ -776,10 +782,9 @@ static void
 acme_progress(void *arg, const char *message, unsigned done, unsigned total)
 {
     struct attempt *a = arg;
-    struct entry *e = entry_find(a->r, a->name);
 
-    if (e != NULL && e->has_user && e->user.progress != NULL)
-        e->user.progress(e->user.arg, message, done, total);
+    if (a->has_user && a->user.progress != NULL)
+        a->user.progress(a->user.arg, message, done, total);
 }
 
 static void
@@ -788,10 +793,12 @@ acme_done(void *arg, int rc, const char *cause, const char *detail, const cJSON 
     struct attempt *a = arg;
     struct entry *e = entry_find(a->r, a->name);
 
-    if (e != NULL)
-        attempt_end(a->r, e, rc, cause, detail, result);
-    else
+    if (e != NULL) {
+        attempt_end(a->r, e, a, rc, cause, detail, result);
+    } else {
         a->r->running--;
+        user_done(a, rc, cause, detail, result);
+    }
     free(a->name);
     free(a);
 }
@@ -821,17 +828,18 @@ selfsigned_done(void *arg, int rc, const char *cause)
             cJSON_AddStringToObject(result, "key", v->key_desc);
             cJSON_AddStringToObject(result, "fingerprint", v->fingerprint);
         }
-        attempt_end(a->r, e, rc, cause, NULL, result);
+        attempt_end(a->r, e, a, rc, cause, NULL, result);
         cJSON_Delete(result);
     } else {
         a->r->running--;
+        user_done(a, rc, cause, NULL, NULL);
     }
     free(a->name);
     free(a);
 }
 
 static int
-attempt_start(struct renew *r, struct entry *e, char **cause)
+attempt_start(struct renew *r, struct entry *e, const struct acme_observer *user, char **cause)
 {
     struct attempt *a;
     int rc;
@@ -841,6 +849,10 @@ attempt_start(struct renew *r, struct entry *e, char **cause)
         return -E_NOMEM;
     }
     a->r = r;
+    if (user != NULL) {
+        a->user = *user;
+        a->has_user = 1;
+    }
     e->in_progress = 1;
     e->last_attempt = (int64_t)time(NULL);
     e->attempts_total++;
@@ -905,9 +917,8 @@ attempt(struct renew *r, struct entry *e)
     int rc;
 
     log_info("renewing '%s' (%s)", e->name, e->reason != NULL ? e->reason : "due");
-    if ((rc = attempt_start(r, e, &cause)) != 0) {
-        attempt_end(r, e, rc, cause != NULL ? cause : err_message(rc), NULL, NULL);
-    }
+    if ((rc = attempt_start(r, e, NULL, &cause)) != 0)
+        attempt_end(r, e, NULL, rc, cause != NULL ? cause : err_message(rc), NULL, NULL);
     free(cause);
 }
 
@@ -1159,11 +1170,8 @@ renew_now(struct renew *r, const char *name, const struct acme_observer *obs, ch
                        "with certctl request, or import its next version)", name);
         return -E_BAD_INPUT;
     }
-    e->user = *obs;
-    e->has_user = 1;
     log_info("renewing '%s' (asked for)", e->name);
-    if ((rc = attempt_start(r, e, cause)) != 0) {
-        e->has_user = 0;
+    if ((rc = attempt_start(r, e, obs, cause)) != 0) {
         e->in_progress = 0;
         r->running--;
         e->attempts_total--;
