@@ -22,6 +22,7 @@
 #include "challenge-http.h"
 #include "err.h"
 #include "fsutil.h"
+#include "hooks.h"
 #include "keys.h"
 #include "log.h"
 #include "ops.h"
@@ -45,11 +46,9 @@ struct authz {
     int responded;        /* the challenge was triggered */
     int done;
     unsigned polls;
-    uv_process_t proc;
-    uv_timer_t proc_timer;
     int hook_remove;      /* the running hook is the "remove" one */
-    int hook_active;      /* proc is in use (running or closing) */
-    int remove_after;     /* run the "remove" hook once the "add" one is closed */
+    int hook_active;      /* a hook of this authorization runs */
+    int remove_after;     /* run the "remove" hook once the "add" one has ended */
 };
 
 struct acme_order {
@@ -197,7 +196,7 @@ authz_cleanup(struct authz *a)
         challenge_alpn_remove(acme->agent->alpn01, a->ident);
     else if (strcmp(a->o->challenge, "dns-01") == 0 && !acme->stopping) {
         if (a->hook_active)
-            a->remove_after = 1; /* the "add" hook still holds the process handle */
+            a->remove_after = 1; /* the "add" hook still runs */
         else
             hook_run(a, 1);
     }
@@ -672,15 +671,25 @@ challenge_trigger(struct authz *a)
     order_post(a->o, a->chall_url, "{}", NULL, challenge_reply, a);
 }
 
-/* dns-01 hooks: HOOK add|remove with CERTAGENT_DNS01_* in the environment. */
+/* dns-01 hooks: HOOK add|remove with CERTAGENT_DNS01_* in the environment (hooks.c). */
 
 static void
-hook_closed(uv_handle_t *h)
+hook_done(void *arg, int rc, const char *cause)
 {
-    struct authz *a = h->data;
+    struct authz *a = arg;
     struct acme_order *o = a->o;
 
+    /* The order stays alive until hooks_running drops, below. */
     a->hook_active = 0;
+    if (!a->hook_remove && !o->ended) {
+        if (rc != 0) {
+            a->setup = 0;
+            order_fail(o, -E_ACME, "the dns-01 hook failed for %s: %s", a->ident,
+                       cause != NULL ? cause : "error");
+        } else {
+            challenge_trigger(a);
+        }
+    }
     if (a->remove_after && !o->acme->stopping) {
         a->remove_after = 0;
         hook_run(a, 1);
@@ -690,61 +699,14 @@ hook_closed(uv_handle_t *h)
 }
 
 static void
-hook_timer_closed(uv_handle_t *h)
-{
-    struct authz *a = h->data;
-
-    uv_close((uv_handle_t *)&a->proc, hook_closed);
-}
-
-static void
-hook_exited(uv_process_t *p, int64_t status, int sig)
-{
-    struct authz *a = p->data;
-    struct acme_order *o = a->o;
-    int remove = a->hook_remove;
-
-    uv_timer_stop(&a->proc_timer);
-    uv_close((uv_handle_t *)&a->proc_timer, hook_timer_closed);
-    if (remove) {
-        if (status != 0 || sig != 0)
-            log_warn("dns-01 hook 'remove' for %s exited with %lld (signal %d)", a->ident,
-                     (long long)status, sig);
-        return;
-    }
-    if (o->ended)
-        return;
-    if (status != 0 || sig != 0) {
-        a->setup = 0;
-        order_fail(o, -E_ACME, "the dns-01 hook failed for %s: exit status %lld%s "
-                               "(see the agent's log)", a->ident, (long long)status,
-                   sig != 0 ? ", killed" : "");
-        return;
-    }
-    challenge_trigger(a);
-}
-
-static void
-hook_timeout(uv_timer_t *t)
-{
-    struct authz *a = t->data;
-
-    log_warn("dns-01 hook for %s runs longer than %u s; stopping it", a->ident,
-             HOOK_TIMEOUT_MS / 1000);
-    uv_process_kill(&a->proc, 15);
-}
-
-static void
 hook_run(struct authz *a, int remove)
 {
     struct acme *acme = a->o->acme;
     const char *hook = acme->agent->config.dns01_hook;
-    uv_env_item_t *env = NULL;
-    int nenv = 0, rc;
-    char **envp = NULL, *args[3], *cause = NULL;
-    uv_process_options_t opts;
-    uv_stdio_container_t stdio[3];
-    char name[300];
+    struct hooks_run_args args;
+    const char *argv[3];
+    char *env[4] = {NULL, NULL, NULL, NULL}, *cause = NULL, what[320];
+    int rc;
 
     if (hook == NULL) {
         if (!remove)
@@ -752,66 +714,39 @@ hook_run(struct authz *a, int remove)
                                            "config to a command that publishes TXT records");
         return;
     }
-    snprintf(name, sizeof(name), "_acme-challenge.%s.", a->ident);
-    if (uv_os_environ(&env, &nenv) != 0 || (envp = calloc((size_t)nenv + 4, sizeof(*envp))) ==
-        NULL) {
-        rc = -E_NOMEM;
-        goto fail;
-    }
-    for (int i = 0; i < nenv; i++)
-        err_set(&envp[i], "%s=%s", env[i].name, env[i].value);
-    err_set(&envp[nenv], "CERTAGENT_DNS01_NAME=%s", name);
-    err_set(&envp[nenv + 1], "CERTAGENT_DNS01_VALUE=%s", a->dns_value);
-    err_set(&envp[nenv + 2], "CERTAGENT_DNS01_DOMAIN=%s", a->ident);
-    args[0] = (char *)hook;
-    args[1] = remove ? "remove" : "add";
-    args[2] = NULL;
-    memset(&opts, 0, sizeof(opts));
-    memset(stdio, 0, sizeof(stdio));
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_INHERIT_FD;
-    stdio[1].data.fd = 2;
-    stdio[2].flags = UV_INHERIT_FD;
-    stdio[2].data.fd = 2;
-    opts.file = hook;
-    opts.args = args;
-    opts.env = envp;
-    opts.exit_cb = hook_exited;
-    opts.stdio = stdio;
-    opts.stdio_count = 3;
+    err_set(&env[0], "CERTAGENT_DNS01_NAME=_acme-challenge.%s.", a->ident);
+    err_set(&env[1], "CERTAGENT_DNS01_VALUE=%s", a->dns_value);
+    err_set(&env[2], "CERTAGENT_DNS01_DOMAIN=%s", a->ident);
+    argv[0] = hook;
+    argv[1] = remove ? "remove" : "add";
+    argv[2] = NULL;
+    snprintf(what, sizeof(what), "dns-01 hook '%s' for %s", argv[1], a->ident);
+    memset(&args, 0, sizeof(args));
+    args.what = what;
+    args.argv = argv;
+    args.env = (const char *const *)env;
+    args.timeout_s = HOOK_TIMEOUT_MS / 1000;
+    args.done = hook_done;
+    args.arg = a;
     a->hook_remove = remove;
-    a->proc.data = a;
-    if ((rc = uv_spawn(acme->loop, &a->proc, &opts)) != 0) {
-        err_set(&cause, "cannot run the dns-01 hook %s: %s", hook, uv_strerror(rc));
-        /* The handle must still be closed; the order lives until it is. */
+    if (env[0] == NULL || env[1] == NULL || env[2] == NULL)
+        rc = -E_NOMEM;
+    else
+        rc = hooks_run(acme->agent->hooks, &args, &cause);
+    if (rc == 0) {
         a->o->hooks_running++;
         a->hook_active = 1;
+    } else if (!remove) {
         a->setup = 0;
-        uv_close((uv_handle_t *)&a->proc, hook_closed);
-        rc = -E_BAD_INPUT;
-        goto fail;
+        order_fail(a->o, rc, "cannot run the dns-01 hook %s: %s", hook,
+                   cause != NULL ? cause : err_message(rc));
+    } else {
+        log_warn("cannot run the dns-01 hook %s: %s", hook,
+                 cause != NULL ? cause : err_message(rc));
     }
-    a->o->hooks_running++;
-    a->hook_active = 1;
-    uv_timer_init(acme->loop, &a->proc_timer);
-    a->proc_timer.data = a;
-    uv_timer_start(&a->proc_timer, hook_timeout, HOOK_TIMEOUT_MS, 0);
-    log_debug("dns-01 hook '%s %s' for %s", hook, args[1], name);
-    goto out;
-fail:
-    if (!remove)
-        order_fail(a->o, rc, "%s", cause != NULL ? cause : "cannot run the dns-01 hook");
-    else
-        log_warn("%s", cause != NULL ? cause : "cannot run the dns-01 hook");
-out:
     free(cause);
-    if (envp != NULL) {
-        for (int i = 0; i < nenv + 3; i++)
-            free(envp[i]);
-        free(envp);
-    }
-    if (env != NULL)
-        uv_os_free_environ(env, nenv);
+    for (int i = 0; i < 3; i++)
+        free(env[i]);
 }
 
 static void

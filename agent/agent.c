@@ -10,6 +10,7 @@
 #include "deploy.h"
 #include "err.h"
 #include "fsutil.h"
+#include "hooks.h"
 #include "log.h"
 #include "ops-trust.h"
 #include "paths.h"
@@ -204,6 +205,8 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         goto fail;
     if ((rc = trust_open(agent->state_dir, &agent->trust, cause)) != 0)
         goto fail;
+    if ((rc = hooks_new(agent->loop, &agent->hooks)) != 0)
+        goto fail;
     if ((rc = deploy_open(agent, &agent->deploy, cause)) != 0)
         goto fail;
     if ((rc = renew_new(agent, &agent->renew, cause)) != 0)
@@ -252,6 +255,7 @@ agent_stop(struct agent *agent)
     acme_stop(agent->acme);
     renew_stop(agent->renew);
     deploy_stop(agent->deploy);
+    hooks_stop(agent->hooks);
     probe_sched_stop(agent->probe_sched);
     ops_trust_stop(agent);
     platform_signals_close(&agent->signals);
@@ -356,6 +360,8 @@ agent_free(struct agent *agent)
     agent->renew = NULL;
     deploy_free(agent->deploy);
     agent->deploy = NULL;
+    hooks_free(agent->hooks);
+    agent->hooks = NULL;
     acme_free(agent->acme);
     agent->acme = NULL;
     store_close(agent->store);

@@ -18,6 +18,7 @@ struct trust;
 struct probe_sched;
 struct renew;
 struct deploy;
+struct hooks;
 
 struct agent_options {
     const char *config_path; /* NULL: the platform default (missing file allowed) */
@@ -43,6 +44,7 @@ struct agent {
     struct probe_sched *probe_sched; /* probe.c: the configured probes */
     struct renew *renew;             /* renew.c: the renewal scheduler */
     struct deploy *deploy;           /* deploy.c: settings, deploy targets, hooks */
+    struct hooks *hooks;             /* hooks.c: deploy, failure and dns-01 hook processes */
     struct server server;
     struct platform_signals signals;
     int lock_handle;

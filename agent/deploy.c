@@ -53,7 +53,6 @@ struct save {
 
 struct deploy {
     struct agent *agent;
-    struct hooks *hooks;
     char *path;            /* STATE/settings.json */
     struct entry **entries; /* sorted by name */
     size_t n, cap;
@@ -567,8 +566,6 @@ deploy_open(struct agent *agent, struct deploy **out, char **cause)
         rc = -E_NOMEM;
         goto fail;
     }
-    if ((rc = hooks_new(agent->loop, &d->hooks)) != 0)
-        goto fail;
     rc = fsutil_read_file(d->path, SETTINGS_MAX, &data, &len, cause);
     if (rc == -E_NOT_FOUND) {
         free(*cause);
@@ -617,7 +614,6 @@ deploy_stop(struct deploy *d)
     if (d == NULL)
         return;
     d->stopping = 1;
-    hooks_stop(d->hooks);
 }
 
 void
@@ -628,7 +624,6 @@ deploy_free(struct deploy *d)
     for (size_t i = 0; i < d->n; i++)
         entry_free(d->entries[i]);
     free(d->entries);
-    hooks_free(d->hooks);
     free(d->path);
     free(d);
 }
@@ -930,7 +925,7 @@ run_next_hook(struct run *r)
     a.timeout_s = r->timeout;
     a.done = hook_done;
     a.arg = r;
-    rc = hooks_run(r->d->hooks, &a, &cause);
+    rc = hooks_run(r->d->agent->hooks, &a, &cause);
     for (size_t i = 0; i < n; i++)
         free(env[i]);
     if (rc != 0) {

@@ -352,10 +352,17 @@ hooks_run(struct hooks *h, const struct hooks_run_args *args, char **cause)
     stdio[1].data.stream = (uv_stream_t *)&r->out[0].pipe;
     stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
     stdio[2].data.stream = (uv_stream_t *)&r->out[1].pipe;
-    platform_shell_argv(args->command, argv, &flags);
+    memset(argv, 0, sizeof(argv));
     memset(&opts, 0, sizeof(opts));
-    opts.file = argv[0];
-    opts.args = argv;
+    if (args->argv != NULL) {
+        flags = platform_hook_flags();
+        opts.file = args->argv[0];
+        opts.args = (char **)args->argv;
+    } else {
+        platform_shell_argv(args->command, argv, &flags);
+        opts.file = argv[0];
+        opts.args = argv;
+    }
     opts.env = envp;
     opts.flags = flags;
     opts.exit_cb = on_exit_cb;

@@ -114,6 +114,8 @@ int platform_certstore_deploy(const char *store, const char *friendly_name,
  */
 void platform_shell_argv(const char *command, char *argv[6], unsigned *flags);
 void platform_shell_free(char *argv[6]);
+/* uv_spawn flags of a hook run without the shell (its own session on Unix). */
+unsigned platform_hook_flags(void);
 
 /* Ends a hook and what it started (its process group on Unix). */
 void platform_process_kill_tree(uv_process_t *proc, int hard);

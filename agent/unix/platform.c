@@ -446,8 +446,14 @@ platform_shell_argv(const char *command, char *argv[6], unsigned *flags)
     argv[3] = NULL;
     argv[4] = NULL;
     argv[5] = NULL;
+    *flags = platform_hook_flags();
+}
+
+unsigned
+platform_hook_flags(void)
+{
     /* Its own session, so that a timeout ends everything the hook started. */
-    *flags = UV_PROCESS_DETACHED;
+    return UV_PROCESS_DETACHED;
 }
 
 void

@@ -469,7 +469,13 @@ platform_shell_argv(const char *command, char *argv[6], unsigned *flags)
     argv[3] = "/c";
     argv[4] = quoted;
     argv[5] = NULL;
-    *flags = UV_PROCESS_WINDOWS_VERBATIM_ARGUMENTS | UV_PROCESS_WINDOWS_HIDE;
+    *flags = UV_PROCESS_WINDOWS_VERBATIM_ARGUMENTS | platform_hook_flags();
+}
+
+unsigned
+platform_hook_flags(void)
+{
+    return UV_PROCESS_WINDOWS_HIDE;
 }
 
 void
