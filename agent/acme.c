@@ -2340,3 +2340,151 @@ acme_ari_get(struct acme *acme, const char *ca, const char *cert_id,
     acme_ca_directory_max_age(acme, c, ACME_ARI_DIRECTORY_MAX_AGE_MS, ari_directory_ready, g);
     return 0;
 }
+
+/* Account import (certbot migration): an existing account's URL and key become CA's account. */
+
+struct acct_import {
+    struct acme *acme;
+    struct acme_ca *ca;
+    struct acme_observer obs;
+    char *url;
+    struct key *key;
+    char *key_type;
+};
+
+static void
+acct_import_saved(void *arg, int rc, const char *cause)
+{
+    struct acct_import *im = arg;
+    struct acme_account *a = NULL;
+    cJSON *result = NULL;
+
+    im->ca->account_busy = 0;
+    if (rc == 0 && (a = calloc(1, sizeof(*a))) == NULL)
+        rc = -E_NOMEM;
+    if (rc != 0) {
+        if (im->obs.done != NULL)
+            im->obs.done(im->obs.arg, rc, cause != NULL ? cause : err_message(rc), NULL, NULL);
+        goto out;
+    }
+    a->url = im->url;
+    im->url = NULL;
+    a->key = im->key;
+    im->key = NULL;
+    a->key_type = im->key_type;
+    im->key_type = NULL;
+    a->created = (int64_t)time(NULL);
+    account_free(im->ca->account);
+    im->ca->account = a;
+    log_info("ACME account imported for CA '%s': %s", im->ca->name, a->url);
+    if ((result = cJSON_CreateObject()) != NULL) {
+        cJSON_AddStringToObject(result, "ca", im->ca->name);
+        cJSON_AddStringToObject(result, "url", a->url);
+        cJSON_AddStringToObject(result, "key", a->key_type);
+    }
+    if (im->obs.done != NULL)
+        im->obs.done(im->obs.arg, 0, NULL, NULL, result);
+out:
+    cJSON_Delete(result);
+    keys_free(im->key);
+    free(im->url);
+    free(im->key_type);
+    free(im);
+}
+
+int
+acme_account_import(struct acme *acme, const char *ca, const char *url, const char *key_pem,
+                    size_t key_len, const struct acme_observer *obs, char **cause)
+{
+    struct acme_ca *c = acme_ca_find(acme, ca);
+    struct acct_import *im = NULL;
+    struct file_batch *b = NULL;
+    char *pem = NULL, *text = NULL;
+    size_t pem_len = 0;
+    cJSON *o = NULL;
+    int rc;
+
+    if (c == NULL) {
+        err_set(cause, "no CA named '%s' (see certctl ca list)", ca);
+        return -E_NOT_FOUND;
+    }
+    if (strncmp(url, "https://", 8) != 0) {
+        err_set(cause, "the account URL must be an https:// URL");
+        return -E_BAD_INPUT;
+    }
+    if (c->account_busy) {
+        err_set(cause, "the account at CA '%s' is being changed", ca);
+        return -E_BUSY;
+    }
+    if (c->account != NULL) {
+        if (strcmp(c->account->url, url) == 0) {
+            err_set(cause, "CA '%s' already uses this account", ca);
+            return -E_EXISTS;
+        }
+        err_set(cause, "CA '%s' already has an account (%s); certagent keeps it", ca,
+                c->account->url);
+        return -E_EXISTS;
+    }
+    if ((im = calloc(1, sizeof(*im))) == NULL)
+        return -E_NOMEM;
+    im->acme = acme;
+    im->ca = c;
+    if (obs != NULL)
+        im->obs = *obs;
+    if ((rc = keys_parse((const unsigned char *)key_pem, key_len, NULL, &im->key, cause)) != 0)
+        goto fail;
+    if (keys_jws_alg(im->key) == NULL) {
+        err_set(cause, "an account key must be RSA or EC P-256/P-384");
+        rc = -E_BAD_INPUT;
+        goto fail;
+    }
+    rc = -E_NOMEM;
+    if ((im->url = strdup(url)) == NULL || (im->key_type = keys_describe(im->key)) == NULL ||
+        (o = cJSON_CreateObject()) == NULL || (b = acme_batch_new()) == NULL)
+        goto fail;
+    cJSON_AddStringToObject(o, "url", url);
+    cJSON_AddStringToObject(o, "key_type", im->key_type);
+    cJSON_AddNumberToObject(o, "created", (double)time(NULL));
+    cJSON_AddStringToObject(o, "ca", c->name);
+    cJSON_AddStringToObject(o, "directory", c->directory);
+    cJSON_AddStringToObject(o, "imported", "certbot");
+    if ((text = cJSON_Print(o)) == NULL)
+        goto fail;
+    if ((rc = keys_to_pem(im->key, &pem, &pem_len, cause)) != 0)
+        goto fail;
+    if ((rc = acme_batch_add(b, acme_path(acme, "accounts", c->name, ".key"), pem, pem_len,
+                             0600)) != 0 ||
+        (rc = acme_batch_add(b, acme_path(acme, "accounts", c->name, ".json"), text,
+                             strlen(text), 0600)) != 0)
+        goto fail;
+    c->account_busy = 1;
+    if ((rc = acme_batch_run(acme, b, acct_import_saved, im)) != 0) {
+        c->account_busy = 0;
+        b = NULL;
+        goto fail;
+    }
+    keys_free_secret(pem, pem_len);
+    cJSON_Delete(o);
+    free(text);
+    return 0;
+fail:
+    if (b != NULL)
+        acme_batch_free(b);
+    if (pem != NULL)
+        keys_free_secret(pem, pem_len);
+    cJSON_Delete(o);
+    free(text);
+    if (im != NULL) {
+        keys_free(im->key);
+        free(im->url);
+        free(im->key_type);
+        free(im);
+    }
+    return rc;
+}
+
+int
+acme_ca_known(struct acme *acme, const char *name)
+{
+    return acme_ca_find(acme, name) != NULL;
+}

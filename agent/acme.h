@@ -74,6 +74,16 @@ int acme_account_rollover(struct acme *acme, const char *ca, const char *key_typ
 int acme_account_deactivate(struct acme *acme, const char *ca, const struct acme_observer *obs,
                             char **cause);
 
+/*
+ * Takes an existing account (certbot's, when migrating): its URL and key
+ * (PEM) become CA's account.  -E_EXISTS when CA already has one.
+ */
+int acme_account_import(struct acme *acme, const char *ca, const char *url,
+                        const char *key_pem, size_t key_len,
+                        const struct acme_observer *obs, char **cause);
+/* Does CA name exist? */
+int acme_ca_known(struct acme *acme, const char *name);
+
 /* Orders */
 struct acme_order_args {
     const char *name;

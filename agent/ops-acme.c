@@ -13,6 +13,7 @@
 #include "acme.h"
 #include "agent.h"
 #include "err.h"
+#include "keys.h"
 #include "log.h"
 #include "ops.h"
 #include "renew.h"
@@ -483,6 +484,20 @@ ops_account(struct request *req)
     case PROTO_OP_ACCOUNT_DEACTIVATE:
         rc = acme_account_deactivate(acme, caname, &obs, &req->cause);
         break;
+    case PROTO_OP_ACCOUNT_IMPORT: {
+        unsigned char *pem = NULL;
+        size_t len = 0;
+        char *url = NULL;
+
+        if ((rc = ops_arg_str(req, "url", 1, &url)) == 0 &&
+            (rc = ops_arg_bin(req, "key_pem", 1, &pem, &len)) == 0)
+            rc = acme_account_import(acme, caname, url, (const char *)pem, len, &obs,
+                                     &req->cause);
+        if (pem != NULL)
+            keys_free_secret(pem, len);
+        free(url);
+        break;
+    }
     default:
         rc = -E_INTERNAL;
         break;

@@ -4,6 +4,7 @@
  * in the thread pool; the index is touched only on the loop (store_begin in
  * the handler, store_finish in done).
  */
+#include <cjson/cJSON.h>
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "acme.h"
 #include "agent.h"
 #include "deploy.h"
 #include "err.h"
@@ -388,6 +390,69 @@ check_input_size(struct request *req, const char *what, size_t len)
     return 0;
 }
 
+/*
+ * An import may say the certificate came from an ACME CA (certbot migration):
+ * "acme" {ca, key_type, challenge, preferred_chain} makes the version's
+ * source acme, so that the agent renews it from then on.
+ */
+static int
+import_acme_params(struct request *req, struct cert_job *cj)
+{
+    const msgpack_object *m = NULL;
+    cJSON *a = NULL, *root = NULL, *it;
+    int rc;
+
+    if ((rc = proto_get_map(req->args, "acme", &m)) == -E_NOT_FOUND)
+        return 0;
+    if (rc != 0 || (a = proto_to_json(m)) == NULL) {
+        err_set(&req->cause, "'acme' must be a map");
+        return rc != 0 ? -E_BAD_INPUT : -E_NOMEM;
+    }
+    rc = -E_BAD_INPUT;
+    cJSON_ArrayForEach(it, a) {
+        if (!cJSON_IsString(it) || (strcmp(it->string, "ca") != 0 &&
+                                    strcmp(it->string, "key_type") != 0 &&
+                                    strcmp(it->string, "challenge") != 0 &&
+                                    strcmp(it->string, "preferred_chain") != 0 &&
+                                    strcmp(it->string, "migrated_from") != 0)) {
+            err_set(&req->cause, "'acme' takes the strings ca, key_type, challenge, "
+                                 "preferred_chain and migrated_from");
+            goto out;
+        }
+    }
+    it = cJSON_GetObjectItemCaseSensitive(a, "ca");
+    if (!cJSON_IsString(it) || !acme_ca_known(req->agent->acme, it->valuestring)) {
+        err_set(&req->cause, "'acme' needs the name of a CA the agent knows (certctl ca list)");
+        goto out;
+    }
+    it = cJSON_GetObjectItemCaseSensitive(a, "key_type");
+    if (cJSON_IsString(it)) {
+        enum key_type kt;
+
+        if (keys_type_parse(it->valuestring, &kt, &req->cause) != 0)
+            goto out;
+    }
+    it = cJSON_GetObjectItemCaseSensitive(a, "challenge");
+    if (cJSON_IsString(it) && strcmp(it->valuestring, "http-01") != 0 &&
+        strcmp(it->valuestring, "dns-01") != 0 && strcmp(it->valuestring, "tls-alpn-01") != 0) {
+        err_set(&req->cause, "unknown challenge '%s'", it->valuestring);
+        goto out;
+    }
+    rc = -E_NOMEM;
+    if ((root = cJSON_CreateObject()) == NULL)
+        goto out;
+    cJSON_AddItemToObject(root, "acme", a);
+    a = NULL;
+    if ((cj->meta = cJSON_PrintUnformatted(root)) == NULL)
+        goto out;
+    cj->source = CERT_SOURCE_ACME;
+    rc = 0;
+out:
+    cJSON_Delete(a);
+    cJSON_Delete(root);
+    return rc;
+}
+
 int
 ops_import(struct request *req)
 {
@@ -417,6 +482,8 @@ ops_import(struct request *req)
         (rc = check_input_size(req, "key file", cj->key_len)) != 0 ||
         (rc = check_input_size(req, "chain file", cj->chain_len)) != 0 ||
         (rc = check_input_size(req, "PFX file", cj->pfx_len)) != 0)
+        goto fail;
+    if ((rc = import_acme_params(req, cj)) != 0)
         goto fail;
     if ((rc = copy_windows_store(req, cj)) != 0)
         goto fail;

@@ -51,6 +51,7 @@ static const struct op_entry {
     {PROTO_OP_ACCOUNT_SHOW, ops_account, 0},
     {PROTO_OP_ACCOUNT_ROLLOVER, ops_account, 1},
     {PROTO_OP_ACCOUNT_DEACTIVATE, ops_account, 1},
+    {PROTO_OP_ACCOUNT_IMPORT, ops_account, 1},
     {PROTO_OP_TRUST_ADD, ops_trust_add, 1},
     {PROTO_OP_TRUST_LIST, ops_trust_list, 0},
     {PROTO_OP_TRUST_REMOVE, ops_trust_remove, 1},

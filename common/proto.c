@@ -27,6 +27,7 @@ static const struct {
     {PROTO_OP_ACCOUNT_SHOW, "account-show"},
     {PROTO_OP_ACCOUNT_ROLLOVER, "account-rollover"},
     {PROTO_OP_ACCOUNT_DEACTIVATE, "account-deactivate"},
+    {PROTO_OP_ACCOUNT_IMPORT, "account-import"},
     {PROTO_OP_TRUST_ADD, "trust-add"},       {PROTO_OP_TRUST_LIST, "trust-list"},
     {PROTO_OP_TRUST_REMOVE, "trust-remove"}, {PROTO_OP_TRUST_SHOW, "trust-show"},
     {PROTO_OP_VERIFY, "verify"},             {PROTO_OP_PROBE, "probe"},

@@ -187,6 +187,25 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
     int rc;
 
     memset(&r, 0, sizeof(r));
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--from-certbot") == 0) {
+            const char *dir = "/etc/letsencrypt";
+            int deploy = 1;
+
+            for (int j = 1; j < argc; j++) {
+                if (j == i || strcmp(argv[j], "--json") == 0)
+                    continue;
+                if (strcmp(argv[j], "--no-deploy") == 0)
+                    deploy = 0;
+                else if (j == i + 1 && argv[j][0] != '-')
+                    dir = argv[j];
+                else
+                    return cmd_usage_error(argv[0], "--from-certbot takes a directory and "
+                                                    "--no-deploy only, not '%s'", argv[j]);
+            }
+            return cmd_import_certbot(ctl, dir, deploy);
+        }
+    }
     if ((rc = parse(argc, argv, O_CERT | O_KEYFILE | O_CHAIN | O_PFX | O_PASSWORD, &a)) != 0)
         return rc;
     if ((a.cert == NULL) == (a.pfx == NULL))

@@ -27,13 +27,16 @@ const struct cmd cmd_table[] = {
      CMD_SETTINGS_HELP,
      cmd_selfsigned},
     {"import", "NAME --cert FILE [--key FILE] [--chain FILE] | NAME --pfx FILE "
-               "[--password-file F]",
+               "[--password-file F] | --from-certbot [DIR] [--no-deploy]",
      "import a certificate (PEM, DER or PKCS#12) as a new version of NAME",
      "  --cert FILE        the certificate, PEM or DER; extra PEM certificates are the chain\n"
      "  --key FILE         its private key, PEM or DER (may be inside --cert)\n"
      "  --chain FILE       intermediate certificates, PEM\n"
      "  --pfx FILE         a PKCS#12 (.pfx/.p12) file with key, certificate and chain\n"
      "  --password-file F  password of the PFX file or of an encrypted key (first line)\n"
+     "  --from-certbot [DIR]  take over every certbot lineage in DIR (/etc/letsencrypt):\n"
+     "                     certificate, key, CA, key type and account; certagent renews them\n"
+     "                     and keeps DIR/live/NAME/ current (--no-deploy: leave it alone)\n"
      CMD_SETTINGS_HELP,
      cmd_import},
     {"export", "NAME --format pem|pfx --out PATH [--password-file F] [--version N] [--no-key]",

@@ -104,6 +104,9 @@ int cmd_settings_apply(struct ctl *ctl, const char *name, const struct cJSON *se
     "  --auto-renew yes|no|default  renew automatically (default: ACME yes, self-signed no)\n" \
     "  --renew-before-days N  renew N days before expiry (0: the agent's rule)\n"
 
+/* cmd-certbot.c: import --from-certbot DIR (deploy: keep DIR/live/NAME current). */
+int cmd_import_certbot(struct ctl *ctl, const char *dir, int deploy);
+
 /* cmd-acme.c */
 int cmd_request(struct ctl *ctl, int argc, char **argv);
 int cmd_renew(struct ctl *ctl, int argc, char **argv);

@@ -9,9 +9,10 @@ apt-get install -y -qq --no-install-recommends \
     libuv1-dev libmsgpack-dev libcjson-dev libssl-dev libcurl4-openssl-dev libcmocka-dev \
     openssl ca-certificates procps util-linux python3 >/dev/null
 # ACME tests (tests/acme): Pebble and its challenge test server, curl for the helpers and
-# tests/integration/it-challenge.sh, and lego and python3-acme (certbot's protocol library)
-# as reference clients for the fault-injecting proxy and dns-01 hook tests.
-apt-get install -y -qq --no-install-recommends pebble curl lego python3-acme >/dev/null
+# tests/integration/it-challenge.sh, lego and python3-acme (certbot's protocol library) as
+# reference clients for the fault-injecting proxy and dns-01 hook tests, and certbot for the
+# lineages that `certctl import --from-certbot` takes over (tests/acme/it-certbot.sh).
+apt-get install -y -qq --no-install-recommends pebble curl lego python3-acme certbot >/dev/null
 # Packaging and its tests (packaging/deb): dpkg-deb, dpkg-shlibdeps, lintian, and what the
 # package itself needs to install (adduser for its user, deb-systemd-helper).
 apt-get install -y -qq --no-install-recommends dpkg-dev lintian adduser init-system-helpers >/dev/null

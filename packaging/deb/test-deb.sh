@@ -301,6 +301,25 @@ left=$(cd "$T/upper" && find . -path ./tmp -prune -o -path ./run -prune -o -path
     -o -name '*certagent*' -print | grep -v '^\./tmp$')
 if [ -z "$left" ]; then pass; else fail "purge left files behind: $left"; fi
 
+echo "== a fresh install beside certbot shows the migration command, touches nothing"
+mkdir -p "$R/etc/letsencrypt/renewal" "$R/etc/letsencrypt/live/web"
+printf 'cert = /etc/letsencrypt/live/web/cert.pem\n' >"$R/etc/letsencrypt/renewal/web.conf"
+printf 'certbot-made\n' >"$R/etc/letsencrypt/live/web/cert.pem"
+le_before=$(cd "$R/etc/letsencrypt" && find . -type f | sort | xargs sha256sum)
+run 0 dpkgr -i "$DEB"
+has "certctl import --from-certbot /etc/letsencrypt"
+has "systemctl disable --now certbot.timer"
+check "certbot's files are untouched" \
+    test "$(cd "$R/etc/letsencrypt" && find . -type f | sort | xargs sha256sum)" = "$le_before"
+run 0 dpkgr -i "$DEB"
+if printf '%s' "$OUT" | grep -q "from-certbot"; then
+    fail "a reinstall/upgrade repeated the certbot hint"
+else
+    pass
+fi
+run 0 dpkgr --purge certagent
+rm -rf "$R/etc/letsencrypt"
+
 echo "== upgrade from 23.1.1: refused, state untouched"
 FAKE1=$(fake_package 23.1.1)
 run 0 dpkgr -i "$FAKE1"
