@@ -17,6 +17,7 @@
 struct trust;
 struct probe_sched;
 struct renew;
+struct status;
 
 struct agent_options {
     const char *config_path; /* NULL: the platform default (missing file allowed) */
@@ -41,6 +42,7 @@ struct agent {
     struct trust *trust;             /* trust.c: anchors and intermediates */
     struct probe_sched *probe_sched; /* probe.c: the configured probes */
     struct renew *renew;             /* renew.c: the renewal scheduler */
+    struct status *status;           /* status.c: report, status file, metrics, logs */
     struct server server;
     struct platform_signals signals;
     int lock_handle;

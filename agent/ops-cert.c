@@ -20,6 +20,7 @@
 #include "ops.h"
 #include "pem.h"
 #include "platform.h"
+#include "status.h"
 #include "store.h"
 #include "sys.h"
 
@@ -281,6 +282,8 @@ change_done(struct job *job)
 
     store_finish(job->agent->store, cj->change, job->rc);
     cj->change = NULL;
+    if (job->rc == 0)
+        status_changed(job->agent);
     if (job->rc == 0) {
         log_change(cj, cj->log_line != NULL ? cj->log_line : proto_op_name(job->op));
         if (cj->deployed != NULL)

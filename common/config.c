@@ -96,6 +96,14 @@ static const struct key_def keys[] = {
      "seconds between runs of the probes in the probes list"},
     {"probes", KEY_STRLIST, OFF(probes), 0, 256, NULL, NULL, 1, 0,
      "URLs probed every probe_interval; results and warnings appear in status"},
+    {"warn_days", KEY_INT, OFF(warn_days), 1, 3650, NULL, "30", 1, 0,
+     "status warns when fewer days than this (or a quarter of the lifetime) are left"},
+    {"critical_days", KEY_INT, OFF(critical_days), 1, 3650, NULL, "7", 1, 0,
+     "status is critical when fewer days than this (or a tenth of the lifetime) are left"},
+    {"metrics_listen", KEY_STRING, OFF(metrics_listen), 0, 0, NULL, NULL, 0, 0,
+     "loopback ADDR:PORT (e.g. 127.0.0.1:9464) serving Prometheus GET /metrics; unset: off"},
+    {"log_ring_lines", KEY_INT, OFF(log_ring_lines), 0, 1000000, NULL, "2000", 1, 0,
+     "recent log lines kept in memory for certctl logs (0: none)"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -53,6 +53,11 @@ struct config {
     int probe_concurrency;      /* connections open at once */
     int probe_interval;         /* seconds between runs of the configured probes */
     struct config_list probes; /* URLs probed every probe_interval */
+    /* The status report, metrics and logs (agent/status.c, agent/log.c). */
+    int warn_days;        /* "expiring" warning at most this many days ahead */
+    int critical_days;    /* "expiring" is critical at most this many days ahead */
+    char *metrics_listen; /* loopback "ADDR:PORT" serving GET /metrics; NULL: off */
+    int log_ring_lines;   /* log lines kept in memory for certctl logs */
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */
