@@ -60,6 +60,7 @@ struct status_entry {
     struct status_entry *next;
     char *name;
     unsigned version;
+    size_t trust_n; /* trust store entries when checked: a change there checks again */
     struct analysis a;
 };
 
@@ -141,11 +142,15 @@ analysis_of(struct status *st, const struct store_cert *cert)
 {
     struct status_entry *e = st != NULL ? entry_find(st, cert->name) : NULL;
 
-    return e != NULL && e->version == cert->current && e->a.done ? &e->a : NULL;
+    return e != NULL && e->version == cert->current && e->a.done &&
+                   e->trust_n == st->agent->trust->n
+               ? &e->a
+               : NULL;
 }
 
 static void
-entry_store(struct status *st, const char *name, unsigned version, const struct analysis *a)
+entry_store(struct status *st, const char *name, unsigned version, size_t trust_n,
+            const struct analysis *a)
 {
     struct status_entry *e = entry_find(st, name);
     size_t b = bucket_of(name);
@@ -159,6 +164,7 @@ entry_store(struct status *st, const char *name, unsigned version, const struct 
         st->buckets[b] = e;
     }
     e->version = version;
+    e->trust_n = trust_n;
     e->a = *a;
 }
 
@@ -189,6 +195,7 @@ struct analysis_job {
     struct status *st;
     struct store *store;
     struct trust_ctx *ctx;
+    size_t trust_n;
     int64_t now;
     struct analysis_item *items;
     size_t n;
@@ -327,7 +334,8 @@ analysis_after(uv_work_t *work, int status)
     st->analysis_running = 0;
     for (size_t i = 0; i < job->n; i++) {
         if (status == 0)
-            entry_store(st, job->items[i].name, job->items[i].version, &job->items[i].a);
+            entry_store(st, job->items[i].name, job->items[i].version, job->trust_n,
+                        &job->items[i].a);
         free(job->items[i].name);
     }
     free(job->items);
@@ -377,6 +385,7 @@ analysis_queue(struct status *st)
     job->store = agent->store;
     job->now = (int64_t)time(NULL);
     job->ctx = trust_ctx_new(agent->trust, agent->config.trust_system_roots);
+    job->trust_n = agent->trust->n;
     if ((rc = uv_queue_work(agent->loop, &job->work, analysis_run, analysis_after)) != 0) {
         log_warn("status: cannot queue the certificate checks: %s", uv_strerror(rc));
         goto fail;
@@ -592,7 +601,7 @@ kv_str_or_nil(msgpack_packer *pk, const char *key, const char *v)
 
 /* Counts over the certificates, for the summary. */
 struct status_counts {
-    size_t n, expired, expiring_30d, ok, warning, critical, warnings;
+    size_t n, expired, expiring_30d, ok, warning, critical, warnings, unchecked;
     int health;
 };
 
@@ -633,7 +642,12 @@ pack_row(struct agent *agent, msgpack_packer *pk, const struct store_cert *cert,
     proto_pack_kv_uint(pk, "failures", have ? ri.failures : 0);
     proto_pack_kv_bool(pk, "in_progress", have && ri.in_progress);
     proto_pack_kv_str(pk, "health", status_level_name(ev->level));
-    proto_pack_kv_bool(pk, "checked", analysis_of(agent->status, cert) != NULL);
+    if (analysis_of(agent->status, cert) == NULL) {
+        proto_pack_kv_bool(pk, "checked", 0);
+        c->unchecked++;
+    } else {
+        proto_pack_kv_bool(pk, "checked", 1);
+    }
     proto_pack_str(pk, "warnings");
     msgpack_pack_array(pk, ev->nwarnings);
     for (size_t i = 0; i < ev->nwarnings; i++)
@@ -656,7 +670,7 @@ pack_row(struct agent *agent, msgpack_packer *pk, const struct store_cert *cert,
 }
 
 /* Entries in the summary map (pack_summary). */
-#define SUMMARY_FIELDS 22
+#define SUMMARY_FIELDS 23
 
 /* The summary: the agent, the counts and the health. */
 static void
@@ -684,6 +698,8 @@ pack_summary(struct agent *agent, msgpack_packer *pk, const struct status_counts
     proto_pack_kv_uint(pk, "certs_warning", c->warning);
     proto_pack_kv_uint(pk, "certs_critical", c->critical);
     proto_pack_kv_uint(pk, "warnings_count", c->warnings);
+    /* Versions whose key, signature and chain checks have not run yet. */
+    proto_pack_kv_uint(pk, "certs_unchecked", c->unchecked);
 }
 
 struct row_ctx {
@@ -714,6 +730,9 @@ status_op(struct request *req)
     proto_begin_result(&w.pk, req->id, SUMMARY_FIELDS);
     pack_summary(req->agent, &w.pk, &rc.c, rc.now);
     server_send_writer(req->client, req->id, &w);
+    /* Versions not checked yet (or checked against another trust store): check them. */
+    if (rc.c.unchecked > 0)
+        status_changed(req->agent);
     return 0;
 }
 
