@@ -36,7 +36,7 @@
 /* Warnings change as time passes: the report is re-evaluated this often. */
 #define STATUS_REFRESH_MS (3600u * 1000)
 /* Versions checked per thread-pool job. */
-#define ANALYSIS_BATCH 512
+#define ANALYSIS_BATCH 2048
 /* A planned renewal this late (and not running) is overdue. */
 #define OVERDUE_GRACE (3600)
 #define STATUS_FILE "status.json"
