@@ -185,8 +185,7 @@ deliver(struct logs *l)
             f->sent += send_lines(f->client, f->id, &c);
             f->last = newest;
             if (lost > 0)
-                ops_progress(f->client, f->id, "log lines were lost (the ring wrapped)", lost,
-                             0);
+                ops_progress(f->client, f->id, "log lines were lost (the ring wrapped)", lost, 0);
         }
         collect_free(&c);
         pp = &f->next;

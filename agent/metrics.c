@@ -119,7 +119,8 @@ static const struct {
     {"certagent_renewal_failures_total", "counter", "Failed renewal attempts."},
     {"certagent_renewal_last_success_seconds", "gauge",
      "Time of the last successful renewal (Unix seconds)."},
-    {"certagent_renewal_next_seconds", "gauge", "Time of the next planned renewal (Unix seconds)."},
+    {"certagent_renewal_next_seconds", "gauge",
+     "Time of the next planned renewal (Unix seconds)."},
 };
 
 /* One family over every certificate. */
@@ -143,13 +144,26 @@ cert_family(struct agent *agent, struct metrics_buf *b, enum cert_metric m)
         if (m >= M_ATTEMPTS && !have)
             continue;
         switch (m) {
-        case M_NOT_AFTER: value = v->not_after; break;
-        case M_NOT_BEFORE: value = v->not_before; break;
-        case M_ATTEMPTS: value = (int64_t)ri.attempts_total; break;
-        case M_FAILURES: value = (int64_t)ri.failures_total; break;
-        case M_LAST_SUCCESS: value = ri.last_success; break;
-        case M_NEXT: value = ri.next; break;
-        default: break;
+        case M_NOT_AFTER:
+            value = v->not_after;
+            break;
+        case M_NOT_BEFORE:
+            value = v->not_before;
+            break;
+        case M_ATTEMPTS:
+            value = (int64_t)ri.attempts_total;
+            break;
+        case M_FAILURES:
+            value = (int64_t)ri.failures_total;
+            break;
+        case M_LAST_SUCCESS:
+            value = ri.last_success;
+            break;
+        case M_NEXT:
+            value = ri.next;
+            break;
+        default:
+            break;
         }
         if ((m == M_LAST_SUCCESS || m == M_NEXT) && value == 0)
             continue;
@@ -197,8 +211,9 @@ metrics_text(struct agent *agent, char **out, size_t *len)
         for (size_t k = 0; k < ev->nwarnings && rc == 0; k++) {
             rc = metrics_append(&b, "certagent_certificate_warnings{name=\"");
             rc = rc ? rc : metrics_escape_label(&b, cert->name);
-            rc = rc ? rc : metrics_append(&b, "\",code=\"%s\",level=\"%s\"} 1\n", ev->w[k].code,
-                                          status_level_name(ev->w[k].level));
+            rc = rc ? rc
+                    : metrics_append(&b, "\",code=\"%s\",level=\"%s\"} 1\n", ev->w[k].code,
+                                     status_level_name(ev->w[k].level));
         }
     }
     rc = rc ? rc
@@ -289,8 +304,7 @@ send_error(struct challenge_conn *conn, int status, const char *reason, const ch
 }
 
 static void
-answer(struct metrics_http *m, struct challenge_conn *conn, struct metrics_conn *req,
-       size_t end)
+answer(struct metrics_http *m, struct challenge_conn *conn, struct metrics_conn *req, size_t end)
 {
     const char *method, *path;
     size_t mlen, plen, len = 0;
@@ -367,8 +381,7 @@ on_released(void *owner)
 }
 
 int
-metrics_http_start(struct agent *agent, const char *addr, struct metrics_http **out,
-                   char **cause)
+metrics_http_start(struct agent *agent, const char *addr, struct metrics_http **out, char **cause)
 {
     struct metrics_http *m;
     const char *addrs[1] = {addr};

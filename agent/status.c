@@ -50,8 +50,8 @@ struct analysis {
     int weak_key;
     char sig_alg[48];
     int weak_sig;
-    int chain_complete;     /* 1, 0, or -1 when it could not be checked */
-    char missing[256];      /* the first missing issuer */
+    int chain_complete;         /* 1, 0, or -1 when it could not be checked */
+    char missing[256];          /* the first missing issuer */
     int64_t chain_first_expiry; /* earliest not_after in the chain; 0: no chain */
     char chain_first_subject[256];
 };
@@ -60,7 +60,8 @@ struct status_entry {
     struct status_entry *next;
     char *name;
     unsigned version;
-    size_t trust_n; /* trust store entries when checked: a change there checks again */
+    char fingerprint[128]; /* of the version: a name removed and made again is not confused */
+    size_t trust_n;        /* trust store entries when checked: a change there checks again */
     struct analysis a;
 };
 
@@ -71,12 +72,12 @@ struct status {
     struct status_entry *buckets[NBUCKETS];
     uv_timer_t debounce;
     uv_timer_t refresh;
-    int timers;           /* the timers are initialised */
+    int timers; /* the timers are initialised */
     int stopping;
     int analysis_running; /* a job is in the pool */
     int analysis_again;   /* something changed meanwhile */
     int write_running;
-    int write_dirty;      /* a change came while writing */
+    int write_dirty; /* a change came while writing */
     uint64_t writes;
     struct metrics_http *http;
     struct logs *logs;
@@ -136,21 +137,39 @@ entry_find(struct status *st, const char *name)
     return NULL;
 }
 
-/* The analysis of name's current version, or NULL while it is not known. */
+static int
+same_version(const struct status_entry *e, const struct store_cert *cert)
+{
+    const struct store_version *v = store_current(cert);
+
+    return e->version == cert->current && v != NULL && v->fingerprint != NULL &&
+           strcmp(e->fingerprint, v->fingerprint) == 0;
+}
+
+/*
+ * The analysis of name's current version, or NULL while it is not known.
+ * After a change of the trust store the old one stays in use until the new
+ * one is there (needs_check says it is due).
+ */
 static const struct analysis *
 analysis_of(struct status *st, const struct store_cert *cert)
 {
     struct status_entry *e = st != NULL ? entry_find(st, cert->name) : NULL;
 
-    return e != NULL && e->version == cert->current && e->a.done &&
-                   e->trust_n == st->agent->trust->n
-               ? &e->a
-               : NULL;
+    return e != NULL && same_version(e, cert) && e->a.done ? &e->a : NULL;
+}
+
+static int
+needs_check(struct status *st, const struct store_cert *cert)
+{
+    struct status_entry *e = entry_find(st, cert->name);
+
+    return e == NULL || !same_version(e, cert) || !e->a.done || e->trust_n != st->agent->trust->n;
 }
 
 static void
-entry_store(struct status *st, const char *name, unsigned version, size_t trust_n,
-            const struct analysis *a)
+entry_store(struct status *st, const char *name, unsigned version, const char *fingerprint,
+            size_t trust_n, const struct analysis *a)
 {
     struct status_entry *e = entry_find(st, name);
     size_t b = bucket_of(name);
@@ -164,6 +183,7 @@ entry_store(struct status *st, const char *name, unsigned version, size_t trust_
         st->buckets[b] = e;
     }
     e->version = version;
+    snprintf(e->fingerprint, sizeof(e->fingerprint), "%s", fingerprint);
     e->trust_n = trust_n;
     e->a = *a;
 }
@@ -187,6 +207,7 @@ cache_clear(struct status *st)
 struct analysis_item {
     char *name;
     unsigned version;
+    char fingerprint[128];
     struct analysis a;
 };
 
@@ -209,7 +230,7 @@ copy_text(char *dst, size_t len, const char *src)
 
 /* Reads a version's file as certificates; an empty or missing chain is an empty stack. */
 static STACK_OF(X509) *
-read_certs(struct store *store, const char *name, unsigned version, const char *file)
+    read_certs(struct store *store, const char *name, unsigned version, const char *file)
 {
     unsigned char *data = NULL;
     size_t len = 0;
@@ -225,7 +246,7 @@ read_certs(struct store *store, const char *name, unsigned version, const char *
 
 /* Does the chain, followed from leaf by issuer, end in a self-signed certificate? */
 static int
-reaches_self_signed(X509 *leaf, STACK_OF(X509) *chain)
+reaches_self_signed(X509 *leaf, STACK_OF(X509) * chain)
 {
     X509 *cur = leaf;
 
@@ -334,8 +355,8 @@ analysis_after(uv_work_t *work, int status)
     st->analysis_running = 0;
     for (size_t i = 0; i < job->n; i++) {
         if (status == 0)
-            entry_store(st, job->items[i].name, job->items[i].version, job->trust_n,
-                        &job->items[i].a);
+            entry_store(st, job->items[i].name, job->items[i].version, job->items[i].fingerprint,
+                        job->trust_n, &job->items[i].a);
         free(job->items[i].name);
     }
     free(job->items);
@@ -366,7 +387,7 @@ analysis_queue(struct status *st)
     for (size_t i = 0; i < total; i++) {
         const struct store_cert *cert = store_at(agent->store, i);
 
-        if (cert->current == 0 || analysis_of(st, cert) != NULL)
+        if (cert->current == 0 || !needs_check(st, cert))
             continue;
         if (job == NULL) {
             if ((job = calloc(1, sizeof(*job))) == NULL ||
@@ -375,6 +396,8 @@ analysis_queue(struct status *st)
         }
         if ((job->items[job->n].name = strdup(cert->name)) == NULL)
             goto fail;
+        snprintf(job->items[job->n].fingerprint, sizeof(job->items[0].fingerprint), "%s",
+                 store_current(cert)->fingerprint != NULL ? store_current(cert)->fingerprint : "");
         job->items[job->n++].version = cert->current;
         if (job->n == ANALYSIS_BATCH)
             break;
@@ -543,9 +566,8 @@ status_evaluate(struct agent *agent, const struct store_cert *cert, int64_t now,
         data_num(w, "not_after", a->chain_first_expiry);
     }
     if (a != NULL && a->weak_key && (w = warning_add(ev, "weak_key", STATUS_WARNING)) != NULL) {
-        snprintf(w->message, sizeof(w->message),
-                 "%s has a weak %s key of %d bits (2048 at least)", cert->name, a->key_type,
-                 a->key_bits);
+        snprintf(w->message, sizeof(w->message), "%s has a weak %s key of %d bits (2048 at least)",
+                 cert->name, a->key_type, a->key_bits);
         data_str(w, "key_type", a->key_type);
         data_num(w, "bits", a->key_bits);
     }
@@ -642,7 +664,7 @@ pack_row(struct agent *agent, msgpack_packer *pk, const struct store_cert *cert,
     proto_pack_kv_uint(pk, "failures", have ? ri.failures : 0);
     proto_pack_kv_bool(pk, "in_progress", have && ri.in_progress);
     proto_pack_kv_str(pk, "health", status_level_name(ev->level));
-    if (analysis_of(agent->status, cert) == NULL) {
+    if (agent->status == NULL || needs_check(agent->status, cert)) {
         proto_pack_kv_bool(pk, "checked", 0);
         c->unchecked++;
     } else {
@@ -891,9 +913,7 @@ on_refresh(uv_timer_t *t)
 {
     struct status *st = t->data;
 
-    /* Time passing moves certificates across thresholds; the trust store may have changed. */
-    cache_clear(st);
-    analysis_queue(st);
+    /* Time passing moves certificates across thresholds (the PEM checks do not change). */
     schedule_write(st);
 }
 
@@ -960,8 +980,7 @@ status_start(struct status *st, char **cause)
     }
     st->debounce.data = st->refresh.data = st;
     st->timers = 1;
-    if ((rc = uv_timer_start(&st->refresh, on_refresh, STATUS_REFRESH_MS, STATUS_REFRESH_MS)) !=
-        0)
+    if ((rc = uv_timer_start(&st->refresh, on_refresh, STATUS_REFRESH_MS, STATUS_REFRESH_MS)) != 0)
         log_warn("status: cannot start the hourly refresh: %s", uv_strerror(rc));
     uv_unref((uv_handle_t *)&st->refresh);
     return 0;

@@ -126,8 +126,7 @@ struct metrics_buf {
     size_t len, cap;
 };
 int metrics_escape_label(struct metrics_buf *buf, const char *value);
-int metrics_append(struct metrics_buf *buf, const char *fmt, ...)
-    ERR_PRINTF(2, 3);
+int metrics_append(struct metrics_buf *buf, const char *fmt, ...) ERR_PRINTF(2, 3);
 
 /* metrics.c: the loopback HTTP listener for GET /metrics. */
 struct metrics_http;

@@ -79,9 +79,8 @@ when(const cJSON *o, const char *key, char *buf, size_t len)
 static void
 print_dashboard(const cJSON *items)
 {
-    static const char *const headers[] = {"NAME",          "SOURCE",       "CA",
-                                          "NOT AFTER",     "DAYS",         "NEXT RENEWAL",
-                                          "LAST ATTEMPT",  "WARNINGS"};
+    static const char *const headers[] = {"NAME", "SOURCE",       "CA",           "NOT AFTER",
+                                          "DAYS", "NEXT RENEWAL", "LAST ATTEMPT", "WARNINGS"};
     struct table *t = table_new(8, headers);
     const cJSON *it, *w;
 

@@ -271,10 +271,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_six_day),        cmocka_unit_test(test_47_and_90_day),
+        cmocka_unit_test(test_six_day),           cmocka_unit_test(test_47_and_90_day),
         cmocka_unit_test(test_one_year_and_caps), cmocka_unit_test(test_expired),
-        cmocka_unit_test(test_label_escaping), cmocka_unit_test(test_ring_wraps),
-        cmocka_unit_test(test_mentions),       cmocka_unit_test(test_ring_threads),
+        cmocka_unit_test(test_label_escaping),    cmocka_unit_test(test_ring_wraps),
+        cmocka_unit_test(test_mentions),          cmocka_unit_test(test_ring_threads),
     };
 
     /* Quiet: lines go to the ring; stderr gets only errors. */
