@@ -238,16 +238,16 @@ challenge_http_parse_head(const char *head, size_t end, const char **method, siz
     return 0;
 }
 
-/* Answers the complete request head in req->head[0, end). */
+/* Answers the complete request head in head[0, end). */
 static void
-answer(struct challenge_http *h, struct challenge_conn *conn, struct http_request *req, size_t end)
+answer(struct challenge_http *h, struct challenge_conn *conn, const char *head, size_t end)
 {
     const char *method, *path, *token;
     size_t mlen, plen, toklen;
     struct http_token *t;
     int head_only;
 
-    if (challenge_http_parse_head(req->head, end, &method, &mlen, &path, &plen) != 0) {
+    if (challenge_http_parse_head(head, end, &method, &mlen, &path, &plen) != 0) {
         log_debug("http-01: %s: not an HTTP/1.x request: 400", conn->peer);
         reply_error(conn, 400, "Bad Request", "");
         return;
@@ -279,8 +279,8 @@ answer(struct challenge_http *h, struct challenge_conn *conn, struct http_reques
     reply(conn, 200, "OK", "application/octet-stream", "", t->key_authorization, head_only);
 }
 
-static int
-on_open(struct challenge_conn *conn)
+int
+challenge_http_conn_open(struct challenge_conn *conn)
 {
     struct http_request *req = malloc(sizeof(*req));
 
@@ -291,33 +291,46 @@ on_open(struct challenge_conn *conn)
     return 0;
 }
 
-static void
-on_data(struct challenge_conn *conn, const char *data, size_t len)
+void
+challenge_http_conn_close(struct challenge_conn *conn)
 {
-    struct challenge_http *h = conn->net->owner;
+    free(conn->data);
+    conn->data = NULL;
+}
+
+size_t
+challenge_http_feed(struct challenge_conn *conn, const char *data, size_t len,
+                    const char **head)
+{
     struct http_request *req = conn->data;
     size_t room = CHALLENGE_HTTP_HEAD_MAX - req->used, take = len < room ? len : room, end;
 
     memcpy(req->head + req->used, data, take);
     req->used += take;
     req->head[req->used] = '\0';
-    if ((end = challenge_http_head_end(req->head, req->used)) > 0) {
-        answer(h, conn, req, end);
-    } else if (req->used == CHALLENGE_HTTP_HEAD_MAX) {
-        log_debug("http-01: %s: request head over %d bytes: 431", conn->peer,
+    *head = req->head;
+    if ((end = challenge_http_head_end(req->head, req->used)) > 0)
+        return end;
+    if (req->used == CHALLENGE_HTTP_HEAD_MAX) {
+        log_debug("%s: %s: request head over %d bytes: 431", conn->net->what, conn->peer,
                   CHALLENGE_HTTP_HEAD_MAX);
         reply_error(conn, 431, "Request Header Fields Too Large", "");
     }
+    return 0;
 }
 
 static void
-on_close(struct challenge_conn *conn)
+on_data(struct challenge_conn *conn, const char *data, size_t len)
 {
-    free(conn->data);
-    conn->data = NULL;
+    const char *head;
+    size_t end = challenge_http_feed(conn, data, len, &head);
+
+    if (end > 0)
+        answer(conn->net->owner, conn, head, end);
 }
 
-static const struct challenge_net_ops http_ops = {on_open, on_data, on_close};
+static const struct challenge_net_ops http_ops = {challenge_http_conn_open, on_data,
+                                                  challenge_http_conn_close};
 
 static void
 on_released(void *owner)

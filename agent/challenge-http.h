@@ -87,5 +87,15 @@ int challenge_http_parse_head(const char *head, size_t end, const char **method,
 void challenge_http_send(struct challenge_conn *conn, int status, const char *reason,
                          const char *type, const char *extra, const char *body, size_t blen,
                          int head_only);
+/*
+ * A connection's request head: conn_open and conn_close are the on_open and
+ * on_close of a challenge_net_ops; feed appends bytes and returns the end of
+ * the head once it is complete (*head points at it), else 0 (after a 431
+ * answer when the head outgrew CHALLENGE_HTTP_HEAD_MAX).
+ */
+int challenge_http_conn_open(struct challenge_conn *conn);
+void challenge_http_conn_close(struct challenge_conn *conn);
+size_t challenge_http_feed(struct challenge_conn *conn, const char *data, size_t len,
+                           const char **head);
 
 #endif

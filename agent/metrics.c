@@ -238,11 +238,6 @@ struct metrics_http {
     char *addr;
 };
 
-struct metrics_conn {
-    size_t used;
-    char head[CHALLENGE_HTTP_HEAD_MAX + 1];
-};
-
 /* Splits "ADDR:PORT" / "[ADDR]:PORT" and checks that ADDR is a loopback address. */
 int
 metrics_http_check(const char *addr, char **cause)
@@ -304,14 +299,14 @@ send_error(struct challenge_conn *conn, int status, const char *reason, const ch
 }
 
 static void
-answer(struct metrics_http *m, struct challenge_conn *conn, struct metrics_conn *req, size_t end)
+answer(struct metrics_http *m, struct challenge_conn *conn, const char *head, size_t end)
 {
     const char *method, *path;
     size_t mlen, plen, len = 0;
     char *text = NULL;
     int head_only;
 
-    if (challenge_http_parse_head(req->head, end, &method, &mlen, &path, &plen) != 0) {
+    if (challenge_http_parse_head(head, end, &method, &mlen, &path, &plen) != 0) {
         send_error(conn, 400, "Bad Request", "");
         return;
     }
@@ -334,42 +329,18 @@ answer(struct metrics_http *m, struct challenge_conn *conn, struct metrics_conn 
     free(text);
 }
 
-static int
-on_open(struct challenge_conn *conn)
-{
-    struct metrics_conn *req = malloc(sizeof(*req));
-
-    if (req == NULL)
-        return -E_NOMEM;
-    req->used = 0;
-    conn->data = req;
-    return 0;
-}
-
 static void
 on_data(struct challenge_conn *conn, const char *data, size_t len)
 {
-    struct metrics_conn *req = conn->data;
-    size_t room = CHALLENGE_HTTP_HEAD_MAX - req->used, end;
+    const char *head;
+    size_t end = challenge_http_feed(conn, data, len, &head);
 
-    if (len > room)
-        len = room;
-    memcpy(req->head + req->used, data, len);
-    req->used += len;
-    if ((end = challenge_http_head_end(req->head, req->used)) > 0)
-        answer(conn->net->owner, conn, req, end);
-    else if (req->used == CHALLENGE_HTTP_HEAD_MAX)
-        send_error(conn, 431, "Request Header Fields Too Large", "");
+    if (end > 0)
+        answer(conn->net->owner, conn, head, end);
 }
 
-static void
-on_close(struct challenge_conn *conn)
-{
-    free(conn->data);
-    conn->data = NULL;
-}
-
-static const struct challenge_net_ops metrics_ops = {on_open, on_data, on_close};
+static const struct challenge_net_ops metrics_ops = {challenge_http_conn_open, on_data,
+                                                     challenge_http_conn_close};
 
 static void
 on_released(void *owner)
