@@ -169,8 +169,13 @@ deliver(struct logs *l)
         if (!server_client_alive(f->client) ||
             f->client->pending_write > LOGS_FOLLOW_MAX_PENDING) {
             *pp = f->next;
-            if (server_client_alive(f->client))
+            if (server_client_alive(f->client)) {
+                log_warn("logs: client %llu (%s, pid %ld) follows the log but does not read "
+                         "it; dropping it",
+                         (unsigned long long)f->client->number, f->client->peer.name,
+                         f->client->peer.pid);
                 server_drop(f->client, "it follows the log but does not read it");
+            }
             follower_free(f);
             continue;
         }

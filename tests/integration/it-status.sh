@@ -223,6 +223,11 @@ kill "$FOLLOW" 2>/dev/null
 wait "$FOLLOW" 2>/dev/null
 run 0 ctl ping
 
+# A follower that does not read is dropped (1 MiB waiting for it), the agent stays up.
+check "a follower that does not read is disconnected" python3 "$(dirname "$0")/slow-follower.py" "$SOCK" 40000
+check "the agent says why" grep -q "it follows the log but does not read it" "$LOG"
+run 0 ctl ping
+
 # The status file follows the store.
 wait_for 10 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if 'later' in [c['name'] for c in j['certificates']] and j['health'] == 'critical' else 1)" "$STATE/status.json"
 check "status.json has the new certificate" [ $? -eq 0 ]
