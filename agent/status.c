@@ -6,7 +6,6 @@
  */
 #include "status.h"
 
-#include <cjson/cJSON.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -769,30 +768,99 @@ struct write_job {
     char *cause;
 };
 
+/* A JSON string literal of s[0, len) (control characters escaped, UTF-8 kept). */
+static int
+json_string(struct metrics_buf *b, const char *p, size_t len)
+{
+    int rc = metrics_append(b, "\"");
+
+    for (size_t i = 0; i < len && rc == 0;) {
+        unsigned char c = (unsigned char)p[i];
+        size_t run = 0;
+
+        /* Plain characters in one go. */
+        while (i + run < len && (unsigned char)p[i + run] >= 0x20 && p[i + run] != '"' &&
+               p[i + run] != '\\')
+            run++;
+        if (run > 0) {
+            rc = metrics_append(b, "%.*s", (int)run, p + i);
+            i += run;
+        } else {
+            rc = c == '"' || c == '\\' ? metrics_append(b, "\\%c", c)
+                                       : metrics_append(b, "\\u%04x", c);
+            i++;
+        }
+    }
+    return rc ? rc : metrics_append(b, "\"");
+}
+
+/*
+ * The report as JSON text, straight from msgpack (a tree of cJSON nodes for
+ * 10,000 certificates would cost far more memory than the text).
+ */
+static int
+json_write(struct metrics_buf *b, const msgpack_object *o, int depth)
+{
+    int rc = 0;
+
+    if (depth > PROTO_MAX_DEPTH)
+        return -E_BAD_INPUT;
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+        return metrics_append(b, "null");
+    case MSGPACK_OBJECT_BOOLEAN:
+        return metrics_append(b, o->via.boolean ? "true" : "false");
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return metrics_append(b, "%llu", (unsigned long long)o->via.u64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return metrics_append(b, "%lld", (long long)o->via.i64);
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        return metrics_append(b, "%.17g", o->via.f64);
+    case MSGPACK_OBJECT_STR:
+        return json_string(b, o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_ARRAY:
+        rc = metrics_append(b, "[");
+        for (uint32_t i = 0; i < o->via.array.size && rc == 0; i++) {
+            rc = i > 0 ? metrics_append(b, ",\n") : 0;
+            rc = rc ? rc : json_write(b, &o->via.array.ptr[i], depth + 1);
+        }
+        return rc ? rc : metrics_append(b, "]");
+    case MSGPACK_OBJECT_MAP:
+        rc = metrics_append(b, "{");
+        for (uint32_t i = 0; i < o->via.map.size && rc == 0; i++) {
+            const msgpack_object_kv *kv = &o->via.map.ptr[i];
+
+            if (kv->key.type != MSGPACK_OBJECT_STR)
+                return -E_BAD_INPUT;
+            rc = i > 0 ? metrics_append(b, ", ") : 0;
+            rc = rc ? rc : json_string(b, kv->key.via.str.ptr, kv->key.via.str.size);
+            rc = rc ? rc : metrics_append(b, ": ");
+            rc = rc ? rc : json_write(b, &kv->val, depth + 1);
+        }
+        return rc ? rc : metrics_append(b, "}");
+    default:
+        return metrics_append(b, "null");
+    }
+}
+
 static void
 write_run(uv_work_t *work)
 {
     struct write_job *job = (struct write_job *)work;
+    struct metrics_buf text = {NULL, 0, 0};
     msgpack_unpacked u;
     size_t off = 0;
-    cJSON *j = NULL;
-    char *text = NULL;
 
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, job->doc.data, job->doc.size, &off) != MSGPACK_UNPACK_SUCCESS ||
-        (j = proto_to_json(&u.data)) == NULL || (text = cJSON_Print(j)) == NULL) {
+        json_write(&text, &u.data, 0) != 0 || metrics_append(&text, "\n") != 0) {
         job->rc = -E_NOMEM;
         err_set(&job->cause, "cannot build the report");
     } else {
-        size_t len = strlen(text);
-
-        /* A trailing newline, as tools that read text files expect. */
-        text[len] = '\n';
-        job->rc = fsutil_write_atomic(job->path, text, len + 1, 0644, &job->cause);
-        text[len] = '\0';
+        job->rc = fsutil_write_atomic(job->path, text.p, text.len, 0644, &job->cause);
     }
-    cJSON_free(text);
-    cJSON_Delete(j);
+    free(text.p);
     msgpack_unpacked_destroy(&u);
 }
 
