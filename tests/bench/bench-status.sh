@@ -14,7 +14,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 echo "{\"log_level\": \"warn\", \"metrics_listen\": \"127.0.0.1:$PORT\"}" >"$T/c.json"
 args=(--foreground --config "$T/c.json" --socket "$T/s" --state-dir "$T/state")
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-gone() { python3 -c 'import os,select,sys; select.select([os.pidfd_open(int(sys.argv[1]))],[],[],60)' "$1" || true; }
+gone() { python3 -c 'import os,select,sys; select.select([os.pidfd_open(int(sys.argv[1]))],[],[],60)' "$1" 2>/dev/null || true; }
 
 pid=$("$AGENT_UP" "$T/log" "$AGENT" "${args[@]}")
 "$CTL" --socket "$T/s" selfsigned c00000 --dns c00000.example.test >/dev/null
