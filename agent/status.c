@@ -526,7 +526,9 @@ status_evaluate(struct agent *agent, const struct store_cert *cert, int64_t now,
     struct status_warning *w;
     char span[64];
 
-    memset(ev, 0, sizeof(*ev));
+    /* Only the counts: a warning is cleared when it is added (the struct is large). */
+    ev->level = STATUS_OK;
+    ev->nwarnings = 0;
     if (v == NULL)
         return;
     memset(&ri, 0, sizeof(ri));
