@@ -16,6 +16,7 @@
 #include "paths.h"
 #include "probe.h"
 #include "renew.h"
+#include "status.h"
 #include "store.h"
 #include "trust.h"
 #include "version.h"
@@ -211,10 +212,17 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         goto fail;
     if ((rc = renew_new(agent, &agent->renew, cause)) != 0)
         goto fail;
-    if ((rc = server_start(&agent->server, agent, agent->socket_path, cause)) != 0)
+    if ((rc = status_new(agent, &agent->status, cause)) != 0)
         goto fail;
+    if ((rc = status_start(agent->status, cause)) != 0)
+        goto fail;
+    if ((rc = server_start(&agent->server, agent, agent->socket_path, cause)) != 0) {
+        status_stop(agent->status);
+        goto fail;
+    }
     if ((rc = probe_sched_start(agent, &agent->probe_sched, cause)) != 0) {
         server_stop(&agent->server);
+        status_stop(agent->status);
         goto fail;
     }
     agent->signals.on_stop = on_stop;
@@ -223,6 +231,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     if ((rc = platform_signals_start(loop, &agent->signals, cause)) != 0) {
         server_stop(&agent->server);
         probe_sched_stop(agent->probe_sched);
+        status_stop(agent->status);
         goto fail;
     }
     log_info("certagent %s listening on %s, store %s (%zu certificates)", CERTAGENT_VERSION,
@@ -230,6 +239,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     apply_challenge_config(agent);
     acme_resume(agent->acme);
     renew_start(agent->renew);
+    status_changed(agent);
     free(lock_path);
     paths_free(&defaults);
     return 0;
@@ -251,6 +261,7 @@ agent_stop(struct agent *agent)
         log_info("stopping: waiting for %u job(s) in progress", agent->jobs);
     else
         log_info("stopping");
+    status_stop(agent->status);
     server_stop(&agent->server);
     acme_stop(agent->acme);
     renew_stop(agent->renew);
@@ -345,7 +356,11 @@ agent_reload(struct agent *agent)
         c.probes = tmp;
     }
     probe_sched_reload(agent->probe_sched);
+    agent->config.warn_days = c.warn_days;
+    agent->config.critical_days = c.critical_days;
+    agent->config.log_ring_lines = c.log_ring_lines;
     renew_reload(agent->renew);
+    status_reload(agent->status);
     config_free(&c);
     apply_challenge_config(agent);
     apply_log_level(agent);
@@ -356,6 +371,8 @@ agent_reload(struct agent *agent)
 void
 agent_free(struct agent *agent)
 {
+    status_free(agent->status);
+    agent->status = NULL;
     renew_free(agent->renew);
     agent->renew = NULL;
     deploy_free(agent->deploy);

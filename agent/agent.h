@@ -19,6 +19,7 @@ struct probe_sched;
 struct renew;
 struct deploy;
 struct hooks;
+struct status;
 
 struct agent_options {
     const char *config_path; /* NULL: the platform default (missing file allowed) */
@@ -45,6 +46,7 @@ struct agent {
     struct renew *renew;             /* renew.c: the renewal scheduler */
     struct deploy *deploy;           /* deploy.c: settings, deploy targets, hooks */
     struct hooks *hooks;             /* hooks.c: deploy, failure and dns-01 hook processes */
+    struct status *status;           /* status.c: report, status file, metrics, logs */
     struct server server;
     struct platform_signals signals;
     int lock_handle;

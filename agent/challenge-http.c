@@ -68,13 +68,12 @@ find_token(const struct challenge_http *h, const char *token, size_t len)
     return NULL;
 }
 
-/* Sends a complete answer and finishes the connection. */
-static void
-reply(struct challenge_conn *conn, int status, const char *reason, const char *type,
-      const char *extra, const char *body, int head_only)
+void
+challenge_http_send(struct challenge_conn *conn, int status, const char *reason,
+                    const char *type, const char *extra, const char *body, size_t blen,
+                    int head_only)
 {
-    char buf[KEY_AUTHORIZATION_MAX + 512];
-    size_t blen = strlen(body);
+    char buf[1024];
     int n;
 
     n = snprintf(buf, sizeof(buf),
@@ -84,15 +83,25 @@ reply(struct challenge_conn *conn, int status, const char *reason, const char *t
                  "Content-Length: %zu\r\n"
                  "%s"
                  "Connection: close\r\n"
-                 "\r\n"
-                 "%s",
-                 status, reason, type, blen, extra, head_only ? "" : body);
+                 "\r\n",
+                 status, reason, type, blen, extra);
     if (n < 0 || (size_t)n >= sizeof(buf)) {
         challenge_net_abort(conn);
         return;
     }
-    if (challenge_net_send(conn, buf, (size_t)n) == 0)
-        challenge_net_finish(conn);
+    if (challenge_net_send(conn, buf, (size_t)n) != 0)
+        return;
+    if (!head_only && blen > 0 && challenge_net_send(conn, body, blen) != 0)
+        return;
+    challenge_net_finish(conn);
+}
+
+/* Sends a complete answer and finishes the connection. */
+static void
+reply(struct challenge_conn *conn, int status, const char *reason, const char *type,
+      const char *extra, const char *body, int head_only)
+{
+    challenge_http_send(conn, status, reason, type, extra, body, strlen(body), head_only);
 }
 
 static void
@@ -108,8 +117,8 @@ reply_error(struct challenge_conn *conn, int status, const char *reason, const c
  * Where the request head ends (the index after its empty line), 0 when it
  * has not ended yet.  Empty lines before the request line are skipped.
  */
-static size_t
-head_end(const char *head, size_t len)
+size_t
+challenge_http_head_end(const char *head, size_t len)
 {
     size_t i = 0;
 
@@ -171,67 +180,83 @@ fields_ok(const char *p, const char *end)
     return 1;
 }
 
-/* Answers the complete request head in req->head[0, end). */
-static void
-answer(struct challenge_http *h, struct challenge_conn *conn, struct http_request *req, size_t end)
+int
+challenge_http_parse_head(const char *head, size_t end, const char **method, size_t *mlen,
+                          const char **path, size_t *plen)
 {
-    const char *p = req->head, *stop = req->head + end, *line, *sp1, *sp2, *version;
-    const char *target, *path, *token;
-    size_t len, tlen, plen, toklen;
-    struct http_token *t;
-    int head_only;
+    const char *p = head, *stop = head + end, *line, *sp1, *sp2, *version, *target;
+    size_t len, tlen;
 
-    if (memchr(req->head, '\0', end) != NULL)
-        goto bad;
+    if (memchr(head, '\0', end) != NULL)
+        return -E_BAD_INPUT;
     while (p < stop && (*p == '\r' || *p == '\n'))
         p++;
     if ((line = next_line(&p, stop, &len)) == NULL)
-        goto bad;
+        return -E_BAD_INPUT;
     /* METHOD SP request-target SP HTTP/1.x */
     sp1 = memchr(line, ' ', len);
     if (sp1 == NULL || sp1 == line || sp1 - line > 16)
-        goto bad;
+        return -E_BAD_INPUT;
     sp2 = memchr(sp1 + 1, ' ', (size_t)(line + len - (sp1 + 1)));
     if (sp2 == NULL || sp2 == sp1 + 1)
-        goto bad;
+        return -E_BAD_INPUT;
     version = sp2 + 1;
     if ((size_t)(line + len - version) != 8 ||
         (memcmp(version, "HTTP/1.1", 8) != 0 && memcmp(version, "HTTP/1.0", 8) != 0))
-        goto bad;
+        return -E_BAD_INPUT;
     for (const char *c = line; c < sp1; c++) {
         if (!is_tchar(*c))
-            goto bad;
+            return -E_BAD_INPUT;
     }
     target = sp1 + 1;
     tlen = (size_t)(sp2 - target);
     for (size_t i = 0; i < tlen; i++) {
         if ((unsigned char)target[i] <= 0x20 || (unsigned char)target[i] >= 0x7f)
-            goto bad;
+            return -E_BAD_INPUT;
     }
     if (!fields_ok(p, stop))
-        goto bad;
-    head_only = sp1 - line == 4 && memcmp(line, "HEAD", 4) == 0;
-    if (!head_only && !(sp1 - line == 3 && memcmp(line, "GET", 3) == 0)) {
-        log_debug("http-01: %s: %.*s: 405", conn->peer, (int)(sp1 - line), line);
-        reply_error(conn, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n");
-        return;
-    }
+        return -E_BAD_INPUT;
+    *method = line;
+    *mlen = (size_t)(sp1 - line);
     /* Absolute form (http://host/path) as well as the usual origin form. */
-    path = target;
-    plen = tlen;
+    *path = target;
+    *plen = tlen;
     if (tlen > 7 && (strncmp(target, "http://", 7) == 0 || strncmp(target, "HTTP://", 7) == 0)) {
         const char *slash = memchr(target + 7, '/', tlen - 7);
 
-        path = slash != NULL ? slash : "/";
-        plen = slash != NULL ? (size_t)(target + tlen - slash) : 1;
+        *path = slash != NULL ? slash : "/";
+        *plen = slash != NULL ? (size_t)(target + tlen - slash) : 1;
     } else if (tlen == 0 || target[0] != '/') {
-        goto bad;
+        return -E_BAD_INPUT;
     }
-    for (size_t i = 0; i < plen; i++) {
-        if (path[i] == '?') {
-            plen = i;
+    for (size_t i = 0; i < *plen; i++) {
+        if ((*path)[i] == '?') {
+            *plen = i;
             break;
         }
+    }
+    return 0;
+}
+
+/* Answers the complete request head in head[0, end). */
+static void
+answer(struct challenge_http *h, struct challenge_conn *conn, const char *head, size_t end)
+{
+    const char *method, *path, *token;
+    size_t mlen, plen, toklen;
+    struct http_token *t;
+    int head_only;
+
+    if (challenge_http_parse_head(head, end, &method, &mlen, &path, &plen) != 0) {
+        log_debug("http-01: %s: not an HTTP/1.x request: 400", conn->peer);
+        reply_error(conn, 400, "Bad Request", "");
+        return;
+    }
+    head_only = mlen == 4 && memcmp(method, "HEAD", 4) == 0;
+    if (!head_only && !(mlen == 3 && memcmp(method, "GET", 3) == 0)) {
+        log_debug("http-01: %s: %.*s: 405", conn->peer, (int)mlen, method);
+        reply_error(conn, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n");
+        return;
     }
     toklen = plen > strlen(CHALLENGE_PREFIX) ? plen - strlen(CHALLENGE_PREFIX) : 0;
     token = path + strlen(CHALLENGE_PREFIX);
@@ -252,14 +277,10 @@ answer(struct challenge_http *h, struct challenge_conn *conn, struct http_reques
     if (!head_only)
         h->served++;
     reply(conn, 200, "OK", "application/octet-stream", "", t->key_authorization, head_only);
-    return;
-bad:
-    log_debug("http-01: %s: not an HTTP/1.x request: 400", conn->peer);
-    reply_error(conn, 400, "Bad Request", "");
 }
 
-static int
-on_open(struct challenge_conn *conn)
+int
+challenge_http_conn_open(struct challenge_conn *conn)
 {
     struct http_request *req = malloc(sizeof(*req));
 
@@ -270,33 +291,46 @@ on_open(struct challenge_conn *conn)
     return 0;
 }
 
-static void
-on_data(struct challenge_conn *conn, const char *data, size_t len)
+void
+challenge_http_conn_close(struct challenge_conn *conn)
 {
-    struct challenge_http *h = conn->net->owner;
+    free(conn->data);
+    conn->data = NULL;
+}
+
+size_t
+challenge_http_feed(struct challenge_conn *conn, const char *data, size_t len,
+                    const char **head)
+{
     struct http_request *req = conn->data;
     size_t room = CHALLENGE_HTTP_HEAD_MAX - req->used, take = len < room ? len : room, end;
 
     memcpy(req->head + req->used, data, take);
     req->used += take;
     req->head[req->used] = '\0';
-    if ((end = head_end(req->head, req->used)) > 0) {
-        answer(h, conn, req, end);
-    } else if (req->used == CHALLENGE_HTTP_HEAD_MAX) {
-        log_debug("http-01: %s: request head over %d bytes: 431", conn->peer,
+    *head = req->head;
+    if ((end = challenge_http_head_end(req->head, req->used)) > 0)
+        return end;
+    if (req->used == CHALLENGE_HTTP_HEAD_MAX) {
+        log_debug("%s: %s: request head over %d bytes: 431", conn->net->what, conn->peer,
                   CHALLENGE_HTTP_HEAD_MAX);
         reply_error(conn, 431, "Request Header Fields Too Large", "");
     }
+    return 0;
 }
 
 static void
-on_close(struct challenge_conn *conn)
+on_data(struct challenge_conn *conn, const char *data, size_t len)
 {
-    free(conn->data);
-    conn->data = NULL;
+    const char *head;
+    size_t end = challenge_http_feed(conn, data, len, &head);
+
+    if (end > 0)
+        answer(conn->net->owner, conn, head, end);
 }
 
-static const struct challenge_net_ops http_ops = {on_open, on_data, on_close};
+static const struct challenge_net_ops http_ops = {challenge_http_conn_open, on_data,
+                                                  challenge_http_conn_close};
 
 static void
 on_released(void *owner)

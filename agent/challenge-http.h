@@ -68,4 +68,34 @@ void challenge_http_set_timeout(struct challenge_http *h, uint64_t ms);
 /* Closes every handle; memory is released once libuv has closed them (the loop must run). */
 void challenge_http_free(struct challenge_http *h);
 
+/*
+ * The HTTP/1.x pieces, shared with the metrics listener (status.c).
+ * challenge_http_head_end: where a request head ends in head[0, len) (the
+ * index after its empty line), 0 when it has not ended yet.
+ * challenge_http_parse_head: checks the request line and the shape of the
+ * header fields of head[0, end); *method and *path point into head, the path
+ * without its query (the absolute form reduced to its path).  -E_BAD_INPUT
+ * when it is not an HTTP/1.0 or 1.1 request.
+ * challenge_http_send: sends a complete answer (status line, Content-Type,
+ * Content-Length, extra header lines, "Connection: close", then the body
+ * unless head_only) and finishes the connection.
+ */
+struct challenge_conn;
+size_t challenge_http_head_end(const char *head, size_t len);
+int challenge_http_parse_head(const char *head, size_t end, const char **method, size_t *mlen,
+                              const char **path, size_t *plen);
+void challenge_http_send(struct challenge_conn *conn, int status, const char *reason,
+                         const char *type, const char *extra, const char *body, size_t blen,
+                         int head_only);
+/*
+ * A connection's request head: conn_open and conn_close are the on_open and
+ * on_close of a challenge_net_ops; feed appends bytes and returns the end of
+ * the head once it is complete (*head points at it), else 0 (after a 431
+ * answer when the head outgrew CHALLENGE_HTTP_HEAD_MAX).
+ */
+int challenge_http_conn_open(struct challenge_conn *conn);
+void challenge_http_conn_close(struct challenge_conn *conn);
+size_t challenge_http_feed(struct challenge_conn *conn, const char *data, size_t len,
+                           const char **head);
+
 #endif

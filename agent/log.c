@@ -18,11 +18,155 @@ static int log_timestamps = 1;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
+/* The ring: slots[(seq - 1) % cap] holds line seq, for the last `count` lines. */
+struct ring_slot {
+    int64_t time;
+    enum log_level level;
+    char *text;
+};
+static struct ring_slot *ring_slots;
+static size_t ring_cap, ring_count;
+static uint64_t ring_seq; /* sequence number of the newest line */
+static void (*ring_notify)(void *arg);
+static void *ring_notify_arg;
+static uv_once_t ring_once = UV_ONCE_INIT;
+
+static void
+lock_init_once(void)
+{
+    if (uv_mutex_init(&log_lock) == 0)
+        log_lock_ready = 1;
+}
+
+static void
+log_lock_take(void)
+{
+    uv_once(&ring_once, lock_init_once);
+    if (log_lock_ready)
+        uv_mutex_lock(&log_lock);
+}
+
+static void
+log_lock_give(void)
+{
+    if (log_lock_ready)
+        uv_mutex_unlock(&log_lock);
+}
+
+int
+log_ring_resize(size_t lines)
+{
+    struct ring_slot *slots = NULL;
+    size_t keep;
+
+    if (lines > LOG_RING_MAX)
+        return -E_BAD_INPUT;
+    if (lines > 0 && (slots = calloc(lines, sizeof(*slots))) == NULL)
+        return -E_NOMEM;
+    log_lock_take();
+    keep = ring_count < lines ? ring_count : lines;
+    /* Move the newest `keep` lines; free the others. */
+    for (size_t i = 0; i < ring_count; i++) {
+        uint64_t seq = ring_seq - ring_count + 1 + i;
+        struct ring_slot *old = &ring_slots[(seq - 1) % ring_cap];
+
+        if (i >= ring_count - keep)
+            slots[(seq - 1) % lines] = *old;
+        else
+            free(old->text);
+    }
+    free(ring_slots);
+    ring_slots = slots;
+    ring_cap = lines;
+    ring_count = keep;
+    log_lock_give();
+    return 0;
+}
+
+void
+log_ring_free(void)
+{
+    log_ring_resize(0);
+}
+
+uint64_t
+log_ring_read(uint64_t after, log_ring_fn fn, void *arg, uint64_t *lost)
+{
+    uint64_t first, newest;
+
+    log_lock_take();
+    first = ring_seq - ring_count + 1;
+    if (lost != NULL)
+        *lost = after + 1 < first && after < ring_seq ? first - after - 1 : 0;
+    for (uint64_t seq = after + 1 > first ? after + 1 : first; seq <= ring_seq; seq++) {
+        const struct ring_slot *slot = &ring_slots[(seq - 1) % ring_cap];
+
+        fn(arg, seq, slot->time, slot->level, slot->text);
+    }
+    newest = ring_seq;
+    log_lock_give();
+    return newest;
+}
+
+void
+log_ring_set_notify(void (*fn)(void *arg), void *arg)
+{
+    log_lock_take();
+    ring_notify = fn;
+    ring_notify_arg = arg;
+    log_lock_give();
+}
+
+static int
+name_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+}
+
+int
+log_line_mentions(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n == 0)
+        return 0;
+    for (const char *p = strstr(text, name); p != NULL; p = strstr(p + 1, name)) {
+        int before = p > text ? name_char(p[-1]) : 0, after = name_char(p[n]);
+
+        /* 'NAME' in quotes, or NAME as a word. */
+        if (p > text && p[-1] == '\'' && p[n] == '\'')
+            return 1;
+        if (!before && !after)
+            return 1;
+    }
+    return 0;
+}
+
+/* Called with the lock held: stores a copy of line as the newest. */
+static void
+ring_add(enum log_level level, int64_t now, const char *line)
+{
+    struct ring_slot *slot;
+    char *copy;
+
+    if (ring_cap == 0 || (copy = strdup(line)) == NULL)
+        return;
+    ring_seq++;
+    slot = &ring_slots[(ring_seq - 1) % ring_cap];
+    if (ring_count == ring_cap)
+        free(slot->text);
+    else
+        ring_count++;
+    slot->text = copy;
+    slot->time = now;
+    slot->level = level;
+}
+
 void
 log_init(enum log_sink sink, enum log_level level)
 {
-    if (!log_lock_ready && uv_mutex_init(&log_lock) == 0)
-        log_lock_ready = 1;
+    uv_once(&ring_once, lock_init_once);
     current_sink = sink;
     current_level = level;
     /* journald stamps lines itself; JOURNAL_STREAM says stderr goes there. */
@@ -65,6 +209,7 @@ void
 log_msg(enum log_level level, const char *fmt, ...)
 {
     char line[2048];
+    time_t now;
     va_list ap;
 
     if (level > current_level)
@@ -73,14 +218,14 @@ log_msg(enum log_level level, const char *fmt, ...)
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
 
-    if (log_lock_ready)
-        uv_mutex_lock(&log_lock);
+    log_lock_take();
+    now = time(NULL);
+    ring_add(level, (int64_t)now, line);
     if (current_sink == LOG_SINK_SYSLOG) {
         platform_syslog_write((int)level, line);
     } else if (log_timestamps) {
         char stamp[32];
         struct tm tm;
-        time_t now = time(NULL);
 
         if (sys_gmtime((int64_t)now, &tm) == 0)
             strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -93,6 +238,8 @@ log_msg(enum log_level level, const char *fmt, ...)
         fprintf(stderr, "<%d>%s\n", prio[level], line);
     }
     fflush(stderr);
-    if (log_lock_ready)
-        uv_mutex_unlock(&log_lock);
+    /* Under the lock, so that once log_ring_set_notify(NULL) returned it is never called. */
+    if (ring_notify != NULL)
+        ring_notify(ring_notify_arg);
+    log_lock_give();
 }

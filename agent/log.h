@@ -6,6 +6,9 @@
 #ifndef CERTAGENT_LOG_H
 #define CERTAGENT_LOG_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "err.h"
 
 enum log_level {
@@ -28,6 +31,43 @@ int log_level_parse(const char *name);
 const char *log_level_name(enum log_level level);
 
 void log_msg(enum log_level level, const char *fmt, ...) ERR_PRINTF(2, 3);
+
+/*
+ * The ring buffer: the last lines logged (whatever passed the level), kept
+ * in memory for `certctl logs`.  Every line gets a sequence number (1, 2,
+ * ...).  All functions are thread-safe.
+ */
+#define LOG_RING_DEFAULT 2000
+#define LOG_RING_MAX 1000000
+
+/* Keeps the last `lines` lines (0: none); the newest ones survive a resize. */
+int log_ring_resize(size_t lines);
+/* Frees the ring (tests, exit). */
+void log_ring_free(void);
+
+/*
+ * Calls fn for every line with a sequence number above `after`, oldest
+ * first, under the logger's lock: fn must not log.  Returns the sequence
+ * number of the newest line in the ring (0 when it is empty); *lost counts
+ * lines after `after` that the ring no longer holds (may be NULL).
+ */
+typedef void (*log_ring_fn)(void *arg, uint64_t seq, int64_t time, enum log_level level,
+                            const char *text);
+uint64_t log_ring_read(uint64_t after, log_ring_fn fn, void *arg, uint64_t *lost);
+
+/*
+ * fn(arg) runs after each line is added, on the logging thread under the
+ * lock (it must not log or block: uv_async_send).  NULL removes it; after
+ * that returns, fn is not called again.
+ */
+void log_ring_set_notify(void (*fn)(void *arg), void *arg);
+
+/*
+ * Does a line concern certificate `name`?  The agent names certificates in
+ * quotes ('www'); a line matches when it holds 'NAME' in quotes, or NAME as
+ * a whole word (not next to a letter, digit, '.', '_' or '-').
+ */
+int log_line_mentions(const char *text, const char *name);
 
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)

@@ -24,6 +24,7 @@
 #include "pem.h"
 #include "platform.h"
 #include "renew.h"
+#include "status.h"
 #include "store.h"
 #include "sys.h"
 
@@ -285,6 +286,8 @@ change_done(struct job *job)
 
     store_finish(job->agent->store, cj->change, job->rc);
     cj->change = NULL;
+    if (job->rc == 0)
+        status_changed(job->agent);
     if (job->rc == 0) {
         /* The scheduler plans the new current version; deploy targets and hooks follow. */
         renew_changed(job->agent->renew, cj->name);

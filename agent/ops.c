@@ -12,6 +12,7 @@
 #include "ops-trust.h"
 #include "pem.h"
 #include "probe.h"
+#include "status.h"
 #include "store.h"
 #include "version.h"
 
@@ -58,6 +59,8 @@ static const struct op_entry {
     {PROTO_OP_TRUST_SHOW, ops_trust_show, 0},
     {PROTO_OP_VERIFY, ops_verify, 0},
     {PROTO_OP_PROBE, ops_probe, 0},
+    {PROTO_OP_METRICS, status_metrics_op, 0},
+    {PROTO_OP_LOGS, status_logs_op, 0},
 };
 
 void
@@ -371,9 +374,15 @@ op_version(struct request *req)
 void
 ops_pack_cert(msgpack_packer *pk, const struct store_cert *cert, int64_t now)
 {
+    msgpack_pack_map(pk, OPS_CERT_FIELDS);
+    ops_pack_cert_fields(pk, cert, now);
+}
+
+void
+ops_pack_cert_fields(msgpack_packer *pk, const struct store_cert *cert, int64_t now)
+{
     const struct store_version *v = store_current(cert);
 
-    msgpack_pack_map(pk, 15);
     proto_pack_kv_str(pk, "name", cert->name);
     proto_pack_kv_uint(pk, "version", cert->current);
     proto_pack_kv_uint(pk, "versions", cert->nversions);
@@ -393,19 +402,13 @@ ops_pack_cert(msgpack_packer *pk, const struct store_cert *cert, int64_t now)
     proto_pack_kv_bool(pk, "busy", cert->busy);
 }
 
-/*
- * Streams every current certificate as "items" events of at most
- * PROTO_ITEMS_BATCH entries (a listing of thousands would not fit one
- * frame).  Returns how many were sent, or a negative code.
- */
-static long
-stream_certs(struct request *req, int64_t now, size_t *expired, size_t *expiring)
+long
+ops_stream_certs(struct request *req, ops_row_fn row, void *arg)
 {
     struct store *store = req->agent->store;
     size_t total = store_count(store), i = 0;
     long sent = 0;
 
-    *expired = *expiring = 0;
     while (i < total) {
         struct proto_writer w;
         size_t batch = 0, start = i;
@@ -425,17 +428,8 @@ stream_certs(struct request *req, int64_t now, size_t *expired, size_t *expiring
         proto_pack_str(&w.pk, "items");
         msgpack_pack_array(&w.pk, batch);
         for (size_t j = start; j < i; j++) {
-            const struct store_cert *cert = store_at(store, j);
-            int64_t left;
-
-            if (cert->current == 0)
-                continue;
-            ops_pack_cert(&w.pk, cert, now);
-            left = pem_days_left(store_current(cert)->not_after, now);
-            if (store_current(cert)->not_after <= now)
-                (*expired)++;
-            else if (left < 30)
-                (*expiring)++;
+            if (store_at(store, j)->current != 0)
+                row(arg, &w.pk, store_at(store, j));
         }
         server_send_writer(req->client, req->id, &w);
         sent += (long)batch;
@@ -443,12 +437,18 @@ stream_certs(struct request *req, int64_t now, size_t *expired, size_t *expiring
     return sent;
 }
 
+static void
+list_row(void *arg, msgpack_packer *pk, const struct store_cert *cert)
+{
+    ops_pack_cert(pk, cert, *(const int64_t *)arg);
+}
+
 static int
 op_list(struct request *req)
 {
     struct proto_writer w;
-    size_t expired, expiring;
-    long n = stream_certs(req, (int64_t)time(NULL), &expired, &expiring);
+    int64_t now = (int64_t)time(NULL);
+    long n = ops_stream_certs(req, list_row, &now);
 
     proto_writer_init(&w);
     proto_begin_result(&w.pk, req->id, 1);
@@ -460,29 +460,6 @@ op_list(struct request *req)
 static int
 op_status(struct request *req)
 {
-    struct agent *agent = req->agent;
-    struct proto_writer w;
-    size_t expired, expiring;
-    int64_t now = (int64_t)time(NULL);
-    long n = stream_certs(req, now, &expired, &expiring);
-
-    proto_writer_init(&w);
-    proto_begin_result(&w.pk, req->id, 13 + 1 /* probes */ + 1 /* acme_orders */);
-    proto_pack_kv_str(&w.pk, "agent", CERTAGENT_VERSION);
-    proto_pack_kv_uint(&w.pk, "proto", PROTO_VERSION);
-    proto_pack_kv_int(&w.pk, "pid", platform_pid());
-    proto_pack_kv_int(&w.pk, "started", agent->started);
-    proto_pack_kv_uint(&w.pk, "uptime_seconds", (uv_hrtime() - agent->started_hr) / 1000000000u);
-    proto_pack_kv_str(&w.pk, "state_dir", agent->state_dir);
-    proto_pack_kv_str(&w.pk, "socket", agent->socket_path);
-    proto_pack_kv_str(&w.pk, "config", agent->config_path);
-    proto_pack_kv_uint(&w.pk, "count", (uint64_t)n);
-    proto_pack_kv_uint(&w.pk, "expired", expired);
-    proto_pack_kv_uint(&w.pk, "expiring_30d", expiring);
-    proto_pack_kv_uint(&w.pk, "connections", agent->server.nclients);
-    proto_pack_kv_uint(&w.pk, "jobs", agent->jobs);
-    proto_pack_kv_uint(&w.pk, "acme_orders", acme_active_orders(agent->acme));
-    probe_sched_pack_status(agent->probe_sched, &w.pk);
-    server_send_writer(req->client, req->id, &w);
-    return 0;
+    /* The report with warnings and health lives in status.c. */
+    return status_op(req);
 }

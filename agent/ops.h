@@ -110,5 +110,15 @@ int ops_account(struct request *req);
 /* Packs a store_cert summary map (used by list, status and show). */
 struct store_cert;
 void ops_pack_cert(msgpack_packer *pk, const struct store_cert *cert, int64_t now);
+/* The same entries without the map header (status.c adds its own after them). */
+#define OPS_CERT_FIELDS 15
+void ops_pack_cert_fields(msgpack_packer *pk, const struct store_cert *cert, int64_t now);
+/*
+ * Streams every current certificate as "items" events of at most
+ * PROTO_ITEMS_BATCH entries (a listing of thousands would not fit one
+ * frame), row packing each.  Returns how many were sent.
+ */
+typedef void (*ops_row_fn)(void *arg, msgpack_packer *pk, const struct store_cert *cert);
+long ops_stream_certs(struct request *req, ops_row_fn row, void *arg);
 
 #endif

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "ops.h"
 #include "pem.h"
+#include "status.h"
 #include "store.h"
 #include "sys.h"
 
@@ -529,7 +530,11 @@ save(struct renew *r)
     cJSON *root;
 
     r->dirty = 1;
-    if (r->saving || r->stopping || !r->started)
+    if (r->stopping || !r->started)
+        return;
+    /* Every change of a plan or of the history changes the status report too. */
+    status_changed(r->agent);
+    if (r->saving)
         return;
     if ((root = cJSON_CreateObject()) == NULL)
         return;

@@ -112,6 +112,14 @@ static const struct key_def keys[] = {
      "shell command run after every failed renewal attempt (CERTAGENT_ERROR has the error)"},
     {"hook_timeout", KEY_INT, OFF(hook_timeout), 1, 3600, NULL, "300", 1, 0,
      "seconds a deploy or failure hook may run before it is stopped"},
+    {"warn_days", KEY_INT, OFF(warn_days), 1, 3650, NULL, "30", 1, 0,
+     "status warns when fewer days than this (or a quarter of the lifetime) are left"},
+    {"critical_days", KEY_INT, OFF(critical_days), 1, 3650, NULL, "7", 1, 0,
+     "status is critical when fewer days than this (or a tenth of the lifetime) are left"},
+    {"metrics_listen", KEY_STRING, OFF(metrics_listen), 0, 0, NULL, NULL, 0, 0,
+     "loopback ADDR:PORT (e.g. 127.0.0.1:9464) serving Prometheus GET /metrics; unset: off"},
+    {"log_ring_lines", KEY_INT, OFF(log_ring_lines), 0, 1000000, NULL, "2000", 1, 0,
+     "recent log lines kept in memory for certctl logs (0: none)"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -61,6 +61,11 @@ struct config {
     char *deploy_hook;          /* shell command run after every new current version */
     char *failure_hook;         /* shell command run after every failed renewal */
     int hook_timeout;           /* seconds a hook may run */
+    /* The status report, metrics and logs (agent/status.c, agent/log.c). */
+    int warn_days;        /* "expiring" warning at most this many days ahead */
+    int critical_days;    /* "expiring" is critical at most this many days ahead */
+    char *metrics_listen; /* loopback "ADDR:PORT" serving GET /metrics; NULL: off */
+    int log_ring_lines;   /* log lines kept in memory for certctl logs */
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */

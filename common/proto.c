@@ -31,6 +31,8 @@ static const struct {
     {PROTO_OP_TRUST_ADD, "trust-add"},       {PROTO_OP_TRUST_LIST, "trust-list"},
     {PROTO_OP_TRUST_REMOVE, "trust-remove"}, {PROTO_OP_TRUST_SHOW, "trust-show"},
     {PROTO_OP_VERIFY, "verify"},             {PROTO_OP_PROBE, "probe"},
+    {PROTO_OP_METRICS, "metrics"},
+    {PROTO_OP_LOGS, "logs"},
 };
 
 const char *

@@ -72,6 +72,9 @@ enum proto_op {
     PROTO_OP_TRUST_SHOW = 131,
     PROTO_OP_VERIFY = 132,
     PROTO_OP_PROBE = 133,
+    /* session (status report): Prometheus text, and the agent's recent log lines */
+    PROTO_OP_METRICS = 5,
+    PROTO_OP_LOGS = 6,
 };
 
 /* Wire name of an op ("import"), or NULL. */

@@ -208,6 +208,13 @@ client_request_finish(struct client *c, struct proto_writer *w, struct reply *re
                 cJSON *arr = items != NULL ? proto_to_json(items) : NULL;
                 cJSON *it, *next;
 
+                if (c->on_items != NULL) {
+                    if (arr != NULL)
+                        c->on_items(c->on_items_arg, arr);
+                    cJSON_Delete(arr);
+                    proto_msg_free(&msg);
+                    continue;
+                }
                 if (reply->items == NULL)
                     reply->items = cJSON_CreateArray();
                 for (it = arr != NULL ? arr->child : NULL; it != NULL; it = next) {

@@ -22,6 +22,9 @@ struct client {
     int show_progress; /* render progress events on stderr */
     int json_progress; /* print progress events as JSON lines on stdout */
     char *agent_version;
+    /* When set, streamed items go to on_items as they arrive instead of reply->items. */
+    void (*on_items)(void *arg, const cJSON *items);
+    void *on_items_arg;
 };
 
 /* What the agent answered. */

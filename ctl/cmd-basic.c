@@ -1,4 +1,4 @@
-/* certctl version, status, list, ping. */
+/* certctl version, list, ping (status is in cmd-status.c). */
 #include <stdio.h>
 #include <string.h>
 
@@ -140,78 +140,6 @@ cmd_list(struct ctl *ctl, int argc, char **argv)
         else
             print_cert_table(r.items);
     }
-    reply_free(&r);
-    return rc;
-}
-
-static void
-format_uptime(int64_t s, char *buf, size_t len)
-{
-    if (s >= 86400)
-        snprintf(buf, len, "%lldd %lldh %lldm", (long long)(s / 86400),
-                 (long long)(s % 86400 / 3600), (long long)(s % 3600 / 60));
-    else if (s >= 3600)
-        snprintf(buf, len, "%lldh %lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
-    else
-        snprintf(buf, len, "%lldm %llds", (long long)(s / 60), (long long)(s % 60));
-}
-
-/* The configured probes' last results and their warnings. */
-static void
-print_probes(const cJSON *result)
-{
-    const cJSON *probes = cJSON_GetObjectItemCaseSensitive(result, "probes"), *it, *w;
-
-    if (cJSON_GetArraySize(probes) == 0)
-        return;
-    printf("\nprobes:\n");
-    cmd_print_probes(probes);
-    cJSON_ArrayForEach(it, probes)
-    {
-        cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(it, "warnings"))
-        {
-            if (cJSON_IsString(w))
-                printf("warning: %s\n", w->valuestring);
-        }
-    }
-}
-
-int
-cmd_status(struct ctl *ctl, int argc, char **argv)
-{
-    struct proto_writer w;
-    struct reply r;
-    char uptime[64];
-    int rc;
-
-    if ((rc = no_args(argc, argv)) != 0)
-        return rc;
-    if ((rc = ctl_connect(ctl)) != 0)
-        return rc;
-    client_request_begin(&ctl->client, &w, PROTO_OP_STATUS, 0);
-    if ((rc = ctl_call(ctl, &w, &r)) != 0)
-        goto out;
-    if (ctl->json) {
-        json_with_items(r.result, &r.items);
-        goto out;
-    }
-    format_uptime(jint(r.result, "uptime_seconds"), uptime, sizeof(uptime));
-    printf("certagent %s, pid %lld, up %s\n", jstr(r.result, "agent"),
-           (long long)jint(r.result, "pid"), uptime);
-    printf("store:        %s\n", jstr(r.result, "state_dir"));
-    printf("socket:       %s\n", jstr(r.result, "socket"));
-    printf("certificates: %lld", (long long)jint(r.result, "count"));
-    if (jint(r.result, "expired") > 0)
-        printf(", %lld EXPIRED", (long long)jint(r.result, "expired"));
-    if (jint(r.result, "expiring_30d") > 0)
-        printf(", %lld expiring within 30 days", (long long)jint(r.result, "expiring_30d"));
-    printf("\n");
-    if (jint(r.result, "count") > 0) {
-        printf("\n");
-        print_cert_table(r.items);
-    }
-    print_probes(r.result);
-out:
     reply_free(&r);
     return rc;
 }

@@ -13,7 +13,13 @@
 #include "paths.h"
 
 const struct cmd cmd_table[] = {
-    {"status", "", "agent uptime, store and a table of certificates with days left", "", cmd_status},
+    {"status", "[--check]",
+     "health OK/WARNING/CRITICAL and a dashboard of every certificate with its warnings",
+     "  --check            one line for monitoring (Nagios plugin convention); exit status\n"
+     "                     0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (agent unreachable)\n"
+     "  --json             the whole report: health, counts, and per certificate its\n"
+     "                     renewal state and warnings {code, level, message, ...}\n",
+     cmd_status},
     {"list", "", "list the certificates in the store", "", cmd_list},
     {"show", "NAME [--version N]", "details of a certificate: subject, SANs, chain, history",
      "  --version N        show version N instead of the current one\n",
@@ -136,6 +142,17 @@ const struct cmd cmd_table[] = {
      "  --chain            print the chain of every server (always for one URL)\n"
      "Exit status 4 when a probe failed or found a problem.\n",
      cmd_probe},
+    {"metrics", "", "the agent's metrics in Prometheus text format (as GET /metrics serves them)",
+     "", cmd_metrics},
+    {"logs", "[--follow] [--name NAME] [--lines N] [--level L]",
+     "recent log lines from the agent's memory (the last log_ring_lines)",
+     "  --follow, -f       keep printing new lines as they come (Ctrl-C ends)\n"
+     "  --name NAME        only lines about certificate NAME: lines that hold 'NAME' in\n"
+     "                     quotes or NAME as a whole word\n"
+     "  --lines N          the last N matching lines (default 100; 0 with --follow: only new)\n"
+     "  --level L          error, warn, info or debug: that level and more severe\n"
+     "  --json             one JSON object per line: {seq, time, level, text}\n",
+     cmd_logs},
 };
 const size_t cmd_count = sizeof(cmd_table) / sizeof(cmd_table[0]);
 

@@ -73,6 +73,19 @@ check "C: three failures in a row" wait_for 60 failures_ge 3
 check "C: the failure hook got the CA's words" grep -q "Fail to finalize order: the HSM is on fire" "$FAILLOG"
 check "C: the history keeps the CA's words" sh -c "python3 -c \"import json; print(json.load(open('$STATE/renew.json'))['www']['last_error'])\" | grep -q 'HSM is on fire'"
 check "C: failures counted" test "$(state failures www)" -ge 3
+# The status report says so, with the CA's words, and --check is not OK.
+run 0 ctl --json status
+json "[w for w in [c for c in j['certificates'] if c['name'] == 'www'][0]['warnings'] if w['code'] == 'renewal_failing' and 'HSM is on fire' in w['message']] != []"
+json "[c for c in j['certificates'] if c['name'] == 'www'][0]['failures'] >= 3 and 'HSM is on fire' in [c for c in j['certificates'] if c['name'] == 'www'][0]['last_error']"
+run 0 ctl status
+has "renewal_failing"
+has "HSM is on fire"
+ctl status --check >"$T/check.out" 2>&1
+crc=$?
+check "C: status --check is WARNING or CRITICAL (got $crc)" test "$crc" -eq 1 -o "$crc" -eq 2
+check "C: --check names the failing renewal" grep -q "www" "$T/check.out"
+run 0 ctl metrics
+has "certagent_renewal_failures_total{name=\"www\"}"
 # Delays between a failure and its next planned attempt: 1, 2, 4 seconds.
 delays=$(python3 - "$FAILLOG" <<'PY'
 import sys, datetime

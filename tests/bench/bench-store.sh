@@ -16,23 +16,7 @@ kill -TERM "$pid"
 python3 -c 'import os,select,sys; select.select([os.pidfd_open(int(sys.argv[1]))],[],[],30)' "$pid" || true
 
 # Clone that lineage N-1 times, the way the agent would have written it.
-python3 - "$T/state" "$N" <<'PY'
-import os, sys
-state, n = sys.argv[1], int(sys.argv[2])
-src = os.path.join(state, "certs", "c00000")
-files = {f: open(os.path.join(src, "v1", f), "rb").read() for f in os.listdir(os.path.join(src, "v1"))}
-lineage = open(os.path.join(src, "lineage.json")).read()
-for i in range(1, n):
-    name = "c%05d" % i
-    d = os.path.join(state, "certs", name)
-    os.makedirs(os.path.join(d, "v1"), mode=0o700)
-    for f, data in files.items():
-        with open(os.path.join(d, "v1", f), "wb") as fh:
-            fh.write(data)
-    with open(os.path.join(d, "lineage.json"), "w") as fh:
-        fh.write(lineage.replace('"c00000"', '"%s"' % name))
-    os.symlink("../certs/%s/v1" % name, os.path.join(state, "live", name))
-PY
+python3 "$(dirname "$0")/clone-lineage.py" "$T/state" "$N"
 sync
 echo "store: $N certificates, $(du -sh "$T/state" | cut -f1) on disk"
 

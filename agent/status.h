@@ -1,0 +1,148 @@
+/*
+ * The status report: per-certificate warnings and the overall health, the
+ * `status` op, the status file STATE/status.json, Prometheus metrics (the
+ * `metrics` op and the optional loopback listener, metrics.c) and the
+ * `logs` op (logs.c).
+ *
+ * Warnings (code, level, a sentence, and the data behind it):
+ *   renewal_failing             the last renewal attempt failed (the CA's words)
+ *   expiring                    less than min(lifetime/4, warn_days) left, or the
+ *                               renewal is overdue: warning; less than
+ *                               min(lifetime/10, critical_days), or expired: critical
+ *   chain_incomplete            the stored chain reaches neither a self-signed root
+ *                               nor an anchor of the trust store
+ *   chain_expired_intermediate  a certificate of the stored chain has expired
+ *   weak_key                    RSA (or DSA) key under 2048 bits
+ *   weak_signature              signed with SHA-1 or MD5 (not checked on self-signed ones)
+ *   self_signed_in_use          the current version is self-signed (source selfsigned)
+ * The checks that need the certificate's PEM run in the thread pool once
+ * per name and version and are cached; the rest is evaluated at each call.
+ *
+ * Everything here runs on the loop thread unless said otherwise.
+ */
+#ifndef CERTAGENT_STATUS_H
+#define CERTAGENT_STATUS_H
+
+#include <msgpack.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct agent;
+struct request;
+struct store_cert;
+struct status;
+
+enum status_level {
+    STATUS_OK = 0,
+    STATUS_WARNING = 1,
+    STATUS_CRITICAL = 2,
+};
+
+/* "ok", "warning", "critical". */
+const char *status_level_name(int level);
+
+/*
+ * The expiry rule alone (pure, for tests): STATUS_CRITICAL when expired or
+ * less than min(lifetime / 10, critical_days) is left, STATUS_WARNING when
+ * less than min(lifetime / 4, warn_days), else STATUS_OK.  *threshold (may
+ * be NULL) receives the threshold crossed, in seconds (0 for OK).
+ */
+int status_expiry_level(int64_t not_before, int64_t not_after, int64_t now, int warn_days,
+                        int critical_days, int64_t *threshold);
+
+#define STATUS_WARNINGS_MAX 8
+#define STATUS_DATA_MAX 4
+
+struct status_data {
+    const char *key;
+    int is_str;
+    int64_t num;
+    char str[384];
+};
+
+struct status_warning {
+    const char *code;
+    int level;
+    char message[768];
+    size_t ndata;
+    struct status_data data[STATUS_DATA_MAX];
+};
+
+struct status_eval {
+    int level; /* the worst warning's level */
+    size_t nwarnings;
+    struct status_warning w[STATUS_WARNINGS_MAX];
+};
+
+/*
+ * The warnings of a certificate's current version at time now.  The checks
+ * that need the PEM use the cache; until it is filled they are missing.
+ */
+void status_evaluate(struct agent *agent, const struct store_cert *cert, int64_t now,
+                     struct status_eval *out);
+
+/*
+ * Validates the config (metrics_listen must be a loopback ADDR:PORT) and
+ * makes the object.  Opens nothing.
+ */
+int status_new(struct agent *agent, struct status **out, char **cause);
+/*
+ * Opens the metrics listener (when configured), arms the timers and writes
+ * the status file for the first time.  A listener that cannot open is an
+ * error, and nothing is left open.
+ */
+int status_start(struct status *st, char **cause);
+/* Closes timers, the listener and log followers; a write in flight finishes. */
+void status_stop(struct status *st);
+void status_free(struct status *st);
+/* A config reload: thresholds and the ring size may have changed. */
+void status_reload(struct status *st);
+
+/*
+ * Something changed (a store commit, the scheduler's state): schedules a
+ * debounced rewrite of STATE/status.json (changes within 200 ms are
+ * coalesced; never two writes at once) and the analysis of new versions.
+ */
+void status_changed(struct agent *agent);
+
+/* Status file writes done (for tests and the status op). */
+uint64_t status_file_writes(const struct status *st);
+
+/* The ops. */
+int status_op(struct request *req);
+int status_metrics_op(struct request *req);
+int status_logs_op(struct request *req);
+
+/* metrics.c: the Prometheus text of the whole agent (heap, NUL-terminated). */
+int metrics_text(struct agent *agent, char **out, size_t *len);
+/*
+ * Appends value to buf as a Prometheus label value: backslash, double quote
+ * and line feed escaped (\\, \", \n).  Pure, for tests.  0 or -E_NOMEM.
+ */
+struct metrics_buf {
+    char *p;
+    size_t len, cap;
+};
+int metrics_escape_label(struct metrics_buf *buf, const char *value);
+int metrics_append(struct metrics_buf *buf, const char *fmt, ...) ERR_PRINTF(2, 3);
+
+/* metrics.c: the loopback HTTP listener for GET /metrics. */
+struct metrics_http;
+/* -E_BAD_INPUT with words when addr is not a loopback "ADDR:PORT". */
+int metrics_http_check(const char *addr, char **cause);
+int metrics_http_start(struct agent *agent, const char *addr, struct metrics_http **out,
+                       char **cause);
+/* The port it listens on (tests configure port 0). */
+int metrics_http_port(const struct metrics_http *m);
+void metrics_http_close(struct metrics_http *m);
+
+/* logs.c: followers of the log ring. */
+struct logs;
+int logs_new(struct agent *agent, struct logs **out, char **cause);
+void logs_stop(struct logs *l);
+void logs_free(struct logs *l);
+int logs_op(struct logs *l, struct request *req);
+
+#endif

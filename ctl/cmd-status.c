@@ -1,0 +1,372 @@
+/*
+ * certctl status (the dashboard, --json, --check), metrics and logs.
+ *
+ * status --check follows the Nagios plugin convention instead of certctl's
+ * usual exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the agent
+ * cannot be reached or answered with an error), with one line of text.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "output.h"
+#include "version.h"
+
+/* Nagios plugin exit codes (status --check). */
+#define CHECK_OK 0
+#define CHECK_WARNING 1
+#define CHECK_CRITICAL 2
+#define CHECK_UNKNOWN 3
+
+static void
+format_uptime(int64_t s, char *buf, size_t len)
+{
+    if (s >= 86400)
+        snprintf(buf, len, "%lldd %lldh %lldm", (long long)(s / 86400),
+                 (long long)(s % 86400 / 3600), (long long)(s % 3600 / 60));
+    else if (s >= 3600)
+        snprintf(buf, len, "%lldh %lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+    else
+        snprintf(buf, len, "%lldm %llds", (long long)(s / 60), (long long)(s % 60));
+}
+
+/* The configured probes' last results and their warnings. */
+static void
+print_probes(const cJSON *result)
+{
+    const cJSON *probes = cJSON_GetObjectItemCaseSensitive(result, "probes"), *it, *w;
+
+    if (cJSON_GetArraySize(probes) == 0)
+        return;
+    printf("\nprobes:\n");
+    cmd_print_probes(probes);
+    cJSON_ArrayForEach(it, probes)
+    {
+        cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(it, "warnings"))
+        {
+            if (cJSON_IsString(w))
+                printf("warning: %s\n", w->valuestring);
+        }
+    }
+}
+
+static void
+upper(const char *s, char *buf, size_t len)
+{
+    size_t i = 0;
+
+    for (; s[i] && i + 1 < len; i++)
+        buf[i] = (char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 32 : s[i]);
+    buf[i] = '\0';
+}
+
+/* "2026-11-25 10:00" or "-". */
+static void
+when(const cJSON *o, const char *key, char *buf, size_t len)
+{
+    char full[40];
+
+    if (jint(o, key) == 0) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    output_time(jint(o, key), full, sizeof(full));
+    /* 2026-11-25T10:00:00Z -> 2026-11-25 10:00 */
+    snprintf(buf, len, "%.10s %.5s", full, full + 11);
+}
+
+static void
+print_dashboard(const cJSON *items)
+{
+    static const char *const headers[] = {"NAME", "SOURCE",       "CA",           "NOT AFTER",
+                                          "DAYS", "NEXT RENEWAL", "LAST ATTEMPT", "WARNINGS"};
+    struct table *t = table_new(8, headers);
+    const cJSON *it, *w;
+
+    cJSON_ArrayForEach(it, items)
+    {
+        char date[32], days[24], next[32], last[64], attempt[32], codes[256] = "";
+        const char *cells[8];
+        size_t used = 0;
+
+        output_date(jint(it, "not_after"), date, sizeof(date));
+        if (jint(it, "not_after") <= 0 || jint(it, "days_left") < 0)
+            snprintf(days, sizeof(days), "expired");
+        else
+            snprintf(days, sizeof(days), "%lld", (long long)jint(it, "days_left"));
+        if (jbool(it, "in_progress"))
+            snprintf(next, sizeof(next), "running");
+        else
+            when(it, "next_renewal", next, sizeof(next));
+        when(it, "last_attempt", attempt, sizeof(attempt));
+        if (jstr(it, "last_result")[0] != '\0')
+            snprintf(last, sizeof(last), "%s %s", attempt, jstr(it, "last_result"));
+        else
+            snprintf(last, sizeof(last), "%s", attempt);
+        cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(it, "warnings"))
+        {
+            int n = snprintf(codes + used, sizeof(codes) - used, "%s%s", used ? "," : "",
+                             jstr(w, "code"));
+
+            if (n > 0 && (size_t)n < sizeof(codes) - used)
+                used += (size_t)n;
+        }
+        cells[0] = jstr(it, "name");
+        cells[1] = jstr(it, "source");
+        cells[2] = jstr(it, "ca")[0] ? jstr(it, "ca") : "-";
+        cells[3] = date;
+        cells[4] = days;
+        cells[5] = next;
+        cells[6] = last;
+        cells[7] = codes[0] ? codes : "-";
+        table_add(t, cells);
+    }
+    table_print(t, stdout);
+    table_free(t);
+}
+
+/* Each warning's sentence, the critical ones first. */
+static void
+print_warnings(const cJSON *items)
+{
+    static const char *const order[] = {"critical", "warning"};
+    const cJSON *it, *w;
+    int first = 1;
+
+    for (size_t k = 0; k < 2; k++) {
+        cJSON_ArrayForEach(it, items)
+        {
+            cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(it, "warnings"))
+            {
+                char level[16];
+
+                if (strcmp(jstr(w, "level"), order[k]) != 0)
+                    continue;
+                if (first)
+                    printf("\n");
+                first = 0;
+                upper(jstr(w, "level"), level, sizeof(level));
+                printf("%-8s %s [%s]\n", level, jstr(w, "message"), jstr(w, "code"));
+            }
+        }
+    }
+}
+
+/* The Nagios line: "CERTAGENT WARNING - 1 warning: www expires in 5 days ...". */
+static int
+print_check(const cJSON *result, const cJSON *items)
+{
+    const char *health = jstr(result, "health");
+    int code = strcmp(health, "critical") == 0  ? CHECK_CRITICAL
+               : strcmp(health, "warning") == 0 ? CHECK_WARNING
+               : strcmp(health, "ok") == 0      ? CHECK_OK
+                                                : CHECK_UNKNOWN;
+    const cJSON *it, *w;
+    char level[16];
+    int64_t n = jint(result, "warnings_count");
+    int shown = 0;
+
+    upper(code == CHECK_UNKNOWN ? "unknown" : health, level, sizeof(level));
+    printf("CERTAGENT %s - %lld certificate%s", level, (long long)jint(result, "count"),
+           jint(result, "count") == 1 ? "" : "s");
+    if (n > 0)
+        printf(", %lld warning%s:", (long long)n, n == 1 ? "" : "s");
+    /* The worst first, at most three sentences on the line. */
+    for (int want = 2; want >= 1 && shown < 3; want--) {
+        cJSON_ArrayForEach(it, items)
+        {
+            cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(it, "warnings"))
+            {
+                if (shown >= 3 || strcmp(jstr(w, "level"), want == 2 ? "critical" : "warning"))
+                    continue;
+                printf("%s %s", shown ? ";" : "", jstr(w, "message"));
+                shown++;
+            }
+        }
+    }
+    if (n > shown)
+        printf("; and %lld more", (long long)(n - shown));
+    printf(" | certificates=%lld critical=%lld warning=%lld\n", (long long)jint(result, "count"),
+           (long long)jint(result, "certs_critical"), (long long)jint(result, "certs_warning"));
+    return code;
+}
+
+int
+cmd_status(struct ctl *ctl, int argc, char **argv)
+{
+    struct proto_writer w;
+    struct reply r;
+    char uptime[64], health[16];
+    int rc, check = 0;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--check") == 0)
+            check = 1;
+        else if (strcmp(argv[i], "--json") != 0)
+            return cmd_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
+    }
+    if ((rc = ctl_connect(ctl)) != 0) {
+        if (check)
+            printf("CERTAGENT UNKNOWN - the agent cannot be reached\n");
+        return check ? CHECK_UNKNOWN : rc;
+    }
+    client_request_begin(&ctl->client, &w, PROTO_OP_STATUS, 0);
+    if ((rc = ctl_call(ctl, &w, &r)) != 0) {
+        if (check)
+            printf("CERTAGENT UNKNOWN - the agent did not give its status\n");
+        reply_free(&r);
+        return check ? CHECK_UNKNOWN : rc;
+    }
+    if (check) {
+        rc = print_check(r.result, r.items);
+        goto out;
+    }
+    if (ctl->json) {
+        cJSON_AddItemToObject(r.result, "certificates",
+                              r.items != NULL ? r.items : cJSON_CreateArray());
+        r.items = NULL;
+        output_json(r.result);
+        goto out;
+    }
+    format_uptime(jint(r.result, "uptime_seconds"), uptime, sizeof(uptime));
+    upper(jstr(r.result, "health"), health, sizeof(health));
+    printf("certagent %s, pid %lld, up %s: health %s\n", jstr(r.result, "agent"),
+           (long long)jint(r.result, "pid"), uptime, health);
+    printf("store:        %s\n", jstr(r.result, "state_dir"));
+    printf("socket:       %s\n", jstr(r.result, "socket"));
+    printf("certificates: %lld", (long long)jint(r.result, "count"));
+    if (jint(r.result, "expired") > 0)
+        printf(", %lld EXPIRED", (long long)jint(r.result, "expired"));
+    if (jint(r.result, "expiring_30d") > 0)
+        printf(", %lld expiring within 30 days", (long long)jint(r.result, "expiring_30d"));
+    if (jint(r.result, "count") > 0)
+        printf(" (%lld ok, %lld warning, %lld critical)", (long long)jint(r.result, "certs_ok"),
+               (long long)jint(r.result, "certs_warning"),
+               (long long)jint(r.result, "certs_critical"));
+    printf("\n");
+    if (jint(r.result, "count") > 0) {
+        printf("\n");
+        print_dashboard(r.items);
+        print_warnings(r.items);
+    }
+    print_probes(r.result);
+out:
+    reply_free(&r);
+    return rc;
+}
+
+/* metrics: the text arrives in chunks; print each as it comes. */
+static void
+print_chunks(void *arg, const cJSON *items)
+{
+    const cJSON *it;
+
+    (void)arg;
+    cJSON_ArrayForEach(it, items)
+    {
+        if (cJSON_IsString(it))
+            fputs(it->valuestring, stdout);
+    }
+}
+
+int
+cmd_metrics(struct ctl *ctl, int argc, char **argv)
+{
+    struct proto_writer w;
+    struct reply r;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") != 0)
+            return cmd_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
+    }
+    if ((rc = ctl_connect(ctl)) != 0)
+        return rc;
+    ctl->client.on_items = print_chunks;
+    client_request_begin(&ctl->client, &w, PROTO_OP_METRICS, 0);
+    rc = ctl_call(ctl, &w, &r);
+    ctl->client.on_items = NULL;
+    fflush(stdout);
+    reply_free(&r);
+    return rc;
+}
+
+/* logs: one line per log line, or one JSON object per line with --json. */
+static void
+print_lines(void *arg, const cJSON *items)
+{
+    const struct ctl *ctl = arg;
+    const cJSON *it;
+
+    cJSON_ArrayForEach(it, items)
+    {
+        if (ctl->json) {
+            char *s = cJSON_PrintUnformatted(it);
+
+            if (s != NULL)
+                printf("%s\n", s);
+            cJSON_free(s);
+        } else {
+            char stamp[40];
+
+            output_time(jint(it, "time"), stamp, sizeof(stamp));
+            printf("%s %-5s %s\n", stamp, jstr(it, "level"), jstr(it, "text"));
+        }
+    }
+    fflush(stdout);
+}
+
+int
+cmd_logs(struct ctl *ctl, int argc, char **argv)
+{
+    const char *name = NULL, *level = NULL, *lines = NULL;
+    struct proto_writer w;
+    struct reply r;
+    int follow = 0, rc, m;
+    long n = -1;
+
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+
+        if (strcmp(argv[i], "--follow") == 0 || strcmp(argv[i], "-f") == 0) {
+            follow = 1;
+        } else if ((m = cmd_opt(argc, argv, &i, "--name", &v)) != 0) {
+            if (m < 0)
+                return cmd_usage_error(argv[0], "--name needs a certificate name");
+            name = v;
+        } else if ((m = cmd_opt(argc, argv, &i, "--level", &v)) != 0) {
+            if (m < 0)
+                return cmd_usage_error(argv[0], "--level needs error, warn, info or debug");
+            level = v;
+        } else if ((m = cmd_opt(argc, argv, &i, "--lines", &v)) != 0) {
+            if (m < 0 || (n = cmd_parse_count(v, 1000000)) < 0)
+                return cmd_usage_error(argv[0], "--lines needs a number from 0 to 1000000");
+            lines = v;
+        } else if (strcmp(argv[i], "--json") != 0) {
+            return cmd_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (level != NULL && strcmp(level, "error") != 0 && strcmp(level, "warn") != 0 &&
+        strcmp(level, "info") != 0 && strcmp(level, "debug") != 0)
+        return cmd_usage_error(argv[0], "unknown level '%s': use error, warn, info or debug",
+                               level);
+    if ((rc = ctl_connect(ctl)) != 0)
+        return rc;
+    ctl->client.on_items = print_lines;
+    ctl->client.on_items_arg = ctl;
+    client_request_begin(&ctl->client, &w, PROTO_OP_LOGS,
+                         (size_t)(follow + (name != NULL) + (level != NULL) + (lines != NULL)));
+    if (follow)
+        proto_pack_kv_bool(&w.pk, "follow", 1);
+    if (name != NULL)
+        proto_pack_kv_str(&w.pk, "name", name);
+    if (level != NULL)
+        proto_pack_kv_str(&w.pk, "level", level);
+    if (lines != NULL)
+        proto_pack_kv_uint(&w.pk, "lines", (uint64_t)n);
+    rc = ctl_call(ctl, &w, &r);
+    ctl->client.on_items = NULL;
+    reply_free(&r);
+    return rc;
+}
