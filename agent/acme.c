@@ -431,6 +431,7 @@ call_step(void *arg)
     req.ca_file = c->ca->trust;
     req.accept = c->accept;
     req.url = c->url;
+    req.timeout_ms = (long)acme->agent->config.acme_http_timeout * 1000L;
     if (c->payload == NULL) {
         req.method = "GET";
         rc = acme_http_send(acme->http, &req, call_reply, c, &cause);

@@ -96,6 +96,10 @@ static const struct key_def keys[] = {
      "seconds between runs of the probes in the probes list"},
     {"probes", KEY_STRLIST, OFF(probes), 0, 256, NULL, NULL, 1, 0,
      "URLs probed every probe_interval; results and warnings appear in status"},
+    {"ipc_frame_timeout", KEY_INT, OFF(ipc_frame_timeout), 1, 3600, NULL, "30", 1, 0,
+     "seconds an IPC client may take to send a whole frame once it began one; then it is dropped"},
+    {"acme_http_timeout", KEY_INT, OFF(acme_http_timeout), 1, 600, NULL, "30", 1, 0,
+     "seconds one HTTP exchange with an ACME CA may take (connection included)"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

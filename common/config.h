@@ -53,6 +53,8 @@ struct config {
     int probe_concurrency;      /* connections open at once */
     int probe_interval;         /* seconds between runs of the configured probes */
     struct config_list probes; /* URLs probed every probe_interval */
+    int ipc_frame_timeout;      /* seconds an IPC client may take to complete a frame */
+    int acme_http_timeout;      /* seconds one HTTP exchange with an ACME CA may take */
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */
