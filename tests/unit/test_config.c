@@ -138,7 +138,8 @@ test_docs_cover_every_key(void **state)
     struct config c;
 
     (void)state;
-    assert_int_equal(n, 15 + 9 /* trust_* and probe* keys */);
+    /* + ipc_frame_timeout and acme_http_timeout */
+    assert_int_equal(n, 15 + 9 /* trust_* and probe* keys */ + 2);
     /* The ACME keys: a default CA, no dns-01 hook until one is configured. */
     assert_int_equal(config_defaults(&c), 0);
     assert_string_equal(c.default_ca, "letsencrypt");
