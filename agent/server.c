@@ -249,7 +249,8 @@ on_frame_sweep(uv_timer_t *timer)
                  (unsigned long long)c->number, c->peer.name, c->peer.pid,
                  server->agent->config.ipc_frame_timeout, proto_reader_pending(&c->reader));
         c->frame_started = 0;
-        server_send_error(c, 0, E_PROTO, "the frame was not completed in time (ipc_frame_timeout)");
+        server_send_error(c, 0, E_PROTO,
+                          "the frame was not completed in time (ipc_frame_timeout)");
         server_drop(c, "frame timeout");
     }
     if (!partial)

@@ -15,8 +15,8 @@
  * requests/s, latency percentiles and RSS before/after.
  *
  * usage: test_ipc_load CERTAGENT CERTCTL [REQUESTS] [CONNECTIONS]
- * Environment: RSS_CAP_MIB (default 200, 400 in the ASan build; e.g. larger when CERTAGENT is a valgrind wrapper, see
- * tests/integration/it-ipc-valgrind.sh), KEEP_TEST_DIR.
+ * Environment: RSS_CAP_MIB (default 200, 400 in the ASan build; larger when CERTAGENT is a
+ * valgrind wrapper: README.md, Building and testing), KEEP_TEST_DIR.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -463,7 +463,8 @@ main(int argc, char **argv)
         c->kind = GOOD;
         proto_reader_init(&c->r);
         c->left = per_conn;
-        if ((c->fd = agentproc_connect(&agent)) < 0 || agentproc_hello(c->fd, PROTO_VERSION) != 0 ||
+        if ((c->fd = agentproc_connect(&agent)) < 0 ||
+            agentproc_hello(c->fd, PROTO_VERSION) != 0 ||
             agentproc_read(c->fd, &msg, 30000) != 1) {
             snprintf(what, sizeof(what), "well-behaved connection %d could not say hello", i);
             check(0, what);
