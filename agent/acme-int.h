@@ -17,7 +17,7 @@ struct acme_order;
 
 #define ACME_MAX_NONCES 32
 /* Retries of one call after badNonce, and after 5xx/429/transport errors. */
-#define ACME_NONCE_RETRIES 10
+#define ACME_NONCE_RETRIES 20
 #define ACME_SERVER_RETRIES 8
 /* Retries when no HTTP reply came at all (refused, reset, timed out): a CA that is down
  * is not waited for long; renewal tries again later. */
@@ -70,6 +70,7 @@ struct acme_timer {
     struct acme *acme;
     struct acme_timer *prev, *next;
     void (*fn)(void *arg);
+    void (*cancel)(void *arg);
     void *arg;
 };
 
@@ -104,6 +105,9 @@ int acme_call(struct acme *acme, struct acme_ca *ca, const struct acme_call_args
 
 /* Runs fn(arg) after ms on the loop (cancelled by acme_stop). */
 int acme_later(struct acme *acme, uint64_t ms, void (*fn)(void *arg), void *arg);
+/* The same; when acme_stop cancels the timer, cancel(arg) runs instead of fn (may be NULL). */
+int acme_later_cancel(struct acme *acme, uint64_t ms, void (*fn)(void *arg),
+                      void (*cancel)(void *arg), void *arg);
 
 struct acme_ca *acme_ca_find(struct acme *acme, const char *name);
 /* Makes sure ca->dir is fresh; fn runs once it is (or failed). */

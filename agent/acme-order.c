@@ -49,6 +49,7 @@ struct authz {
     int hook_remove;      /* the running hook is the "remove" one */
     int hook_active;      /* a hook of this authorization runs */
     int remove_after;     /* run the "remove" hook once the "add" one has ended */
+    char *chall_refused;  /* the CA's refusal of the challenge POST, kept while we check */
 };
 
 struct acme_order {
@@ -85,6 +86,7 @@ struct acme_order {
     int resumed;
     int ended;
     unsigned hooks_running;
+    unsigned ops;         /* calls and timers in flight (order_post, poll_later) */
     char **alternates;
     size_t nalternates, next_alternate;
     char *default_chain;
@@ -118,6 +120,7 @@ order_free(struct acme_order *o)
         free(a->token);
         free(a->keyauth);
         free(a->dns_value);
+        free(a->chall_refused);
     }
     free(o->authz);
     free(o->name);
@@ -202,10 +205,11 @@ authz_cleanup(struct authz *a)
     }
 }
 
+/* Frees an ended order once no hook, call or timer can reach it any more. */
 static void
 order_release(struct acme_order *o)
 {
-    if (o->hooks_running == 0)
+    if (o->hooks_running == 0 && o->ops == 0)
         order_free(o);
 }
 
@@ -268,6 +272,80 @@ acme_order_stop_all(struct acme *acme)
     }
 }
 
+/*
+ * A call or timer of the order in flight.  Several authorizations run at once, so one of
+ * them may end the order while the others' calls and timers are pending: those must not
+ * reach the freed order (they did: a use after free when an authorization failed).  Each
+ * goes through an order_op that counts it in o->ops; once the order has ended, the op only
+ * releases it.
+ */
+struct order_op {
+    struct acme_order *o;
+    acme_call_cb cb;
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+static struct order_op *
+op_new(struct acme_order *o, acme_call_cb cb, void (*fn)(void *arg), void *arg)
+{
+    struct order_op *op = calloc(1, sizeof(*op));
+
+    if (op == NULL)
+        return NULL;
+    op->o = o;
+    op->cb = cb;
+    op->fn = fn;
+    op->arg = arg;
+    o->ops++;
+    return op;
+}
+
+/* Takes op back; 1 when its order has ended (and is released if nothing else holds it). */
+static int
+op_done(struct order_op *op)
+{
+    struct acme_order *o = op->o;
+
+    free(op);
+    o->ops--;
+    if (!o->ended)
+        return 0;
+    order_release(o);
+    return 1;
+}
+
+static void
+op_reply(void *arg, int rc, const char *cause, const char *detail,
+         struct acme_http_response *resp, cJSON *json)
+{
+    struct order_op *op = arg;
+    acme_call_cb cb = op->cb;
+    void *cb_arg = op->arg;
+
+    if (op_done(op))
+        return;
+    cb(cb_arg, rc, cause, detail, resp, json);
+}
+
+static void
+op_timer(void *arg)
+{
+    struct order_op *op = arg;
+    void (*fn)(void *arg) = op->fn;
+    void *fn_arg = op->arg;
+
+    if (op_done(op))
+        return;
+    fn(fn_arg);
+}
+
+static void
+op_cancel(void *arg)
+{
+    op_done(arg);
+}
+
 /* Waits: Retry-After when the CA gave one, else a doubling back-off, within the deadline. */
 static int
 poll_later(struct acme_order *o, const struct acme_http_response *resp, unsigned *polls,
@@ -289,9 +367,19 @@ poll_later(struct acme_order *o, const struct acme_http_response *resp, unsigned
                    ACME_ORDER_DEADLINE_MS / 60000, o->url != NULL ? o->url : "not created");
         return -1;
     }
-    if (acme_later(o->acme, ms, fn, arg) != 0) {
-        order_fail(o, -E_UNAVAILABLE, "the agent is stopping");
-        return -1;
+    {
+        struct order_op *op = op_new(o, NULL, fn, arg);
+
+        if (op == NULL) {
+            order_fail(o, -E_NOMEM, "out of memory");
+            return -1;
+        }
+        if (acme_later_cancel(o->acme, ms, op_timer, op_cancel, op) != 0) {
+            free(op);
+            o->ops--;
+            order_fail(o, -E_UNAVAILABLE, "the agent is stopping");
+            return -1;
+        }
     }
     return 0;
 }
@@ -302,6 +390,7 @@ order_post(struct acme_order *o, const char *url, const char *payload, const cha
            acme_call_cb cb, void *arg)
 {
     struct acme_call_args args;
+    struct order_op *op;
     char *cause = NULL;
     int rc;
 
@@ -312,7 +401,13 @@ order_post(struct acme_order *o, const char *url, const char *payload, const cha
     args.kid = o->ca->account->url;
     args.accept = accept;
     args.deadline = o->deadline;
-    if ((rc = acme_call(o->acme, o->ca, &args, cb, arg, &cause)) != 0) {
+    if ((op = op_new(o, cb, NULL, arg)) == NULL) {
+        order_fail(o, -E_NOMEM, "out of memory");
+        return -E_NOMEM;
+    }
+    if ((rc = acme_call(o->acme, o->ca, &args, op_reply, op, &cause)) != 0) {
+        free(op);
+        o->ops--;
         order_fail(o, rc, "%s", cause != NULL ? cause : err_message(rc));
         free(cause);
     }
@@ -555,6 +650,23 @@ challenge_error(const cJSON *authz, char *buf, size_t len)
     return buf;
 }
 
+/* Is the challenge of this type in the authorization already processing or valid? */
+static int
+challenge_started(const cJSON *authz, const char *type)
+{
+    const cJSON *ch;
+
+    cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(authz, "challenges")) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(ch, "type");
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(ch, "status");
+
+        if (cJSON_IsString(t) && strcmp(t->valuestring, type) == 0 && cJSON_IsString(st))
+            return strcmp(st->valuestring, "processing") == 0 ||
+                   strcmp(st->valuestring, "valid") == 0;
+    }
+    return 0;
+}
+
 static void
 authz_reply(void *arg, int rc, const char *cause, const char *detail,
             struct acme_http_response *resp, cJSON *json)
@@ -627,6 +739,10 @@ authz_reply(void *arg, int rc, const char *cause, const char *detail,
             authz_respond(a);
             return;
         }
+        if (a->chall_refused != NULL && !challenge_started(json, o->challenge)) {
+            order_fail(o, -E_ACME, "%s", a->chall_refused);
+            return;
+        }
         poll_later(o, resp, &a->polls, authz_fetch, a);
         return;
     }
@@ -654,6 +770,24 @@ challenge_reply(void *arg, int rc, const char *cause, const char *detail,
     (void)json;
     if (a->o->ended)
         return;
+    if (rc == -E_ACME && resp != NULL && resp->status >= 400 && resp->status < 500 &&
+        a->chall_refused == NULL && cause != NULL) {
+        /*
+         * A refusal after a lost reply is often the CA saying it already has the
+         * answer ("Cannot update challenge with status valid"): look at the
+         * authorization before failing; authz_reply fails with these words if the
+         * challenge was not started after all.
+         */
+        if ((a->chall_refused = strdup(cause)) == NULL) {
+            order_fail(a->o, -E_NOMEM, "out of memory");
+            return;
+        }
+        progress(a->o, "%s%s: the CA refused the challenge (%s); checking the authorization",
+                 a->wildcard ? "*." : "", a->ident, cause);
+        a->polls = 0;
+        poll_later(a->o, NULL, &a->polls, authz_fetch, a);
+        return;
+    }
     if (rc != 0) {
         order_end(a->o, rc, cause, detail, NULL);
         return;
@@ -695,7 +829,7 @@ hook_done(void *arg, int rc, const char *cause)
         hook_run(a, 1);
     }
     if (--o->hooks_running == 0 && o->ended)
-        order_free(o);
+        order_release(o);
 }
 
 static void

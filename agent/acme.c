@@ -66,6 +66,13 @@ timer_fired(uv_timer_t *t)
 int
 acme_later(struct acme *acme, uint64_t ms, void (*fn)(void *arg), void *arg)
 {
+    return acme_later_cancel(acme, ms, fn, NULL, arg);
+}
+
+int
+acme_later_cancel(struct acme *acme, uint64_t ms, void (*fn)(void *arg),
+                  void (*cancel)(void *arg), void *arg)
+{
     struct acme_timer *at;
 
     if (acme->stopping)
@@ -74,6 +81,7 @@ acme_later(struct acme *acme, uint64_t ms, void (*fn)(void *arg), void *arg)
         return -E_NOMEM;
     at->acme = acme;
     at->fn = fn;
+    at->cancel = cancel;
     at->arg = arg;
     if (uv_timer_init(acme->loop, &at->timer) != 0) {
         free(at);
@@ -348,9 +356,30 @@ call_reply(void *arg, struct acme_http_response *resp)
                                is_json_type(resp->content_type, "application/problem+json")))
         json = cJSON_ParseWithLength(resp->body, resp->body_len);
     if (resp->status >= 200 && resp->status < 300) {
+        /*
+         * A body that should be JSON and is not (malformed, or an HTML page from a
+         * middlebox) is retried like a server error: it is what a broken proxy or a
+         * half-deployed CA produces, and the next answer is usually fine.
+         */
+        char what[160] = "";
+
         if (json == NULL && resp->body_len > 0 &&
-            is_json_type(resp->content_type, "application/json")) {
-            err_set(&words, "the CA '%s' sent malformed JSON from %s", c->ca->name, c->url);
+            is_json_type(resp->content_type, "application/json"))
+            snprintf(what, sizeof(what), "malformed JSON");
+        else if (json == NULL && resp->body_len > 0 && c->accept == NULL &&
+                 !is_json_type(resp->content_type, "application/problem+json"))
+            snprintf(what, sizeof(what), "a reply of type '%.100s' instead of JSON",
+                     resp->content_type != NULL ? resp->content_type : "(none)");
+        if (what[0] != '\0') {
+            delay = retry_delay(NULL, c->server_tries);
+            if (c->server_tries++ < ACME_SERVER_RETRIES &&
+                uv_now(acme->loop) + delay < c->deadline) {
+                log_info("ACME %s: %s sent %s; retrying in %llu ms", c->ca->name, c->url,
+                         what, (unsigned long long)delay);
+                if (acme_later(acme, delay, call_step, c) == 0)
+                    goto out;
+            }
+            err_set(&words, "the CA '%s' sent %s from %s", c->ca->name, what, c->url);
             call_end(c, -E_ACME, words, NULL, resp, NULL);
             goto out;
         }
@@ -432,6 +461,7 @@ call_step(void *arg)
     req.ca_file = c->ca->trust;
     req.accept = c->accept;
     req.url = c->url;
+    req.timeout_ms = (long)acme->agent->config.acme_http_timeout * 1000L;
     if (c->payload == NULL) {
         req.method = "GET";
         rc = acme_http_send(acme->http, &req, call_reply, c, &cause);
@@ -788,6 +818,8 @@ acme_stop(struct acme *acme)
         acme->timers = at->next;
         uv_timer_stop(&at->timer);
         uv_close((uv_handle_t *)&at->timer, timer_closed);
+        if (at->cancel != NULL)
+            at->cancel(at->arg);
     }
     acme_http_free(acme->http);
     acme->http = NULL;

@@ -349,6 +349,8 @@ agent_reload(struct agent *agent)
     c.failure_hook = NULL;
     agent->config.probe_concurrency = c.probe_concurrency;
     agent->config.probe_interval = c.probe_interval;
+    agent->config.ipc_frame_timeout = c.ipc_frame_timeout;
+    agent->config.acme_http_timeout = c.acme_http_timeout;
     {
         struct config_list tmp = agent->config.probes;
 

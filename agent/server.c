@@ -223,13 +223,68 @@ on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(read_buffer, sizeof(read_buffer));
 }
 
+/*
+ * Every SERVER_FRAME_SWEEP_MS while some client has a partial frame: drops the
+ * clients that began a frame more than ipc_frame_timeout seconds ago (a
+ * slowloris peer would otherwise hold a connection and its buffer forever).
+ * Stops itself when no client has a partial frame, so an idle agent sleeps.
+ */
+static void
+on_frame_sweep(uv_timer_t *timer)
+{
+    struct server *server = timer->data;
+    uint64_t now = uv_now(timer->loop);
+    uint64_t limit = (uint64_t)server->agent->config.ipc_frame_timeout * 1000u;
+    int partial = 0;
+
+    for (struct client *c = server->clients; c != NULL; c = c->next) {
+        if (c->closing || c->frame_started == 0)
+            continue;
+        if (now - c->frame_started < limit) {
+            partial = 1;
+            continue;
+        }
+        log_warn("client %llu (%s, pid %ld) did not complete a frame within %d s "
+                 "(ipc_frame_timeout; %zu bytes of it received); dropping it",
+                 (unsigned long long)c->number, c->peer.name, c->peer.pid,
+                 server->agent->config.ipc_frame_timeout, proto_reader_pending(&c->reader));
+        c->frame_started = 0;
+        server_send_error(c, 0, E_PROTO,
+                          "the frame was not completed in time (ipc_frame_timeout)");
+        server_drop(c, "frame timeout");
+    }
+    if (!partial)
+        uv_timer_stop(timer);
+}
+
+/* Notes when the client's partial frame began; completed says a frame ended in this read. */
+static void
+frame_progress(struct client *client, int completed)
+{
+    struct server *server = client->server;
+    uv_loop_t *loop = server->agent->loop;
+    int rc;
+
+    if (client->closing || proto_reader_pending(&client->reader) == 0) {
+        client->frame_started = 0;
+        return;
+    }
+    if (client->frame_started != 0 && !completed)
+        return;
+    client->frame_started = uv_now(loop);
+    if (server->frame_sweep_init && !uv_is_active((uv_handle_t *)&server->frame_sweep) &&
+        (rc = uv_timer_start(&server->frame_sweep, on_frame_sweep, SERVER_FRAME_SWEEP_MS,
+                             SERVER_FRAME_SWEEP_MS)) != 0)
+        log_error("cannot start the IPC frame timer: %s", uv_strerror(rc));
+}
+
 static void
 on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct client *client = stream->data;
     struct proto_msg msg;
     char *cause = NULL;
-    int rc;
+    int rc, completed = 0;
 
     if (nread < 0) {
         if (nread != UV_EOF && proto_reader_pending(&client->reader) > 0)
@@ -259,9 +314,11 @@ on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
             break;
         }
         client->server->requests++;
+        completed = 1;
         ops_dispatch(client, &msg.root);
         proto_msg_free(&msg);
     }
+    frame_progress(client, completed);
     free(cause);
     server_client_unref(client);
 }
@@ -347,6 +404,13 @@ server_start(struct server *server, struct agent *agent, const char *path, char 
         goto fail;
     }
     server->listening = 1;
+    if ((rc = uv_timer_init(agent->loop, &server->frame_sweep)) != 0) {
+        err_set(cause, "cannot create the IPC frame timer: %s", uv_strerror(rc));
+        rc = -E_INTERNAL;
+        goto fail_close;
+    }
+    server->frame_sweep.data = server;
+    server->frame_sweep_init = 1;
     if ((rc = platform_socket_secure(&server->listener, path, agent->config.socket_group, agent->config.socket_mode,
                                      &server->socket_gid, cause)) != 0)
         goto fail_close;
@@ -372,6 +436,11 @@ server_stop(struct server *server)
         uv_close((uv_handle_t *)&server->listener, NULL);
         platform_socket_remove(server->path);
         server->listening = 0;
+    }
+    if (server->frame_sweep_init) {
+        uv_timer_stop(&server->frame_sweep);
+        uv_close((uv_handle_t *)&server->frame_sweep, NULL);
+        server->frame_sweep_init = 0;
     }
     for (struct client *c = server->clients; c != NULL; c = c->next)
         client_close(c);

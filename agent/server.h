@@ -17,7 +17,9 @@ struct agent;
 struct server;
 
 /* Replies queued to a client that does not read them, before it is dropped. */
-#define SERVER_MAX_PENDING_WRITE (16u * 1024 * 1024)
+#define SERVER_MAX_PENDING_WRITE (4u * 1024 * 1024)
+/* How often clients with a partial frame are checked against ipc_frame_timeout. */
+#define SERVER_FRAME_SWEEP_MS 500
 
 struct client {
     uv_pipe_t pipe;          /* pipe.data points here */
@@ -28,6 +30,7 @@ struct client {
     uint64_t number;         /* connection number, for logs */
     size_t pending_write;    /* bytes queued in uv_write requests */
     unsigned refs;           /* the handle + jobs in flight */
+    uint64_t frame_started;  /* uv_now() when the partial frame being read began; 0: none */
     int hello_done;
     int closing;
 };
@@ -42,6 +45,8 @@ struct server {
     char *path;
     int listening;
     uint64_t requests;       /* served, for status */
+    uv_timer_t frame_sweep;  /* drops clients that sit on a partial frame (ipc_frame_timeout) */
+    int frame_sweep_init;
 };
 
 /* Binds and listens on path, secured with the config's group and mode. */

@@ -120,6 +120,10 @@ static const struct key_def keys[] = {
      "loopback ADDR:PORT (e.g. 127.0.0.1:9464) serving Prometheus GET /metrics; unset: off"},
     {"log_ring_lines", KEY_INT, OFF(log_ring_lines), 0, 1000000, NULL, "2000", 1, 0,
      "recent log lines kept in memory for certctl logs (0: none)"},
+    {"ipc_frame_timeout", KEY_INT, OFF(ipc_frame_timeout), 1, 3600, NULL, "30", 1, 0,
+     "seconds an IPC client may take to send a whole frame once it began one; then it is dropped"},
+    {"acme_http_timeout", KEY_INT, OFF(acme_http_timeout), 1, 600, NULL, "30", 1, 0,
+     "seconds one HTTP exchange with an ACME CA may take (connection included)"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -66,6 +66,8 @@ struct config {
     int critical_days;    /* "expiring" is critical at most this many days ahead */
     char *metrics_listen; /* loopback "ADDR:PORT" serving GET /metrics; NULL: off */
     int log_ring_lines;   /* log lines kept in memory for certctl logs */
+    int ipc_frame_timeout;      /* seconds an IPC client may take to complete a frame */
+    int acme_http_timeout;      /* seconds one HTTP exchange with an ACME CA may take */
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */

@@ -49,6 +49,23 @@ the JWS payload, e.g. "replaces"), skips the first "after" matches (default 0) a
     badjson         replace the body with malformed JSON (same status and headers).
     content-type    replace the Content-Type with "value" (default text/html).
 
+    reset-headers   send the status line and part of the headers, then RST (no reply parsed).
+    reset-body      forward, send the headers and half the body, then RST.
+
+Chaos (the "chaos" key of the configuration, or POST /chaos; null turns it off): a seeded
+random plan over every request that no rule took:
+
+    {"seed": 8, "rate": 0.3, "faults": [NAME, ...], "kinds": [KIND, ...],
+     "stall_seconds": 5, "retry_after": 1}
+
+Each request of one of "kinds" (default: every ACME kind but renewalInfo) draws a fault with
+probability "rate" (0..1) from "faults" (default all of CHAOS_FAULTS): 503-retry-after,
+500, 429-retry-after, 429 (rateLimited without Retry-After), reset (no reply),
+reset-headers, reset-body, stall ("stall_seconds", default 5, then the connection is closed
+without a reply), truncate, badjson, content-type.  The draws come from random.Random(seed),
+so a plan is reproducible up to the order in which concurrent requests arrive.  GET /log's
+"chaos" counts the faults injected by name.
+
 renewal_info window bounds ("start", "end") are seconds relative to now (numbers), absolute
 RFC 3339 strings, or "notBefore+N" / "notAfter-N" relative to the certificate named by the
 CertID (looked up in Pebble's management interface given with --mgmt).
@@ -58,6 +75,7 @@ Control endpoint (plain HTTP on another loopback port):
     GET  /rules,  POST /rules        the rules (a list, or {"rules": [...]}); counters restart
     POST /profiles                   {"profiles": {...} or null, "default_profile": ...}
     POST /renewal-info               the renewal_info object, or null to drop renewalInfo
+    POST /chaos                      the chaos object (above), or null to stop injecting
     GET  /log                        {"counts": {kind: requests}, "user_agents": {UA: requests},
                                       "injected": [...],
                                       "orders": [newOrder payload facts], "renewal_info":
@@ -75,6 +93,7 @@ import http.server
 import ipaddress
 import json
 import os
+import random
 import re
 import socket
 import ssl
@@ -93,7 +112,25 @@ ACME_ERR = "urn:ietf:params:acme:error:"
 KINDS = ("directory", "newNonce", "newAccount", "account", "newOrder", "order", "orders",
          "authz", "challenge", "finalize", "cert", "revoke", "keyChange", "renewalInfo")
 ACTIONS = ("status", "processing", "order-not-ready", "lag", "reset", "stall", "truncate",
-           "badjson", "content-type")
+           "badjson", "content-type", "reset-headers", "reset-body")
+# Faults of the chaos plan, each a rule for the actions above.
+CHAOS_FAULTS = {
+    "503-retry-after": {"action": "status", "status": 503, "type": "serverInternal",
+                        "detail": "chaos: service unavailable", "retry_after": 1},
+    "500": {"action": "status", "status": 500, "type": "serverInternal",
+            "detail": "chaos: internal error"},
+    "429-retry-after": {"action": "status", "status": 429, "type": "rateLimited",
+                        "detail": "chaos: slow down", "retry_after": 1},
+    "429": {"action": "status", "status": 429, "type": "rateLimited",
+            "detail": "chaos: too many requests, no Retry-After"},
+    "reset": {"action": "reset"},
+    "reset-headers": {"action": "reset-headers"},
+    "reset-body": {"action": "reset-body"},
+    "stall": {"action": "stall", "close": True},
+    "truncate": {"action": "truncate"},
+    "badjson": {"action": "badjson"},
+    "content-type": {"action": "content-type", "value": "text/html; charset=utf-8"},
+}
 
 # Pebble 2.4.0's fixed resource paths (wfe/wfe.go).
 PATHS = (
@@ -133,7 +170,7 @@ def phase_of(rule):
         return "order"
     if action == "order-not-ready":
         return "pre"
-    if action in ("status", "reset"):
+    if action in ("status", "reset", "reset-headers"):
         return "post" if rule.get("forward") else "pre"
     return "post"
 
@@ -212,7 +249,7 @@ def check_rule(i, rule):
 def check_config(cfg):
     if not isinstance(cfg, dict):
         raise ConfigError("the configuration must be a JSON object")
-    unknown = set(cfg) - {"rules", "profiles", "default_profile", "renewal_info"}
+    unknown = set(cfg) - {"rules", "profiles", "default_profile", "renewal_info", "chaos"}
     if unknown:
         raise ConfigError("unknown configuration keys: %s" % ", ".join(sorted(unknown)))
     rules = cfg.get("rules", [])
@@ -239,6 +276,36 @@ def check_config(cfg):
         if "retry_after" in ri and not isinstance(ri["retry_after"], (int, str)):
             raise ConfigError("renewal_info.retry_after must be seconds or a string")
     out["renewal_info"] = ri
+    out["chaos"] = check_chaos(cfg.get("chaos"))
+    return out
+
+
+def check_chaos(ch):
+    if ch is None:
+        return None
+    if not isinstance(ch, dict):
+        raise ConfigError("chaos must be an object or null")
+    unknown = set(ch) - {"seed", "rate", "faults", "kinds", "stall_seconds", "retry_after"}
+    if unknown:
+        raise ConfigError("unknown chaos keys: %s" % ", ".join(sorted(unknown)))
+    rate = ch.get("rate", 0.3)
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate <= 1:
+        raise ConfigError("chaos.rate must be a number in 0..1")
+    faults = ch.get("faults", sorted(CHAOS_FAULTS))
+    if not isinstance(faults, list) or not faults or any(f not in CHAOS_FAULTS for f in faults):
+        raise ConfigError("chaos.faults must be a list of %s" % ", ".join(sorted(CHAOS_FAULTS)))
+    kinds = ch.get("kinds", [k for k in KINDS if k != "renewalInfo"])
+    if not isinstance(kinds, list) or not kinds or any(k not in KINDS for k in kinds):
+        raise ConfigError("chaos.kinds must be a list of %s" % ", ".join(KINDS))
+    stall = ch.get("stall_seconds", 5)
+    if not isinstance(stall, (int, float)) or isinstance(stall, bool) or not 0 <= stall <= 600:
+        raise ConfigError("chaos.stall_seconds must be a number in 0..600")
+    out = {"seed": ch.get("seed", 0), "rate": rate, "faults": faults, "kinds": kinds,
+           "stall_seconds": stall}
+    check_int(ch, "retry_after", 1, 0, 86400)
+    out["retry_after"] = ch.get("retry_after", 1)
+    if not isinstance(out["seed"], (int, str)):
+        raise ConfigError("chaos.seed must be an integer or a string")
     return out
 
 
@@ -247,6 +314,7 @@ class State:
 
     def __init__(self, cfg):
         self.lock = threading.Lock()
+        self.chaos_rng = None
         self.set_config(cfg)
         self.clear_log()
         self.order_profile = {}     # order path -> profile
@@ -256,11 +324,34 @@ class State:
         self.cert_dates = {}        # serial hex -> (notBefore, notAfter)
 
     def set_config(self, cfg):
+        if cfg.get("chaos") != getattr(self, "config", {}).get("chaos"):
+            self.set_chaos(cfg.get("chaos"))
         self.config = cfg
         self.rule_seen = [0] * len(cfg["rules"])
         self.rule_applied = [0] * len(cfg["rules"])
 
+    def set_chaos(self, chaos):
+        self.chaos_rng = random.Random(chaos["seed"]) if chaos is not None else None
+
+    def chaos_draw(self, kind):
+        """(name, rule) of the chaos fault for this request, or (None, None)."""
+        with self.lock:
+            ch = self.config.get("chaos")
+            if ch is None or self.chaos_rng is None or kind not in ch["kinds"]:
+                return None, None
+            if self.chaos_rng.random() >= ch["rate"]:
+                return None, None
+            name = self.chaos_rng.choice(ch["faults"])
+            self.chaos_counts[name] = self.chaos_counts.get(name, 0) + 1
+        rule = dict(CHAOS_FAULTS[name], kind=[kind], chaos=name)
+        if "retry_after" in rule:
+            rule["retry_after"] = ch["retry_after"]
+        if name == "stall":
+            rule["seconds"] = ch["stall_seconds"]
+        return name, rule
+
     def clear_log(self):
+        self.chaos_counts = {}
         self.counts = {}
         self.user_agents = {}
         self.injected = []
@@ -304,9 +395,12 @@ class State:
 
     def log_injection(self, i, rule, kind, method, path, detail=""):
         with self.lock:
-            self.note(self.injected, {"seq": len(self.injected) + 1, "time": time.time(),
-                                      "rule": i, "action": rule["action"], "kind": kind,
-                                      "method": method, "path": path, "detail": detail})
+            entry = {"seq": len(self.injected) + 1, "time": time.time(), "rule": i,
+                     "action": rule["action"], "kind": kind, "method": method, "path": path,
+                     "detail": detail}
+            if "chaos" in rule:
+                entry["chaos"] = rule["chaos"]
+            self.note(self.injected, entry)
 
     def snapshot(self):
         with self.lock:
@@ -317,6 +411,7 @@ class State:
                 r["applied"] = self.rule_applied[i]
                 rules.append(r)
             return {"counts": dict(self.counts), "user_agents": dict(self.user_agents),
+                    "chaos": dict(self.chaos_counts),
                     "injected": list(self.injected),
                     "orders": list(self.orders), "renewal_info": list(self.ari),
                     "rules": rules}
@@ -458,6 +553,15 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def reset_mid_headers(self):
+        """A status line and half a header block, then RST."""
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/js")
+            self.wfile.flush()
+        except OSError:
+            pass
+        self.kill_connection()
+
     def end_connection(self):
         """Orderly close (TLS close_notify, then FIN) whatever was promised in the headers."""
         self.dead = True
@@ -559,6 +663,13 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         if rule is not None:
             self.apply_pre(i, rule, kind, path)
             return
+        self.chaos_rule = None
+        if st.config.get("chaos") is not None:
+            _, crule = st.chaos_draw(kind)
+            if crule is not None and phase_of(crule) == "pre":
+                self.apply_pre(-1, crule, kind, path)
+                return
+            self.chaos_rule = crule
 
         if kind == "renewalInfo" and self.command == "GET":
             self.renewal_info(path)
@@ -597,6 +708,10 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         if action == "reset":
             st.log_injection(i, rule, kind, self.command, path)
             self.kill_connection()
+            return
+        if action == "reset-headers":
+            st.log_injection(i, rule, kind, self.command, path)
+            self.reset_mid_headers()
             return
         if action == "order-not-ready":
             order = self.order_of_finalize(path)
@@ -699,6 +814,8 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
                 pass
 
         i, rule = st.pick(kind, self.command, payload, "post")
+        if rule is None and getattr(self, "chaos_rule", None) is not None:
+            i, rule = -1, self.chaos_rule
         if rule is not None:
             self.apply_post(i, rule, kind, path, status, out, rbody)
             return
@@ -769,8 +886,26 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         st.log_injection(i, rule, kind, self.command, path)
         if action == "reset":
             self.kill_connection()
+        elif action == "reset-headers":
+            self.reset_mid_headers()
+        elif action == "reset-body":
+            try:
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if not head:
+                    self.wfile.write(body[:len(body) // 2])
+                self.wfile.flush()
+            except OSError:
+                pass
+            self.kill_connection()
         elif action == "stall":
             time.sleep(float(rule.get("seconds", 30)))
+            if rule.get("close"):
+                self.kill_connection()
+                return
             try:
                 self.send_reply(status, headers, body, head=head)
             except OSError:
@@ -931,6 +1066,9 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
             elif self.path == "/renewal-info":
                 cfg["renewal_info"] = body
                 new = check_config(cfg)
+            elif self.path == "/chaos":
+                cfg["chaos"] = body
+                new = check_config(cfg)
             elif self.path == "/log/clear":
                 with st.lock:
                     st.clear_log()
@@ -943,7 +1081,7 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
             self.reply(400, {"error": str(exc)})
             return
         with st.lock:
-            if self.path in ("/config", "/rules"):
+            if self.path in ("/config", "/rules", "/chaos"):
                 st.set_config(new)
             else:
                 st.config = dict(new, rules=st.config["rules"])

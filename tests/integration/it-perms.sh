@@ -47,4 +47,60 @@ check "key 0600" test "$(mode_of "$key")" = 600
 check "key owned by root" test "$(stat -c %u "$key")" = 0
 run 1 runuser -u nobody -- cat "$key"
 stop_agent
+
+# Socket 0660 root:GROUP (a temporary group, as the package's certagent group): a user that is
+# neither root nor in GROUP cannot connect at all, so cannot change anything; a member can.
+grp=certagent-it-$$
+if ! groupadd "$grp" 2>"$T/groupadd.err"; then
+    echo "SKIP: cannot create a temporary group: $(cat "$T/groupadd.err")"
+    finish
+fi
+gid=$(getent group "$grp" | cut -d: -f3)
+trap 'groupdel "$grp" 2>/dev/null; cleanup' EXIT
+printf '{"socket_group": "%s", "socket_mode": "0660"}\n' "$grp" >"$CONFIG"
+start_agent
+check "socket mode 0660" test "$(mode_of "$SOCK")" = 660
+check "socket group $grp" test "$(stat -c %G "$SOCK")" = "$grp"
+check "socket owned by root" test "$(stat -c %U "$SOCK")" = root
+run 0 ctl import imp --cert "$DATA/leaf.pem" --key "$DATA/leaf.key" --chain "$DATA/intermediate.pem"
+run 0 ctl selfsigned s1 --dns s1.test
+run 0 ctl selfsigned s1 --dns s1.test --key rsa2048
+# names_versions: the names and current versions in the last `--json list`.
+names_versions() {
+    printf '%s' "$JOUT" | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+items = j if isinstance(j, list) else j.get("items", j.get("certificates", []))
+print(sorted((c.get("name"), c.get("version"), c.get("not_after")) for c in items))'
+}
+run 0 ctl --json list
+before=$(names_versions)
+check "list shows imp and s1 v2: $before" sh -c "printf '%s' \"\$1\" | grep -q \"'imp'\" && printf '%s' \"\$1\" | grep -q \"'s1', 2\"" _ "$before"
+for args in "list" "selfsigned evil --dns evil.test" "remove s1" "rollback s1" \
+    "import imp --cert $DATA/leaf.pem --key $DATA/leaf.key" "export s1 --format pem --out /tmp/certagent-stolen-$$.pem"; do
+    # shellcheck disable=SC2086
+    run 3 as_nobody $args
+    has "cannot reach certagent"
+done
+check "nothing exported" test ! -e /tmp/certagent-stolen-$$.pem
+run 0 ctl --json list
+check "the store is unchanged" test "$before" = "$(names_versions)"
+# A member of the group ('nobody' with it as its group) may connect and change.
+as_member() {
+    setpriv --reuid=nobody --regid="$gid" --clear-groups -- "$CTL" --socket "$SOCK" "$@"
+}
+run 0 as_member list
+run 0 as_member selfsigned member --dns member.test
+# Every private key in the store (every version) is 0600 and owned by the agent's user.
+nkeys=0
+while IFS= read -r k; do
+    nkeys=$((nkeys + 1))
+    check "$k is 0600" test "$(mode_of "$k")" = 600
+    check "$k owned by root" test "$(stat -c %u "$k")" = 0
+done < <(find "$STATE" -name privkey.pem -type f)
+check "keys found ($nkeys)" test "$nkeys" -ge 5
+check "the private keys are not readable by others" runuser -u nobody -- sh -c \
+    "! cat $STATE/live/member/privkey.pem >/dev/null 2>&1"
+stop_agent
+groupdel "$grp"
 finish

@@ -1,0 +1,138 @@
+#!/bin/bash
+# Disk full: the state directory is a 2 MiB tmpfs, filled to the last byte.  import,
+# selfsigned, rollback and remove then fail with a clear error naming the cause and the path,
+# the previous current version stays current and whole (exported and compared), live/ still
+# points at a complete version, and after a restart no half-written version is visible.  Once
+# space is freed the same operations succeed.  Needs root (mount); otherwise SKIP.
+. "$(dirname "$0")/lib.sh" "$@"
+
+mkdir -p "$STATE"
+if ! mount -t tmpfs -o size=2m,mode=0700 certagent-diskfull "$STATE" 2>"$T/mount.err"; then
+    echo "SKIP: cannot mount a tmpfs on $STATE (needs root): $(cat "$T/mount.err")"
+    rm -rf "$T"
+    trap - EXIT
+    exit 0
+fi
+# Unmount before lib.sh's cleanup removes $T.
+eval "_prev_exit=$(trap -p EXIT | sed -e 's/^trap -- //' -e 's/ EXIT$//')"
+_diskfull_cleanup() {
+    local rc=$?
+    if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
+        kill -KILL "$AGENT_PID" 2>/dev/null
+        wait_gone "$AGENT_PID"
+    fi
+    umount "$STATE" 2>/dev/null || umount -l "$STATE" 2>/dev/null
+    eval "$_prev_exit"
+    return $rc
+}
+trap _diskfull_cleanup EXIT
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj /CN=imp.test -addext subjectAltName=DNS:imp.test \
+    -keyout "$T/imp.key" -out "$T/imp.pem" 2>/dev/null || { fail "openssl req"; finish; }
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj /CN=imp2.test -addext subjectAltName=DNS:imp2.test \
+    -keyout "$T/imp2.key" -out "$T/imp2.pem" 2>/dev/null || { fail "openssl req"; finish; }
+
+start_agent
+run 0 ctl import imp --cert "$T/imp.pem" --key "$T/imp.key"
+run 0 ctl selfsigned self --dns self.test --key ec256
+run 0 ctl selfsigned self --dns self.test --key ec256
+run 0 ctl selfsigned gone --dns gone.test --key ec256
+for n in imp self gone; do
+    run 0 ctl export "$n" --format pem --out "$T/$n.before.pem"
+done
+
+# fill: write until the tmpfs refuses a single byte more.
+fill() {
+    dd if=/dev/zero of="$STATE/filler" bs=64k 2>/dev/null
+    dd if=/dev/zero of="$STATE/filler2" bs=1 2>/dev/null
+    local avail
+    avail=$(df --output=avail -B1 "$STATE" | tail -n 1 | tr -d ' ')
+    [ "$avail" -eq 0 ]
+}
+check "the tmpfs is full" fill
+
+# disk_full_error WHAT: the last command failed (exit 1) naming the cause and a store path.
+disk_full_error() {
+    echo "full disk: $OUT"
+    has "No space left on device"
+    has "$STATE"
+}
+
+# whole NAME: the current version is still the one exported before, complete, key matching.
+whole() {
+    local n=$1
+    run 0 ctl export "$n" --format pem --out "$T/$n.now.pem"
+    check "$n: current version unchanged after the failure" cmp -s "$T/$n.before.pem" "$T/$n.now.pem"
+    check "$n: live/ points at a complete version whose key matches" \
+        key_matches "$STATE/live/$n/cert.pem" "$STATE/live/$n/privkey.pem"
+    check "$n: live/ has the full chain" test -s "$STATE/live/$n/fullchain.pem"
+}
+
+run 1 ctl import imp --cert "$T/imp2.pem" --key "$T/imp2.key"
+disk_full_error
+whole imp
+run 1 ctl selfsigned self --dns self.test --key ec256
+disk_full_error
+whole self
+run 1 ctl rollback self
+disk_full_error
+whole self
+# remove frees space; on a full disk it either succeeds or fails clearly, never half-way.
+ctl remove gone >"$T/remove.out" 2>&1
+rc=$?
+if [ "$rc" -ne 0 ]; then
+    OUT=$(cat "$T/remove.out")
+    check "remove on a full disk: exit 1 with the cause" test "$rc" -eq 1
+    disk_full_error
+    whole gone
+else
+    pass
+    check "removed: live/gone is gone" test ! -e "$STATE/live/gone"
+fi
+check "the agent is alive" kill -0 "$AGENT_PID"
+run 0 ctl --json list
+
+# After a restart (store repair) no half-written version is visible.
+stop_agent
+start_agent
+check "store consistent after restart on a full disk" python3 - "$STATE" <<'PY'
+import json, os, sys
+state = sys.argv[1]
+certs = os.path.join(state, "certs")
+bad = []
+for name in sorted(os.listdir(certs)):
+    d = os.path.join(certs, name)
+    if name.startswith("."):
+        bad.append("leftover certs/" + name)
+        continue
+    lin = json.load(open(os.path.join(d, "lineage.json")))
+    listed = {v["version"] for v in lin["versions"]}
+    for e in os.listdir(d):
+        if e.startswith("."):
+            bad.append("%s: leftover %s" % (name, e))
+        elif e.startswith("v") and int(e[1:]) not in listed:
+            bad.append("%s: unlisted version directory %s" % (name, e))
+    for v in listed:
+        for f in ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem", "meta.json"):
+            if not os.path.isfile(os.path.join(d, "v%d" % v, f)):
+                bad.append("%s v%d: %s missing" % (name, v, f))
+for b in bad:
+    print(b)
+sys.exit(1 if bad else 0)
+PY
+whole imp
+whole self
+
+# Space again: the same operations succeed.
+rm -f "$STATE/filler" "$STATE/filler2"
+run 0 ctl import imp --cert "$T/imp2.pem" --key "$T/imp2.key"
+run 0 ctl export imp --format pem --out "$T/imp.after.pem"
+check "imp: the new import is current" key_matches "$T/imp.after.pem" "$T/imp2.key"
+run 0 ctl selfsigned self --dns self.test --key ec256
+run 0 ctl rollback self
+run 0 ctl remove imp
+check "removed: live/imp is gone" test ! -e "$STATE/live/imp"
+stop_agent
+finish
