@@ -108,8 +108,8 @@ reply_error(struct challenge_conn *conn, int status, const char *reason, const c
  * Where the request head ends (the index after its empty line), 0 when it
  * has not ended yet.  Empty lines before the request line are skipped.
  */
-static size_t
-head_end(const char *head, size_t len)
+size_t
+challenge_http_head_end(const char *head, size_t len)
 {
     size_t i = 0;
 
@@ -171,51 +171,48 @@ fields_ok(const char *p, const char *end)
     return 1;
 }
 
-/* Answers the complete request head in req->head[0, end). */
-static void
-answer(struct challenge_http *h, struct challenge_conn *conn, struct http_request *req, size_t end)
+int
+challenge_http_parse(const char *head, size_t end, struct challenge_http_req *out)
 {
-    const char *p = req->head, *stop = req->head + end, *line, *sp1, *sp2, *version;
-    const char *target, *path, *token;
-    size_t len, tlen, plen, toklen;
-    struct http_token *t;
-    int head_only;
+    const char *p = head, *stop = head + end, *line, *sp1, *sp2, *version;
+    const char *target, *path;
+    size_t len, tlen, plen;
 
-    if (memchr(req->head, '\0', end) != NULL)
-        goto bad;
+    memset(out, 0, sizeof(*out));
+    if (memchr(head, '\0', end) != NULL)
+        return 400;
     while (p < stop && (*p == '\r' || *p == '\n'))
         p++;
     if ((line = next_line(&p, stop, &len)) == NULL)
-        goto bad;
+        return 400;
     /* METHOD SP request-target SP HTTP/1.x */
     sp1 = memchr(line, ' ', len);
     if (sp1 == NULL || sp1 == line || sp1 - line > 16)
-        goto bad;
+        return 400;
     sp2 = memchr(sp1 + 1, ' ', (size_t)(line + len - (sp1 + 1)));
     if (sp2 == NULL || sp2 == sp1 + 1)
-        goto bad;
+        return 400;
     version = sp2 + 1;
     if ((size_t)(line + len - version) != 8 ||
         (memcmp(version, "HTTP/1.1", 8) != 0 && memcmp(version, "HTTP/1.0", 8) != 0))
-        goto bad;
+        return 400;
     for (const char *c = line; c < sp1; c++) {
         if (!is_tchar(*c))
-            goto bad;
+            return 400;
     }
     target = sp1 + 1;
     tlen = (size_t)(sp2 - target);
     for (size_t i = 0; i < tlen; i++) {
         if ((unsigned char)target[i] <= 0x20 || (unsigned char)target[i] >= 0x7f)
-            goto bad;
+            return 400;
     }
     if (!fields_ok(p, stop))
-        goto bad;
-    head_only = sp1 - line == 4 && memcmp(line, "HEAD", 4) == 0;
-    if (!head_only && !(sp1 - line == 3 && memcmp(line, "GET", 3) == 0)) {
-        log_debug("http-01: %s: %.*s: 405", conn->peer, (int)(sp1 - line), line);
-        reply_error(conn, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n");
-        return;
-    }
+        return 400;
+    out->method = line;
+    out->method_len = (size_t)(sp1 - line);
+    out->head_only = sp1 - line == 4 && memcmp(line, "HEAD", 4) == 0;
+    if (!out->head_only && !(sp1 - line == 3 && memcmp(line, "GET", 3) == 0))
+        return 405;
     /* Absolute form (http://host/path) as well as the usual origin form. */
     path = target;
     plen = tlen;
@@ -225,7 +222,7 @@ answer(struct challenge_http *h, struct challenge_conn *conn, struct http_reques
         path = slash != NULL ? slash : "/";
         plen = slash != NULL ? (size_t)(target + tlen - slash) : 1;
     } else if (tlen == 0 || target[0] != '/') {
-        goto bad;
+        return 400;
     }
     for (size_t i = 0; i < plen; i++) {
         if (path[i] == '?') {
@@ -233,29 +230,56 @@ answer(struct challenge_http *h, struct challenge_conn *conn, struct http_reques
             break;
         }
     }
-    toklen = plen > strlen(CHALLENGE_PREFIX) ? plen - strlen(CHALLENGE_PREFIX) : 0;
-    token = path + strlen(CHALLENGE_PREFIX);
-    if (toklen == 0 || memcmp(path, CHALLENGE_PREFIX, strlen(CHALLENGE_PREFIX)) != 0 ||
-        !is_base64url(token, toklen)) {
+    out->token_len = plen > strlen(CHALLENGE_PREFIX) ? plen - strlen(CHALLENGE_PREFIX) : 0;
+    out->token = path + strlen(CHALLENGE_PREFIX);
+    if (out->token_len == 0 || memcmp(path, CHALLENGE_PREFIX, strlen(CHALLENGE_PREFIX)) != 0 ||
+        !is_base64url(out->token, out->token_len)) {
+        out->token = NULL;
+        out->token_len = 0;
+        return 404;
+    }
+    return 0;
+}
+
+/* Answers the complete request head in req->head[0, end). */
+static void
+answer(struct challenge_http *h, struct challenge_conn *conn, struct http_request *req, size_t end)
+{
+    struct challenge_http_req parsed;
+    struct http_token *t;
+    size_t toklen;
+    const char *token;
+
+    switch (challenge_http_parse(req->head, end, &parsed)) {
+    case 0:
+        break;
+    case 405:
+        log_debug("http-01: %s: %.*s: 405", conn->peer, (int)parsed.method_len, parsed.method);
+        reply_error(conn, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n");
+        return;
+    case 404:
         log_debug("http-01: %s: not a challenge path: 404", conn->peer);
         reply_error(conn, 404, "Not Found", "");
         return;
+    default:
+        log_debug("http-01: %s: not an HTTP/1.x request: 400", conn->peer);
+        reply_error(conn, 400, "Bad Request", "");
+        return;
     }
+    token = parsed.token;
+    toklen = parsed.token_len;
     if ((t = find_token(h, token, toklen)) == NULL) {
         log_debug("http-01: %s: unknown token %.*s%s: 404", conn->peer,
                   toklen > 64 ? 64 : (int)toklen, token, toklen > 64 ? "..." : "");
         reply_error(conn, 404, "Not Found", "");
         return;
     }
-    log_debug("http-01: %s: %s token %.*s%s: 200", conn->peer, head_only ? "HEAD" : "GET",
+    log_debug("http-01: %s: %s token %.*s%s: 200", conn->peer, parsed.head_only ? "HEAD" : "GET",
               toklen > 64 ? 64 : (int)toklen, token, toklen > 64 ? "..." : "");
-    if (!head_only)
+    if (!parsed.head_only)
         h->served++;
-    reply(conn, 200, "OK", "application/octet-stream", "", t->key_authorization, head_only);
-    return;
-bad:
-    log_debug("http-01: %s: not an HTTP/1.x request: 400", conn->peer);
-    reply_error(conn, 400, "Bad Request", "");
+    reply(conn, 200, "OK", "application/octet-stream", "", t->key_authorization,
+          parsed.head_only);
 }
 
 static int
@@ -280,7 +304,7 @@ on_data(struct challenge_conn *conn, const char *data, size_t len)
     memcpy(req->head + req->used, data, take);
     req->used += take;
     req->head[req->used] = '\0';
-    if ((end = head_end(req->head, req->used)) > 0) {
+    if ((end = challenge_http_head_end(req->head, req->used)) > 0) {
         answer(h, conn, req, end);
     } else if (req->used == CHALLENGE_HTTP_HEAD_MAX) {
         log_debug("http-01: %s: request head over %d bytes: 431", conn->peer,

@@ -65,6 +65,23 @@ int challenge_http_port(const struct challenge_http *h, size_t i);
 /* Per-connection deadline in milliseconds (default 10000), for connections accepted later. */
 void challenge_http_set_timeout(struct challenge_http *h, uint64_t ms);
 
+/*
+ * The request parser, apart from the connection handling so that
+ * tests/fuzz/fuzz_http01.c drives it.  head_end: where the head in
+ * head[0, len) ends (after its empty line), 0 when it has not ended yet.
+ * parse: 0 for GET or HEAD of /.well-known/acme-challenge/TOKEN (out->token
+ * points into head), else the HTTP status to answer: 400, 404 or 405.
+ */
+struct challenge_http_req {
+    const char *method;
+    size_t method_len;
+    int head_only;
+    const char *token;
+    size_t token_len;
+};
+size_t challenge_http_head_end(const char *head, size_t len);
+int challenge_http_parse(const char *head, size_t end, struct challenge_http_req *out);
+
 /* Closes every handle; memory is released once libuv has closed them (the loop must run). */
 void challenge_http_free(struct challenge_http *h);
 
