@@ -216,6 +216,39 @@ der_is(const unsigned char *data, size_t len, const char *kind)
     return yes;
 }
 
+/*
+ * Is this DER a well-formed PKCS#8 structure whose key OpenSSL cannot load
+ * (an unknown algorithm or curve)?  Names the algorithm and its parameter
+ * OID in buf.
+ */
+static int
+unsupported_p8(const unsigned char *data, size_t len, char *buf, size_t buflen)
+{
+    const unsigned char *p = data;
+    PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)len);
+    const ASN1_OBJECT *alg = NULL;
+    const X509_ALGOR *algor = NULL;
+    const void *pval = NULL;
+    char a[80] = "?", c[80] = "";
+    int ptype = 0;
+
+    if (p8 == NULL || p != data + len) {
+        PKCS8_PRIV_KEY_INFO_free(p8);
+        ERR_clear_error();
+        return 0;
+    }
+    if (PKCS8_pkey_get0(&alg, NULL, NULL, &algor, p8) == 1) {
+        OBJ_obj2txt(a, sizeof(a), alg, 0);
+        X509_ALGOR_get0(NULL, &ptype, &pval, algor);
+        if (ptype == V_ASN1_OBJECT)
+            OBJ_obj2txt(c, sizeof(c), pval, 0);
+    }
+    snprintf(buf, buflen, "%s%s%s", a, c[0] != '\0' ? " on the curve " : "", c);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    ERR_clear_error();
+    return 1;
+}
+
 int
 keys_parse(const unsigned char *data, size_t len, const char *password, struct key **out,
            char **cause)
@@ -268,6 +301,9 @@ keys_parse(const unsigned char *data, size_t len, const char *password, struct k
     } else if (pem) {
         err_set(cause, "key file: the private key is damaged: %s",
                 pem_ssl_reason(why, sizeof(why)));
+    } else if (unsupported_p8(data, len, why, sizeof(why))) {
+        err_set(cause, "key file: a PKCS#8 private key of an unsupported type or curve (%s)",
+                why);
     } else if (der_is(data, len, "pkcs12")) {
         err_set(cause, "key file: looks like a PKCS#12 file: use --pfx");
     } else if (der_is(data, len, "certificate")) {
@@ -325,8 +361,40 @@ pfx_check_mac(PKCS12 *p12, const char *password, const char **pass, char **cause
     if (password == NULL)
         err_set(cause, "wrong password for the PFX file (it has one: give --password-file)");
     else
-        err_set(cause, "wrong password for the PFX file");
+        err_set(cause, "wrong password for the PFX file, or the file was altered (its MAC does "
+                       "not verify)");
     return -E_BAD_INPUT;
+}
+
+/*
+ * Private keys in the PFX's bags (PKCS12_parse keeps the first and silently
+ * drops the others, so a file with several would import an arbitrary one).
+ */
+static int
+pfx_count_keys(PKCS12 *p12, const char *pass)
+{
+    STACK_OF(PKCS7) *safes = PKCS12_unpack_authsafes(p12);
+    int n = 0;
+
+    for (int i = 0; i < sk_PKCS7_num(safes); i++) {
+        PKCS7 *p7 = sk_PKCS7_value(safes, i);
+        STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
+        int nid = OBJ_obj2nid(p7->type);
+
+        if (nid == NID_pkcs7_data)
+            bags = PKCS12_unpack_p7data(p7);
+        else if (nid == NID_pkcs7_encrypted)
+            bags = PKCS12_unpack_p7encdata(p7, pass, pass != NULL ? -1 : 0);
+        for (int j = 0; j < sk_PKCS12_SAFEBAG_num(bags); j++) {
+            int bag = PKCS12_SAFEBAG_get_nid(sk_PKCS12_SAFEBAG_value(bags, j));
+
+            n += bag == NID_keyBag || bag == NID_pkcs8ShroudedKeyBag;
+        }
+        sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+    }
+    sk_PKCS7_pop_free(safes, PKCS7_free);
+    ERR_clear_error();
+    return n;
 }
 
 /* Takes the leaf out of certs: the one matching pkey, else one that issued none of the others. */
@@ -367,7 +435,7 @@ keys_parse_pfx(const unsigned char *data, size_t len, const char *password, stru
     X509 *cert = NULL;
     STACK_OF(X509) *ca = NULL;
     char why[160];
-    int rc;
+    int rc, nkeys;
 
     *key = NULL;
     *leaf = NULL;
@@ -403,6 +471,13 @@ keys_parse_pfx(const unsigned char *data, size_t len, const char *password, stru
                     pem_ssl_reason(why, sizeof(why)));
         else
             err_set(cause, "cannot read the PFX file: %s", pem_ssl_reason(why, sizeof(why)));
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if ((nkeys = pfx_count_keys(p12, pass)) > 1) {
+        err_set(cause, "the PFX file holds %d private keys: import one key with its certificate "
+                       "at a time",
+                nkeys);
         rc = -E_BAD_INPUT;
         goto out;
     }
