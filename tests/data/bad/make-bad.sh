@@ -169,6 +169,19 @@ d[-40] ^= 0x55
 open("wrong-mac.pfx", "wb").write(bytes(d))
 open("truncated.pfx", "wb").write(bytes(d[: len(d) // 2]))
 EOF
+# 2^31-1 MAC iterations (the file's own choice): hours of PBKDF work if obeyed.
+python3 - "$T/good.pfx" <<'EOF'
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+assert d[-4:] == bytes.fromhex("02020800"), d[-4:].hex()  # iterations 2048, last in MacData
+d[-4:] = bytes.fromhex("02047fffffff")
+# MacData is the PFX's last element: fix its length byte and the outer length.
+mac = len(d) - 2 - 0x43
+assert d[mac] == 0x30 and d[mac + 1] == 0x41, d[mac:mac + 2].hex()
+d[mac + 1] += 2
+d[2:4] = (int.from_bytes(d[2:4], "big") + 2).to_bytes(2, "big")
+open("mac-iterations.pfx", "wb").write(bytes(d))
+EOF
 openssl pkcs12 -export -nocerts -inkey $D/leaf.key -passout pass:"$pass" -out no-cert.pfx
 openssl pkcs12 -export -nokeys -in $D/leaf.pem -passout pass:"$pass" -out cert-no-key.pfx
 openssl pkcs12 -export -in rsa1024.pem -inkey rsa1024.key -passout pass:"$pass" \
