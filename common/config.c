@@ -598,7 +598,7 @@ check_text(const char *text, size_t len, char **cause)
             if (p[i] == '\n')
                 line++;
             if (in_string && p[i] == '\\') {
-                i += i + 1 < len && p[i + 1] != '\0' && p[i + 1] < 0x80 ? 2 : 1;
+                i += (i + 1 < len && p[i + 1] != '\0' && p[i + 1] < 0x80) ? 2 : 1;
                 continue;
             }
             if (p[i] == '"')
@@ -631,12 +631,18 @@ check_duplicates(const cJSON *obj, const char *path, char **cause)
 
     if (!cJSON_IsObject(obj))
         return 0;
-    cJSON_ArrayForEach(item, obj) n++;
+    cJSON_ArrayForEach(item, obj)
+    {
+        n++;
+    }
     if (n < 2)
         goto children;
     if ((v = calloc(n, sizeof(*v))) == NULL)
         return -E_NOMEM;
-    cJSON_ArrayForEach(item, obj) v[i++] = item;
+    cJSON_ArrayForEach(item, obj)
+    {
+        v[i++] = item;
+    }
     qsort(v, n, sizeof(*v), by_key_name);
     for (i = 1; i < n && rc == 0; i++) {
         if (strcmp(v[i - 1]->string, v[i]->string) == 0) {

@@ -16,6 +16,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *head = (const char *)data;
     size_t end = 0;
 
+    /* The responder holds at most CHALLENGE_HTTP_HEAD_MAX bytes of a head. */
+    if (size > CHALLENGE_HTTP_HEAD_MAX)
+        size = CHALLENGE_HTTP_HEAD_MAX;
     /* Like the responder: look for the end after every byte that arrives. */
     for (size_t used = 1; used <= size && end == 0; used++)
         end = challenge_http_head_end(head, used);
