@@ -370,9 +370,9 @@ pfx_check_mac(PKCS12 *p12, const char *password, const char **pass, char **cause
 /*
  * Iteration counts come from the file: a PFX asking for 2^31 rounds of its
  * MAC or key derivation would keep a pool thread busy for hours.  Real files
- * use 1 to a few hundred thousand.
+ * use 1 to a few hundred thousand (OpenSSL 2048, Windows 2000).
  */
-#define PFX_MAX_ITER 10000000L
+#define PFX_MAX_ITER 1000000L
 
 /* The iteration count of a PKCS#5/PKCS#12 PBE algorithm (PBES1, PBES2 with PBKDF2); 0 unknown. */
 static long

@@ -8,7 +8,8 @@
 # or memory blow-up (-rss_limit_mb) leaves its input in
 # BUILD_DIR/fuzz-work/artifacts/TARGET/ and fails the run, as does a target
 # that executed no input at all.  Prints one line per target: runs, exec/s,
-# cov and ft (libFuzzer's coverage and feature counts).
+# cov and ft (libFuzzer's coverage and feature counts).  FUZZ_TIMEOUT: seconds
+# one input may take (default 10); FUZZ_NICE: niceness of the fuzzers.
 set -u
 if [ $# -lt 2 ]; then
     echo "usage: $0 BUILD_DIR SECONDS [JOBS] [TARGET...]" >&2
@@ -39,7 +40,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 run_one() {
     local t=$1 log=$work/$1.log dict=$here/dict/$1.dict
-    local args=(-max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -max_len=65536
+    local args=(-max_total_time="$secs" -rss_limit_mb=2048 -timeout="${FUZZ_TIMEOUT:-10}"
+        -max_len=65536
         -print_final_stats=1 -artifact_prefix="$work/artifacts/$t/")
     local dirs=("$work/$t" "$here/corpus/$t")
     mkdir -p "$work/$t" "$work/artifacts/$t"
