@@ -10,6 +10,8 @@
 BAD=$DATA/bad
 PASSWORD=$(head -n 1 "$BAD/password.txt")
 printf 'not the password\n' >"$T/wrongpass"
+# A reloadable value that shows: it must survive the bad reloads at the end.
+printf '{"selfsigned_days": 7}\n' >"$CONFIG"
 start_agent
 
 # A good certificate first: it must survive everything below.
@@ -125,7 +127,10 @@ has "\$.log_level: duplicate key"
 has "a NUL byte"
 has "nested deeper than"
 has "not valid UTF-8"
-# Still the running config: debug logging (from the command line) goes on after a good reload.
+# The running configuration is still the one from the start: 7-day self-signed certificates.
+run 0 ctl --json selfsigned kept --dns kept.example.test
+json "j['days_left'] in (6, 7)"
+# A good config is taken again.
 echo '{}' >"$CONFIG"
 kill -HUP "$AGENT_PID"
 wait_log "configuration reloaded from"
