@@ -270,39 +270,44 @@ add_links(struct acme_http_response *resp, const char *v, size_t len)
     }
 }
 
-static size_t
-on_header(char *buf, size_t size, size_t n, void *userp)
+void
+acme_http_header(struct acme_http_response *resp, const char *buf, size_t len)
 {
-    struct http_req *r = userp;
-    size_t len = size * n, namelen;
+    size_t namelen;
     const char *colon;
 
     if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
         /* A new response (after 100-continue or similar): start over. */
-        struct acme_http_response *resp = r->resp;
-
         free(resp->content_type);
         free(resp->location);
         free(resp->retry_after);
         resp->content_type = resp->location = resp->retry_after = NULL;
-        return len;
+        return;
     }
     if ((colon = memchr(buf, ':', len)) == NULL || len > MAX_HEADER_VALUE)
-        return len;
+        return;
     namelen = (size_t)(colon - buf);
 #define IS(name) (namelen == sizeof(name) - 1 && strncasecmp(buf, name, namelen) == 0)
     if (IS("replay-nonce"))
-        set_header(&r->resp->nonce, colon + 1, len - namelen - 1);
+        set_header(&resp->nonce, colon + 1, len - namelen - 1);
     else if (IS("location"))
-        set_header(&r->resp->location, colon + 1, len - namelen - 1);
+        set_header(&resp->location, colon + 1, len - namelen - 1);
     else if (IS("content-type"))
-        set_header(&r->resp->content_type, colon + 1, len - namelen - 1);
+        set_header(&resp->content_type, colon + 1, len - namelen - 1);
     else if (IS("retry-after"))
-        set_header(&r->resp->retry_after, colon + 1, len - namelen - 1);
+        set_header(&resp->retry_after, colon + 1, len - namelen - 1);
     else if (IS("link"))
-        add_links(r->resp, colon + 1, len - namelen - 1);
+        add_links(resp, colon + 1, len - namelen - 1);
 #undef IS
-    return len;
+}
+
+static size_t
+on_header(char *buf, size_t size, size_t n, void *userp)
+{
+    struct http_req *r = userp;
+
+    acme_http_header(r->resp, buf, size * n);
+    return size * n;
 }
 
 static size_t

@@ -63,6 +63,13 @@ void acme_http_response_free(struct acme_http_response *resp);
  */
 long acme_http_retry_after(const char *value, long long now);
 
+/*
+ * Takes one raw header line as libcurl hands it over (name, colon, value,
+ * CR LF; or a status line, which starts a new response) into resp.  The
+ * agent's header callback and tests/fuzz/fuzz_http_headers.c use it.
+ */
+void acme_http_header(struct acme_http_response *resp, const char *line, size_t len);
+
 /* From the Link values, the URLs with rel=REL (e.g. "alternate", "index", "up"). */
 size_t acme_http_links(const struct acme_http_response *resp, const char *rel, char ***urls);
 

@@ -132,6 +132,22 @@ int acme_parse_time(const char *s, int64_t *out);
 /* Words for a problem document: "detail (type)" plus subproblems; heap. */
 char *acme_problem_text(const cJSON *problem);
 
+/*
+ * The steps that read a CA's JSON replies, apart from the state machines that
+ * act on them, so that tests/fuzz/fuzz_acme_json.c drives the very code the
+ * agent runs on untrusted replies (no copies).
+ */
+struct acme_http_response;
+/* The reply's JSON when its body is application/json or problem+json; else NULL. */
+cJSON *acme_reply_json(const struct acme_http_response *resp);
+/* Is json an ACME directory (newNonce and newOrder are strings)? */
+int acme_directory_ok(const cJSON *json);
+/* acme-order.c: the challenge of `type` in an authorization (borrowed url and
+ * token), or -E_NOT_FOUND; the first challenge error in words into buf. */
+int acme_authz_challenge(const cJSON *authz, const char *type, const char **url,
+                         const char **token);
+const char *acme_challenge_error(const cJSON *authz, char *buf, size_t len);
+
 /* Pool work owned by the ACME client. */
 struct acme_work {
     uv_work_t work;

@@ -630,8 +630,8 @@ authz_all_valid(struct acme_order *o)
     order_fetch(o);
 }
 
-static const char *
-challenge_error(const cJSON *authz, char *buf, size_t len)
+const char *
+acme_challenge_error(const cJSON *authz, char *buf, size_t len)
 {
     const cJSON *ch;
 
@@ -665,6 +665,26 @@ challenge_started(const cJSON *authz, const char *type)
                    strcmp(st->valuestring, "valid") == 0;
     }
     return 0;
+}
+
+int
+acme_authz_challenge(const cJSON *authz, const char *type, const char **url, const char **token)
+{
+    const cJSON *ch;
+
+    cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(authz, "challenges")) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(ch, "type");
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(ch, "url");
+        const cJSON *tok = cJSON_GetObjectItemCaseSensitive(ch, "token");
+
+        if (cJSON_IsString(t) && strcmp(t->valuestring, type) == 0 && cJSON_IsString(u) &&
+            cJSON_IsString(tok)) {
+            *url = u->valuestring;
+            *token = tok->valuestring;
+            return 0;
+        }
+    }
+    return -E_NOT_FOUND;
 }
 
 static void
@@ -713,23 +733,13 @@ authz_reply(void *arg, int rc, const char *cause, const char *detail,
     }
     if (strcmp(st->valuestring, "pending") == 0) {
         if (!a->responded) {
-            {
-                const cJSON *ch;
+            const char *u, *tok;
 
-                cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(json, "challenges")) {
-                    const cJSON *t = cJSON_GetObjectItemCaseSensitive(ch, "type");
-                    const cJSON *u = cJSON_GetObjectItemCaseSensitive(ch, "url");
-                    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(ch, "token");
-
-                    if (cJSON_IsString(t) && strcmp(t->valuestring, o->challenge) == 0 &&
-                        cJSON_IsString(u) && cJSON_IsString(tok)) {
-                        free(a->chall_url);
-                        free(a->token);
-                        a->chall_url = strdup(u->valuestring);
-                        a->token = strdup(tok->valuestring);
-                        break;
-                    }
-                }
+            if (acme_authz_challenge(json, o->challenge, &u, &tok) == 0) {
+                free(a->chall_url);
+                free(a->token);
+                a->chall_url = strdup(u);
+                a->token = strdup(tok);
             }
             if (a->chall_url == NULL || a->token == NULL) {
                 order_fail(o, -E_ACME, "the CA offers no %s challenge for %s%s", o->challenge,
@@ -748,7 +758,7 @@ authz_reply(void *arg, int rc, const char *cause, const char *detail,
     }
     /* invalid, deactivated, expired, revoked */
     order_fail(o, -E_ACME, "%s%s: authorization %s: %s", a->wildcard ? "*." : "", a->ident,
-               st->valuestring, challenge_error(json, buf, sizeof(buf)));
+               st->valuestring, acme_challenge_error(json, buf, sizeof(buf)));
 }
 
 static void

@@ -324,6 +324,15 @@ is_json_type(const char *ct, const char *want)
                                                           ct[n] == ' ');
 }
 
+cJSON *
+acme_reply_json(const struct acme_http_response *resp)
+{
+    if (resp->body_len > 0 && (is_json_type(resp->content_type, "application/json") ||
+                               is_json_type(resp->content_type, "application/problem+json")))
+        return cJSON_ParseWithLength(resp->body, resp->body_len);
+    return NULL;
+}
+
 static void
 call_reply(void *arg, struct acme_http_response *resp)
 {
@@ -352,9 +361,7 @@ call_reply(void *arg, struct acme_http_response *resp)
         call_end(c, -E_ACME, words, NULL, resp, NULL);
         goto out;
     }
-    if (resp->body_len > 0 && (is_json_type(resp->content_type, "application/json") ||
-                               is_json_type(resp->content_type, "application/problem+json")))
-        json = cJSON_ParseWithLength(resp->body, resp->body_len);
+    json = acme_reply_json(resp);
     if (resp->status >= 200 && resp->status < 300) {
         /*
          * A body that should be JSON and is not (malformed, or an HTML page from a
@@ -874,6 +881,13 @@ dir_notify(struct acme_ca *ca, int rc, const char *cause, const char *detail)
     waiters_notify(&ca->dir_waiters, rc, cause, detail);
 }
 
+int
+acme_directory_ok(const cJSON *json)
+{
+    return json != NULL && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(json, "newNonce")) &&
+           cJSON_IsString(cJSON_GetObjectItemCaseSensitive(json, "newOrder"));
+}
+
 static void
 dir_reply(void *arg, int rc, const char *cause, const char *detail,
           struct acme_http_response *resp, cJSON *json)
@@ -882,9 +896,7 @@ dir_reply(void *arg, int rc, const char *cause, const char *detail,
     char *words = NULL;
 
     (void)resp;
-    if (rc == 0 && (json == NULL || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(
-                                        json, "newNonce")) ||
-                    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(json, "newOrder")))) {
+    if (rc == 0 && !acme_directory_ok(json)) {
         err_set(&words, "%s is not an ACME directory (no newNonce or newOrder)", ca->directory);
         rc = -E_ACME;
         cause = words;

@@ -69,7 +69,8 @@ void challenge_http_set_timeout(struct challenge_http *h, uint64_t ms);
 void challenge_http_free(struct challenge_http *h);
 
 /*
- * The HTTP/1.x pieces, shared with the metrics listener (status.c).
+ * The HTTP/1.x pieces, shared with the metrics listener (status.c) and driven by
+ * tests/fuzz/fuzz_http01.c.
  * challenge_http_head_end: where a request head ends in head[0, len) (the
  * index after its empty line), 0 when it has not ended yet.
  * challenge_http_parse_head: checks the request line and the shape of the

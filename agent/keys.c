@@ -20,6 +20,7 @@
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,39 @@ der_is(const unsigned char *data, size_t len, const char *kind)
     return yes;
 }
 
+/*
+ * Is this DER a well-formed PKCS#8 structure whose key OpenSSL cannot load
+ * (an unknown algorithm or curve)?  Names the algorithm and its parameter
+ * OID in buf.
+ */
+static int
+unsupported_p8(const unsigned char *data, size_t len, char *buf, size_t buflen)
+{
+    const unsigned char *p = data;
+    PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)len);
+    const ASN1_OBJECT *alg = NULL;
+    const X509_ALGOR *algor = NULL;
+    const void *pval = NULL;
+    char a[80] = "?", c[80] = "";
+    int ptype = 0;
+
+    if (p8 == NULL || p != data + len) {
+        PKCS8_PRIV_KEY_INFO_free(p8);
+        ERR_clear_error();
+        return 0;
+    }
+    if (PKCS8_pkey_get0(&alg, NULL, NULL, &algor, p8) == 1) {
+        OBJ_obj2txt(a, sizeof(a), alg, 0);
+        X509_ALGOR_get0(NULL, &ptype, &pval, algor);
+        if (ptype == V_ASN1_OBJECT)
+            OBJ_obj2txt(c, sizeof(c), pval, 0);
+    }
+    snprintf(buf, buflen, "%s%s%s", a, c[0] != '\0' ? " on the curve " : "", c);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    ERR_clear_error();
+    return 1;
+}
+
 int
 keys_parse(const unsigned char *data, size_t len, const char *password, struct key **out,
            char **cause)
@@ -268,6 +302,9 @@ keys_parse(const unsigned char *data, size_t len, const char *password, struct k
     } else if (pem) {
         err_set(cause, "key file: the private key is damaged: %s",
                 pem_ssl_reason(why, sizeof(why)));
+    } else if (unsupported_p8(data, len, why, sizeof(why))) {
+        err_set(cause, "key file: a PKCS#8 private key of an unsupported type or curve (%s)",
+                why);
     } else if (der_is(data, len, "pkcs12")) {
         err_set(cause, "key file: looks like a PKCS#12 file: use --pfx");
     } else if (der_is(data, len, "certificate")) {
@@ -325,8 +362,121 @@ pfx_check_mac(PKCS12 *p12, const char *password, const char **pass, char **cause
     if (password == NULL)
         err_set(cause, "wrong password for the PFX file (it has one: give --password-file)");
     else
-        err_set(cause, "wrong password for the PFX file");
+        err_set(cause, "wrong password for the PFX file, or the file was altered (its MAC does "
+                       "not verify)");
     return -E_BAD_INPUT;
+}
+
+/*
+ * Iteration counts come from the file: a PFX asking for 2^31 rounds of its
+ * MAC or key derivation would keep a pool thread busy for hours.  Real files
+ * use 1 to a few hundred thousand (OpenSSL 2048, Windows 2000).
+ */
+#define PFX_MAX_ITER 1000000L
+
+/* The iteration count of a PKCS#5/PKCS#12 PBE algorithm (PBES1, PBES2 with PBKDF2); 0 unknown. */
+static long
+pbe_iter(const X509_ALGOR *alg)
+{
+    const ASN1_OBJECT *obj = NULL;
+    const void *pval = NULL;
+    const unsigned char *p;
+    int ptype = 0;
+    long iter = 0;
+
+    if (alg == NULL)
+        return 0;
+    X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+    if (ptype != V_ASN1_SEQUENCE || pval == NULL)
+        return 0;
+    p = ASN1_STRING_get0_data(pval);
+    if (OBJ_obj2nid(obj) == NID_pbes2) {
+        PBE2PARAM *pbe2 = d2i_PBE2PARAM(NULL, &p, ASN1_STRING_length(pval));
+
+        if (pbe2 != NULL && OBJ_obj2nid(pbe2->keyfunc->algorithm) == NID_id_pbkdf2 &&
+            pbe2->keyfunc->parameter != NULL &&
+            pbe2->keyfunc->parameter->type == V_ASN1_SEQUENCE) {
+            const ASN1_STRING *kp = pbe2->keyfunc->parameter->value.sequence;
+            const unsigned char *q = ASN1_STRING_get0_data(kp);
+            PBKDF2PARAM *kdf = d2i_PBKDF2PARAM(NULL, &q, ASN1_STRING_length(kp));
+
+            if (kdf != NULL)
+                iter = ASN1_INTEGER_get(kdf->iter);
+            PBKDF2PARAM_free(kdf);
+        }
+        PBE2PARAM_free(pbe2);
+    } else {
+        PBEPARAM *pbe = d2i_PBEPARAM(NULL, &p, ASN1_STRING_length(pval));
+
+        if (pbe != NULL)
+            iter = ASN1_INTEGER_get(pbe->iter);
+        PBEPARAM_free(pbe);
+    }
+    /* ASN1_INTEGER_get gives -1 for values that do not fit a long. */
+    return iter < 0 ? LONG_MAX : iter;
+}
+
+/*
+ * Checks the PFX's iteration counts (MAC, encrypted containers, shrouded
+ * keys) and counts its private keys: PKCS12_parse keeps the first key and
+ * silently drops the others, so a file with several would import an
+ * arbitrary one.  Called after the MAC check, before PKCS12_parse.
+ */
+static int
+pfx_inspect(PKCS12 *p12, const char *pass, int *nkeys, char **cause)
+{
+    STACK_OF(PKCS7) *safes = NULL;
+    const ASN1_INTEGER *mac_iter = NULL;
+    long iter = 0;
+    int rc = 0;
+
+    *nkeys = 0;
+    if (PKCS12_mac_present(p12)) {
+        PKCS12_get0_mac(NULL, NULL, NULL, &mac_iter, p12);
+        iter = mac_iter != NULL ? ASN1_INTEGER_get(mac_iter) : 1;
+        if (iter < 0 || iter > PFX_MAX_ITER)
+            goto too_many;
+    }
+    safes = PKCS12_unpack_authsafes(p12);
+    for (int i = 0; i < sk_PKCS7_num(safes); i++) {
+        PKCS7 *p7 = sk_PKCS7_value(safes, i);
+        STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
+        int nid = OBJ_obj2nid(p7->type);
+
+        if (nid == NID_pkcs7_data) {
+            bags = PKCS12_unpack_p7data(p7);
+        } else if (nid == NID_pkcs7_encrypted) {
+            if (p7->d.encrypted != NULL && p7->d.encrypted->enc_data != NULL &&
+                (iter = pbe_iter(p7->d.encrypted->enc_data->algorithm)) > PFX_MAX_ITER)
+                goto too_many;
+            bags = PKCS12_unpack_p7encdata(p7, pass, pass != NULL ? -1 : 0);
+        }
+        for (int j = 0; j < sk_PKCS12_SAFEBAG_num(bags); j++) {
+            const PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, j);
+            int type = PKCS12_SAFEBAG_get_nid(bag);
+            const X509_ALGOR *alg = NULL;
+
+            if (type == NID_pkcs8ShroudedKeyBag) {
+                X509_SIG_get0(PKCS12_SAFEBAG_get0_pkcs8(bag), &alg, NULL);
+                if ((iter = pbe_iter(alg)) > PFX_MAX_ITER) {
+                    sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+                    goto too_many;
+                }
+            }
+            *nkeys += type == NID_keyBag || type == NID_pkcs8ShroudedKeyBag;
+        }
+        sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+    }
+    goto out;
+too_many:
+    err_set(cause, "the PFX file asks for %ld iterations of its key derivation or MAC; at most "
+                   "%ld are accepted",
+            iter, PFX_MAX_ITER);
+    rc = -E_BAD_INPUT;
+out:
+    sk_PKCS7_pop_free(safes, PKCS7_free);
+    ERR_clear_error();
+    return rc;
 }
 
 /* Takes the leaf out of certs: the one matching pkey, else one that issued none of the others. */
@@ -367,7 +517,7 @@ keys_parse_pfx(const unsigned char *data, size_t len, const char *password, stru
     X509 *cert = NULL;
     STACK_OF(X509) *ca = NULL;
     char why[160];
-    int rc;
+    int rc, nkeys;
 
     *key = NULL;
     *leaf = NULL;
@@ -394,6 +544,8 @@ keys_parse_pfx(const unsigned char *data, size_t len, const char *password, stru
         rc = -E_BAD_INPUT;
         goto out;
     }
+    if ((rc = pfx_inspect(p12, password != NULL ? password : "", &nkeys, cause)) != 0)
+        goto out;
     if ((rc = pfx_check_mac(p12, password, &pass, cause)) != 0)
         goto out;
     if (!PKCS12_parse(p12, pass, &pkey, &cert, &ca)) {
@@ -403,6 +555,13 @@ keys_parse_pfx(const unsigned char *data, size_t len, const char *password, stru
                     pem_ssl_reason(why, sizeof(why)));
         else
             err_set(cause, "cannot read the PFX file: %s", pem_ssl_reason(why, sizeof(why)));
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if (nkeys > 1) {
+        err_set(cause, "the PFX file holds %d private keys: import one key with its certificate "
+                       "at a time",
+                nkeys);
         rc = -E_BAD_INPUT;
         goto out;
     }

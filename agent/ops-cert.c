@@ -6,6 +6,7 @@
  */
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -222,6 +223,18 @@ commit_version(struct cert_job *cj, enum cert_source src, X509 *leaf, STACK_OF(X
         sys_format_time(cj->info.not_before, when, sizeof(when));
         add_warning(cj, "the certificate is not valid before %s", when);
     }
+    for (int i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
+        X509 *ca = sk_X509_value(chain, i);
+        int v = pem_cert_validity(ca, now);
+        char *subject;
+
+        if (v == 0)
+            continue;
+        subject = X509_NAME_oneline(X509_get_subject_name(ca), NULL, 0);
+        add_warning(cj, "the chain certificate '%s' %s", subject != NULL ? subject : "?",
+                    v > 0 ? "has expired" : "is not valid yet");
+        OPENSSL_free(subject);
+    }
     if (key == NULL && src == CERT_SOURCE_IMPORT)
         add_warning(cj, "%s", "no private key was imported: servers cannot use this "
                               "certificate from the store");
@@ -367,6 +380,12 @@ import_run(struct job *job)
             }
         }
     }
+    if ((rc = pem_check_import(leaf, &job->cause)) != 0)
+        goto out;
+    if (X509_get0_pubkey(leaf) != NULL && EVP_PKEY_is_a(X509_get0_pubkey(leaf), "RSA") &&
+        EVP_PKEY_get_bits(X509_get0_pubkey(leaf)) < 2048)
+        add_warning(cj, "the certificate's key is RSA %d: weak (under 2048 bits); replace it "
+                        "soon", EVP_PKEY_get_bits(X509_get0_pubkey(leaf)));
     if (key != NULL && (rc = keys_match_cert(key, leaf, &job->cause)) != 0)
         goto out;
     if ((rc = pem_order_chain(leaf, extra, &ordered, &job->cause)) != 0)

@@ -225,7 +225,8 @@ ops_arg_bin(struct request *req, const char *key, int required, unsigned char **
     /* One extra NUL so that PEM parsers may treat it as text. */
     if ((*out = malloc(*len + 1)) == NULL)
         return -E_NOMEM;
-    memcpy(*out, p, *len);
+    if (*len > 0)
+        memcpy(*out, p, *len); /* p may be NULL for empty bytes */
     (*out)[*len] = '\0';
     return 0;
 }

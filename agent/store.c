@@ -77,6 +77,14 @@ store_name_valid(const char *name, char **cause)
         char c = name[i];
         int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 
+        if ((unsigned char)c < 0x20 || c == 0x7f) {
+            /* Not echoed: it would reach the user's terminal. */
+            err_set(cause,
+                    "invalid certificate name: it holds a control character (0x%02x at "
+                    "position %zu): use letters, digits, '.', '_' and '-'",
+                    (unsigned)(unsigned char)c, i + 1);
+            return -E_BAD_INPUT;
+        }
         if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) {
             err_set(cause,
                     "invalid certificate name '%.64s': use letters, digits, '.', '_' and "

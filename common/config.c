@@ -473,14 +473,18 @@ set_value(struct config *c, const struct key_def *k, const cJSON *j, const char 
         long v;
 
         if (j != NULL) {
-            if (!cJSON_IsNumber(j) || j->valuedouble != (double)(long)j->valuedouble) {
-                err_set(cause, "$.%s: expected an integer, got %s", k->name,
-                        cJSON_IsNumber(j) ? "a fraction" : json_type_name(j));
+            if (!cJSON_IsNumber(j)) {
+                err_set(cause, "$.%s: expected an integer, got %s", k->name, json_type_name(j));
                 return -E_BAD_INPUT;
             }
+            /* The range first: converting a double outside long's range is undefined. */
             if (j->valuedouble < (double)k->min || j->valuedouble > (double)k->max) {
                 err_set(cause, "$.%s: %g is out of range %ld..%ld", k->name, j->valuedouble,
                         k->min, k->max);
+                return -E_BAD_INPUT;
+            }
+            if (j->valuedouble != (double)(long)j->valuedouble) {
+                err_set(cause, "$.%s: expected an integer, got a fraction", k->name);
                 return -E_BAD_INPUT;
             }
             v = (long)j->valuedouble;
@@ -561,6 +565,136 @@ add_unknown_key(char ***warnings, size_t *n, const char *key)
     return 0;
 }
 
+/* Deeper nesting than any key needs ($.acme_cas.NAME.directory is 3). */
+#define CONFIG_MAX_DEPTH 16
+
+/* Length of the UTF-8 sequence at p (at most n bytes), 0 when it is not valid UTF-8. */
+static size_t
+utf8_seq(const unsigned char *p, size_t n)
+{
+    size_t len;
+    uint32_t cp;
+
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        len = 2, cp = p[0] & 0x1f;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        len = 3, cp = p[0] & 0x0f;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        len = 4, cp = p[0] & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    /* No overlong forms, no surrogates, nothing above U+10FFFF. */
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/*
+ * What the JSON parser would let through or report vaguely: a NUL byte (cJSON
+ * takes it for white space), bytes that are not UTF-8, nesting deeper than
+ * CONFIG_MAX_DEPTH (brackets outside strings).
+ */
+static int
+check_text(const char *text, size_t len, char **cause)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    int depth = 0, in_string = 0;
+    long line = 1;
+
+    for (size_t i = 0; i < len;) {
+        size_t n;
+
+        if (p[i] == '\0') {
+            err_set(cause, "a NUL byte at offset %zu (line %ld)", i, line);
+            return -E_BAD_INPUT;
+        }
+        if ((n = utf8_seq(p + i, len - i)) == 0) {
+            err_set(cause, "not valid UTF-8 at offset %zu (line %ld)", i, line);
+            return -E_BAD_INPUT;
+        }
+        if (n == 1) {
+            if (p[i] == '\n')
+                line++;
+            if (in_string && p[i] == '\\') {
+                i += (i + 1 < len && p[i + 1] != '\0' && p[i + 1] < 0x80) ? 2 : 1;
+                continue;
+            }
+            if (p[i] == '"')
+                in_string = !in_string;
+            else if (!in_string && (p[i] == '{' || p[i] == '[') && ++depth > CONFIG_MAX_DEPTH) {
+                err_set(cause, "nested deeper than %d levels (line %ld)", CONFIG_MAX_DEPTH,
+                        line);
+                return -E_BAD_INPUT;
+            } else if (!in_string && (p[i] == '}' || p[i] == ']'))
+                depth--;
+        }
+        i += n;
+    }
+    return 0;
+}
+
+static int
+by_key_name(const void *a, const void *b)
+{
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* A key given twice in one object (cJSON keeps both; which one wins would be an accident). */
+static int
+check_duplicates(const cJSON *obj, const char *path, char **cause)
+{
+    const cJSON *item, **v;
+    size_t n = 0, i = 0;
+    int rc = 0;
+
+    if (!cJSON_IsObject(obj))
+        return 0;
+    cJSON_ArrayForEach(item, obj)
+    {
+        n++;
+    }
+    if (n < 2)
+        goto children;
+    if ((v = calloc(n, sizeof(*v))) == NULL)
+        return -E_NOMEM;
+    cJSON_ArrayForEach(item, obj)
+    {
+        v[i++] = item;
+    }
+    qsort(v, n, sizeof(*v), by_key_name);
+    for (i = 1; i < n && rc == 0; i++) {
+        if (strcmp(v[i - 1]->string, v[i]->string) == 0) {
+            err_set(cause, "%s.%s: duplicate key", path, v[i]->string);
+            rc = -E_BAD_INPUT;
+        }
+    }
+    free(v);
+    if (rc != 0)
+        return rc;
+children:
+    cJSON_ArrayForEach(item, obj)
+    {
+        char sub[256];
+
+        if (!cJSON_IsObject(item))
+            continue;
+        snprintf(sub, sizeof(sub), "%s.%s", path, item->string);
+        if ((rc = check_duplicates(item, sub, cause)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
 int
 config_parse(const char *text, size_t len, struct config *c, char ***warnings,
              size_t *nwarnings, char **cause)
@@ -569,6 +703,8 @@ config_parse(const char *text, size_t len, struct config *c, char ***warnings,
     const cJSON *item;
     int rc = 0;
 
+    if ((rc = check_text(text, len, cause)) != 0)
+        return rc;
     root = cJSON_ParseWithLength(text, len);
     if (root == NULL) {
         const char *at = cJSON_GetErrorPtr();
@@ -585,6 +721,8 @@ config_parse(const char *text, size_t len, struct config *c, char ***warnings,
         rc = -E_BAD_INPUT;
         goto out;
     }
+    if ((rc = check_duplicates(root, "$", cause)) != 0)
+        goto out;
     cJSON_ArrayForEach(item, root)
     {
         const struct key_def *k = NULL;

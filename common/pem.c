@@ -8,6 +8,7 @@
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -143,6 +144,8 @@ cert_from_block(const char *name, const unsigned char *body, long blen)
     const unsigned char *p = body;
     X509 *x;
 
+    if (blen >= 2 && body[1] == 0x80)
+        return NULL; /* BER indefinite length: not DER */
     if (strcmp(name, PEM_STRING_X509_TRUSTED) == 0)
         x = d2i_X509_AUX(NULL, &p, blen);
     else
@@ -286,7 +289,22 @@ pem_read_certs(const unsigned char *data, size_t len, const char *what, STACK_OF
         goto out;
     }
     if (pem_has_text(data, len, "-----BEGIN ")) {
+        /* PEM is text: a control byte anywhere means damage or smuggled data. */
+        for (size_t i = 0; i < len; i++) {
+            if ((data[i] < 0x20 && data[i] != '\t' && data[i] != '\r' && data[i] != '\n') ||
+                data[i] == 0x7f) {
+                err_set(cause, "%s: binary data in PEM text (byte 0x%02x at offset %zu)", what,
+                        data[i], i);
+                rc = -E_BAD_INPUT;
+                goto out;
+            }
+        }
         rc = read_pem(data, len, what, certs, cause);
+        goto out;
+    }
+    if (len >= 2 && data[0] == 0x30 && data[1] == 0x80) {
+        err_set(cause, "%s: the certificate uses BER indefinite lengths, not DER", what);
+        rc = -E_BAD_INPUT;
         goto out;
     }
     {
@@ -878,5 +896,96 @@ out:
     OPENSSL_free(der);
     free(a);
     free(b);
+    return rc;
+}
+
+/* At most this many subjectAltName entries (the ACME ops take at most 1000 names too). */
+#define PEM_MAX_SANS 1000
+
+/* The key's policy: RSA of 2048 bits or more, EC on a named P-256/P-384/P-521, EdDSA. */
+static int
+check_public_key(EVP_PKEY *pkey, char **cause)
+{
+    char enc[32] = "", group[64] = "";
+    int bits;
+
+    if (pkey == NULL) {
+        err_set(cause, "the certificate's public key cannot be read");
+        return -E_BAD_INPUT;
+    }
+    bits = EVP_PKEY_get_bits(pkey);
+    if (EVP_PKEY_is_a(pkey, "RSA") || EVP_PKEY_is_a(pkey, "RSA-PSS")) {
+        /* 1024..2047 bits: weak, but certificates still in use are tracked (with a warning
+         * at import and weak_key in the status report) so that their replacement is seen. */
+        if (bits < 1024) {
+            err_set(cause, "the certificate's key is RSA %d: RSA keys under 1024 bits are "
+                    "broken and refused", bits);
+            return -E_BAD_INPUT;
+        }
+        return 0;
+    }
+    if (EVP_PKEY_is_a(pkey, "DSA")) {
+        err_set(cause, "the certificate's key is DSA %d: DSA keys are refused (use EC or RSA)",
+                bits);
+        return -E_BAD_INPUT;
+    }
+    if (EVP_PKEY_is_a(pkey, "EC")) {
+        (void)EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_ENCODING, enc,
+                                             sizeof(enc), NULL);
+        if (strcmp(enc, OSSL_PKEY_EC_ENCODING_EXPLICIT) == 0) {
+            err_set(cause, "the certificate's EC key has explicit curve parameters: only named "
+                    "curves (P-256, P-384, P-521) are accepted");
+            return -E_BAD_INPUT;
+        }
+        if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
+                                            sizeof(group), NULL) ||
+            (strcmp(group, "prime256v1") != 0 && strcmp(group, "secp384r1") != 0 &&
+             strcmp(group, "secp521r1") != 0 && strcmp(group, "P-256") != 0 &&
+             strcmp(group, "P-384") != 0 && strcmp(group, "P-521") != 0)) {
+            err_set(cause, "the certificate's EC key uses the curve '%s': only P-256, P-384 "
+                    "and P-521 are accepted", group[0] != '\0' ? group : "unknown");
+            return -E_BAD_INPUT;
+        }
+        return 0;
+    }
+    if (EVP_PKEY_is_a(pkey, "ED25519") || EVP_PKEY_is_a(pkey, "ED448"))
+        return 0;
+    err_set(cause, "the certificate's key type '%s' is not supported",
+            EVP_PKEY_get0_type_name(pkey) != NULL ? EVP_PKEY_get0_type_name(pkey) : "?");
+    return -E_BAD_INPUT;
+}
+
+int
+pem_check_import(X509 *leaf, char **cause)
+{
+    const ASN1_INTEGER *serial = X509_get0_serialNumber(leaf);
+    GENERAL_NAMES *sans;
+    int nsans = 0, rc;
+
+    if (serial == NULL || ASN1_STRING_length(serial) == 0) {
+        err_set(cause, "the certificate has no serial number");
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if (ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER) {
+        err_set(cause, "the certificate's serial number is negative (RFC 5280 requires a "
+                "positive one)");
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    sans = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+    if (sans != NULL) {
+        nsans = sk_GENERAL_NAME_num(sans);
+        GENERAL_NAMES_free(sans);
+    }
+    if (nsans > PEM_MAX_SANS) {
+        err_set(cause, "the certificate has %d subject alternative names; at most %d are "
+                "accepted", nsans, PEM_MAX_SANS);
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    rc = check_public_key(X509_get0_pubkey(leaf), cause);
+out:
+    ERR_clear_error();
     return rc;
 }

@@ -34,6 +34,15 @@ int pem_read_certs(const unsigned char *data, size_t len, const char *what,
 int pem_order_chain(X509 *leaf, STACK_OF(X509) *chain, STACK_OF(X509) **ordered,
                     char **cause);
 
+/*
+ * What an imported leaf must be: a positive serial number, at most 1000
+ * subjectAltName entries, and a key that is not broken: RSA of 1024 bits or
+ * more (under 2048 the import warns), EC on P-256, P-384 or P-521 (named, not
+ * explicit parameters), Ed25519 or Ed448.  -E_BAD_INPUT names the problem ("the certificate's key is RSA
+ * 1024: ...").
+ */
+int pem_check_import(X509 *leaf, char **cause);
+
 /* PEM text of certs (concatenated CERTIFICATE blocks), heap, NUL-terminated. */
 int pem_write_certs(STACK_OF(X509) *certs, char **out, size_t *len, char **cause);
 /* PEM text of one certificate. */

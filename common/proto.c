@@ -432,7 +432,7 @@ proto_get(const msgpack_object *map, const char *key)
         const msgpack_object_kv *kv = &map->via.map.ptr[i];
 
         if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == klen &&
-            memcmp(kv->key.via.str.ptr, key, klen) == 0)
+            (klen == 0 || memcmp(kv->key.via.str.ptr, key, klen) == 0))
             return &kv->val;
     }
     return NULL;
@@ -556,11 +556,13 @@ proto_strdup(const msgpack_object *o, char **out)
 
     if (o == NULL || o->type != MSGPACK_OBJECT_STR)
         return -E_BAD_INPUT;
-    if (memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL)
+    /* msgpack-c leaves ptr NULL for an empty string: no memchr/memcpy on it (UB). */
+    if (o->via.str.size > 0 && memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL)
         return -E_BAD_INPUT;
     if ((s = malloc((size_t)o->via.str.size + 1)) == NULL)
         return -E_NOMEM;
-    memcpy(s, o->via.str.ptr, o->via.str.size);
+    if (o->via.str.size > 0)
+        memcpy(s, o->via.str.ptr, o->via.str.size);
     s[o->via.str.size] = '\0';
     *out = s;
     return 0;
@@ -582,7 +584,7 @@ proto_str_eq(const msgpack_object *o, const char *s)
     size_t n = strlen(s);
 
     return o != NULL && o->type == MSGPACK_OBJECT_STR && o->via.str.size == n &&
-           memcmp(o->via.str.ptr, s, n) == 0;
+           (n == 0 || memcmp(o->via.str.ptr, s, n) == 0);
 }
 
 static cJSON *
@@ -593,7 +595,8 @@ json_string_n(const char *p, size_t n)
 
     if (s == NULL)
         return NULL;
-    memcpy(s, p, n);
+    if (n > 0)
+        memcpy(s, p, n);
     s[n] = '\0';
     j = cJSON_CreateString(s);
     free(s);

@@ -16,4 +16,6 @@ apt-get install -y -qq --no-install-recommends pebble curl lego python3-acme cer
 # Packaging and its tests (packaging/deb): dpkg-deb, dpkg-shlibdeps, lintian, and what the
 # package itself needs to install (adduser for its user, deb-systemd-helper).
 apt-get install -y -qq --no-install-recommends dpkg-dev lintian adduser init-system-helpers >/dev/null
+# Fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes.
+apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev >/dev/null
 echo "install-deps: build and test dependencies are installed"

@@ -14,3 +14,9 @@ add_test(NAME integration.challenge
           $<TARGET_FILE:certagent> $<TARGET_FILE:certctl> $<TARGET_FILE:agent-up>
           ${PROJECT_SOURCE_DIR}/tests/data $<TARGET_FILE:certagent-upgrade-check>)
 set_tests_properties(integration.challenge PROPERTIES LABELS integration TIMEOUT 300)
+# Every hostile or broken input of tests/data/bad/MANIFEST.tsv through one real agent.
+add_test(NAME integration.bad-inputs
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/it-bad-inputs.sh
+          $<TARGET_FILE:certagent> $<TARGET_FILE:certctl> $<TARGET_FILE:agent-up>
+          ${PROJECT_SOURCE_DIR}/tests/data $<TARGET_FILE:certagent-upgrade-check>)
+set_tests_properties(integration.bad-inputs PROPERTIES LABELS integration TIMEOUT 600)
