@@ -424,6 +424,20 @@ stored(void *arg, int rc, const char *cause)
     const struct store_version *v;
     cJSON *res = NULL;
 
+    o->ops--;
+    if (o->ended) {
+        /* Stopped while the store wrote it: the certificate is stored all the same, so the
+         * persisted order must not make the next start fetch it again. */
+        if (rc == 0 && o->url != NULL) {
+            struct file_batch *b = acme_batch_new();
+
+            if (b != NULL && acme_batch_add(b, order_file(o, ".json"), NULL, 0, 0) == 0 &&
+                acme_batch_add(b, order_file(o, ".key"), NULL, 0, 0) == 0)
+                acme_batch_run(o->acme, b, NULL, NULL);
+        }
+        order_release(o);
+        return;
+    }
     if (rc != 0) {
         order_end(o, rc, cause, NULL, NULL);
         return;
@@ -482,10 +496,12 @@ store_chain(struct acme_order *o, const char *pem)
     int rc;
 
     progress(o, "downloaded the certificate; storing it");
+    o->ops++; /* stored() runs even when the agent stops meanwhile */
     rc = ops_cert_store(o->acme->agent, NULL, 0, PROTO_OP_REQUEST, o->name, CERT_SOURCE_ACME,
                         pem, o->key_pem, meta, stored, o, &cause);
     free(meta);
     if (rc != 0) {
+        o->ops--;
         order_end(o, rc, cause != NULL ? cause : err_message(rc), NULL, NULL);
         free(cause);
     }
@@ -1208,8 +1224,11 @@ keygen_done(struct acme_work *w)
 {
     struct acme_order *o = w->arg;
 
-    if (o->ended)
+    o->ops--;
+    if (o->ended) {
+        order_release(o);
         return;
+    }
     if (w->rc != 0) {
         order_fail(o, w->rc, "%s", w->cause != NULL ? w->cause : err_message(w->rc));
         return;
@@ -1233,8 +1252,12 @@ account_ready(void *arg, int rc, const char *cause, const char *detail)
         order_end(o, rc, cause, detail, NULL);
         return;
     }
-    if (acme_work_queue(o->acme, &o->work, keygen_run, keygen_done, o) != 0)
+    /* The work lives in the order: the order waits for it (o->ops) before it is freed. */
+    o->ops++;
+    if (acme_work_queue(o->acme, &o->work, keygen_run, keygen_done, o) != 0) {
+        o->ops--;
         order_fail(o, -E_INTERNAL, "cannot queue key generation");
+    }
 }
 
 static void

@@ -263,10 +263,11 @@ agent_stop(struct agent *agent)
         log_info("stopping");
     status_stop(agent->status);
     server_stop(&agent->server);
-    acme_stop(agent->acme);
+    /* The scheduler first: orders the stop interrupts are not failures to retry or report. */
     renew_stop(agent->renew);
     deploy_stop(agent->deploy);
     hooks_stop(agent->hooks);
+    acme_stop(agent->acme);
     probe_sched_stop(agent->probe_sched);
     ops_trust_stop(agent);
     platform_signals_close(&agent->signals);

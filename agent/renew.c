@@ -44,6 +44,8 @@
 #define ARI_POLLS_AT_ONCE 16
 /* An attempt refused because an order for the name is already in flight. */
 #define BUSY_RETRY_S 60
+/* Changes within this time go to STATE/renew.json in one write. */
+#define SAVE_DELAY_MS 200
 
 struct entry {
     char *name;
@@ -78,6 +80,8 @@ struct entry {
 struct renew {
     struct agent *agent;
     uv_timer_t *timer;           /* heap: it may outlive the scheduler while closing */
+    uv_timer_t *save_timer;      /* the same */
+    int save_armed;
     int in_schedule;
     struct entry **entries;
     size_t n, cap;
@@ -94,6 +98,7 @@ struct renew {
 
 static void schedule(struct renew *r);
 static void save(struct renew *r);
+static void save_later(struct renew *r);
 
 /* Entries */
 
@@ -487,8 +492,8 @@ save_after(uv_work_t *work, int status)
     free(j->cause);
     free(j);
     r->saving = 0;
-    if (r->dirty && !r->stopping)
-        save(r);
+    if (r->dirty)
+        save_later(r);
 }
 
 static cJSON *
@@ -523,19 +528,13 @@ entry_json(const struct entry *e)
     return o;
 }
 
+/* Writes STATE/renew.json in the pool (one write at a time). */
 static void
-save(struct renew *r)
+save_write(struct renew *r)
 {
     struct save_job *j;
     cJSON *root;
 
-    r->dirty = 1;
-    if (r->stopping || !r->started)
-        return;
-    /* Every change of a plan or of the history changes the status report too. */
-    status_changed(r->agent);
-    if (r->saving)
-        return;
     if ((root = cJSON_CreateObject()) == NULL)
         return;
     for (size_t i = 0; i < r->n; i++)
@@ -560,6 +559,39 @@ save(struct renew *r)
         free(j->text);
         free(j);
     }
+}
+
+static void
+on_save_timer(uv_timer_t *t)
+{
+    struct renew *r = t->data;
+
+    if (r == NULL)
+        return;
+    r->save_armed = 0;
+    if (r->dirty && !r->saving)
+        save_write(r);
+}
+
+static void
+save_later(struct renew *r)
+{
+    if (r->saving || r->save_armed || r->save_timer == NULL || r->stopping)
+        return;
+    r->save_armed = 1;
+    uv_timer_start(r->save_timer, on_save_timer, SAVE_DELAY_MS, 0);
+}
+
+/* A plan or the history changed: written within SAVE_DELAY_MS, many changes in one write. */
+static void
+save(struct renew *r)
+{
+    r->dirty = 1;
+    if (r->stopping || !r->started)
+        return;
+    /* Every change of a plan or of the history changes the status report too. */
+    status_changed(r->agent);
+    save_later(r);
 }
 
 static int64_t
@@ -736,6 +768,13 @@ attempt_end(struct renew *r, struct entry *e, struct attempt *a, int rc, const c
 
     r->running--;
     e->in_progress = 0;
+    if (r->stopping) {
+        /* The stop interrupted it (an ACME order resumes at the next start). */
+        e->attempts_total--;
+        if (a != NULL)
+            user_done(a, rc, cause, detail, result);
+        return;
+    }
     if (rc == -E_BUSY) {
         /* Someone else's order for this name is running (certctl request, a resumed order). */
         e->attempts_total--;
@@ -1007,19 +1046,25 @@ renew_new(struct agent *agent, struct renew **out, char **cause)
     struct renew *r = calloc(1, sizeof(*r));
 
     (void)cause;
-    if (r == NULL || (r->timer = calloc(1, sizeof(*r->timer))) == NULL) {
+    if (r == NULL || (r->timer = calloc(1, sizeof(*r->timer))) == NULL ||
+        (r->save_timer = calloc(1, sizeof(*r->save_timer))) == NULL) {
+        if (r != NULL)
+            free(r->timer);
         free(r);
         return -E_NOMEM;
     }
     r->agent = agent;
     if ((r->path = fsutil_join(agent->state_dir, "renew.json")) == NULL ||
-        uv_timer_init(agent->loop, r->timer) != 0) {
+        uv_timer_init(agent->loop, r->timer) != 0 ||
+        uv_timer_init(agent->loop, r->save_timer) != 0) {
+        /* Neither timer was started; an initialized one must still be closed. */
         free(r->path);
-        free(r->timer);
-        free(r);
+        r->path = NULL;
+        renew_free(r);
         return -E_NOMEM;
     }
     r->timer->data = r;
+    r->save_timer->data = r;
     *out = r;
     return 0;
 }
@@ -1049,13 +1094,16 @@ timer_closed(uv_handle_t *h)
 }
 
 static void
-timer_close(struct renew *r)
+timer_close(uv_timer_t **t)
 {
-    if (r->timer == NULL)
+    if (*t == NULL)
         return;
-    r->timer->data = NULL;
-    uv_close((uv_handle_t *)r->timer, timer_closed);
-    r->timer = NULL;
+    (*t)->data = NULL;
+    if ((*t)->loop != NULL)
+        uv_close((uv_handle_t *)*t, timer_closed);
+    else
+        free(*t); /* never initialized */
+    *t = NULL;
 }
 
 void
@@ -1064,7 +1112,12 @@ renew_stop(struct renew *r)
     if (r == NULL || r->stopping)
         return;
     r->stopping = 1;
-    timer_close(r);
+    timer_close(&r->timer);
+    timer_close(&r->save_timer);
+    r->save_armed = 0;
+    /* The last changes are written before the loop ends. */
+    if (r->dirty && r->started && !r->saving)
+        save_write(r);
 }
 
 void
@@ -1072,7 +1125,8 @@ renew_free(struct renew *r)
 {
     if (r == NULL)
         return;
-    timer_close(r);
+    timer_close(&r->timer);
+    timer_close(&r->save_timer);
     for (size_t i = 0; i < r->n; i++)
         entry_free(r->entries[i]);
     free(r->entries);
