@@ -162,6 +162,59 @@ key_matches() {
     [ -n "$a" ] && [ "$a" = "$b" ]
 }
 
+# verify_store: the store under $STATE is whole: every version listed complete, keys 0600,
+# no leftovers, live/ showing each current version, each current key matching its certificate.
+verify_store() {
+    python3 - "$STATE" <<'PY'
+import json, os, subprocess, sys
+state = sys.argv[1]
+errors = []
+certs = os.path.join(state, "certs")
+names = sorted(os.listdir(certs)) if os.path.isdir(certs) else []
+for name in names:
+    d = os.path.join(certs, name)
+    if name.startswith("."):
+        errors.append("leftover temp entry certs/%s" % name)
+        continue
+    try:
+        lin = json.load(open(os.path.join(d, "lineage.json")))
+    except Exception as e:
+        errors.append("%s: lineage.json unreadable: %s" % (name, e))
+        continue
+    listed = {v["version"] for v in lin["versions"]}
+    for entry in os.listdir(d):
+        if entry.startswith("."):
+            errors.append("%s: leftover %s" % (name, entry))
+        elif entry.startswith("v") and int(entry[1:]) not in listed:
+            errors.append("%s: unlisted version dir %s" % (name, entry))
+    for v in lin["versions"]:
+        vd = os.path.join(d, "v%d" % v["version"])
+        for f in ("cert.pem", "chain.pem", "fullchain.pem", "meta.json", "privkey.pem"):
+            if not os.path.isfile(os.path.join(vd, f)):
+                errors.append("%s v%d: %s missing" % (name, v["version"], f))
+        key = os.path.join(vd, "privkey.pem")
+        if os.path.isfile(key) and os.stat(key).st_mode & 0o777 != 0o600:
+            errors.append("%s v%d: key mode %o" % (name, v["version"], os.stat(key).st_mode & 0o777))
+    cur = os.path.join(d, "v%d" % lin["current"])
+    live = os.path.join(state, "live", name)
+    if os.path.realpath(live) != os.path.realpath(cur):
+        errors.append("%s: live/ shows %s, current is v%d" % (name, os.path.realpath(live), lin["current"]))
+    def pub(args):
+        return subprocess.run(args, capture_output=True).stdout
+    c = pub(["openssl", "x509", "-in", os.path.join(cur, "cert.pem"), "-noout", "-pubkey"])
+    k = pub(["openssl", "pkey", "-in", os.path.join(cur, "privkey.pem"), "-pubout"])
+    if not c or c != k:
+        errors.append("%s: current key does not match its certificate" % name)
+for name in os.listdir(os.path.join(state, "live")) if os.path.isdir(os.path.join(state, "live")) else []:
+    if name not in names:
+        errors.append("live/%s has no lineage" % name)
+for e in errors:
+    print("store:", e)
+print("store: %d certificates checked" % len(names))
+sys.exit(1 if errors else 0)
+PY
+}
+
 finish() {
     # Under the sanitizer build, any report by the agent fails the test.
     if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$LOG" 2>/dev/null; then
