@@ -75,7 +75,8 @@ void challenge_http_free(struct challenge_http *h);
  * index after its empty line), 0 when it has not ended yet.
  * challenge_http_parse_head: checks the request line and the shape of the
  * header fields of head[0, end); *method and *path point into head, the path
- * without its query (the absolute form reduced to its path).  -E_BAD_INPUT
+ * without its query (the absolute form reduced to its path, or to a static "/"
+ * when it has none).  -E_BAD_INPUT
  * when it is not an HTTP/1.0 or 1.1 request.
  * challenge_http_send: sends a complete answer (status line, Content-Type,
  * Content-Length, extra header lines, "Connection: close", then the body
