@@ -40,8 +40,9 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 run_one() {
     local t=$1 log=$work/$1.log dict=$here/dict/$1.dict
-    local args=(-max_total_time="$secs" -rss_limit_mb=2048 -timeout="${FUZZ_TIMEOUT:-10}"
-        -max_len=65536
+    # A fixed seed (FUZZ_SEED, default 1): a CI run can be replayed exactly.
+    local args=(-seed="${FUZZ_SEED:-1}" -max_total_time="$secs" -rss_limit_mb=2048
+        -timeout="${FUZZ_TIMEOUT:-10}" -max_len=65536
         -print_final_stats=1 -artifact_prefix="$work/artifacts/$t/")
     local dirs=("$work/$t" "$here/corpus/$t")
     mkdir -p "$work/$t" "$work/artifacts/$t"
