@@ -99,6 +99,7 @@ struct renew {
 static void schedule(struct renew *r);
 static void save(struct renew *r);
 static void save_later(struct renew *r);
+static void schedule_soon(struct renew *r);
 
 /* Entries */
 
@@ -423,7 +424,7 @@ load_after(uv_work_t *work, int status)
     load_free(l);
     plan(r, e);
     save(r);
-    schedule(r);
+    schedule_soon(r);
 }
 
 static void
@@ -711,7 +712,7 @@ ari_done(void *arg, int rc, const char *cause, const struct acme_ari *ari)
 planned:
     plan(r, e);
     save(r);
-    schedule(r);
+    schedule_soon(r);
 out:
     free(p->name);
     free(p->cert_id);
@@ -819,7 +820,7 @@ attempt_end(struct renew *r, struct entry *e, struct attempt *a, int rc, const c
         e->next = 0; /* the new version is being loaded; it plans itself */
     }
     save(r);
-    schedule(r);
+    schedule_soon(r);
 }
 
 static void
@@ -972,17 +973,30 @@ static void
 on_timer(uv_timer_t *t)
 {
     struct renew *r = t->data;
+    int64_t wall, mono;
 
     if (r == NULL)
         return;
-    int64_t now = (int64_t)time(NULL);
-    int64_t wall = now - r->armed_wall;
-    int64_t mono = (int64_t)(uv_now(r->agent->loop) - r->armed_mono) / 1000;
-
+    wall = (int64_t)time(NULL) - r->armed_wall;
+    mono = (int64_t)(uv_now(r->agent->loop) - r->armed_mono) / 1000;
     if (wall - mono > 60 || mono - wall > 60)
         log_info("the clock moved by %+lld s against the time slept (a clock change, or the "
                  "system slept); checking every certificate again", (long long)(wall - mono));
     schedule(r);
+}
+
+/*
+ * A plan changed: look at the whole plan once in the next turn of the loop, so
+ * that many changes (10,000 certificates loaded at start) cost one pass, not one each.
+ */
+static void
+schedule_soon(struct renew *r)
+{
+    if (!r->started || r->stopping || r->timer == NULL)
+        return;
+    r->armed_wall = (int64_t)time(NULL);
+    r->armed_mono = uv_now(r->agent->loop);
+    uv_timer_start(r->timer, on_timer, 0, 0);
 }
 
 /*
@@ -1160,7 +1174,7 @@ renew_reload(struct renew *r)
         if (!r->entries[i]->loading && !r->entries[i]->in_progress)
             plan(r, r->entries[i]);
     save(r);
-    schedule(r);
+    schedule_soon(r);
 }
 
 int

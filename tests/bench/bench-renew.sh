@@ -11,7 +11,7 @@ set -eu
 AGENT=$1 CTL=$2 AGENT_UP=$3 N=${4:-10000} M=${5:-200}
 T=$(mktemp -d /tmp/certagent-bench-XXXXXX)
 pid=
-trap '[ -n "$pid" ] && kill -TERM $pid 2>/dev/null; rm -rf "$T"' EXIT
+trap '[ -n "$pid" ] && kill -TERM $pid 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
 echo '{"log_level": "warn", "renew_concurrency": 4}' >"$T/c.json"
 args=(--foreground --config "$T/c.json" --socket "$T/s" --state-dir "$T/state")
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
