@@ -416,13 +416,13 @@ order_post(struct acme_order *o, const char *url, const char *payload, const cha
 
 /* The store took the certificate. */
 
+static void order_stored(struct acme_order *o, const struct store_version *v);
+
 static void
 stored(void *arg, int rc, const char *cause)
 {
     struct acme_order *o = arg;
     const struct store_cert *cert;
-    const struct store_version *v;
-    cJSON *res = NULL;
 
     o->ops--;
     if (o->ended) {
@@ -443,7 +443,15 @@ stored(void *arg, int rc, const char *cause)
         return;
     }
     cert = store_find(o->acme->agent->store, o->name);
-    v = cert != NULL ? store_current(cert) : NULL;
+    order_stored(o, cert != NULL ? store_current(cert) : NULL);
+}
+
+/* The order's certificate is version v in the store: report it and end the order. */
+static void
+order_stored(struct acme_order *o, const struct store_version *v)
+{
+    cJSON *res = NULL;
+
     if ((res = cJSON_CreateObject()) != NULL && v != NULL) {
         cJSON_AddStringToObject(res, "name", o->name);
         cJSON_AddNumberToObject(res, "version", v->version);
@@ -489,12 +497,48 @@ out:
     return text;
 }
 
+/*
+ * The version of o->name holding the leaf of pem, if one does: a resumed order
+ * whose certificate was stored just before the agent was stopped or killed (its
+ * order file is removed after the commit) must not store it a second time.
+ */
+static const struct store_version *
+already_stored(struct acme_order *o, const char *pem)
+{
+    const struct store_cert *cert = store_find(o->acme->agent->store, o->name);
+    const struct store_version *found = NULL;
+    STACK_OF(X509) *certs = NULL;
+    struct cert_info info;
+
+    if (cert == NULL ||
+        pem_read_certs((const unsigned char *)pem, strlen(pem), "chain", &certs, NULL) != 0)
+        return NULL;
+    if (sk_X509_num(certs) > 0 && pem_cert_info(sk_X509_value(certs, 0), &info, NULL) == 0) {
+        for (size_t i = 0; i < cert->nversions && found == NULL; i++)
+            if (cert->versions[i].fingerprint != NULL &&
+                strcmp(cert->versions[i].fingerprint, info.fingerprint) == 0)
+                found = &cert->versions[i];
+        pem_cert_info_free(&info);
+    }
+    sk_X509_pop_free(certs, X509_free);
+    return found;
+}
+
 static void
 store_chain(struct acme_order *o, const char *pem)
 {
-    char *meta = order_meta(o), *cause = NULL;
+    char *meta, *cause = NULL;
+    const struct store_version *v;
     int rc;
 
+    if (o->resumed && (v = already_stored(o, pem)) != NULL) {
+        log_info("ACME order for '%s': its certificate is already stored as version %u (the "
+                 "agent stopped before it removed the order); not storing it again",
+                 o->name, v->version);
+        order_stored(o, v);
+        return;
+    }
+    meta = order_meta(o);
     progress(o, "downloaded the certificate; storing it");
     o->ops++; /* stored() runs even when the agent stops meanwhile */
     rc = ops_cert_store(o->acme->agent, NULL, 0, PROTO_OP_REQUEST, o->name, CERT_SOURCE_ACME,

@@ -2,7 +2,8 @@
 # An order in flight survives the agent: killed with SIGKILL while the CA holds the order in
 # "processing", the restarted agent resumes it from the persisted order URL (no second
 # newOrder) and stores the certificate.  Also: a CA outage (Pebble stopped) fails with a clear
-# error, and the next request succeeds once Pebble is back.
+# error, and the next request succeeds once Pebble is back.  A resumed order whose
+# certificate was already stored is not stored twice.
 . "$(dirname "$0")/../integration/lib.sh" "$@"
 . "$(dirname "$0")/pebble.sh"
 
@@ -23,6 +24,7 @@ wait_for 30 processing_seen
 check "the order is held in processing" test "$(acmeproxy_injected processing)" -ge 1
 check "the order is persisted" test -s "$STATE/acme/orders/slow.json"
 check "its key is persisted 0600" test "$(mode_of "$STATE/acme/orders/slow.key")" = 600
+cp -p "$STATE/acme/orders/slow.json" "$STATE/acme/orders/slow.key" "$T/"
 kill_agent
 wait "$req_pid"
 check "certctl saw the agent go (exit 3 or 1)" test $? -ne 0
@@ -39,6 +41,17 @@ check "resumed certificate verifies" pebble_verify "$STATE/live/slow/fullchain.p
 check "its key is the persisted one" key_matches "$STATE/live/slow/cert.pem" "$STATE/live/slow/privkey.pem"
 check "no second newOrder" test "$(acmeproxy_count newOrder)" -eq "$orders_before"
 check "the persisted order is gone" test ! -e "$STATE/acme/orders/slow.json"
+
+# A kill between the store's commit and the order file's removal leaves an order whose
+# certificate is stored: the next start finds it stored and does not store it again.
+stop_agent
+cp -p "$T/slow.json" "$T/slow.key" "$STATE/acme/orders/"
+start_agent
+wait_log "already stored as version 1" 60
+run 0 ctl --json show slow
+json "j['version'] == 1 and len(j['history']) == 1"
+check "the persisted order is gone again" wait_for 10 test ! -e "$STATE/acme/orders/slow.json"
+check "still no second newOrder" test "$(acmeproxy_count newOrder)" -eq "$orders_before"
 
 # CA outage: Pebble stopped; the error names the CA; after it returns, requests work.
 pebble_stop
