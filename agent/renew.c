@@ -235,12 +235,23 @@ random_in(int64_t start, int64_t end)
     return start + (int64_t)(x % (uint64_t)(end - start + 1));
 }
 
+/*
+ * renew_before_days counts only when it leaves at least a tenth of the lifetime
+ * before the renewal: a value as long as the lifetime (90 days on a 90-day
+ * certificate) would make every new version due the moment it is stored, a loop.
+ */
+static int
+before_applies(int before_days, int64_t life)
+{
+    return before_days > 0 && (int64_t)before_days * 86400 <= life - life / 10;
+}
+
 int64_t
 renew_lifetime_point(int64_t not_before, int64_t not_after, int before_days)
 {
     int64_t life = not_after - not_before;
 
-    if (before_days > 0 && (int64_t)before_days * 86400 < life)
+    if (before_applies(before_days, life))
         return not_after - (int64_t)before_days * 86400;
     /* A third of the lifetime left; half for short-lived (under 10 days) certificates. */
     if (life < 10 * 86400)
@@ -276,11 +287,11 @@ plan(struct renew *r, struct entry *e)
         e->reason = "ari";
         return;
     }
-    if (before > 0 && (int64_t)before * 86400 >= life)
-        log_debug("'%s': renew_before_days %d is longer than its lifetime; using the "
-                  "lifetime rule", e->name, before);
+    if (before > 0 && !before_applies(before, life))
+        log_debug("'%s': renew_before_days %d leaves less than a tenth of its lifetime; "
+                  "using the lifetime rule", e->name, before);
     e->next = renew_lifetime_point(e->not_before, e->not_after, before);
-    e->reason = before > 0 && (int64_t)before * 86400 < life ? "renew_before_days" : "lifetime";
+    e->reason = before_applies(before, life) ? "renew_before_days" : "lifetime";
 }
 
 /* Loading an entry's certificate details (thread pool) */

@@ -80,9 +80,9 @@ int renew_now(struct renew *r, const char *name, const struct acme_observer *obs
               char **cause);
 
 /*
- * When the lifetime rule renews: not_after - before_days when that leaves
- * more than nothing of the lifetime, else when a third of the lifetime is
- * left (half, under 10 days).  For tests.
+ * When the lifetime rule renews: not_after - before_days when that leaves at
+ * least a tenth of the lifetime before it, else when a third of the lifetime
+ * is left (half, under 10 days).  For tests.
  */
 int64_t renew_lifetime_point(int64_t not_before, int64_t not_after, int before_days);
 

@@ -49,6 +49,11 @@ test_lifetime_rule(void **state)
     /* ... else the lifetime rule: 30 days before a 6-day expiry would renew forever. */
     assert_int_equal(renew_lifetime_point(nb, nb + 6 * DAY, 30), nb + 3 * DAY);
     assert_int_equal(renew_lifetime_point(nb, nb + 6 * DAY, 6), nb + 3 * DAY);
+    /* ... and when it leaves under a tenth: 90 days on a 90-day (+5 min) certificate made
+     * every new version due the moment it was stored (found by bench-renew.sh). */
+    assert_int_equal(renew_lifetime_point(nb, nb + 90 * DAY + 300, 90), nb + 60 * DAY + 200);
+    assert_int_equal(renew_lifetime_point(nb, nb + 90 * DAY, 82), nb + 60 * DAY);
+    assert_int_equal(renew_lifetime_point(nb, nb + 90 * DAY, 81), nb + 9 * DAY);
 }
 
 /* A certificate with the given AKI keyIdentifier (NULL: none) and serial. */
