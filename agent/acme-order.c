@@ -83,6 +83,8 @@ struct acme_order {
     unsigned polls;
     unsigned finalize_tries;
     int finalized;
+    int persisting;       /* the order's files are being written */
+    int finalize_waiting; /* finalize once they are */
     int resumed;
     int ended;
     unsigned hooks_running;
@@ -661,6 +663,11 @@ finalize(struct acme_order *o)
         order_fail(o, -E_ACME, "the order %s has no finalize URL", o->url);
         return;
     }
+    if (o->persisting) {
+        /* The CA issues on finalize: not before the order could be written down. */
+        o->finalize_waiting = 1;
+        return;
+    }
     o->finalized = 1;
     o->finalize_tries++;
     o->polls = 0;
@@ -1121,15 +1128,33 @@ order_handle(struct acme_order *o, cJSON *json, const struct acme_http_response 
 
 /* Creating the order. */
 
+/*
+ * The order's files are written (or not).  A state directory that cannot take
+ * them (disk full) will not take the certificate either: the order fails before
+ * finalize, so the CA does not issue a certificate that would be thrown away (and
+ * retries on a full disk do not use up the CA's rate limits).
+ */
 static void
 persisted(void *arg, int rc, const char *cause)
 {
     struct acme_order *o = arg;
 
-    (void)o;
-    if (rc != 0)
-        log_warn("cannot persist the ACME order (it will not resume after a restart): %s",
-                 cause != NULL ? cause : "error");
+    o->ops--;
+    o->persisting = 0;
+    if (o->ended) {
+        order_release(o);
+        return;
+    }
+    if (rc != 0) {
+        order_fail(o, rc, "cannot write the ACME order down, so the CA was not asked to issue "
+                          "(the certificate could not be stored either): %s",
+                   cause != NULL ? cause : err_message(rc));
+        return;
+    }
+    if (o->finalize_waiting) {
+        o->finalize_waiting = 0;
+        finalize(o);
+    }
 }
 
 static void
@@ -1140,7 +1165,7 @@ persist(struct acme_order *o)
     char *text = NULL;
 
     if (root == NULL || b == NULL)
-        goto out;
+        goto nomem;
     cJSON_AddStringToObject(root, "name", o->name);
     cJSON_AddStringToObject(root, "ca", o->ca->name);
     cJSON_AddStringToObject(root, "url", o->url);
@@ -1158,13 +1183,24 @@ persist(struct acme_order *o)
     for (size_t i = 0; i < o->nips; i++)
         cJSON_AddItemToArray(ips, cJSON_CreateString(o->ips[i]));
     if ((text = cJSON_Print(root)) == NULL)
-        goto out;
+        goto nomem;
     /* The key first: an order file never points at a missing key. */
     if (acme_batch_add(b, order_file(o, ".key"), o->key_pem, o->key_pem_len, 0600) != 0 ||
         acme_batch_add(b, order_file(o, ".json"), text, strlen(text), 0600) != 0)
-        goto out;
-    acme_batch_run(o->acme, b, persisted, o);
+        goto nomem;
+    o->persisting = 1;
+    o->ops++; /* persisted() runs even when the order ends meanwhile */
+    if (acme_batch_run(o->acme, b, persisted, o) != 0) {
+        o->persisting = 0;
+        o->ops--;
+        log_warn("cannot queue the write of the ACME order for '%s' (it will not resume after "
+                 "a restart)", o->name);
+    }
     b = NULL;
+    goto out;
+nomem:
+    log_warn("out of memory writing the ACME order for '%s' (it will not resume after a "
+             "restart)", o->name);
 out:
     acme_batch_free(b);
     cJSON_Delete(root);

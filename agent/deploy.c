@@ -443,7 +443,7 @@ save_after(uv_work_t *work, int status)
     if (status != 0 && sv->rc == 0)
         sv->rc = -E_IO;
     if (sv->rc != 0)
-        log_error("cannot write %s: %s", sv->path, sv->cause != NULL ? sv->cause : "error");
+        log_error("%s", sv->cause != NULL ? sv->cause : "cannot write settings.json"); /* names the path */
     for (w = sv->waiters; w != NULL; w = next) {
         next = w->next;
         if (w->done != NULL)
@@ -492,7 +492,7 @@ save_start(struct deploy *d)
     d->dirty = 0;
     if (uv_queue_work(d->agent->loop, &sv->work, save_run, save_after) != 0) {
         sv->rc = -E_IO;
-        err_set(&sv->cause, "cannot queue the write");
+        err_set(&sv->cause, "cannot queue the write of %s", sv->path);
         d->saving = 1;
         save_after(&sv->work, 0);
         return;

@@ -498,7 +498,7 @@ save_after(uv_work_t *work, int status)
 
     (void)status;
     if (j->rc != 0)
-        log_error("cannot write %s: %s", j->path, j->cause != NULL ? j->cause : "error");
+        log_error("%s", j->cause != NULL ? j->cause : "cannot write renew.json"); /* names the path */
     free(j->path);
     free(j->text);
     free(j->cause);

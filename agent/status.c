@@ -878,8 +878,8 @@ write_after(uv_work_t *work, int status)
         st->writes++;
         log_debug("status: wrote %s", job->path);
     } else if (status == 0) {
-        log_warn("status: cannot write %s: %s", job->path,
-                 job->cause != NULL ? job->cause : err_message(job->rc));
+        /* fsutil's cause names the path */
+        log_warn("status: %s", job->cause != NULL ? job->cause : err_message(job->rc));
     }
     free(job->cause);
     free(job->path);

@@ -6,26 +6,7 @@
 # space is freed the same operations succeed.  Needs root (mount); otherwise SKIP.
 . "$(dirname "$0")/lib.sh" "$@"
 
-mkdir -p "$STATE"
-if ! mount -t tmpfs -o size=2m,mode=0700 certagent-diskfull "$STATE" 2>"$T/mount.err"; then
-    echo "SKIP: cannot mount a tmpfs on $STATE (needs root): $(cat "$T/mount.err")"
-    rm -rf "$T"
-    trap - EXIT
-    exit 0
-fi
-# Unmount before lib.sh's cleanup removes $T.
-eval "_prev_exit=$(trap -p EXIT | sed -e 's/^trap -- //' -e 's/ EXIT$//')"
-_diskfull_cleanup() {
-    local rc=$?
-    if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
-        kill -KILL "$AGENT_PID" 2>/dev/null
-        wait_gone "$AGENT_PID"
-    fi
-    umount "$STATE" 2>/dev/null || umount -l "$STATE" 2>/dev/null
-    eval "$_prev_exit"
-    return $rc
-}
-trap _diskfull_cleanup EXIT
+state_tmpfs 2m
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
     -subj /CN=imp.test -addext subjectAltName=DNS:imp.test \
@@ -43,32 +24,7 @@ for n in imp self gone; do
     run 0 ctl export "$n" --format pem --out "$T/$n.before.pem"
 done
 
-# fill: write until the tmpfs refuses a single byte more.
-fill() {
-    dd if=/dev/zero of="$STATE/filler" bs=64k 2>/dev/null
-    dd if=/dev/zero of="$STATE/filler2" bs=1 2>/dev/null
-    local avail
-    avail=$(df --output=avail -B1 "$STATE" | tail -n 1 | tr -d ' ')
-    [ "$avail" -eq 0 ]
-}
-check "the tmpfs is full" fill
-
-# disk_full_error WHAT: the last command failed (exit 1) naming the cause and a store path.
-disk_full_error() {
-    echo "full disk: $OUT"
-    has "No space left on device"
-    has "$STATE"
-}
-
-# whole NAME: the current version is still the one exported before, complete, key matching.
-whole() {
-    local n=$1
-    run 0 ctl export "$n" --format pem --out "$T/$n.now.pem"
-    check "$n: current version unchanged after the failure" cmp -s "$T/$n.before.pem" "$T/$n.now.pem"
-    check "$n: live/ points at a complete version whose key matches" \
-        key_matches "$STATE/live/$n/cert.pem" "$STATE/live/$n/privkey.pem"
-    check "$n: live/ has the full chain" test -s "$STATE/live/$n/fullchain.pem"
-}
+check "the tmpfs is full" fill_state
 
 run 1 ctl import imp --cert "$T/imp2.pem" --key "$T/imp2.key"
 disk_full_error

@@ -20,11 +20,16 @@ CHECKS=0
 OUT=
 JOUT=
 RC=0
+STATE_TMPFS=
 echo '{}' >"$CONFIG"
 
 cleanup() {
     if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
         kill -KILL "$AGENT_PID" 2>/dev/null
+        [ -z "$STATE_TMPFS" ] || wait_gone "$AGENT_PID"
+    fi
+    if [ -n "$STATE_TMPFS" ]; then
+        umount "$STATE" 2>/dev/null || umount -l "$STATE" 2>/dev/null
     fi
     if [ "$FAILURES" -ne 0 ] || [ -n "${KEEP_TEST_DIR:-}" ]; then
         echo "--- agent log ($LOG) ---"
@@ -96,6 +101,44 @@ kill_agent() {
 
 ctl() {
     "$CTL" --socket "$SOCK" "$@"
+}
+
+# state_tmpfs SIZE: the state directory becomes a tmpfs of SIZE (unmounted at exit), for
+# disk-full tests.  Needs root: otherwise prints SKIP and exits 0.
+state_tmpfs() {
+    mkdir -p "$STATE"
+    if ! mount -t tmpfs -o "size=$1,mode=0700" certagent-diskfull "$STATE" 2>"$T/mount.err"; then
+        echo "SKIP: cannot mount a tmpfs on $STATE (needs root): $(cat "$T/mount.err")"
+        exit 0
+    fi
+    STATE_TMPFS=1
+}
+
+# fill_state: writes to the state directory until the file system refuses a single byte
+# more (files filler, filler2; remove them to free the space).  0 when full.
+fill_state() {
+    dd if=/dev/zero of="$STATE/filler" bs=64k 2>/dev/null
+    dd if=/dev/zero of="$STATE/filler2" bs=1 2>/dev/null
+    local avail
+    avail=$(df --output=avail -B1 "$STATE" | tail -n 1 | tr -d ' ')
+    [ "$avail" -eq 0 ]
+}
+
+# whole NAME: the current version is still the one exported to $T/NAME.before.pem, complete,
+# its key matching.
+whole() {
+    local n=$1
+    run 0 ctl export "$n" --format pem --out "$T/$n.now.pem"
+    check "$n: current version unchanged after the failure" cmp -s "$T/$n.before.pem" "$T/$n.now.pem"
+    check "$n: live/ points at a complete version whose key matches" \
+        key_matches "$STATE/live/$n/cert.pem" "$STATE/live/$n/privkey.pem"
+    check "$n: live/ has the full chain" test -s "$STATE/live/$n/fullchain.pem"
+}
+
+# disk_full_error: the last run's output names the cause and a path in the store.
+disk_full_error() {
+    has "No space left on device"
+    has "$STATE"
 }
 
 # run EXPECTED-EXIT CMD...: runs CMD, keeps its stdout+stderr in $OUT.
