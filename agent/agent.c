@@ -238,6 +238,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
              agent->socket_path, agent->state_dir, store_count(agent->store));
     apply_challenge_config(agent);
     acme_resume(agent->acme);
+    deploy_resume(agent->deploy);
     renew_start(agent->renew);
     status_changed(agent);
     free(lock_path);

@@ -30,6 +30,7 @@
 struct entry {
     char *name;
     struct cert_settings s;
+    unsigned deployed;   /* the version last deployed completely (STATE/deployed.json) */
     int deploying;       /* a deploy of this name runs */
     int again;           /* the name changed again during it */
     struct waiter *waiters; /* done callbacks of the deploys folded into this one */
@@ -59,6 +60,9 @@ struct deploy {
     int saving;
     int dirty;             /* changed while a save ran */
     struct waiter *save_waiters; /* waiting for the next save */
+    char *done_path;       /* STATE/deployed.json */
+    int done_saving, done_dirty;
+    int done_seed;         /* no deployed.json yet: every current version counts as deployed */
     int stopping;
 };
 
@@ -162,7 +166,7 @@ entry_prune(struct deploy *d, struct entry *e)
     int found;
     size_t i;
 
-    if (!entry_empty(e) || e->deploying)
+    if (!entry_empty(e) || e->deploying || e->deployed != 0)
         return;
     i = find_pos(d, e->name, &found);
     if (!found)
@@ -550,6 +554,9 @@ deploy_settings_change(struct deploy *d, const char *name, const cJSON *changes,
     return 0;
 }
 
+static int done_load(struct deploy *d, char **cause);
+static void done_record(struct deploy *d, struct entry *e, unsigned version);
+
 int
 deploy_open(struct agent *agent, struct deploy **out, char **cause)
 {
@@ -562,10 +569,13 @@ deploy_open(struct agent *agent, struct deploy **out, char **cause)
     if (d == NULL)
         return -E_NOMEM;
     d->agent = agent;
-    if ((d->path = fsutil_join(agent->state_dir, "settings.json")) == NULL) {
+    if ((d->path = fsutil_join(agent->state_dir, "settings.json")) == NULL ||
+        (d->done_path = fsutil_join(agent->state_dir, "deployed.json")) == NULL) {
         rc = -E_NOMEM;
         goto fail;
     }
+    if ((rc = done_load(d, cause)) != 0)
+        goto fail;
     rc = fsutil_read_file(d->path, SETTINGS_MAX, &data, &len, cause);
     if (rc == -E_NOT_FOUND) {
         free(*cause);
@@ -625,6 +635,7 @@ deploy_free(struct deploy *d)
         entry_free(d->entries[i]);
     free(d->entries);
     free(d->path);
+    free(d->done_path);
     free(d);
 }
 
@@ -835,6 +846,9 @@ run_end(struct run *r)
         struct waiter *pending = e->waiters;
         int again = e->again && !d->stopping;
 
+        /* Every target written and every hook run: the next start need not do it again. */
+        if (r->rc == 0 && r->next_hook >= r->nhooks)
+            done_record(d, e, r->version);
         e->deploying = 0;
         e->again = 0;
         e->waiters = NULL;
@@ -1036,8 +1050,10 @@ deploy_start(struct deploy *d, const char *name, struct waiter *waiters)
             save_start(d);
             log_info("the settings of '%s' were removed with it", name);
         }
-        if (e != NULL)
+        if (e != NULL) {
+            done_record(d, e, 0);
             entry_prune(d, e);
+        }
         waiters_finish(waiters, 0, NULL);
         return;
     }
@@ -1054,7 +1070,14 @@ deploy_start(struct deploy *d, const char *name, struct waiter *waiters)
         waiters_finish(waiters, -E_NOMEM, NULL);
         return;
     }
-    if ((r->s.ntargets == 0 && r->nhooks == 0) || (e = entry_get(d, name)) == NULL) {
+    if ((e = entry_get(d, name)) == NULL) {
+        run_free(r);
+        waiters_finish(waiters, -E_NOMEM, NULL);
+        return;
+    }
+    if (r->s.ntargets == 0 && r->nhooks == 0) {
+        done_record(d, e, r->version); /* nothing to deploy: done */
+        entry_prune(d, e);
         run_free(r);
         waiters_finish(waiters, 0, NULL);
         return;
@@ -1107,4 +1130,165 @@ deploy_failed(struct deploy *d, const char *name, const char *error, unsigned fa
     r->failures = failures;
     r->next_attempt = next_attempt;
     run_next_hook(r);
+}
+
+/*
+ * What was deployed (STATE/deployed.json: {"NAME": VERSION}).  A version counts
+ * as deployed once every target is written and every hook has run.  An agent
+ * killed between a new version's commit and that point (or in the middle of
+ * writing a target's files) finds at its next start that the current version is
+ * not the deployed one, and deploys it again: targets never stay behind the store.
+ */
+
+static int
+done_load(struct deploy *d, char **cause)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    cJSON *root = NULL, *it;
+    int rc;
+
+    rc = fsutil_read_file(d->done_path, SETTINGS_MAX, &data, &len, cause);
+    if (rc == -E_NOT_FOUND) {
+        free(*cause);
+        *cause = NULL;
+        d->done_seed = 1;
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    if ((root = cJSON_ParseWithLength((const char *)data, len)) == NULL ||
+        !cJSON_IsObject(root)) {
+        /* Only a record: deploying everything once more is the safe way out. */
+        log_warn("%s is not a JSON object; every certificate is deployed again", d->done_path);
+        free(data);
+        cJSON_Delete(root);
+        return 0;
+    }
+    cJSON_ArrayForEach(it, root) {
+        struct entry *e;
+
+        if (!cJSON_IsNumber(it) || it->valuedouble < 1 || it->valuedouble > 4294967295.0 ||
+            store_name_valid(it->string, NULL) != 0)
+            continue;
+        if ((e = entry_get(d, it->string)) == NULL) {
+            rc = -E_NOMEM;
+            break;
+        }
+        e->deployed = (unsigned)it->valuedouble;
+    }
+    cJSON_Delete(root);
+    free(data);
+    return rc;
+}
+
+static void done_save_start(struct deploy *d);
+
+static void
+done_saved(uv_work_t *work, int status)
+{
+    struct save *sv = work->data;
+    struct deploy *d = sv->d;
+
+    if (status != 0 && sv->rc == 0)
+        sv->rc = -E_IO;
+    if (sv->rc != 0)
+        log_error("%s", sv->cause != NULL ? sv->cause : "cannot write deployed.json");
+    free(sv->path);
+    free(sv->text);
+    free(sv->cause);
+    free(sv);
+    d->done_saving = 0;
+    if (d->done_dirty)
+        done_save_start(d);
+}
+
+static void
+done_save_start(struct deploy *d)
+{
+    cJSON *root = cJSON_CreateObject();
+    struct save *sv = NULL;
+
+    d->done_dirty = 1;
+    if (d->done_saving || root == NULL)
+        goto out;
+    for (size_t i = 0; i < d->n; i++)
+        if (d->entries[i]->deployed != 0 &&
+            cJSON_AddNumberToObject(root, d->entries[i]->name, d->entries[i]->deployed) == NULL)
+            goto out;
+    if ((sv = calloc(1, sizeof(*sv))) == NULL || (sv->path = strdup(d->done_path)) == NULL ||
+        (sv->text = cJSON_PrintUnformatted(root)) == NULL)
+        goto out;
+    sv->d = d;
+    sv->work.data = sv;
+    d->done_dirty = 0;
+    d->done_saving = 1;
+    if (uv_queue_work(d->agent->loop, &sv->work, save_run, done_saved) != 0) {
+        sv->rc = -E_IO;
+        err_set(&sv->cause, "cannot queue the write of %s", sv->path);
+        done_saved(&sv->work, 0);
+    }
+    sv = NULL;
+out:
+    if (sv != NULL) {
+        free(sv->path);
+        free(sv->text);
+        free(sv);
+        log_error("cannot save %s: out of memory", d->done_path);
+    }
+    cJSON_Delete(root);
+}
+
+static void
+done_record(struct deploy *d, struct entry *e, unsigned version)
+{
+    if (e->deployed == version)
+        return;
+    e->deployed = version;
+    done_save_start(d);
+}
+
+void
+deploy_resume(struct deploy *d)
+{
+    struct store *store = d->agent->store;
+    size_t again = 0;
+
+    for (size_t i = 0; i < store_count(store); i++) {
+        const struct store_cert *c = store_at(store, i);
+        const struct store_version *v = c != NULL ? store_current(c) : NULL;
+        struct entry *e;
+
+        if (v == NULL)
+            continue;
+        e = entry_find(d, c->name);
+        if (d->done_seed) {
+            /* The first start with this record (a new store, or an upgrade). */
+            if ((e = entry_get(d, c->name)) != NULL)
+                done_record(d, e, v->version);
+            continue;
+        }
+        if (e != NULL && e->deployed == v->version)
+            continue;
+        log_info("'%s' version %u was not completely deployed when the agent stopped; "
+                 "deploying it now", c->name, v->version);
+        deploy_start(d, c->name, NULL);
+        again++;
+    }
+    /* Records of names no longer in the store. */
+    for (size_t i = 0; i < d->n;) {
+        struct entry *e = d->entries[i];
+
+        if (e->deployed != 0 && store_find(store, e->name) == NULL) {
+            done_record(d, e, 0);
+            entry_prune(d, e);
+            if (i < d->n && d->entries[i] == e)
+                i++;
+            continue;
+        }
+        i++;
+    }
+    d->done_seed = 0;
+    if (again > 0)
+        log_info("%zu certificate(s) deployed again after an interrupted deploy", again);
 }

@@ -90,6 +90,14 @@ struct cJSON *deploy_settings_json(const struct deploy *d, const char *name);
 void deploy_changed(struct deploy *d, const char *name,
                     void (*done)(void *arg, int rc, const char *cause), void *arg);
 
+/*
+ * At start: deploys again every current version that was not deployed
+ * completely (targets written, hooks run) before the agent stopped or was
+ * killed, from STATE/deployed.json.  Without that file (first start, upgrade)
+ * every current version counts as deployed.
+ */
+void deploy_resume(struct deploy *d);
+
 /* A renewal of name failed: runs the failure hooks. */
 void deploy_failed(struct deploy *d, const char *name, const char *error, unsigned failures,
                    int64_t next_attempt);

@@ -3,7 +3,8 @@
 # (create, renew, rollback), the certificate's own and the config's deploy hooks run once per
 # version with the documented environment, settings kept across a restart and dropped with
 # the certificate, a failing and a hanging hook reported without stopping the agent, a
-# target that cannot be written reported by certctl deploy, and no password in any log.
+# target that cannot be written reported by certctl deploy, a deploy cut short done again at
+# the next start (but not on a first start without the record), and no password in any log.
 . "$(dirname "$0")/lib.sh" "$@"
 
 OUTD=$T/out
@@ -124,6 +125,32 @@ run 1 ctl deploy www
 has "no certificate named 'www'"
 wait_for 10 python3 -c "import json,sys; sys.exit(0 if 'www' not in json.load(open('$STATE/settings.json')) else 1)"
 check "settings.json forgot www" python3 -c "import json,sys; sys.exit(0 if 'www' not in json.load(open('$STATE/settings.json')) else 1)"
+
+# --- a deploy cut short (agent killed) is done again at the next start -----------------------
+run 0 ctl selfsigned dep --dns dep.test --key ec256 --deploy-files "$T/dep" \
+    --deploy-hook "echo dep \$CERTAGENT_VERSION >> $T/dep.log"
+check "dep: deployed, hook ran" wait_for 30 test -s "$T/dep.log"
+check "dep: recorded as deployed" wait_for 10 python3 -c \
+    "import json,sys; sys.exit(0 if json.load(open('$STATE/deployed.json')).get('dep') == 1 else 1)"
+stop_agent
+# As if killed after the commit, mid-way through the files: no record, a file missing.
+python3 - "$STATE/deployed.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); d.pop("dep"); json.dump(d, open(sys.argv[1], "w"))
+PY
+rm -f "$T/dep/privkey.pem"
+start_agent
+check "dep: deployed again at start" wait_log "'dep' version 1 was not completely deployed" 10
+check "dep: the hook ran again" wait_for 30 test "$(grep -c . "$T/dep.log")" = 2
+check "dep: files whole again" key_matches "$T/dep/cert.pem" "$T/dep/privkey.pem"
+check "nothing else deployed again" test "$(grep -c "was not completely deployed" "$LOG")" = 1
+# An agent without the record (an upgrade) counts every current version as deployed.
+stop_agent
+rm -f "$STATE/deployed.json"
+start_agent
+check "first start without a record: the record is made" wait_for 10 python3 -c \
+    "import json,sys; sys.exit(0 if json.load(open('$STATE/deployed.json')).get('dep') == 1 else 1)"
+check "first start without a record: no hook ran" test "$(grep -c . "$T/dep.log")" = 2
 
 # --- import takes the settings options too ---------------------------------------------------
 run 0 ctl import imp --cert "$DATA/leaf.pem" --key "$DATA/leaf.key" --deploy-files "$T/imp"

@@ -2,7 +2,8 @@
 # kill -9 at random instants during repeated imports, self-signed creations,
 # rollbacks and removals; after each restart the store must be intact: every
 # current version complete, every key present and matching its certificate,
-# no leftovers.  ROUNDS (default 30) sets the length.
+# no leftovers; every deploy target holds the current version, its files whole and matching
+# (a deploy cut short is done again at the next start).  ROUNDS (default 30) sets the length.
 . "$(dirname "$0")/lib.sh" "$@"
 ROUNDS=${ROUNDS:-30}
 
@@ -28,6 +29,17 @@ workload() {
 }
 
 start_agent
+# s0..s3 deploy their files to $T/deploy/sN after every new version.
+for n in 0 1 2 3; do
+    run 0 ctl selfsigned "s$n" --dns "s$n.test" --key ec256 --deploy-files "$T/deploy/s$n"
+done
+deployed() {
+    for n in 0 1 2 3; do
+        cmp -s "$T/deploy/s$n/cert.pem" "$STATE/live/s$n/cert.pem" || return 1
+        cmp -s "$T/deploy/s$n/privkey.pem" "$STATE/live/s$n/privkey.pem" || return 1
+        cmp -s "$T/deploy/s$n/fullchain.pem" "$STATE/live/s$n/fullchain.pem" || return 1
+    done
+}
 for round in $(seq 1 "$ROUNDS"); do
     workload &
     wl=$!
@@ -45,7 +57,10 @@ for round in $(seq 1 "$ROUNDS"); do
     fi
     # Every certificate must still be usable through the agent.
     run 0 ctl --json list
+    check "round $round: deploy targets hold the current versions" wait_for 20 deployed
 done
 echo "$out" | tail -n 1
+echo "killloop: $ROUNDS rounds; $(grep -c 'was not completely deployed' "$LOG") deploys done again" \
+    "after a restart"
 stop_agent
 finish
