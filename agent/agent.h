@@ -69,6 +69,14 @@ void agent_reload(struct agent *agent);
 void agent_free(struct agent *agent);
 
 /*
+ * Removes the temporary files fsutil_write_atomic leaves when a process dies
+ * mid-write ("NAME.tmp-PID-N") from dir, those of this process excepted; with
+ * base, only those of the file base ("privkey.pem").  They may hold a private
+ * key.  Any thread; returns how many went.
+ */
+unsigned agent_remove_stale_temps(const char *dir, const char *base);
+
+/*
  * The http-01 and tls-alpn-01 responders, made on first use from the config
  * (http01_listen, tls_alpn01_listen, challenge_listen_always), kept until
  * agent_stop; a reload gives them the new addresses.  -E_UNAVAILABLE while

@@ -761,6 +761,25 @@ out:
     return rc;
 }
 
+/* Removes the temporary copies a cut-short write of path left beside it. */
+static void
+remove_stale_temps_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+
+#ifdef _WIN32
+    if (strrchr(path, '\\') > slash)
+        slash = strrchr(path, '\\');
+#endif
+    if (slash == NULL || (dir = malloc((size_t)(slash - path) + 2)) == NULL)
+        return;
+    memcpy(dir, path, (size_t)(slash - path) + 1);
+    dir[slash == path ? 1 : (size_t)(slash - path)] = '\0';
+    agent_remove_stale_temps(dir, slash + 1);
+    free(dir);
+}
+
 /* Pool: writes every target; the first failure is kept, the others still run. */
 static void
 deploy_run(uv_work_t *work)
@@ -796,8 +815,13 @@ deploy_run(uv_work_t *work)
                     continue;
                 rc = write_file(t->path, files[f], data[f], len[f], f == 3 ? 0600 : 0644, &why);
             }
+            /* A deploy cut short may have left a temporary copy (of the key, too). */
+            for (size_t f = 0; f < 4 && rc == 0; f++)
+                agent_remove_stale_temps(t->path, files[f]);
         } else {
             rc = write_pfx(r, t, data[0], len[0], data[1], len[1], data[3], len[3], &why);
+            if (rc == 0)
+                remove_stale_temps_of(t->path);
         }
         if (rc == 0) {
             r->written++;
