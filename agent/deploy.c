@@ -1286,14 +1286,16 @@ deploy_resume(struct deploy *d)
         if (v == NULL)
             continue;
         e = entry_find(d, c->name);
-        if (d->done_seed) {
-            /* The first start with this record (a new store, or an upgrade). */
+        if (e != NULL && e->deployed == v->version)
+            continue;
+        if (d->done_seed ||
+            ((e == NULL || (e->s.ntargets == 0 && e->s.deploy_hook == NULL)) &&
+             d->agent->config.deploy_hook == NULL)) {
+            /* The first start with this record (a new store, an upgrade), or nothing to do. */
             if ((e = entry_get(d, c->name)) != NULL)
                 done_record(d, e, v->version);
             continue;
         }
-        if (e != NULL && e->deployed == v->version)
-            continue;
         log_info("'%s' version %u was not completely deployed when the agent stopped; "
                  "deploying it now", c->name, v->version);
         deploy_start(d, c->name, NULL);
