@@ -2,6 +2,7 @@
  * certagent: the certificate agent.  Parses the command line, detaches when
  * asked, and runs the agent on the default libuv loop until SIGTERM/SIGINT.
  */
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,80 @@ parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
+/*
+ * OpenSSL keeps per-thread state (error queue, random generators) that it frees
+ * when a thread ends, but libuv's pool threads outlive main: at exit, memory
+ * checkers report that state as lost (bounded, once per thread).  One job per
+ * pool thread, all held until every thread has one (or a second has passed, if
+ * the pool is smaller than thought), frees it.
+ */
+struct pool_release {
+    uv_mutex_t lock;
+    uv_cond_t all_in;
+    unsigned threads, arrived;
+};
+
+static void
+pool_release_run(uv_work_t *w)
+{
+    struct pool_release *p = w->data;
+    uint64_t deadline = uv_hrtime() + 1000000000ULL, now;
+
+    uv_mutex_lock(&p->lock);
+    if (++p->arrived >= p->threads)
+        uv_cond_broadcast(&p->all_in);
+    while (p->arrived < p->threads && (now = uv_hrtime()) < deadline)
+        (void)uv_cond_timedwait(&p->all_in, &p->lock, deadline - now);
+    uv_mutex_unlock(&p->lock);
+    OPENSSL_thread_stop();
+}
+
+static void
+pool_release_done(uv_work_t *w, int status)
+{
+    (void)w;
+    (void)status;
+}
+
+static void
+release_pool_threads(uv_loop_t *loop)
+{
+    struct pool_release p;
+    uv_work_t *works;
+    const char *env = getenv("UV_THREADPOOL_SIZE");
+    unsigned n = 4; /* libuv's default and bounds */
+
+    if (env != NULL && atoi(env) > 0)
+        n = atoi(env) > 1024 ? 1024 : (unsigned)atoi(env);
+    memset(&p, 0, sizeof(p));
+    p.threads = n;
+    if ((works = calloc(n, sizeof(*works))) == NULL)
+        return;
+    if (uv_mutex_init(&p.lock) != 0) {
+        free(works);
+        return;
+    }
+    if (uv_cond_init(&p.all_in) != 0) {
+        uv_mutex_destroy(&p.lock);
+        free(works);
+        return;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        works[i].data = &p;
+        if (uv_queue_work(loop, &works[i], pool_release_run, pool_release_done) != 0) {
+            uv_mutex_lock(&p.lock);
+            p.threads = i; /* fewer jobs: do not wait for the missing ones */
+            uv_cond_broadcast(&p.all_in);
+            uv_mutex_unlock(&p.lock);
+            break;
+        }
+    }
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_cond_destroy(&p.all_in);
+    uv_mutex_destroy(&p.lock);
+    free(works);
+}
+
 /* The agent's life: start, serve until stopped, clean up.  Returns the exit code. */
 static int
 run_agent(void *arg)
@@ -173,6 +248,7 @@ run_agent(void *arg)
     agent_free(&agent);
     if (o.pid_file != NULL)
         remove(o.pid_file);
+    release_pool_threads(loop);
     rc = uv_loop_close(loop);
     if (rc != 0)
         log_debug("loop closed with handles left: %s", uv_strerror(rc));
