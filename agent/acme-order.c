@@ -1613,6 +1613,32 @@ out:
     free(cause);
 }
 
+/*
+ * An order's key is written before its file: a kill between the two leaves a
+ * key no order points at (the CA was not asked to issue with it).  Removed.
+ */
+static void
+remove_orphan_key(const char *dir, const char *name)
+{
+    char *key = fsutil_join(dir, name), *json = NULL;
+    size_t l;
+    uv_fs_t req;
+
+    if (key == NULL || (json = malloc((l = strlen(key)) + 2)) == NULL)
+        goto out;
+    memcpy(json, key, l - 4);
+    memcpy(json + l - 4, ".json", 6); /* NAME.key -> NAME.json */
+    if (fsutil_exists(json))
+        goto out;
+    if (uv_fs_unlink(NULL, &req, key, NULL) == 0)
+        log_info("removed %s: an ACME order key without its order file (the agent stopped "
+                 "between the two writes)", key);
+    uv_fs_req_cleanup(&req);
+out:
+    free(key);
+    free(json);
+}
+
 int
 acme_order_resume_dir(struct acme *acme)
 {
@@ -1631,6 +1657,8 @@ acme_order_resume_dir(struct acme *acme)
 
             if (l > 5 && strcmp(ent.name + l - 5, ".json") == 0 && ent.name[0] != '.')
                 resume_one(acme, ent.name);
+            else if (l > 4 && strcmp(ent.name + l - 4, ".key") == 0)
+                remove_orphan_key(path, ent.name);
         }
     }
     uv_fs_req_cleanup(&req);

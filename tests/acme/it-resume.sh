@@ -46,7 +46,12 @@ check "the persisted order is gone" test ! -e "$STATE/acme/orders/slow.json"
 # certificate is stored: the next start finds it stored and does not store it again.
 stop_agent
 cp -p "$T/slow.json" "$T/slow.key" "$STATE/acme/orders/"
+# And a kill between an order's key and its file leaves a key no order points at.
+cp -p "$T/slow.key" "$STATE/acme/orders/orphan.key"
 start_agent
+check "an order key without its order is removed at start" test ! -e "$STATE/acme/orders/orphan.key"
+check "and its removal is logged" \
+    grep -qF "orphan.key: an ACME order key without its order file" "$LOG"
 wait_log "already stored as version 1" 60
 run 0 ctl --json show slow
 json "j['version'] == 1 and len(j['history']) == 1"
