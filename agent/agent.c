@@ -412,6 +412,7 @@ agent_reload(struct agent *agent)
     agent->config.renew_concurrency = c.renew_concurrency;
     agent->config.renew_retry_min = c.renew_retry_min;
     agent->config.renew_retry_max = c.renew_retry_max;
+    agent->config.renew_check_interval = c.renew_check_interval;
     agent->config.hook_timeout = c.hook_timeout;
     free(agent->config.deploy_hook);
     agent->config.deploy_hook = c.deploy_hook;

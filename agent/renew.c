@@ -5,7 +5,8 @@
  * loaded in the thread pool (meta.json for the ACME parameters, cert.pem for
  * the ARI CertID) whenever its current version changes, then planned on the
  * loop.  One timer wakes the scheduler at the earliest planned event (an
- * attempt or an ARI poll), and at least every 5 minutes: the plan is kept in
+ * attempt or an ARI poll), and at least every renew_check_interval seconds
+ * (300 by default): the plan is kept in
  * wall-clock seconds, so a clock jump or a system that slept is noticed at
  * the next wake and everything due runs then.
  */
@@ -33,8 +34,6 @@
 #include "sys.h"
 
 #define STATE_MAX (64 * 1024 * 1024)
-/* The longest sleep between two looks at the plan (wake-up and clock-jump checks). */
-#define WAKE_MAX_S 300
 /* ARI polls: Retry-After is clamped to this range; without one, or after an error, 6 h. */
 #define ARI_RETRY_MIN_S 60
 #define ARI_RETRY_MAX_S 86400
@@ -1017,7 +1016,9 @@ schedule_soon(struct renew *r)
 static void
 schedule(struct renew *r)
 {
-    int64_t now = (int64_t)time(NULL), earliest = now + WAKE_MAX_S, wait;
+    int64_t now = (int64_t)time(NULL), wait;
+    /* The longest sleep between two looks at the plan (clock changes, a system that slept). */
+    int64_t earliest = now + r->agent->config.renew_check_interval;
     unsigned cap = (unsigned)r->agent->config.renew_concurrency;
 
     if (!r->started || r->stopping || r->in_schedule)

@@ -105,6 +105,9 @@ static const struct key_def keys[] = {
      "seconds before the first retry of a failed renewal (the delay doubles each time)"},
     {"renew_retry_max", KEY_INT, OFF(renew_retry_max), 1, 86400, NULL, "3600", 1, 0,
      "the longest delay between retries of a failed renewal, in seconds"},
+    {"renew_check_interval", KEY_INT, OFF(renew_check_interval), 1, 3600, NULL, "300", 1, 0,
+     "the longest time in seconds between two looks at the renewal plan: a clock change or a "
+     "system that slept is noticed within it"},
     {"deploy_hook", KEY_STRING, OFF(deploy_hook), 0, 0, NULL, NULL, 1, 0,
      "shell command run after every certificate's new version is deployed (CERTAGENT_* "
      "variables describe it)"},

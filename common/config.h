@@ -58,6 +58,7 @@ struct config {
     int renew_concurrency;      /* renewals running at once */
     int renew_retry_min;        /* seconds before the first retry after a failure */
     int renew_retry_max;        /* cap of the doubling retry delay */
+    int renew_check_interval;   /* longest sleep of the scheduler (clock changes, sleep) */
     char *deploy_hook;          /* shell command run after every new current version */
     char *failure_hook;         /* shell command run after every failed renewal */
     int hook_timeout;           /* seconds a hook may run */

@@ -16,6 +16,9 @@ apt-get install -y -qq --no-install-recommends pebble curl lego python3-acme cer
 # Packaging and its tests (packaging/deb): dpkg-deb, dpkg-shlibdeps, lintian, and what the
 # package itself needs to install (adduser for its user, deb-systemd-helper).
 apt-get install -y -qq --no-install-recommends dpkg-dev lintian adduser init-system-helpers >/dev/null
+# The scheduler's clock-change test (tests/integration/it-clock.sh) moves the agent's clock
+# with libfaketime (LD_PRELOAD), never the machine's.
+apt-get install -y -qq --no-install-recommends libfaketime >/dev/null
 # Fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes.
 apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev >/dev/null
 echo "install-deps: build and test dependencies are installed"
