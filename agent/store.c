@@ -690,20 +690,42 @@ holds_only_temps(const char *dir)
     return only;
 }
 
+/* Removes the temp leftovers directly in dir (versions and lineage.json being written). */
+static void
+remove_temps_in(const char *name, const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        char *p;
+
+        if (!is_temp_name(e->d_name) || (p = fsutil_join(dir, e->d_name)) == NULL)
+            continue;
+        remove_leftover(name, p);
+        free(p);
+    }
+    closedir(d);
+}
+
 /*
  * certs/NAME without lineage.json: its first version was being created when
  * the agent stopped, so the name was never committed.  Only temp leftovers:
  * removed.  Anything else, such as a complete version directory (the crash
- * hit between its rename and the lineage): set aside, since it may hold the
- * only copy of a key.
+ * hit between its rename and the lineage): set aside without its temp
+ * leftovers, since it may hold the only copy of a key.
  */
 static void
 repair_uncommitted_name(struct store *s, const char *name, const char *dir)
 {
-    if (holds_only_temps(dir))
+    if (holds_only_temps(dir)) {
         remove_leftover(name, dir);
-    else
+    } else {
+        remove_temps_in(name, dir);
         set_aside(s, name, dir, name, "a first version that was never committed");
+    }
 }
 
 /*

@@ -42,8 +42,7 @@ for round in $(seq 1 "$ROUNDS"); do
     # The order's files are removed by the thread pool after it ended: a moment later.
     check "round $round: no orders/ file left behind" \
         wait_for 10 sh -c "[ -z \"\$(ls '$STATE/acme/orders' 2>/dev/null)\" ]"
-    check "round $round: no temporary file of a cut-short write left" \
-        sh -c "[ -z \"\$(find '$STATE' -name '*.tmp-*' ! -path '*/certs/*')\" ]"
+    check_no_temp_leftovers "round $round: temporary files of cut-short writes left" "$STATE"
 done
 check "the store is whole at the end" verify_store
 resumed=$(grep -c "resuming the ACME order" "$LOG")

@@ -58,8 +58,8 @@ for round in $(seq 1 "$ROUNDS"); do
     # Every certificate must still be usable through the agent.
     run 0 ctl --json list
     check "round $round: deploy targets hold the current versions" wait_for 20 deployed
-    check "round $round: no temporary file of a cut-short write left" \
-        wait_for 20 sh -c "[ -z \"\$(find '$STATE' '$T/deploy' -name '*.tmp-*' ! -path '*/certs/*')\" ]"
+    check_no_temp_leftovers "round $round: temporary files of cut-short writes left" \
+        "$STATE" "$T/deploy"
 done
 echo "$out" | tail -n 1
 echo "killloop: $ROUNDS rounds; $(grep -c 'was not completely deployed' "$LOG") deploys done again" \

@@ -205,6 +205,28 @@ key_matches() {
     [ -n "$a" ] && [ "$a" = "$b" ]
 }
 
+# temp_leftovers DIR...: prints the temporary files of writes cut short under DIR (NAME.tmp-PID-N,
+# and the store's .tmp-vN-PID-N), orphans/ included; the running agent's own writes in flight
+# (its pid) are not leftovers.  no_temp_leftovers DIR...: there are none.
+temp_leftovers() {
+    find "$@" -name '*.tmp-*' ! -name "*.tmp-${AGENT_PID:-none}-*" \
+        ! -name ".tmp-v*-${AGENT_PID:-none}-*" 2>/dev/null
+}
+no_temp_leftovers() {
+    [ -z "$(temp_leftovers "$@")" ]
+}
+# check_no_temp_leftovers DESC DIR...: a check that names the leftovers when there are any
+# (a write in flight when it looks is waited for).
+check_no_temp_leftovers() {
+    local desc=$1
+    shift
+    if wait_for 20 no_temp_leftovers "$@"; then
+        pass
+    else
+        fail "$desc: $(temp_leftovers "$@" | tr '\n' ' ')"
+    fi
+}
+
 # verify_store: the store under $STATE is whole: every version listed complete, keys 0600,
 # no leftovers, live/ showing each current version, each current key matching its certificate.
 verify_store() {

@@ -846,6 +846,8 @@ test_crash_leftovers_repaired(void **state)
     put_dir(f, "certs/NEW2");
     put_dir(f, "certs/NEW2/v1");
     put_file(f, "certs/NEW2/v1/privkey.pem", "KEY-NEW2\n");
+    /* ... its lineage.json being written beside it (a kill before the rename). */
+    put_file(f, "certs/NEW2/lineage.json.tmp-77-1", "{\"versions\"");
     /* A removal cut short after its rename. */
     put_dir(f, "certs/.removed-gone-1-1");
     put_file(f, "certs/.removed-gone-1-1/x", "x");
@@ -897,6 +899,14 @@ test_crash_leftovers_repaired(void **state)
         *space = '\0';
         snprintf(rel, sizeof(rel), "orphans/%s/v1/privkey.pem", names);
         assert_content(f, rel, "KEY-NEW2\n");
+        /* Set aside without the temp files of the cut-short write (the long kill loop). */
+        snprintf(rel, sizeof(rel), "orphans/%s", names);
+        {
+            char inner[512];
+
+            list_dir(f, rel, inner, sizeof(inner));
+            assert_string_equal(inner, "v1");
+        }
         snprintf(rel, sizeof(rel), "orphans/%s/privkey.pem", space + 1);
         assert_content(f, rel, "ONLY-COPY-OF-A-KEY\n");
     }
