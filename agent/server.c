@@ -130,6 +130,15 @@ on_write(uv_write_t *req, int status)
     server_client_unref(client);
 }
 
+/* The client lets its replies pile up (SERVER_MAX_PENDING_WRITE): closed at once. */
+static void
+drop_not_reading(struct client *client)
+{
+    log_warn("client %llu (%s, pid %ld) does not read its replies; dropping it",
+             (unsigned long long)client->number, client->peer.name, client->peer.pid);
+    client_close(client);
+}
+
 void
 server_send(struct client *client, char *data, size_t len)
 {
@@ -158,11 +167,9 @@ server_send(struct client *client, char *data, size_t len)
             return;
         }
     }
-    if (client->pending_write + len > SERVER_MAX_PENDING_WRITE) {
+    if (!client->in_request && client->pending_write + len > SERVER_MAX_PENDING_WRITE) {
         free(data);
-        log_warn("client %llu (%s, pid %ld) does not read its replies; dropping it",
-                 (unsigned long long)client->number, client->peer.name, client->peer.pid);
-        client_close(client);
+        drop_not_reading(client);
         return;
     }
     if ((wr = malloc(sizeof(*wr))) == NULL) {
@@ -315,7 +322,15 @@ on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         }
         client->server->requests++;
         completed = 1;
+        if (client->pending_write > SERVER_MAX_PENDING_WRITE) {
+            proto_msg_free(&msg);
+            drop_not_reading(client);
+            break;
+        }
+        /* The reply to this request may be large (status, list): it is not capped. */
+        client->in_request = 1;
         ops_dispatch(client, &msg.root);
+        client->in_request = 0;
         proto_msg_free(&msg);
     }
     frame_progress(client, completed);

@@ -16,7 +16,14 @@
 struct agent;
 struct server;
 
-/* Replies queued to a client that does not read them, before it is dropped. */
+/*
+ * Replies queued to a client that does not read them, before it is dropped:
+ * checked before each of its requests is served and at each event sent
+ * outside a request (logs --follow, results of jobs).  The reply to the
+ * request being served may take it past that (status --json of 10,000
+ * certificates is about 10 MB, made in one go), so a client queues at most
+ * this plus one reply.
+ */
 #define SERVER_MAX_PENDING_WRITE (4u * 1024 * 1024)
 /* How often clients with a partial frame are checked against ipc_frame_timeout. */
 #define SERVER_FRAME_SWEEP_MS 500
@@ -33,6 +40,7 @@ struct client {
     uint64_t frame_started;  /* uv_now() when the partial frame being read began; 0: none */
     int hello_done;
     int closing;
+    int in_request;          /* a request of this client is being served (not capped) */
 };
 
 struct server {

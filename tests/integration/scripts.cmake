@@ -1,6 +1,6 @@
 # Shell integration tests: each gets certagent, certctl, agent-up and tests/data.
 foreach(name cli selfsigned import export signals killloop perms upgrade deploy diskfull
-             leftovers clock)
+             leftovers clock bigstore)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/it-${name}.sh)
     add_test(NAME integration.${name}
       COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/it-${name}.sh
