@@ -141,7 +141,7 @@ PY
 rm -f "$T/dep/privkey.pem"
 start_agent
 check "dep: deployed again at start" wait_log "'dep' version 1 was not completely deployed" 10
-check "dep: the hook ran again" wait_for 30 test "$(grep -c . "$T/dep.log")" = 2
+check "dep: the hook ran again" wait_for 30 sh -c "test \$(grep -c . '$T/dep.log') = 2"
 check "dep: files whole again" key_matches "$T/dep/cert.pem" "$T/dep/privkey.pem"
 check "nothing else deployed again" test "$(grep -c "was not completely deployed" "$LOG")" = 1
 # An agent without the record (an upgrade) counts every current version as deployed.
