@@ -164,6 +164,26 @@ lacks_text "deploy store"
 run 0 ctl --json show "$ST"
 same "the record stays after the target goes" "$(jget "j['windows_store']['MY']")" "$T3"
 
+# The trust store's anchors go to LocalMachine\Root, intermediates to LocalMachine\CA, and
+# leave them when removed.
+log "trust anchors in LocalMachine\\Root and LocalMachine\\CA"
+D=$ROOT/tests/data
+ROOT_SHA1=$(sha1_of "$D/root.pem")
+INT_SHA1=$(sha1_of "$D/intermediate.pem")
+run 1 wine "$SC" --has Root "$ROOT_SHA1"
+run 0 ctl trust add "$(winepath -w "$D/root.pem")"
+lacks_text "not added"
+run 0 wine "$SC" --has Root "$ROOT_SHA1"
+run 0 ctl trust add "$(winepath -w "$D/intermediate.pem")" --intermediate
+lacks_text "not added"
+run 0 wine "$SC" --has CA "$INT_SHA1"
+run 1 wine "$SC" --has Root "$INT_SHA1"
+run 0 ctl trust remove "$(openssl x509 -in "$D/root.pem" -noout -fingerprint -sha256 | cut -d= -f2)"
+lacks_text "not removed"
+run 1 wine "$SC" --has Root "$ROOT_SHA1"
+run 0 ctl trust remove "$(openssl x509 -in "$D/intermediate.pem" -noout -fingerprint -sha256 | cut -d= -f2)"
+run 1 wine "$SC" --has CA "$INT_SHA1"
+
 # A second agent on the same pipe is refused.
 run 1 wine "$AGENT" --foreground --config "$WT\\certagent.json" --state-dir "$WT\\state2" \
     --socket "$PIPE"
