@@ -78,7 +78,8 @@ void platform_signals_close(struct platform_signals *s);
  * The service manager (the Windows SCM; elsewhere these fail with a message,
  * as systemd runs `certagent --foreground`).  install registers the service
  * "certagent" (automatic start, restart on failure) to run this executable
- * with `--service` and args; run hands the process to the SCM and calls
+ * with `--service` and args, and the Event Log source "certagent" (this
+ * executable holds its messages); uninstall removes both; run hands the process to the SCM and calls
  * run(arg) as the service's body, returning its exit code.  While a service,
  * platform_notify("READY=1") reports RUNNING and "STOPPING=1" STOP_PENDING,
  * and the SCM's stop and shutdown controls reach on_stop, PARAMCHANGE

@@ -198,9 +198,16 @@ svc_ctl() { wine "$CTL" --socket "$SVC_PIPE" "$@"; }
 wine "$AGENT" --uninstall-service >/dev/null 2>&1
 # This agent also deploys every new version to LocalMachine\MY.
 echo '{"windows_store": "MY"}' >"$T/svc.json"
+run 3 wine "$OUT/tests/eventlog-check.exe"
+has "no event source"
 run 0 wine "$AGENT" --install-service --config "$WT\\svc.json" --state-dir "$WT\\svc" \
     --socket "$SVC_PIPE"
 has "installed"
+# The event source: certagent.exe is its message file, and its message reads back as the line.
+run 0 wine "$OUT/tests/eventlog-check.exe"
+has "EventMessageFile: $(winepath -w "$AGENT")"
+has "TypesSupported: 7"
+has "message 1: eventlog-check line"
 run 0 wine sc start certagent
 for _ in $(seq 1 100); do
     svc_ctl ping >/dev/null 2>&1 && break
@@ -236,6 +243,8 @@ has "WIN32_EXIT_CODE    : 0"
 run 0 wine "$AGENT" --uninstall-service
 has "removed"
 run 1 wine sc query certagent
+run 3 wine "$OUT/tests/eventlog-check.exe"
+has "no event source"
 
 # The MSI (packaging/msi/test-msi.sh): its tables, then installs, upgrades and
 # refusals under Wine's msiexec, in this Wine prefix and wineserver.
