@@ -238,6 +238,26 @@ acquire_capi_key(PCCERT_CONTEXT c, DWORD *spec)
     return prov;
 }
 
+/*
+ * Does c issue another certificate of the bag?  Then it is not the leaf, even
+ * with a key link (Wine 8 links the PFX's key to every certificate in it).
+ */
+static int
+issued_another(HCERTSTORE bag, PCCERT_CONTEXT c)
+{
+    PCCERT_CONTEXT d = NULL;
+
+    while ((d = CertEnumCertificatesInStore(bag, d)) != NULL) {
+        if (!CertCompareCertificate(X509_ASN_ENCODING, d->pCertInfo, c->pCertInfo) &&
+            CertCompareCertificateName(X509_ASN_ENCODING, &d->pCertInfo->Issuer,
+                                       &c->pCertInfo->Subject)) {
+            CertFreeCertificateContext(d);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int
 platform_certstore_deploy(const struct certstore_put *put, const unsigned char *pfx,
                           size_t pfx_len, char **thumbprint, char **cause)
@@ -263,7 +283,7 @@ platform_certstore_deploy(const struct certstore_put *put, const unsigned char *
     if ((bag = PFXImportCertStore(&blob, L"", flags)) == NULL)
         return crypt_fail(cause, -E_IO, "the certificate store refused the PFX");
     while ((c = CertEnumCertificatesInStore(bag, c)) != NULL) {
-        if (leaf == NULL && has_key(c))
+        if (leaf == NULL && has_key(c) && !issued_another(bag, c))
             leaf = CertDuplicateCertificateContext(c);
     }
     if (leaf == NULL) {

@@ -158,6 +158,31 @@ T3=$(jget "j['windows_store']['MY']")
 differ "keep_previous: a new thumbprint" "$T1" "$T3"
 run 0 wine "$SC" --has MY "$T3"
 run 0 wine "$SC" --has MY "$T1"
+# A certificate with a chain: the leaf and its key go to MY, the intermediate to CA, the
+# root nowhere (an RSA chain made here: the fixed test files are EC).
+CH=$T/chain
+mkdir -p "$CH"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$CH/root.key" -out "$CH/root.pem" -days 30 \
+    -subj "/CN=wine chain root $$" -addext basicConstraints=critical,CA:TRUE 2>/dev/null
+openssl req -new -newkey rsa:2048 -nodes -keyout "$CH/int.key" -out "$CH/int.csr" \
+    -subj "/CN=wine chain intermediate $$" 2>/dev/null
+printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' >"$CH/int.ext"
+openssl x509 -req -in "$CH/int.csr" -CA "$CH/root.pem" -CAkey "$CH/root.key" -CAcreateserial \
+    -days 30 -extfile "$CH/int.ext" -out "$CH/int.pem" 2>/dev/null
+openssl req -new -newkey rsa:2048 -nodes -keyout "$CH/leaf.key" -out "$CH/leaf.csr" \
+    -subj "/CN=chain.example.test" 2>/dev/null
+printf 'subjectAltName=DNS:chain.example.test\n' >"$CH/leaf.ext"
+openssl x509 -req -in "$CH/leaf.csr" -CA "$CH/int.pem" -CAkey "$CH/int.key" -CAcreateserial \
+    -days 30 -extfile "$CH/leaf.ext" -out "$CH/leaf.pem" 2>/dev/null
+CHN=chain-$$
+run 0 ctl import "$CHN" --cert "$(winepath -w "$CH/leaf.pem")" --key "$(winepath -w "$CH/leaf.key")" \
+    --chain "$(winepath -w "$CH/int.pem")" --deploy-store MY
+run 0 ctl deploy "$CHN"
+run 0 wine "$SC" --has MY "$(sha1_of "$CH/leaf.pem")"
+run 0 wine "$SC" --has CA "$(sha1_of "$CH/int.pem")"
+run 1 wine "$SC" --has CA "$(sha1_of "$CH/root.pem")"
+run 1 wine "$SC" --has Root "$(sha1_of "$CH/root.pem")"
+
 # Removing the target (store names compare without case) leaves the store alone.
 run 0 ctl set "$ST" --remove-target my
 lacks_text "deploy store"
