@@ -158,6 +158,9 @@ T3=$(jget "j['windows_store']['MY']")
 differ "keep_previous: a new thumbprint" "$T1" "$T3"
 run 0 wine "$SC" --has MY "$T3"
 run 0 wine "$SC" --has MY "$T1"
+run 0 ctl --json status
+same "status --json shows the thumbprint" \
+    "$(jget "[c for c in j['certificates'] if c['name'] == '$ST'][0]['windows_store']['MY']")" "$T3"
 # A certificate with a chain: the leaf and its key go to MY, the intermediate to CA, the
 # root nowhere (an RSA chain made here: the fixed test files are EC).
 CH=$T/chain

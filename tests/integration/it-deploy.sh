@@ -101,6 +101,8 @@ has "cannot deploy to the store 'MY': the Windows certificate store exists only 
 run 0 ctl --json set www
 json "all(t['type'] != 'windows_store' for t in j['settings']['deploy'])"
 json "'store_thumbprints' not in j['settings']"
+run 0 ctl --json status
+json "all(c['windows_store'] == {} for c in j['certificates'])"
 run 1 ctl selfsigned winonly --dns w.example.test --deploy-store MY
 has "exists only on Windows"
 run 1 ctl show winonly
