@@ -43,8 +43,7 @@ platform_certstore_read(const char *store, const char *thumbprint, struct certst
 }
 
 int
-platform_certstore_add_cert(const char *store, const unsigned char *der, size_t len,
-                            char **cause)
+platform_certstore_add_cert(const char *store, const unsigned char *der, size_t len, char **cause)
 {
     (void)store;
     (void)der;

@@ -53,8 +53,8 @@ crypt_fail(char **cause, int rc, const char *fmt, ...)
 static HCERTSTORE
 open_machine_store(const char *name, DWORD flags)
 {
-    return CertOpenStore(CERT_STORE_PROV_SYSTEM_A, 0, 0,
-                         CERT_SYSTEM_STORE_LOCAL_MACHINE | flags, name);
+    return CertOpenStore(CERT_STORE_PROV_SYSTEM_A, 0, 0, CERT_SYSTEM_STORE_LOCAL_MACHINE | flags,
+                         name);
 }
 
 /*
@@ -298,11 +298,10 @@ platform_certstore_deploy(const struct certstore_put *put, const unsigned char *
     name_blob.cbData = (DWORD)((wcslen(wname) + 1) * sizeof(WCHAR));
     name_blob.pbData = (BYTE *)wname;
     /* The name goes on the stored context, where the store keeps it. */
-    if (!CertAddCertificateContextToStore(target, leaf, CERT_STORE_ADD_REPLACE_EXISTING,
-                                          &added) ||
+    if (!CertAddCertificateContextToStore(target, leaf, CERT_STORE_ADD_REPLACE_EXISTING, &added) ||
         !CertSetCertificateContextProperty(added, CERT_FRIENDLY_NAME_PROP_ID, 0, &name_blob)) {
-        rc = crypt_fail(cause, -E_IO, "cannot add the certificate to LocalMachine\\%s",
-                        put->store);
+        rc =
+            crypt_fail(cause, -E_IO, "cannot add the certificate to LocalMachine\\%s", put->store);
         goto out;
     }
     if (!CertGetCertificateContextProperty(added, CERT_SHA1_HASH_PROP_ID, hash, &hlen)) {
@@ -364,8 +363,8 @@ export_pfx(PCCERT_CONTEXT c, struct certstore_item *out)
 {
     HCERTSTORE mem = CertOpenStore(CERT_STORE_PROV_MEMORY, 0, 0, 0, NULL);
     CRYPT_DATA_BLOB blob = {0, NULL};
-    DWORD flags = EXPORT_PRIVATE_KEYS | REPORT_NO_PRIVATE_KEY |
-                  REPORT_NOT_ABLE_TO_EXPORT_PRIVATE_KEY;
+    DWORD flags =
+        EXPORT_PRIVATE_KEYS | REPORT_NO_PRIVATE_KEY | REPORT_NOT_ABLE_TO_EXPORT_PRIVATE_KEY;
     int rc = -1;
 
     if (mem == NULL || !CertAddCertificateContextToStore(mem, c, CERT_STORE_ADD_ALWAYS, NULL))
@@ -404,13 +403,12 @@ platform_certstore_read(const char *store, const char *thumbprint, struct certst
 
     memset(out, 0, sizeof(*out));
     if (parse_thumbprint(thumbprint, hash) != 0) {
-        err_set(cause, "'%s' is not a certificate thumbprint (40 hexadecimal digits)",
-                thumbprint);
+        err_set(cause, "'%s' is not a certificate thumbprint (40 hexadecimal digits)", thumbprint);
         return -E_BAD_INPUT;
     }
     format_thumbprint(hash, thumb);
-    if ((s = open_machine_store(store, CERT_STORE_OPEN_EXISTING_FLAG |
-                                           CERT_STORE_READONLY_FLAG)) == NULL)
+    if ((s = open_machine_store(store,
+                                CERT_STORE_OPEN_EXISTING_FLAG | CERT_STORE_READONLY_FLAG)) == NULL)
         return crypt_fail(cause, -E_NOT_FOUND, "cannot open LocalMachine\\%s", store);
     if ((c = find_by_thumbprint(s, hash)) == NULL) {
         err_set(cause, "no certificate with thumbprint %s in LocalMachine\\%s", thumb, store);
@@ -418,8 +416,7 @@ platform_certstore_read(const char *store, const char *thumbprint, struct certst
         goto out;
     }
     if (!has_key(c)) {
-        err_set(cause, "the certificate %s in LocalMachine\\%s has no private key", thumb,
-                store);
+        err_set(cause, "the certificate %s in LocalMachine\\%s has no private key", thumb, store);
         rc = -E_DENIED;
         goto out;
     }
@@ -436,8 +433,9 @@ platform_certstore_read(const char *store, const char *thumbprint, struct certst
         (CryptGetUserKey(prov, spec, &key) || CryptGetUserKey(prov, AT_KEYEXCHANGE, &key) ||
          CryptGetUserKey(prov, AT_SIGNATURE, &key))) {
         if (!CryptExportKey(key, 0, PRIVATEKEYBLOB, 0, NULL, &len) || len == 0) {
-            err_set(cause, "the private key of the certificate %s in LocalMachine\\%s is not "
-                           "exportable (it was imported without the exportable flag)",
+            err_set(cause,
+                    "the private key of the certificate %s in LocalMachine\\%s is not "
+                    "exportable (it was imported without the exportable flag)",
                     thumb, store);
             rc = -E_DENIED;
             goto out;
@@ -460,8 +458,9 @@ platform_certstore_read(const char *store, const char *thumbprint, struct certst
         }
         out->cert_len = c->cbCertEncoded;
     } else if (export_pfx(c, out) != 0) {
-        err_set(cause, "the private key of the certificate %s in LocalMachine\\%s cannot be "
-                       "exported (error 0x%08lx): it is not exportable, or not reachable",
+        err_set(cause,
+                "the private key of the certificate %s in LocalMachine\\%s cannot be "
+                "exported (error 0x%08lx): it is not exportable, or not reachable",
                 thumb, store, (unsigned long)GetLastError());
         rc = -E_DENIED;
         goto out;
@@ -487,8 +486,7 @@ out:
 }
 
 int
-platform_certstore_add_cert(const char *store, const unsigned char *der, size_t len,
-                            char **cause)
+platform_certstore_add_cert(const char *store, const unsigned char *der, size_t len, char **cause)
 {
     HCERTSTORE s = open_machine_store(store, 0);
     int rc = 0;
@@ -518,8 +516,8 @@ platform_certstore_remove_cert(const char *store, const unsigned char *der, size
     }
     found = CertFindCertificateInStore(s, X509_ASN_ENCODING, 0, CERT_FIND_EXISTING, want, NULL);
     if (found != NULL && !CertDeleteCertificateFromStore(found))
-        rc = crypt_fail(cause, -E_IO, "cannot remove the certificate from LocalMachine\\%s",
-                        store);
+        rc =
+            crypt_fail(cause, -E_IO, "cannot remove the certificate from LocalMachine\\%s", store);
     CertFreeCertificateContext(want);
     CertCloseStore(s, 0);
     return rc;

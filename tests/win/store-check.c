@@ -34,8 +34,7 @@ has_thumbprint(const char *name, const char *hex)
         fprintf(stderr, "store-check: cannot open LocalMachine\\%s\n", name);
         return 2;
     }
-    c = CertFindCertificateInStore(store, X509_ASN_ENCODING, 0, CERT_FIND_SHA1_HASH, &blob,
-                                   NULL);
+    c = CertFindCertificateInStore(store, X509_ASN_ENCODING, 0, CERT_FIND_SHA1_HASH, &blob, NULL);
     printf("LocalMachine\\%s %s %s\n", name, c != NULL ? "has" : "lacks", hex);
     if (c != NULL)
         CertFreeCertificateContext(c);
