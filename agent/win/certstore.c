@@ -42,7 +42,9 @@ crypt_fail(char **cause, int rc, const char *fmt, ...)
                                             text[n - 1] == '.' || text[n - 1] == ' ');
          n--)
         text[n - 1] = '\0';
-    if (text[0] != '\0')
+    if (e == ERROR_SUCCESS) /* Wine leaves some refusals without a code */
+        err_set(cause, "%s (no error code from the system)", what);
+    else if (text[0] != '\0')
         err_set(cause, "%s: %s (error 0x%08lx)", what, text, (unsigned long)e);
     else
         err_set(cause, "%s (error 0x%08lx)", what, (unsigned long)e);
