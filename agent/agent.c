@@ -122,6 +122,9 @@ load_config(struct agent *agent, struct config *c, char **cause)
     for (size_t i = 0; i < nwarnings; i++)
         log_warn("%s: %s", agent->config_path, warnings[i]);
     config_free_warnings(warnings, nwarnings);
+    if (rc == 0 && c->windows_store != NULL && !platform_certstore_available())
+        log_warn("%s: windows_store is ignored: the Windows certificate store exists only on "
+                 "Windows", agent->config_path);
     if (rc != 0)
         config_free(c);
     return rc;

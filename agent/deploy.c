@@ -20,12 +20,14 @@
 #include "keys.h"
 #include "log.h"
 #include "pem.h"
+#include "platform.h"
 #include "store.h"
 #include "sys.h"
 
 #define SETTINGS_MAX (16 * 1024 * 1024)
 #define MAX_TARGETS 16
 #define PASSWORD_MAX 1024
+#define STORE_NAME_MAX 64
 
 struct entry {
     char *name;
@@ -76,6 +78,11 @@ settings_clear(struct cert_settings *s)
         free(s->targets[i].password_file);
     }
     free(s->targets);
+    for (size_t i = 0; i < s->nthumbprints; i++) {
+        free(s->thumbprints[i].store);
+        free(s->thumbprints[i].thumbprint);
+    }
+    free(s->thumbprints);
     free(s->deploy_hook);
     free(s->failure_hook);
     memset(s, 0, sizeof(*s));
@@ -156,7 +163,7 @@ static int
 entry_empty(const struct entry *e)
 {
     return e->s.ntargets == 0 && e->s.deploy_hook == NULL && e->s.failure_hook == NULL &&
-           e->s.auto_renew < 0 && e->s.renew_before_days == 0;
+           e->s.auto_renew < 0 && e->s.renew_before_days == 0 && e->s.nthumbprints == 0;
 }
 
 /* Drops an entry without settings unless a deploy still uses it. */
@@ -179,7 +186,87 @@ entry_prune(struct deploy *d, struct entry *e)
 static const char *
 type_name(enum deploy_type t)
 {
-    return t == DEPLOY_PFX ? "pfx" : "files";
+    return t == DEPLOY_PFX ? "pfx" : t == DEPLOY_STORE ? "windows_store" : "files";
+}
+
+/* Store names compare as Windows does, without regard to case. */
+static int
+same_name(const char *a, const char *b)
+{
+    for (; *a != '\0' && *b != '\0'; a++, b++) {
+        char x = *a >= 'a' && *a <= 'z' ? (char)(*a - 32) : *a;
+        char y = *b >= 'a' && *b <= 'z' ? (char)(*b - 32) : *b;
+
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
+
+/* A system store's name: "MY", "WebHosting", "Remote Desktop". */
+static int
+store_name_ok(const char *n)
+{
+    size_t len = n != NULL ? strlen(n) : 0;
+
+    if (len == 0 || len > STORE_NAME_MAX)
+        return 0;
+    for (const char *p = n; *p != '\0'; p++) {
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == ' ' || *p == '_' || *p == '-' || *p == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Is t the target named by path (a path, or a store's name)? */
+static int
+target_is(const struct deploy_target *t, const char *path)
+{
+    return t->type == DEPLOY_STORE ? same_name(t->path, path) : strcmp(t->path, path) == 0;
+}
+
+static const char *
+thumbprint_of(const struct cert_settings *s, const char *store)
+{
+    for (size_t i = 0; i < s->nthumbprints; i++)
+        if (same_name(s->thumbprints[i].store, store))
+            return s->thumbprints[i].thumbprint;
+    return NULL;
+}
+
+/* Records that store holds thumbprint now; 1 when that changed the record, -1 out of memory. */
+static int
+thumbprint_record(struct cert_settings *s, const char *store, const char *thumbprint)
+{
+    struct store_thumbprint *v;
+    char *copy;
+
+    for (size_t i = 0; i < s->nthumbprints; i++) {
+        if (!same_name(s->thumbprints[i].store, store))
+            continue;
+        if (strcmp(s->thumbprints[i].thumbprint, thumbprint) == 0)
+            return 0;
+        if ((copy = strdup(thumbprint)) == NULL)
+            return -1;
+        free(s->thumbprints[i].thumbprint);
+        s->thumbprints[i].thumbprint = copy;
+        return 1;
+    }
+    if (s->nthumbprints >= MAX_TARGETS + 1)
+        return 0;
+    if ((v = realloc(s->thumbprints, (s->nthumbprints + 1) * sizeof(*v))) == NULL)
+        return -1;
+    s->thumbprints = v;
+    v[s->nthumbprints].store = strdup(store);
+    v[s->nthumbprints].thumbprint = strdup(thumbprint);
+    if (v[s->nthumbprints].store == NULL || v[s->nthumbprints].thumbprint == NULL) {
+        free(v[s->nthumbprints].store);
+        free(v[s->nthumbprints].thumbprint);
+        return -1;
+    }
+    s->nthumbprints++;
+    return 1;
 }
 
 /* Paths must be absolute: the agent's working directory is not the user's. */
@@ -198,11 +285,24 @@ path_ok(const char *p)
 
 static int
 target_add(struct cert_settings *s, enum deploy_type type, const char *path, const char *pwfile,
-           char **cause)
+           int keep_previous, int exportable, char **cause)
 {
     struct deploy_target *v;
 
-    if (!path_ok(path)) {
+    if (type == DEPLOY_STORE) {
+        if (!platform_certstore_available()) {
+            err_set(cause, "cannot deploy to the store '%s': the Windows certificate store "
+                           "exists only on Windows",
+                    path != NULL ? path : "");
+            return -E_BAD_INPUT;
+        }
+        if (!store_name_ok(path)) {
+            err_set(cause, "'%s' is not a certificate store name (letters, digits, spaces, "
+                           "'_', '-' and '.', at most %d), e.g. MY",
+                    path != NULL ? path : "", STORE_NAME_MAX);
+            return -E_BAD_INPUT;
+        }
+    } else if (!path_ok(path)) {
         err_set(cause, "deploy %s path '%s' must be absolute", type_name(type),
                 path != NULL ? path : "");
         return -E_BAD_INPUT;
@@ -212,7 +312,8 @@ target_add(struct cert_settings *s, enum deploy_type type, const char *path, con
         return -E_BAD_INPUT;
     }
     for (size_t i = 0; i < s->ntargets; i++) {
-        if (strcmp(s->targets[i].path, path) == 0) {
+        if (target_is(&s->targets[i], path) || (type == DEPLOY_STORE &&
+                                                same_name(s->targets[i].path, path))) {
             if (s->targets[i].type != type) {
                 err_set(cause, "'%s' is already a %s deploy target", path,
                         type_name(s->targets[i].type));
@@ -220,6 +321,8 @@ target_add(struct cert_settings *s, enum deploy_type type, const char *path, con
             }
             free(s->targets[i].password_file);
             s->targets[i].password_file = pwfile != NULL ? strdup(pwfile) : NULL;
+            s->targets[i].keep_previous = keep_previous;
+            s->targets[i].exportable = exportable;
             return 0;
         }
     }
@@ -232,6 +335,8 @@ target_add(struct cert_settings *s, enum deploy_type type, const char *path, con
     s->targets = v;
     memset(&v[s->ntargets], 0, sizeof(*v));
     v[s->ntargets].type = type;
+    v[s->ntargets].keep_previous = keep_previous;
+    v[s->ntargets].exportable = exportable;
     if ((v[s->ntargets].path = strdup(path)) == NULL)
         return -E_NOMEM;
     if (pwfile != NULL && (v[s->ntargets].password_file = strdup(pwfile)) == NULL) {
@@ -246,7 +351,7 @@ static int
 target_remove(struct cert_settings *s, const char *path, char **cause)
 {
     for (size_t i = 0; i < s->ntargets; i++) {
-        if (strcmp(s->targets[i].path, path) != 0)
+        if (!target_is(&s->targets[i], path))
             continue;
         free(s->targets[i].path);
         free(s->targets[i].password_file);
@@ -278,8 +383,16 @@ static int
 settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
 {
     const cJSON *it, *pw = cJSON_GetObjectItemCaseSensitive(changes, "pfx_password_file");
+    const cJSON *keep = cJSON_GetObjectItemCaseSensitive(changes, "store_keep_previous");
+    const cJSON *exportable = cJSON_GetObjectItemCaseSensitive(changes, "store_exportable");
     const char *pwfile = NULL;
     int rc;
+
+    if ((keep != NULL && !cJSON_IsBool(keep)) ||
+        (exportable != NULL && !cJSON_IsBool(exportable))) {
+        err_set(cause, "store_keep_previous and store_exportable must be true or false");
+        return -E_BAD_INPUT;
+    }
 
     if (pw != NULL && !cJSON_IsNull(pw)) {
         if (!cJSON_IsString(pw)) {
@@ -321,7 +434,7 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
                 s->ntargets = 0;
             }
         } else if (strcmp(k, "add_files") == 0 || strcmp(k, "add_pfx") == 0 ||
-                   strcmp(k, "remove") == 0) {
+                   strcmp(k, "add_store") == 0 || strcmp(k, "remove") == 0) {
             const cJSON *p;
 
             if (!cJSON_IsArray(it)) {
@@ -336,30 +449,56 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
                 if (k[0] == 'r')
                     rc = target_remove(s, p->valuestring, cause);
                 else if (strcmp(k, "add_pfx") == 0)
-                    rc = target_add(s, DEPLOY_PFX, p->valuestring, pwfile, cause);
+                    rc = target_add(s, DEPLOY_PFX, p->valuestring, pwfile, 0, 0, cause);
+                else if (strcmp(k, "add_store") == 0)
+                    rc = target_add(s, DEPLOY_STORE, p->valuestring, NULL, cJSON_IsTrue(keep),
+                                    cJSON_IsTrue(exportable), cause);
                 else
-                    rc = target_add(s, DEPLOY_FILES, p->valuestring, NULL, cause);
+                    rc = target_add(s, DEPLOY_FILES, p->valuestring, NULL, 0, 0, cause);
                 if (rc != 0)
                     return rc;
             }
-        } else if (strcmp(k, "pfx_password_file") == 0) {
+        } else if (strcmp(k, "pfx_password_file") == 0 || strcmp(k, "store_keep_previous") == 0 ||
+                   strcmp(k, "store_exportable") == 0) {
             continue;
+        } else if (strcmp(k, "store_thumbprints") == 0 && cJSON_IsObject(it)) {
+            const cJSON *t;
+
+            cJSON_ArrayForEach(t, it) {
+                if (!cJSON_IsString(t) || !store_name_ok(t->string) ||
+                    strlen(t->valuestring) != 40) {
+                    err_set(cause, "store_thumbprints maps store names to thumbprints");
+                    return -E_BAD_INPUT;
+                }
+                if (thumbprint_record(s, t->string, t->valuestring) < 0)
+                    return -E_NOMEM;
+            }
         } else if (strcmp(k, "deploy") == 0 && cJSON_IsArray(it)) {
-            /* The file's form: [{"type", "path", "password_file"}] */
+            /*
+             * The file's form: [{"type", "path", "password_file"}], and
+             * [{"type": "windows_store", "store", "keep_previous", "exportable"}].
+             */
             const cJSON *t;
 
             cJSON_ArrayForEach(t, it) {
                 const cJSON *ty = cJSON_GetObjectItemCaseSensitive(t, "type");
                 const cJSON *pa = cJSON_GetObjectItemCaseSensitive(t, "path");
                 const cJSON *pf = cJSON_GetObjectItemCaseSensitive(t, "password_file");
+                int store = cJSON_IsString(ty) && strcmp(ty->valuestring, "windows_store") == 0;
 
+                if (store)
+                    pa = cJSON_GetObjectItemCaseSensitive(t, "store");
                 if (!cJSON_IsString(ty) || !cJSON_IsString(pa)) {
-                    err_set(cause, "a deploy target needs a type and a path");
+                    err_set(cause, "a deploy target needs a type and a path (a store)");
                     return -E_BAD_INPUT;
                 }
-                rc = target_add(s, strcmp(ty->valuestring, "pfx") == 0 ? DEPLOY_PFX
-                                                                       : DEPLOY_FILES,
+                rc = target_add(s,
+                                store                                   ? DEPLOY_STORE
+                                : strcmp(ty->valuestring, "pfx") == 0 ? DEPLOY_PFX
+                                                                        : DEPLOY_FILES,
                                 pa->valuestring, cJSON_IsString(pf) ? pf->valuestring : NULL,
+                                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "keep_previous")),
+                                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "exportable")),
                                 cause);
                 if (rc != 0)
                     return rc;
@@ -386,11 +525,21 @@ settings_to_json(const struct cert_settings *s)
             if (t == NULL)
                 continue;
             cJSON_AddStringToObject(t, "type", type_name(s->targets[i].type));
-            cJSON_AddStringToObject(t, "path", s->targets[i].path);
+            if (s->targets[i].type == DEPLOY_STORE) {
+                cJSON_AddStringToObject(t, "store", s->targets[i].path);
+                cJSON_AddBoolToObject(t, "keep_previous", s->targets[i].keep_previous);
+                cJSON_AddBoolToObject(t, "exportable", s->targets[i].exportable);
+            } else {
+                cJSON_AddStringToObject(t, "path", s->targets[i].path);
+            }
             if (s->targets[i].password_file != NULL)
                 cJSON_AddStringToObject(t, "password_file", s->targets[i].password_file);
             cJSON_AddItemToArray(a, t);
         }
+    }
+    if (s->nthumbprints > 0 && (a = cJSON_AddObjectToObject(o, "store_thumbprints")) != NULL) {
+        for (size_t i = 0; i < s->nthumbprints; i++)
+            cJSON_AddStringToObject(a, s->thumbprints[i].store, s->thumbprints[i].thumbprint);
     }
     if (s->deploy_hook != NULL)
         cJSON_AddStringToObject(o, "deploy_hook", s->deploy_hook);
@@ -653,10 +802,12 @@ struct run {
     char *global_hook;
     unsigned timeout;
     char *live;               /* STATE/live/NAME */
+    int default_store;        /* the last target is the config's windows_store */
     /* results */
     int rc;
     char *cause;
     unsigned written;
+    char *thumbprints[MAX_TARGETS + 1]; /* windows_store targets: what each store holds now */
     /* hooks, one after the other */
     const char *hooks[2];
     unsigned nhooks, next_hook;
@@ -677,6 +828,8 @@ run_free(struct run *r)
         free(w);
     }
     r->waiters = NULL;
+    for (size_t i = 0; i < r->s.ntargets && i < MAX_TARGETS + 1; i++)
+        free(r->thumbprints[i]);
     settings_clear(&r->s);
     free(r->name);
     free(r->domains);
@@ -719,25 +872,23 @@ read_password(const char *file, char **out, char **cause)
     return 0;
 }
 
+/* A PKCS#12 of the version (key, certificate, chain) for a pfx or store target. */
 static int
-write_pfx(struct run *r, const struct deploy_target *t, const unsigned char *cert,
-          size_t cert_len, const unsigned char *chain, size_t chain_len,
-          const unsigned char *key_pem, size_t key_len, char **cause)
+make_pfx(struct run *r, const unsigned char *cert, size_t cert_len, const unsigned char *chain,
+         size_t chain_len, const unsigned char *key_pem, size_t key_len, const char *password,
+         unsigned char **pfx, size_t *pfx_len, char **cause)
 {
     STACK_OF(X509) *certs = NULL, *more = NULL;
     struct key *key = NULL;
     X509 *leaf = NULL;
-    unsigned char *pfx = NULL;
-    size_t pfx_len = 0;
-    char *password = NULL, friendly[96];
+    char friendly[96];
     int rc;
 
     if (key_pem == NULL) {
-        err_set(cause, "the current version has no private key to put in a PFX");
+        err_set(cause, "the current version has no private key to put in a %s",
+                password != NULL ? "PFX" : "certificate store");
         return -E_BAD_INPUT;
     }
-    if ((rc = read_password(t->password_file, &password, cause)) != 0)
-        goto out;
     if ((rc = pem_read_certs(cert, cert_len, "stored certificate", &certs, cause)) != 0)
         goto out;
     leaf = sk_X509_shift(certs);
@@ -747,17 +898,67 @@ write_pfx(struct run *r, const struct deploy_target *t, const unsigned char *cer
     if ((rc = keys_parse(key_pem, key_len, NULL, &key, cause)) != 0)
         goto out;
     snprintf(friendly, sizeof(friendly), "certagent %s", r->name);
-    if ((rc = keys_export_pfx(key, leaf, more, password, friendly, &pfx, &pfx_len, cause)) != 0)
+    rc = keys_export_pfx(key, leaf, more, password != NULL ? password : "", friendly, pfx,
+                         pfx_len, cause);
+out:
+    keys_free(key);
+    X509_free(leaf);
+    sk_X509_pop_free(certs, X509_free);
+    sk_X509_pop_free(more, X509_free);
+    return rc;
+}
+
+static int
+write_pfx(struct run *r, const struct deploy_target *t, const unsigned char *cert,
+          size_t cert_len, const unsigned char *chain, size_t chain_len,
+          const unsigned char *key_pem, size_t key_len, char **cause)
+{
+    unsigned char *pfx = NULL;
+    size_t pfx_len = 0;
+    char *password = NULL;
+    int rc;
+
+    if (key_pem == NULL) {
+        err_set(cause, "the current version has no private key to put in a PFX");
+        return -E_BAD_INPUT;
+    }
+    if ((rc = read_password(t->password_file, &password, cause)) != 0)
+        goto out;
+    if ((rc = make_pfx(r, cert, cert_len, chain, chain_len, key_pem, key_len, password, &pfx,
+                       &pfx_len, cause)) != 0)
         goto out;
     rc = fsutil_write_atomic(t->path, pfx, pfx_len, 0600, cause);
 out:
     if (password != NULL)
         keys_free_secret(password, strlen(password));
     keys_free_secret(pfx, pfx_len);
-    keys_free(key);
-    X509_free(leaf);
-    sk_X509_pop_free(certs, X509_free);
-    sk_X509_pop_free(more, X509_free);
+    return rc;
+}
+
+/* Into LocalMachine\STORE; *thumbprint gets what the store holds now. */
+static int
+write_store(struct run *r, const struct deploy_target *t, const unsigned char *cert,
+            size_t cert_len, const unsigned char *chain, size_t chain_len,
+            const unsigned char *key_pem, size_t key_len, char **thumbprint, char **cause)
+{
+    struct certstore_put put;
+    unsigned char *pfx = NULL;
+    size_t pfx_len = 0;
+    char friendly[96];
+    int rc;
+
+    if ((rc = make_pfx(r, cert, cert_len, chain, chain_len, key_pem, key_len, NULL, &pfx,
+                       &pfx_len, cause)) != 0)
+        return rc;
+    snprintf(friendly, sizeof(friendly), "certagent %s", r->name);
+    memset(&put, 0, sizeof(put));
+    put.store = t->path;
+    put.friendly_name = friendly;
+    put.previous = thumbprint_of(&r->s, t->path);
+    put.keep_previous = t->keep_previous;
+    put.exportable = t->exportable;
+    rc = platform_certstore_deploy(&put, pfx, pfx_len, thumbprint, cause);
+    keys_free_secret(pfx, pfx_len);
     return rc;
 }
 
@@ -818,6 +1019,9 @@ deploy_run(uv_work_t *work)
             /* A deploy cut short may have left a temporary copy (of the key, too). */
             for (size_t f = 0; f < 4 && rc == 0; f++)
                 agent_remove_stale_temps(t->path, files[f]);
+        } else if (t->type == DEPLOY_STORE) {
+            rc = write_store(r, t, data[0], len[0], data[1], len[1], data[3], len[3],
+                             &r->thumbprints[i], &why);
         } else {
             rc = write_pfx(r, t, data[0], len[0], data[1], len[1], data[3], len[3], &why);
             if (rc == 0)
@@ -827,7 +1031,8 @@ deploy_run(uv_work_t *work)
             r->written++;
         } else if (r->rc == 0) {
             r->rc = rc;
-            err_set(&r->cause, "deploy to %s failed: %s", t->path,
+            err_set(&r->cause, "deploy to %s%s failed: %s",
+                    t->type == DEPLOY_STORE ? "LocalMachine\\" : "", t->path,
                     why != NULL ? why : err_message(rc));
         }
         free(why);
@@ -973,6 +1178,40 @@ run_next_hook(struct run *r)
     free(cause);
 }
 
+/* Loop: records what each Windows store holds now, for the next version to replace. */
+static void
+record_thumbprints(struct run *r)
+{
+    struct entry *e = entry_find(r->d, r->name);
+    int changed = 0;
+
+    for (size_t i = 0; i < r->s.ntargets; i++) {
+        const struct deploy_target *t = &r->s.targets[i];
+        const char *before = thumbprint_of(&r->s, t->path);
+        int k;
+
+        if (t->type != DEPLOY_STORE || r->thumbprints[i] == NULL)
+            continue;
+        if (before == NULL || strcmp(before, r->thumbprints[i]) == 0)
+            log_info("'%s' version %u is in LocalMachine\\%s%s, thumbprint %s", r->name,
+                     r->version, t->path, r->default_store ? " (the config's windows_store)" : "",
+                     r->thumbprints[i]);
+        else
+            log_info("'%s' version %u is in LocalMachine\\%s%s, thumbprint %s (%s %s)", r->name,
+                     r->version, t->path, r->default_store ? " (the config's windows_store)" : "",
+                     r->thumbprints[i], t->keep_previous ? "keeping" : "replacing", before);
+        if (e == NULL || (k = thumbprint_record(&e->s, t->path, r->thumbprints[i])) == 0)
+            continue;
+        if (k < 0)
+            log_error("cannot record the thumbprint of '%s' in LocalMachine\\%s: out of memory",
+                      r->name, t->path);
+        else
+            changed = 1;
+    }
+    if (changed)
+        save_start(r->d);
+}
+
 static void
 deploy_after(uv_work_t *work, int status)
 {
@@ -980,12 +1219,29 @@ deploy_after(uv_work_t *work, int status)
 
     if (status != 0 && r->rc == 0)
         r->rc = -E_IO;
+    record_thumbprints(r);
     if (r->rc != 0)
         log_error("'%s' version %u: %s", r->name, r->version,
                   r->cause != NULL ? r->cause : err_message(r->rc));
     else if (r->written > 0)
         log_info("'%s' version %u deployed to %u target(s)", r->name, r->version, r->written);
     run_next_hook(r);
+}
+
+/*
+ * Does the config's windows_store apply to a certificate with these
+ * settings?  Only where there is a Windows store, and only to certificates
+ * without a store target of their own.
+ */
+static int
+default_store_applies(const struct agent *agent, const struct cert_settings *s)
+{
+    if (agent->config.windows_store == NULL || !platform_certstore_available())
+        return 0;
+    for (size_t i = 0; s != NULL && i < s->ntargets; i++)
+        if (s->targets[i].type == DEPLOY_STORE)
+            return 0;
+    return 1;
 }
 
 /* A run for the current version of name with its settings; NULL when nothing to do. */
@@ -1036,6 +1292,18 @@ run_new(struct deploy *d, const char *name, int failure)
             goto fail;
         settings_apply(&r->s, copy, NULL);
         cJSON_Delete(copy);
+    }
+    if (!failure && default_store_applies(agent, &r->s)) {
+        char *why = NULL;
+
+        /* Last, after the certificate's own targets (at most MAX_TARGETS of them). */
+        if (r->s.ntargets < MAX_TARGETS &&
+            target_add(&r->s, DEPLOY_STORE, agent->config.windows_store, NULL, 0, 0, &why) == 0)
+            r->default_store = 1;
+        else
+            log_warn("'%s' is not deployed to the config's windows_store '%s': %s", name,
+                     agent->config.windows_store, why != NULL ? why : "too many targets");
+        free(why);
     }
     if (failure) {
         if (r->s.failure_hook != NULL)
@@ -1290,7 +1558,8 @@ deploy_resume(struct deploy *d)
             continue;
         if (d->done_seed ||
             ((e == NULL || (e->s.ntargets == 0 && e->s.deploy_hook == NULL)) &&
-             d->agent->config.deploy_hook == NULL)) {
+             d->agent->config.deploy_hook == NULL &&
+             !default_store_applies(d->agent, e != NULL ? &e->s : NULL))) {
             /* The first start with this record (a new store, an upgrade), or nothing to do. */
             if ((e = entry_get(d, c->name)) != NULL)
                 done_record(d, e, v->version);

@@ -3,17 +3,29 @@
  *
  * Settings (STATE/settings.json, written atomically, one object per name):
  *   {"NAME": {"deploy": [{"type": "files", "path": DIR},
- *                        {"type": "pfx", "path": FILE, "password_file": FILE}],
+ *                        {"type": "pfx", "path": FILE, "password_file": FILE},
+ *                        {"type": "windows_store", "store": "MY",
+ *                         "keep_previous": false, "exportable": false}],
  *             "deploy_hook": CMD, "failure_hook": CMD,
- *             "auto_renew": true|false, "renew_before_days": N}}
+ *             "auto_renew": true|false, "renew_before_days": N,
+ *             "store_thumbprints": {"MY": THUMBPRINT}}}
  * Settings may exist before the certificate does (certctl request with
- * --deploy-* sets them first) and are dropped with it.
+ * --deploy-* sets them first) and are dropped with it.  store_thumbprints is
+ * a record, not a setting: the certificate last put into each Windows store,
+ * which the next version replaces.
  *
  * After the current version of a name changes (new version, rollback), the
  * deploy targets are written in the thread pool, one atomic file at a time:
  *   files: DIR/cert.pem, chain.pem, fullchain.pem (0644), privkey.pem (0600)
  *   pfx:   FILE (0600), a PKCS#12 with the key and chain, encrypted with the
  *          password read from password_file (empty when none)
+ *   windows_store: the certificate with its key (exportable only when
+ *          "exportable") into LocalMachine\STORE as "certagent NAME", its
+ *          intermediates into LocalMachine\CA; then, unless "keep_previous",
+ *          the certificate of the recorded thumbprint leaves the store.
+ *          Windows only: elsewhere such a target is refused when added.  The
+ *          config's windows_store, when set, is such a target (defaults) for
+ *          every certificate without one of its own.
  * then the deploy hooks run (the certificate's own, then the config's
  * deploy_hook), one after the other.  Deploys of one name never overlap:
  * a change during a deploy is deployed again once it ends, from the then
@@ -43,12 +55,21 @@ struct cJSON;
 enum deploy_type {
     DEPLOY_FILES,
     DEPLOY_PFX,
+    DEPLOY_STORE,
 };
 
 struct deploy_target {
     enum deploy_type type;
-    char *path;
+    char *path;          /* files, pfx: absolute path; windows_store: the store ("MY") */
     char *password_file; /* pfx: NULL for an empty password */
+    int keep_previous;   /* windows_store: leave the previous version in the store */
+    int exportable;      /* windows_store: import the private key exportable */
+};
+
+/* The certificate last deployed to a Windows store (its SHA-1 thumbprint). */
+struct store_thumbprint {
+    char *store;
+    char *thumbprint;
 };
 
 struct cert_settings {
@@ -58,6 +79,8 @@ struct cert_settings {
     char *failure_hook;
     int auto_renew;        /* -1: the default (on for ACME, off for self-signed) */
     int renew_before_days; /* 0: the config's */
+    struct store_thumbprint *thumbprints; /* a record: what each store holds */
+    size_t nthumbprints;
 };
 
 /* Loads STATE/settings.json (at start, before the agent listens). */
@@ -72,8 +95,11 @@ const struct cert_settings *deploy_settings(const struct deploy *d, const char *
  * Applies changes (a JSON object: "deploy_hook"/"failure_hook" string, ""
  * clears; "auto_renew" bool or null; "renew_before_days" number (0 clears);
  * "add_files"/"add_pfx" arrays of paths; "pfx_password_file" string for the
- * pfx targets added; "remove" array of paths; "clear_deploy" true) and saves.
- * -E_BAD_INPUT with words for a relative path, an unknown member.
+ * pfx targets added; "add_store" array of store names, with the booleans
+ * "store_keep_previous" and "store_exportable" for the store targets added;
+ * "remove" array of paths or store names; "clear_deploy" true) and saves.
+ * -E_BAD_INPUT with words for a relative path, an unknown member, a store
+ * target where there is no Windows certificate store.
  * done(arg, rc, cause) once the file is written.
  */
 int deploy_settings_change(struct deploy *d, const char *name, const struct cJSON *changes,

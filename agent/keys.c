@@ -507,6 +507,25 @@ pfx_take_leaf(STACK_OF(X509) *certs, EVP_PKEY *pkey)
 }
 
 int
+keys_parse_capi_blob(const unsigned char *data, size_t len, struct key **out, char **cause)
+{
+    const unsigned char *p = data;
+    EVP_PKEY *pkey;
+
+    *out = NULL;
+    if (data == NULL || len == 0 || len > (size_t)KEYS_INPUT_MAX ||
+        (pkey = b2i_PrivateKey(&p, (long)len)) == NULL) {
+        ERR_clear_error();
+        err_set(cause, "the key from the Windows certificate store is not a private key blob "
+                       "OpenSSL reads");
+        return -E_BAD_INPUT;
+    }
+    if ((*out = key_wrap(pkey)) == NULL)
+        return -E_NOMEM;
+    return 0;
+}
+
+int
 keys_parse_pfx(const unsigned char *data, size_t len, const char *password, struct key **key,
                X509 **leaf, STACK_OF(X509) **chain, char **cause)
 {

@@ -52,6 +52,13 @@ int keys_parse(const unsigned char *data, size_t len, const char *password, stru
 int keys_parse_pfx(const unsigned char *data, size_t len, const char *password,
                    struct key **key, X509 **leaf, STACK_OF(X509) **chain, char **cause);
 
+/*
+ * Parses a CryptoAPI PRIVATEKEYBLOB (the Windows certificate store's export
+ * of an RSA key).  Error: "the key from the Windows certificate store is not
+ * a private key blob OpenSSL reads".
+ */
+int keys_parse_capi_blob(const unsigned char *data, size_t len, struct key **out, char **cause);
+
 /* 0 when the key's public half is the certificate's; else -E_BAD_INPUT
  * "private key does not match the certificate". */
 int keys_match_cert(const struct key *key, X509 *cert, char **cause);

@@ -34,7 +34,8 @@ static const char usage_text[] =
     "  --console         Windows: the same as --foreground\n"
     "  --install-service, --uninstall-service\n"
     "                    Windows: register or remove the service 'certagent' (it runs\n"
-    "                    with --service and the other options given)\n"
+    "                    with --service and the other options given) and its Event Log\n"
+    "                    source\n"
     "\n"
     "Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration.\n"
     "See certagent(8) and certagent.json(5).\n";

@@ -41,6 +41,7 @@ struct cert_job {
     unsigned char *cert, *key, *chain, *pfx;
     size_t cert_len, key_len, chain_len, pfx_len;
     char *password;
+    char *from_store, *store_name; /* import from LocalMachine\STORE by thumbprint */
     /* selfsigned */
     char **dns, **ips;
     size_t ndns, nips;
@@ -50,14 +51,12 @@ struct cert_job {
     uint64_t version;
     char *format;
     int include_key;
-    char *windows_store; /* copied from the config when the job starts */
     /* a version the agent obtained itself (ACME) */
     enum cert_source source;
     char *meta;          /* extra JSON for meta.json */
     ops_cert_notify notify;
     void *notify_arg;
     /* results */
-    char *deployed;      /* thumbprint in the Windows store */
     char *warnings[MAX_WARNINGS];
     size_t nwarnings;
     char *log_line;
@@ -83,9 +82,9 @@ cert_job_release(struct job *job)
     ops_free_strs(cj->dns, cj->ndns);
     ops_free_strs(cj->ips, cj->nips);
     free(cj->format);
-    free(cj->windows_store);
+    free(cj->from_store);
+    free(cj->store_name);
     free(cj->meta);
-    free(cj->deployed);
     for (size_t i = 0; i < cj->nwarnings; i++)
         free(cj->warnings[i]);
     free(cj->log_line);
@@ -174,29 +173,6 @@ summary_from_info(const struct cert_info *info, struct store_version *v, enum ce
 }
 
 /*
- * The committed version goes to the Windows certificate store too.  A failure
- * there does not undo the version: it becomes a warning in the reply and the
- * log.
- */
-static void
-deploy_windows_store(struct cert_job *cj, X509 *leaf, STACK_OF(X509) *chain,
-                     const struct key *key)
-{
-    unsigned char *pfx = NULL;
-    size_t len = 0;
-    char friendly[96], *cause = NULL;
-
-    snprintf(friendly, sizeof(friendly), "certagent %s", cj->name);
-    if (keys_export_pfx(key, leaf, chain, "", friendly, &pfx, &len, &cause) != 0 ||
-        platform_certstore_deploy(cj->windows_store, friendly, pfx, len, &cj->deployed,
-                                  &cause) != 0)
-        add_warning(cj, "not deployed to the Windows store LocalMachine\\%s: %s",
-                    cj->windows_store, cause != NULL ? cause : "error");
-    keys_free_secret(pfx, len);
-    free(cause);
-}
-
-/*
  * Writes leaf, chain and key as a new version through the job's change and
  * packs the reply.  Shared by import and selfsigned.
  */
@@ -258,8 +234,6 @@ commit_version(struct cert_job *cj, enum cert_source src, X509 *leaf, STACK_OF(X
                           key_pem, cj->meta, &job->cause);
     if (rc != 0)
         goto out;
-    if (cj->windows_store != NULL && key != NULL)
-        deploy_windows_store(cj, leaf, chain, key);
 
     /* Reply. */
     sys_format_time(cj->info.not_after, when, sizeof(when));
@@ -306,9 +280,6 @@ change_done(struct job *job)
         renew_changed(job->agent->renew, cj->name);
         deploy_changed(job->agent->deploy, cj->name, NULL, NULL);
         log_change(cj, cj->log_line != NULL ? cj->log_line : proto_op_name(job->op));
-        if (cj->deployed != NULL)
-            log_info("'%s' is in LocalMachine\\%s, thumbprint %s", cj->name, cj->windows_store,
-                     cj->deployed);
         for (size_t i = 0; i < cj->nwarnings; i++)
             log_warn("'%s': %s", cj->name, cj->warnings[i]);
     } else {
@@ -324,18 +295,46 @@ change_done(struct job *job)
 static int queue_change(struct request *req, struct cert_job *cj, enum store_change_kind kind,
                         job_fn run);
 
-/* The pool thread must not read the config (a reload may change it): copy what it needs. */
-static int
-copy_windows_store(struct request *req, struct cert_job *cj)
-{
-    const char *store = req->agent->config.windows_store;
-
-    if (store != NULL && (cj->windows_store = strdup(store)) == NULL)
-        return -E_NOMEM;
-    return 0;
-}
-
 /* import */
+
+/*
+ * The certificate of a thumbprint in the Windows certificate store with its
+ * (exportable) key: *key, *leaf and an empty *extra, as a PFX import gives.
+ */
+static int
+read_from_store(struct cert_job *cj, struct key **key, X509 **leaf, STACK_OF(X509) **extra,
+                char **cause)
+{
+    struct certstore_item item;
+    const unsigned char *p;
+    int rc;
+
+    if ((rc = platform_certstore_read(cj->store_name, cj->from_store, &item, cause)) != 0)
+        return rc;
+    if (item.pfx != NULL) {
+        rc = keys_parse_pfx(item.pfx, item.pfx_len, "", key, leaf, extra, cause);
+        goto out;
+    }
+    p = item.cert;
+    if ((*leaf = d2i_X509(NULL, &p, (long)item.cert_len)) == NULL) {
+        err_set(cause, "the certificate %s in LocalMachine\\%s is not one OpenSSL reads",
+                cj->from_store, cj->store_name);
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if ((*extra = sk_X509_new_null()) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    rc = keys_parse_capi_blob(item.key, item.key_len, key, cause);
+out:
+    if (item.pfx != NULL)
+        keys_free_secret(item.pfx, item.pfx_len);
+    if (item.key != NULL)
+        keys_free_secret(item.key, item.key_len);
+    free(item.cert);
+    return rc;
+}
 
 static void
 import_run(struct job *job)
@@ -346,7 +345,10 @@ import_run(struct job *job)
     X509 *leaf = NULL;
     int rc;
 
-    if (cj->pfx != NULL) {
+    if (cj->from_store != NULL) {
+        if ((rc = read_from_store(cj, &key, &leaf, &extra, &job->cause)) != 0)
+            goto out;
+    } else if (cj->pfx != NULL) {
         if ((rc = keys_parse_pfx(cj->pfx, cj->pfx_len, cj->password, &key, &leaf, &extra,
                                  &job->cause)) != 0)
             goto out;
@@ -487,12 +489,31 @@ ops_import(struct request *req)
         (rc = ops_arg_bin(req, "key", 0, &cj->key, &cj->key_len)) != 0 ||
         (rc = ops_arg_bin(req, "chain", 0, &cj->chain, &cj->chain_len)) != 0 ||
         (rc = ops_arg_bin(req, "pfx", 0, &cj->pfx, &cj->pfx_len)) != 0 ||
-        (rc = ops_arg_str(req, "password", 0, &cj->password)) != 0)
+        (rc = ops_arg_str(req, "password", 0, &cj->password)) != 0 ||
+        (rc = ops_arg_str(req, "from_store", 0, &cj->from_store)) != 0 ||
+        (rc = ops_arg_str(req, "store", 0, &cj->store_name)) != 0)
         goto fail;
-    if ((cj->pfx == NULL) == (cj->cert == NULL)) {
-        err_set(&req->cause, "give either a certificate (with an optional key and chain) or "
-                             "a PFX file");
+    if ((cj->pfx != NULL) + (cj->cert != NULL) + (cj->from_store != NULL) != 1) {
+        err_set(&req->cause, "give either a certificate (with an optional key and chain), "
+                             "a PFX file, or a thumbprint in the Windows certificate store");
         rc = -E_BAD_INPUT;
+        goto fail;
+    }
+    if (cj->from_store != NULL && (cj->key != NULL || cj->chain != NULL)) {
+        err_set(&req->cause, "an import from the Windows certificate store takes no key or "
+                             "chain file");
+        rc = -E_BAD_INPUT;
+        goto fail;
+    }
+    if (cj->from_store != NULL && !platform_certstore_available()) {
+        err_set(&req->cause, "cannot import from the store: the Windows certificate store "
+                             "exists only on Windows");
+        rc = -E_BAD_INPUT;
+        goto fail;
+    }
+    if (cj->from_store != NULL && cj->store_name == NULL &&
+        (cj->store_name = strdup("MY")) == NULL) {
+        rc = -E_NOMEM;
         goto fail;
     }
     if (cj->pfx != NULL && cj->key != NULL) {
@@ -506,8 +527,6 @@ ops_import(struct request *req)
         (rc = check_input_size(req, "PFX file", cj->pfx_len)) != 0)
         goto fail;
     if ((rc = import_acme_params(req, cj)) != 0)
-        goto fail;
-    if ((rc = copy_windows_store(req, cj)) != 0)
         goto fail;
     return queue_change(req, cj, STORE_CHANGE_ADD, import_run);
 fail:
@@ -570,8 +589,6 @@ ops_selfsigned(struct request *req)
         goto fail;
     free(keyname);
     keyname = NULL;
-    if ((rc = copy_windows_store(req, cj)) != 0)
-        goto fail;
     snprintf(msg, sizeof(msg), "generating a new %s key", keys_type_name(cj->key_type));
     /* queue_change releases cj when it fails. */
     if ((rc = queue_change(req, cj, STORE_CHANGE_ADD, selfsigned_run)) == 0)
@@ -742,6 +759,7 @@ show_done(struct job *job)
     struct cert_job *cj = (struct cert_job *)job;
     const struct store_cert *cert = store_find(job->agent->store, cj->name);
     const struct store_version *v;
+    const struct cert_settings *st;
     msgpack_packer *pk = &job->reply.pk;
     int64_t now = (int64_t)time(NULL);
     char *live;
@@ -754,7 +772,8 @@ show_done(struct job *job)
         return;
     }
     live = fsutil_join(job->agent->state_dir, "live");
-    proto_begin_result(pk, job->id, 24);
+    st = deploy_settings(job->agent->deploy, cert->name);
+    proto_begin_result(pk, job->id, 25);
     proto_pack_kv_str(pk, "name", cert->name);
     proto_pack_kv_uint(pk, "version", v->version);
     proto_pack_kv_uint(pk, "current", cert->current);
@@ -799,6 +818,11 @@ show_done(struct job *job)
     }
     proto_pack_kv_str(pk, "live_dir", live != NULL ? live : "");
     free(live);
+    /* What the Windows stores hold of it: {"MY": THUMBPRINT} (deploy.c records it). */
+    proto_pack_str(pk, "windows_store");
+    msgpack_pack_map(pk, st != NULL ? st->nthumbprints : 0);
+    for (size_t i = 0; st != NULL && i < st->nthumbprints; i++)
+        proto_pack_kv_str(pk, st->thumbprints[i].store, st->thumbprints[i].thumbprint);
 }
 
 int
@@ -974,8 +998,6 @@ ops_cert_store(struct agent *agent, struct client *client, uint64_t id, enum pro
         goto fail;
     cj->cert_len = strlen(fullchain_pem);
     cj->key_len = strlen(key_pem);
-    if ((rc = copy_windows_store(&req, cj)) != 0)
-        goto fail;
     rc = queue_change(&req, cj, STORE_CHANGE_ADD, import_run);
     *cause = req.cause;
     return rc;
@@ -1014,8 +1036,6 @@ ops_cert_selfsigned(struct agent *agent, const char *name, const char *const *dn
         if ((cj->ips[cj->nips] = strdup(ips[cj->nips])) == NULL)
             goto fail;
     if ((rc = keys_type_parse(key_type, &cj->key_type, cause)) != 0)
-        goto fail;
-    if ((rc = copy_windows_store(&req, cj)) != 0)
         goto fail;
     rc = queue_change(&req, cj, STORE_CHANGE_ADD, selfsigned_run);
     *cause = req.cause;

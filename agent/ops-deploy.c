@@ -133,7 +133,8 @@ ops_set(struct request *req)
         goto out;
     }
     w->deploy_after = cJSON_GetObjectItemCaseSensitive(changes, "add_files") != NULL ||
-                      cJSON_GetObjectItemCaseSensitive(changes, "add_pfx") != NULL;
+                      cJSON_GetObjectItemCaseSensitive(changes, "add_pfx") != NULL ||
+                      cJSON_GetObjectItemCaseSensitive(changes, "add_store") != NULL;
     if ((rc = deploy_settings_change(req->agent->deploy, name, changes, saved, w,
                                      &req->cause)) == 0)
         w = NULL;

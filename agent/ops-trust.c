@@ -142,6 +142,31 @@ push_str(char ***v, size_t *n, const char *s)
     return 0;
 }
 
+/*
+ * Pool: the Windows machine stores mirror the trust store (anchors in
+ * LocalMachine\Root, intermediates in LocalMachine\CA).  A failure there is a
+ * warning naming the store; the agent's own trust store is what counts.
+ */
+static void
+mirror_to_windows(struct trust_change *tc, const unsigned char *der, size_t len)
+{
+    const char *store = tc->intermediate ? "CA" : "Root";
+    char *cause = NULL;
+    int rc;
+
+    if (!platform_certstore_available())
+        return;
+    if (tc->remove)
+        rc = platform_certstore_remove_cert(store, der, len, &cause);
+    else
+        rc = platform_certstore_add_cert(store, der, len, &cause);
+    if (rc != 0)
+        change_warn(tc, "not %s the Windows store LocalMachine\\%s: %s",
+                    tc->remove ? "removed from" : "added to", store,
+                    cause != NULL ? cause : "error");
+    free(cause);
+}
+
 /* Pool: parse, check every certificate, then write the new ones. */
 static void
 add_run(uv_work_t *w)
@@ -234,6 +259,14 @@ add_run(uv_work_t *w)
             goto out;
         if ((rc = trust_file_write(tc->dir, c, id, tc->intermediate, &tc->cause)) != 0)
             goto out;
+        {
+            unsigned char *der = NULL;
+            int len = i2d_X509(c, &der);
+
+            if (len > 0)
+                mirror_to_windows(tc, der, (size_t)len);
+            OPENSSL_free(der);
+        }
         if (tc->sysdir != NULL && !tc->intermediate) {
             char *cause = NULL;
 
@@ -258,7 +291,9 @@ remove_run(uv_work_t *w)
     int rc;
 
     if ((rc = trust_file_remove(tc->dir, tc->rm_id, tc->intermediate, &tc->cause)) == 0 &&
-        tc->sysdir != NULL && !tc->intermediate) {
+        tc->data != NULL)
+        mirror_to_windows(tc, tc->data, tc->len);
+    if (rc == 0 && tc->sysdir != NULL && !tc->intermediate) {
         char *cause = NULL;
 
         if (trust_system_remove(tc->sysdir, tc->rm_id, &cause) == 0)
@@ -613,6 +648,20 @@ ops_trust_remove(struct request *req)
     if (tc->rm_id == NULL || tc->rm_subject == NULL || tc->rm_fingerprint == NULL) {
         rc = -E_NOMEM;
         goto out;
+    }
+    /* The certificate itself (DER), to find it in the Windows stores. */
+    if (platform_certstore_available()) {
+        unsigned char *der = NULL;
+        int len = i2d_X509(t->v[i].cert, &der);
+
+        if (len <= 0 || (tc->data = malloc((size_t)len)) == NULL) {
+            OPENSSL_free(der);
+            rc = -E_NOMEM;
+            goto out;
+        }
+        memcpy(tc->data, der, (size_t)len);
+        tc->len = (size_t)len;
+        OPENSSL_free(der);
     }
     if ((rc = change_queue(req, tc, remove_run)) != 0)
         goto out;

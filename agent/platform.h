@@ -78,7 +78,8 @@ void platform_signals_close(struct platform_signals *s);
  * The service manager (the Windows SCM; elsewhere these fail with a message,
  * as systemd runs `certagent --foreground`).  install registers the service
  * "certagent" (automatic start, restart on failure) to run this executable
- * with `--service` and args; run hands the process to the SCM and calls
+ * with `--service` and args, and the Event Log source "certagent" (this
+ * executable holds its messages); uninstall removes both; run hands the process to the SCM and calls
  * run(arg) as the service's body, returning its exit code.  While a service,
  * platform_notify("READY=1") reports RUNNING and "STOPPING=1" STOP_PENDING,
  * and the SCM's stop and shutdown controls reach on_stop, PARAMCHANGE
@@ -96,15 +97,59 @@ int platform_service_run(int (*run)(void *arg), void *arg, char **cause);
 long platform_http_ssl_options(void);
 
 /*
- * Windows certificate store: imports the PKCS#12 pfx (empty password) into
- * LocalMachine\store with the friendly name, its private key not
- * exportable, its intermediates into LocalMachine\CA, and removes the
- * certificates of the same friendly name that it replaces.  *thumbprint gets
- * the new certificate's SHA-1 thumbprint (hex).  Elsewhere: -E_BAD_INPUT.
+ * The Windows certificate store (agent/win/certstore.c).  Elsewhere
+ * (agent/unix/certstore.c) platform_certstore_available is 0 and every other
+ * function fails with -E_BAD_INPUT, "the Windows certificate store exists
+ * only on Windows".  Stores are LocalMachine system stores ("MY", "CA",
+ * "Root", ...); thumbprints are 40 upper-case hex digits (SHA-1).
+ * Thread-safe (crypt32 is): called from pool threads.
  */
-int platform_certstore_deploy(const char *store, const char *friendly_name,
-                              const unsigned char *pfx, size_t pfx_len, char **thumbprint,
-                              char **cause);
+int platform_certstore_available(void);
+
+/* What platform_certstore_deploy does with a version. */
+struct certstore_put {
+    const char *store;         /* LocalMachine\STORE receives the certificate and key */
+    const char *friendly_name; /* "certagent NAME" */
+    const char *previous;      /* thumbprint deployed before (NULL: none recorded) */
+    int keep_previous;         /* 1: leave the previous certificate in the store */
+    int exportable;            /* 1: the private key may be exported again */
+};
+
+/*
+ * Imports the PKCS#12 pfx (empty password) into LocalMachine\put->store with
+ * the friendly name, its private key exportable only when put->exportable,
+ * and its intermediates into LocalMachine\CA.  Unless put->keep_previous,
+ * then removes the previous version: the certificate of thumbprint
+ * put->previous, or, when none is recorded, every other certificate of the
+ * same friendly name.  *thumbprint gets the new certificate's thumbprint.
+ */
+int platform_certstore_deploy(const struct certstore_put *put, const unsigned char *pfx,
+                              size_t pfx_len, char **thumbprint, char **cause);
+
+/*
+ * Reads the certificate of this thumbprint in LocalMachine\store with its
+ * private key, which must be exportable: either *pfx (a PKCS#12 with an
+ * empty password) or, where the system cannot write one, *cert (DER) and
+ * *key (a CryptoAPI PRIVATEKEYBLOB).  The caller frees the three (the key
+ * material with keys_free_secret).  -E_NOT_FOUND naming thumbprint and
+ * store; -E_DENIED when the key is missing or not exportable.
+ */
+struct certstore_item {
+    unsigned char *pfx, *cert, *key;
+    size_t pfx_len, cert_len, key_len;
+};
+int platform_certstore_read(const char *store, const char *thumbprint,
+                            struct certstore_item *out, char **cause);
+
+/*
+ * Adds a certificate (DER) to LocalMachine\store, or removes it (no error
+ * when it is not there).  For the trust store's anchors ("Root") and
+ * intermediates ("CA").
+ */
+int platform_certstore_add_cert(const char *store, const unsigned char *der, size_t len,
+                                char **cause);
+int platform_certstore_remove_cert(const char *store, const unsigned char *der, size_t len,
+                                   char **cause);
 
 /*
  * An administrator's hook command line run through the system shell:

@@ -18,6 +18,7 @@
 
 #include "acme.h"
 #include "agent.h"
+#include "deploy.h"
 #include "err.h"
 #include "fsutil.h"
 #include "log.h"
@@ -651,7 +652,7 @@ pack_row(struct agent *agent, msgpack_packer *pk, const struct store_cert *cert,
     have = agent->renew != NULL && renew_info_get(agent->renew, cert->name, &ri) == 0;
     if (have && ri.last_attempt != 0)
         result = ri.last_ok == 1 ? "ok" : ri.last_ok == 0 ? "failed" : NULL;
-    msgpack_pack_map(pk, OPS_CERT_FIELDS + 14);
+    msgpack_pack_map(pk, OPS_CERT_FIELDS + 15);
     ops_pack_cert_fields(pk, cert, now);
     kv_str_or_nil(pk, "ca", have ? ri.ca : NULL);
     proto_pack_kv_int(pk, "lifetime_days", (v->not_after - v->not_before) / 86400);
@@ -675,6 +676,15 @@ pack_row(struct agent *agent, msgpack_packer *pk, const struct store_cert *cert,
     msgpack_pack_array(pk, ev->nwarnings);
     for (size_t i = 0; i < ev->nwarnings; i++)
         pack_warning(pk, &ev->w[i]);
+    {
+        /* What the Windows stores hold of it: {"MY": THUMBPRINT} (deploy.c records it). */
+        const struct cert_settings *st = deploy_settings(agent->deploy, cert->name);
+
+        proto_pack_str(pk, "windows_store");
+        msgpack_pack_map(pk, st != NULL ? st->nthumbprints : 0);
+        for (size_t i = 0; st != NULL && i < st->nthumbprints; i++)
+            proto_pack_kv_str(pk, st->thumbprints[i].store, st->thumbprints[i].thumbprint);
+    }
     c->n++;
     if (v->not_after <= now)
         c->expired++;

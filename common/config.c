@@ -69,7 +69,7 @@ static const struct key_def keys[] = {
     {"acme_cas", KEY_CAS, OFF(acme_cas), 0, 0, NULL, NULL, 0, 0,
      "ACME CAs by name: {\"NAME\": {\"directory\": URL, \"trust\": PEM-FILE}}"},
     {"windows_store", KEY_STRING, OFF(windows_store), 0, 0, NULL, NULL, 1, 0,
-     "Windows: LocalMachine store (e.g. MY) that receives every new version with its key"},
+     "Windows: default store target (e.g. MY) of certificates without --deploy-store"},
     {"http01_listen", KEY_LIST, OFF(http01_listen), 0, 0, NULL, "0.0.0.0:80 [::]:80", 1, 0,
      "addresses (\"ADDR:PORT\") where the http-01 responder listens"},
     {"tls_alpn01_listen", KEY_LIST, OFF(tls_alpn01_listen), 0, 0, NULL, "0.0.0.0:443 [::]:443", 1,

@@ -21,7 +21,7 @@ struct args {
     const char *ips[MAX_NAMES];
     size_t nips;
     const char *key, *days, *cert, *keyfile, *chain, *pfx, *password_file;
-    const char *format, *out, *version, *to;
+    const char *format, *out, *version, *to, *from_store, *store;
     int no_key;
 };
 
@@ -29,6 +29,7 @@ enum {
     O_DNS = 1 << 0, O_IP = 1 << 1, O_KEY = 1 << 2, O_DAYS = 1 << 3, O_CERT = 1 << 4,
     O_KEYFILE = 1 << 5, O_CHAIN = 1 << 6, O_PFX = 1 << 7, O_PASSWORD = 1 << 8,
     O_FORMAT = 1 << 9, O_OUT = 1 << 10, O_VERSION = 1 << 11, O_TO = 1 << 12, O_NOKEY = 1 << 13,
+    O_FROMSTORE = 1 << 14, O_STORE = 1 << 15,
 };
 
 /* Parses NAME and the options allowed by mask; returns 0 or EXIT_USAGE. */
@@ -42,7 +43,8 @@ parse(int argc, char **argv, unsigned mask, struct args *a)
         {O_KEY, "--key"},        {O_DAYS, "--days"},       {O_CERT, "--cert"},
         {O_KEYFILE, "--key"},    {O_CHAIN, "--chain"},     {O_PFX, "--pfx"},
         {O_PASSWORD, "--password-file"}, {O_FORMAT, "--format"}, {O_OUT, "--out"},
-        {O_VERSION, "--version"}, {O_TO, "--to"},
+        {O_VERSION, "--version"}, {O_TO, "--to"}, {O_FROMSTORE, "--from-store"},
+        {O_STORE, "--store"},
     };
     const char *cmd = argv[0];
 
@@ -87,6 +89,8 @@ parse(int argc, char **argv, unsigned mask, struct args *a)
             case O_FORMAT: slot = &a->format; break;
             case O_OUT: slot = &a->out; break;
             case O_VERSION: slot = &a->version; break;
+            case O_FROMSTORE: slot = &a->from_store; break;
+            case O_STORE: slot = &a->store; break;
             default: slot = &a->to; break;
             }
             *slot = v;
@@ -206,10 +210,19 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
             return cmd_import_certbot(ctl, dir, deploy);
         }
     }
-    if ((rc = parse(argc, argv, O_CERT | O_KEYFILE | O_CHAIN | O_PFX | O_PASSWORD, &a)) != 0)
+    if ((rc = parse(argc, argv,
+                    O_CERT | O_KEYFILE | O_CHAIN | O_PFX | O_PASSWORD | O_FROMSTORE | O_STORE,
+                    &a)) != 0)
         return rc;
-    if ((a.cert == NULL) == (a.pfx == NULL))
-        return cmd_usage_error(argv[0], "%s", "give either --cert FILE or --pfx FILE");
+    if ((a.cert != NULL) + (a.pfx != NULL) + (a.from_store != NULL) != 1)
+        return cmd_usage_error(argv[0], "%s",
+                               "give either --cert FILE, --pfx FILE or --from-store THUMBPRINT");
+    if (a.store != NULL && a.from_store == NULL)
+        return cmd_usage_error(argv[0], "%s", "--store goes with --from-store");
+    if (a.from_store != NULL && (a.keyfile != NULL || a.chain != NULL || a.password_file))
+        return cmd_usage_error(argv[0], "%s",
+                               "--from-store takes the key from the store: no --key, --chain or "
+                               "--password-file");
     if (a.pfx != NULL && (a.keyfile != NULL || a.chain != NULL))
         return cmd_usage_error(argv[0], "%s",
                                "--pfx carries key and chain: do not add --key or --chain");
@@ -235,12 +248,17 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
         }
         nargs++;
     }
+    nargs += (a.from_store != NULL) + (a.store != NULL);
     if ((rc = ctl_connect(ctl)) != 0)
         goto out;
     if (ctl->settings != NULL && (rc = cmd_settings_apply(ctl, a.name, ctl->settings, 0)) != 0)
         goto out;
     client_request_begin(&ctl->client, &w, PROTO_OP_IMPORT, nargs);
     proto_pack_kv_str(&w.pk, "name", a.name);
+    if (a.from_store != NULL)
+        proto_pack_kv_str(&w.pk, "from_store", a.from_store);
+    if (a.store != NULL)
+        proto_pack_kv_str(&w.pk, "store", a.store);
     for (int i = 0; i < 4; i++) {
         if (files[i] != NULL)
             proto_pack_kv_bin(&w.pk, keys[i], files[i], lens[i]);
@@ -482,6 +500,12 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
     printf("signature:    %s\n", jstr(r.result, "signature"));
     printf("SHA-256:      %s\n", jstr(r.result, "fingerprint"));
     printf("files:        %s/%s/\n", jstr(r.result, "live_dir"), jstr(r.result, "name"));
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r.result, "windows_store"))
+    {
+        if (cJSON_IsString(it))
+            printf("in store:     LocalMachine\\%s, thumbprint %s\n", it->string,
+                   it->valuestring);
+    }
     chain = cJSON_GetObjectItemCaseSensitive(r.result, "chain");
     printf("chain:        %d certificate(s)\n", cJSON_GetArraySize(chain));
     cJSON_ArrayForEach(it, chain)

@@ -42,6 +42,14 @@ cmd_settings_extract(const char *cmd, int *argc, char **argv, int set_only, cJSO
             add_path(s, "add_pfx", v);
         } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--pfx-password-file", &v)) > 0) {
             cJSON_AddStringToObject(s, "pfx_password_file", v);
+        } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--deploy-store", &v)) > 0) {
+            add_path(s, "add_store", v);
+        } else if (r == 0 && strcmp(argv[i], "--store-keep-previous") == 0) {
+            cJSON_AddBoolToObject(s, "store_keep_previous", 1);
+            r = 1;
+        } else if (r == 0 && strcmp(argv[i], "--store-exportable") == 0) {
+            cJSON_AddBoolToObject(s, "store_exportable", 1);
+            r = 1;
         } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--deploy-hook", &v)) > 0) {
             cJSON_AddStringToObject(s, "deploy_hook", v);
         } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--failure-hook", &v)) > 0) {
@@ -106,7 +114,11 @@ print_settings(const char *name, const cJSON *s)
     {
         const char *pw = jstr(t, "password_file");
 
-        if (pw[0] != '\0')
+        if (strcmp(jstr(t, "type"), "windows_store") == 0)
+            printf("  deploy store LocalMachine\\%s (%s previous version, key %sexportable)\n",
+                   jstr(t, "store"), jbool(t, "keep_previous") ? "keeps the" : "replaces the",
+                   jbool(t, "exportable") ? "" : "not ");
+        else if (pw[0] != '\0')
             printf("  deploy %-5s %s (password from %s)\n", jstr(t, "type"), jstr(t, "path"),
                    pw);
         else
@@ -114,6 +126,11 @@ print_settings(const char *name, const cJSON *s)
     }
     if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s, "deploy")) == 0)
         printf("  deploy       (none)\n");
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(s, "store_thumbprints"))
+    {
+        if (cJSON_IsString(t))
+            printf("  in store     LocalMachine\\%s, thumbprint %s\n", t->string, t->valuestring);
+    }
     printf("  deploy hook  %s\n", jstr(s, "deploy_hook")[0] ? jstr(s, "deploy_hook") : "(none)");
     printf("  failure hook %s\n",
            jstr(s, "failure_hook")[0] ? jstr(s, "failure_hook") : "(none)");

@@ -33,13 +33,17 @@ const struct cmd cmd_table[] = {
      CMD_SETTINGS_HELP,
      cmd_selfsigned},
     {"import", "NAME --cert FILE [--key FILE] [--chain FILE] | NAME --pfx FILE "
-               "[--password-file F] | --from-certbot [DIR] [--no-deploy]",
+               "[--password-file F] | NAME --from-store THUMBPRINT [--store STORE] | "
+               "--from-certbot [DIR] [--no-deploy]",
      "import a certificate (PEM, DER or PKCS#12) as a new version of NAME",
      "  --cert FILE        the certificate, PEM or DER; extra PEM certificates are the chain\n"
      "  --key FILE         its private key, PEM or DER (may be inside --cert)\n"
      "  --chain FILE       intermediate certificates, PEM\n"
      "  --pfx FILE         a PKCS#12 (.pfx/.p12) file with key, certificate and chain\n"
      "  --password-file F  password of the PFX file or of an encrypted key (first line)\n"
+     "  --from-store T     Windows: the certificate of thumbprint T in LocalMachine\\STORE\n"
+     "                     with its private key, which must be exportable (read by the agent)\n"
+     "  --store STORE      the store of --from-store (default MY)\n"
      "  --from-certbot [DIR]  take over every certbot lineage in DIR (/etc/letsencrypt):\n"
      "                     certificate, key, CA, key type and account; certagent renews them\n"
      "                     and keeps DIR/live/NAME/ current (--no-deploy: leave it alone)\n"
@@ -73,10 +77,11 @@ const struct cmd cmd_table[] = {
      "  --email E          contact address for a new account\n"
      CMD_SETTINGS_HELP,
      cmd_request},
-    {"set", "NAME [--deploy-files DIR] [--deploy-pfx FILE] [--deploy-hook CMD] ...",
+    {"set", "NAME [--deploy-files DIR] [--deploy-pfx FILE] [--deploy-store STORE] "
+            "[--deploy-hook CMD] ...",
      "show or change a certificate's deploy targets, hooks and renewal settings",
      CMD_SETTINGS_HELP
-     "  --remove-target P  stop deploying to the directory or PFX file P\n"
+     "  --remove-target P  stop deploying to the directory, PFX file or store P\n"
      "  --clear-deploy     remove every deploy target\n"
      "  --no-deploy-hook   remove the deploy hook\n"
      "  --no-failure-hook  remove the failure hook\n"

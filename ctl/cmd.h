@@ -99,6 +99,11 @@ int cmd_settings_apply(struct ctl *ctl, const char *name, const struct cJSON *se
     "                     each new version (repeatable)\n" \
     "  --deploy-pfx FILE  write a PKCS#12 file there after each new version (repeatable)\n" \
     "  --pfx-password-file F  password of the --deploy-pfx files (read by the agent)\n" \
+    "  --deploy-store STORE  Windows: import each new version with its key into\n" \
+    "                     LocalMachine\\STORE (e.g. MY) as \"certagent NAME\"; the previous\n" \
+    "                     version leaves the store, intermediates go to LocalMachine\\CA\n" \
+    "  --store-keep-previous  leave the previous version in the --deploy-store store\n" \
+    "  --store-exportable     import the key exportable (default: not exportable)\n" \
     "  --deploy-hook CMD  shell command run after each new version is deployed\n" \
     "  --failure-hook CMD shell command run after each failed renewal\n" \
     "  --auto-renew yes|no|default  renew automatically (default: ACME yes, self-signed no)\n" \

@@ -410,21 +410,6 @@ platform_service_run(int (*run)(void *arg), void *arg, char **cause)
     return -E_BAD_INPUT;
 }
 
-int
-platform_certstore_deploy(const char *store, const char *friendly_name,
-                          const unsigned char *pfx, size_t pfx_len, char **thumbprint,
-                          char **cause)
-{
-    (void)store;
-    (void)friendly_name;
-    (void)pfx;
-    (void)pfx_len;
-    *thumbprint = NULL;
-    err_set(cause, "windows_store is set, but the Windows certificate store exists only on "
-                   "Windows");
-    return -E_BAD_INPUT;
-}
-
 long
 platform_pid(void)
 {

@@ -1,8 +1,8 @@
 /*
- * The agent's platform layer on Windows.  This is the first slice of the
- * Windows issue: console mode (--console/--foreground), the named pipe, the
- * Event Log sink and stop signals.  The service entry, the pipe's explicit
- * DACL and the certificate store come next.
+ * The agent's platform layer on Windows: console mode (--console/--foreground),
+ * the named pipe and its DACL, the Event Log sink and its event source, stop
+ * signals and the service (entry, install, uninstall).  The certificate store
+ * is in certstore.c.
  */
 #include "platform.h"
 
@@ -16,6 +16,9 @@
 #include <sddl.h>
 
 #include "err.h"
+#include "eventlog.h" /* generated from eventlog.mc: MSG_CERTAGENT_LINE */
+
+#define EVENT_SOURCE_KEY "SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\certagent"
 
 static HANDLE event_source;
 
@@ -44,7 +47,8 @@ platform_syslog_write(int level, const char *line)
     if (level < 0 || level > 3)
         level = 0;
     if (event_source != NULL)
-        ReportEventA(event_source, types[level], 0, 0, NULL, 1, 0, strings, NULL);
+        ReportEventA(event_source, types[level], 0, MSG_CERTAGENT_LINE, NULL, 1, 0, strings,
+                     NULL);
 }
 
 int
@@ -375,6 +379,49 @@ scm_error(char **cause, const char *what)
     return e == ERROR_ACCESS_DENIED ? -E_DENIED : e == ERROR_SERVICE_EXISTS ? -E_EXISTS : -E_IO;
 }
 
+/*
+ * The event source "certagent" in the Application log: certagent.exe holds
+ * its message table (eventlog.mc) for error, warning and information events.
+ */
+static int
+event_source_register(const char *exe, char **cause)
+{
+    DWORD types = EVENTLOG_ERROR_TYPE | EVENTLOG_WARNING_TYPE | EVENTLOG_INFORMATION_TYPE;
+    HKEY key;
+    LONG e;
+
+    e = RegCreateKeyExA(HKEY_LOCAL_MACHINE, EVENT_SOURCE_KEY, 0, NULL, REG_OPTION_NON_VOLATILE,
+                        KEY_SET_VALUE, NULL, &key, NULL);
+    if (e == ERROR_SUCCESS) {
+        e = RegSetValueExA(key, "EventMessageFile", 0, REG_EXPAND_SZ, (const BYTE *)exe,
+                           (DWORD)strlen(exe) + 1);
+        if (e == ERROR_SUCCESS)
+            e = RegSetValueExA(key, "TypesSupported", 0, REG_DWORD, (const BYTE *)&types,
+                               sizeof(types));
+        RegCloseKey(key);
+    }
+    if (e != ERROR_SUCCESS) {
+        SetLastError((DWORD)e);
+        return scm_error(cause, "cannot register the event source 'certagent' (HKLM\\"
+                                EVENT_SOURCE_KEY ")");
+    }
+    return 0;
+}
+
+/* Removes the event source; one that is not there is fine. */
+static int
+event_source_unregister(char **cause)
+{
+    LONG e = RegDeleteKeyA(HKEY_LOCAL_MACHINE, EVENT_SOURCE_KEY);
+
+    if (e != ERROR_SUCCESS && e != ERROR_FILE_NOT_FOUND) {
+        SetLastError((DWORD)e);
+        return scm_error(cause, "cannot remove the event source 'certagent' (HKLM\\"
+                                EVENT_SOURCE_KEY ")");
+    }
+    return 0;
+}
+
 int
 platform_service_install(const char *const *args, int nargs, char **cause)
 {
@@ -412,6 +459,7 @@ platform_service_install(const char *const *args, int nargs, char **cause)
     failure.cActions = 3;
     failure.lpsaActions = actions;
     ChangeServiceConfig2A(svc, SERVICE_CONFIG_FAILURE_ACTIONS, &failure);
+    rc = event_source_register(exe, cause);
 out:
     if (svc != NULL)
         CloseServiceHandle(svc);
@@ -439,6 +487,8 @@ platform_service_uninstall(char **cause)
         rc = scm_error(cause, "cannot delete the service 'certagent'");
     CloseServiceHandle(svc);
     CloseServiceHandle(scm);
+    if (rc == 0)
+        rc = event_source_unregister(cause);
     return rc;
 }
 

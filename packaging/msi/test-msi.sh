@@ -5,7 +5,8 @@
 # ServiceInstall, ServiceControl, Upgrade, LaunchCondition and CustomAction
 # tables with msiinfo, then with `wine msiexec /qn`: a fresh install (files,
 # service registered and running, certctl over the default pipe, state under
-# ProgramData), uninstall (service gone, store kept), and against fake
+# ProgramData, event source registered), uninstall (service and event source
+# gone, store kept), and against fake
 # releases built here from the same .wxs: an upgrade from 23.1.1 (refused by
 # the launch condition, old product and state untouched), from 23.1.2
 # (allowed, state backed up by the custom action), a downgrade (refused).
@@ -69,6 +70,10 @@ has "CertagentUpgradeCheck	3090	certagent_upgrade_check.exe	--new $VERSION --bac
 OUT_TEXT=$(table "$MSI" Property)
 has "UpgradeCode	$UPGRADE_CODE"
 has "ProductVersion	$VERSION"
+# The event source, in the Agent component (removed with it).
+OUT_TEXT=$(table "$MSI" Registry)
+has "SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\certagent\\	EventMessageFile	[INSTALLDIR]certagent.exe	Agent"
+has "SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\certagent\\	TypesSupported	#7	Agent"
 
 # Fake releases from the same .wxs, as older and newer versions would be.
 for v in 23.1.1 23.1.2 27.1.0; do
@@ -134,10 +139,16 @@ if [ "$state_dir" = 'C:\ProgramData\certagent\state' ]; then pass; else fail "th
 run 0 wine "$PF/certctl.exe" selfsigned msi --dns msi.example.test --key rsa2048
 has "created self-signed 'msi' version 1"
 if grep -q "\"written_by\": \"$VERSION\"" "$PD/state/state.json" 2>/dev/null; then pass; else fail "no state under ProgramData"; fi
+# The event source points at the installed certagent.exe, whose message table reads back.
+run 0 wine "$OUT/tests/eventlog-check.exe"
+has "EventMessageFile: C:\\Program Files\\certagent\\certagent.exe"
+has "message 1: eventlog-check line"
 log "MSI: uninstall keeps the store"
 run 0 msi /x "$(winepath -w "$MSI")"
 run 1 wine sc query certagent
 if [ ! -e "$PF/certagent.exe" ]; then pass; else fail "uninstall left certagent.exe"; fi
+run 3 wine "$OUT/tests/eventlog-check.exe"
+has "no event source"
 if [ -d "$PD/state/certs/msi" ]; then pass; else fail "uninstall removed the store"; fi
 clean_machine
 

@@ -45,6 +45,13 @@ run() {
     if [ "$rc" -ne "$want" ]; then fail "'$*' exited $rc, expected $want: $OUT_TEXT"; else pass; fi
 }
 has() { if printf '%s' "$OUT_TEXT" | grep -qF -- "$1"; then pass; else fail "expected '$1' in: $OUT_TEXT"; fi; }
+lacks_text() { if printf '%s' "$OUT_TEXT" | grep -qF -- "$1"; then fail "unexpected '$1' in: $OUT_TEXT"; else pass; fi; }
+# jget EXPR: a value of the last JSON output (j), e.g. "j['windows_store']['MY']".
+jget() { printf '%s' "$OUT_TEXT" | python3 -c "import json,sys; j=json.load(sys.stdin); print($1)" 2>/dev/null; }
+same() { if [ -n "$2" ] && [ "$2" = "$3" ]; then pass; else fail "$1: '$2' vs '$3'"; fi; }
+differ() { if [ -n "$2" ] && [ -n "$3" ] && [ "$2" != "$3" ]; then pass; else fail "$1: '$2' vs '$3'"; fi; }
+sha1_of() { openssl x509 -in "$1" -noout -fingerprint -sha1 | cut -d= -f2 | tr -d ':'; }
+SC=$OUT/tests/store-check.exe
 
 log "certagent.exe on $PIPE"
 wine "$AGENT" --foreground --config "$WT\\certagent.json" --state-dir "$WT\\state" \
@@ -83,6 +90,128 @@ run 0 wine "$OUT/tests/acl-check.exe" "$WT\\state\\certs"
 has "(A;OICI;FA;;;SY)"
 check_live=$(ls "$T/state/live/web" 2>/dev/null | tr '\n' ' ')
 case "$check_live" in *privkey.pem*) pass ;; *) fail "live/web lacks privkey.pem: $check_live" ;; esac
+
+# The Windows certificate store as a per-certificate deploy target, with RSA keys (Wine
+# 8's PFX import refuses EC keys, which real Windows accepts).
+log "the Windows certificate store"
+ST=st-$$
+run 0 ctl selfsigned "$ST" --dns st.example.test --key rsa2048 --days 30
+# Adding a target deploys the current version before the reply.
+run 0 ctl set "$ST" --deploy-store MY --store-exportable
+has "deploy store LocalMachine\\MY (replaces the previous version, key exportable)"
+has "in store     LocalMachine\\MY, thumbprint"
+run 0 ctl --json show "$ST"
+T1=$(jget "j['windows_store']['MY']")
+FP1=$(jget "j['fingerprint']")
+same "the recorded thumbprint is the certificate's" "$T1" "$(sha1_of "$T/state/live/$ST/cert.pem")"
+run 0 wine "$SC" MY "certagent $ST"
+has "1 certificate(s) named 'certagent $ST' in LocalMachine\\MY"
+has "$T1"
+# import --from-store: the certificate and its (exportable) key back, under another name.
+run 0 ctl import "$ST-copy" --from-store "$T1" --store MY
+has "imported '$ST-copy' version 1"
+run 0 ctl --json show "$ST-copy"
+same "import --from-store: the fingerprint" "$(jget "j['fingerprint']")" "$FP1"
+same "import --from-store: the key" \
+    "$(openssl pkey -in "$T/state/live/$ST-copy/privkey.pem" -pubout 2>/dev/null | sha256sum)" \
+    "$(openssl pkey -in "$T/state/live/$ST/privkey.pem" -pubout 2>/dev/null | sha256sum)"
+run 1 ctl import nothing --from-store 00112233445566778899AABBCCDDEEFF00112233
+has "no certificate with thumbprint 00112233445566778899AABBCCDDEEFF00112233 in LocalMachine\\MY"
+run 1 ctl import nothing --from-store 0011
+has "'0011' is not a certificate thumbprint"
+# Without --store-exportable the key stays in the store.
+NX=nx-$$
+run 0 ctl selfsigned "$NX" --dns nx.example.test --key rsa2048
+run 0 ctl set "$NX" --deploy-store MY
+has "key not exportable"
+run 0 ctl --json show "$NX"
+TNX=$(jget "j['windows_store']['MY']")
+run 1 ctl import "$NX-copy" --from-store "$TNX"
+has "the private key of the certificate $TNX in LocalMachine\\MY is not exportable"
+run 1 ctl show "$NX-copy"
+# The next version replaces the previous one (certctl deploy waits for the deploy the new
+# version started, then deploys once more: the same thumbprint).
+run 0 ctl selfsigned "$ST" --dns st.example.test --key rsa2048 --days 30
+run 0 ctl deploy "$ST"
+run 0 ctl --json show "$ST"
+T2=$(jget "j['windows_store']['MY']")
+differ "version 2: a new thumbprint" "$T1" "$T2"
+same "version 2: the recorded thumbprint is the certificate's" "$T2" "$(sha1_of "$T/state/live/$ST/cert.pem")"
+run 0 wine "$SC" --has MY "$T2"
+run 1 wine "$SC" --has MY "$T1"
+run 0 wine "$SC" MY "certagent $ST"
+has "1 certificate(s)"
+# A rollback puts version 1 back and takes version 2 out.
+run 0 ctl rollback "$ST"
+run 0 ctl deploy "$ST"
+run 0 ctl --json show "$ST"
+same "rollback: version 1's thumbprint again" "$(jget "j['windows_store']['MY']")" "$T1"
+run 0 wine "$SC" --has MY "$T1"
+run 1 wine "$SC" --has MY "$T2"
+# keep_previous: the next version joins the previous one.
+run 0 ctl set "$ST" --deploy-store MY --store-keep-previous --store-exportable
+has "keeps the previous version"
+run 0 ctl selfsigned "$ST" --dns st.example.test --key rsa2048 --days 30
+run 0 ctl deploy "$ST"
+run 0 ctl --json show "$ST"
+T3=$(jget "j['windows_store']['MY']")
+differ "keep_previous: a new thumbprint" "$T1" "$T3"
+run 0 wine "$SC" --has MY "$T3"
+run 0 wine "$SC" --has MY "$T1"
+run 0 ctl --json status
+same "status --json shows the thumbprint" \
+    "$(jget "[c for c in j['certificates'] if c['name'] == '$ST'][0]['windows_store']['MY']")" "$T3"
+# A certificate with a chain: the leaf and its key go to MY, the intermediate to CA, the
+# root nowhere (an RSA chain made here: the fixed test files are EC).
+CH=$T/chain
+mkdir -p "$CH"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$CH/root.key" -out "$CH/root.pem" -days 30 \
+    -subj "/CN=wine chain root $$" -addext basicConstraints=critical,CA:TRUE 2>/dev/null
+openssl req -new -newkey rsa:2048 -nodes -keyout "$CH/int.key" -out "$CH/int.csr" \
+    -subj "/CN=wine chain intermediate $$" 2>/dev/null
+printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' >"$CH/int.ext"
+openssl x509 -req -in "$CH/int.csr" -CA "$CH/root.pem" -CAkey "$CH/root.key" -CAcreateserial \
+    -days 30 -extfile "$CH/int.ext" -out "$CH/int.pem" 2>/dev/null
+openssl req -new -newkey rsa:2048 -nodes -keyout "$CH/leaf.key" -out "$CH/leaf.csr" \
+    -subj "/CN=chain.example.test" 2>/dev/null
+printf 'subjectAltName=DNS:chain.example.test\n' >"$CH/leaf.ext"
+openssl x509 -req -in "$CH/leaf.csr" -CA "$CH/int.pem" -CAkey "$CH/int.key" -CAcreateserial \
+    -days 30 -extfile "$CH/leaf.ext" -out "$CH/leaf.pem" 2>/dev/null
+CHN=chain-$$
+run 0 ctl import "$CHN" --cert "$(winepath -w "$CH/leaf.pem")" --key "$(winepath -w "$CH/leaf.key")" \
+    --chain "$(winepath -w "$CH/int.pem")" --deploy-store MY
+run 0 ctl deploy "$CHN"
+run 0 wine "$SC" --has MY "$(sha1_of "$CH/leaf.pem")"
+run 0 wine "$SC" --has CA "$(sha1_of "$CH/int.pem")"
+run 1 wine "$SC" --has CA "$(sha1_of "$CH/root.pem")"
+run 1 wine "$SC" --has Root "$(sha1_of "$CH/root.pem")"
+
+# Removing the target (store names compare without case) leaves the store alone.
+run 0 ctl set "$ST" --remove-target my
+lacks_text "deploy store"
+run 0 ctl --json show "$ST"
+same "the record stays after the target goes" "$(jget "j['windows_store']['MY']")" "$T3"
+
+# The trust store's anchors go to LocalMachine\Root, intermediates to LocalMachine\CA, and
+# leave them when removed.
+log "trust anchors in LocalMachine\\Root and LocalMachine\\CA"
+D=$ROOT/tests/data
+ROOT_SHA1=$(sha1_of "$D/root.pem")
+INT_SHA1=$(sha1_of "$D/intermediate.pem")
+run 1 wine "$SC" --has Root "$ROOT_SHA1"
+run 0 ctl trust add "$(winepath -w "$D/root.pem")"
+lacks_text "not added"
+run 0 wine "$SC" --has Root "$ROOT_SHA1"
+run 0 ctl trust add "$(winepath -w "$D/intermediate.pem")" --intermediate
+lacks_text "not added"
+run 0 wine "$SC" --has CA "$INT_SHA1"
+run 1 wine "$SC" --has Root "$INT_SHA1"
+run 0 ctl trust remove "$(openssl x509 -in "$D/root.pem" -noout -fingerprint -sha256 | cut -d= -f2)"
+lacks_text "not removed"
+run 1 wine "$SC" --has Root "$ROOT_SHA1"
+run 0 ctl trust remove "$(openssl x509 -in "$D/intermediate.pem" -noout -fingerprint -sha256 | cut -d= -f2)"
+run 1 wine "$SC" --has CA "$INT_SHA1"
+
 # A second agent on the same pipe is refused.
 run 1 wine "$AGENT" --foreground --config "$WT\\certagent.json" --state-dir "$WT\\state2" \
     --socket "$PIPE"
@@ -97,9 +226,16 @@ svc_ctl() { wine "$CTL" --socket "$SVC_PIPE" "$@"; }
 wine "$AGENT" --uninstall-service >/dev/null 2>&1
 # This agent also deploys every new version to LocalMachine\MY.
 echo '{"windows_store": "MY"}' >"$T/svc.json"
+run 3 wine "$OUT/tests/eventlog-check.exe"
+has "no event source"
 run 0 wine "$AGENT" --install-service --config "$WT\\svc.json" --state-dir "$WT\\svc" \
     --socket "$SVC_PIPE"
 has "installed"
+# The event source: certagent.exe is its message file, and its message reads back as the line.
+run 0 wine "$OUT/tests/eventlog-check.exe"
+has "EventMessageFile: $(winepath -w "$AGENT")"
+has "TypesSupported: 7"
+has "message 1: eventlog-check line"
 run 0 wine sc start certagent
 for _ in $(seq 1 100); do
     svc_ctl ping >/dev/null 2>&1 && break
@@ -112,15 +248,16 @@ has "certagent 26.1.0"
 SVC=svc-$$
 run 0 svc_ctl selfsigned "$SVC" --dns svc.example.test --key rsa2048
 has "created self-signed '$SVC' version 1"
-lacks_text() { if printf '%s' "$OUT_TEXT" | grep -qF -- "$1"; then fail "unexpected '$1' in: $OUT_TEXT"; else pass; fi; }
-lacks_text "not deployed"
 run 0 svc_ctl list
 has "svc.example.test"
-# The Windows certificate store got it under its friendly name (RSA: Wine 8's PFX
-# import refuses EC keys, which real Windows accepts).  Replacing it with the next
-# version is not checked here: Wine 8 does not persist that change (see README).
-run 0 wine "$OUT/tests/store-check.exe" MY "certagent $SVC"
+# The config's windows_store is the default store target: certctl deploy waits for the
+# deploy the new version started.
+run 0 svc_ctl deploy "$SVC"
+run 0 svc_ctl --json show "$SVC"
+TS=$(jget "j['windows_store']['MY']")
+run 0 wine "$SC" MY "certagent $SVC"
 has "1 certificate(s) named 'certagent $SVC'"
+has "$TS"
 run 0 svc_ctl export "$SVC" --format pfx --out "$WT\\svc.pfx"
 if openssl pkcs12 -in "$T/svc.pfx" -passin pass: -nodes -out /dev/null 2>/dev/null; then pass; else fail "service export unreadable"; fi
 run 0 wine sc stop certagent
@@ -134,6 +271,8 @@ has "WIN32_EXIT_CODE    : 0"
 run 0 wine "$AGENT" --uninstall-service
 has "removed"
 run 1 wine sc query certagent
+run 3 wine "$OUT/tests/eventlog-check.exe"
+has "no event source"
 
 # The MSI (packaging/msi/test-msi.sh): its tables, then installs, upgrades and
 # refusals under Wine's msiexec, in this Wine prefix and wineserver.

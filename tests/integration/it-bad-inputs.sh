@@ -116,7 +116,7 @@ for file in config-wrong-type.json config-duplicate-key.json config-nul.json con
     reloads=$((reloads + 1))
     cp "$BAD/$file" "$CONFIG"
     kill -HUP "$AGENT_PID"
-    wait_for 30 test "$(grep -c 'reload failed, keeping the running configuration' "$LOG")" -ge "$reloads" &&
+    wait_for 30 sh -c "test \$(grep -c 'reload failed, keeping the running configuration' '$LOG') -ge $reloads" &&
         pass || fail "no refused reload logged for $file"
     run 0 ctl ping
 done

@@ -21,7 +21,13 @@ has "missing NAME"
 run 2 ctl selfsigned web --dns a.example --days abc
 has "--days must be a positive number"
 run 2 ctl import web
-has "give either --cert FILE or --pfx FILE"
+has "give either --cert FILE, --pfx FILE or --from-store THUMBPRINT"
+run 2 ctl import web --pfx "$T/x.pfx" --from-store 00112233445566778899AABBCCDDEEFF00112233
+has "give either --cert FILE, --pfx FILE or --from-store THUMBPRINT"
+run 2 ctl import web --from-store 00112233445566778899AABBCCDDEEFF00112233 --key "$T/x.key"
+has "--from-store takes the key from the store"
+run 2 ctl import web --cert "$T/x.pem" --store MY
+has "--store goes with --from-store"
 run 2 ctl import web --cert "$T/does-not-exist.pem"
 has "does-not-exist.pem"
 run 2 ctl export web

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Deploy targets and hooks: a certificate's files and PFX written after each new version
 # (create, renew, rollback), the certificate's own and the config's deploy hooks run once per
-# version with the documented environment, settings kept across a restart and dropped with
+# version with the documented environment, a Windows store target refused on Linux, settings kept across a restart and dropped with
 # the certificate, a failing and a hanging hook reported without stopping the agent, a
 # target that cannot be written reported by certctl deploy, a deploy cut short done again at
 # the next start (but not on a first start without the record), and no password in any log.
@@ -94,6 +94,21 @@ has "yes, no or default"
 run 1 ctl set 'bad/name' --deploy-hook true
 run 0 ctl set www --remove-target "$PFX"
 lacks "deploy pfx"
+# The Windows certificate store exists only on Windows: a store target is refused, with
+# request/selfsigned too (nothing is created), and the settings stay as they were.
+run 1 ctl set www --deploy-store MY --store-exportable
+has "cannot deploy to the store 'MY': the Windows certificate store exists only on Windows"
+run 0 ctl --json set www
+json "all(t['type'] != 'windows_store' for t in j['settings']['deploy'])"
+json "'store_thumbprints' not in j['settings']"
+run 0 ctl --json status
+json "all(c['windows_store'] == {} for c in j['certificates'])"
+run 1 ctl selfsigned winonly --dns w.example.test --deploy-store MY
+has "exists only on Windows"
+run 1 ctl show winonly
+has "E_NOT_FOUND"
+run 1 ctl import winonly --from-store 00112233445566778899AABBCCDDEEFF00112233
+has "cannot import from the store: the Windows certificate store exists only on Windows"
 
 # --- a target that cannot be written: certctl deploy says which, the store stays -------------
 touch "$T/afile"
@@ -141,7 +156,7 @@ PY
 rm -f "$T/dep/privkey.pem"
 start_agent
 check "dep: deployed again at start" wait_log "'dep' version 1 was not completely deployed" 10
-check "dep: the hook ran again" wait_for 30 test "$(grep -c . "$T/dep.log")" = 2
+check "dep: the hook ran again" wait_for 30 sh -c "test \$(grep -c . '$T/dep.log') = 2"
 check "dep: files whole again" key_matches "$T/dep/cert.pem" "$T/dep/privkey.pem"
 check "nothing else deployed again" test "$(grep -c "was not completely deployed" "$LOG")" = 1
 # An agent without the record (an upgrade) counts every current version as deployed.

@@ -1101,6 +1101,56 @@ test_fixed_testdata(void **state)
 }
 #endif
 
+/*
+ * keys_parse_capi_blob: an RSA key written as a CryptoAPI PRIVATEKEYBLOB (what
+ * the Windows certificate store exports) reads back as the same key; what is
+ * not such a blob is refused with words.
+ */
+static void
+test_capi_blob(void **state)
+{
+    struct key *k = NULL, *back = NULL;
+    char *pem = NULL, *pem_back = NULL, *cause = NULL;
+    size_t pem_len = 0, back_len = 0;
+    EVP_PKEY *pkey = NULL;
+    BIO *in = NULL, *out = NULL;
+    BUF_MEM *blob = NULL;
+    static const unsigned char garbage[] = "not a key blob at all";
+
+    (void)state;
+    assert_int_equal(keys_generate(KEY_RSA2048, &k, NULL), 0);
+    assert_int_equal(keys_to_pem(k, &pem, &pem_len, NULL), 0);
+    assert_non_null(in = BIO_new_mem_buf(pem, (int)pem_len));
+    assert_non_null(pkey = PEM_read_bio_PrivateKey(in, NULL, NULL, NULL));
+    assert_non_null(out = BIO_new(BIO_s_mem()));
+    assert_true(i2b_PrivateKey_bio(out, pkey) > 0);
+    BIO_get_mem_ptr(out, &blob);
+    assert_int_equal(keys_parse_capi_blob((const unsigned char *)blob->data, blob->length, &back,
+                                          NULL),
+                     0);
+    assert_int_equal(keys_to_pem(back, &pem_back, &back_len, NULL), 0);
+    assert_int_equal(back_len, pem_len);
+    assert_memory_equal(pem_back, pem, pem_len);
+    /* Cut short, garbage, empty: refused, nothing returned. */
+    keys_free(back);
+    back = NULL;
+    expect_cause(keys_parse_capi_blob((const unsigned char *)blob->data, blob->length / 2,
+                                      &back, &cause),
+                 -E_BAD_INPUT, &cause, "not a private key blob");
+    assert_null(back);
+    expect_cause(keys_parse_capi_blob(garbage, sizeof(garbage), &back, &cause), -E_BAD_INPUT,
+                 &cause, "not a private key blob");
+    expect_cause(keys_parse_capi_blob(NULL, 0, &back, &cause), -E_BAD_INPUT, &cause,
+                 "not a private key blob");
+    assert_null(back);
+    keys_free_secret(pem, pem_len);
+    keys_free_secret(pem_back, back_len);
+    BIO_free(in);
+    BIO_free(out);
+    EVP_PKEY_free(pkey);
+    keys_free(k);
+}
+
 int
 main(void)
 {
@@ -1116,6 +1166,7 @@ main(void)
         cmocka_unit_test(test_pfx_wrong_password_and_refusals),
         cmocka_unit_test(test_pfx_without_key),
         cmocka_unit_test(test_describe),
+        cmocka_unit_test(test_capi_blob),
         cmocka_unit_test(test_fixed_testdata),
     };
 

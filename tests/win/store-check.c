@@ -1,12 +1,46 @@
 /*
  * store-check STORE FRIENDLY-NAME: prints the thumbprint of every certificate
  * in LocalMachine\STORE with that friendly name, and exits 0 when there is
- * exactly one.  Used by packaging/windows/test.sh.
+ * exactly one.
+ * store-check --has STORE THUMBPRINT: exits 0 when LocalMachine\STORE holds
+ * the certificate of that SHA-1 thumbprint, 1 when it does not.
+ * Used by packaging/windows/test.sh.
  */
 #include <stdio.h>
 #include <string.h>
 #include <windows.h>
 #include <wincrypt.h>
+
+static int
+has_thumbprint(const char *name, const char *hex)
+{
+    HCERTSTORE store;
+    PCCERT_CONTEXT c;
+    BYTE hash[20];
+    CRYPT_HASH_BLOB blob = {sizeof(hash), hash};
+
+    for (int i = 0; i < 20; i++) {
+        unsigned v;
+
+        if (strlen(hex) != 40 || sscanf(hex + 2 * i, "%2x", &v) != 1) {
+            fprintf(stderr, "store-check: '%s' is not a thumbprint\n", hex);
+            return 2;
+        }
+        hash[i] = (BYTE)v;
+    }
+    store = CertOpenStore(CERT_STORE_PROV_SYSTEM_A, 0, 0,
+                          CERT_SYSTEM_STORE_LOCAL_MACHINE | CERT_STORE_READONLY_FLAG, name);
+    if (store == NULL) {
+        fprintf(stderr, "store-check: cannot open LocalMachine\\%s\n", name);
+        return 2;
+    }
+    c = CertFindCertificateInStore(store, X509_ASN_ENCODING, 0, CERT_FIND_SHA1_HASH, &blob, NULL);
+    printf("LocalMachine\\%s %s %s\n", name, c != NULL ? "has" : "lacks", hex);
+    if (c != NULL)
+        CertFreeCertificateContext(c);
+    CertCloseStore(store, 0);
+    return c != NULL ? 0 : 1;
+}
 
 int
 main(int argc, char **argv)
@@ -16,8 +50,10 @@ main(int argc, char **argv)
     WCHAR want[128], seen[128];
     int found = 0;
 
+    if (argc == 4 && strcmp(argv[1], "--has") == 0)
+        return has_thumbprint(argv[2], argv[3]);
     if (argc != 3) {
-        fprintf(stderr, "usage: store-check STORE FRIENDLY-NAME\n");
+        fprintf(stderr, "usage: store-check STORE FRIENDLY-NAME | --has STORE THUMBPRINT\n");
         return 2;
     }
     MultiByteToWideChar(CP_UTF8, 0, argv[2], -1, want, 128);
