@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "agent.h"
@@ -21,6 +22,7 @@
 #include "log.h"
 #include "pem.h"
 #include "platform.h"
+#include "status.h"
 #include "store.h"
 #include "sys.h"
 
@@ -36,6 +38,9 @@ struct entry {
     int deploying;       /* a deploy of this name runs */
     int again;           /* the name changed again during it */
     struct waiter *waiters; /* done callbacks of the deploys folded into this one */
+    char *error;         /* the last deploy's failure (a target or a hook), NULL: none */
+    unsigned error_version;
+    int64_t error_since; /* when deploys of this name began to fail */
 };
 
 struct waiter {
@@ -95,6 +100,7 @@ entry_free(struct entry *e)
     if (e == NULL)
         return;
     settings_clear(&e->s);
+    free(e->error);
     free(e->name);
     free(e);
 }
@@ -166,6 +172,36 @@ entry_empty(const struct entry *e)
            e->s.auto_renew < 0 && e->s.renew_before_days == 0 && e->s.nthumbprints == 0;
 }
 
+/*
+ * Keeps the outcome of a deploy of version for the status report (the
+ * deploy_failing warning): rc 0 clears the error.  Tells the report when
+ * that changed.
+ */
+static void
+error_record(struct deploy *d, struct entry *e, unsigned version, int rc, const char *cause)
+{
+    char *copy = NULL;
+
+    if (rc == 0) {
+        if (e->error == NULL)
+            return;
+        free(e->error);
+        e->error = NULL;
+        e->error_since = 0;
+        e->error_version = 0;
+        status_changed(d->agent);
+        return;
+    }
+    if ((copy = strdup(cause != NULL ? cause : err_message(rc))) == NULL)
+        return;
+    if (e->error == NULL)
+        e->error_since = (int64_t)time(NULL);
+    free(e->error);
+    e->error = copy;
+    e->error_version = version;
+    status_changed(d->agent);
+}
+
 /* Drops an entry without settings unless a deploy still uses it. */
 static void
 entry_prune(struct deploy *d, struct entry *e)
@@ -173,7 +209,7 @@ entry_prune(struct deploy *d, struct entry *e)
     int found;
     size_t i;
 
-    if (!entry_empty(e) || e->deploying || e->deployed != 0)
+    if (!entry_empty(e) || e->deploying || e->deployed != 0 || e->error != NULL)
         return;
     i = find_pos(d, e->name, &found);
     if (!found)
@@ -1078,6 +1114,8 @@ run_end(struct run *r)
         /* Every target written and every hook run: the next start need not do it again. */
         if (r->rc == 0 && r->next_hook >= r->nhooks)
             done_record(d, e, r->version);
+        if (!(r->rc == -E_UNAVAILABLE && d->stopping))
+            error_record(d, e, r->version, r->rc, r->cause);
         e->deploying = 0;
         e->again = 0;
         e->waiters = NULL;
@@ -1344,6 +1382,8 @@ deploy_start(struct deploy *d, const char *name, struct waiter *waiters)
         }
         if (e != NULL) {
             done_record(d, e, 0);
+            free(e->error);
+            e->error = NULL;
             entry_prune(d, e);
         }
         waiters_finish(waiters, 0, NULL);
@@ -1369,6 +1409,7 @@ deploy_start(struct deploy *d, const char *name, struct waiter *waiters)
     }
     if (r->s.ntargets == 0 && r->nhooks == 0) {
         done_record(d, e, r->version); /* nothing to deploy: done */
+        error_record(d, e, r->version, 0, NULL);
         entry_prune(d, e);
         run_free(r);
         waiters_finish(waiters, 0, NULL);
@@ -1586,4 +1627,18 @@ deploy_resume(struct deploy *d)
     d->done_seed = 0;
     if (again > 0)
         log_info("%zu certificate(s) deployed again after an interrupted deploy", again);
+}
+
+const char *
+deploy_error(const struct deploy *d, const char *name, unsigned *version, int64_t *since)
+{
+    const struct entry *e = d != NULL ? entry_find(d, name) : NULL;
+
+    if (e == NULL || e->error == NULL)
+        return NULL;
+    if (version != NULL)
+        *version = e->error_version;
+    if (since != NULL)
+        *since = e->error_since;
+    return e->error;
 }

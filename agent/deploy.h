@@ -124,6 +124,14 @@ void deploy_changed(struct deploy *d, const char *name,
  */
 void deploy_resume(struct deploy *d);
 
+/*
+ * The words of the last deploy of name when it failed (a target not written,
+ * a hook that failed), with the version and since when deploys of name fail;
+ * NULL when the last deploy succeeded (or none ran since the start).
+ */
+const char *deploy_error(const struct deploy *d, const char *name, unsigned *version,
+                         int64_t *since);
+
 /* A renewal of name failed: runs the failure hooks. */
 void deploy_failed(struct deploy *d, const char *name, const char *error, unsigned failures,
                    int64_t next_attempt);

@@ -549,6 +549,23 @@ status_evaluate(struct agent *agent, const struct store_cert *cert, int64_t now,
         data_num(w, "next_retry", ri.next);
     }
     warn_expiry(agent, cert, v, &ri, have_ri, now, ev);
+    {
+        unsigned dv = 0;
+        int64_t since = 0;
+        const char *derr = deploy_error(agent->deploy, cert->name, &dv, &since);
+
+        if (derr != NULL && (w = warning_add(ev, "deploy_failing", STATUS_WARNING)) != NULL) {
+            sys_format_time(since, span, sizeof(span));
+            snprintf(w->message, sizeof(w->message),
+                     "%s: deploying version %u failed, so its deploy targets or hooks may still "
+                     "serve an older version: %s (failing since %s); fix it and run certctl "
+                     "deploy %s",
+                     cert->name, dv, derr, span, cert->name);
+            data_str(w, "error", derr);
+            data_num(w, "version", dv);
+            data_num(w, "since", since);
+        }
+    }
     if (a != NULL && a->chain_complete == 0 &&
         (w = warning_add(ev, "chain_incomplete", STATUS_WARNING)) != NULL) {
         snprintf(w->message, sizeof(w->message),

@@ -117,7 +117,28 @@ has "the settings were saved, but deploying the current version failed"
 has "Not a directory"
 run 1 ctl deploy www
 has "deploy to $T/afile/sub failed"
+# The status report says so (deploy_failing, with the words and the version) until a deploy
+# succeeds again.
+deploy_warning() {
+    ctl --json status | python3 -c "
+import json, sys
+for c in json.load(sys.stdin)['certificates']:
+    if c['name'] == 'www':
+        w = [w for w in c['warnings'] if w['code'] == 'deploy_failing']
+        print(json.dumps(w[0]) if w else '')"
+}
+w=$(deploy_warning)
+check "status warns that www's deploy fails ($w)" python3 -c "
+import json, sys
+w = json.loads(sys.argv[1])
+sys.exit(0 if w['level'] == 'warning' and '$T/afile/sub' in w['error'] and w['version'] >= 1
+         and w['since'] > 0 and 'certctl deploy www' in w['message'] else 1)" "$w"
+run 0 ctl status
+has "deploying version"
 run 0 ctl set www --remove-target "$T/afile/sub"
+check "the warning stays until the next deploy" test -n "$(deploy_warning)"
+run 0 ctl deploy www
+check "the warning is gone once a deploy succeeds" test -z "$(deploy_warning)"
 
 # --- a failing hook and a hanging hook are reported; the agent keeps serving -----------------
 run 0 ctl set www --deploy-hook 'echo first line; echo about to fail >&2; exit 3'
@@ -129,6 +150,11 @@ run 0 ctl set www --deploy-hook 'sleep 60'
 run 1 ctl deploy www
 has "did not finish in time"
 run 0 ctl ping
+w=$(deploy_warning)
+case $w in
+*"did not finish in time"*) pass ;;
+*) fail "a failing hook is a failing deploy too: $w" ;;
+esac
 
 # --- settings survive a restart; removing the certificate drops them -------------------------
 stop_agent
