@@ -1,8 +1,9 @@
 #!/bin/bash
 # Runs the Windows tests under Wine after packaging/windows/build.sh: the unit
-# tests through ctest (CMAKE_CROSSCOMPILING_EMULATOR=wine), then the real
-# certagent.exe on a named pipe driven by the real certctl.exe.  Exits
-# non-zero when anything fails.
+# tests and integration.ipc (test_ipc.exe against the real certagent.exe on a
+# named pipe of its own) through ctest (CMAKE_CROSSCOMPILING_EMULATOR=wine),
+# then the real certagent.exe on a named pipe driven by the real certctl.exe.
+# Exits non-zero when anything fails.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/build-win
@@ -27,8 +28,9 @@ trap 'wineserver -k 2>/dev/null' EXIT
 # here, away from ctest's output pipes, which they would otherwise hold open.
 wine cmd /c exit >/dev/null 2>&1 </dev/null
 
-log "unit tests"
-if ctest --test-dir "$OUT" --output-on-failure --timeout 120; then pass; else fail "unit tests under Wine"; fi
+log "unit tests and integration.ipc"
+# --timeout is for tests without their own; integration.ipc has 300 s (about 5 s under Wine).
+if ctest --test-dir "$OUT" --output-on-failure --timeout 120; then pass; else fail "ctest under Wine"; fi
 
 AGENT=$OUT/agent/certagent.exe
 CTL=$OUT/ctl/certctl.exe
