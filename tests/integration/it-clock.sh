@@ -57,17 +57,20 @@ check "the certificate that became due is renewed" wait_for 30 current_is two 2
 has_reason=$(grep -c "renewing 'two'" "$LOG")
 check "one renewal for one due certificate ($has_reason)" test "$has_reason" -eq 1
 # The new version starts at the agent's (moved) time and is planned a day after it.
+planned_after() { next=$(field two next_renewal) && [ "$next" != None ] && [ "$next" -gt "$1" ]; }
+check "the next renewal is planned from the moved clock" wait_for 30 planned_after $((now + 50 * 3600))
 next=$(field two next_renewal)
-check "the next renewal is planned from the moved clock" \
-    test "$next" -gt $((now + 50 * 3600)) -a "$next" -lt $((now + 58 * 3600))
+check "... about a day after the new version's start ($next)" test "$next" -lt $((now + 58 * 3600))
 
 # The clock jumps back 40 hours (before the new version's start): nothing becomes due, the
 # agent logs the change and keeps its plan.
 moved=$(grep -c "the clock moved by" "$LOG")
 echo "-10h" >"$OFFSET"
 check "the jump back is noticed" wait_for 30 sh -c "[ \$(grep -c 'the clock moved by' '$LOG') -gt $moved ]"
-run 0 ctl status --json
-check "a jump back renews nothing" current_is two 2
+# Nothing can announce a renewal that does not happen: give the scheduler (which looks every
+# second here) three seconds to do it.
+if wait_for 3 current_is two 3; then fail "a jump back renewed the certificate"; else pass; fi
+check "still version 2" current_is two 2
 check "the plan is kept after the jump back" test "$(field two next_renewal)" = "$next"
 
 # The plan survives a restart at the moved clock: the agent starts, sees it due, renews.
