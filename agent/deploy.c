@@ -348,8 +348,7 @@ target_add(struct cert_settings *s, enum deploy_type type, const char *path, con
         return -E_BAD_INPUT;
     }
     for (size_t i = 0; i < s->ntargets; i++) {
-        if (target_is(&s->targets[i], path) || (type == DEPLOY_STORE &&
-                                                same_name(s->targets[i].path, path))) {
+        if (target_is(&s->targets[i], path)) {
             if (s->targets[i].type != type) {
                 err_set(cause, "'%s' is already a %s deploy target", path,
                         type_name(s->targets[i].type));
@@ -908,7 +907,7 @@ read_password(const char *file, char **out, char **cause)
     return 0;
 }
 
-/* A PKCS#12 of the version (key, certificate, chain) for a pfx or store target. */
+/* A PKCS#12 of the version (key, certificate, chain) for a pfx or store target; key_pem set. */
 static int
 make_pfx(struct run *r, const unsigned char *cert, size_t cert_len, const unsigned char *chain,
          size_t chain_len, const unsigned char *key_pem, size_t key_len, const char *password,
@@ -920,11 +919,6 @@ make_pfx(struct run *r, const unsigned char *cert, size_t cert_len, const unsign
     char friendly[96];
     int rc;
 
-    if (key_pem == NULL) {
-        err_set(cause, "the current version has no private key to put in a %s",
-                password != NULL ? "PFX" : "certificate store");
-        return -E_BAD_INPUT;
-    }
     if ((rc = pem_read_certs(cert, cert_len, "stored certificate", &certs, cause)) != 0)
         goto out;
     leaf = sk_X509_shift(certs);
@@ -983,6 +977,10 @@ write_store(struct run *r, const struct deploy_target *t, const unsigned char *c
     char friendly[96];
     int rc;
 
+    if (key_pem == NULL) {
+        err_set(cause, "the current version has no private key to put in a certificate store");
+        return -E_BAD_INPUT;
+    }
     if ((rc = make_pfx(r, cert, cert_len, chain, chain_len, key_pem, key_len, NULL, &pfx,
                        &pfx_len, cause)) != 0)
         return rc;
@@ -1226,18 +1224,16 @@ record_thumbprints(struct run *r)
     for (size_t i = 0; i < r->s.ntargets; i++) {
         const struct deploy_target *t = &r->s.targets[i];
         const char *before = thumbprint_of(&r->s, t->path);
-        int k;
+        int k, replaced;
 
         if (t->type != DEPLOY_STORE || r->thumbprints[i] == NULL)
             continue;
-        if (before == NULL || strcmp(before, r->thumbprints[i]) == 0)
-            log_info("'%s' version %u is in LocalMachine\\%s%s, thumbprint %s", r->name,
-                     r->version, t->path, r->default_store ? " (the config's windows_store)" : "",
-                     r->thumbprints[i]);
-        else
-            log_info("'%s' version %u is in LocalMachine\\%s%s, thumbprint %s (%s %s)", r->name,
-                     r->version, t->path, r->default_store ? " (the config's windows_store)" : "",
-                     r->thumbprints[i], t->keep_previous ? "keeping" : "replacing", before);
+        replaced = before != NULL && strcmp(before, r->thumbprints[i]) != 0;
+        log_info("'%s' version %u is in LocalMachine\\%s%s, thumbprint %s%s%s%s%s", r->name,
+                 r->version, t->path, r->default_store ? " (the config's windows_store)" : "",
+                 r->thumbprints[i], replaced ? " (" : "",
+                 replaced ? (t->keep_previous ? "keeping " : "replacing ") : "",
+                 replaced ? before : "", replaced ? ")" : "");
         if (e == NULL || (k = thumbprint_record(&e->s, t->path, r->thumbprints[i])) == 0)
             continue;
         if (k < 0)

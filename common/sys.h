@@ -15,4 +15,14 @@ void sys_format_time(int64_t t, char *buf, size_t len);
 /* timegm: struct tm in UTC to Unix seconds. */
 int64_t sys_timegm(struct tm *tm);
 
+#ifdef _WIN32
+#include <stddef.h>
+/*
+ * Windows: appends s to the command line cmd (len bytes, NUL-terminated), as
+ * one argument in double quotes as CommandLineToArgvW splits it, after a
+ * space unless cmd is empty.  -1 when it does not fit or s holds a '"'.
+ */
+int sys_append_quoted_arg(char *cmd, size_t len, const char *s);
+#endif
+
 #endif

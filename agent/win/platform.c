@@ -17,6 +17,7 @@
 
 #include "err.h"
 #include "eventlog.h" /* generated from eventlog.mc: MSG_CERTAGENT_LINE */
+#include "sys.h"
 
 #define EVENT_SOURCE_KEY "SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\certagent"
 
@@ -353,18 +354,6 @@ platform_service_run(int (*run)(void *arg), void *arg, char **cause)
     return service_exit;
 }
 
-/* Appends s to cmd, quoted for CommandLineToArgv. */
-static int
-append_quoted(char *cmd, size_t len, const char *s)
-{
-    size_t used = strlen(cmd);
-
-    if (used + strlen(s) + 4 >= len || strchr(s, '"') != NULL)
-        return -1;
-    snprintf(cmd + used, len - used, "%s\"%s\"", used ? " " : "", s);
-    return 0;
-}
-
 static int
 scm_error(char **cause, const char *what)
 {
@@ -433,11 +422,11 @@ platform_service_install(const char *const *args, int nargs, char **cause)
     SERVICE_FAILURE_ACTIONSA failure;
     int rc = 0;
 
-    if (GetModuleFileNameA(NULL, exe, sizeof(exe)) == 0 || append_quoted(cmd, sizeof(cmd), exe))
+    if (GetModuleFileNameA(NULL, exe, sizeof(exe)) == 0 || sys_append_quoted_arg(cmd, sizeof(cmd), exe))
         return scm_error(cause, "cannot find this executable");
     snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " --service");
     for (int i = 0; i < nargs; i++) {
-        if (append_quoted(cmd, sizeof(cmd), args[i]) != 0) {
+        if (sys_append_quoted_arg(cmd, sizeof(cmd), args[i]) != 0) {
             err_set(cause, "argument '%s' cannot be passed to the service", args[i]);
             return -E_BAD_INPUT;
         }

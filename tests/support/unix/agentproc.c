@@ -15,6 +15,15 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The address of a Unix socket at path. */
+static void
+unix_address(struct sockaddr_un *sa, const char *path)
+{
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    snprintf(sa->sun_path, sizeof(sa->sun_path), "%.100s", path);
+}
+
 static int
 bind_notify(struct agentproc *a)
 {
@@ -23,9 +32,7 @@ bind_notify(struct agentproc *a)
 
     if (fd < 0)
         return -1;
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", a->notify);
+    unix_address(&sa, a->notify);
     unlink(a->notify);
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         close(fd);
@@ -216,9 +223,7 @@ agentproc_connect(const struct agentproc *a)
 
     if (fd < 0)
         return -1;
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", a->socket);
+    unix_address(&sa, a->socket);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         close(fd);
         return -1;

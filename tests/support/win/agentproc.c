@@ -13,6 +13,8 @@
 #include <string.h>
 #include <windows.h>
 
+#include "sys.h"
+
 static unsigned next_agent;
 
 /* This process lets the console's CTRL_C meant for its agents pass by. */
@@ -44,18 +46,6 @@ ensure_console(void)
     SetConsoleCtrlHandler(ignore_ctrl, TRUE);
 }
 
-/* Appends s to cmd as one argument quoted for CommandLineToArgvW; -1 if it does not fit. */
-static int
-append_arg(char *cmd, size_t len, const char *s)
-{
-    size_t used = strlen(cmd);
-
-    if (used + strlen(s) + 4 >= len || strchr(s, '"') != NULL)
-        return -1;
-    snprintf(cmd + used, len - used, "%s\"%s\"", used ? " " : "", s);
-    return 0;
-}
-
 /* The command line of `agent_path --foreground ...` with the given socket and state. */
 static int
 agent_cmdline(char *cmd, size_t len, const char *agent_path, const char *config,
@@ -66,10 +56,10 @@ agent_cmdline(char *cmd, size_t len, const char *agent_path, const char *config,
     int n = debug ? 9 : 7;
 
     cmd[0] = '\0';
-    if (append_arg(cmd, len, agent_path) != 0)
+    if (sys_append_quoted_arg(cmd, len, agent_path) != 0)
         return -1;
     for (int i = 0; i < n; i++) {
-        if (append_arg(cmd, len, args[i]) != 0)
+        if (sys_append_quoted_arg(cmd, len, args[i]) != 0)
             return -1;
     }
     return 0;
