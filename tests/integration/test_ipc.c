@@ -454,7 +454,7 @@ test_stale_socket_after_kill(void **state)
 }
 
 /*
- * Last: a clean stop (SIGTERM on Unix, CTRL_BREAK on Windows) exits 0 and the
+ * Last: a clean stop (SIGTERM on Unix, CTRL_C on a private console on Windows) exits 0 and the
  * socket is gone.  A test, not the teardown, so that a failure fails the run.
  */
 static void

@@ -41,7 +41,7 @@ int agentproc_start(struct agentproc *a, const char *agent_path, const char *con
 /* Starts again on the same directory (after a kill). */
 int agentproc_restart(struct agentproc *a, const char *agent_path);
 /*
- * The clean stop (SIGTERM on Unix, CTRL_BREAK on Windows) and wait; returns
+ * The clean stop (SIGTERM on Unix, CTRL_C on a private console on Windows) and wait; returns
  * the exit status (or -1).
  */
 int agentproc_stop(struct agentproc *a);
