@@ -38,9 +38,9 @@ struct entry {
     int deploying;       /* a deploy of this name runs */
     int again;           /* the name changed again during it */
     struct waiter *waiters; /* done callbacks of the deploys folded into this one */
-    char *error;         /* the last deploy's failure (a target or a hook), NULL: none */
+    char *error;            /* the last deploy's failure (a target or a hook), NULL: none */
     unsigned error_version;
-    int64_t error_since; /* when deploys of this name began to fail */
+    int64_t error_since;    /* when deploys of this name began to fail */
 };
 
 struct waiter {
