@@ -24,7 +24,7 @@ struct acme_http {
     struct http_req *reqs; /* in flight, for free */
     size_t active;
     int closing;
-    int open_handles;      /* the timer + polls not yet closed */
+    int open_handles; /* the timer + polls not yet closed */
 };
 
 struct http_req {
@@ -219,8 +219,8 @@ trimmed_dup(const char *s, size_t len)
         s++;
         len--;
     }
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' ||
-                       s[len - 1] == '\n'))
+    while (len > 0 &&
+           (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
         len--;
     if ((r = malloc(len + 1)) == NULL)
         return NULL;
@@ -368,8 +368,8 @@ finish(struct http_req *r, CURLcode code)
         if (r->too_big)
             err_set(&resp->error, "the reply is larger than %d bytes", ACME_HTTP_MAX_BODY);
         else
-            err_set(&resp->error, "%s", r->errbuf[0] != '\0' ? r->errbuf
-                                                              : curl_easy_strerror(code));
+            err_set(&resp->error, "%s",
+                    r->errbuf[0] != '\0' ? r->errbuf : curl_easy_strerror(code));
         resp->status = 0;
     } else {
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -414,8 +414,7 @@ acme_http_send(struct acme_http *http, const struct acme_http_request *req, acme
         err_set(cause, "the agent is stopping");
         return -E_UNAVAILABLE;
     }
-    if ((r = calloc(1, sizeof(*r))) == NULL ||
-        (r->resp = calloc(1, sizeof(*r->resp))) == NULL) {
+    if ((r = calloc(1, sizeof(*r))) == NULL || (r->resp = calloc(1, sizeof(*r->resp))) == NULL) {
         free(r);
         return -E_NOMEM;
     }

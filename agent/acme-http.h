@@ -19,25 +19,25 @@
 struct acme_http;
 
 struct acme_http_request {
-    const char *method;    /* "GET", "HEAD" or "POST" */
+    const char *method; /* "GET", "HEAD" or "POST" */
     const char *url;
-    const char *body;      /* POST: a JWS (application/jose+json) */
+    const char *body; /* POST: a JWS (application/jose+json) */
     size_t body_len;
-    const char *accept;    /* NULL: no Accept header */
-    const char *ca_file;   /* PEM file of trusted CAs; NULL: the system store */
-    long timeout_ms;       /* whole exchange; 0: 30 s */
+    const char *accept;  /* NULL: no Accept header */
+    const char *ca_file; /* PEM file of trusted CAs; NULL: the system store */
+    long timeout_ms;     /* whole exchange; 0: 30 s */
 };
 
 struct acme_http_response {
-    long status;           /* 0 when no HTTP reply was received */
-    char *error;           /* transport failure in words, or NULL */
-    char *body;            /* NUL-terminated */
+    long status; /* 0 when no HTTP reply was received */
+    char *error; /* transport failure in words, or NULL */
+    char *body;  /* NUL-terminated */
     size_t body_len;
     char *content_type;
     char *location;
-    char *nonce;           /* Replay-Nonce */
-    char *retry_after;     /* the raw Retry-After value */
-    char **links;          /* raw values of every Link header, split at top-level commas */
+    char *nonce;       /* Replay-Nonce */
+    char *retry_after; /* the raw Retry-After value */
+    char **links;      /* raw values of every Link header, split at top-level commas */
     size_t nlinks;
 };
 
@@ -45,11 +45,10 @@ struct acme_http_response {
  * (acme_http_response_free). */
 typedef void (*acme_http_cb)(void *arg, struct acme_http_response *resp);
 
-int acme_http_new(uv_loop_t *loop, const char *user_agent, struct acme_http **out,
-                  char **cause);
+int acme_http_new(uv_loop_t *loop, const char *user_agent, struct acme_http **out, char **cause);
 /* Starts a request.  On failure the callback is not called. */
-int acme_http_send(struct acme_http *http, const struct acme_http_request *req,
-                   acme_http_cb cb, void *arg, char **cause);
+int acme_http_send(struct acme_http *http, const struct acme_http_request *req, acme_http_cb cb,
+                   void *arg, char **cause);
 /* Requests in flight. */
 size_t acme_http_active(const struct acme_http *http);
 /* Aborts requests in flight (their callbacks get error "cancelled") and frees

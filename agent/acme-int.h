@@ -29,7 +29,8 @@ struct acme_order;
 #define ACME_POLL_MAX_MS 5000
 /* A cached directory is refetched after this. */
 #define ACME_DIRECTORY_TTL_MS (60u * 60 * 1000)
-/* The directory an ARI poll reads renewalInfo from is at most this old (polls close together share one fetch). */
+/* The directory an ARI poll reads renewalInfo from is at most this old (polls close together share
+ * one fetch). */
 #define ACME_ARI_DIRECTORY_MAX_AGE_MS (5u * 1000)
 
 struct acme_waiter {
@@ -51,17 +52,17 @@ struct acme_ca {
     struct acme *acme;
     char *name;
     char *directory;
-    char *trust;          /* path of the trust file, or NULL: the system store */
+    char *trust; /* path of the trust file, or NULL: the system store */
     int builtin;
-    int from_config;      /* declared in acme_cas: not saved in cas.json, not removable */
-    cJSON *dir;           /* the directory object, NULL until fetched */
-    uint64_t dir_at;      /* uv_now when fetched */
+    int from_config; /* declared in acme_cas: not saved in cas.json, not removable */
+    cJSON *dir;      /* the directory object, NULL until fetched */
+    uint64_t dir_at; /* uv_now when fetched */
     struct acme_waiter *dir_waiters;
     int dir_fetching;
     char *nonces[ACME_MAX_NONCES];
     size_t nnonces;
     struct acme_account *account;
-    int account_busy;     /* registration, rollover or deactivation in flight */
+    int account_busy; /* registration, rollover or deactivation in flight */
     struct acme_waiter *account_waiters;
 };
 
@@ -78,12 +79,12 @@ struct acme {
     struct agent *agent;
     uv_loop_t *loop;
     struct acme_http *http;
-    char *dir;            /* STATE/acme */
+    char *dir; /* STATE/acme */
     struct acme_ca *cas;
     struct acme_order *orders;
     size_t norders;
     struct acme_timer *timers;
-    int cas_saving;       /* a change of cas.json is being written */
+    int cas_saving; /* a change of cas.json is being written */
     int stopping;
 };
 
@@ -94,11 +95,11 @@ typedef void (*acme_call_cb)(void *arg, int rc, const char *cause, const char *d
 
 struct acme_call_args {
     const char *url;
-    const char *payload;        /* JSON text; "" for POST-as-GET; NULL for a plain GET */
-    const struct key *key;      /* signs; NULL with a plain GET */
-    const char *kid;            /* account URL; NULL: embed the key's JWK */
+    const char *payload;   /* JSON text; "" for POST-as-GET; NULL for a plain GET */
+    const struct key *key; /* signs; NULL with a plain GET */
+    const char *kid;       /* account URL; NULL: embed the key's JWK */
     const char *accept;
-    uint64_t deadline;          /* uv_now() ms; 0: ACME_ORDER_DEADLINE_MS from now */
+    uint64_t deadline; /* uv_now() ms; 0: ACME_ORDER_DEADLINE_MS from now */
 };
 int acme_call(struct acme *acme, struct acme_ca *ca, const struct acme_call_args *args,
               acme_call_cb cb, void *arg, char **cause);
@@ -169,8 +170,7 @@ int acme_batch_add(struct file_batch *b, char *path, const char *data, size_t le
 int acme_batch_run(struct acme *acme, struct file_batch *b,
                    void (*fn)(void *arg, int rc, const char *cause), void *arg);
 /* STATE/acme/SUB/NAME.EXT (NAME NULL: the directory); heap. */
-char *acme_file_path(const struct acme *acme, const char *sub, const char *name,
-                     const char *ext);
+char *acme_file_path(const struct acme *acme, const char *sub, const char *name, const char *ext);
 
 /* acme-order.c */
 void acme_order_stop_all(struct acme *acme);

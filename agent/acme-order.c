@@ -35,21 +35,21 @@
 struct authz {
     struct acme_order *o;
     char *url;
-    char *ident;          /* the identifier value as the CA shows it */
+    char *ident; /* the identifier value as the CA shows it */
     int ip;
     int wildcard;
     char *chall_url;
     char *token;
     char *keyauth;
-    char *dns_value;      /* dns-01 TXT value */
-    int setup;            /* the responder or hook holds the answer */
-    int responded;        /* the challenge was triggered */
+    char *dns_value; /* dns-01 TXT value */
+    int setup;       /* the responder or hook holds the answer */
+    int responded;   /* the challenge was triggered */
     int done;
     unsigned polls;
-    int hook_remove;      /* the running hook is the "remove" one */
-    int hook_active;      /* a hook of this authorization runs */
-    int remove_after;     /* run the "remove" hook once the "add" one has ended */
-    char *chall_refused;  /* the CA's refusal of the challenge POST, kept while we check */
+    int hook_remove;     /* the running hook is the "remove" one */
+    int hook_active;     /* a hook of this authorization runs */
+    int remove_after;    /* run the "remove" hook once the "add" one has ended */
+    char *chall_refused; /* the CA's refusal of the challenge POST, kept while we check */
 };
 
 struct acme_order {
@@ -68,7 +68,7 @@ struct acme_order {
     int require_profile;
     int agree_tos;
     char *email;
-    char *replaces;       /* ARI CertID of the certificate this order replaces */
+    char *replaces; /* ARI CertID of the certificate this order replaces */
     struct acme_observer obs;
     uint64_t deadline;
     char *url;
@@ -88,7 +88,7 @@ struct acme_order {
     int resumed;
     int ended;
     unsigned hooks_running;
-    unsigned ops;         /* calls and timers in flight (order_post, poll_later) */
+    unsigned ops; /* calls and timers in flight (order_post, poll_later) */
     char **alternates;
     size_t nalternates, next_alternate;
     char *default_chain;
@@ -161,8 +161,7 @@ order_unlink(struct acme_order *o)
     acme->norders--;
 }
 
-static void
-progress(struct acme_order *o, const char *fmt, ...) ERR_PRINTF(2, 3);
+static void progress(struct acme_order *o, const char *fmt, ...) ERR_PRINTF(2, 3);
 
 static void
 progress(struct acme_order *o, const char *fmt, ...)
@@ -220,8 +219,7 @@ order_release(struct acme_order *o)
  * leaves the persisted order for the next start (the agent is stopping).
  */
 static void
-order_end(struct acme_order *o, int rc, const char *cause, const char *detail,
-          const cJSON *result)
+order_end(struct acme_order *o, int rc, const char *cause, const char *detail, const cJSON *result)
 {
     int keep_state = o->acme->stopping;
 
@@ -246,8 +244,7 @@ order_end(struct acme_order *o, int rc, const char *cause, const char *detail,
     order_release(o);
 }
 
-static void
-order_fail(struct acme_order *o, int rc, const char *fmt, ...) ERR_PRINTF(3, 4);
+static void order_fail(struct acme_order *o, int rc, const char *fmt, ...) ERR_PRINTF(3, 4);
 
 static void
 order_fail(struct acme_order *o, int rc, const char *fmt, ...)
@@ -318,8 +315,8 @@ op_done(struct order_op *op)
 }
 
 static void
-op_reply(void *arg, int rc, const char *cause, const char *detail,
-         struct acme_http_response *resp, cJSON *json)
+op_reply(void *arg, int rc, const char *cause, const char *detail, struct acme_http_response *resp,
+         cJSON *json)
 {
     struct order_op *op = arg;
     acme_call_cb cb = op->cb;
@@ -543,8 +540,8 @@ store_chain(struct acme_order *o, const char *pem)
     meta = order_meta(o);
     progress(o, "downloaded the certificate; storing it");
     o->ops++; /* stored() runs even when the agent stops meanwhile */
-    rc = ops_cert_store(o->acme->agent, NULL, 0, PROTO_OP_REQUEST, o->name, CERT_SOURCE_ACME,
-                        pem, o->key_pem, meta, stored, o, &cause);
+    rc = ops_cert_store(o->acme->agent, NULL, 0, PROTO_OP_REQUEST, o->name, CERT_SOURCE_ACME, pem,
+                        o->key_pem, meta, stored, o, &cause);
     free(meta);
     if (rc != 0) {
         o->ops--;
@@ -566,11 +563,14 @@ chain_matches(const char *pem, const char *want)
         char cn[256];
         X509 *c = sk_X509_value(certs, i);
 
-        if (i > 0 && X509_NAME_get_text_by_NID(X509_get_subject_name(c), NID_commonName, cn,
-                                               sizeof(cn)) > 0 && strcmp(cn, want) == 0)
+        if (i > 0 &&
+            X509_NAME_get_text_by_NID(X509_get_subject_name(c), NID_commonName, cn, sizeof(cn)) >
+                0 &&
+            strcmp(cn, want) == 0)
             found = 1;
-        if (X509_NAME_get_text_by_NID(X509_get_issuer_name(c), NID_commonName, cn,
-                                      sizeof(cn)) > 0 && strcmp(cn, want) == 0)
+        if (X509_NAME_get_text_by_NID(X509_get_issuer_name(c), NID_commonName, cn, sizeof(cn)) >
+                0 &&
+            strcmp(cn, want) == 0)
             found = 1;
     }
     sk_X509_pop_free(certs, X509_free);
@@ -702,7 +702,8 @@ acme_challenge_error(const cJSON *authz, char *buf, size_t len)
 {
     const cJSON *ch;
 
-    cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(authz, "challenges")) {
+    cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(authz, "challenges"))
+    {
         const cJSON *err = cJSON_GetObjectItemCaseSensitive(ch, "error");
 
         if (cJSON_IsObject(err)) {
@@ -723,7 +724,8 @@ challenge_started(const cJSON *authz, const char *type)
 {
     const cJSON *ch;
 
-    cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(authz, "challenges")) {
+    cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(authz, "challenges"))
+    {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(ch, "type");
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(ch, "status");
 
@@ -739,7 +741,8 @@ acme_authz_challenge(const cJSON *authz, const char *type, const char **url, con
 {
     const cJSON *ch;
 
-    cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(authz, "challenges")) {
+    cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(authz, "challenges"))
+    {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(ch, "type");
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(ch, "url");
         const cJSON *tok = cJSON_GetObjectItemCaseSensitive(ch, "token");
@@ -921,8 +924,9 @@ hook_run(struct authz *a, int remove)
 
     if (hook == NULL) {
         if (!remove)
-            order_fail(a->o, -E_BAD_INPUT, "dns-01 needs a hook: set \"dns01_hook\" in the "
-                                           "config to a command that publishes TXT records");
+            order_fail(a->o, -E_BAD_INPUT,
+                       "dns-01 needs a hook: set \"dns01_hook\" in the "
+                       "config to a command that publishes TXT records");
         return;
     }
     err_set(&env[0], "CERTAGENT_DNS01_NAME=_acme-challenge.%s.", a->ident);
@@ -1028,7 +1032,8 @@ authz_start(struct acme_order *o, const cJSON *list)
         order_fail(o, -E_NOMEM, "out of memory");
         return;
     }
-    cJSON_ArrayForEach(u, list) {
+    cJSON_ArrayForEach(u, list)
+    {
         if (!cJSON_IsString(u) || (o->authz[i].url = strdup(u->valuestring)) == NULL) {
             o->nauthz = i;
             order_fail(o, -E_ACME, "the order %s has a malformed authorization list", o->url);
@@ -1146,8 +1151,9 @@ persisted(void *arg, int rc, const char *cause)
         return;
     }
     if (rc != 0) {
-        order_fail(o, rc, "cannot write the ACME order down, so the CA was not asked to issue "
-                          "(the certificate could not be stored either): %s",
+        order_fail(o, rc,
+                   "cannot write the ACME order down, so the CA was not asked to issue "
+                   "(the certificate could not be stored either): %s",
                    cause != NULL ? cause : err_message(rc));
         return;
     }
@@ -1194,13 +1200,15 @@ persist(struct acme_order *o)
         o->persisting = 0;
         o->ops--;
         log_warn("cannot queue the write of the ACME order for '%s' (it will not resume after "
-                 "a restart)", o->name);
+                 "a restart)",
+                 o->name);
     }
     b = NULL;
     goto out;
 nomem:
     log_warn("out of memory writing the ACME order for '%s' (it will not resume after a "
-             "restart)", o->name);
+             "restart)",
+             o->name);
 out:
     acme_batch_free(b);
     cJSON_Delete(root);
@@ -1231,7 +1239,8 @@ new_order_reply(void *arg, int rc, const char *cause, const char *detail,
                    ":alreadyReplaced") != NULL) {
             /* RFC 9773 section 5: the certificate was replaced already; order without. */
             log_info("CA '%s' says the certificate of '%s' was already replaced (%s); ordering "
-                     "without \"replaces\"", o->ca->name, o->name, cause);
+                     "without \"replaces\"",
+                     o->ca->name, o->name, cause);
             free(o->replaces);
             o->replaces = NULL;
             new_order(o);
@@ -1295,8 +1304,8 @@ keygen_run(struct acme_work *w)
     if (o->key_pem == NULL &&
         (w->rc = keys_to_pem(o->key, &o->key_pem, &o->key_pem_len, &w->cause)) != 0)
         return;
-    w->rc = keys_csr(o->key, (const char *const *)o->dns, o->ndns,
-                     (const char *const *)o->ips, o->nips, &o->csr, &w->cause);
+    w->rc = keys_csr(o->key, (const char *const *)o->dns, o->ndns, (const char *const *)o->ips,
+                     o->nips, &o->csr, &w->cause);
 }
 
 static void
@@ -1358,7 +1367,8 @@ dir_ready(void *arg, int rc, const char *cause, const char *detail)
         char offered[300] = "";
         const cJSON *p;
 
-        cJSON_ArrayForEach(p, profiles) {
+        cJSON_ArrayForEach(p, profiles)
+        {
             if (strlen(offered) + strlen(p->string) + 3 < sizeof(offered)) {
                 if (offered[0] != '\0')
                     strcat(offered, ", ");
@@ -1367,12 +1377,16 @@ dir_ready(void *arg, int rc, const char *cause, const char *detail)
         }
         if (o->require_profile) {
             order_fail(o, -E_BAD_INPUT, "CA '%s' does not offer the profile '%s' (%s%s)",
-                       o->ca->name, o->profile, offered[0] != '\0' ? "it offers: " : "it offers "
-                       "no profiles", offered);
+                       o->ca->name, o->profile,
+                       offered[0] != '\0' ? "it offers: "
+                                          : "it offers "
+                                            "no profiles",
+                       offered);
             return;
         }
         log_warn("ACME order for '%s': CA '%s' does not offer the profile '%s' (%s%s); using "
-                 "its default", o->name, o->ca->name, o->profile,
+                 "its default",
+                 o->name, o->ca->name, o->profile,
                  offered[0] != '\0' ? "it offers: " : "it offers no profiles", offered);
         progress(o, "warning: CA '%s' does not offer the profile '%s'; using its default",
                  o->ca->name, o->profile);
@@ -1460,11 +1474,9 @@ order_new(struct acme *acme, const struct acme_order_args *args, struct acme_ord
     o->require_profile = args->require_profile;
     o->agree_tos = args->agree_tos;
     rc = -E_NOMEM;
-    if ((o->name = strdup(args->name)) == NULL ||
-        (o->challenge = strdup(chall)) == NULL ||
+    if ((o->name = strdup(args->name)) == NULL || (o->challenge = strdup(chall)) == NULL ||
         (o->key_type = strdup(args->key_type != NULL ? args->key_type
-                                                     : acme->agent->config.default_key)) ==
-            NULL ||
+                                                     : acme->agent->config.default_key)) == NULL ||
         (args->preferred_chain != NULL &&
          (o->preferred_chain = strdup(args->preferred_chain)) == NULL) ||
         (args->profile != NULL && (o->profile = strdup(args->profile)) == NULL) ||
@@ -1550,8 +1562,10 @@ resume_one(struct acme *acme, const char *file)
         err_set(&cause, "not JSON");
         goto out;
     }
-#define S(k) (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, k)) \
-                  ? cJSON_GetObjectItemCaseSensitive(root, k)->valuestring : NULL)
+#define S(k)                                                                                      \
+    (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, k))                                    \
+         ? cJSON_GetObjectItemCaseSensitive(root, k)->valuestring                                 \
+         : NULL)
     memset(&args, 0, sizeof(args));
     args.name = S("name");
     args.ca = S("ca");
@@ -1572,12 +1586,10 @@ resume_one(struct acme *acme, const char *file)
         rc = -E_NOMEM;
         goto out;
     }
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "dns"))
-        if (cJSON_IsString(it))
-            dns[ndns++] = it->valuestring;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "ips"))
-        if (cJSON_IsString(it))
-            ips[nips++] = it->valuestring;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "dns")) if (cJSON_IsString(it))
+        dns[ndns++] = it->valuestring;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "ips")) if (cJSON_IsString(it))
+        ips[nips++] = it->valuestring;
     args.dns = dns;
     args.ndns = ndns;
     args.ips = ips;
@@ -1632,7 +1644,8 @@ remove_orphan_key(const char *dir, const char *name)
         goto out;
     if (uv_fs_unlink(NULL, &req, key, NULL) == 0)
         log_info("removed %s: an ACME order key without its order file (the agent stopped "
-                 "between the two writes)", key);
+                 "between the two writes)",
+                 key);
     uv_fs_req_cleanup(&req);
 out:
     free(key);

@@ -70,8 +70,8 @@ acme_later(struct acme *acme, uint64_t ms, void (*fn)(void *arg), void *arg)
 }
 
 int
-acme_later_cancel(struct acme *acme, uint64_t ms, void (*fn)(void *arg),
-                  void (*cancel)(void *arg), void *arg)
+acme_later_cancel(struct acme *acme, uint64_t ms, void (*fn)(void *arg), void (*cancel)(void *arg),
+                  void *arg)
 {
     struct acme_timer *at;
 
@@ -149,7 +149,8 @@ acme_problem_text(const cJSON *p)
 
     err_set(&text, "%s (%s)", cJSON_IsString(detail) ? detail->valuestring : "no detail",
             cJSON_IsString(type) ? type->valuestring : "no type");
-    cJSON_ArrayForEach(sub, subs) {
+    cJSON_ArrayForEach(sub, subs)
+    {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(sub, "identifier");
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(id, "value");
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(sub, "type");
@@ -320,8 +321,8 @@ is_json_type(const char *ct, const char *want)
 {
     size_t n = strlen(want);
 
-    return ct != NULL && strncasecmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';' ||
-                                                          ct[n] == ' ');
+    return ct != NULL && strncasecmp(ct, want, n) == 0 &&
+           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
 cJSON *
@@ -356,8 +357,7 @@ call_reply(void *arg, struct acme_http_response *resp)
             if (acme_later(acme, retry_delay(NULL, c->transport_tries), call_step, c) == 0)
                 goto out;
         }
-        err_set(&words, "cannot reach the CA '%s' at %s: %s", c->ca->name, c->url,
-                resp->error);
+        err_set(&words, "cannot reach the CA '%s' at %s: %s", c->ca->name, c->url, resp->error);
         call_end(c, -E_ACME, words, NULL, resp, NULL);
         goto out;
     }
@@ -381,8 +381,8 @@ call_reply(void *arg, struct acme_http_response *resp)
             delay = retry_delay(NULL, c->server_tries);
             if (c->server_tries++ < ACME_SERVER_RETRIES &&
                 uv_now(acme->loop) + delay < c->deadline) {
-                log_info("ACME %s: %s sent %s; retrying in %llu ms", c->ca->name, c->url,
-                         what, (unsigned long long)delay);
+                log_info("ACME %s: %s sent %s; retrying in %llu ms", c->ca->name, c->url, what,
+                         (unsigned long long)delay);
                 if (acme_later(acme, delay, call_step, c) == 0)
                     goto out;
             }
@@ -396,16 +396,14 @@ call_reply(void *arg, struct acme_http_response *resp)
     /* An error: a problem document, or at least the status. */
     if (json != NULL && problem_is(json, "badNonce") && c->payload != NULL &&
         c->nonce_tries++ < ACME_NONCE_RETRIES) {
-        log_debug("ACME %s: badNonce from %s; retrying with a fresh nonce", c->ca->name,
-                  c->url);
+        log_debug("ACME %s: badNonce from %s; retrying with a fresh nonce", c->ca->name, c->url);
         call_step(c);
         goto out;
     }
     if ((resp->status == 429 || resp->status == 503 || resp->status >= 500) &&
         !(json != NULL && problem_is(json, "rateLimited") && resp->retry_after == NULL)) {
         delay = retry_delay(resp, c->server_tries);
-        if (c->server_tries++ < ACME_SERVER_RETRIES &&
-            uv_now(acme->loop) + delay < c->deadline) {
+        if (c->server_tries++ < ACME_SERVER_RETRIES && uv_now(acme->loop) + delay < c->deadline) {
             log_info("ACME %s: %s answered %ld; retrying in %llu ms", c->ca->name, c->url,
                      resp->status, (unsigned long long)delay);
             if (acme_later(acme, delay, call_step, c) == 0)
@@ -419,9 +417,8 @@ call_reply(void *arg, struct acme_http_response *resp)
         free(pt);
         detail = cJSON_PrintUnformatted(json);
     } else {
-        err_set(&words, "the CA '%s' answered HTTP %ld to %s%s%.200s", c->ca->name,
-                resp->status, c->url, resp->body_len > 0 ? ": " : "",
-                resp->body_len > 0 ? resp->body : "");
+        err_set(&words, "the CA '%s' answered HTTP %ld to %s%s%.200s", c->ca->name, resp->status,
+                c->url, resp->body_len > 0 ? ": " : "", resp->body_len > 0 ? resp->body : "");
     }
     call_end(c, -E_ACME, words, detail, resp, json);
 out:
@@ -514,8 +511,8 @@ acme_call(struct acme *acme, struct acme_ca *ca, const struct acme_call_args *ar
     c->key = args->key;
     c->cb = cb;
     c->arg = arg;
-    c->deadline = args->deadline != 0 ? args->deadline
-                                      : uv_now(acme->loop) + ACME_ORDER_DEADLINE_MS;
+    c->deadline =
+        args->deadline != 0 ? args->deadline : uv_now(acme->loop) + ACME_ORDER_DEADLINE_MS;
     if ((c->url = strdup(args->url)) == NULL ||
         (args->payload != NULL && (c->payload = strdup(args->payload)) == NULL) ||
         (args->kid != NULL && (c->kid = strdup(args->kid)) == NULL) ||
@@ -583,8 +580,7 @@ ca_free(struct acme_ca *ca)
 }
 
 static struct acme_ca *
-ca_new(struct acme *acme, const char *name, const char *directory, const char *trust,
-       int builtin)
+ca_new(struct acme *acme, const char *name, const char *directory, const char *trust, int builtin)
 {
     struct acme_ca *ca = calloc(1, sizeof(*ca)), **tail;
 
@@ -652,13 +648,13 @@ load_cas(struct acme *acme, char **cause)
     }
     if (rc != 0)
         goto out;
-    if ((root = cJSON_ParseWithLength((const char *)data, len)) == NULL ||
-        !cJSON_IsObject(root)) {
+    if ((root = cJSON_ParseWithLength((const char *)data, len)) == NULL || !cJSON_IsObject(root)) {
         err_set(cause, "%s is not a JSON object", path);
         rc = -E_IO;
         goto out;
     }
-    cJSON_ArrayForEach(it, root) {
+    cJSON_ArrayForEach(it, root)
+    {
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(it, "directory");
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(it, "trust");
         struct acme_ca *old;
@@ -912,8 +908,7 @@ dir_reply(void *arg, int rc, const char *cause, const char *detail,
 
 void
 acme_ca_directory(struct acme *acme, struct acme_ca *ca,
-                  void (*fn)(void *arg, int rc, const char *cause, const char *detail),
-                  void *arg)
+                  void (*fn)(void *arg, int rc, const char *cause, const char *detail), void *arg)
 {
     acme_ca_directory_max_age(acme, ca, ACME_DIRECTORY_TTL_MS, fn, arg);
 }
@@ -959,7 +954,7 @@ struct file_write {
     char *data;
     size_t len;
     int mode;
-    int remove;          /* remove path instead of writing it */
+    int remove; /* remove path instead of writing it */
 };
 
 struct file_batch {
@@ -1099,7 +1094,7 @@ struct ca_change {
     struct acme *acme;
     struct acme_observer obs;
     char *name;
-    char *directory;        /* NULL for a removal */
+    char *directory; /* NULL for a removal */
     int trust;
 };
 
@@ -1123,8 +1118,10 @@ ca_saved(void *arg, int rc, const char *cause)
                      ch->name, ch->acme->dir);
         }
     } else if (rc != 0) {
-        err_set(&words, "CA '%s' is %s until the agent restarts, but the change could not be "
-                        "saved: %s", ch->name, ch->directory != NULL ? "added" : "removed",
+        err_set(&words,
+                "CA '%s' is %s until the agent restarts, but the change could not be "
+                "saved: %s",
+                ch->name, ch->directory != NULL ? "added" : "removed",
                 cause != NULL ? cause : err_message(rc));
         log_error("%s", words != NULL ? words : "cannot save cas.json");
     }
@@ -1204,8 +1201,8 @@ acme_ca_add(struct acme *acme, const char *name, const char *directory, const ch
     if ((b = acme_batch_new()) == NULL)
         return -E_NOMEM;
     if (trust_pem != NULL) {
-        if ((rc = pem_read_certs((const unsigned char *)trust_pem, strlen(trust_pem),
-                                 "trust file", &certs, cause)) != 0)
+        if ((rc = pem_read_certs((const unsigned char *)trust_pem, strlen(trust_pem), "trust file",
+                                 &certs, cause)) != 0)
             goto fail;
         sk_X509_pop_free(certs, X509_free);
         rc = -E_NOMEM;
@@ -1236,8 +1233,7 @@ fail:
 }
 
 int
-acme_ca_remove(struct acme *acme, const char *name, const struct acme_observer *obs,
-               char **cause)
+acme_ca_remove(struct acme *acme, const char *name, const struct acme_observer *obs, char **cause)
 {
     struct acme_ca **pp, *ca;
     struct file_batch *b;
@@ -1302,7 +1298,7 @@ acme_ca_list(const struct acme *acme)
 struct reg {
     struct acme *acme;
     struct acme_ca *ca;
-    struct acme_observer obs;    /* from certctl; done may be NULL */
+    struct acme_observer obs; /* from certctl; done may be NULL */
     char *email;
     char *eab_kid;
     unsigned char *eab_key;
@@ -1444,12 +1440,10 @@ reg_reply(void *arg, int rc, const char *cause, const char *detail,
         return;
     }
     if (resp->location == NULL) {
-        reg_end(r, -E_ACME, "the CA created the account but sent no Location (account URL)",
-                NULL);
+        reg_end(r, -E_ACME, "the CA created the account but sent no Location (account URL)", NULL);
         return;
     }
-    if ((r->url = strdup(resp->location)) == NULL ||
-        (r->result = cJSON_CreateObject()) == NULL) {
+    if ((r->url = strdup(resp->location)) == NULL || (r->result = cJSON_CreateObject()) == NULL) {
         reg_end(r, -E_NOMEM, "out of memory", NULL);
         return;
     }
@@ -1483,8 +1477,8 @@ eab_jws(struct reg *r, const char *url, cJSON **out, char **cause)
     n = strlen(r->eab_kid) + strlen(url) + 64;
     if ((prot = malloc(n)) == NULL)
         goto out;
-    if ((o = cJSON_CreateObject()) == NULL || cJSON_AddStringToObject(o, "alg", "HS256") ==
-        NULL || cJSON_AddStringToObject(o, "kid", r->eab_kid) == NULL ||
+    if ((o = cJSON_CreateObject()) == NULL || cJSON_AddStringToObject(o, "alg", "HS256") == NULL ||
+        cJSON_AddStringToObject(o, "kid", r->eab_kid) == NULL ||
         cJSON_AddStringToObject(o, "url", url) == NULL)
         goto out;
     free(prot);
@@ -1610,8 +1604,10 @@ reg_dir_ready(void *arg, int rc, const char *cause, const char *detail)
         return;
     }
     if (!r->rollover && cJSON_IsTrue(eab) && r->eab_kid == NULL) {
-        err_set(&words, "CA '%s' requires External Account Binding: give --eab-kid and "
-                        "--eab-hmac-file (from the CA's account page)", r->ca->name);
+        err_set(&words,
+                "CA '%s' requires External Account Binding: give --eab-kid and "
+                "--eab-hmac-file (from the CA's account page)",
+                r->ca->name);
         reg_end(r, -E_BAD_INPUT, words, NULL);
         free(words);
         return;
@@ -1641,12 +1637,15 @@ reg_start(struct acme *acme, struct acme_ca *ca, const struct acme_account_args 
         const cJSON *tos = cJSON_GetObjectItemCaseSensitive(meta, "termsOfService");
 
         if (cJSON_IsString(tos))
-            err_set(cause, "CA '%s' has no account yet; read its terms of service at %s and "
-                           "run again with --agree-tos to agree to them", ca->name,
-                    tos->valuestring);
+            err_set(cause,
+                    "CA '%s' has no account yet; read its terms of service at %s and "
+                    "run again with --agree-tos to agree to them",
+                    ca->name, tos->valuestring);
         else
-            err_set(cause, "CA '%s' has no account yet; run again with --agree-tos to agree to "
-                           "its terms of service", ca->name);
+            err_set(cause,
+                    "CA '%s' has no account yet; run again with --agree-tos to agree to "
+                    "its terms of service",
+                    ca->name);
         return -E_BAD_INPUT;
     }
     if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -1665,8 +1664,7 @@ reg_start(struct acme *acme, struct acme_ca *ca, const struct acme_account_args 
         }
         if (args->eab_kid != NULL) {
             if (args->eab_hmac == NULL ||
-                b64url_decode(args->eab_hmac, &r->eab_key, &r->eab_len) != 0 ||
-                r->eab_len == 0) {
+                b64url_decode(args->eab_hmac, &r->eab_key, &r->eab_len) != 0 || r->eab_len == 0) {
                 reg_free(r);
                 err_set(cause, "the EAB HMAC key must be base64url text (as the CA shows it)");
                 return -E_BAD_INPUT;
@@ -1766,9 +1764,8 @@ acct_show_reply(void *arg, int rc, const char *cause, const char *detail,
             cJSON_DeleteItemFromObjectCaseSensitive(res, "key");
             cJSON_AddStringToObject(res, "ca", op->ca->name);
             cJSON_AddStringToObject(res, "url", op->ca->account->url);
-            cJSON_AddStringToObject(res, "key", op->ca->account->key_type != NULL
-                                                    ? op->ca->account->key_type
-                                                    : "");
+            cJSON_AddStringToObject(
+                res, "key", op->ca->account->key_type != NULL ? op->ca->account->key_type : "");
             cJSON_AddNumberToObject(res, "created", (double)op->ca->account->created);
         }
         if (strcmp(op->what, "deactivate") == 0) {
@@ -1852,8 +1849,7 @@ acct_dir_ready(void *arg, int rc, const char *cause, const char *detail)
     if (rc == 0)
         rc = acct_op_start(d->acme, d->ca, &d->obs, d->what, d->payload, &why);
     if (rc != 0)
-        d->obs.done(d->obs.arg, rc, why != NULL ? why : cause, why != NULL ? NULL : detail,
-                    NULL);
+        d->obs.done(d->obs.arg, rc, why != NULL ? why : cause, why != NULL ? NULL : detail, NULL);
     free(why);
     free(d->ca);
     free(d);
@@ -1888,8 +1884,7 @@ acct_with_dir(struct acme *acme, const char *caname, const struct acme_observer 
 }
 
 int
-acme_account_show(struct acme *acme, const char *ca, const struct acme_observer *obs,
-                  char **cause)
+acme_account_show(struct acme *acme, const char *ca, const struct acme_observer *obs, char **cause)
 {
     return acct_with_dir(acme, ca, obs, "show", "", cause);
 }
@@ -1942,8 +1937,8 @@ rollover_send(struct reg *r)
     if ((rc = keys_jwk(a->key, &old_jwk, &cause)) != 0)
         goto out;
     rc = -E_NOMEM;
-    if ((o = cJSON_CreateObject()) == NULL || cJSON_AddStringToObject(o, "account", a->url) ==
-        NULL)
+    if ((o = cJSON_CreateObject()) == NULL ||
+        cJSON_AddStringToObject(o, "account", a->url) == NULL)
         goto out;
     cJSON_AddItemToObject(o, "oldKey", cJSON_Parse(old_jwk));
     if ((payload = cJSON_PrintUnformatted(o)) == NULL)
@@ -1989,9 +1984,9 @@ acme_account_rollover(struct acme *acme, const char *caname, const char *key_typ
     }
     memset(&args, 0, sizeof(args));
     args.ca = caname;
-    args.key_type = key_type != NULL ? key_type
-                                     : (ca->account->key_type != NULL ? ca->account->key_type
-                                                                      : "ec256");
+    args.key_type = key_type != NULL
+                        ? key_type
+                        : (ca->account->key_type != NULL ? ca->account->key_type : "ec256");
     args.email = ca->account->email;
     return reg_start(acme, ca, &args, obs, 1, 1, cause);
 }
@@ -2002,8 +1997,8 @@ static const struct {
     const char *name;
     int code;
 } revoke_reasons[] = {
-    {"unspecified", 0},       {"keyCompromise", 1},         {"affiliationChanged", 3},
-    {"superseded", 4},        {"cessationOfOperation", 5},  {"privilegeWithdrawn", 9},
+    {"unspecified", 0}, {"keyCompromise", 1},        {"affiliationChanged", 3},
+    {"superseded", 4},  {"cessationOfOperation", 5}, {"privilegeWithdrawn", 9},
 };
 
 struct revoke {
@@ -2014,8 +2009,8 @@ struct revoke {
     unsigned version;
     int reason;
     char *serial;
-    char *der64;          /* the certificate, base64url DER */
-    struct key *key;      /* the certificate's key, when there is no account */
+    char *der64;     /* the certificate, base64url DER */
+    struct key *key; /* the certificate's key, when there is no account */
     struct acme_work work;
 };
 
@@ -2050,8 +2045,8 @@ revoke_reply(void *arg, int rc, const char *cause, const char *detail,
                 cJSON_ReplaceItemInObject(res, "reason",
                                           cJSON_CreateString(revoke_reasons[i].name));
         }
-        cJSON_AddStringToObject(res, "signed_by", r->key != NULL ? "certificate key"
-                                                                 : "account key");
+        cJSON_AddStringToObject(res, "signed_by",
+                                r->key != NULL ? "certificate key" : "account key");
         log_info("revoked version %u of '%s' (serial %s) at CA '%s'", r->version, r->name,
                  r->serial, r->ca->name);
     }
@@ -2109,8 +2104,8 @@ revoke_read_run(struct acme_work *w)
     STACK_OF(X509) *certs = NULL;
     int n;
 
-    if ((w->rc = store_read_file(store, r->name, r->version, "cert.pem", &pem, &len,
-                                 &w->cause)) != 0)
+    if ((w->rc = store_read_file(store, r->name, r->version, "cert.pem", &pem, &len, &w->cause)) !=
+        0)
         goto out;
     if ((w->rc = pem_read_certs(pem, len, "certificate", &certs, &w->cause)) != 0)
         goto out;
@@ -2142,8 +2137,8 @@ revoke_read_done(struct acme_work *w)
     }
     if (r->ca->account == NULL && (r->key == NULL || keys_jws_alg(r->key) == NULL)) {
         r->obs.done(r->obs.arg, -E_BAD_INPUT,
-                    "no account at the CA and the certificate's key cannot sign the request",
-                    NULL, NULL);
+                    "no account at the CA and the certificate's key cannot sign the request", NULL,
+                    NULL);
         revoke_free(r);
         return;
     }
@@ -2174,9 +2169,11 @@ acme_revoke(struct acme *acme, const char *name, const char *reason,
                 code = revoke_reasons[i].code;
         }
         if (code < 0) {
-            err_set(cause, "unknown reason '%s': use unspecified, keyCompromise, "
-                           "affiliationChanged, superseded, cessationOfOperation or "
-                           "privilegeWithdrawn", reason);
+            err_set(cause,
+                    "unknown reason '%s': use unspecified, keyCompromise, "
+                    "affiliationChanged, superseded, cessationOfOperation or "
+                    "privilegeWithdrawn",
+                    reason);
             return -E_BAD_INPUT;
         }
     }
@@ -2189,8 +2186,7 @@ acme_revoke(struct acme *acme, const char *name, const char *reason,
         return rc;
     root = cJSON_ParseWithLength((const char *)meta, len);
     ca = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "extra"),
-                                         "acme"),
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "extra"), "acme"),
         "ca");
     rc = -E_NOT_FOUND;
     if (!cJSON_IsString(ca) || acme_ca_find(acme, ca->valuestring) == NULL) {
@@ -2234,8 +2230,9 @@ acme_parse_time(const char *s, int64_t *out)
     int y, mo, d, h, mi, sec, n = 0, off = 0;
     const char *p;
 
-    if (s == NULL || sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
-                            &n) != 6 || n == 0)
+    if (s == NULL ||
+        sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+        n == 0)
         return -1;
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970)
         return -1;
@@ -2498,8 +2495,8 @@ acme_account_import(struct acme *acme, const char *ca, const char *url, const ch
         goto fail;
     if ((rc = acme_batch_add(b, acme_path(acme, "accounts", c->name, ".key"), pem, pem_len,
                              0600)) != 0 ||
-        (rc = acme_batch_add(b, acme_path(acme, "accounts", c->name, ".json"), text,
-                             strlen(text), 0600)) != 0)
+        (rc = acme_batch_add(b, acme_path(acme, "accounts", c->name, ".json"), text, strlen(text),
+                             0600)) != 0)
         goto fail;
     c->account_busy = 1;
     if ((rc = acme_batch_run(acme, b, acct_import_saved, im)) != 0) {

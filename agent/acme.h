@@ -49,8 +49,8 @@ struct acme_observer {
 
 /* CAs */
 /* Both change the registry at once and answer obs once the files are written. */
-int acme_ca_add(struct acme *acme, const char *name, const char *directory,
-                const char *trust_pem, const struct acme_observer *obs, char **cause);
+int acme_ca_add(struct acme *acme, const char *name, const char *directory, const char *trust_pem,
+                const struct acme_observer *obs, char **cause);
 int acme_ca_remove(struct acme *acme, const char *name, const struct acme_observer *obs,
                    char **cause);
 /* A JSON array of {name, directory, builtin, trust, account}; caller frees. */
@@ -59,10 +59,10 @@ struct cJSON *acme_ca_list(const struct acme *acme);
 /* Accounts */
 struct acme_account_args {
     const char *ca;
-    const char *email;       /* may be NULL */
-    const char *eab_kid;     /* may be NULL */
-    const char *eab_hmac;    /* base64url HMAC key; secret */
-    const char *key_type;    /* "ec256" (ES256, default), "ec384", "rsa2048".. (RS256) */
+    const char *email;    /* may be NULL */
+    const char *eab_kid;  /* may be NULL */
+    const char *eab_hmac; /* base64url HMAC key; secret */
+    const char *key_type; /* "ec256" (ES256, default), "ec384", "rsa2048".. (RS256) */
     int agree_tos;
 };
 int acme_account_register(struct acme *acme, const struct acme_account_args *args,
@@ -78,16 +78,15 @@ int acme_account_deactivate(struct acme *acme, const char *ca, const struct acme
  * Takes an existing account (certbot's, when migrating): its URL and key
  * (PEM) become CA's account.  -E_EXISTS when CA already has one.
  */
-int acme_account_import(struct acme *acme, const char *ca, const char *url,
-                        const char *key_pem, size_t key_len,
-                        const struct acme_observer *obs, char **cause);
+int acme_account_import(struct acme *acme, const char *ca, const char *url, const char *key_pem,
+                        size_t key_len, const struct acme_observer *obs, char **cause);
 /* Does CA name exist? */
 int acme_ca_known(struct acme *acme, const char *name);
 
 /* Orders */
 struct acme_order_args {
     const char *name;
-    const char *ca;              /* NULL: the config's default_ca */
+    const char *ca; /* NULL: the config's default_ca */
     const char *const *dns;
     size_t ndns;
     const char *const *ips;
@@ -97,9 +96,9 @@ struct acme_order_args {
     const char *preferred_chain; /* issuer or root common name; NULL: the CA's default */
     const char *profile;         /* NULL: none */
     int require_profile;
-    int agree_tos;               /* may register an account */
+    int agree_tos; /* may register an account */
     const char *email;
-    const char *replaces;        /* ARI CertID of the certificate being replaced, or NULL */
+    const char *replaces; /* ARI CertID of the certificate being replaced, or NULL */
 };
 int acme_request(struct acme *acme, const struct acme_order_args *args,
                  const struct acme_observer *obs, char **cause);
@@ -111,8 +110,8 @@ int acme_request(struct acme *acme, const struct acme_order_args *args,
  * retry_after: seconds from the reply's Retry-After, 0 when absent.
  */
 struct acme_ari {
-    int64_t start, end;          /* the suggested window, Unix seconds */
-    const char *explanation;     /* explanationURL, or NULL */
+    int64_t start, end;      /* the suggested window, Unix seconds */
+    const char *explanation; /* explanationURL, or NULL */
     int64_t retry_after;
 };
 int acme_ari_get(struct acme *acme, const char *ca, const char *cert_id,

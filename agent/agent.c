@@ -32,7 +32,8 @@ stale_temp(const char *name, const char *base)
     while (t != NULL && strstr(t + 1, ".tmp-") != NULL)
         t = strstr(t + 1, ".tmp-");
     if (t == NULL || t == name ||
-        (base != NULL && ((size_t)(t - name) != strlen(base) || strncmp(name, base, strlen(base)))))
+        (base != NULL &&
+         ((size_t)(t - name) != strlen(base) || strncmp(name, base, strlen(base)))))
         return 0;
     for (p = t + 5; *p >= '0' && *p <= '9'; p++, digits++)
         pid = pid * 10 + (unsigned long)(*p - '0');
@@ -77,9 +78,9 @@ agent_remove_stale_temps(const char *dir, const char *base)
 static void
 remove_state_temps(const char *state_dir)
 {
-    static const char *const subs[] = {"",           "acme",       "acme/accounts",
-                                       "acme/orders", "acme/trust", "trust/roots",
-                                       "trust/intermediates"};
+    static const char *const subs[] = {
+        "",           "acme",        "acme/accounts",      "acme/orders",
+        "acme/trust", "trust/roots", "trust/intermediates"};
 
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
         char *dir = subs[i][0] != '\0' ? fsutil_join(state_dir, subs[i]) : strdup(state_dir);
@@ -124,7 +125,8 @@ load_config(struct agent *agent, struct config *c, char **cause)
     config_free_warnings(warnings, nwarnings);
     if (rc == 0 && c->windows_store != NULL && !platform_certstore_available())
         log_warn("%s: windows_store is ignored: the Windows certificate store exists only on "
-                 "Windows", agent->config_path);
+                 "Windows",
+                 agent->config_path);
     if (rc != 0)
         config_free(c);
     return rc;
@@ -133,8 +135,8 @@ load_config(struct agent *agent, struct config *c, char **cause)
 static void
 apply_log_level(struct agent *agent)
 {
-    const char *name = agent->cli_log_level != NULL ? agent->cli_log_level
-                                                    : agent->config.log_level;
+    const char *name =
+        agent->cli_log_level != NULL ? agent->cli_log_level : agent->config.log_level;
     int level = log_level_parse(name);
 
     if (level >= 0)
@@ -202,9 +204,8 @@ apply_challenge_config(struct agent *agent)
     cause = NULL;
     rc = 0;
     if (agent->alpn01 != NULL)
-        rc = challenge_alpn_set_listen(agent->alpn01,
-                                       LISTEN_ARGS(agent->config.tls_alpn01_listen), always,
-                                       &cause);
+        rc = challenge_alpn_set_listen(agent->alpn01, LISTEN_ARGS(agent->config.tls_alpn01_listen),
+                                       always, &cause);
     else if (always)
         rc = agent_alpn01(agent, &a, &cause);
     if (rc != 0)
@@ -213,8 +214,7 @@ apply_challenge_config(struct agent *agent)
 }
 
 int
-agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *opts,
-            char **cause)
+agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *opts, char **cause)
 {
     struct paths defaults;
     char *lock_path = NULL;
@@ -237,10 +237,10 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     if ((rc = load_config(agent, &agent->config, cause)) != 0)
         goto fail;
     apply_log_level(agent);
-    agent->socket_path = strdup(opts->socket_path   ? opts->socket_path
+    agent->socket_path = strdup(opts->socket_path      ? opts->socket_path
                                 : agent->config.socket ? agent->config.socket
                                                        : defaults.socket);
-    agent->state_dir = strdup(opts->state_dir         ? opts->state_dir
+    agent->state_dir = strdup(opts->state_dir           ? opts->state_dir
                               : agent->config.state_dir ? agent->config.state_dir
                                                         : defaults.state_dir);
     if (agent->socket_path == NULL || agent->state_dir == NULL) {

@@ -35,7 +35,7 @@ struct agent {
     uv_loop_t *loop;
     struct config config;
     char *config_path;
-    int config_explicit;    /* the user named the config file: it must exist */
+    int config_explicit; /* the user named the config file: it must exist */
     char *socket_path;
     char *state_dir;
     const char *cli_log_level;
@@ -50,9 +50,9 @@ struct agent {
     struct server server;
     struct platform_signals signals;
     int lock_handle;
-    int64_t started;        /* Unix seconds */
-    uint64_t started_hr;    /* uv_hrtime at start */
-    unsigned jobs;          /* thread-pool jobs in flight */
+    int64_t started;     /* Unix seconds */
+    uint64_t started_hr; /* uv_hrtime at start */
+    unsigned jobs;       /* thread-pool jobs in flight */
     int stopping;
     struct challenge_http *http01; /* made on first use (agent_http01) */
     struct challenge_alpn *alpn01; /* made on first use (agent_alpn01) */

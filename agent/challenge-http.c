@@ -69,9 +69,8 @@ find_token(const struct challenge_http *h, const char *token, size_t len)
 }
 
 void
-challenge_http_send(struct challenge_conn *conn, int status, const char *reason,
-                    const char *type, const char *extra, const char *body, size_t blen,
-                    int head_only)
+challenge_http_send(struct challenge_conn *conn, int status, const char *reason, const char *type,
+                    const char *extra, const char *body, size_t blen, int head_only)
 {
     char buf[1024];
     int n;
@@ -299,8 +298,7 @@ challenge_http_conn_close(struct challenge_conn *conn)
 }
 
 size_t
-challenge_http_feed(struct challenge_conn *conn, const char *data, size_t len,
-                    const char **head)
+challenge_http_feed(struct challenge_conn *conn, const char *data, size_t len, const char **head)
 {
     struct http_request *req = conn->data;
     size_t room = CHALLENGE_HTTP_HEAD_MAX - req->used, take = len < room ? len : room, end;

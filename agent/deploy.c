@@ -34,13 +34,13 @@
 struct entry {
     char *name;
     struct cert_settings s;
-    unsigned deployed;   /* the version last deployed completely (STATE/deployed.json) */
-    int deploying;       /* a deploy of this name runs */
-    int again;           /* the name changed again during it */
+    unsigned deployed;      /* the version last deployed completely (STATE/deployed.json) */
+    int deploying;          /* a deploy of this name runs */
+    int again;              /* the name changed again during it */
     struct waiter *waiters; /* done callbacks of the deploys folded into this one */
     char *error;            /* the last deploy's failure (a target or a hook), NULL: none */
     unsigned error_version;
-    int64_t error_since;    /* when deploys of this name began to fail */
+    int64_t error_since; /* when deploys of this name began to fail */
 };
 
 struct waiter {
@@ -61,15 +61,15 @@ struct save {
 
 struct deploy {
     struct agent *agent;
-    char *path;            /* STATE/settings.json */
+    char *path;             /* STATE/settings.json */
     struct entry **entries; /* sorted by name */
     size_t n, cap;
     int saving;
-    int dirty;             /* changed while a save ran */
+    int dirty;                   /* changed while a save ran */
     struct waiter *save_waiters; /* waiting for the next save */
-    char *done_path;       /* STATE/deployed.json */
+    char *done_path;             /* STATE/deployed.json */
     int done_saving, done_dirty;
-    int done_seed;         /* no deployed.json yet: every current version counts as deployed */
+    int done_seed; /* no deployed.json yet: every current version counts as deployed */
     int stopping;
 };
 
@@ -327,14 +327,16 @@ target_add(struct cert_settings *s, enum deploy_type type, const char *path, con
 
     if (type == DEPLOY_STORE) {
         if (!platform_certstore_available()) {
-            err_set(cause, "cannot deploy to the store '%s': the Windows certificate store "
-                           "exists only on Windows",
+            err_set(cause,
+                    "cannot deploy to the store '%s': the Windows certificate store "
+                    "exists only on Windows",
                     path != NULL ? path : "");
             return -E_BAD_INPUT;
         }
         if (!store_name_ok(path)) {
-            err_set(cause, "'%s' is not a certificate store name (letters, digits, spaces, "
-                           "'_', '-' and '.', at most %d), e.g. MY",
+            err_set(cause,
+                    "'%s' is not a certificate store name (letters, digits, spaces, "
+                    "'_', '-' and '.', at most %d), e.g. MY",
                     path != NULL ? path : "", STORE_NAME_MAX);
             return -E_BAD_INPUT;
         }
@@ -390,8 +392,7 @@ target_remove(struct cert_settings *s, const char *path, char **cause)
             continue;
         free(s->targets[i].path);
         free(s->targets[i].password_file);
-        memmove(&s->targets[i], &s->targets[i + 1],
-                (s->ntargets - i - 1) * sizeof(*s->targets));
+        memmove(&s->targets[i], &s->targets[i + 1], (s->ntargets - i - 1) * sizeof(*s->targets));
         s->ntargets--;
         return 0;
     }
@@ -436,7 +437,8 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
         }
         pwfile = pw->valuestring;
     }
-    cJSON_ArrayForEach(it, changes) {
+    cJSON_ArrayForEach(it, changes)
+    {
         const char *k = it->string;
 
         if (strcmp(k, "deploy_hook") == 0) {
@@ -476,7 +478,8 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
                 err_set(cause, "%s must be an array of paths", k);
                 return -E_BAD_INPUT;
             }
-            cJSON_ArrayForEach(p, it) {
+            cJSON_ArrayForEach(p, it)
+            {
                 if (!cJSON_IsString(p)) {
                     err_set(cause, "%s must be an array of paths", k);
                     return -E_BAD_INPUT;
@@ -499,7 +502,8 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
         } else if (strcmp(k, "store_thumbprints") == 0 && cJSON_IsObject(it)) {
             const cJSON *t;
 
-            cJSON_ArrayForEach(t, it) {
+            cJSON_ArrayForEach(t, it)
+            {
                 if (!cJSON_IsString(t) || !store_name_ok(t->string) ||
                     strlen(t->valuestring) != 40) {
                     err_set(cause, "store_thumbprints maps store names to thumbprints");
@@ -515,7 +519,8 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
              */
             const cJSON *t;
 
-            cJSON_ArrayForEach(t, it) {
+            cJSON_ArrayForEach(t, it)
+            {
                 const cJSON *ty = cJSON_GetObjectItemCaseSensitive(t, "type");
                 const cJSON *pa = cJSON_GetObjectItemCaseSensitive(t, "path");
                 const cJSON *pf = cJSON_GetObjectItemCaseSensitive(t, "password_file");
@@ -528,9 +533,9 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
                     return -E_BAD_INPUT;
                 }
                 rc = target_add(s,
-                                store                                   ? DEPLOY_STORE
+                                store                                 ? DEPLOY_STORE
                                 : strcmp(ty->valuestring, "pfx") == 0 ? DEPLOY_PFX
-                                                                        : DEPLOY_FILES,
+                                                                      : DEPLOY_FILES,
                                 pa->valuestring, cJSON_IsString(pf) ? pf->valuestring : NULL,
                                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "keep_previous")),
                                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "exportable")),
@@ -631,7 +636,8 @@ save_after(uv_work_t *work, int status)
     if (status != 0 && sv->rc == 0)
         sv->rc = -E_IO;
     if (sv->rc != 0)
-        log_error("%s", sv->cause != NULL ? sv->cause : "cannot write settings.json"); /* names the path */
+        log_error("%s", sv->cause != NULL ? sv->cause
+                                          : "cannot write settings.json"); /* names the path */
     for (w = sv->waiters; w != NULL; w = next) {
         next = w->next;
         if (w->done != NULL)
@@ -660,8 +666,7 @@ save_start(struct deploy *d)
     }
     for (size_t i = 0; i < d->n; i++)
         if (!entry_empty(d->entries[i]))
-            cJSON_AddItemToObject(root, d->entries[i]->name,
-                                  settings_to_json(&d->entries[i]->s));
+            cJSON_AddItemToObject(root, d->entries[i]->name, settings_to_json(&d->entries[i]->s));
     if ((sv = calloc(1, sizeof(*sv))) == NULL || (sv->path = strdup(d->path)) == NULL ||
         (sv->text = cJSON_Print(root)) == NULL) {
         if (sv != NULL) {
@@ -690,8 +695,7 @@ save_start(struct deploy *d)
 
 int
 deploy_settings_change(struct deploy *d, const char *name, const cJSON *changes,
-                       void (*done)(void *arg, int rc, const char *cause), void *arg,
-                       char **cause)
+                       void (*done)(void *arg, int rc, const char *cause), void *arg, char **cause)
 {
     struct entry *e;
     struct cert_settings copy;
@@ -769,24 +773,24 @@ deploy_open(struct agent *agent, struct deploy **out, char **cause)
     }
     if (rc != 0)
         goto fail;
-    if ((root = cJSON_ParseWithLength((const char *)data, len)) == NULL ||
-        !cJSON_IsObject(root)) {
+    if ((root = cJSON_ParseWithLength((const char *)data, len)) == NULL || !cJSON_IsObject(root)) {
         err_set(cause, "%s is not a JSON object; fix or remove it", d->path);
         rc = -E_BAD_INPUT;
         goto fail;
     }
-    cJSON_ArrayForEach(it, root) {
+    cJSON_ArrayForEach(it, root)
+    {
         struct entry *e;
         char *why = NULL;
 
         if (store_name_valid(it->string, NULL) != 0 || (e = entry_get(d, it->string)) == NULL) {
-            log_warn("%s: ignoring the settings of '%s' (not a valid name)", d->path,
-                     it->string);
+            log_warn("%s: ignoring the settings of '%s' (not a valid name)", d->path, it->string);
             continue;
         }
         if (settings_apply(&e->s, it, &why) != 0) {
             log_error("%s: the settings of '%s' are not valid (%s); they are ignored until "
-                      "fixed", d->path, it->string, why != NULL ? why : "error");
+                      "fixed",
+                      d->path, it->string, why != NULL ? why : "error");
             settings_clear(&e->s);
         }
         free(why);
@@ -833,11 +837,11 @@ struct run {
     enum cert_source source;
     int64_t not_after;
     char *domains;
-    struct cert_settings s;   /* a copy: settings may change during the run */
+    struct cert_settings s; /* a copy: settings may change during the run */
     char *global_hook;
     unsigned timeout;
-    char *live;               /* STATE/live/NAME */
-    int default_store;        /* the last target is the config's windows_store */
+    char *live;        /* STATE/live/NAME */
+    int default_store; /* the last target is the config's windows_store */
     /* results */
     int rc;
     char *cause;
@@ -847,7 +851,7 @@ struct run {
     const char *hooks[2];
     unsigned nhooks, next_hook;
     int event_failure;
-    char *error;              /* failure: the renewal's error */
+    char *error; /* failure: the renewal's error */
     unsigned failures;
     int64_t next_attempt;
     struct waiter *waiters;
@@ -928,8 +932,8 @@ make_pfx(struct run *r, const unsigned char *cert, size_t cert_len, const unsign
     if ((rc = keys_parse(key_pem, key_len, NULL, &key, cause)) != 0)
         goto out;
     snprintf(friendly, sizeof(friendly), "certagent %s", r->name);
-    rc = keys_export_pfx(key, leaf, more, password != NULL ? password : "", friendly, pfx,
-                         pfx_len, cause);
+    rc = keys_export_pfx(key, leaf, more, password != NULL ? password : "", friendly, pfx, pfx_len,
+                         cause);
 out:
     keys_free(key);
     X509_free(leaf);
@@ -939,9 +943,9 @@ out:
 }
 
 static int
-write_pfx(struct run *r, const struct deploy_target *t, const unsigned char *cert,
-          size_t cert_len, const unsigned char *chain, size_t chain_len,
-          const unsigned char *key_pem, size_t key_len, char **cause)
+write_pfx(struct run *r, const struct deploy_target *t, const unsigned char *cert, size_t cert_len,
+          const unsigned char *chain, size_t chain_len, const unsigned char *key_pem,
+          size_t key_len, char **cause)
 {
     unsigned char *pfx = NULL;
     size_t pfx_len = 0;
@@ -981,8 +985,8 @@ write_store(struct run *r, const struct deploy_target *t, const unsigned char *c
         err_set(cause, "the current version has no private key to put in a certificate store");
         return -E_BAD_INPUT;
     }
-    if ((rc = make_pfx(r, cert, cert_len, chain, chain_len, key_pem, key_len, NULL, &pfx,
-                       &pfx_len, cause)) != 0)
+    if ((rc = make_pfx(r, cert, cert_len, chain, chain_len, key_pem, key_len, NULL, &pfx, &pfx_len,
+                       cause)) != 0)
         return rc;
     snprintf(friendly, sizeof(friendly), "certagent %s", r->name);
     memset(&put, 0, sizeof(put));
@@ -1027,8 +1031,7 @@ deploy_run(uv_work_t *work)
     int rc;
 
     for (size_t i = 0; i < 4; i++) {
-        rc = store_read_file(store, r->name, r->version, files[i], &data[i], &len[i],
-                             &r->cause);
+        rc = store_read_file(store, r->name, r->version, files[i], &data[i], &len[i], &r->cause);
         if (rc == -E_NOT_FOUND && i >= 1) {
             free(r->cause);
             r->cause = NULL;
@@ -1146,8 +1149,7 @@ hook_done(void *arg, int rc, const char *cause)
     run_next_hook(r);
 }
 
-static void
-env_add(char **env, size_t *n, const char *fmt, ...) ERR_PRINTF(3, 4);
+static void env_add(char **env, size_t *n, const char *fmt, ...) ERR_PRINTF(3, 4);
 
 static void
 env_add(char **env, size_t *n, const char *fmt, ...)
@@ -1486,15 +1488,15 @@ done_load(struct deploy *d, char **cause)
     }
     if (rc != 0)
         return rc;
-    if ((root = cJSON_ParseWithLength((const char *)data, len)) == NULL ||
-        !cJSON_IsObject(root)) {
+    if ((root = cJSON_ParseWithLength((const char *)data, len)) == NULL || !cJSON_IsObject(root)) {
         /* Only a record: deploying everything once more is the safe way out. */
         log_warn("%s is not a JSON object; every certificate is deployed again", d->done_path);
         free(data);
         cJSON_Delete(root);
         return 0;
     }
-    cJSON_ArrayForEach(it, root) {
+    cJSON_ArrayForEach(it, root)
+    {
         struct entry *e;
 
         if (!cJSON_IsNumber(it) || it->valuedouble < 1 || it->valuedouble > 4294967295.0 ||
@@ -1593,17 +1595,17 @@ deploy_resume(struct deploy *d)
         e = entry_find(d, c->name);
         if (e != NULL && e->deployed == v->version)
             continue;
-        if (d->done_seed ||
-            ((e == NULL || (e->s.ntargets == 0 && e->s.deploy_hook == NULL)) &&
-             d->agent->config.deploy_hook == NULL &&
-             !default_store_applies(d->agent, e != NULL ? &e->s : NULL))) {
+        if (d->done_seed || ((e == NULL || (e->s.ntargets == 0 && e->s.deploy_hook == NULL)) &&
+                             d->agent->config.deploy_hook == NULL &&
+                             !default_store_applies(d->agent, e != NULL ? &e->s : NULL))) {
             /* The first start with this record (a new store, an upgrade), or nothing to do. */
             if ((e = entry_get(d, c->name)) != NULL)
                 done_record(d, e, v->version);
             continue;
         }
         log_info("'%s' version %u was not completely deployed when the agent stopped; "
-                 "deploying it now", c->name, v->version);
+                 "deploying it now",
+                 c->name, v->version);
         deploy_start(d, c->name, NULL);
         again++;
     }

@@ -77,8 +77,8 @@ struct cert_settings {
     size_t ntargets;
     char *deploy_hook;
     char *failure_hook;
-    int auto_renew;        /* -1: the default (on for ACME, off for self-signed) */
-    int renew_before_days; /* 0: the config's */
+    int auto_renew;                       /* -1: the default (on for ACME, off for self-signed) */
+    int renew_before_days;                /* 0: the config's */
     struct store_thumbprint *thumbprints; /* a record: what each store holds */
     size_t nthumbprints;
 };

@@ -37,7 +37,7 @@ struct hook_run {
     uv_timer_t timer;
     struct hook_out out[2];
     char *what;
-    char last[256];          /* the last line printed, for the cause */
+    char last[256]; /* the last line printed, for the cause */
     size_t logged;
     int64_t status;
     int signal;
@@ -45,7 +45,7 @@ struct hook_run {
     int timed_out;
     int killed_hard;
     int finishing;
-    unsigned handles;        /* open handles; freed when 0 */
+    unsigned handles; /* open handles; freed when 0 */
     void (*done)(void *arg, int rc, const char *cause);
     void *arg;
 };

@@ -12,10 +12,10 @@
 struct hooks;
 
 struct hooks_run_args {
-    const char *what;          /* "deploy hook for 'www'": log lines start with it */
-    const char *command;       /* a shell command line, or NULL with argv */
-    const char *const *argv;   /* or a program and its arguments, NULL-terminated (no shell) */
-    const char *const *env;    /* extra "NAME=value" entries, NULL-terminated */
+    const char *what;        /* "deploy hook for 'www'": log lines start with it */
+    const char *command;     /* a shell command line, or NULL with argv */
+    const char *const *argv; /* or a program and its arguments, NULL-terminated (no shell) */
+    const char *const *env;  /* extra "NAME=value" entries, NULL-terminated */
     unsigned timeout_s;
     /* rc 0: exit status 0; else cause says how it ended (status, signal,
      * timeout) with the last line it printed.  May be NULL. */

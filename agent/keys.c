@@ -59,8 +59,7 @@ keys_type_parse(const char *name, enum key_type *out, char **cause)
             return 0;
         }
     }
-    err_set(cause,
-            "unknown key type '%s': use ec256, ec384, rsa2048, rsa3072, rsa4096 or ed25519",
+    err_set(cause, "unknown key type '%s': use ec256, ec384, rsa2048, rsa3072, rsa4096 or ed25519",
             name != NULL ? name : "");
     return -E_BAD_INPUT;
 }
@@ -185,8 +184,7 @@ decode_der_key(const unsigned char *data, size_t len, struct pw *pw)
     const unsigned char *p = data;
     size_t left = len;
 
-    dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", NULL, NULL, EVP_PKEY_KEYPAIR, NULL,
-                                         NULL);
+    dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", NULL, NULL, EVP_PKEY_KEYPAIR, NULL, NULL);
     if (dctx == NULL)
         return NULL;
     if (!OSSL_DECODER_CTX_set_pem_password_cb(dctx, pw_cb, pw) ||
@@ -303,8 +301,7 @@ keys_parse(const unsigned char *data, size_t len, const char *password, struct k
         err_set(cause, "key file: the private key is damaged: %s",
                 pem_ssl_reason(why, sizeof(why)));
     } else if (unsupported_p8(data, len, why, sizeof(why))) {
-        err_set(cause, "key file: a PKCS#8 private key of an unsupported type or curve (%s)",
-                why);
+        err_set(cause, "key file: a PKCS#8 private key of an unsupported type or curve (%s)", why);
     } else if (der_is(data, len, "pkcs12")) {
         err_set(cause, "key file: looks like a PKCS#12 file: use --pfx");
     } else if (der_is(data, len, "certificate")) {
@@ -469,8 +466,9 @@ pfx_inspect(PKCS12 *p12, const char *pass, int *nkeys, char **cause)
     }
     goto out;
 too_many:
-    err_set(cause, "the PFX file asks for %ld iterations of its key derivation or MAC; at most "
-                   "%ld are accepted",
+    err_set(cause,
+            "the PFX file asks for %ld iterations of its key derivation or MAC; at most "
+            "%ld are accepted",
             iter, PFX_MAX_ITER);
     rc = -E_BAD_INPUT;
 out:
@@ -481,7 +479,7 @@ out:
 
 /* Takes the leaf out of certs: the one matching pkey, else one that issued none of the others. */
 static X509 *
-pfx_take_leaf(STACK_OF(X509) *certs, EVP_PKEY *pkey)
+pfx_take_leaf(STACK_OF(X509) * certs, EVP_PKEY *pkey)
 {
     int pick = -1;
 
@@ -527,7 +525,7 @@ keys_parse_capi_blob(const unsigned char *data, size_t len, struct key **out, ch
 
 int
 keys_parse_pfx(const unsigned char *data, size_t len, const char *password, struct key **key,
-               X509 **leaf, STACK_OF(X509) **chain, char **cause)
+               X509 **leaf, STACK_OF(X509) * *chain, char **cause)
 {
     const unsigned char *p = data;
     const char *pass = NULL;
@@ -569,8 +567,9 @@ keys_parse_pfx(const unsigned char *data, size_t len, const char *password, stru
         goto out;
     if (!PKCS12_parse(p12, pass, &pkey, &cert, &ca)) {
         if (!PKCS12_mac_present(p12))
-            err_set(cause, "cannot read the PFX file (wrong password for the PFX file, or "
-                           "damaged): %s",
+            err_set(cause,
+                    "cannot read the PFX file (wrong password for the PFX file, or "
+                    "damaged): %s",
                     pem_ssl_reason(why, sizeof(why)));
         else
             err_set(cause, "cannot read the PFX file: %s", pem_ssl_reason(why, sizeof(why)));
@@ -578,8 +577,9 @@ keys_parse_pfx(const unsigned char *data, size_t len, const char *password, stru
         goto out;
     }
     if (nkeys > 1) {
-        err_set(cause, "the PFX file holds %d private keys: import one key with its certificate "
-                       "at a time",
+        err_set(cause,
+                "the PFX file holds %d private keys: import one key with its certificate "
+                "at a time",
                 nkeys);
         rc = -E_BAD_INPUT;
         goto out;
@@ -779,8 +779,7 @@ keys_selfsigned(const struct key *key, const char *cn, const char *const *dns, s
         goto out;
     }
     if (days < 1 || days > SELFSIGNED_DAYS_MAX) {
-        err_set(cause, "validity of %d days is out of range (1 to %d)", days,
-                SELFSIGNED_DAYS_MAX);
+        err_set(cause, "validity of %d days is out of range (1 to %d)", days, SELFSIGNED_DAYS_MAX);
         rc = -E_BAD_INPUT;
         goto out;
     }
@@ -795,10 +794,9 @@ keys_selfsigned(const struct key *key, const char *cn, const char *const *dns, s
         X509_time_adj_ex(X509_getm_notBefore(cert), 0, -300, &now) == NULL ||
         X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, &now) == NULL)
         goto fail;
-    if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
-                                    -1, 0)) {
-        err_set(cause, "'%s' cannot be a common name: %s", cn,
-                pem_ssl_reason(why, sizeof(why)));
+    if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
+                                    0)) {
+        err_set(cause, "'%s' cannot be a common name: %s", cn, pem_ssl_reason(why, sizeof(why)));
         rc = -E_BAD_INPUT;
         goto out;
     }
@@ -885,7 +883,7 @@ out:
 }
 
 int
-keys_export_pfx(const struct key *key, X509 *cert, STACK_OF(X509) *chain, const char *password,
+keys_export_pfx(const struct key *key, X509 *cert, STACK_OF(X509) * chain, const char *password,
                 const char *friendly_name, unsigned char **out, size_t *len, char **cause)
 {
     const char *pass = password != NULL ? password : "";
@@ -904,9 +902,9 @@ keys_export_pfx(const struct key *key, X509 *cert, STACK_OF(X509) *chain, const 
     if (key != NULL && (rc = keys_match_cert(key, cert, cause)) != 0)
         goto out;
     /* AES-256-CBC with PBKDF2 (HMAC-SHA256) for both bags; the MAC is set below. */
-    p12 = PKCS12_create_ex(pass, friendly_name, key != NULL ? key->pkey : NULL, cert, chain,
-                           NID_aes_256_cbc, NID_aes_256_cbc, PKCS12_DEFAULT_ITER, -1, 0, NULL,
-                           NULL);
+    p12 =
+        PKCS12_create_ex(pass, friendly_name, key != NULL ? key->pkey : NULL, cert, chain,
+                         NID_aes_256_cbc, NID_aes_256_cbc, PKCS12_DEFAULT_ITER, -1, 0, NULL, NULL);
     if (p12 == NULL) {
         err_set(cause, "cannot build the PFX file: %s", pem_ssl_reason(why, sizeof(why)));
         rc = -E_CRYPTO;
@@ -1126,8 +1124,8 @@ keys_csr(const struct key *key, const char *const *dns, size_t ndns, const char 
         goto fail;
     /* No CN is required (RFC 8555); the first DNS name is used when it fits. */
     if (ndns > 0 && strlen(dns[0]) <= CN_MAX &&
-        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)dns[0],
-                                    -1, -1, 0))
+        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)dns[0], -1,
+                                    -1, 0))
         goto fail;
     if (!X509_REQ_set_version(req, 0) || !X509_REQ_set_subject_name(req, name) ||
         !X509_REQ_set_pubkey(req, key->pkey))
@@ -1146,8 +1144,7 @@ keys_csr(const struct key *key, const char *const *dns, size_t ndns, const char 
     rc = *out != NULL ? 0 : -E_NOMEM;
     goto out;
 fail:
-    err_set(cause, "cannot make the certificate request: %s",
-            pem_ssl_reason(why, sizeof(why)));
+    err_set(cause, "cannot make the certificate request: %s", pem_ssl_reason(why, sizeof(why)));
 out:
     OPENSSL_free(der);
     X509_EXTENSION_free(ext);
@@ -1182,7 +1179,9 @@ keys_describe(const struct key *key)
                 nist = EC_curve_nid2nist(nid);
         }
         snprintf(buf, sizeof(buf), "EC %s",
-                 nist != NULL ? nist : group[0] != '\0' ? group : "(unknown curve)");
+                 nist != NULL       ? nist
+                 : group[0] != '\0' ? group
+                                    : "(unknown curve)");
     } else if (EVP_PKEY_is_a(pk, "ED25519")) {
         snprintf(buf, sizeof(buf), "Ed25519");
     } else if (EVP_PKEY_is_a(pk, "ED448")) {
@@ -1232,8 +1231,7 @@ add_acme_identifier(X509 *cert, const unsigned char digest[SHA256_DIGEST_LENGTH]
     if (oid == NULL || inner == NULL || value == NULL ||
         !ASN1_OCTET_STRING_set(inner, digest, SHA256_DIGEST_LENGTH))
         goto out;
-    if ((len = i2d_ASN1_OCTET_STRING(inner, &der)) <= 0 ||
-        !ASN1_OCTET_STRING_set(value, der, len))
+    if ((len = i2d_ASN1_OCTET_STRING(inner, &der)) <= 0 || !ASN1_OCTET_STRING_set(value, der, len))
         goto out;
     if ((ext = X509_EXTENSION_create_by_OBJ(NULL, oid, 1, value)) == NULL)
         goto out;

@@ -49,8 +49,8 @@ int keys_parse(const unsigned char *data, size_t len, const char *password, stru
  * matches the key when there is one.  Errors: "wrong password for the PFX
  * file", "not a PKCS#12 file", "PFX file holds no certificate".
  */
-int keys_parse_pfx(const unsigned char *data, size_t len, const char *password,
-                   struct key **key, X509 **leaf, STACK_OF(X509) **chain, char **cause);
+int keys_parse_pfx(const unsigned char *data, size_t len, const char *password, struct key **key,
+                   X509 **leaf, STACK_OF(X509) * *chain, char **cause);
 
 /*
  * Parses a CryptoAPI PRIVATEKEYBLOB (the Windows certificate store's export
@@ -81,7 +81,7 @@ int keys_to_pem(const struct key *key, char **out, size_t *len, char **cause);
  * (AES-256-CBC, PBKDF2, SHA-256 MAC; empty password allowed), with
  * friendly_name.  Free *out with keys_free_secret.
  */
-int keys_export_pfx(const struct key *key, X509 *cert, STACK_OF(X509) *chain,
+int keys_export_pfx(const struct key *key, X509 *cert, STACK_OF(X509) * chain,
                     const char *password, const char *friendly_name, unsigned char **out,
                     size_t *len, char **cause);
 
@@ -97,8 +97,7 @@ int keys_export_pfx(const struct key *key, X509 *cert, STACK_OF(X509) *chain,
 const char *keys_jws_alg(const struct key *key);
 int keys_jwk(const struct key *key, char **out, char **cause);
 int keys_jwk_thumbprint(const struct key *key, char **out, char **cause);
-int keys_jws_sign(const struct key *key, const char *input, size_t len, char **out,
-                  char **cause);
+int keys_jws_sign(const struct key *key, const char *input, size_t len, char **out, char **cause);
 int keys_csr(const struct key *key, const char *const *dns, size_t ndns, const char *const *ips,
              size_t nips, char **out, char **cause);
 

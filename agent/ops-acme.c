@@ -71,7 +71,8 @@ send_result(struct client *client, uint64_t id, const cJSON *result)
     proto_writer_init(&w);
     cJSON_ArrayForEach(c, result) n++;
     proto_begin_result(&w.pk, id, n);
-    cJSON_ArrayForEach(c, result) {
+    cJSON_ArrayForEach(c, result)
+    {
         proto_pack_str(&w.pk, c->string != NULL ? c->string : "");
         proto_pack_json(&w.pk, c);
     }
@@ -261,14 +262,16 @@ ops_renew(struct request *req)
             err_set(&req->cause, "no certificate named '%s'", name);
             rc = -E_NOT_FOUND;
         } else if (v->source == CERT_SOURCE_IMPORT) {
-            err_set(&req->cause, "'%s' was imported; certagent cannot renew it (use certctl "
-                                 "request to get one from a CA, or import its next version)",
+            err_set(&req->cause,
+                    "'%s' was imported; certagent cannot renew it (use certctl "
+                    "request to get one from a CA, or import its next version)",
                     name);
             rc = -E_BAD_INPUT;
         } else if (!force && !renew_due(renew, name)) {
-            err_set(&req->cause, "'%s' is not due for renewal (expires in %lld days); use "
-                                 "--force to renew now", name,
-                    (long long)((v->not_after - now) / 86400));
+            err_set(&req->cause,
+                    "'%s' is not due for renewal (expires in %lld days); use "
+                    "--force to renew now",
+                    name, (long long)((v->not_after - now) / 86400));
             rc = -E_BAD_INPUT;
         } else {
             obs = observer(w);
@@ -376,8 +379,8 @@ ops_ca_add(struct request *req)
         goto out;
     }
     obs = observer(w);
-    if ((rc = acme_ca_add(req->agent->acme, name, dir, (const char *)trust, &obs,
-                          &req->cause)) == 0)
+    if ((rc = acme_ca_add(req->agent->acme, name, dir, (const char *)trust, &obs, &req->cause)) ==
+        0)
         w = NULL;
 out:
     if (w != NULL)
@@ -399,9 +402,9 @@ ops_ca_list(struct request *req)
         return -E_NOMEM;
     }
     cJSON_AddItemToObject(res, "cas", list);
-    cJSON_AddStringToObject(res, "default_ca", req->agent->config.default_ca != NULL
-                                                   ? req->agent->config.default_ca
-                                                   : "");
+    cJSON_AddStringToObject(res, "default_ca",
+                            req->agent->config.default_ca != NULL ? req->agent->config.default_ca
+                                                                  : "");
     reply_json(req, res);
     cJSON_Delete(res);
     return 0;
@@ -491,8 +494,7 @@ ops_account(struct request *req)
 
         if ((rc = ops_arg_str(req, "url", 1, &url)) == 0 &&
             (rc = ops_arg_bin(req, "key_pem", 1, &pem, &len)) == 0)
-            rc = acme_account_import(acme, caname, url, (const char *)pem, len, &obs,
-                                     &req->cause);
+            rc = acme_account_import(acme, caname, url, (const char *)pem, len, &obs, &req->cause);
         if (pem != NULL)
             keys_free_secret(pem, len);
         free(url);

@@ -53,7 +53,7 @@ struct cert_job {
     int include_key;
     /* a version the agent obtained itself (ACME) */
     enum cert_source source;
-    char *meta;          /* extra JSON for meta.json */
+    char *meta; /* extra JSON for meta.json */
     ops_cert_notify notify;
     void *notify_arg;
     /* results */
@@ -177,7 +177,7 @@ summary_from_info(const struct cert_info *info, struct store_version *v, enum ce
  * packs the reply.  Shared by import and selfsigned.
  */
 static int
-commit_version(struct cert_job *cj, enum cert_source src, X509 *leaf, STACK_OF(X509) *chain,
+commit_version(struct cert_job *cj, enum cert_source src, X509 *leaf, STACK_OF(X509) * chain,
                const struct key *key)
 {
     struct job *job = &cj->job;
@@ -212,8 +212,9 @@ commit_version(struct cert_job *cj, enum cert_source src, X509 *leaf, STACK_OF(X
         OPENSSL_free(subject);
     }
     if (key == NULL && src == CERT_SOURCE_IMPORT)
-        add_warning(cj, "%s", "no private key was imported: servers cannot use this "
-                              "certificate from the store");
+        add_warning(cj, "%s",
+                    "no private key was imported: servers cannot use this "
+                    "certificate from the store");
     if ((rc = pem_write_cert(leaf, &cert_pem, &cert_len, &job->cause)) != 0)
         goto out;
     if (chain != NULL && sk_X509_num(chain) > 0) {
@@ -241,8 +242,7 @@ commit_version(struct cert_job *cj, enum cert_source src, X509 *leaf, STACK_OF(X
             src == CERT_SOURCE_IMPORT ? "imported"
             : src == CERT_SOURCE_ACME ? "issued by ACME"
                                       : "created self-signed",
-            cj->name,
-            store_change_version(cj->change), cj->info.subject,
+            cj->name, store_change_version(cj->change), cj->info.subject,
             key_desc != NULL ? key_desc : "no key", when);
     proto_begin_result(&job->reply.pk, job->id, 9);
     proto_pack_kv_str(&job->reply.pk, "name", cj->name);
@@ -302,7 +302,7 @@ static int queue_change(struct request *req, struct cert_job *cj, enum store_cha
  * (exportable) key: *key, *leaf and an empty *extra, as a PFX import gives.
  */
 static int
-read_from_store(struct cert_job *cj, struct key **key, X509 **leaf, STACK_OF(X509) **extra,
+read_from_store(struct cert_job *cj, struct key **key, X509 **leaf, STACK_OF(X509) * *extra,
                 char **cause)
 {
     struct certstore_item item;
@@ -369,8 +369,7 @@ import_run(struct job *job)
         }
     }
     if (cj->chain != NULL) {
-        if ((rc = pem_read_certs(cj->chain, cj->chain_len, "chain file", &more, &job->cause)) !=
-            0)
+        if ((rc = pem_read_certs(cj->chain, cj->chain_len, "chain file", &more, &job->cause)) != 0)
             goto out;
         while (sk_X509_num(more) > 0) {
             X509 *c = sk_X509_shift(more);
@@ -386,8 +385,10 @@ import_run(struct job *job)
         goto out;
     if (X509_get0_pubkey(leaf) != NULL && EVP_PKEY_is_a(X509_get0_pubkey(leaf), "RSA") &&
         EVP_PKEY_get_bits(X509_get0_pubkey(leaf)) < 2048)
-        add_warning(cj, "the certificate's key is RSA %d: weak (under 2048 bits); replace it "
-                        "soon", EVP_PKEY_get_bits(X509_get0_pubkey(leaf)));
+        add_warning(cj,
+                    "the certificate's key is RSA %d: weak (under 2048 bits); replace it "
+                    "soon",
+                    EVP_PKEY_get_bits(X509_get0_pubkey(leaf)));
     if (key != NULL && (rc = keys_match_cert(key, leaf, &job->cause)) != 0)
         goto out;
     if ((rc = pem_order_chain(leaf, extra, &ordered, &job->cause)) != 0)
@@ -433,12 +434,12 @@ import_acme_params(struct request *req, struct cert_job *cj)
         return rc != 0 ? -E_BAD_INPUT : -E_NOMEM;
     }
     rc = -E_BAD_INPUT;
-    cJSON_ArrayForEach(it, a) {
-        if (!cJSON_IsString(it) || (strcmp(it->string, "ca") != 0 &&
-                                    strcmp(it->string, "key_type") != 0 &&
-                                    strcmp(it->string, "challenge") != 0 &&
-                                    strcmp(it->string, "preferred_chain") != 0 &&
-                                    strcmp(it->string, "migrated_from") != 0)) {
+    cJSON_ArrayForEach(it, a)
+    {
+        if (!cJSON_IsString(it) ||
+            (strcmp(it->string, "ca") != 0 && strcmp(it->string, "key_type") != 0 &&
+             strcmp(it->string, "challenge") != 0 && strcmp(it->string, "preferred_chain") != 0 &&
+             strcmp(it->string, "migrated_from") != 0)) {
             err_set(&req->cause, "'acme' takes the strings ca, key_type, challenge, "
                                  "preferred_chain and migrated_from");
             goto out;
@@ -869,8 +870,9 @@ export_run(struct job *job)
         rc = store_read_file(job->agent->store, cj->name, (unsigned)cj->version, "privkey.pem",
                              &key, &key_len, &job->cause);
         if (rc == -E_NOT_FOUND) {
-            err_set(&job->cause, "'%s' version %llu has no private key to export; use "
-                                 "--no-key to export the certificate alone",
+            err_set(&job->cause,
+                    "'%s' version %llu has no private key to export; use "
+                    "--no-key to export the certificate alone",
                     cj->name, (unsigned long long)cj->version);
             goto out;
         }
@@ -880,12 +882,10 @@ export_run(struct job *job)
     if (pfx) {
         if ((rc = pem_read_certs(cert, cert_len, "stored certificate", &certs, &job->cause)) != 0)
             goto out;
-        if (chain_len > 0 &&
-            (rc = pem_read_certs(chain, chain_len, "stored chain", &chain_certs, &job->cause)) !=
-                0)
+        if (chain_len > 0 && (rc = pem_read_certs(chain, chain_len, "stored chain", &chain_certs,
+                                                  &job->cause)) != 0)
             goto out;
-        if (key != NULL &&
-            (rc = keys_parse(key, key_len, NULL, &pkey, &job->cause)) != 0)
+        if (key != NULL && (rc = keys_parse(key, key_len, NULL, &pkey, &job->cause)) != 0)
             goto out;
         if ((rc = keys_export_pfx(pkey, sk_X509_value(certs, 0), chain_certs,
                                   cj->password != NULL ? cj->password : "", cj->name, &out,
@@ -992,8 +992,9 @@ ops_cert_store(struct agent *agent, struct client *client, uint64_t id, enum pro
     cj->source = source;
     cj->notify = notify;
     cj->notify_arg = arg;
-    if ((cj->name = strdup(name)) == NULL || (cj->cert = (unsigned char *)strdup(fullchain_pem)) ==
-        NULL || (cj->key = (unsigned char *)strdup(key_pem)) == NULL ||
+    if ((cj->name = strdup(name)) == NULL ||
+        (cj->cert = (unsigned char *)strdup(fullchain_pem)) == NULL ||
+        (cj->key = (unsigned char *)strdup(key_pem)) == NULL ||
         (meta_json != NULL && (cj->meta = strdup(meta_json)) == NULL))
         goto fail;
     cj->cert_len = strlen(fullchain_pem);

@@ -60,8 +60,8 @@ reply(struct deploy_waiter *w, int rc, const char *cause, int with_settings)
         return;
     proto_writer_init(&pw);
     if (rc != 0) {
-        proto_pack_error(&pw.pk, w->id, rc < 0 ? -rc : rc,
-                         cause != NULL ? cause : err_message(rc), NULL);
+        proto_pack_error(&pw.pk, w->id, rc < 0 ? -rc : rc, cause != NULL ? cause : err_message(rc),
+                         NULL);
         server_send_writer(w->client, w->id, &pw);
         return;
     }
@@ -87,8 +87,10 @@ deployed(void *arg, int rc, const char *cause)
     char *words = NULL;
 
     if (rc != 0 && w->deploy_after)
-        err_set(&words, "the settings were saved, but deploying the current version failed: "
-                        "%s", cause != NULL ? cause : err_message(rc));
+        err_set(&words,
+                "the settings were saved, but deploying the current version failed: "
+                "%s",
+                cause != NULL ? cause : err_message(rc));
     reply(w, rc, words != NULL ? words : cause, w->deploy_after);
     free(words);
     waiter_free(w);
@@ -135,8 +137,8 @@ ops_set(struct request *req)
     w->deploy_after = cJSON_GetObjectItemCaseSensitive(changes, "add_files") != NULL ||
                       cJSON_GetObjectItemCaseSensitive(changes, "add_pfx") != NULL ||
                       cJSON_GetObjectItemCaseSensitive(changes, "add_store") != NULL;
-    if ((rc = deploy_settings_change(req->agent->deploy, name, changes, saved, w,
-                                     &req->cause)) == 0)
+    if ((rc = deploy_settings_change(req->agent->deploy, name, changes, saved, w, &req->cause)) ==
+        0)
         w = NULL;
 out:
     if (w != NULL)

@@ -76,7 +76,8 @@ ops_dispatch(struct client *client, const msgpack_object *msg)
     memset(&req, 0, sizeof(req));
     req.agent = client->server->agent;
     req.client = client;
-    if (proto_get_uint(msg, "id", &req.id) != 0 || proto_get_str(msg, "op", &opname, &oplen) != 0) {
+    if (proto_get_uint(msg, "id", &req.id) != 0 ||
+        proto_get_str(msg, "op", &opname, &oplen) != 0) {
         log_warn("client %llu (%s, pid %ld) sent a request without id or op; dropping it",
                  (unsigned long long)client->number, client->peer.name, client->peer.pid);
         server_send_error(client, req.id, E_PROTO, "a request needs an integer id and an op");
@@ -205,8 +206,7 @@ ops_arg_uint(struct request *req, const char *key, int required, uint64_t *out)
 }
 
 int
-ops_arg_bin(struct request *req, const char *key, int required, unsigned char **out,
-            size_t *len)
+ops_arg_bin(struct request *req, const char *key, int required, unsigned char **out, size_t *len)
 {
     const char *p = NULL;
     int rc = proto_get_bin(args_of(req), key, &p, len);
@@ -217,9 +217,8 @@ ops_arg_bin(struct request *req, const char *key, int required, unsigned char **
         return 0;
     }
     if (rc != 0) {
-        err_set(&req->cause, rc == -E_NOT_FOUND ? "missing argument '%s'"
-                                                : "argument '%s' must be bytes",
-                key);
+        err_set(&req->cause,
+                rc == -E_NOT_FOUND ? "missing argument '%s'" : "argument '%s' must be bytes", key);
         return -E_BAD_INPUT;
     }
     /* One extra NUL so that PEM parsers may treat it as text. */

@@ -51,8 +51,7 @@ struct job {
 };
 
 /* Queues job; on failure returns a negative code and the caller still owns job. */
-int ops_job_queue(struct request *req, struct job *job, job_fn run, job_fn done,
-                  job_fn release);
+int ops_job_queue(struct request *req, struct job *job, job_fn run, job_fn done, job_fn release);
 
 /* Sends a progress event for request id. */
 void ops_progress(struct client *client, uint64_t id, const char *message, uint64_t done,
@@ -89,9 +88,9 @@ int ops_cert_store(struct agent *agent, struct client *client, uint64_t id, enum
                    char **cause);
 
 /* A new self-signed version of name (automatic renewal), as ops_cert_store. */
-int ops_cert_selfsigned(struct agent *agent, const char *name, const char *const *dns,
-                        size_t ndns, const char *const *ips, size_t nips, const char *key_type,
-                        unsigned days, ops_cert_notify notify, void *arg, char **cause);
+int ops_cert_selfsigned(struct agent *agent, const char *name, const char *const *dns, size_t ndns,
+                        const char *const *ips, size_t nips, const char *key_type, unsigned days,
+                        ops_cert_notify notify, void *arg, char **cause);
 
 /* ops-deploy.c */
 int ops_set(struct request *req);

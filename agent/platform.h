@@ -14,10 +14,10 @@ void platform_syslog_write(int level, const char *line);
 
 /* Who is on the other end of an IPC connection. */
 struct peer {
-    long uid;       /* -1 when unknown */
+    long uid; /* -1 when unknown */
     long gid;
     long pid;
-    char name[64];  /* user name, or the uid in digits */
+    char name[64]; /* user name, or the uid in digits */
 };
 
 /* Reads the peer's credentials (SO_PEERCRED on Linux). */
@@ -79,8 +79,8 @@ void platform_signals_close(struct platform_signals *s);
  * as systemd runs `certagent --foreground`).  install registers the service
  * "certagent" (automatic start, restart on failure) to run this executable
  * with `--service` and args, and the Event Log source "certagent" (this
- * executable holds its messages); uninstall removes both; run hands the process to the SCM and calls
- * run(arg) as the service's body, returning its exit code.  While a service,
+ * executable holds its messages); uninstall removes both; run hands the process to the SCM and
+ * calls run(arg) as the service's body, returning its exit code.  While a service,
  * platform_notify("READY=1") reports RUNNING and "STOPPING=1" STOP_PENDING,
  * and the SCM's stop and shutdown controls reach on_stop, PARAMCHANGE
  * on_reload.
@@ -138,8 +138,8 @@ struct certstore_item {
     unsigned char *pfx, *cert, *key;
     size_t pfx_len, cert_len, key_len;
 };
-int platform_certstore_read(const char *store, const char *thumbprint,
-                            struct certstore_item *out, char **cause);
+int platform_certstore_read(const char *store, const char *thumbprint, struct certstore_item *out,
+                            char **cause);
 
 /*
  * Adds a certificate (DER) to LocalMachine\store, or removes it (no error

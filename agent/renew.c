@@ -49,11 +49,11 @@
 struct entry {
     char *name;
     /* what the current version is (from the index and the load) */
-    unsigned version;            /* the version planned; 0 until loaded */
+    unsigned version; /* the version planned; 0 until loaded */
     enum cert_source source;
     int64_t not_before, not_after;
     char *ca, *key_type, *challenge, *preferred_chain, *profile;
-    char *cert_id;               /* ARI CertID, NULL when the certificate has no AKI */
+    char *cert_id; /* ARI CertID, NULL when the certificate has no AKI */
     char **dns, **ips;
     size_t ndns, nips;
     int loading, reload;
@@ -61,10 +61,10 @@ struct entry {
     int auto_renew;
     int64_t next;
     const char *reason;
-    int64_t retry_at;            /* after a failure: the next attempt */
+    int64_t retry_at;                     /* after a failure: the next attempt */
     int64_t ari_start, ari_end, ari_pick; /* window for cert_id, and the chosen time */
     char *ari_explanation;
-    char *ari_for;               /* the CertID the window belongs to */
+    char *ari_for; /* the CertID the window belongs to */
     int64_t ari_next_poll;
     int ari_fetching;
     /* history (persisted) */
@@ -78,8 +78,8 @@ struct entry {
 
 struct renew {
     struct agent *agent;
-    uv_timer_t *timer;           /* heap: it may outlive the scheduler while closing */
-    uv_timer_t *save_timer;      /* the same */
+    uv_timer_t *timer;      /* heap: it may outlive the scheduler while closing */
+    uv_timer_t *save_timer; /* the same */
     int save_armed;
     int in_schedule;
     struct entry **entries;
@@ -87,8 +87,8 @@ struct renew {
     unsigned running;
     unsigned ari_fetching;
     int started, stopping;
-    int64_t armed_wall;          /* time(NULL) when the timer was armed */
-    uint64_t armed_mono;         /* uv_now then */
+    int64_t armed_wall;  /* time(NULL) when the timer was armed */
+    uint64_t armed_mono; /* uv_now then */
     uint64_t armed_ms;
     /* saving STATE/renew.json */
     char *path;
@@ -288,7 +288,8 @@ plan(struct renew *r, struct entry *e)
     }
     if (before > 0 && !before_applies(before, life))
         log_debug("'%s': renew_before_days %d leaves less than a tenth of its lifetime; "
-                  "using the lifetime rule", e->name, before);
+                  "using the lifetime rule",
+                  e->name, before);
     e->next = renew_lifetime_point(e->not_before, e->not_after, before);
     e->reason = before_applies(before, life) ? "renew_before_days" : "lifetime";
 }
@@ -353,8 +354,8 @@ load_run(uv_work_t *work)
         free(data);
         data = NULL;
     }
-    if ((l->rc = store_read_file(store, l->name, l->version, "cert.pem", &data, &len,
-                                 &l->cause)) != 0)
+    if ((l->rc =
+             store_read_file(store, l->name, l->version, "cert.pem", &data, &len, &l->cause)) != 0)
         return;
     if (pem_read_certs(data, len, "stored certificate", &certs, &l->cause) == 0 &&
         sk_X509_num(certs) > 0)
@@ -497,7 +498,8 @@ save_after(uv_work_t *work, int status)
 
     (void)status;
     if (j->rc != 0)
-        log_error("%s", j->cause != NULL ? j->cause : "cannot write renew.json"); /* names the path */
+        log_error("%s",
+                  j->cause != NULL ? j->cause : "cannot write renew.json"); /* names the path */
     free(j->path);
     free(j->text);
     free(j->cause);
@@ -635,7 +637,8 @@ load_state(struct renew *r)
         free(data);
         return;
     }
-    cJSON_ArrayForEach(it, root) {
+    cJSON_ArrayForEach(it, root)
+    {
         struct entry *e;
         const cJSON *s;
 
@@ -706,8 +709,8 @@ ari_done(void *arg, int rc, const char *cause, const struct acme_ari *ari)
     if (wait > ARI_RETRY_MAX_S)
         wait = ARI_RETRY_MAX_S;
     e->ari_next_poll = now + wait;
-    if (e->ari_for == NULL || strcmp(e->ari_for, p->cert_id) != 0 ||
-        e->ari_start != ari->start || e->ari_end != ari->end) {
+    if (e->ari_for == NULL || strcmp(e->ari_for, p->cert_id) != 0 || e->ari_start != ari->start ||
+        e->ari_end != ari->end) {
         set_str(&e->ari_for, p->cert_id);
         e->ari_start = ari->start;
         e->ari_end = ari->end;
@@ -757,13 +760,12 @@ ari_poll(struct renew *r, struct entry *e)
 struct attempt {
     struct renew *r;
     char *name;
-    struct acme_observer user;   /* a certctl renew waiting for this attempt */
+    struct acme_observer user; /* a certctl renew waiting for this attempt */
     int has_user;
 };
 
 static void
-user_done(struct attempt *a, int rc, const char *cause, const char *detail,
-          const cJSON *result)
+user_done(struct attempt *a, int rc, const char *cause, const char *detail, const cJSON *result)
 {
     if (a->has_user && a->user.done != NULL)
         a->user.done(a->user.arg, rc, cause, detail, result);
@@ -878,8 +880,7 @@ selfsigned_done(void *arg, int rc, const char *cause)
             cJSON_AddStringToObject(result, "subject", v->subject);
             cJSON_AddStringToObject(result, "issuer", v->issuer);
             cJSON_AddNumberToObject(result, "not_after", (double)v->not_after);
-            cJSON_AddNumberToObject(result, "days_left",
-                                    (double)((v->not_after - now) / 86400));
+            cJSON_AddNumberToObject(result, "days_left", (double)((v->not_after - now) / 86400));
             cJSON_AddStringToObject(result, "key", v->key_desc);
             cJSON_AddStringToObject(result, "fingerprint", v->fingerprint);
         }
@@ -946,16 +947,18 @@ attempt_start(struct renew *r, struct entry *e, const struct acme_observer *user
 
         if (kt == NULL && v != NULL) {
             /* The key type of the current version ("EC P-256", "RSA 3072", "Ed25519"). */
-            kt = strcmp(v->key_desc, "EC P-384") == 0     ? "ec384"
-                 : strcmp(v->key_desc, "RSA 2048") == 0   ? "rsa2048"
-                 : strcmp(v->key_desc, "RSA 3072") == 0   ? "rsa3072"
-                 : strcmp(v->key_desc, "RSA 4096") == 0   ? "rsa4096"
-                 : strcmp(v->key_desc, "Ed25519") == 0    ? "ed25519"
-                                                          : "ec256";
+            kt = strcmp(v->key_desc, "EC P-384") == 0   ? "ec384"
+                 : strcmp(v->key_desc, "RSA 2048") == 0 ? "rsa2048"
+                 : strcmp(v->key_desc, "RSA 3072") == 0 ? "rsa3072"
+                 : strcmp(v->key_desc, "RSA 4096") == 0 ? "rsa4096"
+                 : strcmp(v->key_desc, "Ed25519") == 0  ? "ed25519"
+                                                        : "ec256";
         }
         rc = ops_cert_selfsigned(r->agent, e->name, (const char *const *)e->dns, e->ndns,
                                  (const char *const *)e->ips, e->nips, kt,
-                                 (unsigned)(days < 1 ? 1 : days > 36500 ? 36500 : days),
+                                 (unsigned)(days < 1       ? 1
+                                            : days > 36500 ? 36500
+                                                           : days),
                                  selfsigned_done, a, cause);
     }
     if (rc != 0) {
@@ -991,7 +994,8 @@ on_timer(uv_timer_t *t)
     mono = (int64_t)(uv_now(r->agent->loop) - r->armed_mono) / 1000;
     if (wall - mono > 60 || mono - wall > 60)
         log_info("the clock moved by %+lld s against the time slept (a clock change, or the "
-                 "system slept); checking every certificate again", (long long)(wall - mono));
+                 "system slept); checking every certificate again",
+                 (long long)(wall - mono));
     schedule(r);
 }
 
@@ -1251,8 +1255,10 @@ renew_now(struct renew *r, const char *name, const struct acme_observer *obs, ch
         return -E_BUSY;
     }
     if (e->source == CERT_SOURCE_IMPORT) {
-        err_set(cause, "'%s' was imported; certagent cannot renew it (request one from a CA "
-                       "with certctl request, or import its next version)", name);
+        err_set(cause,
+                "'%s' was imported; certagent cannot renew it (request one from a CA "
+                "with certctl request, or import its next version)",
+                name);
         return -E_BAD_INPUT;
     }
     log_info("renewing '%s' (asked for)", e->name);

@@ -34,21 +34,21 @@ struct acme_observer;
 
 /* What the scheduler knows about one certificate (borrowed strings). */
 struct renew_info {
-    int auto_renew;            /* the scheduler renews it (ACME, or self-signed set to) */
-    int64_t next;              /* planned attempt (Unix seconds); 0: none planned */
-    const char *next_reason;   /* "ari", "lifetime", "renew_before_days", "retry", "due" */
-    int64_t ari_start;         /* the CA's suggested window; 0 when none */
+    int auto_renew;          /* the scheduler renews it (ACME, or self-signed set to) */
+    int64_t next;            /* planned attempt (Unix seconds); 0: none planned */
+    const char *next_reason; /* "ari", "lifetime", "renew_before_days", "retry", "due" */
+    int64_t ari_start;       /* the CA's suggested window; 0 when none */
     int64_t ari_end;
     const char *ari_explanation; /* the CA's explanationURL, or NULL */
-    int64_t last_attempt;      /* 0: never */
-    int last_ok;               /* result of the last attempt: 1 ok, 0 failed, -1 none */
-    const char *last_error;    /* the last failure's words (the CA's problem text), or NULL */
-    int64_t last_success;      /* 0: never */
-    unsigned failures;         /* consecutive failed attempts */
-    uint64_t attempts_total;   /* since the state began */
+    int64_t last_attempt;        /* 0: never */
+    int last_ok;                 /* result of the last attempt: 1 ok, 0 failed, -1 none */
+    const char *last_error;      /* the last failure's words (the CA's problem text), or NULL */
+    int64_t last_success;        /* 0: never */
+    unsigned failures;           /* consecutive failed attempts */
+    uint64_t attempts_total;     /* since the state began */
     uint64_t failures_total;
-    int in_progress;           /* a renewal is running now */
-    const char *ca;            /* ACME CA name, or NULL */
+    int in_progress; /* a renewal is running now */
+    const char *ca;  /* ACME CA name, or NULL */
 };
 
 int renew_new(struct agent *agent, struct renew **out, char **cause);
@@ -76,8 +76,7 @@ int renew_due(const struct renew *r, const char *name);
  * and the outcome, which also goes into the history.  -E_BUSY while a
  * renewal of name runs, -E_BAD_INPUT for an imported certificate.
  */
-int renew_now(struct renew *r, const char *name, const struct acme_observer *obs,
-              char **cause);
+int renew_now(struct renew *r, const char *name, const struct acme_observer *obs, char **cause);
 
 /*
  * When the lifetime rule renews: not_after - before_days when that leaves at

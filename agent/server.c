@@ -426,8 +426,8 @@ server_start(struct server *server, struct agent *agent, const char *path, char 
     }
     server->frame_sweep.data = server;
     server->frame_sweep_init = 1;
-    if ((rc = platform_socket_secure(&server->listener, path, agent->config.socket_group, agent->config.socket_mode,
-                                     &server->socket_gid, cause)) != 0)
+    if ((rc = platform_socket_secure(&server->listener, path, agent->config.socket_group,
+                                     agent->config.socket_mode, &server->socket_gid, cause)) != 0)
         goto fail_close;
     if ((rc = uv_listen((uv_stream_t *)&server->listener, 511, on_connection)) != 0) {
         err_set(cause, "cannot listen on %s: %s", path, uv_strerror(rc));

@@ -29,18 +29,18 @@ struct server;
 #define SERVER_FRAME_SWEEP_MS 500
 
 struct client {
-    uv_pipe_t pipe;          /* pipe.data points here */
+    uv_pipe_t pipe; /* pipe.data points here */
     struct server *server;
     struct client *prev, *next;
     struct proto_reader reader;
     struct peer peer;
-    uint64_t number;         /* connection number, for logs */
-    size_t pending_write;    /* bytes queued in uv_write requests */
-    unsigned refs;           /* the handle + jobs in flight */
-    uint64_t frame_started;  /* uv_now() when the partial frame being read began; 0: none */
+    uint64_t number;        /* connection number, for logs */
+    size_t pending_write;   /* bytes queued in uv_write requests */
+    unsigned refs;          /* the handle + jobs in flight */
+    uint64_t frame_started; /* uv_now() when the partial frame being read began; 0: none */
     int hello_done;
     int closing;
-    int in_request;          /* a request of this client is being served (not capped) */
+    int in_request; /* a request of this client is being served (not capped) */
 };
 
 struct server {
@@ -49,11 +49,11 @@ struct server {
     struct client *clients;
     size_t nclients;
     uint64_t next_number;
-    long socket_gid;         /* group allowed to change things, -1 if none */
+    long socket_gid; /* group allowed to change things, -1 if none */
     char *path;
     int listening;
-    uint64_t requests;       /* served, for status */
-    uv_timer_t frame_sweep;  /* drops clients that sit on a partial frame (ipc_frame_timeout) */
+    uint64_t requests;      /* served, for status */
+    uv_timer_t frame_sweep; /* drops clients that sit on a partial frame (ipc_frame_timeout) */
     int frame_sweep_init;
 };
 

@@ -44,20 +44,20 @@ int store_source_parse(const char *name, enum cert_source *out);
 
 /* Summary of one version, as kept in lineage.json and in memory. */
 struct store_version {
-    unsigned version;   /* 1, 2, ...; assigned by the store */
+    unsigned version; /* 1, 2, ...; assigned by the store */
     enum cert_source source;
     int64_t created;    /* Unix seconds when committed; set by the store */
     int64_t not_before; /* Unix seconds */
     int64_t not_after;
-    char *serial;       /* hex */
-    char *fingerprint;  /* SHA-256, hex pairs joined by ':' */
+    char *serial;      /* hex */
+    char *fingerprint; /* SHA-256, hex pairs joined by ':' */
     char *subject;
     char *common_name;
     char *issuer;
-    char *key_desc;     /* "EC P-256", "RSA 2048", ... ; "" when the version has no key */
-    char **dns;         /* SAN dNSName entries */
+    char *key_desc; /* "EC P-256", "RSA 2048", ... ; "" when the version has no key */
+    char **dns;     /* SAN dNSName entries */
     size_t ndns;
-    char **ips;         /* SAN iPAddress entries */
+    char **ips; /* SAN iPAddress entries */
     size_t nips;
     int has_key;
     unsigned chain_len; /* certificates in chain.pem */
@@ -66,10 +66,10 @@ struct store_version {
 /* One lineage.  A name that is being created has current == 0: skip it. */
 struct store_cert {
     char *name;
-    unsigned current;              /* current version number, 0 while being created */
+    unsigned current;               /* current version number, 0 while being created */
     struct store_version *versions; /* ascending by version */
     size_t nversions;
-    int busy;                      /* a change is in flight */
+    int busy; /* a change is in flight */
 };
 
 struct store;

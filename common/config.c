@@ -22,7 +22,7 @@ enum key_type {
     KEY_ENUM,
     KEY_LIST, /* array of strings; the default is written space-separated */
     KEY_BOOL,
-    KEY_CAS,  /* object of {"directory": URL, "trust": PATH} by CA name */
+    KEY_CAS,     /* object of {"directory": URL, "trust": PATH} by CA name */
     KEY_STRLIST, /* array of non-empty strings (no address check), struct config_list */
 };
 
@@ -30,9 +30,9 @@ struct key_def {
     const char *name;
     enum key_type type;
     size_t offset;
-    long min, max;        /* KEY_INT bounds */
+    long min, max;             /* KEY_INT bounds */
     const char *const *values; /* KEY_ENUM, NULL-terminated */
-    const char *def;      /* default as text; NULL for "platform default" */
+    const char *def;           /* default as text; NULL for "platform default" */
     int reloadable;
     int sensitive;
     const char *doc;
@@ -368,7 +368,8 @@ set_cas(struct config_cas *cas, const struct key_def *k, const cJSON *j, char **
     }
     if (n > 0 && (out.items = calloc(n, sizeof(*out.items))) == NULL)
         return -E_NOMEM;
-    cJSON_ArrayForEach(it, j) {
+    cJSON_ArrayForEach(it, j)
+    {
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(it, "directory");
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(it, "trust");
         struct config_ca *ca = &out.items[out.n];
@@ -377,8 +378,10 @@ set_cas(struct config_cas *cas, const struct key_def *k, const cJSON *j, char **
             (strncmp(d->valuestring, "https://", 8) != 0 &&
              strncmp(d->valuestring, "http://", 7) != 0) ||
             (t != NULL && !cJSON_IsString(t))) {
-            err_set(cause, "$.%s.%s: expected {\"directory\": \"https://...\", \"trust\": "
-                           "\"FILE\"} (trust optional)", k->name, it->string);
+            err_set(cause,
+                    "$.%s.%s: expected {\"directory\": \"https://...\", \"trust\": "
+                    "\"FILE\"} (trust optional)",
+                    k->name, it->string);
             cas_free(&out);
             return -E_BAD_INPUT;
         }
@@ -407,8 +410,7 @@ set_strlist(const struct key_def *k, const cJSON *j, struct config_list *l, char
     if (j == NULL)
         return 0;
     if (!cJSON_IsArray(j)) {
-        err_set(cause, "$.%s: expected an array of strings, got %s", k->name,
-                json_type_name(j));
+        err_set(cause, "$.%s: expected an array of strings, got %s", k->name, json_type_name(j));
         return -E_BAD_INPUT;
     }
     if ((n = cJSON_GetArraySize(j)) > k->max) {
@@ -458,8 +460,8 @@ set_value(struct config *c, const struct key_def *k, const cJSON *j, const char 
             for (const char *const *v = k->values; *v; v++)
                 found |= strcmp(*v, text) == 0;
             if (!found) {
-                err_set(cause, "$.%s: '%s' is not one of the allowed values (%s)", k->name,
-                        text, k->doc);
+                err_set(cause, "$.%s: '%s' is not one of the allowed values (%s)", k->name, text,
+                        k->doc);
                 return -E_BAD_INPUT;
             }
         } else if (text[0] == '\0') {
@@ -635,8 +637,7 @@ check_text(const char *text, size_t len, char **cause)
             if (p[i] == '"')
                 in_string = !in_string;
             else if (!in_string && (p[i] == '{' || p[i] == '[') && ++depth > CONFIG_MAX_DEPTH) {
-                err_set(cause, "nested deeper than %d levels (line %ld)", CONFIG_MAX_DEPTH,
-                        line);
+                err_set(cause, "nested deeper than %d levels (line %ld)", CONFIG_MAX_DEPTH, line);
                 return -E_BAD_INPUT;
             } else if (!in_string && (p[i] == '}' || p[i] == ']'))
                 depth--;
@@ -699,8 +700,8 @@ children:
 }
 
 int
-config_parse(const char *text, size_t len, struct config *c, char ***warnings,
-             size_t *nwarnings, char **cause)
+config_parse(const char *text, size_t len, struct config *c, char ***warnings, size_t *nwarnings,
+             char **cause)
 {
     cJSON *root = NULL;
     const cJSON *item;
@@ -748,8 +749,7 @@ out:
 }
 
 int
-config_load(const char *path, struct config *c, char ***warnings, size_t *nwarnings,
-            char **cause)
+config_load(const char *path, struct config *c, char ***warnings, size_t *nwarnings, char **cause)
 {
     unsigned char *data = NULL;
     size_t len = 0;
@@ -802,8 +802,8 @@ config_restart_needed(const struct config *a, const struct config *b)
         if (k->reloadable || k->type == KEY_STRLIST)
             continue;
         if (k->type == KEY_STRING || k->type == KEY_ENUM)
-            differs = str_differs(*(char *const *)(const void *)fa,
-                                  *(char *const *)(const void *)fb);
+            differs =
+                str_differs(*(char *const *)(const void *)fa, *(char *const *)(const void *)fb);
         else if (k->type == KEY_LIST)
             differs = list_differs((const struct config_list *)(const void *)fa,
                                    (const struct config_list *)(const void *)fb);

@@ -19,13 +19,12 @@ struct config_list {
 struct config_ca {
     char *name;
     char *directory;
-    char *trust;         /* PEM file trusted for the CA's HTTPS endpoint; NULL: system store */
+    char *trust; /* PEM file trusted for the CA's HTTPS endpoint; NULL: system store */
 };
 struct config_cas {
     struct config_ca *items;
     size_t n;
 };
-
 
 struct config {
     char *socket;        /* NULL: the platform default */
@@ -40,9 +39,9 @@ struct config {
     struct config_list http01_listen;     /* "ADDR:PORT" of the http-01 responder */
     struct config_list tls_alpn01_listen; /* "ADDR:PORT" of the tls-alpn-01 responder */
     int challenge_listen_always; /* responders listen from the start, not only while needed */
-    char *default_ca;    /* ACME CA used when a request names none */
-    char *dns01_hook;    /* command that publishes dns-01 TXT records; NULL: none */
-    struct config_cas acme_cas; /* CAs declared here (besides the built-in and added ones) */
+    char *default_ca;            /* ACME CA used when a request names none */
+    char *dns01_hook;            /* command that publishes dns-01 TXT records; NULL: none */
+    struct config_cas acme_cas;  /* CAs declared here (besides the built-in and added ones) */
     /* Trust store and probes (agent/trust.c, agent/probe.c). */
     char *trust_system_dir;     /* anchors are copied here too (a ca-certificates dir); NULL: no */
     char *trust_system_command; /* run after trust_system_dir changed */
@@ -52,23 +51,23 @@ struct config {
     int probe_timeout;          /* seconds per probe */
     int probe_concurrency;      /* connections open at once */
     int probe_interval;         /* seconds between runs of the configured probes */
-    struct config_list probes; /* URLs probed every probe_interval */
+    struct config_list probes;  /* URLs probed every probe_interval */
     /* Renewal and hooks (agent/renew.c, agent/deploy.c, agent/hooks.c). */
-    int renew_before_days;      /* renew this many days before expiry; 0: the lifetime rule */
-    int renew_concurrency;      /* renewals running at once */
-    int renew_retry_min;        /* seconds before the first retry after a failure */
-    int renew_retry_max;        /* cap of the doubling retry delay */
-    int renew_check_interval;   /* longest sleep of the scheduler (clock changes, sleep) */
-    char *deploy_hook;          /* shell command run after every new current version */
-    char *failure_hook;         /* shell command run after every failed renewal */
-    int hook_timeout;           /* seconds a hook may run */
+    int renew_before_days;    /* renew this many days before expiry; 0: the lifetime rule */
+    int renew_concurrency;    /* renewals running at once */
+    int renew_retry_min;      /* seconds before the first retry after a failure */
+    int renew_retry_max;      /* cap of the doubling retry delay */
+    int renew_check_interval; /* longest sleep of the scheduler (clock changes, sleep) */
+    char *deploy_hook;        /* shell command run after every new current version */
+    char *failure_hook;       /* shell command run after every failed renewal */
+    int hook_timeout;         /* seconds a hook may run */
     /* The status report, metrics and logs (agent/status.c, agent/log.c). */
-    int warn_days;        /* "expiring" warning at most this many days ahead */
-    int critical_days;    /* "expiring" is critical at most this many days ahead */
-    char *metrics_listen; /* loopback "ADDR:PORT" serving GET /metrics; NULL: off */
-    int log_ring_lines;   /* log lines kept in memory for certctl logs */
-    int ipc_frame_timeout;      /* seconds an IPC client may take to complete a frame */
-    int acme_http_timeout;      /* seconds one HTTP exchange with an ACME CA may take */
+    int warn_days;         /* "expiring" warning at most this many days ahead */
+    int critical_days;     /* "expiring" is critical at most this many days ahead */
+    char *metrics_listen;  /* loopback "ADDR:PORT" serving GET /metrics; NULL: off */
+    int log_ring_lines;    /* log lines kept in memory for certctl logs */
+    int ipc_frame_timeout; /* seconds an IPC client may take to complete a frame */
+    int acme_http_timeout; /* seconds one HTTP exchange with an ACME CA may take */
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */

@@ -18,8 +18,7 @@ char *fsutil_join(const char *a, const char *b);
  * refused with -E_TOO_BIG before anything is allocated.  A missing file is
  * -E_NOT_FOUND.
  */
-int fsutil_read_file(const char *path, size_t max, unsigned char **out, size_t *len,
-                     char **cause);
+int fsutil_read_file(const char *path, size_t max, unsigned char **out, size_t *len, char **cause);
 
 /*
  * Atomically and durably replaces path with data: a temp file in the same

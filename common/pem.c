@@ -160,7 +160,7 @@ cert_from_block(const char *name, const unsigned char *body, long blen)
 
 /* Reads the CERTIFICATE blocks of PEM text into out; other blocks are skipped. */
 static int
-read_pem(const unsigned char *data, size_t len, const char *what, STACK_OF(X509) *out,
+read_pem(const unsigned char *data, size_t len, const char *what, STACK_OF(X509) * out,
          char **cause)
 {
     BIO *bio = NULL;
@@ -185,8 +185,8 @@ read_pem(const unsigned char *data, size_t len, const char *what, STACK_OF(X509)
             unsigned long e = ERR_peek_last_error();
 
             /* The end of the input reads as "no start line"; anything else is damage. */
-            if (e != 0 && !(ERR_GET_LIB(e) == ERR_LIB_PEM &&
-                            ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
+            if (e != 0 &&
+                !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
                 err_set(cause, "%s: PEM block %d is damaged: %s", what, blocks + 1,
                         pem_ssl_reason(why, sizeof(why)));
                 rc = -E_BAD_INPUT;
@@ -257,14 +257,14 @@ explain_not_der_cert(const unsigned char *data, size_t len, const char *what, ch
     else if ((r & 0x80) != 0)
         err_set(cause, "%s is not PEM or DER certificate data", what);
     else if (head + (size_t)body < len)
-        err_set(cause, "%s: DER data with %zu extra bytes after it is not a certificate",
-                what, len - (head + (size_t)body));
+        err_set(cause, "%s: DER data with %zu extra bytes after it is not a certificate", what,
+                len - (head + (size_t)body));
     else
         err_set(cause, "%s holds DER data that is not an X.509 certificate", what);
 }
 
 int
-pem_read_certs(const unsigned char *data, size_t len, const char *what, STACK_OF(X509) **out,
+pem_read_certs(const unsigned char *data, size_t len, const char *what, STACK_OF(X509) * *out,
                char **cause)
 {
     STACK_OF(X509) *certs = NULL;
@@ -400,8 +400,7 @@ is_self_signed(X509 *x)
 
 /* Sets *cause to "chain does not link: <lead>'<subject of a>'<middle>'<subject of b>'<tail>". */
 static void
-link_error(char **cause, const char *lead, X509 *a, const char *middle, X509 *b,
-           const char *tail)
+link_error(char **cause, const char *lead, X509 *a, const char *middle, X509 *b, const char *tail)
 {
     char *sa = subject_of(a), *sb = subject_of(b);
 
@@ -412,7 +411,7 @@ link_error(char **cause, const char *lead, X509 *a, const char *middle, X509 *b,
 }
 
 int
-pem_order_chain(X509 *leaf, STACK_OF(X509) *chain, STACK_OF(X509) **ordered, char **cause)
+pem_order_chain(X509 *leaf, STACK_OF(X509) * chain, STACK_OF(X509) * *ordered, char **cause)
 {
     STACK_OF(X509) *left = NULL, *out = NULL;
     X509 *cur = leaf, *bad_signer = NULL;
@@ -507,7 +506,7 @@ bio_to_string(BIO *bio, char **out, size_t *len)
 }
 
 int
-pem_write_certs(STACK_OF(X509) *certs, char **out, size_t *len, char **cause)
+pem_write_certs(STACK_OF(X509) * certs, char **out, size_t *len, char **cause)
 {
     BIO *bio = NULL;
     char why[160];
@@ -884,8 +883,7 @@ pem_cert_ari_id(X509 *cert, char **out, char **cause)
         rc = -E_CRYPTO;
         goto out;
     }
-    if ((a = b64url_encode(ASN1_STRING_get0_data(aki), (size_t)ASN1_STRING_length(aki))) ==
-            NULL ||
+    if ((a = b64url_encode(ASN1_STRING_get0_data(aki), (size_t)ASN1_STRING_length(aki))) == NULL ||
         (b = b64url_encode(p, (size_t)len)) == NULL)
         goto out;
     if ((*out = malloc(strlen(a) + strlen(b) + 2)) == NULL)
@@ -918,8 +916,10 @@ check_public_key(EVP_PKEY *pkey, char **cause)
         /* 1024..2047 bits: weak, but certificates still in use are tracked (with a warning
          * at import and weak_key in the status report) so that their replacement is seen. */
         if (bits < 1024) {
-            err_set(cause, "the certificate's key is RSA %d: RSA keys under 1024 bits are "
-                    "broken and refused", bits);
+            err_set(cause,
+                    "the certificate's key is RSA %d: RSA keys under 1024 bits are "
+                    "broken and refused",
+                    bits);
             return -E_BAD_INPUT;
         }
         return 0;
@@ -930,20 +930,22 @@ check_public_key(EVP_PKEY *pkey, char **cause)
         return -E_BAD_INPUT;
     }
     if (EVP_PKEY_is_a(pkey, "EC")) {
-        (void)EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_ENCODING, enc,
-                                             sizeof(enc), NULL);
+        (void)EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc),
+                                             NULL);
         if (strcmp(enc, OSSL_PKEY_EC_ENCODING_EXPLICIT) == 0) {
             err_set(cause, "the certificate's EC key has explicit curve parameters: only named "
-                    "curves (P-256, P-384, P-521) are accepted");
+                           "curves (P-256, P-384, P-521) are accepted");
             return -E_BAD_INPUT;
         }
-        if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
-                                            sizeof(group), NULL) ||
+        if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                            NULL) ||
             (strcmp(group, "prime256v1") != 0 && strcmp(group, "secp384r1") != 0 &&
              strcmp(group, "secp521r1") != 0 && strcmp(group, "P-256") != 0 &&
              strcmp(group, "P-384") != 0 && strcmp(group, "P-521") != 0)) {
-            err_set(cause, "the certificate's EC key uses the curve '%s': only P-256, P-384 "
-                    "and P-521 are accepted", group[0] != '\0' ? group : "unknown");
+            err_set(cause,
+                    "the certificate's EC key uses the curve '%s': only P-256, P-384 "
+                    "and P-521 are accepted",
+                    group[0] != '\0' ? group : "unknown");
             return -E_BAD_INPUT;
         }
         return 0;
@@ -969,7 +971,7 @@ pem_check_import(X509 *leaf, char **cause)
     }
     if (ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER) {
         err_set(cause, "the certificate's serial number is negative (RFC 5280 requires a "
-                "positive one)");
+                       "positive one)");
         rc = -E_BAD_INPUT;
         goto out;
     }
@@ -979,8 +981,10 @@ pem_check_import(X509 *leaf, char **cause)
         GENERAL_NAMES_free(sans);
     }
     if (nsans > PEM_MAX_SANS) {
-        err_set(cause, "the certificate has %d subject alternative names; at most %d are "
-                "accepted", nsans, PEM_MAX_SANS);
+        err_set(cause,
+                "the certificate has %d subject alternative names; at most %d are "
+                "accepted",
+                nsans, PEM_MAX_SANS);
         rc = -E_BAD_INPUT;
         goto out;
     }

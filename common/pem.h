@@ -19,8 +19,8 @@
  * 'X' is not a certificate", "truncated PEM", "not PEM or DER").
  * `what` names the input in messages (e.g. "certificate file").
  */
-int pem_read_certs(const unsigned char *data, size_t len, const char *what,
-                   STACK_OF(X509) **out, char **cause);
+int pem_read_certs(const unsigned char *data, size_t len, const char *what, STACK_OF(X509) * *out,
+                   char **cause);
 
 /*
  * Orders `chain` (any order, may be empty or NULL) into the path leaf ->
@@ -31,20 +31,19 @@ int pem_read_certs(const unsigned char *data, size_t len, const char *what,
  * link: 'CN=Other CA' did not issue 'CN=www.example.com'".
  * *ordered receives new references (leaf not included).
  */
-int pem_order_chain(X509 *leaf, STACK_OF(X509) *chain, STACK_OF(X509) **ordered,
-                    char **cause);
+int pem_order_chain(X509 *leaf, STACK_OF(X509) * chain, STACK_OF(X509) * *ordered, char **cause);
 
 /*
  * What an imported leaf must be: a positive serial number, at most 1000
  * subjectAltName entries, and a key that is not broken: RSA of 1024 bits or
  * more (under 2048 the import warns), EC on P-256, P-384 or P-521 (named, not
- * explicit parameters), Ed25519 or Ed448.  -E_BAD_INPUT names the problem ("the certificate's key is RSA
- * 1024: ...").
+ * explicit parameters), Ed25519 or Ed448.  -E_BAD_INPUT names the problem ("the certificate's key
+ * is RSA 1024: ...").
  */
 int pem_check_import(X509 *leaf, char **cause);
 
 /* PEM text of certs (concatenated CERTIFICATE blocks), heap, NUL-terminated. */
-int pem_write_certs(STACK_OF(X509) *certs, char **out, size_t *len, char **cause);
+int pem_write_certs(STACK_OF(X509) * certs, char **out, size_t *len, char **cause);
 /* PEM text of one certificate. */
 int pem_write_cert(X509 *cert, char **out, size_t *len, char **cause);
 
@@ -56,16 +55,16 @@ struct cert_info {
     char *fingerprint; /* SHA-256, upper-case hex pairs joined by ':' */
     char **dns;        /* subjectAltName dNSName entries */
     size_t ndns;
-    char **ips;        /* subjectAltName iPAddress entries, printed */
+    char **ips; /* subjectAltName iPAddress entries, printed */
     size_t nips;
     int64_t not_before; /* Unix seconds */
     int64_t not_after;
-    char *key_type;     /* "EC", "RSA", "Ed25519", "Ed448", other names as OpenSSL has them */
-    int key_bits;       /* 256, 2048, ... */
-    char *key_curve;    /* "P-256", "P-384" or "" */
-    char *sig_alg;      /* "ecdsa-with-SHA256", ... */
-    int self_signed;    /* issuer == subject and the signature verifies with its own key */
-    int is_ca;          /* basicConstraints CA:TRUE */
+    char *key_type;  /* "EC", "RSA", "Ed25519", "Ed448", other names as OpenSSL has them */
+    int key_bits;    /* 256, 2048, ... */
+    char *key_curve; /* "P-256", "P-384" or "" */
+    char *sig_alg;   /* "ecdsa-with-SHA256", ... */
+    int self_signed; /* issuer == subject and the signature verifies with its own key */
+    int is_ca;       /* basicConstraints CA:TRUE */
 };
 
 /* Fills info from cert; release with pem_cert_info_free. */

@@ -11,10 +11,17 @@ static const struct {
     enum proto_op op;
     const char *name;
 } op_names[] = {
-    {PROTO_OP_HELLO, "hello"},   {PROTO_OP_PING, "ping"},         {PROTO_OP_VERSION, "version"},
-    {PROTO_OP_STATUS, "status"}, {PROTO_OP_LIST, "list"},         {PROTO_OP_SHOW, "show"},
-    {PROTO_OP_IMPORT, "import"}, {PROTO_OP_SELFSIGNED, "selfsigned"},
-    {PROTO_OP_EXPORT, "export"}, {PROTO_OP_REMOVE, "remove"},     {PROTO_OP_ROLLBACK, "rollback"},
+    {PROTO_OP_HELLO, "hello"},
+    {PROTO_OP_PING, "ping"},
+    {PROTO_OP_VERSION, "version"},
+    {PROTO_OP_STATUS, "status"},
+    {PROTO_OP_LIST, "list"},
+    {PROTO_OP_SHOW, "show"},
+    {PROTO_OP_IMPORT, "import"},
+    {PROTO_OP_SELFSIGNED, "selfsigned"},
+    {PROTO_OP_EXPORT, "export"},
+    {PROTO_OP_REMOVE, "remove"},
+    {PROTO_OP_ROLLBACK, "rollback"},
     {PROTO_OP_SET, "set"},
     {PROTO_OP_DEPLOY, "deploy"},
     {PROTO_OP_REQUEST, "request"},
@@ -28,9 +35,12 @@ static const struct {
     {PROTO_OP_ACCOUNT_ROLLOVER, "account-rollover"},
     {PROTO_OP_ACCOUNT_DEACTIVATE, "account-deactivate"},
     {PROTO_OP_ACCOUNT_IMPORT, "account-import"},
-    {PROTO_OP_TRUST_ADD, "trust-add"},       {PROTO_OP_TRUST_LIST, "trust-list"},
-    {PROTO_OP_TRUST_REMOVE, "trust-remove"}, {PROTO_OP_TRUST_SHOW, "trust-show"},
-    {PROTO_OP_VERIFY, "verify"},             {PROTO_OP_PROBE, "probe"},
+    {PROTO_OP_TRUST_ADD, "trust-add"},
+    {PROTO_OP_TRUST_LIST, "trust-list"},
+    {PROTO_OP_TRUST_REMOVE, "trust-remove"},
+    {PROTO_OP_TRUST_SHOW, "trust-show"},
+    {PROTO_OP_VERIFY, "verify"},
+    {PROTO_OP_PROBE, "probe"},
     {PROTO_OP_METRICS, "metrics"},
     {PROTO_OP_LOGS, "logs"},
 };
@@ -250,33 +260,68 @@ check_msgpack(const unsigned char *p, size_t len)
             size_t n;
 
             switch (b) {
-            case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
-            case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
+            case 0xc4:
+            case 0xc5:
+            case 0xc6: /* bin 8/16/32 */
+            case 0xd9:
+            case 0xda:
+            case 0xdb: /* str 8/16/32 */
                 n = (b == 0xc4 || b == 0xd9) ? 1 : (b == 0xc5 || b == 0xda) ? 2 : 4;
                 if (len - off < 1 + n)
                     return 0;
                 body = be_read(p + off + 1, n);
                 head = 1 + n;
                 break;
-            case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32: length, type */
+            case 0xc7:
+            case 0xc8:
+            case 0xc9: /* ext 8/16/32: length, type */
                 n = b == 0xc7 ? 1 : b == 0xc8 ? 2 : 4;
                 if (len - off < 1 + n)
                     return 0;
                 body = be_read(p + off + 1, n) + 1;
                 head = 1 + n;
                 break;
-            case 0xca: body = 4; break;
-            case 0xcb: body = 8; break;
-            case 0xcc: case 0xd0: body = 1; break;
-            case 0xcd: case 0xd1: body = 2; break;
-            case 0xce: case 0xd2: body = 4; break;
-            case 0xcf: case 0xd3: body = 8; break;
-            case 0xd4: body = 2; break;  /* fixext 1 + type */
-            case 0xd5: body = 3; break;
-            case 0xd6: body = 5; break;
-            case 0xd7: body = 9; break;
-            case 0xd8: body = 17; break;
-            case 0xdc: case 0xdd: case 0xde: case 0xdf: /* array/map 16/32 */
+            case 0xca:
+                body = 4;
+                break;
+            case 0xcb:
+                body = 8;
+                break;
+            case 0xcc:
+            case 0xd0:
+                body = 1;
+                break;
+            case 0xcd:
+            case 0xd1:
+                body = 2;
+                break;
+            case 0xce:
+            case 0xd2:
+                body = 4;
+                break;
+            case 0xcf:
+            case 0xd3:
+                body = 8;
+                break;
+            case 0xd4:
+                body = 2;
+                break; /* fixext 1 + type */
+            case 0xd5:
+                body = 3;
+                break;
+            case 0xd6:
+                body = 5;
+                break;
+            case 0xd7:
+                body = 9;
+                break;
+            case 0xd8:
+                body = 17;
+                break;
+            case 0xdc:
+            case 0xdd:
+            case 0xde:
+            case 0xdf: /* array/map 16/32 */
                 n = (b == 0xdc || b == 0xde) ? 2 : 4;
                 if (len - off < 1 + n)
                     return 0;
@@ -699,7 +744,8 @@ proto_pack_json(msgpack_packer *pk, const cJSON *j)
     } else if (cJSON_IsObject(j)) {
         cJSON_ArrayForEach(c, j) n++;
         msgpack_pack_map(pk, n);
-        cJSON_ArrayForEach(c, j) {
+        cJSON_ArrayForEach(c, j)
+        {
             proto_pack_str(pk, c->string != NULL ? c->string : "");
             proto_pack_json(pk, c);
         }

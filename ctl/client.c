@@ -168,8 +168,7 @@ render_progress(struct client *c, const msgpack_object *m)
 }
 
 int
-client_request_finish(struct client *c, struct proto_writer *w, struct reply *reply,
-                      char **cause)
+client_request_finish(struct client *c, struct proto_writer *w, struct reply *reply, char **cause)
 {
     uint64_t id = c->next_id, got;
     char *data = NULL;

@@ -30,11 +30,11 @@ struct client {
 /* What the agent answered. */
 struct reply {
     int ok;
-    cJSON *result;  /* the result map (ok) */
-    cJSON *items;   /* items streamed before the reply, or NULL */
-    char *code;     /* "E_NOT_FOUND" (error) */
-    char *message;  /* the agent's words (error) */
-    char *detail;   /* optional detail (error) */
+    cJSON *result; /* the result map (ok) */
+    cJSON *items;  /* items streamed before the reply, or NULL */
+    char *code;    /* "E_NOT_FOUND" (error) */
+    char *message; /* the agent's words (error) */
+    char *detail;  /* optional detail (error) */
 };
 
 /*

@@ -11,7 +11,7 @@
 #define MAX_NAMES 100
 
 struct opts {
-    const char *pos[2];      /* positional arguments */
+    const char *pos[2]; /* positional arguments */
     size_t npos;
     const char *dns[MAX_NAMES];
     size_t ndns;
@@ -153,7 +153,8 @@ cmd_request(struct ctl *ctl, int argc, char **argv)
 
     if ((rc = parse(argv[0], argc, argv, 1,
                     "--dns --ip --ca --key --challenge --preferred-chain --profile "
-                    "--require-profile --agree-tos --email", 1, &o)) != 0)
+                    "--require-profile --agree-tos --email",
+                    1, &o)) != 0)
         return rc;
     if (o.npos != 1)
         return cmd_usage_error(argv[0], "%s", "missing NAME");
@@ -163,13 +164,11 @@ cmd_request(struct ctl *ctl, int argc, char **argv)
         return cmd_usage_error(argv[0], "%s", "give --profile or --require-profile, not both");
     if ((rc = ctl_connect(ctl)) != 0)
         return rc;
-    if (ctl->settings != NULL &&
-        (rc = cmd_settings_apply(ctl, o.pos[0], ctl->settings, 0)) != 0)
+    if (ctl->settings != NULL && (rc = cmd_settings_apply(ctl, o.pos[0], ctl->settings, 0)) != 0)
         return rc;
     prepare_progress(ctl);
-    n += (o.ca != NULL) + (o.key != NULL) + (o.challenge != NULL) +
-         (o.preferred_chain != NULL) + (o.profile != NULL || o.require_profile != NULL) * 2 +
-         (o.email != NULL);
+    n += (o.ca != NULL) + (o.key != NULL) + (o.challenge != NULL) + (o.preferred_chain != NULL) +
+         (o.profile != NULL || o.require_profile != NULL) * 2 + (o.email != NULL);
     client_request_begin(&ctl->client, &w, PROTO_OP_REQUEST, n);
     proto_pack_kv_str(&w.pk, "name", o.pos[0]);
     proto_pack_str(&w.pk, "dns");
@@ -230,7 +229,8 @@ cmd_renew(struct ctl *ctl, int argc, char **argv)
         } else {
             size_t n = 0;
 
-            cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r.result, "renewed")) {
+            cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r.result, "renewed"))
+            {
                 n++;
                 if (jbool(it, "ok"))
                     printf("renewed '%s' (version %lld)\n", jstr(it, "name"),
@@ -300,8 +300,7 @@ cmd_ca(struct ctl *ctl, int argc, char **argv)
         return cmd_usage_error(argv[0], "%s", "missing NAME");
     if (strcmp(sub, "add") == 0 && o.directory == NULL)
         return cmd_usage_error(argv[0], "%s", "ca add needs --directory URL");
-    if (o.trust != NULL &&
-        cmd_read_input(o.trust, 256 * 1024, &trust, &tlen, &cause) != 0) {
+    if (o.trust != NULL && cmd_read_input(o.trust, 256 * 1024, &trust, &tlen, &cause) != 0) {
         fprintf(stderr, "certctl ca: %s\n", cause != NULL ? cause : "cannot read --trust");
         free(cause);
         return EXIT_USAGE;
@@ -333,14 +332,14 @@ cmd_ca(struct ctl *ctl, int argc, char **argv)
             struct table *t = table_new(3, hdr);
             const cJSON *it;
 
-            cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r.result, "cas")) {
+            cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r.result, "cas"))
+            {
                 char name[96];
                 const char *cells[3];
 
                 snprintf(name, sizeof(name), "%s%s", jstr(it, "name"),
-                         strcmp(jstr(it, "name"), jstr(r.result, "default_ca")) == 0
-                             ? " (default)"
-                             : "");
+                         strcmp(jstr(it, "name"), jstr(r.result, "default_ca")) == 0 ? " (default)"
+                                                                                     : "");
                 cells[0] = name;
                 cells[1] = jstr(it, "directory");
                 cells[2] = jstr(it, "account")[0] != '\0' ? jstr(it, "account") : "-";
@@ -385,8 +384,9 @@ cmd_account(struct ctl *ctl, int argc, char **argv)
             break;
     }
     if (k == sizeof(subs) / sizeof(subs[0]))
-        return cmd_usage_error(argv[0], "%s", "use 'account register', 'account show', "
-                                              "'account rollover' or 'account deactivate'");
+        return cmd_usage_error(argv[0], "%s",
+                               "use 'account register', 'account show', "
+                               "'account rollover' or 'account deactivate'");
     if ((rc = parse(argv[0], argc, argv, 2, subs[k].allowed, 0, &o)) != 0)
         return rc;
     if ((o.eab_kid != NULL) != (o.eab_hmac_file != NULL))

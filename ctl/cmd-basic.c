@@ -77,8 +77,8 @@ cmd_ping(struct ctl *ctl, int argc, char **argv)
 static void
 print_cert_table(const cJSON *items)
 {
-    static const char *const headers[] = {"NAME", "VER", "SOURCE", "DOMAINS", "NOT AFTER",
-                                          "DAYS", "KEY"};
+    static const char *const headers[] = {"NAME",      "VER",  "SOURCE", "DOMAINS",
+                                          "NOT AFTER", "DAYS", "KEY"};
     struct table *t = table_new(7, headers);
     const cJSON *it;
 

@@ -26,10 +26,22 @@ struct args {
 };
 
 enum {
-    O_DNS = 1 << 0, O_IP = 1 << 1, O_KEY = 1 << 2, O_DAYS = 1 << 3, O_CERT = 1 << 4,
-    O_KEYFILE = 1 << 5, O_CHAIN = 1 << 6, O_PFX = 1 << 7, O_PASSWORD = 1 << 8,
-    O_FORMAT = 1 << 9, O_OUT = 1 << 10, O_VERSION = 1 << 11, O_TO = 1 << 12, O_NOKEY = 1 << 13,
-    O_FROMSTORE = 1 << 14, O_STORE = 1 << 15,
+    O_DNS = 1 << 0,
+    O_IP = 1 << 1,
+    O_KEY = 1 << 2,
+    O_DAYS = 1 << 3,
+    O_CERT = 1 << 4,
+    O_KEYFILE = 1 << 5,
+    O_CHAIN = 1 << 6,
+    O_PFX = 1 << 7,
+    O_PASSWORD = 1 << 8,
+    O_FORMAT = 1 << 9,
+    O_OUT = 1 << 10,
+    O_VERSION = 1 << 11,
+    O_TO = 1 << 12,
+    O_NOKEY = 1 << 13,
+    O_FROMSTORE = 1 << 14,
+    O_STORE = 1 << 15,
 };
 
 /* Parses NAME and the options allowed by mask; returns 0 or EXIT_USAGE. */
@@ -40,10 +52,18 @@ parse(int argc, char **argv, unsigned mask, struct args *a)
         unsigned bit;
         const char *name;
     } opts[] = {
-        {O_KEY, "--key"},        {O_DAYS, "--days"},       {O_CERT, "--cert"},
-        {O_KEYFILE, "--key"},    {O_CHAIN, "--chain"},     {O_PFX, "--pfx"},
-        {O_PASSWORD, "--password-file"}, {O_FORMAT, "--format"}, {O_OUT, "--out"},
-        {O_VERSION, "--version"}, {O_TO, "--to"}, {O_FROMSTORE, "--from-store"},
+        {O_KEY, "--key"},
+        {O_DAYS, "--days"},
+        {O_CERT, "--cert"},
+        {O_KEYFILE, "--key"},
+        {O_CHAIN, "--chain"},
+        {O_PFX, "--pfx"},
+        {O_PASSWORD, "--password-file"},
+        {O_FORMAT, "--format"},
+        {O_OUT, "--out"},
+        {O_VERSION, "--version"},
+        {O_TO, "--to"},
+        {O_FROMSTORE, "--from-store"},
         {O_STORE, "--store"},
     };
     const char *cmd = argv[0];
@@ -79,19 +99,45 @@ parse(int argc, char **argv, unsigned mask, struct args *a)
             if ((r = cmd_opt(argc, argv, &i, opts[k].name, &v)) <= 0)
                 continue;
             switch (opts[k].bit) {
-            case O_KEY: slot = &a->key; break;
-            case O_DAYS: slot = &a->days; break;
-            case O_CERT: slot = &a->cert; break;
-            case O_KEYFILE: slot = &a->keyfile; break;
-            case O_CHAIN: slot = &a->chain; break;
-            case O_PFX: slot = &a->pfx; break;
-            case O_PASSWORD: slot = &a->password_file; break;
-            case O_FORMAT: slot = &a->format; break;
-            case O_OUT: slot = &a->out; break;
-            case O_VERSION: slot = &a->version; break;
-            case O_FROMSTORE: slot = &a->from_store; break;
-            case O_STORE: slot = &a->store; break;
-            default: slot = &a->to; break;
+            case O_KEY:
+                slot = &a->key;
+                break;
+            case O_DAYS:
+                slot = &a->days;
+                break;
+            case O_CERT:
+                slot = &a->cert;
+                break;
+            case O_KEYFILE:
+                slot = &a->keyfile;
+                break;
+            case O_CHAIN:
+                slot = &a->chain;
+                break;
+            case O_PFX:
+                slot = &a->pfx;
+                break;
+            case O_PASSWORD:
+                slot = &a->password_file;
+                break;
+            case O_FORMAT:
+                slot = &a->format;
+                break;
+            case O_OUT:
+                slot = &a->out;
+                break;
+            case O_VERSION:
+                slot = &a->version;
+                break;
+            case O_FROMSTORE:
+                slot = &a->from_store;
+                break;
+            case O_STORE:
+                slot = &a->store;
+                break;
+            default:
+                slot = &a->to;
+                break;
             }
             *slot = v;
         }
@@ -204,8 +250,10 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
                 else if (j == i + 1 && argv[j][0] != '-')
                     dir = argv[j];
                 else
-                    return cmd_usage_error(argv[0], "--from-certbot takes a directory and "
-                                                    "--no-deploy only, not '%s'", argv[j]);
+                    return cmd_usage_error(argv[0],
+                                           "--from-certbot takes a directory and "
+                                           "--no-deploy only, not '%s'",
+                                           argv[j]);
             }
             return cmd_import_certbot(ctl, dir, deploy);
         }
@@ -495,16 +543,15 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
         printf("days left:    EXPIRED %lld days ago\n", (long long)-jint(r.result, "days_left"));
     else
         printf("days left:    %lld\n", (long long)jint(r.result, "days_left"));
-    printf("key:          %s\n", jbool(r.result, "has_key") ? jstr(r.result, "key")
-                                                            : "(no private key in the store)");
+    printf("key:          %s\n",
+           jbool(r.result, "has_key") ? jstr(r.result, "key") : "(no private key in the store)");
     printf("signature:    %s\n", jstr(r.result, "signature"));
     printf("SHA-256:      %s\n", jstr(r.result, "fingerprint"));
     printf("files:        %s/%s/\n", jstr(r.result, "live_dir"), jstr(r.result, "name"));
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r.result, "windows_store"))
     {
         if (cJSON_IsString(it))
-            printf("in store:     LocalMachine\\%s, thumbprint %s\n", it->string,
-                   it->valuestring);
+            printf("in store:     LocalMachine\\%s, thumbprint %s\n", it->string, it->valuestring);
     }
     chain = cJSON_GetObjectItemCaseSensitive(r.result, "chain");
     printf("chain:        %d certificate(s)\n", cJSON_GetArraySize(chain));
@@ -517,8 +564,8 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
     history = cJSON_GetObjectItemCaseSensitive(r.result, "history");
     printf("history:\n");
     {
-        static const char *const headers[] = {"  VER", "SOURCE", "CREATED", "NOT AFTER", "KEY",
-                                              "SERIAL"};
+        static const char *const headers[] = {"  VER",     "SOURCE", "CREATED",
+                                              "NOT AFTER", "KEY",    "SERIAL"};
         struct table *t = table_new(6, headers);
 
         cJSON_ArrayForEach(it, history)

@@ -65,11 +65,16 @@ parse_conf(const char *path, struct lineage *l, char **cause)
             size_t off, size;
         } fields[] = {
 #define F(k, f) {k, offsetof(struct lineage, f), sizeof(((struct lineage *)0)->f)}
-            F("cert", cert),           F("privkey", privkey),
-            F("chain", chain),         F("server", server),
-            F("key_type", key_type),   F("rsa_key_size", rsa_key_size),
-            F("elliptic_curve", curve), F("authenticator", authenticator),
-            F("account", account),     F("preferred_chain", preferred_chain),
+            F("cert", cert),
+            F("privkey", privkey),
+            F("chain", chain),
+            F("server", server),
+            F("key_type", key_type),
+            F("rsa_key_size", rsa_key_size),
+            F("elliptic_curve", curve),
+            F("authenticator", authenticator),
+            F("account", account),
+            F("preferred_chain", preferred_chain),
 #undef F
         };
 
@@ -371,8 +376,8 @@ import_one(struct ctl *ctl, const char *dir, const char *conf, int deploy, cJSON
     snprintf(l.name, sizeof(l.name), "%.*s", (int)(strlen(conf) - 5), conf);
     cJSON_AddStringToObject(report, "name", l.name);
     err_set(&path, "%s/renewal/%s", dir, conf);
-    if ((rc = parse_conf(path, &l, &cause)) != 0 || (rc = read_pem(l.cert, &cert, &cert_len,
-                                                                   &cause)) != 0 ||
+    if ((rc = parse_conf(path, &l, &cause)) != 0 ||
+        (rc = read_pem(l.cert, &cert, &cert_len, &cause)) != 0 ||
         (rc = read_pem(l.privkey, &key, &key_len, &cause)) != 0 ||
         (l.chain[0] != '\0' && (rc = read_pem(l.chain, &chain, &chain_len, &cause)) != 0)) {
         cJSON_AddStringToObject(report, "error", cause != NULL ? cause : "unreadable");
@@ -479,8 +484,7 @@ cmd_import_certbot(struct ctl *ctl, const char *dir, int deploy)
         if (import_one(ctl, dir, ent.name, deploy, report) == 0) {
             if (cJSON_GetObjectItemCaseSensitive(report, "skipped") == NULL)
                 done++;
-        }
-        else
+        } else
             failed++;
     }
     if (ctl->json) {

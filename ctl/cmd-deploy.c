@@ -63,8 +63,7 @@ cmd_settings_extract(const char *cmd, int *argc, char **argv, int set_only, cJSO
                 cJSON_AddNullToObject(s, "auto_renew");
             else {
                 cJSON_Delete(s);
-                return cmd_usage_error(cmd, "--auto-renew takes yes, no or default, not '%s'",
-                                       v);
+                return cmd_usage_error(cmd, "--auto-renew takes yes, no or default, not '%s'", v);
             }
         } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--renew-before-days", &v)) > 0) {
             long d = strcmp(v, "0") == 0 ? 0 : cmd_parse_count(v, 365);
@@ -119,8 +118,7 @@ print_settings(const char *name, const cJSON *s)
                    jstr(t, "store"), jbool(t, "keep_previous") ? "keeps the" : "replaces the",
                    jbool(t, "exportable") ? "" : "not ");
         else if (pw[0] != '\0')
-            printf("  deploy %-5s %s (password from %s)\n", jstr(t, "type"), jstr(t, "path"),
-                   pw);
+            printf("  deploy %-5s %s (password from %s)\n", jstr(t, "type"), jstr(t, "path"), pw);
         else
             printf("  deploy %-5s %s\n", jstr(t, "type"), jstr(t, "path"));
     }
@@ -132,11 +130,10 @@ print_settings(const char *name, const cJSON *s)
             printf("  in store     LocalMachine\\%s, thumbprint %s\n", t->string, t->valuestring);
     }
     printf("  deploy hook  %s\n", jstr(s, "deploy_hook")[0] ? jstr(s, "deploy_hook") : "(none)");
-    printf("  failure hook %s\n",
-           jstr(s, "failure_hook")[0] ? jstr(s, "failure_hook") : "(none)");
+    printf("  failure hook %s\n", jstr(s, "failure_hook")[0] ? jstr(s, "failure_hook") : "(none)");
     v = cJSON_GetObjectItemCaseSensitive(s, "auto_renew");
     printf("  auto renew   %s\n", cJSON_IsBool(v) ? (cJSON_IsTrue(v) ? "yes" : "no")
-                                                   : "default (ACME: yes, self-signed: no)");
+                                                  : "default (ACME: yes, self-signed: no)");
     if (jint(s, "renew_before_days") > 0)
         printf("  renew before %lld days\n", (long long)jint(s, "renew_before_days"));
 }

@@ -22,19 +22,18 @@ const struct cmd cmd_table[] = {
      cmd_status},
     {"list", "", "list the certificates in the store", "", cmd_list},
     {"show", "NAME [--version N]", "details of a certificate: subject, SANs, chain, history",
-     "  --version N        show version N instead of the current one\n",
-     cmd_show},
+     "  --version N        show version N instead of the current one\n", cmd_show},
     {"selfsigned", "NAME --dns D [--dns D2 ...] [--ip ADDR ...] [--key TYPE] [--days N]",
      "create a new self-signed version of NAME",
      "  --dns D            a DNS name (repeatable); the first becomes the common name\n"
      "  --ip ADDR          an IPv4 or IPv6 address (repeatable)\n"
      "  --key TYPE         ec256 (default), ec384, rsa2048, rsa3072, rsa4096, ed25519\n"
-     "  --days N           validity in days (default 365, or selfsigned_days)\n"
-     CMD_SETTINGS_HELP,
+     "  --days N           validity in days (default 365, or selfsigned_days)\n" CMD_SETTINGS_HELP,
      cmd_selfsigned},
-    {"import", "NAME --cert FILE [--key FILE] [--chain FILE] | NAME --pfx FILE "
-               "[--password-file F] | NAME --from-store THUMBPRINT [--store STORE] | "
-               "--from-certbot [DIR] [--no-deploy]",
+    {"import",
+     "NAME --cert FILE [--key FILE] [--chain FILE] | NAME --pfx FILE "
+     "[--password-file F] | NAME --from-store THUMBPRINT [--store STORE] | "
+     "--from-certbot [DIR] [--no-deploy]",
      "import a certificate (PEM, DER or PKCS#12) as a new version of NAME",
      "  --cert FILE        the certificate, PEM or DER; extra PEM certificates are the chain\n"
      "  --key FILE         its private key, PEM or DER (may be inside --cert)\n"
@@ -46,8 +45,8 @@ const struct cmd cmd_table[] = {
      "  --store STORE      the store of --from-store (default MY)\n"
      "  --from-certbot [DIR]  take over every certbot lineage in DIR (/etc/letsencrypt):\n"
      "                     certificate, key, CA, key type and account; certagent renews them\n"
-     "                     and keeps DIR/live/NAME/ current (--no-deploy: leave it alone)\n"
-     CMD_SETTINGS_HELP,
+     "                     and keeps DIR/live/NAME/ current (--no-deploy: leave it "
+     "alone)\n" CMD_SETTINGS_HELP,
      cmd_import},
     {"export", "NAME --format pem|pfx --out PATH [--password-file F] [--version N] [--no-key]",
      "write a certificate with its chain and private key to a file",
@@ -59,11 +58,11 @@ const struct cmd cmd_table[] = {
      cmd_export},
     {"remove", "NAME", "remove a certificate and all its versions", "", cmd_remove},
     {"rollback", "NAME [--to VERSION]", "make an earlier version current again",
-     "  --to VERSION       the version to make current (default: the one before)\n",
-     cmd_rollback},
-    {"request", "NAME --dns D [--dns D2 ...] [--ip ADDR ...] [--ca CA] [--key TYPE] "
-                "[--challenge C] [--preferred-chain CN] [--profile P | --require-profile P] "
-                "[--agree-tos] [--email E]",
+     "  --to VERSION       the version to make current (default: the one before)\n", cmd_rollback},
+    {"request",
+     "NAME --dns D [--dns D2 ...] [--ip ADDR ...] [--ca CA] [--key TYPE] "
+     "[--challenge C] [--preferred-chain CN] [--profile P | --require-profile P] "
+     "[--agree-tos] [--email E]",
      "get a certificate for NAME from an ACME CA (Let's Encrypt, ...)",
      "  --dns D            a DNS name (repeatable); *.example.com needs dns-01\n"
      "  --ip ADDR          an IP address (repeatable; http-01 or tls-alpn-01)\n"
@@ -74,11 +73,11 @@ const struct cmd cmd_table[] = {
      "  --profile P        ask for profile P; falls back to the default with a warning\n"
      "  --require-profile P  ask for profile P and fail when the CA does not offer it\n"
      "  --agree-tos        agree to the CA's terms of service (registers an account)\n"
-     "  --email E          contact address for a new account\n"
-     CMD_SETTINGS_HELP,
+     "  --email E          contact address for a new account\n" CMD_SETTINGS_HELP,
      cmd_request},
-    {"set", "NAME [--deploy-files DIR] [--deploy-pfx FILE] [--deploy-store STORE] "
-            "[--deploy-hook CMD] ...",
+    {"set",
+     "NAME [--deploy-files DIR] [--deploy-pfx FILE] [--deploy-store STORE] "
+     "[--deploy-hook CMD] ...",
      "show or change a certificate's deploy targets, hooks and renewal settings",
      CMD_SETTINGS_HELP
      "  --remove-target P  stop deploying to the directory, PFX file or store P\n"
@@ -89,8 +88,7 @@ const struct cmd cmd_table[] = {
      cmd_set},
     {"deploy", "NAME", "deploy the current version again and run the deploy hooks", "",
      cmd_deploy},
-    {"renew", "NAME | --all [--force]",
-     "renew a certificate now (or every one that is due)",
+    {"renew", "NAME | --all [--force]", "renew a certificate now (or every one that is due)",
      "  --all              every certificate the agent renews (ACME, and self-signed with\n"
      "                     auto renew) whose renewal time has come\n"
      "  --force            renew even when not due\n",
@@ -106,8 +104,9 @@ const struct cmd cmd_table[] = {
      "  --trust FILE       PEM certificates trusted for the CA's HTTPS endpoint (test and\n"
      "                     private CAs; default: the system store)\n",
      cmd_ca},
-    {"account", "register [--ca CA] [--email E] [--eab-kid K --eab-hmac-file F] [--key TYPE] "
-                "--agree-tos | show | rollover [--key TYPE] | deactivate  [--ca CA]",
+    {"account",
+     "register [--ca CA] [--email E] [--eab-kid K --eab-hmac-file F] [--key TYPE] "
+     "--agree-tos | show | rollover [--key TYPE] | deactivate  [--ca CA]",
      "the ACME account at a CA",
      "  --ca CA            the CA (default: default_ca)\n"
      "  --email E          contact address\n"
@@ -134,8 +133,9 @@ const struct cmd cmd_table[] = {
      "  --purpose P        server (default) or client\n"
      "Exit status 4 when the chain is not trusted.\n",
      cmd_verify},
-    {"probe", "URL... [--urls-from FILE] [--timeout S] [--min-tls V] [--concurrency N] "
-              "[--chain]",
+    {"probe",
+     "URL... [--urls-from FILE] [--timeout S] [--min-tls V] [--concurrency N] "
+     "[--chain]",
      "check remote TLS servers: version, cipher, chain, host name, expiry, policy",
      "  URL                https://, imaps:// (993), pop3s:// (995), smtps:// (465),\n"
      "                     ldaps:// (636), imap+starttls:// (143), pop3+starttls:// (110),\n"

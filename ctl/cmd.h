@@ -19,7 +19,7 @@
 #define EXIT_CHECK_FAILED 4
 
 struct ctl {
-    const char *socket;  /* --socket or CERTAGENT_SOCKET; NULL: defaults */
+    const char *socket; /* --socket or CERTAGENT_SOCKET; NULL: defaults */
     int json;
     struct client client;
     int connected;
@@ -62,8 +62,7 @@ int cmd_read_password(const char *path, char **out, char **cause);
 /* Wipes and frees a NUL-terminated secret; NULL is a no-op. */
 void cmd_free_secret(char *s);
 /* Reads an input file (at most max bytes). */
-int cmd_read_input(const char *path, size_t max, unsigned char **out, size_t *len,
-                   char **cause);
+int cmd_read_input(const char *path, size_t max, unsigned char **out, size_t *len, char **cause);
 /* Parses a positive integer option; -1 when invalid. */
 long cmd_parse_count(const char *s, long max);
 
@@ -92,21 +91,20 @@ int cmd_deploy(struct ctl *ctl, int argc, char **argv);
 int cmd_settings_extract(const char *cmd, int *argc, char **argv, int set_only,
                          struct cJSON **out);
 /* Sends them for name (prints them when print); 0 or the exit code. */
-int cmd_settings_apply(struct ctl *ctl, const char *name, const struct cJSON *settings,
-                       int print);
-#define CMD_SETTINGS_HELP \
-    "  --deploy-files DIR write cert.pem, chain.pem, fullchain.pem, privkey.pem there after\n" \
-    "                     each new version (repeatable)\n" \
-    "  --deploy-pfx FILE  write a PKCS#12 file there after each new version (repeatable)\n" \
-    "  --pfx-password-file F  password of the --deploy-pfx files (read by the agent)\n" \
-    "  --deploy-store STORE  Windows: import each new version with its key into\n" \
-    "                     LocalMachine\\STORE (e.g. MY) as \"certagent NAME\"; the previous\n" \
-    "                     version leaves the store, intermediates go to LocalMachine\\CA\n" \
-    "  --store-keep-previous  leave the previous version in the --deploy-store store\n" \
-    "  --store-exportable     import the key exportable (default: not exportable)\n" \
-    "  --deploy-hook CMD  shell command run after each new version is deployed\n" \
-    "  --failure-hook CMD shell command run after each failed renewal\n" \
-    "  --auto-renew yes|no|default  renew automatically (default: ACME yes, self-signed no)\n" \
+int cmd_settings_apply(struct ctl *ctl, const char *name, const struct cJSON *settings, int print);
+#define CMD_SETTINGS_HELP                                                                         \
+    "  --deploy-files DIR write cert.pem, chain.pem, fullchain.pem, privkey.pem there after\n"    \
+    "                     each new version (repeatable)\n"                                        \
+    "  --deploy-pfx FILE  write a PKCS#12 file there after each new version (repeatable)\n"       \
+    "  --pfx-password-file F  password of the --deploy-pfx files (read by the agent)\n"           \
+    "  --deploy-store STORE  Windows: import each new version with its key into\n"                \
+    "                     LocalMachine\\STORE (e.g. MY) as \"certagent NAME\"; the previous\n"    \
+    "                     version leaves the store, intermediates go to LocalMachine\\CA\n"       \
+    "  --store-keep-previous  leave the previous version in the --deploy-store store\n"           \
+    "  --store-exportable     import the key exportable (default: not exportable)\n"              \
+    "  --deploy-hook CMD  shell command run after each new version is deployed\n"                 \
+    "  --failure-hook CMD shell command run after each failed renewal\n"                          \
+    "  --auto-renew yes|no|default  renew automatically (default: ACME yes, self-signed no)\n"    \
     "  --renew-before-days N  renew N days before expiry (0: the agent's rule)\n"
 
 /* cmd-certbot.c: import --from-certbot DIR (deploy: keep DIR/live/NAME current). */

@@ -25,8 +25,9 @@ upgrade_decide(const char *installed, const char *new_version, int force, char *
         return UPGRADE_FRESH;
     }
     if (version_parse(installed, &vi, &why) != 0) {
-        err_set(message, "the installed version is invalid: %s; check the state directory's "
-                         "state.json, or pass --installed VERSION",
+        err_set(message,
+                "the installed version is invalid: %s; check the state directory's "
+                "state.json, or pass --installed VERSION",
                 why);
         free(why);
         return UPGRADE_BAD_VERSION;
@@ -39,21 +40,24 @@ upgrade_decide(const char *installed, const char *new_version, int force, char *
     }
     if (c > 0) {
         if (force) {
-            err_set(message, "downgrading certagent %s to %s because --force was given; the "
-                             "state directory was written by the newer version",
+            err_set(message,
+                    "downgrading certagent %s to %s because --force was given; the "
+                    "state directory was written by the newer version",
                     installed, new_version);
             return UPGRADE_FORCED_DOWNGRADE;
         }
-        err_set(message, "refusing to downgrade certagent %s to %s: the state may already "
-                         "use a format %s does not read. Install %s or newer instead, or back "
-                         "up the state directory and pass --force. Nothing was changed.",
+        err_set(message,
+                "refusing to downgrade certagent %s to %s: the state may already "
+                "use a format %s does not read. Install %s or newer instead, or back "
+                "up the state directory and pass --force. Nothing was changed.",
                 installed, new_version, new_version, installed);
         return UPGRADE_REFUSED_DOWNGRADE;
     }
     if (version_compare(&vi, &vmin) < 0) {
-        err_set(message, "refusing to upgrade certagent %s to %s directly: this release "
-                         "migrates from %s or newer. Upgrade to %s first, start it once so it "
-                         "migrates the state, then upgrade to %s. Nothing was changed.",
+        err_set(message,
+                "refusing to upgrade certagent %s to %s directly: this release "
+                "migrates from %s or newer. Upgrade to %s first, start it once so it "
+                "migrates the state, then upgrade to %s. Nothing was changed.",
                 installed, new_version, UPGRADE_MIN_FROM, UPGRADE_MIN_FROM, new_version);
         return UPGRADE_REFUSED_TOO_OLD;
     }

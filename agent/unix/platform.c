@@ -144,8 +144,8 @@ platform_socket_prepare(const char *path, int *removed_stale, char **cause)
         }
         /* A directory someone else controls could swap our socket: refuse it. */
         if (st.st_uid != geteuid() && st.st_uid != 0) {
-            err_set(cause, "socket directory %s is owned by uid %lu, not by us: refusing it",
-                    dir, (unsigned long)st.st_uid);
+            err_set(cause, "socket directory %s is owned by uid %lu, not by us: refusing it", dir,
+                    (unsigned long)st.st_uid);
             rc = -E_DENIED;
             goto out;
         }
@@ -198,8 +198,7 @@ platform_socket_secure(uv_pipe_t *listener, const char *path, const char *group,
         }
         gid = gr.gr_gid;
         if (chown(path, (uid_t)-1, gid) != 0) {
-            err_set(cause, "cannot give socket %s to group %s: %s", path, group,
-                    strerror(errno));
+            err_set(cause, "cannot give socket %s to group %s: %s", path, group, strerror(errno));
             return -E_IO;
         }
         *gid_out = (long)gid;

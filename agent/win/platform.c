@@ -48,8 +48,7 @@ platform_syslog_write(int level, const char *line)
     if (level < 0 || level > 3)
         level = 0;
     if (event_source != NULL)
-        ReportEventA(event_source, types[level], 0, MSG_CERTAGENT_LINE, NULL, 1, 0, strings,
-                     NULL);
+        ReportEventA(event_source, types[level], 0, MSG_CERTAGENT_LINE, NULL, 1, 0, strings, NULL);
 }
 
 int
@@ -147,8 +146,7 @@ platform_socket_secure(uv_pipe_t *listener, const char *path, const char *group,
         err_set(cause, "cannot secure %s: no pipe handle", path);
         return -E_INTERNAL;
     }
-    if (!ConvertStringSecurityDescriptorToSecurityDescriptorA(sddl, SDDL_REVISION_1, &sd,
-                                                              NULL) ||
+    if (!ConvertStringSecurityDescriptorToSecurityDescriptorA(sddl, SDDL_REVISION_1, &sd, NULL) ||
         !GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted)) {
         err_set(cause, "cannot build the security of %s (error %lu)", path,
                 (unsigned long)GetLastError());
@@ -345,8 +343,8 @@ platform_service_run(int (*run)(void *arg), void *arg, char **cause)
     if (!StartServiceCtrlDispatcherA(table)) {
         DWORD e = GetLastError();
 
-        FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, e, 0,
-                       buf, sizeof(buf), NULL);
+        FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, e, 0, buf,
+                       sizeof(buf), NULL);
         err_set(cause, "cannot run as a service (%lu: %s); to run in a console use --console",
                 (unsigned long)e, buf);
         return -E_IO;
@@ -391,8 +389,8 @@ event_source_register(const char *exe, char **cause)
     }
     if (e != ERROR_SUCCESS) {
         SetLastError((DWORD)e);
-        return scm_error(cause, "cannot register the event source 'certagent' (HKLM\\"
-                                EVENT_SOURCE_KEY ")");
+        return scm_error(
+            cause, "cannot register the event source 'certagent' (HKLM\\" EVENT_SOURCE_KEY ")");
     }
     return 0;
 }
@@ -405,8 +403,8 @@ event_source_unregister(char **cause)
 
     if (e != ERROR_SUCCESS && e != ERROR_FILE_NOT_FOUND) {
         SetLastError((DWORD)e);
-        return scm_error(cause, "cannot remove the event source 'certagent' (HKLM\\"
-                                EVENT_SOURCE_KEY ")");
+        return scm_error(
+            cause, "cannot remove the event source 'certagent' (HKLM\\" EVENT_SOURCE_KEY ")");
     }
     return 0;
 }
@@ -417,12 +415,13 @@ platform_service_install(const char *const *args, int nargs, char **cause)
     char exe[MAX_PATH], cmd[4096] = "";
     SC_HANDLE scm = NULL, svc = NULL;
     SERVICE_DESCRIPTIONA desc;
-    SC_ACTION actions[3] = {{SC_ACTION_RESTART, 5000}, {SC_ACTION_RESTART, 5000},
-                            {SC_ACTION_RESTART, 60000}};
+    SC_ACTION actions[3] = {
+        {SC_ACTION_RESTART, 5000}, {SC_ACTION_RESTART, 5000}, {SC_ACTION_RESTART, 60000}};
     SERVICE_FAILURE_ACTIONSA failure;
     int rc = 0;
 
-    if (GetModuleFileNameA(NULL, exe, sizeof(exe)) == 0 || sys_append_quoted_arg(cmd, sizeof(cmd), exe))
+    if (GetModuleFileNameA(NULL, exe, sizeof(exe)) == 0 ||
+        sys_append_quoted_arg(cmd, sizeof(cmd), exe))
         return scm_error(cause, "cannot find this executable");
     snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " --service");
     for (int i = 0; i < nargs; i++) {
@@ -434,8 +433,8 @@ platform_service_install(const char *const *args, int nargs, char **cause)
     if ((scm = OpenSCManagerA(NULL, NULL, SC_MANAGER_CREATE_SERVICE)) == NULL)
         return scm_error(cause, "cannot open the service manager");
     svc = CreateServiceA(scm, "certagent", "certagent certificate agent", SERVICE_ALL_ACCESS,
-                         SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START, SERVICE_ERROR_NORMAL,
-                         cmd, NULL, NULL, NULL, NULL, NULL);
+                         SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START, SERVICE_ERROR_NORMAL, cmd,
+                         NULL, NULL, NULL, NULL, NULL);
     if (svc == NULL) {
         rc = scm_error(cause, "cannot create the service 'certagent'");
         goto out;

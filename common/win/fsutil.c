@@ -156,8 +156,7 @@ out:
 }
 
 static int
-write_handle_file(const char *path, DWORD disposition, const void *data, size_t len,
-                  char **cause)
+write_handle_file(const char *path, DWORD disposition, const void *data, size_t len, char **cause)
 {
     HANDLE h = CreateFileA(path, GENERIC_WRITE, 0, NULL, disposition, FILE_ATTRIBUTE_NORMAL, NULL);
     const char *p = data;
@@ -204,8 +203,7 @@ fsutil_write_atomic(const char *path, const void *data, size_t len, int mode, ch
         snprintf(tmp, n, "%s.tmp-%lu-%d", path, (unsigned long)GetCurrentProcessId(), attempt);
         rc = write_handle_file(tmp, CREATE_NEW, data, len, cause);
     }
-    if (rc == 0 &&
-        !MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+    if (rc == 0 && !MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
         rc = fail(cause, "cannot replace", path);
         DeleteFileA(tmp);
     }

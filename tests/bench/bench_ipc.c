@@ -290,7 +290,8 @@ main(int argc, char **argv)
     proc_stats(a.pid, &rss1, &sw1);
     printf("agent idle RSS after start:        %ld KiB (%.2f MiB)\n", rss1, rss1 / 1024.0);
     printf("agent wake-ups while idle 5 s:     %ld context switches\n", sw1 - sw0);
-    if (bench_one_connection(&a, requests, 1) != 0 || bench_one_connection(&a, requests, 16) != 0 ||
+    if (bench_one_connection(&a, requests, 1) != 0 ||
+        bench_one_connection(&a, requests, 16) != 0 ||
         bench_concurrent(&a, requests, conns) != 0) {
         agentproc_kill(&a);
         agentproc_cleanup(&a);

@@ -155,8 +155,8 @@ test_garbage_is_dropped(void **state)
     struct fixture *f = *state;
     int fd = agentproc_connect(&f->agent);
     /* A frame header of 8 bytes followed by bytes that are not msgpack. */
-    static const unsigned char junk[] = {0, 0, 0, 8, 0xc1, 0xc1, 0xc1, 0xc1,
-                                         0xc1, 0xc1, 0xc1, 0xc1};
+    static const unsigned char junk[] = {0,    0,    0,    8,    0xc1, 0xc1,
+                                         0xc1, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1};
 
     assert_true(fd >= 0);
     assert_int_equal(agentproc_write(fd, junk, sizeof(junk)), 0);
@@ -418,14 +418,13 @@ test_second_agent_refused(void **state)
     /* Same socket, different state directory: refused, live socket untouched. */
     snprintf(other_state, sizeof(other_state), "%s/other", f->agent.dir);
     snprintf(log, sizeof(log), "%s/second.log", f->agent.dir);
-    assert_int_equal(
-        agentproc_run_once(&f->agent, agent_bin, f->agent.socket, other_state, log), 1);
+    assert_int_equal(agentproc_run_once(&f->agent, agent_bin, f->agent.socket, other_state, log),
+                     1);
     assert_true(file_contains(log, "already listening on"));
     still_served(f, 14);
     /* Same state directory, other socket: refused by the store lock. */
-    assert_int_equal(agentproc_run_once(&f->agent, agent_bin, f->agent.spare_socket,
-                                        f->agent.state, log),
-                     1);
+    assert_int_equal(
+        agentproc_run_once(&f->agent, agent_bin, f->agent.spare_socket, f->agent.state, log), 1);
     assert_true(file_contains(log, "already using the state directory"));
     still_served(f, 15);
 }

@@ -54,15 +54,15 @@ struct conn {
     enum conn_kind kind;
     int fd;
     struct proto_reader r;
-    char *out;          /* GOOD: the batch being written; DEAF: unused */
+    char *out; /* GOOD: the batch being written; DEAF: unused */
     size_t outlen, outoff;
-    int inflight;       /* GOOD: replies awaited */
-    long left;          /* GOOD: requests still to send */
+    int inflight; /* GOOD: replies awaited */
+    long left;    /* GOOD: requests still to send */
     double sent_at;
-    size_t slow_off;    /* SLOW: bytes of the hello sent */
-    double next_byte;   /* SLOW: when to send the next byte */
-    size_t deaf_sent;   /* DEAF: bytes written */
-    int done;           /* dropped (abusers) or finished (GOOD) */
+    size_t slow_off;  /* SLOW: bytes of the hello sent */
+    double next_byte; /* SLOW: when to send the next byte */
+    size_t deaf_sent; /* DEAF: bytes written */
+    int done;         /* dropped (abusers) or finished (GOOD) */
 };
 
 static int failures, checks;
@@ -347,7 +347,7 @@ main(int argc, char **argv)
     long requests = argc > 3 ? strtol(argv[3], NULL, 10) : 100000;
     int nconn = argc > 4 ? (int)strtol(argv[4], NULL, 10) : 1000;
     long cap_mib = getenv("RSS_CAP_MIB") != NULL ? strtol(getenv("RSS_CAP_MIB"), NULL, 10)
-                                                : DEFAULT_RSS_CAP_MIB;
+                                                 : DEFAULT_RSS_CAP_MIB;
     struct rlimit rl;
     struct conn *good, slow[SLOWLORIS], deaf[NONREADERS];
     double *lat, t0, t_load, deadline;
@@ -479,8 +479,8 @@ main(int argc, char **argv)
         }
         watch(ep, c, EPOLLIN | (c->outoff < c->outlen ? EPOLLOUT : 0), EPOLL_CTL_ADD);
     }
-    printf("%d well-behaved connections open (+%d slowloris, %d non-reading) in %.2f s\n",
-           nconn, SLOWLORIS, NONREADERS, now_s() - t0);
+    printf("%d well-behaved connections open (+%d slowloris, %d non-reading) in %.2f s\n", nconn,
+           SLOWLORIS, NONREADERS, now_s() - t0);
     rss_peak = rss_kib(agent.pid);
 
     /* The loop: until every well-behaved request is answered and every abuser dropped. */
@@ -621,8 +621,7 @@ main(int argc, char **argv)
             deaf_left += deaf[i].fd >= 0;
         printf("slowloris connections dropped by the agent: %ld; non-reading clients dropped: "
                "%ld (after %.1f MiB written each on average)\n",
-               slow_drops, deaf_drops,
-               deaf_drops > 0 ? deaf_bytes / deaf_drops / 1048576.0 : 0.0);
+               slow_drops, deaf_drops, deaf_drops > 0 ? deaf_bytes / deaf_drops / 1048576.0 : 0.0);
         snprintf(what, sizeof(what), "%d slowloris clients still connected %d s after the load",
                  slow_left, FRAME_TIMEOUT + 5);
         check(slow_left == 0 && slow_drops >= SLOWLORIS, what);
@@ -649,8 +648,10 @@ main(int argc, char **argv)
         conn_close(ep, &deaf[i]);
     close(ep);
     status = agentproc_stop(&agent);
-    snprintf(what, sizeof(what), "agent exit status %d after SIGTERM (a leak report makes it "
-             "non-zero under ASan)", status);
+    snprintf(what, sizeof(what),
+             "agent exit status %d after SIGTERM (a leak report makes it "
+             "non-zero under ASan)",
+             status);
     check(status == 0, what);
     snprintf(cmd, sizeof(cmd),
              "grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|"

@@ -27,8 +27,8 @@ struct agentproc {
     char log[300];
     char spare_socket[300]; /* an endpoint name nobody listens on */
     pid_t pid;
-    int notify_fd;          /* Unix: the readiness socket */
-    void *process;          /* Windows: the process handle */
+    int notify_fd; /* Unix: the readiness socket */
+    void *process; /* Windows: the process handle */
 };
 
 /*

@@ -29,8 +29,8 @@ test_b64url_vectors(void **state)
     static const struct {
         const char *plain, *enc;
     } v[] = {
-        {"", ""}, {"f", "Zg"}, {"fo", "Zm8"}, {"foo", "Zm9v"}, {"foob", "Zm9vYg"},
-        {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}, {"\xfb\xff", "-_8"},
+        {"", ""},           {"f", "Zg"},          {"fo", "Zm8"},          {"foo", "Zm9v"},
+        {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}, {"\xfb\xff", "-_8"},
     };
     unsigned char *out;
     size_t len;
@@ -121,11 +121,12 @@ check_jws(enum key_type type, const char *alg, size_t siglen)
         der = OPENSSL_memdup(raw, rawlen);
         derlen = (int)rawlen;
     }
-    assert_int_equal(EVP_DigestVerifyInit(md, NULL, strcmp(alg, "ES384") == 0 ? EVP_sha384()
-                                                                           : EVP_sha256(),
-                                          NULL, pk), 1);
-    assert_int_equal(EVP_DigestVerify(md, der, (size_t)derlen, (const unsigned char *)input,
-                                      strlen(input)), 1);
+    assert_int_equal(EVP_DigestVerifyInit(md, NULL,
+                                          strcmp(alg, "ES384") == 0 ? EVP_sha384() : EVP_sha256(),
+                                          NULL, pk),
+                     1);
+    assert_int_equal(
+        EVP_DigestVerify(md, der, (size_t)derlen, (const unsigned char *)input, strlen(input)), 1);
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(pk);
     OPENSSL_free(der);
@@ -183,7 +184,7 @@ test_csr(void **state)
     const unsigned char *p;
     size_t len = 0;
     X509_REQ *req;
-    STACK_OF(X509_EXTENSION) *exts;
+    STACK_OF(X509_EXTENSION) * exts;
     GENERAL_NAMES *sans;
     EVP_PKEY *pk;
     char cn[128];
@@ -294,10 +295,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_b64url_vectors), cmocka_unit_test(test_jws_es256),
-        cmocka_unit_test(test_jws_es384),      cmocka_unit_test(test_jws_rs256),
+        cmocka_unit_test(test_b64url_vectors),      cmocka_unit_test(test_jws_es256),
+        cmocka_unit_test(test_jws_es384),           cmocka_unit_test(test_jws_rs256),
         cmocka_unit_test(test_jws_refuses_ed25519), cmocka_unit_test(test_csr),
-        cmocka_unit_test(test_retry_after),    cmocka_unit_test(test_links),
+        cmocka_unit_test(test_retry_after),         cmocka_unit_test(test_links),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

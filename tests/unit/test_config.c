@@ -67,9 +67,8 @@ test_unknown_key_warns(void **state)
     size_t nw = 0;
 
     (void)state;
-    assert_int_equal(parse("{\"log_levle\": \"debug\", \"log_level\": \"warn\"}", &c, &w, &nw,
-                           NULL),
-                     0);
+    assert_int_equal(
+        parse("{\"log_levle\": \"debug\", \"log_level\": \"warn\"}", &c, &w, &nw, NULL), 0);
     assert_int_equal(nw, 1);
     assert_non_null(strstr(w[0], "$.log_levle"));
     assert_non_null(strstr(w[0], "unknown"));
@@ -117,8 +116,7 @@ test_restart_needed(void **state)
 
     (void)state;
     assert_int_equal(parse("{\"log_level\": \"info\"}", &a, NULL, NULL, NULL), 0);
-    assert_int_equal(parse("{\"log_level\": \"debug\", \"socket\": \"/x\"}", &b, NULL, NULL,
-                           NULL),
+    assert_int_equal(parse("{\"log_level\": \"debug\", \"socket\": \"/x\"}", &b, NULL, NULL, NULL),
                      0);
     r = config_restart_needed(&a, &b);
     assert_non_null(r);
@@ -192,8 +190,7 @@ test_acme_cas(void **state)
     config_free(&c);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(config_defaults(&c), 0);
-        assert_int_equal(config_parse(bad[i], strlen(bad[i]), &c, &w, &nw, &cause),
-                         -E_BAD_INPUT);
+        assert_int_equal(config_parse(bad[i], strlen(bad[i]), &c, &w, &nw, &cause), -E_BAD_INPUT);
         assert_non_null(strstr(cause, "$.acme_cas"));
         free(cause);
         cause = NULL;
@@ -261,14 +258,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_full_example),
-        cmocka_unit_test(test_unknown_key_warns),
-        cmocka_unit_test(test_bad_values),
-        cmocka_unit_test(test_restart_needed),
-        cmocka_unit_test(test_docs_cover_every_key),
-        cmocka_unit_test(test_challenge_listen),
-        cmocka_unit_test(test_acme_cas),
+        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_full_example),
+        cmocka_unit_test(test_unknown_key_warns), cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_restart_needed),    cmocka_unit_test(test_docs_cover_every_key),
+        cmocka_unit_test(test_challenge_listen),  cmocka_unit_test(test_acme_cas),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

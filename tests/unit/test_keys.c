@@ -51,8 +51,7 @@ expect_cause(int rc, int want, char **cause, const char *fragment)
 
 /* A CA or end-entity certificate for key, signed by issuer_key (NULL: self). */
 static X509 *
-make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, int ca,
-          long serial)
+make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, int ca, long serial)
 {
     X509 *x = X509_new();
     X509_NAME *n = X509_NAME_new();
@@ -66,8 +65,8 @@ make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, int
     assert_true(X509_set_version(x, X509_VERSION_3));
     assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -DAY));
     assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 30L * DAY));
-    assert_true(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn,
-                                           -1, -1, 0));
+    assert_true(
+        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0));
     assert_true(X509_set_subject_name(x, n));
     assert_true(X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : n));
     assert_true(X509_set_pubkey(x, key));
@@ -79,8 +78,7 @@ make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, int
     X509_EXTENSION_free(ext);
     signer = issuer_key != NULL ? issuer_key : key;
     /* EdDSA signs without a separate digest. */
-    assert_true(X509_sign(x, signer, EVP_PKEY_is_a(signer, "ED25519") ? NULL : EVP_sha256()) >
-                0);
+    assert_true(X509_sign(x, signer, EVP_PKEY_is_a(signer, "ED25519") ? NULL : EVP_sha256()) > 0);
     X509_NAME_free(n);
     return x;
 }
@@ -193,8 +191,7 @@ test_type_names(void **state)
     expect_cause(keys_type_parse("dsa", &t, &cause), -E_BAD_INPUT, &cause,
                  "unknown key type 'dsa': use ec256, ec384, rsa2048, rsa3072, rsa4096 or "
                  "ed25519");
-    expect_cause(keys_type_parse("EC256", &t, &cause), -E_BAD_INPUT, &cause,
-                 "unknown key type");
+    expect_cause(keys_type_parse("EC256", &t, &cause), -E_BAD_INPUT, &cause, "unknown key type");
     expect_cause(keys_type_parse("", &t, &cause), -E_BAD_INPUT, &cause, "unknown key type");
 }
 
@@ -284,8 +281,7 @@ test_generate_and_selfsign_every_type(void **state)
 
     (void)state;
     assert_int_equal(keys_generate(KEY_EC256, &other, NULL), 0);
-    assert_int_equal(keys_selfsigned(other, "other.test", NULL, 0, NULL, 0, 1, &other_cert,
-                                     NULL),
+    assert_int_equal(keys_selfsigned(other, "other.test", NULL, 0, NULL, 0, 1, &other_cert, NULL),
                      0);
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         struct key *k = NULL, *k2 = NULL;
@@ -360,8 +356,8 @@ test_selfsigned_variants_and_refusals(void **state)
                  "needs a common name");
     expect_cause(keys_selfsigned(k, "x.test", NULL, 0, NULL, 0, 0, &x, &cause), -E_BAD_INPUT,
                  &cause, "validity of 0 days is out of range");
-    expect_cause(keys_selfsigned(k, "x.test", NULL, 0, NULL, 0, 36501, &x, &cause),
-                 -E_BAD_INPUT, &cause, "out of range (1 to 36500)");
+    expect_cause(keys_selfsigned(k, "x.test", NULL, 0, NULL, 0, 36501, &x, &cause), -E_BAD_INPUT,
+                 &cause, "out of range (1 to 36500)");
 
     /* Only an address, or no SAN at all (then there is no empty extension). */
     assert_int_equal(keys_selfsigned(k, "10.0.0.1", NULL, 0, ok_ip, 1, 1, &x, NULL), 0);
@@ -383,9 +379,8 @@ test_selfsigned_variants_and_refusals(void **state)
 
         assert_int_equal(keys_selfsigned(k, "s", NULL, 0, NULL, 0, 1, &a, NULL), 0);
         assert_int_equal(keys_selfsigned(k, "s", NULL, 0, NULL, 0, 1, &b, NULL), 0);
-        assert_int_not_equal(ASN1_INTEGER_cmp(X509_get0_serialNumber(a),
-                                              X509_get0_serialNumber(b)),
-                             0);
+        assert_int_not_equal(
+            ASN1_INTEGER_cmp(X509_get0_serialNumber(a), X509_get0_serialNumber(b)), 0);
         X509_free(a);
         X509_free(b);
     }
@@ -412,8 +407,8 @@ static void
 test_parse_plain_pem_and_der(void **state)
 {
     EVP_PKEY *keys[3];
-    const char *want_pem[3] = {"-----BEGIN EC PRIVATE KEY-----",
-                               "-----BEGIN RSA PRIVATE KEY-----", NULL};
+    const char *want_pem[3] = {"-----BEGIN EC PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----",
+                               NULL};
 
     (void)state;
     keys[0] = ec_key();
@@ -483,25 +478,24 @@ test_parse_encrypted(void **state)
     (void)state;
     /* Encrypted PKCS#8 PEM, legacy encrypted PEM, encrypted PKCS#8 DER. */
     b = mem_bio();
-    assert_true(PEM_write_bio_PKCS8PrivateKey(b, pk, EVP_aes_256_cbc(), NULL, 0, NULL,
-                                              (void *)PASSWORD));
+    assert_true(
+        PEM_write_bio_PKCS8PrivateKey(b, pk, EVP_aes_256_cbc(), NULL, 0, NULL, (void *)PASSWORD));
     data[0] = bio_take(b, &len[0]);
     assert_non_null(strstr((char *)data[0], "-----BEGIN ENCRYPTED PRIVATE KEY-----"));
     b = mem_bio();
-    assert_true(PEM_write_bio_PrivateKey_traditional(b, pk, EVP_aes_256_cbc(),
-                                                     (unsigned char *)PASSWORD,
-                                                     (int)strlen(PASSWORD), NULL, NULL));
+    assert_true(PEM_write_bio_PrivateKey_traditional(
+        b, pk, EVP_aes_256_cbc(), (unsigned char *)PASSWORD, (int)strlen(PASSWORD), NULL, NULL));
     data[1] = bio_take(b, &len[1]);
     assert_non_null(strstr((char *)data[1], "Proc-Type: 4,ENCRYPTED"));
     b = mem_bio();
-    assert_true(i2d_PKCS8PrivateKey_bio(b, pk, EVP_aes_256_cbc(), NULL, 0, NULL,
-                                        (void *)PASSWORD));
+    assert_true(
+        i2d_PKCS8PrivateKey_bio(b, pk, EVP_aes_256_cbc(), NULL, 0, NULL, (void *)PASSWORD));
     data[2] = bio_take(b, &len[2]);
 
     for (int i = 0; i < 3; i++) {
         expect_parses_to(data[i], len[i], PASSWORD, pk, x);
-        expect_cause(keys_parse(data[i], len[i], WRONG_PASSWORD, &k, &cause), -E_BAD_INPUT,
-                     &cause, "wrong password for the private key");
+        expect_cause(keys_parse(data[i], len[i], WRONG_PASSWORD, &k, &cause), -E_BAD_INPUT, &cause,
+                     "wrong password for the private key");
         assert_null(k);
         expect_cause(keys_parse(data[i], len[i], NULL, &k, &cause), -E_BAD_INPUT, &cause,
                      "private key is encrypted: give --password-file");
@@ -531,8 +525,8 @@ test_parse_refusals(void **state)
     expect_cause(keys_parse(junk, sizeof(junk), NULL, &k, &cause), -E_BAD_INPUT, &cause,
                  "key file is not a private key in PEM or DER form");
     assert_null(k);
-    expect_cause(keys_parse((const unsigned char *)"", 0, NULL, &k, &cause), -E_BAD_INPUT,
-                 &cause, "the key file is empty");
+    expect_cause(keys_parse((const unsigned char *)"", 0, NULL, &k, &cause), -E_BAD_INPUT, &cause,
+                 "the key file is empty");
 
     /* Truncated PEM key, damaged body. */
     b = mem_bio();
@@ -583,8 +577,7 @@ test_parse_refusals(void **state)
         struct key *lk = key_of(c.leaf_key);
         unsigned char *pfx = NULL;
 
-        assert_int_equal(keys_export_pfx(lk, c.leaf, NULL, PASSWORD, "web", &pfx, &len, NULL),
-                         0);
+        assert_int_equal(keys_export_pfx(lk, c.leaf, NULL, PASSWORD, "web", &pfx, &len, NULL), 0);
         expect_cause(keys_parse(pfx, len, NULL, &k, &cause), -E_BAD_INPUT, &cause,
                      "key file: looks like a PKCS#12 file: use --pfx");
         keys_free_secret(pfx, len);
@@ -653,7 +646,7 @@ assert_pfx_algorithms(const unsigned char *der, size_t len, int want_key)
     PKCS12 *p12 = d2i_PKCS12(NULL, &p, (long)len);
     const X509_ALGOR *macalg = NULL;
     const ASN1_OBJECT *obj;
-    STACK_OF(PKCS7) *safes;
+    STACK_OF(PKCS7) * safes;
     int encrypted = 0, shrouded = 0;
 
     assert_non_null(p12);
@@ -665,7 +658,7 @@ assert_pfx_algorithms(const unsigned char *der, size_t len, int want_key)
     assert_non_null(safes);
     for (int i = 0; i < sk_PKCS7_num(safes); i++) {
         PKCS7 *p7 = sk_PKCS7_value(safes, i);
-        STACK_OF(PKCS12_SAFEBAG) *bags;
+        STACK_OF(PKCS12_SAFEBAG) * bags;
 
         if (OBJ_obj2nid(p7->type) == NID_pkcs7_encrypted) {
             assert_pbes2_aes256(p7->d.encrypted->enc_data->algorithm);
@@ -697,14 +690,13 @@ assert_pfx_algorithms(const unsigned char *der, size_t len, int want_key)
 
 /* Does chain hold exactly a and b, in any order? */
 static void
-assert_chain_is(STACK_OF(X509) *chain, X509 *a, X509 *b)
+assert_chain_is(STACK_OF(X509) * chain, X509 *a, X509 *b)
 {
     assert_non_null(chain);
     assert_int_equal(sk_X509_num(chain), 2);
-    assert_true((X509_cmp(sk_X509_value(chain, 0), a) == 0 &&
-                 X509_cmp(sk_X509_value(chain, 1), b) == 0) ||
-                (X509_cmp(sk_X509_value(chain, 0), b) == 0 &&
-                 X509_cmp(sk_X509_value(chain, 1), a) == 0));
+    assert_true(
+        (X509_cmp(sk_X509_value(chain, 0), a) == 0 && X509_cmp(sk_X509_value(chain, 1), b) == 0) ||
+        (X509_cmp(sk_X509_value(chain, 0), b) == 0 && X509_cmp(sk_X509_value(chain, 1), a) == 0));
 }
 
 static void
@@ -731,9 +723,8 @@ test_pfx_roundtrip(void **state)
         const char *again[2];
         int alen = 0;
 
-        assert_int_equal(keys_export_pfx(k, c.leaf, chain, pw, "www.example.test", &pfx, &len,
-                                         NULL),
-                         0);
+        assert_int_equal(
+            keys_export_pfx(k, c.leaf, chain, pw, "www.example.test", &pfx, &len, NULL), 0);
         assert_pfx_algorithms(pfx, len, 1);
         /* The same password opens it; no password and "" are the same thing. */
         if (pw != NULL && pw[0] != '\0') {
@@ -810,8 +801,8 @@ test_pfx_wrong_password_and_refusals(void **state)
     assert_null(chain);
     expect_cause(keys_parse_pfx(pfx, len, NULL, &back, &leaf, &chain, &cause), -E_BAD_INPUT,
                  &cause, "wrong password for the PFX file (it has one: give --password-file)");
-    expect_cause(keys_parse_pfx(pfx, len, "", &back, &leaf, &chain, &cause), -E_BAD_INPUT,
-                 &cause, "wrong password for the PFX file");
+    expect_cause(keys_parse_pfx(pfx, len, "", &back, &leaf, &chain, &cause), -E_BAD_INPUT, &cause,
+                 "wrong password for the PFX file");
     /* Truncated: half of it, or one byte short. */
     expect_cause(keys_parse_pfx(pfx, len / 2, PASSWORD, &back, &leaf, &chain, &cause),
                  -E_BAD_INPUT, &cause, "not a PKCS#12 file, or a damaged or truncated one");
@@ -825,8 +816,8 @@ test_pfx_wrong_password_and_refusals(void **state)
     junk[0] = 0x04;
     expect_cause(keys_parse_pfx(junk, sizeof(junk), PASSWORD, &back, &leaf, &chain, &cause),
                  -E_BAD_INPUT, &cause, "not a PKCS#12 file");
-    expect_cause(keys_parse_pfx(junk, 0, NULL, &back, &leaf, &chain, &cause), -E_BAD_INPUT,
-                 &cause, "the PFX file is empty");
+    expect_cause(keys_parse_pfx(junk, 0, NULL, &back, &leaf, &chain, &cause), -E_BAD_INPUT, &cause,
+                 "the PFX file is empty");
     b = mem_bio();
     assert_true(PEM_write_bio_X509(b, c.leaf));
     pem = bio_take(b, &plen);
@@ -890,8 +881,8 @@ test_pfx_without_key(void **state)
     assert_true(sk_X509_push(bag, c.root) > 0);
     assert_true(sk_X509_push(bag, c.inter) > 0);
     assert_true(sk_X509_push(bag, c.leaf) > 0);
-    p12 = PKCS12_create_ex(PASSWORD, NULL, NULL, NULL, bag, NID_aes_256_cbc, NID_aes_256_cbc,
-                           1000, 1000, 0, NULL, NULL);
+    p12 = PKCS12_create_ex(PASSWORD, NULL, NULL, NULL, bag, NID_aes_256_cbc, NID_aes_256_cbc, 1000,
+                           1000, 0, NULL, NULL);
     assert_non_null(p12);
     n = i2d_PKCS12(p12, &der);
     assert_true(n > 0);
@@ -1044,9 +1035,8 @@ test_fixed_testdata(void **state)
     assert_pfx_algorithms(d, len, 1);
     expect_cause(keys_parse_pfx(d, len, "wrong horse", &pfx_key, &pfx_leaf, &pfx_chain, &cause),
                  -E_BAD_INPUT, &cause, "wrong password for the PFX file");
-    assert_int_equal(keys_parse_pfx(d, len, "correct horse", &pfx_key, &pfx_leaf, &pfx_chain,
-                                    NULL),
-                     0);
+    assert_int_equal(
+        keys_parse_pfx(d, len, "correct horse", &pfx_key, &pfx_leaf, &pfx_chain, NULL), 0);
     free(d);
     assert_int_equal(X509_cmp(pfx_leaf, leaf), 0);
     assert_int_equal(keys_match_cert(pfx_key, leaf, NULL), 0);
@@ -1065,8 +1055,8 @@ test_fixed_testdata(void **state)
 
     /* The broken ones. */
     d = data_file("truncated.pem", &len);
-    expect_cause(pem_read_certs(d, len, "certificate file", &certs, &cause), -E_BAD_INPUT,
-                 &cause, "truncated PEM block");
+    expect_cause(pem_read_certs(d, len, "certificate file", &certs, &cause), -E_BAD_INPUT, &cause,
+                 "truncated PEM block");
     free(d);
     d = data_file("garbage.bin", &len);
     assert_int_equal(pem_read_certs(d, len, "certificate file", &certs, &cause), -E_BAD_INPUT);
@@ -1074,12 +1064,11 @@ test_fixed_testdata(void **state)
     cause = NULL;
     expect_cause(keys_parse_pfx(d, len, NULL, &pfx_key, &pfx_leaf, &pfx_chain, &cause),
                  -E_BAD_INPUT, &cause, "not a PKCS#12 file");
-    expect_cause(keys_parse(d, len, NULL, &k, &cause), -E_BAD_INPUT, &cause,
-                 "not a private key");
+    expect_cause(keys_parse(d, len, NULL, &k, &cause), -E_BAD_INPUT, &cause, "not a private key");
     free(d);
     d = data_file("leaf.pfx", &len);
-    expect_cause(pem_read_certs(d, len, "certificate file", &certs, &cause), -E_BAD_INPUT,
-                 &cause, "certificate file: looks like a PKCS#12 file: use --pfx");
+    expect_cause(pem_read_certs(d, len, "certificate file", &certs, &cause), -E_BAD_INPUT, &cause,
+                 "certificate file: looks like a PKCS#12 file: use --pfx");
     free(d);
 
     X509_free(leaf);
@@ -1125,18 +1114,17 @@ test_capi_blob(void **state)
     assert_non_null(out = BIO_new(BIO_s_mem()));
     assert_true(i2b_PrivateKey_bio(out, pkey) > 0);
     BIO_get_mem_ptr(out, &blob);
-    assert_int_equal(keys_parse_capi_blob((const unsigned char *)blob->data, blob->length, &back,
-                                          NULL),
-                     0);
+    assert_int_equal(
+        keys_parse_capi_blob((const unsigned char *)blob->data, blob->length, &back, NULL), 0);
     assert_int_equal(keys_to_pem(back, &pem_back, &back_len, NULL), 0);
     assert_int_equal(back_len, pem_len);
     assert_memory_equal(pem_back, pem, pem_len);
     /* Cut short, garbage, empty: refused, nothing returned. */
     keys_free(back);
     back = NULL;
-    expect_cause(keys_parse_capi_blob((const unsigned char *)blob->data, blob->length / 2,
-                                      &back, &cause),
-                 -E_BAD_INPUT, &cause, "not a private key blob");
+    expect_cause(
+        keys_parse_capi_blob((const unsigned char *)blob->data, blob->length / 2, &back, &cause),
+        -E_BAD_INPUT, &cause, "not a private key blob");
     assert_null(back);
     expect_cause(keys_parse_capi_blob(garbage, sizeof(garbage), &back, &cause), -E_BAD_INPUT,
                  &cause, "not a private key blob");

@@ -65,11 +65,10 @@ make_cert(const struct cert_spec *s)
     if (s->org != NULL)
         assert_true(X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8,
                                                (const unsigned char *)s->org, -1, -1, 0));
-    assert_true(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
-                                           (const unsigned char *)s->cn, -1, -1, 0));
+    assert_true(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)s->cn,
+                                           -1, -1, 0));
     assert_true(X509_set_subject_name(x, n));
-    assert_true(X509_set_issuer_name(x, s->issuer != NULL ? X509_get_subject_name(s->issuer)
-                                                          : n));
+    assert_true(X509_set_issuer_name(x, s->issuer != NULL ? X509_get_subject_name(s->issuer) : n));
     assert_true(X509_set_pubkey(x, s->key));
     X509V3_set_ctx(&ctx, s->issuer != NULL ? s->issuer : x, x, NULL, NULL, 0);
     add_test_ext(x, &ctx, NID_basic_constraints, s->ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
@@ -77,8 +76,7 @@ make_cert(const struct cert_spec *s)
         add_test_ext(x, &ctx, NID_subject_alt_name, s->san);
     signer = s->issuer_key != NULL ? s->issuer_key : s->key;
     /* EdDSA signs without a separate digest. */
-    assert_true(X509_sign(x, signer, EVP_PKEY_is_a(signer, "ED25519") ? NULL : EVP_sha256()) >
-                0);
+    assert_true(X509_sign(x, signer, EVP_PKEY_is_a(signer, "ED25519") ? NULL : EVP_sha256()) > 0);
     X509_NAME_free(n);
     return x;
 }
@@ -107,14 +105,15 @@ chain_make(struct chain *c)
     c->root_key = ec_key();
     c->int_key = ec_key();
     c->leaf_key = ec_key();
-    s = (struct cert_spec){"Unit Root", "certagent tests", c->root_key, NULL, NULL, 1,
-                           now - DAY, now + 365 * DAY, 1, NULL};
+    s = (struct cert_spec){"Unit Root", "certagent tests", c->root_key,     NULL, NULL,
+                           1,           now - DAY,         now + 365 * DAY, 1,    NULL};
     c->root = make_cert(&s);
-    s = (struct cert_spec){"Unit Intermediate", "certagent tests", c->int_key, c->root,
-                           c->root_key, 1, now - DAY, now + 365 * DAY, 2, NULL};
+    s = (struct cert_spec){
+        "Unit Intermediate", "certagent tests", c->int_key, c->root, c->root_key, 1,
+        now - DAY,           now + 365 * DAY,   2,          NULL};
     c->inter = make_cert(&s);
-    s = (struct cert_spec){"leaf.test", NULL, c->leaf_key, c->inter, c->int_key, 0,
-                           now - DAY, now + 30 * DAY, 3, "DNS:leaf.test"};
+    s = (struct cert_spec){"leaf.test", NULL,      c->leaf_key,    c->inter, c->int_key,
+                           0,           now - DAY, now + 30 * DAY, 3,        "DNS:leaf.test"};
     c->leaf = make_cert(&s);
 }
 
@@ -191,8 +190,8 @@ expect_read_refused(const unsigned char *data, size_t len, const char *fragment)
     STACK_OF(X509) *out = (STACK_OF(X509) *)1;
     char *cause = NULL;
 
-    expect_cause(pem_read_certs(data, len, "certificate file", &out, &cause), -E_BAD_INPUT,
-                 &cause, fragment);
+    expect_cause(pem_read_certs(data, len, "certificate file", &out, &cause), -E_BAD_INPUT, &cause,
+                 fragment);
     assert_null(out);
     assert_int_equal(ERR_peek_error(), 0);
 }
@@ -342,8 +341,9 @@ test_read_other_blocks_only(void **state)
     assert_non_null(b);
     assert_true(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL));
     pem = bio_take(b, &len);
-    expect_read_refused(pem, len, "certificate file: PEM block 'PRIVATE KEY' is not a "
-                                  "certificate");
+    expect_read_refused(pem, len,
+                        "certificate file: PEM block 'PRIVATE KEY' is not a "
+                        "certificate");
     free(pem);
     b = BIO_new(BIO_s_mem());
     assert_non_null(b);
@@ -364,8 +364,8 @@ test_read_pfx_as_certificate(void **state)
 
     (void)state;
     chain_make(&c);
-    p12 = PKCS12_create_ex("pw", "web", c.leaf_key, c.leaf, NULL, NID_aes_256_cbc,
-                           NID_aes_256_cbc, 1000, 1000, 0, NULL, NULL);
+    p12 = PKCS12_create_ex("pw", "web", c.leaf_key, c.leaf, NULL, NID_aes_256_cbc, NID_aes_256_cbc,
+                           1000, 1000, 0, NULL, NULL);
     assert_non_null(p12);
     n = i2d_PKCS12(p12, &der);
     assert_true(n > 0);
@@ -377,7 +377,7 @@ test_read_pfx_as_certificate(void **state)
 
 /* ordered holds exactly want[0..n) in that order. */
 static void
-assert_order(STACK_OF(X509) *ordered, X509 *const *want, int n)
+assert_order(STACK_OF(X509) * ordered, X509 *const *want, int n)
 {
     assert_non_null(ordered);
     assert_int_equal(sk_X509_num(ordered), n);
@@ -401,11 +401,11 @@ test_order_chain_shuffled(void **state)
     (void)state;
     chain_make(&c);
     /* root -> inter -> int2 -> leaf2: three certificates above the leaf. */
-    s = (struct cert_spec){"Unit Intermediate 2", NULL, k2, c.inter, c.int_key, 1,
-                           now - DAY, now + 100 * DAY, 10, NULL};
+    s = (struct cert_spec){"Unit Intermediate 2", NULL, k2,  c.inter, c.int_key, 1, now - DAY,
+                           now + 100 * DAY,       10,   NULL};
     int2 = make_cert(&s);
-    s = (struct cert_spec){"leaf2.test", NULL, c.leaf_key, int2, k2, 0, now - DAY,
-                           now + 10 * DAY, 11, NULL};
+    s = (struct cert_spec){"leaf2.test", NULL,           c.leaf_key, int2, k2, 0,
+                           now - DAY,    now + 10 * DAY, 11,         NULL};
     {
         X509 *leaf2 = make_cert(&s);
 
@@ -510,18 +510,19 @@ test_order_chain_does_not_link(void **state)
 
     (void)state;
     chain_make(&c);
-    s = (struct cert_spec){"Stranger CA", NULL, other_key, NULL, NULL, 1, now - DAY,
-                           now + DAY, 20, NULL};
+    s = (struct cert_spec){"Stranger CA", NULL,      other_key, NULL, NULL, 1,
+                           now - DAY,     now + DAY, 20,        NULL};
     stranger = make_cert(&s);
     s.cn = "Other Root";
     s.serial = 21;
     root2 = make_cert(&s);
     /* Same name as the real intermediate, another key: names match, signature does not. */
-    s = (struct cert_spec){"Unit Intermediate", "certagent tests", other_key, c.root,
-                           c.root_key, 1, now - DAY, now + DAY, 22, NULL};
+    s = (struct cert_spec){
+        "Unit Intermediate", "certagent tests", other_key, c.root, c.root_key, 1,
+        now - DAY,           now + DAY,         22,        NULL};
     fake_inter = make_cert(&s);
-    s = (struct cert_spec){"self.test", NULL, c.leaf_key, NULL, NULL, 0, now - DAY,
-                           now + DAY, 23, NULL};
+    s = (struct cert_spec){"self.test", NULL,      c.leaf_key, NULL, NULL,
+                           0,           now - DAY, now + DAY,  23,   NULL};
     self = make_cert(&s);
     assert_non_null(given);
 
@@ -608,8 +609,15 @@ test_cert_info_fields(void **state)
 
     (void)state;
     chain_make(&c);
-    s = (struct cert_spec){"www.example.test", "Example", c.leaf_key, c.inter, c.int_key, 0,
-                           nb, na, 0x0123abcd,
+    s = (struct cert_spec){"www.example.test",
+                           "Example",
+                           c.leaf_key,
+                           c.inter,
+                           c.int_key,
+                           0,
+                           nb,
+                           na,
+                           0x0123abcd,
                            "DNS:www.example.test,DNS:example.test,IP:192.0.2.7,"
                            "IP:2001:db8::1,email:a@example.test"};
     x = make_cert(&s);
@@ -710,15 +718,15 @@ test_validity_and_days_left(void **state)
 
     (void)state;
     chain_make(&c);
-    s = (struct cert_spec){"expired.test", NULL, k, NULL, NULL, 0, now - 400 * DAY,
-                           now - 30 * DAY, 7, NULL};
+    s = (struct cert_spec){"expired.test",  NULL,           k, NULL, NULL, 0,
+                           now - 400 * DAY, now - 30 * DAY, 7, NULL};
     expired = make_cert(&s);
-    s = (struct cert_spec){"future.test", NULL, k, NULL, NULL, 0, now + 10 * DAY,
-                           now + 100 * DAY, 8, NULL};
+    s = (struct cert_spec){"future.test",   NULL, k,   NULL, NULL, 0, now + 10 * DAY,
+                           now + 100 * DAY, 8,    NULL};
     future = make_cert(&s);
     /* After 2049 the dates are GeneralizedTime. */
-    s = (struct cert_spec){"far.test", NULL, k, NULL, NULL, 0, now - DAY,
-                           INT64_C(4102444800) + 86399, 9, NULL};
+    s = (struct cert_spec){
+        "far.test", NULL, k, NULL, NULL, 0, now - DAY, INT64_C(4102444800) + 86399, 9, NULL};
     far = make_cert(&s);
 
     assert_int_equal(pem_cert_validity(c.leaf, now), 0);

@@ -196,7 +196,8 @@ test_malformed_payloads(void **state)
     static const unsigned char reserved[] = {0xc1};
     static const unsigned char short_str[] = {0x81, 0xa5, 'a', 'b'};
     /* array32 claiming 4 billion elements in a few bytes */
-    static const unsigned char huge_array[] = {0x81, 0xa1, 'a', 0xdd, 0xff, 0xff, 0xff, 0xff, 0x01};
+    static const unsigned char huge_array[] = {0x81, 0xa1, 'a',  0xdd, 0xff,
+                                               0xff, 0xff, 0xff, 0x01};
     /* map32 claiming 2^31 pairs */
     static const unsigned char huge_map[] = {0xdf, 0x80, 0x00, 0x00, 0x00, 0xc0, 0xc0};
     static const unsigned char huge_bin[] = {0x81, 0xa1, 'a', 0xc6, 0x7f, 0xff, 0xff, 0xff, 0x00};

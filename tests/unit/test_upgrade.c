@@ -44,12 +44,10 @@ test_decisions(void **state)
     assert_int_equal(decide("26.1.0", "26.1.0", 0, "already installed"), UPGRADE_SAME);
     assert_int_equal(decide("26.1", "26.1.0", 0, NULL), UPGRADE_SAME);
     assert_int_equal(decide("26.1.1", "26.1.0", 0, "--force"), UPGRADE_REFUSED_DOWNGRADE);
-    assert_int_equal(decide("27.0.0", "26.1.0", 1, "because --force"),
-                     UPGRADE_FORCED_DOWNGRADE);
+    assert_int_equal(decide("27.0.0", "26.1.0", 1, "because --force"), UPGRADE_FORCED_DOWNGRADE);
     assert_int_equal(decide("v23", "26.1.0", 0, "installed version is invalid"),
                      UPGRADE_BAD_VERSION);
-    assert_int_equal(decide("23.1.2", "26.x", 0, "new version is invalid"),
-                     UPGRADE_BAD_VERSION);
+    assert_int_equal(decide("23.1.2", "26.x", 0, "new version is invalid"), UPGRADE_BAD_VERSION);
 }
 
 static void

@@ -38,8 +38,8 @@ test_compare(void **state)
 static void
 test_rejects(void **state)
 {
-    static const char *const bad[] = {"", "v23.1.2", "23..1", "23.1.2.3", "23.1.", ".1",
-                                      "23.a.1", "23.1.2-rc1", " 23.1.2", "1234567890.1.1"};
+    static const char *const bad[] = {"",   "v23.1.2", "23..1",      "23.1.2.3", "23.1.",
+                                      ".1", "23.a.1",  "23.1.2-rc1", " 23.1.2",  "1234567890.1.1"};
     struct version v;
 
     (void)state;

@@ -35,10 +35,8 @@ main(int argc, char **argv)
     }
     e = GetSecurityInfo(h, SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION, NULL, NULL, NULL, NULL,
                         &sd);
-    if (e != ERROR_SUCCESS ||
-        !ConvertSecurityDescriptorToStringSecurityDescriptorA(sd, SDDL_REVISION_1,
-                                                              DACL_SECURITY_INFORMATION, &text,
-                                                              NULL)) {
+    if (e != ERROR_SUCCESS || !ConvertSecurityDescriptorToStringSecurityDescriptorA(
+                                  sd, SDDL_REVISION_1, DACL_SECURITY_INFORMATION, &text, NULL)) {
         fprintf(stderr, "acl-check: cannot read the DACL (error %lu)\n", (unsigned long)e);
         return 1;
     }
@@ -50,10 +48,9 @@ main(int argc, char **argv)
      * drops the Administrators entry of a directory created with one (its
      * user is an administrator): BA is checked on pipes only.
      */
-    ok = strncmp(text, "D:", 2) == 0 && strstr(text, ";;;SY)") != NULL &&
-         allows <= 3 && strstr(text, ";;;WD)") == NULL &&
-         strstr(text, ";;;AN)") == NULL && strstr(text, ";;;BU)") == NULL &&
-         strstr(text, ";;;AU)") == NULL;
+    ok = strncmp(text, "D:", 2) == 0 && strstr(text, ";;;SY)") != NULL && allows <= 3 &&
+         strstr(text, ";;;WD)") == NULL && strstr(text, ";;;AN)") == NULL &&
+         strstr(text, ";;;BU)") == NULL && strstr(text, ";;;AU)") == NULL;
     if (deny_network)
         ok = ok && strstr(text, ";;;NU)") != NULL && strstr(text, "(D;") != NULL &&
              strstr(text, ";;;BA)") != NULL;

@@ -82,8 +82,8 @@ spawn(struct agentproc *a, const char *agent_path)
             dup2(log, 1);
         }
         setenv("NOTIFY_SOCKET", a->notify, 1);
-        execl(agent_path, agent_path, "--foreground", "--config", a->config, "--socket",
-              a->socket, "--state-dir", a->state, "--log-level", "debug", (char *)NULL);
+        execl(agent_path, agent_path, "--foreground", "--config", a->config, "--socket", a->socket,
+              "--state-dir", a->state, "--log-level", "debug", (char *)NULL);
         _exit(127);
     }
     if (wait_ready(a) != 0) {
@@ -166,8 +166,8 @@ agentproc_run_once(const struct agentproc *a, const char *agent_path, const char
             dup2(log, 1);
         }
         unsetenv("NOTIFY_SOCKET");
-        execl(agent_path, agent_path, "--foreground", "--config", a->config, "--socket",
-              socket, "--state-dir", state, (char *)NULL);
+        execl(agent_path, agent_path, "--foreground", "--config", a->config, "--socket", socket,
+              "--state-dir", state, (char *)NULL);
         _exit(127);
     }
     /* Bounded: an agent that was not refused would serve forever. */

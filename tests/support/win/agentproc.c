@@ -51,8 +51,8 @@ static int
 agent_cmdline(char *cmd, size_t len, const char *agent_path, const char *config,
               const char *socket, const char *state, int debug)
 {
-    const char *args[] = {"--foreground", "--config", config, "--socket", socket,
-                          "--state-dir", state, "--log-level", "debug"};
+    const char *args[] = {"--foreground", "--config", config,        "--socket", socket,
+                          "--state-dir",  state,      "--log-level", "debug"};
     int n = debug ? 9 : 7;
 
     cmd[0] = '\0';
@@ -85,8 +85,8 @@ spawn_logged(char *cmd, const char *log_path, DWORD *pid)
                 (unsigned long)GetLastError());
         return NULL;
     }
-    nul = CreateFileA("NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &sa,
-                      OPEN_EXISTING, 0, NULL);
+    nul = CreateFileA("NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &sa, OPEN_EXISTING,
+                      0, NULL);
     memset(&si, 0, sizeof(si));
     si.cb = sizeof(si);
     si.dwFlags = STARTF_USESTDHANDLES;
@@ -121,8 +121,7 @@ wait_ready(struct agentproc *a)
             return 0;
         /* No pipe yet (WaitNamedPipe returns at once): wait on the process instead. */
         if (WaitForSingleObject(a->process, 20) == WAIT_OBJECT_0) {
-            fprintf(stderr, "agentproc: the agent exited before it listened (log: %s)\n",
-                    a->log);
+            fprintf(stderr, "agentproc: the agent exited before it listened (log: %s)\n", a->log);
             return -1;
         }
     }
@@ -174,8 +173,7 @@ agentproc_start(struct agentproc *a, const char *agent_path, const char *config_
     /* Process ids come back (a fresh wineserver counts from the start): skip used names. */
     for (;;) {
         n = ++next_agent;
-        snprintf(a->dir, sizeof(a->dir), "%scertagent-test-%lu-%u", tmp, (unsigned long)self,
-                 n);
+        snprintf(a->dir, sizeof(a->dir), "%scertagent-test-%lu-%u", tmp, (unsigned long)self, n);
         if (CreateDirectoryA(a->dir, NULL))
             break;
         if (GetLastError() != ERROR_ALREADY_EXISTS || n > 1000) {
@@ -393,8 +391,7 @@ transfer(int fd, void *buf, DWORD len, int write, DWORD ms)
     CloseHandle(ov.hEvent);
     if (ok)
         return (long)n;
-    return e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED || e == ERROR_NO_DATA ? 0
-                                                                                          : -1;
+    return e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED || e == ERROR_NO_DATA ? 0 : -1;
 }
 
 int
