@@ -9,6 +9,7 @@
 #include "challenge-http.h"
 #include "deploy.h"
 #include "err.h"
+#include "events.h"
 #include "fsutil.h"
 #include "hooks.h"
 #include "log.h"
@@ -228,6 +229,8 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     agent->started_hr = uv_hrtime();
     if ((rc = paths_default(&defaults)) != 0)
         return rc;
+    if ((rc = events_new(&agent->events)) != 0)
+        goto fail;
     agent->config_explicit = opts->config_path != NULL;
     agent->config_path = strdup(opts->config_path ? opts->config_path : defaults.config);
     if (agent->config_path == NULL) {
@@ -313,7 +316,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     acme_resume(agent->acme);
     deploy_resume(agent->deploy);
     renew_start(agent->renew);
-    status_changed(agent);
+    events_publish_name(agent->events, EVENT_STATUS_STALE, NULL);
     free(lock_path);
     paths_free(&defaults);
     return 0;
@@ -371,75 +374,12 @@ agent_reload(struct agent *agent)
         log_warn("reload: %s changed; that takes effect at the next restart", restart);
         free(restart);
     }
-    /* Keep the values that need a restart; take the reloadable ones. */
-    free(agent->config.log_level);
-    agent->config.log_level = c.log_level;
-    c.log_level = NULL;
-    free(agent->config.default_key);
-    agent->config.default_key = c.default_key;
-    c.default_key = NULL;
-    agent->config.selfsigned_days = c.selfsigned_days;
-    agent->config.max_connections = c.max_connections;
-    free(agent->config.windows_store);
-    agent->config.windows_store = c.windows_store;
-    c.windows_store = NULL;
-    free(agent->config.default_ca);
-    agent->config.default_ca = c.default_ca;
-    c.default_ca = NULL;
-    free(agent->config.dns01_hook);
-    agent->config.dns01_hook = c.dns01_hook;
-    c.dns01_hook = NULL;
-    {
-        struct config_list swap = agent->config.http01_listen;
-
-        agent->config.http01_listen = c.http01_listen;
-        c.http01_listen = swap;
-        swap = agent->config.tls_alpn01_listen;
-        agent->config.tls_alpn01_listen = c.tls_alpn01_listen;
-        c.tls_alpn01_listen = swap;
-    }
-    agent->config.challenge_listen_always = c.challenge_listen_always;
-    free(agent->config.trust_system_dir);
-    agent->config.trust_system_dir = c.trust_system_dir;
-    c.trust_system_dir = NULL;
-    free(agent->config.trust_system_command);
-    agent->config.trust_system_command = c.trust_system_command;
-    c.trust_system_command = NULL;
-    agent->config.trust_system_roots = c.trust_system_roots;
-    agent->config.trust_aia_fetch = c.trust_aia_fetch;
-    free(agent->config.probe_min_tls);
-    agent->config.probe_min_tls = c.probe_min_tls;
-    c.probe_min_tls = NULL;
-    agent->config.probe_timeout = c.probe_timeout;
-    agent->config.renew_before_days = c.renew_before_days;
-    agent->config.renew_concurrency = c.renew_concurrency;
-    agent->config.renew_retry_min = c.renew_retry_min;
-    agent->config.renew_retry_max = c.renew_retry_max;
-    agent->config.renew_check_interval = c.renew_check_interval;
-    agent->config.hook_timeout = c.hook_timeout;
-    free(agent->config.deploy_hook);
-    agent->config.deploy_hook = c.deploy_hook;
-    c.deploy_hook = NULL;
-    free(agent->config.failure_hook);
-    agent->config.failure_hook = c.failure_hook;
-    c.failure_hook = NULL;
-    agent->config.probe_concurrency = c.probe_concurrency;
-    agent->config.probe_interval = c.probe_interval;
-    agent->config.ipc_frame_timeout = c.ipc_frame_timeout;
-    agent->config.acme_http_timeout = c.acme_http_timeout;
-    {
-        struct config_list tmp = agent->config.probes;
-
-        agent->config.probes = c.probes;
-        c.probes = tmp;
-    }
-    probe_sched_reload(agent->probe_sched);
-    agent->config.warn_days = c.warn_days;
-    agent->config.critical_days = c.critical_days;
-    agent->config.log_ring_lines = c.log_ring_lines;
-    renew_reload(agent->renew);
-    status_reload(agent->status);
+    /* Keep the values that need a restart; take the reloadable ones (the config table says which).
+     */
+    config_take_reloadable(&agent->config, &c);
     config_free(&c);
+    /* The scheduler, the status report and the probes take their new values. */
+    events_publish_name(agent->events, EVENT_CONFIG_RELOADED, NULL);
     apply_challenge_config(agent);
     apply_log_level(agent);
     log_info("configuration reloaded from %s", agent->config_path);
@@ -473,4 +413,6 @@ agent_free(struct agent *agent)
     free(agent->socket_path);
     free(agent->state_dir);
     agent->config_path = agent->socket_path = agent->state_dir = NULL;
+    events_free(agent->events);
+    agent->events = NULL;
 }

@@ -20,6 +20,7 @@ struct renew;
 struct deploy;
 struct hooks;
 struct status;
+struct events;
 
 struct agent_options {
     const char *config_path; /* NULL: the platform default (missing file allowed) */
@@ -39,6 +40,7 @@ struct agent {
     char *socket_path;
     char *state_dir;
     const char *cli_log_level;
+    struct events *events; /* events.c: what happened, for whoever subscribed */
     struct store *store;
     struct acme *acme;
     struct trust *trust;             /* trust.c: anchors and intermediates */

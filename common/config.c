@@ -821,6 +821,42 @@ config_restart_needed(const struct config *a, const struct config *b)
     return used > 0 ? strdup(buf) : NULL;
 }
 
+/* How many bytes the field of a key of type t takes in struct config. */
+static size_t
+field_size(enum key_type t)
+{
+    switch (t) {
+    case KEY_STRING:
+    case KEY_ENUM:
+        return sizeof(char *);
+    case KEY_LIST:
+    case KEY_STRLIST:
+        return sizeof(struct config_list);
+    case KEY_CAS:
+        return sizeof(struct config_cas);
+    default:
+        return sizeof(int);
+    }
+}
+
+void
+config_take_reloadable(struct config *running, struct config *loaded)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        unsigned char *a = (unsigned char *)running + keys[i].offset;
+        unsigned char *b = (unsigned char *)loaded + keys[i].offset;
+
+        if (!keys[i].reloadable)
+            continue;
+        for (size_t j = 0; j < field_size(keys[i].type); j++) {
+            unsigned char t = a[j];
+
+            a[j] = b[j];
+            b[j] = t;
+        }
+    }
+}
+
 void
 config_free(struct config *c)
 {

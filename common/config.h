@@ -91,6 +91,13 @@ int config_parse(const char *text, size_t len, struct config *c, char ***warning
  */
 char *config_restart_needed(const struct config *a, const struct config *b);
 
+/*
+ * A reload: every key the table marks reloadable takes its value from
+ * loaded; running keeps the others.  The values are swapped, so that
+ * config_free(loaded) frees the replaced ones.
+ */
+void config_take_reloadable(struct config *running, struct config *loaded);
+
 void config_free(struct config *c);
 void config_free_warnings(char **warnings, size_t n);
 

@@ -127,6 +127,52 @@ test_restart_needed(void **state)
     config_free(&b);
 }
 
+/* A reload takes exactly the keys the table marks reloadable; the rest keep running values. */
+static void
+test_take_reloadable(void **state)
+{
+    struct config run, loaded;
+    const struct config_key_doc *docs;
+    size_t ndocs = config_key_docs(&docs);
+    char *r;
+
+    (void)state;
+    assert_int_equal(parse("{\"log_level\": \"info\", \"socket\": \"/run/a.sock\", "
+                           "\"warn_days\": 30, \"probes\": [\"https://a:1\"]}",
+                           &run, NULL, NULL, NULL),
+                     0);
+    assert_int_equal(parse("{\"log_level\": \"debug\", \"socket\": \"/run/b.sock\", "
+                           "\"warn_days\": 9, \"probes\": [\"https://b:2\", \"https://c:3\"], "
+                           "\"metrics_listen\": \"127.0.0.1:9\", \"hook_timeout\": 7, "
+                           "\"http01_listen\": [\"127.0.0.1:8\"]}",
+                           &loaded, NULL, NULL, NULL),
+                     0);
+    config_take_reloadable(&run, &loaded);
+    assert_string_equal(run.log_level, "debug");
+    assert_int_equal(run.warn_days, 9);
+    assert_int_equal(run.hook_timeout, 7);
+    assert_int_equal(run.probes.n, 2);
+    assert_string_equal(run.probes.items[1], "https://c:3");
+    assert_int_equal(run.http01_listen.n, 1);
+    /* Not reloadable: the running values stay, the loaded ones are still there to compare. */
+    assert_string_equal(run.socket, "/run/a.sock");
+    assert_null(run.metrics_listen);
+    assert_string_equal(loaded.socket, "/run/b.sock");
+    r = config_restart_needed(&run, &loaded);
+    assert_non_null(r);
+    assert_string_equal(r, "socket, metrics_listen");
+    free(r);
+    /* The replaced values went to loaded, so that freeing it frees them. */
+    assert_string_equal(loaded.log_level, "info");
+    assert_int_equal(loaded.probes.n, 1);
+    /* Every reloadable key is one the table knows: the doc table says the same. */
+    for (size_t i = 0; i < ndocs; i++)
+        if (strcmp(docs[i].name, "socket") == 0 || strcmp(docs[i].name, "metrics_listen") == 0)
+            assert_int_equal(docs[i].reloadable, 0);
+    config_free(&run);
+    config_free(&loaded);
+}
+
 static void
 test_docs_cover_every_key(void **state)
 {
@@ -258,10 +304,15 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_full_example),
-        cmocka_unit_test(test_unknown_key_warns), cmocka_unit_test(test_bad_values),
-        cmocka_unit_test(test_restart_needed),    cmocka_unit_test(test_docs_cover_every_key),
-        cmocka_unit_test(test_challenge_listen),  cmocka_unit_test(test_acme_cas),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_full_example),
+        cmocka_unit_test(test_unknown_key_warns),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_restart_needed),
+        cmocka_unit_test(test_take_reloadable),
+        cmocka_unit_test(test_docs_cover_every_key),
+        cmocka_unit_test(test_challenge_listen),
+        cmocka_unit_test(test_acme_cas),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

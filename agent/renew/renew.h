@@ -57,10 +57,12 @@ void renew_start(struct renew *r);
 void renew_stop(struct renew *r);
 void renew_free(struct renew *r);
 
-/* The store changed name (new version, rollback, removal): plan it again. */
-void renew_changed(struct renew *r, const char *name);
-/* A config reload: thresholds may have changed; plan everything again. */
-void renew_reload(struct renew *r);
+/*
+ * The scheduler follows events (events.h): a certificate changed (new
+ * version, rollback, removal) or its settings changed: it is planned again;
+ * the config was reloaded: everything is.  Each change of a plan or of the
+ * history publishes EVENT_RENEW_STATE.
+ */
 
 /* -E_NOT_FOUND when the scheduler does not know name. */
 int renew_info_get(const struct renew *r, const char *name, struct renew_info *out);

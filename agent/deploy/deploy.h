@@ -109,9 +109,11 @@ int deploy_settings_change(struct deploy *d, const char *name, const struct cJSO
 struct cJSON *deploy_settings_json(const struct deploy *d, const char *name);
 
 /*
- * The current version of name changed (or name was removed: its settings
- * are dropped).  Deploys, then runs the deploy hooks.  done (may be NULL)
- * gets rc 0 or the first failure's words, on the loop.
+ * Deploys the current version of name, then runs the deploy hooks (or, when
+ * name was removed, drops its settings).  Deploy does it by itself on
+ * EVENT_CERT_CHANGED; certctl deploy and set call it with done (may be NULL),
+ * which gets rc 0 or the first failure's words, on the loop.  Every deploy's
+ * end publishes EVENT_DEPLOY_RESULT.
  */
 void deploy_changed(struct deploy *d, const char *name,
                     void (*done)(void *arg, int rc, const char *cause), void *arg);

@@ -11,6 +11,7 @@
 
 #include "agent.h"
 #include "err.h"
+#include "events.h"
 #include "log.h"
 #include "proto.h"
 
@@ -1334,6 +1335,17 @@ sched_arm(struct probe_sched *s, uint64_t first)
         uv_timer_start(&s->timer, sched_fire, first, every);
 }
 
+/* A config reload: the probes list and the interval may have changed. */
+static void
+on_config_reloaded(void *arg, const struct event *ev)
+{
+    struct probe_sched *s = arg;
+
+    (void)ev;
+    if (!s->stopping)
+        sched_arm(s, 0);
+}
+
 int
 probe_sched_start(struct agent *agent, struct probe_sched **out, char **cause)
 {
@@ -1344,8 +1356,14 @@ probe_sched_start(struct agent *agent, struct probe_sched **out, char **cause)
     if (s == NULL)
         return -E_NOMEM;
     s->agent = agent;
+    if (events_subscribe(agent->events, EVENT_MASK(EVENT_CONFIG_RELOADED), on_config_reloaded,
+                         s) != 0) {
+        free(s);
+        return -E_NOMEM;
+    }
     if ((rc = uv_timer_init(agent->loop, &s->timer)) != 0) {
         err_set(cause, "cannot start the probe timer: %s", uv_strerror(rc));
+        events_unsubscribe(agent->events, on_config_reloaded, s);
         free(s);
         return -E_INTERNAL;
     }
@@ -1356,14 +1374,6 @@ probe_sched_start(struct agent *agent, struct probe_sched **out, char **cause)
     sched_arm(s, 0);
     *out = s;
     return 0;
-}
-
-void
-probe_sched_reload(struct probe_sched *s)
-{
-    if (s == NULL || s->stopping)
-        return;
-    sched_arm(s, 0);
 }
 
 static void
@@ -1391,6 +1401,7 @@ probe_sched_free(struct probe_sched *s)
 {
     if (s == NULL)
         return;
+    events_unsubscribe(s->agent->events, on_config_reloaded, s);
     results_free(s->last, s->nlast);
     results_free(s->next, s->nnext);
     free(s);

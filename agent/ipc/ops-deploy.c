@@ -11,9 +11,9 @@
 #include "agent.h"
 #include "deploy.h"
 #include "err.h"
+#include "events.h"
 #include "log.h"
 #include "ops.h"
-#include "renew.h"
 #include "server.h"
 #include "store.h"
 
@@ -103,7 +103,7 @@ saved(void *arg, int rc, const char *cause)
 
     if (rc == 0) {
         log_info("settings of '%s' changed", w->name);
-        renew_changed(w->agent->renew, w->name);
+        events_publish_name(w->agent->events, EVENT_SETTINGS_CHANGED, w->name);
         if (w->deploy_after && store_find(w->agent->store, w->name) != NULL) {
             /* A new target receives the current version at once. */
             deploy_changed(w->agent->deploy, w->name, deployed, w);

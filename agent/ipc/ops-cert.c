@@ -18,14 +18,13 @@
 #include "agent.h"
 #include "deploy.h"
 #include "err.h"
+#include "events.h"
 #include "fsutil.h"
 #include "keys.h"
 #include "log.h"
 #include "ops.h"
 #include "pem.h"
 #include "platform.h"
-#include "renew.h"
-#include "status.h"
 #include "store.h"
 #include "sys.h"
 
@@ -270,15 +269,16 @@ change_done(struct job *job)
 {
     struct cert_job *cj = (struct cert_job *)job;
     char *line = NULL;
+    struct event ev = {.type = EVENT_CERT_CHANGED, .name = cj->name};
 
+    if (cj->change != NULL)
+        ev.version = store_change_version(cj->change);
     store_finish(job->agent->store, cj->change, job->rc);
     cj->change = NULL;
-    if (job->rc == 0)
-        status_changed(job->agent);
     if (job->rc == 0) {
-        /* The scheduler plans the new current version; deploy targets and hooks follow. */
-        renew_changed(job->agent->renew, cj->name);
-        deploy_changed(job->agent->deploy, cj->name, NULL, NULL);
+        /* The scheduler plans the new current version, deploy targets and hooks follow,
+         * the status report is written again. */
+        events_publish(job->agent->events, &ev);
         log_change(cj, cj->log_line != NULL ? cj->log_line : proto_op_name(job->op));
         for (size_t i = 0; i < cj->nwarnings; i++)
             log_warn("'%s': %s", cj->name, cj->warnings[i]);

@@ -97,15 +97,13 @@ int status_start(struct status *st, char **cause);
 /* Closes timers, the listener and log followers; a write in flight finishes. */
 void status_stop(struct status *st);
 void status_free(struct status *st);
-/* A config reload: thresholds and the ring size may have changed. */
-void status_reload(struct status *st);
-
 /*
- * Something changed (a store commit, the scheduler's state): schedules a
- * debounced rewrite of STATE/status.json (changes within 200 ms are
- * coalesced; never two writes at once) and the analysis of new versions.
+ * The report follows events (events.h): a certificate changed, the
+ * scheduler's state, a deploy's result, a stale report: a debounced rewrite
+ * of STATE/status.json (changes within 200 ms are coalesced; never two
+ * writes at once) and the analysis of new versions; a config reload:
+ * thresholds and the ring size too.
  */
-void status_changed(struct agent *agent);
 
 /* Status file writes done (for tests and the status op). */
 uint64_t status_file_writes(const struct status *st);

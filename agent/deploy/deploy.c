@@ -16,13 +16,13 @@
 
 #include "agent.h"
 #include "err.h"
+#include "events.h"
 #include "fsutil.h"
 #include "hooks.h"
 #include "keys.h"
 #include "log.h"
 #include "pem.h"
 #include "platform.h"
-#include "status.h"
 #include "store.h"
 #include "sys.h"
 
@@ -174,32 +174,32 @@ entry_empty(const struct entry *e)
 
 /*
  * Keeps the outcome of a deploy of version for the status report (the
- * deploy_failing warning): rc 0 clears the error.  Tells the report when
- * that changed.
+ * deploy_failing warning): rc 0 clears the error.  Then tells whoever
+ * subscribed (EVENT_DEPLOY_RESULT).
  */
 static void
 error_record(struct deploy *d, struct entry *e, unsigned version, int rc, const char *cause)
 {
+    struct event ev = {.type = EVENT_DEPLOY_RESULT,
+                       .name = e->name,
+                       .version = version,
+                       .rc = rc,
+                       .cause = rc != 0 && cause == NULL ? err_message(rc) : cause};
     char *copy = NULL;
 
     if (rc == 0) {
-        if (e->error == NULL)
-            return;
         free(e->error);
         e->error = NULL;
         e->error_since = 0;
         e->error_version = 0;
-        status_changed(d->agent);
-        return;
+    } else if ((copy = strdup(ev.cause)) != NULL) {
+        if (e->error == NULL)
+            e->error_since = (int64_t)time(NULL);
+        free(e->error);
+        e->error = copy;
+        e->error_version = version;
     }
-    if ((copy = strdup(cause != NULL ? cause : err_message(rc))) == NULL)
-        return;
-    if (e->error == NULL)
-        e->error_since = (int64_t)time(NULL);
-    free(e->error);
-    e->error = copy;
-    e->error_version = version;
-    status_changed(d->agent);
+    events_publish(d->agent->events, &ev);
 }
 
 /* Drops an entry without settings unless a deploy still uses it. */
@@ -745,6 +745,14 @@ deploy_settings_change(struct deploy *d, const char *name, const cJSON *changes,
 static int done_load(struct deploy *d, char **cause);
 static void done_record(struct deploy *d, struct entry *e, unsigned version);
 
+/* A new current version (or a rollback, or a removal): its targets and hooks follow. */
+static void
+on_cert_changed(void *arg, const struct event *ev)
+{
+    if (ev->name != NULL)
+        deploy_changed(arg, ev->name, NULL, NULL);
+}
+
 int
 deploy_open(struct agent *agent, struct deploy **out, char **cause)
 {
@@ -757,6 +765,10 @@ deploy_open(struct agent *agent, struct deploy **out, char **cause)
     if (d == NULL)
         return -E_NOMEM;
     d->agent = agent;
+    if (events_subscribe(agent->events, EVENT_MASK(EVENT_CERT_CHANGED), on_cert_changed, d) != 0) {
+        free(d);
+        return -E_NOMEM;
+    }
     if ((d->path = fsutil_join(agent->state_dir, "settings.json")) == NULL ||
         (d->done_path = fsutil_join(agent->state_dir, "deployed.json")) == NULL) {
         rc = -E_NOMEM;
@@ -819,6 +831,7 @@ deploy_free(struct deploy *d)
 {
     if (d == NULL)
         return;
+    events_unsubscribe(d->agent->events, on_cert_changed, d);
     for (size_t i = 0; i < d->n; i++)
         entry_free(d->entries[i]);
     free(d->entries);

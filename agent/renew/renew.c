@@ -25,11 +25,11 @@
 #include "agent.h"
 #include "deploy.h"
 #include "err.h"
+#include "events.h"
 #include "fsutil.h"
 #include "log.h"
 #include "ops.h"
 #include "pem.h"
-#include "status.h"
 #include "store.h"
 #include "sys.h"
 
@@ -603,7 +603,7 @@ save(struct renew *r)
     if (r->stopping || !r->started)
         return;
     /* Every change of a plan or of the history changes the status report too. */
-    status_changed(r->agent);
+    events_publish_name(r->agent->events, EVENT_RENEW_STATE, NULL);
     save_later(r);
 }
 
@@ -1070,6 +1070,8 @@ schedule(struct renew *r)
 
 /* The interface */
 
+static void on_event(void *arg, const struct event *ev);
+
 int
 renew_new(struct agent *agent, struct renew **out, char **cause)
 {
@@ -1095,6 +1097,13 @@ renew_new(struct agent *agent, struct renew **out, char **cause)
     }
     r->timer->data = r;
     r->save_timer->data = r;
+    if (events_subscribe(agent->events,
+                         EVENT_MASK(EVENT_CERT_CHANGED) | EVENT_MASK(EVENT_SETTINGS_CHANGED) |
+                             EVENT_MASK(EVENT_CONFIG_RELOADED),
+                         on_event, r) != 0) {
+        renew_free(r);
+        return -E_NOMEM;
+    }
     *out = r;
     return 0;
 }
@@ -1155,6 +1164,7 @@ renew_free(struct renew *r)
 {
     if (r == NULL)
         return;
+    events_unsubscribe(r->agent->events, on_event, r);
     timer_close(&r->timer);
     timer_close(&r->save_timer);
     for (size_t i = 0; i < r->n; i++)
@@ -1164,7 +1174,8 @@ renew_free(struct renew *r)
     free(r);
 }
 
-void
+/* A certificate or its settings changed: plan it again (or forget it when it is gone). */
+static void
 renew_changed(struct renew *r, const char *name)
 {
     struct entry *e;
@@ -1181,7 +1192,8 @@ renew_changed(struct renew *r, const char *name)
         load_start(r, e);
 }
 
-void
+/* A config reload: thresholds may have changed; plan everything again. */
+static void
 renew_reload(struct renew *r)
 {
     if (r == NULL || r->stopping)
@@ -1191,6 +1203,17 @@ renew_reload(struct renew *r)
             plan(r, r->entries[i]);
     save(r);
     schedule_soon(r);
+}
+
+static void
+on_event(void *arg, const struct event *ev)
+{
+    struct renew *r = arg;
+
+    if (ev->type == EVENT_CONFIG_RELOADED)
+        renew_reload(r);
+    else if (ev->name != NULL)
+        renew_changed(r, ev->name);
 }
 
 int

@@ -103,8 +103,7 @@ void probe_run_abort(struct probe_run *run);
 /* The scheduled probes of the config. */
 struct probe_sched;
 int probe_sched_start(struct agent *agent, struct probe_sched **out, char **cause);
-/* After a reload: new list, interval, options. */
-void probe_sched_reload(struct probe_sched *s);
+/* A config reload (EVENT_CONFIG_RELOADED) re-arms it: new list, interval, options. */
 /* Agent stopping: closes the timer and aborts a run in progress. */
 void probe_sched_stop(struct probe_sched *s);
 void probe_sched_free(struct probe_sched *s);

@@ -20,6 +20,7 @@
 #include "agent.h"
 #include "deploy.h"
 #include "err.h"
+#include "events.h"
 #include "fsutil.h"
 #include "log.h"
 #include "ops.h"
@@ -344,6 +345,7 @@ analysis_run(uv_work_t *work)
 
 static void analysis_queue(struct status *st);
 static void schedule_write(struct status *st);
+static void status_reload(struct status *st);
 
 static void
 analysis_after(uv_work_t *work, int status)
@@ -782,7 +784,7 @@ status_op(struct request *req)
     server_send_writer(req->client, req->id, &w);
     /* Versions not checked yet (or checked against another trust store): check them. */
     if (rc.c.unchecked > 0)
-        status_changed(req->agent);
+        schedule_write(req->agent->status);
     return 0;
 }
 
@@ -1014,14 +1016,21 @@ on_refresh(uv_timer_t *t)
     schedule_write(st);
 }
 
-void
-status_changed(struct agent *agent)
+/*
+ * Something the report shows changed (a store commit, the scheduler's
+ * state, a deploy's result): a debounced rewrite of STATE/status.json and
+ * the analysis of new versions.  A config reload: thresholds and the ring
+ * size may have changed too.
+ */
+static void
+on_event(void *arg, const struct event *ev)
 {
-    struct status *st = agent->status;
+    struct status *st = arg;
 
-    if (st == NULL || st->stopping)
-        return;
-    schedule_write(st);
+    if (ev->type == EVENT_CONFIG_RELOADED)
+        status_reload(st);
+    else if (!st->stopping)
+        schedule_write(st);
 }
 
 uint64_t
@@ -1056,6 +1065,15 @@ status_new(struct agent *agent, struct status **out, char **cause)
         free(st);
         return rc;
     }
+    if (events_subscribe(agent->events,
+                         EVENT_MASK(EVENT_CERT_CHANGED) | EVENT_MASK(EVENT_RENEW_STATE) |
+                             EVENT_MASK(EVENT_DEPLOY_RESULT) | EVENT_MASK(EVENT_CONFIG_RELOADED) |
+                             EVENT_MASK(EVENT_STATUS_STALE),
+                         on_event, st) != 0) {
+        logs_free(st->logs);
+        free(st);
+        return -E_NOMEM;
+    }
     *out = st;
     return 0;
 }
@@ -1083,14 +1101,13 @@ status_start(struct status *st, char **cause)
     return 0;
 }
 
-void
+static void
 status_reload(struct status *st)
 {
-    if (st == NULL)
-        return;
     if (log_ring_resize((size_t)st->agent->config.log_ring_lines) != 0)
         log_warn("reload: cannot keep %d log lines", st->agent->config.log_ring_lines);
-    status_changed(st->agent);
+    if (!st->stopping)
+        schedule_write(st);
 }
 
 void
@@ -1113,6 +1130,7 @@ status_free(struct status *st)
 {
     if (st == NULL)
         return;
+    events_unsubscribe(st->agent->events, on_event, st);
     metrics_http_close(st->http);
     logs_free(st->logs);
     cache_clear(st);
