@@ -5,8 +5,6 @@
 #include <time.h>
 
 #include "acme.h"
-#include "challenge-alpn.h"
-#include "challenge-http.h"
 #include "deploy.h"
 #include "err.h"
 #include "events.h"
@@ -14,66 +12,15 @@
 #include "hooks.h"
 #include "log.h"
 #include "ops-trust.h"
+#include "ops.h"
 #include "paths.h"
 #include "probe.h"
 #include "renew.h"
 #include "status.h"
 #include "store.h"
+#include "temps.h"
 #include "trust.h"
 #include "version.h"
-
-/* Is name "BASE.tmp-PID-N" (any BASE when base is NULL) with a PID other than ours? */
-static int
-stale_temp(const char *name, const char *base)
-{
-    const char *t = strstr(name, ".tmp-"), *p;
-    unsigned long pid = 0;
-    size_t digits = 0;
-
-    while (t != NULL && strstr(t + 1, ".tmp-") != NULL)
-        t = strstr(t + 1, ".tmp-");
-    if (t == NULL || t == name ||
-        (base != NULL &&
-         ((size_t)(t - name) != strlen(base) || strncmp(name, base, strlen(base)))))
-        return 0;
-    for (p = t + 5; *p >= '0' && *p <= '9'; p++, digits++)
-        pid = pid * 10 + (unsigned long)(*p - '0');
-    if (digits == 0 || *p != '-' || p[1] == '\0')
-        return 0;
-    for (p++; *p >= '0' && *p <= '9'; p++)
-        ;
-    return *p == '\0' && pid != (unsigned long)uv_os_getpid();
-}
-
-unsigned
-agent_remove_stale_temps(const char *dir, const char *base)
-{
-    uv_fs_t req;
-    uv_dirent_t ent;
-    unsigned removed = 0;
-
-    if (uv_fs_scandir(NULL, &req, dir, 0, NULL) < 0) {
-        uv_fs_req_cleanup(&req);
-        return 0;
-    }
-    while (uv_fs_scandir_next(&req, &ent) == 0) {
-        uv_fs_t un;
-        char *path;
-
-        if (ent.type != UV_DIRENT_FILE && ent.type != UV_DIRENT_UNKNOWN)
-            continue;
-        if (!stale_temp(ent.name, base) || (path = fsutil_join(dir, ent.name)) == NULL)
-            continue;
-        if (uv_fs_unlink(NULL, &un, path, NULL) == 0) {
-            log_info("removed %s, left by a write that was cut short", path);
-            removed++;
-        }
-        uv_fs_req_cleanup(&un);
-        free(path);
-    }
-    uv_fs_req_cleanup(&req);
-    return removed;
-}
 
 /* At start: the temporary files of writes cut short (the store repairs certs/ itself). */
 static void
@@ -87,9 +34,18 @@ remove_state_temps(const char *state_dir)
         char *dir = subs[i][0] != '\0' ? fsutil_join(state_dir, subs[i]) : strdup(state_dir);
 
         if (dir != NULL)
-            agent_remove_stale_temps(dir, NULL);
+            temps_remove_stale(dir, NULL);
         free(dir);
     }
+}
+
+/* The scheduler's way to a new self-signed version: the commit path of ipc/ops-cert.c. */
+static int
+selfsigned_for_renew(void *ctx, const char *name, const char *const *dns, size_t ndns,
+                     const char *const *ips, size_t nips, const char *key_type, unsigned days,
+                     void (*done)(void *arg, int rc, const char *cause), void *arg, char **cause)
+{
+    return ops_cert_selfsigned(ctx, name, dns, ndns, ips, nips, key_type, days, done, arg, cause);
 }
 
 static void
@@ -144,74 +100,14 @@ apply_log_level(struct agent *agent)
         log_set_level((enum log_level)level);
 }
 
-/* A config_list as the responders take it. */
-#define LISTEN_ARGS(l) (const char *const *)(l).items, (l).n
-
-int
-agent_http01(struct agent *agent, struct challenge_http **out, char **cause)
+/* An ACME order's certificate goes through the commit path of ipc/ops-cert.c. */
+static int
+commit_for_acme(void *ctx, const char *name, const char *fullchain_pem, const char *key_pem,
+                const char *meta_json, void (*done)(void *arg, int rc, const char *cause),
+                void *arg, char **cause)
 {
-    int rc = 0;
-
-    *out = NULL;
-    if (agent->stopping) {
-        err_set(cause, "the agent is stopping");
-        return -E_UNAVAILABLE;
-    }
-    if (agent->http01 == NULL)
-        rc = challenge_http_new(agent->loop, LISTEN_ARGS(agent->config.http01_listen),
-                                agent->config.challenge_listen_always, &agent->http01, cause);
-    *out = agent->http01;
-    return rc;
-}
-
-int
-agent_alpn01(struct agent *agent, struct challenge_alpn **out, char **cause)
-{
-    int rc = 0;
-
-    *out = NULL;
-    if (agent->stopping) {
-        err_set(cause, "the agent is stopping");
-        return -E_UNAVAILABLE;
-    }
-    if (agent->alpn01 == NULL)
-        rc = challenge_alpn_new(agent->loop, LISTEN_ARGS(agent->config.tls_alpn01_listen),
-                                agent->config.challenge_listen_always, &agent->alpn01, cause);
-    *out = agent->alpn01;
-    return rc;
-}
-
-/*
- * Gives the responders the configured addresses; with challenge_listen_always
- * both are made (and listen) now.  Failures are warnings: the agent runs on
- * and the next challenge reports the problem again.
- */
-static void
-apply_challenge_config(struct agent *agent)
-{
-    int always = agent->config.challenge_listen_always, rc = 0;
-    struct challenge_http *h;
-    struct challenge_alpn *a;
-    char *cause = NULL;
-
-    if (agent->http01 != NULL)
-        rc = challenge_http_set_listen(agent->http01, LISTEN_ARGS(agent->config.http01_listen),
-                                       always, &cause);
-    else if (always)
-        rc = agent_http01(agent, &h, &cause);
-    if (rc != 0)
-        log_warn("%s", cause != NULL ? cause : "http-01: cannot listen");
-    free(cause);
-    cause = NULL;
-    rc = 0;
-    if (agent->alpn01 != NULL)
-        rc = challenge_alpn_set_listen(agent->alpn01, LISTEN_ARGS(agent->config.tls_alpn01_listen),
-                                       always, &cause);
-    else if (always)
-        rc = agent_alpn01(agent, &a, &cause);
-    if (rc != 0)
-        log_warn("%s", cause != NULL ? cause : "tls-alpn-01: cannot listen");
-    free(cause);
+    return ops_cert_store(ctx, NULL, 0, PROTO_OP_REQUEST, name, CERT_SOURCE_ACME, fullchain_pem,
+                          key_pem, meta_json, done, arg, cause);
 }
 
 int
@@ -276,17 +172,25 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         goto fail;
     }
     remove_state_temps(agent->state_dir);
+    agent->env.loop = loop;
+    agent->env.events = agent->events;
+    agent->env.config = &agent->config;
+    agent->env.state_dir = agent->state_dir;
+    agent->env.jobs = &agent->jobs;
     if ((rc = store_open(agent->state_dir, &agent->store, cause)) != 0)
-        goto fail;
-    if ((rc = acme_new(agent, &agent->acme, cause)) != 0)
         goto fail;
     if ((rc = trust_open(agent->state_dir, &agent->trust, cause)) != 0)
         goto fail;
     if ((rc = hooks_new(agent->loop, &agent->hooks)) != 0)
         goto fail;
-    if ((rc = deploy_open(agent, &agent->deploy, cause)) != 0)
+    if ((rc = acme_new(&agent->env, agent->store, agent->hooks,
+                       &(struct acme_commit){commit_for_acme, agent}, &agent->acme, cause)) != 0)
         goto fail;
-    if ((rc = renew_new(agent, &agent->renew, cause)) != 0)
+    if ((rc = deploy_open(&agent->env, agent->store, agent->hooks, &agent->deploy, cause)) != 0)
+        goto fail;
+    if ((rc = renew_new(&agent->env, agent->store, agent->acme, agent->deploy,
+                        &(struct renew_selfsigned){selfsigned_for_renew, agent}, &agent->renew,
+                        cause)) != 0)
         goto fail;
     if ((rc = status_new(agent, &agent->status, cause)) != 0)
         goto fail;
@@ -296,7 +200,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         status_stop(agent->status);
         goto fail;
     }
-    if ((rc = probe_sched_start(agent, &agent->probe_sched, cause)) != 0) {
+    if ((rc = probe_sched_start(&agent->env, agent->trust, &agent->probe_sched, cause)) != 0) {
         server_stop(&agent->server);
         status_stop(agent->status);
         goto fail;
@@ -312,8 +216,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     }
     log_info("certagent %s listening on %s, store %s (%zu certificates)", CERTAGENT_VERSION,
              agent->socket_path, agent->state_dir, store_count(agent->store));
-    apply_challenge_config(agent);
-    acme_resume(agent->acme);
+    acme_start(agent->acme);
     deploy_resume(agent->deploy);
     renew_start(agent->renew);
     events_publish_name(agent->events, EVENT_STATUS_STALE, NULL);
@@ -348,10 +251,6 @@ agent_stop(struct agent *agent)
     probe_sched_stop(agent->probe_sched);
     ops_trust_stop(agent);
     platform_signals_close(&agent->signals);
-    challenge_http_free(agent->http01);
-    challenge_alpn_free(agent->alpn01);
-    agent->http01 = NULL;
-    agent->alpn01 = NULL;
 }
 
 void
@@ -380,7 +279,6 @@ agent_reload(struct agent *agent)
     config_free(&c);
     /* The scheduler, the status report and the probes take their new values. */
     events_publish_name(agent->events, EVENT_CONFIG_RELOADED, NULL);
-    apply_challenge_config(agent);
     apply_log_level(agent);
     log_info("configuration reloaded from %s", agent->config_path);
     platform_notify("READY=1");

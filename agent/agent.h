@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "env.h"
 #include "platform.h"
 #include "server.h"
 
@@ -29,9 +30,6 @@ struct agent_options {
     const char *log_level;   /* NULL: config */
 };
 
-struct challenge_http;
-struct challenge_alpn;
-
 struct agent {
     uv_loop_t *loop;
     struct config config;
@@ -41,6 +39,7 @@ struct agent {
     char *state_dir;
     const char *cli_log_level;
     struct events *events; /* events.c: what happened, for whoever subscribed */
+    struct env env;        /* what the services are given: loop, events, config, state dir */
     struct store *store;
     struct acme *acme;
     struct trust *trust;             /* trust.c: anchors and intermediates */
@@ -56,8 +55,6 @@ struct agent {
     uint64_t started_hr; /* uv_hrtime at start */
     unsigned jobs;       /* thread-pool jobs in flight */
     int stopping;
-    struct challenge_http *http01; /* made on first use (agent_http01) */
-    struct challenge_alpn *alpn01; /* made on first use (agent_alpn01) */
 };
 
 /* Loads config, opens the store, starts listening.  On failure everything is undone. */
@@ -69,23 +66,5 @@ void agent_stop(struct agent *agent);
 void agent_reload(struct agent *agent);
 /* After uv_run returned: releases the store and the lock. */
 void agent_free(struct agent *agent);
-
-/*
- * Removes the temporary files fsutil_write_atomic leaves when a process dies
- * mid-write ("NAME.tmp-PID-N") from dir, those of this process excepted; with
- * base, only those of the file base ("privkey.pem").  They may hold a private
- * key.  Any thread; returns how many went.
- */
-unsigned agent_remove_stale_temps(const char *dir, const char *base);
-
-/*
- * The http-01 and tls-alpn-01 responders, made on first use from the config
- * (http01_listen, tls_alpn01_listen, challenge_listen_always), kept until
- * agent_stop; a reload gives them the new addresses.  -E_UNAVAILABLE while
- * stopping; with challenge_listen_always a bind failure is an error (else it
- * comes from the first challenge_*_add).
- */
-int agent_http01(struct agent *agent, struct challenge_http **out, char **cause);
-int agent_alpn01(struct agent *agent, struct challenge_alpn **out, char **cause);
 
 #endif

@@ -75,9 +75,17 @@ struct acme_timer {
     void *arg;
 };
 
+struct challenge_http;
+struct challenge_alpn;
+
 struct acme {
-    struct agent *agent;
+    const struct env *env;
+    struct store *store;
+    struct hooks *hooks;
+    struct acme_commit commit;
     uv_loop_t *loop;
+    struct challenge_http *http01; /* made on first use (acme_responders_http01) */
+    struct challenge_alpn *alpn01; /* made on first use (acme_responders_alpn01) */
     struct acme_http *http;
     char *dir; /* STATE/acme */
     struct acme_ca *cas;
@@ -175,5 +183,19 @@ char *acme_file_path(const struct acme *acme, const char *sub, const char *name,
 /* acme-order.c */
 void acme_order_stop_all(struct acme *acme);
 int acme_order_resume_dir(struct acme *acme);
+
+/*
+ * acme-responders.c: the http-01 and tls-alpn-01 responders, made on first
+ * use from the config (http01_listen, tls_alpn01_listen,
+ * challenge_listen_always) and kept until acme_stop.  -E_UNAVAILABLE while
+ * stopping; with challenge_listen_always a bind failure is an error (else it
+ * comes from the first challenge_*_add).
+ */
+int acme_responders_http01(struct acme *acme, struct challenge_http **out, char **cause);
+int acme_responders_alpn01(struct acme *acme, struct challenge_alpn **out, char **cause);
+/* The configured addresses (at start and after a reload); failures are warnings. */
+void acme_responders_apply(struct acme *acme);
+/* Closes both (acme_stop). */
+void acme_responders_close(struct acme *acme);
 
 #endif

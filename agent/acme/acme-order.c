@@ -16,7 +16,8 @@
 #include <time.h>
 
 #include "acme-int.h"
-#include "agent.h"
+#include "config.h"
+#include "env.h"
 #include "b64url.h"
 #include "challenge-alpn.h"
 #include "challenge-http.h"
@@ -25,7 +26,6 @@
 #include "hooks.h"
 #include "keys.h"
 #include "log.h"
-#include "ops.h"
 #include "pem.h"
 #include "store.h"
 
@@ -194,10 +194,10 @@ authz_cleanup(struct authz *a)
     if (!a->setup)
         return;
     a->setup = 0;
-    if (strcmp(a->o->challenge, "http-01") == 0 && acme->agent->http01 != NULL)
-        challenge_http_remove(acme->agent->http01, a->token);
-    else if (strcmp(a->o->challenge, "tls-alpn-01") == 0 && acme->agent->alpn01 != NULL)
-        challenge_alpn_remove(acme->agent->alpn01, a->ident);
+    if (strcmp(a->o->challenge, "http-01") == 0 && acme->http01 != NULL)
+        challenge_http_remove(acme->http01, a->token);
+    else if (strcmp(a->o->challenge, "tls-alpn-01") == 0 && acme->alpn01 != NULL)
+        challenge_alpn_remove(acme->alpn01, a->ident);
     else if (strcmp(a->o->challenge, "dns-01") == 0 && !acme->stopping) {
         if (a->hook_active)
             a->remove_after = 1; /* the "add" hook still runs */
@@ -441,7 +441,7 @@ stored(void *arg, int rc, const char *cause)
         order_end(o, rc, cause, NULL, NULL);
         return;
     }
-    cert = store_find(o->acme->agent->store, o->name);
+    cert = store_find(o->acme->store, o->name);
     order_stored(o, cert != NULL ? store_current(cert) : NULL);
 }
 
@@ -504,7 +504,7 @@ out:
 static const struct store_version *
 already_stored(struct acme_order *o, const char *pem)
 {
-    const struct store_cert *cert = store_find(o->acme->agent->store, o->name);
+    const struct store_cert *cert = store_find(o->acme->store, o->name);
     const struct store_version *found = NULL;
     STACK_OF(X509) *certs = NULL;
     struct cert_info info;
@@ -540,8 +540,8 @@ store_chain(struct acme_order *o, const char *pem)
     meta = order_meta(o);
     progress(o, "downloaded the certificate; storing it");
     o->ops++; /* stored() runs even when the agent stops meanwhile */
-    rc = ops_cert_store(o->acme->agent, NULL, 0, PROTO_OP_REQUEST, o->name, CERT_SOURCE_ACME, pem,
-                        o->key_pem, meta, stored, o, &cause);
+    rc = o->acme->commit.store(o->acme->commit.ctx, o->name, pem, o->key_pem, meta, stored, o,
+                               &cause);
     free(meta);
     if (rc != 0) {
         o->ops--;
@@ -916,7 +916,7 @@ static void
 hook_run(struct authz *a, int remove)
 {
     struct acme *acme = a->o->acme;
-    const char *hook = acme->agent->config.dns01_hook;
+    const char *hook = acme->env->config->dns01_hook;
     struct hooks_run_args args;
     const char *argv[3];
     char *env[4] = {NULL, NULL, NULL, NULL}, *cause = NULL, what[320];
@@ -947,7 +947,7 @@ hook_run(struct authz *a, int remove)
     if (env[0] == NULL || env[1] == NULL || env[2] == NULL)
         rc = -E_NOMEM;
     else
-        rc = hooks_run(acme->agent->hooks, &args, &cause);
+        rc = hooks_run(acme->hooks, &args, &cause);
     if (rc == 0) {
         a->o->hooks_running++;
         a->hook_active = 1;
@@ -984,13 +984,13 @@ authz_respond(struct authz *a)
         goto fail;
     }
     if (strcmp(o->challenge, "http-01") == 0) {
-        if ((rc = agent_http01(acme->agent, &http01, &cause)) != 0 ||
+        if ((rc = acme_responders_http01(acme, &http01, &cause)) != 0 ||
             (rc = challenge_http_add(http01, a->token, a->keyauth, &cause)) != 0)
             goto fail;
         a->setup = 1;
         challenge_trigger(a);
     } else if (strcmp(o->challenge, "tls-alpn-01") == 0) {
-        if ((rc = agent_alpn01(acme->agent, &alpn, &cause)) != 0 ||
+        if ((rc = acme_responders_alpn01(acme, &alpn, &cause)) != 0 ||
             (rc = challenge_alpn_add(alpn, a->ident, a->keyauth, &cause)) != 0)
             goto fail;
         a->setup = 1;
@@ -1426,7 +1426,7 @@ order_new(struct acme *acme, const struct acme_order_args *args, struct acme_ord
           char **cause)
 {
     struct acme_order *o;
-    const char *caname = args->ca != NULL ? args->ca : acme->agent->config.default_ca;
+    const char *caname = args->ca != NULL ? args->ca : acme->env->config->default_ca;
     const char *chall = args->challenge != NULL ? args->challenge : "http-01";
     struct acme_ca *ca;
     int rc;
@@ -1476,7 +1476,7 @@ order_new(struct acme *acme, const struct acme_order_args *args, struct acme_ord
     rc = -E_NOMEM;
     if ((o->name = strdup(args->name)) == NULL || (o->challenge = strdup(chall)) == NULL ||
         (o->key_type = strdup(args->key_type != NULL ? args->key_type
-                                                     : acme->agent->config.default_key)) == NULL ||
+                                                     : acme->env->config->default_key)) == NULL ||
         (args->preferred_chain != NULL &&
          (o->preferred_chain = strdup(args->preferred_chain)) == NULL) ||
         (args->profile != NULL && (o->profile = strdup(args->profile)) == NULL) ||

@@ -14,7 +14,9 @@
 #include <time.h>
 
 #include "acme-int.h"
-#include "agent.h"
+#include "config.h"
+#include "env.h"
+#include "events.h"
 #include "b64url.h"
 #include "err.h"
 #include "fsutil.h"
@@ -111,7 +113,7 @@ work_after(uv_work_t *w, int status)
 {
     struct acme_work *aw = (struct acme_work *)w;
 
-    aw->acme->agent->jobs--;
+    (*aw->acme->env->jobs)--;
     if (status == UV_ECANCELED && aw->rc == 0) {
         aw->rc = -E_UNAVAILABLE;
         err_set(&aw->cause, "the agent is shutting down");
@@ -131,7 +133,7 @@ acme_work_queue(struct acme *acme, struct acme_work *w, void (*run)(struct acme_
     w->cause = NULL;
     if (uv_queue_work(acme->loop, &w->work, work_run, work_after) != 0)
         return -E_INTERNAL;
-    acme->agent->jobs++;
+    (*acme->env->jobs)++;
     return 0;
 }
 
@@ -465,7 +467,7 @@ call_step(void *arg)
     req.ca_file = c->ca->trust;
     req.accept = c->accept;
     req.url = c->url;
-    req.timeout_ms = (long)acme->agent->config.acme_http_timeout * 1000L;
+    req.timeout_ms = (long)acme->env->config->acme_http_timeout * 1000L;
     if (c->payload == NULL) {
         req.method = "GET";
         rc = acme_http_send(acme->http, &req, call_reply, c, &cause);
@@ -741,8 +743,17 @@ out:
     return rc;
 }
 
+/* A config reload: the responders take their new addresses. */
+static void
+on_config_reloaded(void *arg, const struct event *ev)
+{
+    (void)ev;
+    acme_responders_apply(arg);
+}
+
 int
-acme_new(struct agent *agent, struct acme **out, char **cause)
+acme_new(const struct env *env, struct store *store, struct hooks *hooks,
+         const struct acme_commit *commit, struct acme **out, char **cause)
 {
     struct acme *acme;
     char ua[128];
@@ -751,9 +762,17 @@ acme_new(struct agent *agent, struct acme **out, char **cause)
     *out = NULL;
     if ((acme = calloc(1, sizeof(*acme))) == NULL)
         return -E_NOMEM;
-    acme->agent = agent;
-    acme->loop = agent->loop;
-    if ((acme->dir = fsutil_join(store_state_dir(agent->store), "acme")) == NULL)
+    acme->env = env;
+    acme->store = store;
+    acme->hooks = hooks;
+    acme->commit = *commit;
+    acme->loop = env->loop;
+    if (events_subscribe(env->events, EVENT_MASK(EVENT_CONFIG_RELOADED), on_config_reloaded,
+                         acme) != 0) {
+        free(acme);
+        return -E_NOMEM;
+    }
+    if ((acme->dir = fsutil_join(store_state_dir(store), "acme")) == NULL)
         goto fail;
     for (const char *const *sub = (const char *const[]){"accounts", "orders", "trust", NULL};
          *sub != NULL; sub++) {
@@ -771,8 +790,8 @@ acme_new(struct agent *agent, struct acme **out, char **cause)
     }
     if ((rc = load_cas(acme, cause)) != 0)
         goto fail;
-    for (size_t i = 0; i < agent->config.acme_cas.n; i++) {
-        const struct config_ca *cc = &agent->config.acme_cas.items[i];
+    for (size_t i = 0; i < env->config->acme_cas.n; i++) {
+        const struct config_ca *cc = &env->config->acme_cas.items[i];
         struct acme_ca *ca = acme_ca_find(acme, cc->name);
 
         if ((rc = store_name_valid(cc->name, cause)) != 0)
@@ -793,7 +812,7 @@ acme_new(struct agent *agent, struct acme **out, char **cause)
     for (struct acme_ca *ca = acme->cas; ca != NULL; ca = ca->next)
         load_account(acme, ca);
     snprintf(ua, sizeof(ua), "certagent/%s (ACME; libcurl)", CERTAGENT_VERSION);
-    if ((rc = acme_http_new(agent->loop, ua, &acme->http, cause)) != 0)
+    if ((rc = acme_http_new(env->loop, ua, &acme->http, cause)) != 0)
         goto fail;
     *out = acme;
     return 0;
@@ -803,8 +822,9 @@ fail:
 }
 
 void
-acme_resume(struct acme *acme)
+acme_start(struct acme *acme)
 {
+    acme_responders_apply(acme);
     acme_order_resume_dir(acme);
 }
 
@@ -826,6 +846,7 @@ acme_stop(struct acme *acme)
     }
     acme_http_free(acme->http);
     acme->http = NULL;
+    acme_responders_close(acme);
 }
 
 void
@@ -835,6 +856,7 @@ acme_free(struct acme *acme)
         return;
     /* A start that failed after acme_new never stopped it: close its handles. */
     acme_stop(acme);
+    events_unsubscribe(acme->env->events, on_config_reloaded, acme);
     while (acme->cas != NULL) {
         struct acme_ca *ca = acme->cas;
 
@@ -2098,7 +2120,7 @@ static void
 revoke_read_run(struct acme_work *w)
 {
     struct revoke *r = w->arg;
-    struct store *store = r->acme->agent->store;
+    struct store *store = r->acme->store;
     unsigned char *pem = NULL, *kpem = NULL, *der = NULL;
     size_t len = 0, klen = 0;
     STACK_OF(X509) *certs = NULL;
@@ -2149,7 +2171,7 @@ int
 acme_revoke(struct acme *acme, const char *name, const char *reason,
             const struct acme_observer *obs, char **cause)
 {
-    const struct store_cert *cert = store_find(acme->agent->store, name);
+    const struct store_cert *cert = store_find(acme->store, name);
     const struct store_version *v = cert != NULL ? store_current(cert) : NULL;
     unsigned char *meta = NULL;
     size_t len = 0;
@@ -2181,8 +2203,8 @@ acme_revoke(struct acme *acme, const char *name, const char *reason,
         err_set(cause, "'%s' was not issued through ACME; only its CA can revoke it", name);
         return -E_BAD_INPUT;
     }
-    if ((rc = store_read_file(acme->agent->store, name, v->version, "meta.json", &meta, &len,
-                              cause)) != 0)
+    if ((rc = store_read_file(acme->store, name, v->version, "meta.json", &meta, &len, cause)) !=
+        0)
         return rc;
     root = cJSON_ParseWithLength((const char *)meta, len);
     ca = cJSON_GetObjectItemCaseSensitive(

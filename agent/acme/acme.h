@@ -20,14 +20,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct agent;
 struct acme;
 struct cJSON;
+struct env;
+struct hooks;
+struct store;
 
-int acme_new(struct agent *agent, struct acme **out, char **cause);
-/* Starts the orders a previous run left in flight. */
-void acme_resume(struct acme *acme);
-/* Stops timers and HTTP; orders stay persisted for the next start. */
+/*
+ * Stores a certificate an order obtained (the full chain, leaf first, its
+ * key, meta.json's extra fields) as a new version of name: the commit path's
+ * (ipc/ops-cert.c), handed in by agent.c.  0 when queued, then done(arg, rc,
+ * cause) on the loop.
+ */
+struct acme_commit {
+    int (*store)(void *ctx, const char *name, const char *fullchain_pem, const char *key_pem,
+                 const char *meta_json, void (*done)(void *arg, int rc, const char *cause),
+                 void *arg, char **cause);
+    void *ctx;
+};
+
+/*
+ * The client of the certificates in store; dns-01 runs the config's hook
+ * through hooks; the http-01 and tls-alpn-01 responders are its own.
+ */
+int acme_new(const struct env *env, struct store *store, struct hooks *hooks,
+             const struct acme_commit *commit, struct acme **out, char **cause);
+/*
+ * Gives the responders their configured addresses (with
+ * challenge_listen_always they listen from now on; again after each config
+ * reload) and starts the orders a previous run left in flight.
+ */
+void acme_start(struct acme *acme);
+/* Stops timers, HTTP and the responders; orders stay persisted for the next start. */
 void acme_stop(struct acme *acme);
 void acme_free(struct acme *acme);
 /* Orders in flight (status). */

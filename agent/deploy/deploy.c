@@ -14,7 +14,8 @@
 #include <time.h>
 #include <uv.h>
 
-#include "agent.h"
+#include "config.h"
+#include "env.h"
 #include "err.h"
 #include "events.h"
 #include "fsutil.h"
@@ -25,6 +26,7 @@
 #include "platform.h"
 #include "store.h"
 #include "sys.h"
+#include "temps.h"
 
 #define SETTINGS_MAX (16 * 1024 * 1024)
 #define MAX_TARGETS 16
@@ -60,7 +62,9 @@ struct save {
 };
 
 struct deploy {
-    struct agent *agent;
+    const struct env *env;
+    struct store *store;
+    struct hooks *hooks;
     char *path;             /* STATE/settings.json */
     struct entry **entries; /* sorted by name */
     size_t n, cap;
@@ -199,7 +203,7 @@ error_record(struct deploy *d, struct entry *e, unsigned version, int rc, const 
         e->error = copy;
         e->error_version = version;
     }
-    events_publish(d->agent->events, &ev);
+    events_publish(d->env->events, &ev);
 }
 
 /* Drops an entry without settings unless a deploy still uses it. */
@@ -683,7 +687,7 @@ save_start(struct deploy *d)
     d->save_waiters = NULL;
     sv->work.data = sv;
     d->dirty = 0;
-    if (uv_queue_work(d->agent->loop, &sv->work, save_run, save_after) != 0) {
+    if (uv_queue_work(d->env->loop, &sv->work, save_run, save_after) != 0) {
         sv->rc = -E_IO;
         err_set(&sv->cause, "cannot queue the write of %s", sv->path);
         d->saving = 1;
@@ -754,7 +758,8 @@ on_cert_changed(void *arg, const struct event *ev)
 }
 
 int
-deploy_open(struct agent *agent, struct deploy **out, char **cause)
+deploy_open(const struct env *env, struct store *store, struct hooks *hooks, struct deploy **out,
+            char **cause)
 {
     struct deploy *d = calloc(1, sizeof(*d));
     unsigned char *data = NULL;
@@ -764,13 +769,15 @@ deploy_open(struct agent *agent, struct deploy **out, char **cause)
 
     if (d == NULL)
         return -E_NOMEM;
-    d->agent = agent;
-    if (events_subscribe(agent->events, EVENT_MASK(EVENT_CERT_CHANGED), on_cert_changed, d) != 0) {
+    d->env = env;
+    d->store = store;
+    d->hooks = hooks;
+    if (events_subscribe(env->events, EVENT_MASK(EVENT_CERT_CHANGED), on_cert_changed, d) != 0) {
         free(d);
         return -E_NOMEM;
     }
-    if ((d->path = fsutil_join(agent->state_dir, "settings.json")) == NULL ||
-        (d->done_path = fsutil_join(agent->state_dir, "deployed.json")) == NULL) {
+    if ((d->path = fsutil_join(env->state_dir, "settings.json")) == NULL ||
+        (d->done_path = fsutil_join(env->state_dir, "deployed.json")) == NULL) {
         rc = -E_NOMEM;
         goto fail;
     }
@@ -831,7 +838,7 @@ deploy_free(struct deploy *d)
 {
     if (d == NULL)
         return;
-    events_unsubscribe(d->agent->events, on_cert_changed, d);
+    events_unsubscribe(d->env->events, on_cert_changed, d);
     for (size_t i = 0; i < d->n; i++)
         entry_free(d->entries[i]);
     free(d->entries);
@@ -1028,7 +1035,7 @@ remove_stale_temps_of(const char *path)
         return;
     memcpy(dir, path, (size_t)(slash - path) + 1);
     dir[slash == path ? 1 : (size_t)(slash - path)] = '\0';
-    agent_remove_stale_temps(dir, slash + 1);
+    temps_remove_stale(dir, slash + 1);
     free(dir);
 }
 
@@ -1037,7 +1044,7 @@ static void
 deploy_run(uv_work_t *work)
 {
     struct run *r = work->data;
-    struct store *store = r->d->agent->store;
+    struct store *store = r->d->store;
     static const char *const files[] = {"cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"};
     unsigned char *data[4] = {NULL, NULL, NULL, NULL};
     size_t len[4] = {0, 0, 0, 0};
@@ -1068,7 +1075,7 @@ deploy_run(uv_work_t *work)
             }
             /* A deploy cut short may have left a temporary copy (of the key, too). */
             for (size_t f = 0; f < 4 && rc == 0; f++)
-                agent_remove_stale_temps(t->path, files[f]);
+                temps_remove_stale(t->path, files[f]);
         } else if (t->type == DEPLOY_STORE) {
             rc = write_store(r, t, data[0], len[0], data[1], len[1], data[3], len[3],
                              &r->thumbprints[i], &why);
@@ -1219,7 +1226,7 @@ run_next_hook(struct run *r)
     a.timeout_s = r->timeout;
     a.done = hook_done;
     a.arg = r;
-    rc = hooks_run(r->d->agent->hooks, &a, &cause);
+    rc = hooks_run(r->d->hooks, &a, &cause);
     for (size_t i = 0; i < n; i++)
         free(env[i]);
     if (rc != 0) {
@@ -1283,9 +1290,9 @@ deploy_after(uv_work_t *work, int status)
  * without a store target of their own.
  */
 static int
-default_store_applies(const struct agent *agent, const struct cert_settings *s)
+default_store_applies(const struct config *config, const struct cert_settings *s)
 {
-    if (agent->config.windows_store == NULL || !platform_certstore_available())
+    if (config->windows_store == NULL || !platform_certstore_available())
         return 0;
     for (size_t i = 0; s != NULL && i < s->ntargets; i++)
         if (s->targets[i].type == DEPLOY_STORE)
@@ -1297,8 +1304,8 @@ default_store_applies(const struct agent *agent, const struct cert_settings *s)
 static struct run *
 run_new(struct deploy *d, const char *name, int failure)
 {
-    struct agent *agent = d->agent;
-    const struct store_cert *c = store_find(agent->store, name);
+    const struct config *config = d->env->config;
+    const struct store_cert *c = store_find(d->store, name);
     const struct store_version *v = c != NULL ? store_current(c) : NULL;
     const struct cert_settings *s = deploy_settings(d, name);
     struct run *r;
@@ -1316,10 +1323,10 @@ run_new(struct deploy *d, const char *name, int failure)
     r->version = v->version;
     r->source = v->source;
     r->not_after = v->not_after;
-    r->timeout = (unsigned)agent->config.hook_timeout;
+    r->timeout = (unsigned)config->hook_timeout;
     if ((r->name = strdup(name)) == NULL)
         goto fail;
-    if ((live = fsutil_join(agent->state_dir, "live")) == NULL)
+    if ((live = fsutil_join(d->env->state_dir, "live")) == NULL)
         goto fail;
     r->live = fsutil_join(live, name);
     free(live);
@@ -1342,29 +1349,28 @@ run_new(struct deploy *d, const char *name, int failure)
         settings_apply(&r->s, copy, NULL);
         cJSON_Delete(copy);
     }
-    if (!failure && default_store_applies(agent, &r->s)) {
+    if (!failure && default_store_applies(config, &r->s)) {
         char *why = NULL;
 
         /* Last, after the certificate's own targets (at most MAX_TARGETS of them). */
         if (r->s.ntargets < MAX_TARGETS &&
-            target_add(&r->s, DEPLOY_STORE, agent->config.windows_store, NULL, 0, 0, &why) == 0)
+            target_add(&r->s, DEPLOY_STORE, config->windows_store, NULL, 0, 0, &why) == 0)
             r->default_store = 1;
         else
             log_warn("'%s' is not deployed to the config's windows_store '%s': %s", name,
-                     agent->config.windows_store, why != NULL ? why : "too many targets");
+                     config->windows_store, why != NULL ? why : "too many targets");
         free(why);
     }
     if (failure) {
         if (r->s.failure_hook != NULL)
             r->hooks[r->nhooks++] = r->s.failure_hook;
-        if (agent->config.failure_hook != NULL &&
-            (r->global_hook = strdup(agent->config.failure_hook)) != NULL)
+        if (config->failure_hook != NULL &&
+            (r->global_hook = strdup(config->failure_hook)) != NULL)
             r->hooks[r->nhooks++] = r->global_hook;
     } else {
         if (r->s.deploy_hook != NULL)
             r->hooks[r->nhooks++] = r->s.deploy_hook;
-        if (agent->config.deploy_hook != NULL &&
-            (r->global_hook = strdup(agent->config.deploy_hook)) != NULL)
+        if (config->deploy_hook != NULL && (r->global_hook = strdup(config->deploy_hook)) != NULL)
             r->hooks[r->nhooks++] = r->global_hook;
     }
     return r;
@@ -1384,7 +1390,7 @@ deploy_start(struct deploy *d, const char *name, struct waiter *waiters)
         waiters_finish(waiters, -E_UNAVAILABLE, "the agent is stopping");
         return;
     }
-    if (store_find(d->agent->store, name) == NULL) {
+    if (store_find(d->store, name) == NULL) {
         /* Removed: its settings go with it. */
         if ((e = entry_find(d, name)) != NULL && !entry_empty(e)) {
             settings_clear(&e->s);
@@ -1429,7 +1435,7 @@ deploy_start(struct deploy *d, const char *name, struct waiter *waiters)
     r->waiters = waiters;
     e->deploying = 1;
     r->work.data = r;
-    if (uv_queue_work(d->agent->loop, &r->work, deploy_run, deploy_after) != 0) {
+    if (uv_queue_work(d->env->loop, &r->work, deploy_run, deploy_after) != 0) {
         r->rc = -E_IO;
         err_set(&r->cause, "cannot queue the deploy");
         deploy_after(&r->work, 0);
@@ -1567,7 +1573,7 @@ done_save_start(struct deploy *d)
     sv->work.data = sv;
     d->done_dirty = 0;
     d->done_saving = 1;
-    if (uv_queue_work(d->agent->loop, &sv->work, save_run, done_saved) != 0) {
+    if (uv_queue_work(d->env->loop, &sv->work, save_run, done_saved) != 0) {
         sv->rc = -E_IO;
         err_set(&sv->cause, "cannot queue the write of %s", sv->path);
         done_saved(&sv->work, 0);
@@ -1595,7 +1601,7 @@ done_record(struct deploy *d, struct entry *e, unsigned version)
 void
 deploy_resume(struct deploy *d)
 {
-    struct store *store = d->agent->store;
+    struct store *store = d->store;
     size_t again = 0;
 
     for (size_t i = 0; i < store_count(store); i++) {
@@ -1609,8 +1615,8 @@ deploy_resume(struct deploy *d)
         if (e != NULL && e->deployed == v->version)
             continue;
         if (d->done_seed || ((e == NULL || (e->s.ntargets == 0 && e->s.deploy_hook == NULL)) &&
-                             d->agent->config.deploy_hook == NULL &&
-                             !default_store_applies(d->agent, e != NULL ? &e->s : NULL))) {
+                             d->env->config->deploy_hook == NULL &&
+                             !default_store_applies(d->env->config, e != NULL ? &e->s : NULL))) {
             /* The first start with this record (a new store, an upgrade), or nothing to do. */
             if ((e = entry_get(d, c->name)) != NULL)
                 done_record(d, e, v->version);

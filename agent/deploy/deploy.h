@@ -48,7 +48,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct agent;
+struct env;
+struct hooks;
+struct store;
 struct deploy;
 struct cJSON;
 
@@ -84,7 +86,8 @@ struct cert_settings {
 };
 
 /* Loads STATE/settings.json (at start, before the agent listens). */
-int deploy_open(struct agent *agent, struct deploy **out, char **cause);
+int deploy_open(const struct env *env, struct store *store, struct hooks *hooks,
+                struct deploy **out, char **cause);
 void deploy_stop(struct deploy *d);
 void deploy_free(struct deploy *d);
 

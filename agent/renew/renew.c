@@ -22,13 +22,13 @@
 #include <uv.h>
 
 #include "acme.h"
-#include "agent.h"
+#include "config.h"
+#include "env.h"
 #include "deploy.h"
 #include "err.h"
 #include "events.h"
 #include "fsutil.h"
 #include "log.h"
-#include "ops.h"
 #include "pem.h"
 #include "store.h"
 #include "sys.h"
@@ -77,7 +77,11 @@ struct entry {
 };
 
 struct renew {
-    struct agent *agent;
+    const struct env *env;
+    struct store *store;
+    struct acme *acme;
+    struct deploy *deploy;
+    struct renew_selfsigned selfsigned;
     uv_timer_t *timer;      /* heap: it may outlive the scheduler while closing */
     uv_timer_t *save_timer; /* the same */
     int save_armed;
@@ -261,9 +265,9 @@ renew_lifetime_point(int64_t not_before, int64_t not_after, int before_days)
 static void
 plan(struct renew *r, struct entry *e)
 {
-    const struct cert_settings *s = deploy_settings(r->agent->deploy, e->name);
+    const struct cert_settings *s = deploy_settings(r->deploy, e->name);
     int before = s != NULL && s->renew_before_days > 0 ? s->renew_before_days
-                                                       : r->agent->config.renew_before_days;
+                                                       : r->env->config->renew_before_days;
     int64_t life = e->not_after - e->not_before;
 
     e->auto_renew = e->source == CERT_SOURCE_ACME;
@@ -333,7 +337,7 @@ static void
 load_run(uv_work_t *work)
 {
     struct load *l = work->data;
-    struct store *store = l->r->agent->store;
+    struct store *store = l->r->store;
     unsigned char *data = NULL;
     size_t len = 0;
     cJSON *root = NULL, *a;
@@ -386,7 +390,7 @@ load_after(uv_work_t *work, int status)
     struct load *l = work->data;
     struct renew *r = l->r;
     struct entry *e = entry_find(r, l->name);
-    const struct store_cert *c = store_find(r->agent->store, l->name);
+    const struct store_cert *c = store_find(r->store, l->name);
     const struct store_version *v = c != NULL ? store_current(c) : NULL;
 
     (void)status;
@@ -441,7 +445,7 @@ load_after(uv_work_t *work, int status)
 static void
 load_start(struct renew *r, struct entry *e)
 {
-    const struct store_cert *c = store_find(r->agent->store, e->name);
+    const struct store_cert *c = store_find(r->store, e->name);
     const struct store_version *v = c != NULL ? store_current(c) : NULL;
     struct load *l;
 
@@ -464,7 +468,7 @@ load_start(struct renew *r, struct entry *e)
     l->version = v->version;
     l->work.data = l;
     e->loading = 1;
-    if (uv_queue_work(r->agent->loop, &l->work, load_run, load_after) != 0) {
+    if (uv_queue_work(r->env->loop, &l->work, load_run, load_after) != 0) {
         e->loading = 0;
         load_free(l);
         log_error("renewal: cannot queue the planning of '%s'", e->name);
@@ -565,7 +569,7 @@ save_write(struct renew *r)
     j->work.data = j;
     r->dirty = 0;
     r->saving = 1;
-    if (uv_queue_work(r->agent->loop, &j->work, save_run, save_after) != 0) {
+    if (uv_queue_work(r->env->loop, &j->work, save_run, save_after) != 0) {
         r->saving = 0;
         r->dirty = 1;
         free(j->path);
@@ -603,7 +607,7 @@ save(struct renew *r)
     if (r->stopping || !r->started)
         return;
     /* Every change of a plan or of the history changes the status report too. */
-    events_publish_name(r->agent->events, EVENT_RENEW_STATE, NULL);
+    events_publish_name(r->env->events, EVENT_RENEW_STATE, NULL);
     save_later(r);
 }
 
@@ -642,7 +646,7 @@ load_state(struct renew *r)
         struct entry *e;
         const cJSON *s;
 
-        if (!cJSON_IsObject(it) || store_find(r->agent->store, it->string) == NULL ||
+        if (!cJSON_IsObject(it) || store_find(r->store, it->string) == NULL ||
             (e = entry_get(r, it->string)) == NULL)
             continue;
         e->version = (unsigned)num(it, "version");
@@ -750,7 +754,7 @@ ari_poll(struct renew *r, struct entry *e)
     e->ari_fetching = 1;
     r->ari_fetching++;
     /* ari_done may run before acme_ari_get returns (a cached directory without renewalInfo). */
-    if ((rc = acme_ari_get(r->agent->acme, e->ca, e->cert_id, ari_done, p, &cause)) != 0)
+    if ((rc = acme_ari_get(r->acme, e->ca, e->cert_id, ari_done, p, &cause)) != 0)
         ari_done(p, rc, cause, NULL);
     free(cause);
 }
@@ -802,25 +806,25 @@ attempt_end(struct renew *r, struct entry *e, struct attempt *a, int rc, const c
         free(e->last_error);
         e->last_error = NULL;
     } else {
-        int64_t delay = r->agent->config.renew_retry_min;
+        int64_t delay = r->env->config->renew_retry_min;
 
         e->last_ok = 0;
         e->failures++;
         e->failures_total++;
         set_str(&e->last_error, cause != NULL ? cause : err_message(rc));
-        for (unsigned i = 1; i < e->failures && delay < r->agent->config.renew_retry_max; i++)
+        for (unsigned i = 1; i < e->failures && delay < r->env->config->renew_retry_max; i++)
             delay *= 2;
-        if (delay > r->agent->config.renew_retry_max)
-            delay = r->agent->config.renew_retry_max;
+        if (delay > r->env->config->renew_retry_max)
+            delay = r->env->config->renew_retry_max;
         e->retry_at = now + delay;
         sys_format_time(e->retry_at, when, sizeof(when));
         log_error("renewal of '%s' failed (%u in a row); next attempt at %s: %s", e->name,
                   e->failures, when, e->last_error != NULL ? e->last_error : "error");
-        deploy_failed(r->agent->deploy, e->name, e->last_error, e->failures, e->retry_at);
+        deploy_failed(r->deploy, e->name, e->last_error, e->failures, e->retry_at);
     }
     if (a != NULL)
         user_done(a, rc, cause, detail, result);
-    if (store_find(r->agent->store, e->name) == NULL) {
+    if (store_find(r->store, e->name) == NULL) {
         entry_drop(r, e);
     } else if (!e->loading) {
         plan(r, e);
@@ -868,7 +872,7 @@ selfsigned_done(void *arg, int rc, const char *cause)
     cJSON *result = NULL;
 
     if (e != NULL) {
-        const struct store_cert *c = store_find(a->r->agent->store, a->name);
+        const struct store_cert *c = store_find(a->r->store, a->name);
         const struct store_version *v = c != NULL ? store_current(c) : NULL;
 
         /* The same fields as an ACME order's result. */
@@ -936,11 +940,11 @@ attempt_start(struct renew *r, struct entry *e, const struct acme_observer *user
                     e->name);
             rc = -E_BAD_INPUT;
         } else {
-            rc = acme_request(r->agent->acme, &args, &obs, cause);
+            rc = acme_request(r->acme, &args, &obs, cause);
         }
     } else {
         const char *kt = e->key_type;
-        const struct store_cert *c = store_find(r->agent->store, e->name);
+        const struct store_cert *c = store_find(r->store, e->name);
         const struct store_version *v = c != NULL ? store_current(c) : NULL;
         /* The same lifetime, in whole days (a self-signed one starts 5 minutes back). */
         int64_t days = (e->not_after - e->not_before + 43200) / 86400;
@@ -954,12 +958,12 @@ attempt_start(struct renew *r, struct entry *e, const struct acme_observer *user
                  : strcmp(v->key_desc, "Ed25519") == 0  ? "ed25519"
                                                         : "ec256";
         }
-        rc = ops_cert_selfsigned(r->agent, e->name, (const char *const *)e->dns, e->ndns,
-                                 (const char *const *)e->ips, e->nips, kt,
-                                 (unsigned)(days < 1       ? 1
-                                            : days > 36500 ? 36500
-                                                           : days),
-                                 selfsigned_done, a, cause);
+        rc = r->selfsigned.make(r->selfsigned.ctx, e->name, (const char *const *)e->dns, e->ndns,
+                                (const char *const *)e->ips, e->nips, kt,
+                                (unsigned)(days < 1       ? 1
+                                           : days > 36500 ? 36500
+                                                          : days),
+                                selfsigned_done, a, cause);
     }
     if (rc != 0) {
         free(a->name);
@@ -991,7 +995,7 @@ on_timer(uv_timer_t *t)
     if (r == NULL)
         return;
     wall = (int64_t)time(NULL) - r->armed_wall;
-    mono = (int64_t)(uv_now(r->agent->loop) - r->armed_mono) / 1000;
+    mono = (int64_t)(uv_now(r->env->loop) - r->armed_mono) / 1000;
     if (wall - mono > 60 || mono - wall > 60)
         log_info("the clock moved by %+lld s against the time slept (a clock change, or the "
                  "system slept); checking every certificate again",
@@ -1009,7 +1013,7 @@ schedule_soon(struct renew *r)
     if (!r->started || r->stopping || r->timer == NULL)
         return;
     r->armed_wall = (int64_t)time(NULL);
-    r->armed_mono = uv_now(r->agent->loop);
+    r->armed_mono = uv_now(r->env->loop);
     uv_timer_start(r->timer, on_timer, 0, 0);
 }
 
@@ -1022,8 +1026,8 @@ schedule(struct renew *r)
 {
     int64_t now = (int64_t)time(NULL), wait;
     /* The longest sleep between two looks at the plan (clock changes, a system that slept). */
-    int64_t earliest = now + r->agent->config.renew_check_interval;
-    unsigned cap = (unsigned)r->agent->config.renew_concurrency;
+    int64_t earliest = now + r->env->config->renew_check_interval;
+    unsigned cap = (unsigned)r->env->config->renew_concurrency;
 
     if (!r->started || r->stopping || r->in_schedule)
         return;
@@ -1063,7 +1067,7 @@ schedule(struct renew *r)
     if (wait < 1)
         wait = 1;
     r->armed_wall = now;
-    r->armed_mono = uv_now(r->agent->loop);
+    r->armed_mono = uv_now(r->env->loop);
     r->armed_ms = (uint64_t)wait * 1000;
     uv_timer_start(r->timer, on_timer, r->armed_ms, 0);
 }
@@ -1073,7 +1077,8 @@ schedule(struct renew *r)
 static void on_event(void *arg, const struct event *ev);
 
 int
-renew_new(struct agent *agent, struct renew **out, char **cause)
+renew_new(const struct env *env, struct store *store, struct acme *acme, struct deploy *deploy,
+          const struct renew_selfsigned *selfsigned, struct renew **out, char **cause)
 {
     struct renew *r = calloc(1, sizeof(*r));
 
@@ -1085,10 +1090,13 @@ renew_new(struct agent *agent, struct renew **out, char **cause)
         free(r);
         return -E_NOMEM;
     }
-    r->agent = agent;
-    if ((r->path = fsutil_join(agent->state_dir, "renew.json")) == NULL ||
-        uv_timer_init(agent->loop, r->timer) != 0 ||
-        uv_timer_init(agent->loop, r->save_timer) != 0) {
+    r->env = env;
+    r->store = store;
+    r->acme = acme;
+    r->deploy = deploy;
+    r->selfsigned = *selfsigned;
+    if ((r->path = fsutil_join(env->state_dir, "renew.json")) == NULL ||
+        uv_timer_init(env->loop, r->timer) != 0 || uv_timer_init(env->loop, r->save_timer) != 0) {
         /* Neither timer was started; an initialized one must still be closed. */
         free(r->path);
         r->path = NULL;
@@ -1097,7 +1105,7 @@ renew_new(struct agent *agent, struct renew **out, char **cause)
     }
     r->timer->data = r;
     r->save_timer->data = r;
-    if (events_subscribe(agent->events,
+    if (events_subscribe(env->events,
                          EVENT_MASK(EVENT_CERT_CHANGED) | EVENT_MASK(EVENT_SETTINGS_CHANGED) |
                              EVENT_MASK(EVENT_CONFIG_RELOADED),
                          on_event, r) != 0) {
@@ -1111,7 +1119,7 @@ renew_new(struct agent *agent, struct renew **out, char **cause)
 void
 renew_start(struct renew *r)
 {
-    struct store *store = r->agent->store;
+    struct store *store = r->store;
 
     load_state(r);
     for (size_t i = 0; i < store_count(store); i++) {
@@ -1164,7 +1172,7 @@ renew_free(struct renew *r)
 {
     if (r == NULL)
         return;
-    events_unsubscribe(r->agent->events, on_event, r);
+    events_unsubscribe(r->env->events, on_event, r);
     timer_close(&r->timer);
     timer_close(&r->save_timer);
     for (size_t i = 0; i < r->n; i++)
@@ -1182,7 +1190,7 @@ renew_changed(struct renew *r, const char *name)
 
     if (r == NULL || r->stopping)
         return;
-    if (store_find(r->agent->store, name) == NULL) {
+    if (store_find(r->store, name) == NULL) {
         if ((e = entry_find(r, name)) != NULL && !e->in_progress && !e->loading)
             entry_drop(r, e);
         save(r);

@@ -26,10 +26,14 @@
 #ifndef CERTAGENT_RENEW_H
 #define CERTAGENT_RENEW_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-struct agent;
+struct acme;
+struct deploy;
+struct env;
 struct renew;
+struct store;
 struct acme_observer;
 
 /* What the scheduler knows about one certificate (borrowed strings). */
@@ -51,7 +55,24 @@ struct renew_info {
     const char *ca;  /* ACME CA name, or NULL */
 };
 
-int renew_new(struct agent *agent, struct renew **out, char **cause);
+/*
+ * Makes a new self-signed version of name (the commit path's, handed in by
+ * agent.c): 0 when queued, then done(arg, rc, cause) on the loop.
+ */
+struct renew_selfsigned {
+    int (*make)(void *ctx, const char *name, const char *const *dns, size_t ndns,
+                const char *const *ips, size_t nips, const char *key_type, unsigned days,
+                void (*done)(void *arg, int rc, const char *cause), void *arg, char **cause);
+    void *ctx;
+};
+
+/*
+ * The scheduler of the certificates in store: ACME ones renew through acme,
+ * self-signed ones through selfsigned; deploy has their settings and runs
+ * the failure hooks.  Reads and writes STATE/renew.json.
+ */
+int renew_new(const struct env *env, struct store *store, struct acme *acme, struct deploy *deploy,
+              const struct renew_selfsigned *selfsigned, struct renew **out, char **cause);
 /* Plans every certificate in the store and arms the timer. */
 void renew_start(struct renew *r);
 void renew_stop(struct renew *r);

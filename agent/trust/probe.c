@@ -9,7 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "agent.h"
+#include "config.h"
+#include "env.h"
 #include "err.h"
 #include "events.h"
 #include "log.h"
@@ -1106,7 +1107,8 @@ struct sched_load {
 };
 
 struct probe_sched {
-    struct agent *agent;
+    const struct env *env;
+    struct trust *trust;
     uv_timer_t timer;
     int timer_open;
     int running; /* loading the trust context or probing */
@@ -1219,14 +1221,14 @@ sched_load_after(uv_work_t *w, int status)
 {
     struct sched_load *l = (struct sched_load *)w;
     struct probe_sched *s = l->sched;
-    struct agent *agent = s->agent;
-    const struct config_list *urls = &agent->config.probes;
+    const struct config *config = s->env->config;
+    const struct config_list *urls = &config->probes;
     struct probe_opts opts;
     char **valid = NULL, *cause = NULL;
     size_t nvalid = 0;
     int rc;
 
-    agent->jobs--;
+    (*s->env->jobs)--;
     if (status != 0 || l->rc != 0 || s->stopping || urls->n == 0) {
         if (l->rc != 0)
             log_error("probes: %s", l->cause != NULL ? l->cause : err_message(l->rc));
@@ -1265,17 +1267,17 @@ sched_load_after(uv_work_t *w, int status)
         cause = NULL;
     }
     memset(&opts, 0, sizeof(opts));
-    opts.timeout_ms = (uint64_t)agent->config.probe_timeout * 1000u;
-    opts.concurrency = (unsigned)agent->config.probe_concurrency;
-    opts.min_version = probe_tls_version(agent->config.probe_min_tls);
+    opts.timeout_ms = (uint64_t)config->probe_timeout * 1000u;
+    opts.concurrency = (unsigned)config->probe_concurrency;
+    opts.min_version = probe_tls_version(config->probe_min_tls);
     if (nvalid == 0) {
         trust_ctx_free(l->ctx);
         sched_on_done(s);
         goto out;
     }
     log_debug("probes: checking %zu server(s)", nvalid);
-    rc = probe_run_start(agent->loop, l->ctx, valid, nvalid, &opts, sched_on_result, sched_on_done,
-                         s, &s->run, &cause);
+    rc = probe_run_start(s->env->loop, l->ctx, valid, nvalid, &opts, sched_on_result,
+                         sched_on_done, s, &s->run, &cause);
     if (rc != 0) {
         log_error("probes: %s", cause != NULL ? cause : err_message(rc));
         trust_ctx_free(l->ctx);
@@ -1292,11 +1294,11 @@ static void
 sched_fire(uv_timer_t *t)
 {
     struct probe_sched *s = t->data;
-    struct agent *agent = s->agent;
+    const struct env *env = s->env;
     struct sched_load *l;
     int rc;
 
-    if (agent->config.probes.n == 0) {
+    if (env->config->probes.n == 0) {
         /* No probes (any more): nothing stale in status. */
         results_free(s->last, s->nlast);
         s->last = NULL;
@@ -1312,24 +1314,24 @@ sched_fire(uv_timer_t *t)
     if ((l = calloc(1, sizeof(*l))) == NULL)
         return;
     l->sched = s;
-    if ((l->ctx = trust_ctx_new(agent->trust, agent->config.trust_system_roots)) == NULL) {
+    if ((l->ctx = trust_ctx_new(s->trust, env->config->trust_system_roots)) == NULL) {
         free(l);
         return;
     }
-    if ((rc = uv_queue_work(agent->loop, &l->work, sched_load_work, sched_load_after)) != 0) {
+    if ((rc = uv_queue_work(env->loop, &l->work, sched_load_work, sched_load_after)) != 0) {
         log_error("probes: cannot queue work: %s", uv_strerror(rc));
         trust_ctx_free(l->ctx);
         free(l);
         return;
     }
-    agent->jobs++;
+    (*env->jobs)++;
     s->running = 1;
 }
 
 static void
 sched_arm(struct probe_sched *s, uint64_t first)
 {
-    uint64_t every = (uint64_t)s->agent->config.probe_interval * 1000u;
+    uint64_t every = (uint64_t)s->env->config->probe_interval * 1000u;
 
     if (s->timer_open)
         uv_timer_start(&s->timer, sched_fire, first, every);
@@ -1347,7 +1349,8 @@ on_config_reloaded(void *arg, const struct event *ev)
 }
 
 int
-probe_sched_start(struct agent *agent, struct probe_sched **out, char **cause)
+probe_sched_start(const struct env *env, struct trust *trust, struct probe_sched **out,
+                  char **cause)
 {
     struct probe_sched *s = calloc(1, sizeof(*s));
     int rc;
@@ -1355,15 +1358,16 @@ probe_sched_start(struct agent *agent, struct probe_sched **out, char **cause)
     *out = NULL;
     if (s == NULL)
         return -E_NOMEM;
-    s->agent = agent;
-    if (events_subscribe(agent->events, EVENT_MASK(EVENT_CONFIG_RELOADED), on_config_reloaded,
-                         s) != 0) {
+    s->env = env;
+    s->trust = trust;
+    if (events_subscribe(env->events, EVENT_MASK(EVENT_CONFIG_RELOADED), on_config_reloaded, s) !=
+        0) {
         free(s);
         return -E_NOMEM;
     }
-    if ((rc = uv_timer_init(agent->loop, &s->timer)) != 0) {
+    if ((rc = uv_timer_init(env->loop, &s->timer)) != 0) {
         err_set(cause, "cannot start the probe timer: %s", uv_strerror(rc));
-        events_unsubscribe(agent->events, on_config_reloaded, s);
+        events_unsubscribe(env->events, on_config_reloaded, s);
         free(s);
         return -E_INTERNAL;
     }
@@ -1401,7 +1405,7 @@ probe_sched_free(struct probe_sched *s)
 {
     if (s == NULL)
         return;
-    events_unsubscribe(s->agent->events, on_config_reloaded, s);
+    events_unsubscribe(s->env->events, on_config_reloaded, s);
     results_free(s->last, s->nlast);
     results_free(s->next, s->nnext);
     free(s);

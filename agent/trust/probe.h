@@ -23,7 +23,7 @@
 
 #include "trust.h"
 
-struct agent;
+struct env;
 
 enum probe_starttls {
     PROBE_TLS,  /* implicit TLS */
@@ -102,7 +102,8 @@ void probe_run_abort(struct probe_run *run);
 
 /* The scheduled probes of the config. */
 struct probe_sched;
-int probe_sched_start(struct agent *agent, struct probe_sched **out, char **cause);
+int probe_sched_start(const struct env *env, struct trust *trust, struct probe_sched **out,
+                      char **cause);
 /* A config reload (EVENT_CONFIG_RELOADED) re-arms it: new list, interval, options. */
 /* Agent stopping: closes the timer and aborts a run in progress. */
 void probe_sched_stop(struct probe_sched *s);
