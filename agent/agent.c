@@ -192,16 +192,33 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
                         &(struct renew_selfsigned){selfsigned_for_renew, agent}, &agent->renew,
                         cause)) != 0)
         goto fail;
-    if ((rc = status_new(agent, &agent->status, cause)) != 0)
+    if ((rc = ops_logs_new(loop, &agent->logs)) != 0)
         goto fail;
-    if ((rc = status_start(agent->status, cause)) != 0)
+    if ((rc = probe_sched_start(&agent->env, agent->trust, &agent->probe_sched, cause)) != 0)
         goto fail;
-    if ((rc = server_start(&agent->server, agent, agent->socket_path, cause)) != 0) {
-        status_stop(agent->status);
-        goto fail;
+    {
+        struct status_inputs in = {
+            .store = agent->store,
+            .trust = agent->trust,
+            .renew = agent->renew,
+            .deploy = agent->deploy,
+            .acme = agent->acme,
+            .probes = agent->probe_sched,
+            .started = agent->started,
+            .started_hr = agent->started_hr,
+            .socket_path = agent->socket_path,
+            .config_path = agent->config_path,
+            .connections = &agent->server.nclients,
+        };
+
+        if ((rc = status_new(&agent->env, &in, &agent->status, cause)) != 0 ||
+            (rc = status_start(agent->status, cause)) != 0) {
+            probe_sched_stop(agent->probe_sched);
+            goto fail;
+        }
     }
-    if ((rc = probe_sched_start(&agent->env, agent->trust, &agent->probe_sched, cause)) != 0) {
-        server_stop(&agent->server);
+    if ((rc = server_start(&agent->server, agent, agent->socket_path, cause)) != 0) {
+        probe_sched_stop(agent->probe_sched);
         status_stop(agent->status);
         goto fail;
     }
@@ -242,6 +259,7 @@ agent_stop(struct agent *agent)
     else
         log_info("stopping");
     status_stop(agent->status);
+    ops_logs_stop(agent->logs);
     server_stop(&agent->server);
     /* The scheduler first: orders the stop interrupts are not failures to retry or report. */
     renew_stop(agent->renew);
@@ -289,6 +307,8 @@ agent_free(struct agent *agent)
 {
     status_free(agent->status);
     agent->status = NULL;
+    ops_logs_free(agent->logs);
+    agent->logs = NULL;
     renew_free(agent->renew);
     agent->renew = NULL;
     deploy_free(agent->deploy);

@@ -21,6 +21,7 @@ struct renew;
 struct deploy;
 struct hooks;
 struct status;
+struct ops_logs;
 struct events;
 
 struct agent_options {
@@ -47,7 +48,8 @@ struct agent {
     struct renew *renew;             /* renew.c: the renewal scheduler */
     struct deploy *deploy;           /* deploy.c: settings, deploy targets, hooks */
     struct hooks *hooks;             /* hooks.c: deploy, failure and dns-01 hook processes */
-    struct status *status;           /* status.c: report, status file, metrics, logs */
+    struct status *status;           /* status.c: report, status file, metrics */
+    struct ops_logs *logs;           /* ops-logs.c: certctl logs and its followers */
     struct server server;
     struct platform_signals signals;
     int lock_handle;

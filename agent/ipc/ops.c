@@ -13,6 +13,7 @@
 #include "pem.h"
 #include "probe.h"
 #include "status.h"
+#include "store-pack.h"
 #include "store.h"
 #include "version.h"
 
@@ -59,8 +60,8 @@ static const struct op_entry {
     {PROTO_OP_TRUST_SHOW, ops_trust_show, 0},
     {PROTO_OP_VERIFY, ops_verify, 0},
     {PROTO_OP_PROBE, ops_probe, 0},
-    {PROTO_OP_METRICS, status_metrics_op, 0},
-    {PROTO_OP_LOGS, status_logs_op, 0},
+    {PROTO_OP_METRICS, ops_metrics, 0},
+    {PROTO_OP_LOGS, ops_logs, 0},
 };
 
 void
@@ -371,37 +372,6 @@ op_version(struct request *req)
     return 0;
 }
 
-void
-ops_pack_cert(msgpack_packer *pk, const struct store_cert *cert, int64_t now)
-{
-    msgpack_pack_map(pk, OPS_CERT_FIELDS);
-    ops_pack_cert_fields(pk, cert, now);
-}
-
-void
-ops_pack_cert_fields(msgpack_packer *pk, const struct store_cert *cert, int64_t now)
-{
-    const struct store_version *v = store_current(cert);
-
-    proto_pack_kv_str(pk, "name", cert->name);
-    proto_pack_kv_uint(pk, "version", cert->current);
-    proto_pack_kv_uint(pk, "versions", cert->nversions);
-    proto_pack_kv_str(pk, "source", store_source_name(v->source));
-    proto_pack_kv_str(pk, "subject", v->subject);
-    proto_pack_kv_str(pk, "common_name", v->common_name);
-    proto_pack_kv_str(pk, "issuer", v->issuer);
-    proto_pack_str(pk, "dns");
-    proto_pack_str_array(pk, v->dns, v->ndns);
-    proto_pack_str(pk, "ips");
-    proto_pack_str_array(pk, v->ips, v->nips);
-    proto_pack_kv_int(pk, "not_before", v->not_before);
-    proto_pack_kv_int(pk, "not_after", v->not_after);
-    proto_pack_kv_int(pk, "days_left", pem_days_left(v->not_after, now));
-    proto_pack_kv_str(pk, "key", v->key_desc);
-    proto_pack_kv_str(pk, "fingerprint", v->fingerprint);
-    proto_pack_kv_bool(pk, "busy", cert->busy);
-}
-
 long
 ops_stream_certs(struct request *req, ops_row_fn row, void *arg)
 {
@@ -440,7 +410,7 @@ ops_stream_certs(struct request *req, ops_row_fn row, void *arg)
 static void
 list_row(void *arg, msgpack_packer *pk, const struct store_cert *cert)
 {
-    ops_pack_cert(pk, cert, *(const int64_t *)arg);
+    store_pack_cert(pk, cert, *(const int64_t *)arg);
 }
 
 static int
@@ -460,6 +430,6 @@ op_list(struct request *req)
 static int
 op_status(struct request *req)
 {
-    /* The report with warnings and health lives in status.c. */
-    return status_op(req);
+    /* The report with warnings and health: ops-status.c. */
+    return ops_status(req);
 }

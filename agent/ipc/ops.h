@@ -92,6 +92,10 @@ int ops_cert_selfsigned(struct agent *agent, const char *name, const char *const
                         const char *const *ips, size_t nips, const char *key_type, unsigned days,
                         ops_cert_notify notify, void *arg, char **cause);
 
+/* ops-status.c */
+int ops_status(struct request *req);
+int ops_metrics(struct request *req);
+
 /* ops-deploy.c */
 int ops_set(struct request *req);
 int ops_deploy(struct request *req);
@@ -106,12 +110,7 @@ int ops_ca_remove(struct request *req);
 /* account_register, account_show, account_rollover, account_deactivate */
 int ops_account(struct request *req);
 
-/* Packs a store_cert summary map (used by list, status and show). */
 struct store_cert;
-void ops_pack_cert(msgpack_packer *pk, const struct store_cert *cert, int64_t now);
-/* The same entries without the map header (status.c adds its own after them). */
-#define OPS_CERT_FIELDS 15
-void ops_pack_cert_fields(msgpack_packer *pk, const struct store_cert *cert, int64_t now);
 /*
  * Streams every current certificate as "items" events of at most
  * PROTO_ITEMS_BATCH entries (a listing of thousands would not fit one
@@ -119,5 +118,15 @@ void ops_pack_cert_fields(msgpack_packer *pk, const struct store_cert *cert, int
  */
 typedef void (*ops_row_fn)(void *arg, msgpack_packer *pk, const struct store_cert *cert);
 long ops_stream_certs(struct request *req, ops_row_fn row, void *arg);
+
+/*
+ * ops-logs.c: the logs op, and its followers (certctl logs --follow), which
+ * live until the client goes away or the agent stops.
+ */
+struct ops_logs;
+int ops_logs_new(uv_loop_t *loop, struct ops_logs **out);
+int ops_logs(struct request *req);
+void ops_logs_stop(struct ops_logs *l);
+void ops_logs_free(struct ops_logs *l);
 
 #endif

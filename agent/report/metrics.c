@@ -12,7 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "agent.h"
 #include "challenge-http.h"
 #include "challenge-net.h"
 #include "err.h"
@@ -125,13 +124,14 @@ static const struct {
 
 /* One family over every certificate. */
 static int
-cert_family(struct agent *agent, struct metrics_buf *b, enum cert_metric m)
+cert_family(struct status *st, struct metrics_buf *b, enum cert_metric m)
 {
-    size_t total = store_count(agent->store);
+    const struct status_inputs *in = status_inputs_of(st);
+    size_t total = store_count(in->store);
     int rc = family(b, cert_metrics[m].name, cert_metrics[m].type, cert_metrics[m].help);
 
     for (size_t i = 0; i < total && rc == 0; i++) {
-        const struct store_cert *cert = store_at(agent->store, i);
+        const struct store_cert *cert = store_at(in->store, i);
         const struct store_version *v = store_current(cert);
         struct renew_info ri;
         int have;
@@ -140,7 +140,7 @@ cert_family(struct agent *agent, struct metrics_buf *b, enum cert_metric m)
         if (cert->current == 0 || v == NULL)
             continue;
         memset(&ri, 0, sizeof(ri));
-        have = agent->renew != NULL && renew_info_get(agent->renew, cert->name, &ri) == 0;
+        have = in->renew != NULL && renew_info_get(in->renew, cert->name, &ri) == 0;
         if (m >= M_ATTEMPTS && !have)
             continue;
         switch (m) {
@@ -175,11 +175,12 @@ cert_family(struct agent *agent, struct metrics_buf *b, enum cert_metric m)
 }
 
 int
-metrics_text(struct agent *agent, char **out, size_t *len)
+metrics_text(struct status *st, char **out, size_t *len)
 {
+    const struct status_inputs *in = status_inputs_of(st);
     struct metrics_buf b = {NULL, 0, 0};
     struct status_eval *ev = malloc(sizeof(*ev));
-    size_t total = store_count(agent->store);
+    size_t total = store_count(in->store);
     int64_t now = (int64_t)time(NULL);
     int rc, health = STATUS_OK;
 
@@ -196,16 +197,16 @@ metrics_text(struct agent *agent, char **out, size_t *len)
     rc = rc ? rc : family(&b, "certagent_certificates", "gauge", "Certificates in the store.");
     rc = rc ? rc : metrics_append(&b, "certagent_certificates %zu\n", total);
     for (int m = 0; m < M_COUNT && rc == 0; m++)
-        rc = cert_family(agent, &b, (enum cert_metric)m);
+        rc = cert_family(st, &b, (enum cert_metric)m);
     rc = rc ? rc
             : family(&b, "certagent_certificate_warnings", "gauge",
                      "Warnings of the status report (1 per warning).");
     for (size_t i = 0; i < total && rc == 0; i++) {
-        const struct store_cert *cert = store_at(agent->store, i);
+        const struct store_cert *cert = store_at(in->store, i);
 
         if (cert->current == 0)
             continue;
-        status_evaluate(agent, cert, now, ev);
+        status_evaluate(st, cert, now, ev);
         if (ev->level > health)
             health = ev->level;
         for (size_t k = 0; k < ev->nwarnings && rc == 0; k++) {
@@ -234,7 +235,7 @@ metrics_text(struct agent *agent, char **out, size_t *len)
 
 struct metrics_http {
     struct challenge_net net;
-    struct agent *agent;
+    struct status *st;
     char *addr;
 };
 
@@ -321,7 +322,7 @@ answer(struct metrics_http *m, struct challenge_conn *conn, const char *head, si
         send_error(conn, 404, "Not Found", "");
         return;
     }
-    if (metrics_text(m->agent, &text, &len) != 0) {
+    if (metrics_text(m->st, &text, &len) != 0) {
         send_error(conn, 500, "Internal Server Error", "");
         return;
     }
@@ -352,7 +353,8 @@ on_released(void *owner)
 }
 
 int
-metrics_http_start(struct agent *agent, const char *addr, struct metrics_http **out, char **cause)
+metrics_http_start(struct status *st, uv_loop_t *loop, const char *addr, struct metrics_http **out,
+                   char **cause)
 {
     struct metrics_http *m;
     const char *addrs[1] = {addr};
@@ -365,8 +367,8 @@ metrics_http_start(struct agent *agent, const char *addr, struct metrics_http **
         free(m);
         return -E_NOMEM;
     }
-    m->agent = agent;
-    challenge_net_init(&m->net, agent->loop, "metrics", 9464, &metrics_ops, m, on_released);
+    m->st = st;
+    challenge_net_init(&m->net, loop, "metrics", 9464, &metrics_ops, m, on_released);
     if ((rc = challenge_net_configure(&m->net, addrs, 1, 1, cause)) != 0) {
         challenge_net_close(&m->net);
         return rc;

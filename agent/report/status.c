@@ -17,16 +17,19 @@
 #include <time.h>
 
 #include "acme.h"
-#include "agent.h"
+#include "config.h"
+#include "env.h"
 #include "deploy.h"
 #include "err.h"
 #include "events.h"
 #include "fsutil.h"
 #include "log.h"
-#include "ops.h"
 #include "pem.h"
+#include "platform.h"
 #include "probe.h"
+#include "proto.h"
 #include "renew.h"
+#include "store-pack.h"
 #include "store.h"
 #include "sys.h"
 #include "trust.h"
@@ -69,7 +72,8 @@ struct status_entry {
 #define NBUCKETS 4096
 
 struct status {
-    struct agent *agent;
+    const struct env *env;
+    struct status_inputs in;
     struct status_entry *buckets[NBUCKETS];
     uv_timer_t debounce;
     uv_timer_t refresh;
@@ -81,7 +85,6 @@ struct status {
     int write_dirty; /* a change came while writing */
     uint64_t writes;
     struct metrics_http *http;
-    struct logs *logs;
 };
 
 const char *
@@ -165,7 +168,7 @@ needs_check(struct status *st, const struct store_cert *cert)
 {
     struct status_entry *e = entry_find(st, cert->name);
 
-    return e == NULL || !same_version(e, cert) || !e->a.done || e->trust_n != st->agent->trust->n;
+    return e == NULL || !same_version(e, cert) || !e->a.done || e->trust_n != st->in.trust->n;
 }
 
 static void
@@ -353,7 +356,7 @@ analysis_after(uv_work_t *work, int status)
     struct analysis_job *job = (struct analysis_job *)work;
     struct status *st = job->st;
 
-    st->agent->jobs--;
+    (*st->env->jobs)--;
     st->analysis_running = 0;
     for (size_t i = 0; i < job->n; i++) {
         if (status == 0)
@@ -374,9 +377,8 @@ analysis_after(uv_work_t *work, int status)
 static void
 analysis_queue(struct status *st)
 {
-    struct agent *agent = st->agent;
     struct analysis_job *job = NULL;
-    size_t total = store_count(agent->store);
+    size_t total = store_count(st->in.store);
     int rc;
 
     if (st->stopping)
@@ -387,7 +389,7 @@ analysis_queue(struct status *st)
     }
     st->analysis_again = 0;
     for (size_t i = 0; i < total; i++) {
-        const struct store_cert *cert = store_at(agent->store, i);
+        const struct store_cert *cert = store_at(st->in.store, i);
 
         if (cert->current == 0 || !needs_check(st, cert))
             continue;
@@ -407,15 +409,15 @@ analysis_queue(struct status *st)
     if (job == NULL)
         return;
     job->st = st;
-    job->store = agent->store;
+    job->store = st->in.store;
     job->now = (int64_t)time(NULL);
-    job->ctx = trust_ctx_new(agent->trust, agent->config.trust_system_roots);
-    job->trust_n = agent->trust->n;
-    if ((rc = uv_queue_work(agent->loop, &job->work, analysis_run, analysis_after)) != 0) {
+    job->ctx = trust_ctx_new(st->in.trust, st->env->config->trust_system_roots);
+    job->trust_n = st->in.trust->n;
+    if ((rc = uv_queue_work(st->env->loop, &job->work, analysis_run, analysis_after)) != 0) {
         log_warn("status: cannot queue the certificate checks: %s", uv_strerror(rc));
         goto fail;
     }
-    agent->jobs++;
+    (*st->env->jobs)++;
     st->analysis_running = 1;
     return;
 fail:
@@ -483,12 +485,12 @@ format_span(int64_t seconds, char *buf, size_t len)
 }
 
 static void
-warn_expiry(struct agent *agent, const struct store_cert *cert, const struct store_version *v,
+warn_expiry(struct status *st, const struct store_cert *cert, const struct store_version *v,
             const struct renew_info *ri, int have_ri, int64_t now, struct status_eval *ev)
 {
     int64_t threshold, left = v->not_after - now;
-    int level = status_expiry_level(v->not_before, v->not_after, now, agent->config.warn_days,
-                                    agent->config.critical_days, &threshold);
+    int level = status_expiry_level(v->not_before, v->not_after, now, st->env->config->warn_days,
+                                    st->env->config->critical_days, &threshold);
     int overdue = have_ri && ri->next != 0 && !ri->in_progress && ri->next + OVERDUE_GRACE < now;
     struct status_warning *w;
     char span[64], date[32];
@@ -519,11 +521,11 @@ warn_expiry(struct agent *agent, const struct store_cert *cert, const struct sto
 }
 
 void
-status_evaluate(struct agent *agent, const struct store_cert *cert, int64_t now,
+status_evaluate(struct status *st, const struct store_cert *cert, int64_t now,
                 struct status_eval *ev)
 {
     const struct store_version *v = store_current(cert);
-    const struct analysis *a = analysis_of(agent->status, cert);
+    const struct analysis *a = analysis_of(st, cert);
     struct renew_info ri;
     int have_ri;
     struct status_warning *w;
@@ -535,7 +537,7 @@ status_evaluate(struct agent *agent, const struct store_cert *cert, int64_t now,
     if (v == NULL)
         return;
     memset(&ri, 0, sizeof(ri));
-    have_ri = agent->renew != NULL && renew_info_get(agent->renew, cert->name, &ri) == 0;
+    have_ri = st->in.renew != NULL && renew_info_get(st->in.renew, cert->name, &ri) == 0;
     if (have_ri && ri.last_ok == 0 && ri.last_attempt != 0 &&
         (w = warning_add(ev, "renewal_failing", STATUS_WARNING)) != NULL) {
         if (ri.next != 0)
@@ -550,11 +552,11 @@ status_evaluate(struct agent *agent, const struct store_cert *cert, int64_t now,
         data_num(w, "last_attempt", ri.last_attempt);
         data_num(w, "next_retry", ri.next);
     }
-    warn_expiry(agent, cert, v, &ri, have_ri, now, ev);
+    warn_expiry(st, cert, v, &ri, have_ri, now, ev);
     {
         unsigned dv = 0;
         int64_t since = 0;
-        const char *derr = deploy_error(agent->deploy, cert->name, &dv, &since);
+        const char *derr = deploy_error(st->in.deploy, cert->name, &dv, &since);
 
         if (derr != NULL && (w = warning_add(ev, "deploy_failing", STATUS_WARNING)) != NULL) {
             sys_format_time(since, span, sizeof(span));
@@ -642,19 +644,13 @@ kv_str_or_nil(msgpack_packer *pk, const char *key, const char *v)
         proto_pack_kv_nil(pk, key);
 }
 
-/* Counts over the certificates, for the summary. */
-struct status_counts {
-    size_t n, expired, expiring_30d, ok, warning, critical, warnings, unchecked;
-    int health;
-};
-
 /*
  * One row of the report: the fields of list (ops_pack_cert) and the
  * scheduler's, the warnings and the row's health.
  */
-static void
-pack_row(struct agent *agent, msgpack_packer *pk, const struct store_cert *cert, int64_t now,
-         struct status_counts *c)
+void
+status_pack_row(struct status *st, msgpack_packer *pk, const struct store_cert *cert, int64_t now,
+                struct status_counts *c)
 {
     const struct store_version *v = store_current(cert);
     struct status_eval *ev = malloc(sizeof(*ev));
@@ -667,12 +663,12 @@ pack_row(struct agent *agent, msgpack_packer *pk, const struct store_cert *cert,
         msgpack_pack_nil(pk);
         return;
     }
-    status_evaluate(agent, cert, now, ev);
-    have = agent->renew != NULL && renew_info_get(agent->renew, cert->name, &ri) == 0;
+    status_evaluate(st, cert, now, ev);
+    have = st->in.renew != NULL && renew_info_get(st->in.renew, cert->name, &ri) == 0;
     if (have && ri.last_attempt != 0)
         result = ri.last_ok == 1 ? "ok" : ri.last_ok == 0 ? "failed" : NULL;
-    msgpack_pack_map(pk, OPS_CERT_FIELDS + 15);
-    ops_pack_cert_fields(pk, cert, now);
+    msgpack_pack_map(pk, STORE_CERT_FIELDS + 15);
+    store_pack_cert_fields(pk, cert, now);
     kv_str_or_nil(pk, "ca", have ? ri.ca : NULL);
     proto_pack_kv_int(pk, "lifetime_days", (v->not_after - v->not_before) / 86400);
     proto_pack_kv_bool(pk, "auto_renew", have && ri.auto_renew);
@@ -685,7 +681,7 @@ pack_row(struct agent *agent, msgpack_packer *pk, const struct store_cert *cert,
     proto_pack_kv_uint(pk, "failures", have ? ri.failures : 0);
     proto_pack_kv_bool(pk, "in_progress", have && ri.in_progress);
     proto_pack_kv_str(pk, "health", status_level_name(ev->level));
-    if (agent->status == NULL || needs_check(agent->status, cert)) {
+    if (st == NULL || needs_check(st, cert)) {
         proto_pack_kv_bool(pk, "checked", 0);
         c->unchecked++;
     } else {
@@ -697,12 +693,12 @@ pack_row(struct agent *agent, msgpack_packer *pk, const struct store_cert *cert,
         pack_warning(pk, &ev->w[i]);
     {
         /* What the Windows stores hold of it: {"MY": THUMBPRINT} (deploy.c records it). */
-        const struct cert_settings *st = deploy_settings(agent->deploy, cert->name);
+        const struct cert_settings *cs = deploy_settings(st->in.deploy, cert->name);
 
         proto_pack_str(pk, "windows_store");
-        msgpack_pack_map(pk, st != NULL ? st->nthumbprints : 0);
-        for (size_t i = 0; st != NULL && i < st->nthumbprints; i++)
-            proto_pack_kv_str(pk, st->thumbprints[i].store, st->thumbprints[i].thumbprint);
+        msgpack_pack_map(pk, cs != NULL ? cs->nthumbprints : 0);
+        for (size_t i = 0; cs != NULL && i < cs->nthumbprints; i++)
+            proto_pack_kv_str(pk, cs->thumbprints[i].store, cs->thumbprints[i].thumbprint);
     }
     c->n++;
     if (v->not_after <= now)
@@ -721,28 +717,25 @@ pack_row(struct agent *agent, msgpack_packer *pk, const struct store_cert *cert,
     free(ev);
 }
 
-/* Entries in the summary map (pack_summary). */
-#define SUMMARY_FIELDS 23
-
-/* The summary: the agent, the counts and the health. */
-static void
-pack_summary(struct agent *agent, msgpack_packer *pk, const struct status_counts *c, int64_t now)
+void
+status_pack_summary(struct status *st, msgpack_packer *pk, const struct status_counts *c,
+                    int64_t now)
 {
     proto_pack_kv_str(pk, "agent", CERTAGENT_VERSION);
     proto_pack_kv_uint(pk, "proto", PROTO_VERSION);
     proto_pack_kv_int(pk, "pid", platform_pid());
-    proto_pack_kv_int(pk, "started", agent->started);
-    proto_pack_kv_uint(pk, "uptime_seconds", (uv_hrtime() - agent->started_hr) / 1000000000u);
-    proto_pack_kv_str(pk, "state_dir", agent->state_dir);
-    proto_pack_kv_str(pk, "socket", agent->socket_path);
-    proto_pack_kv_str(pk, "config", agent->config_path);
+    proto_pack_kv_int(pk, "started", st->in.started);
+    proto_pack_kv_uint(pk, "uptime_seconds", (uv_hrtime() - st->in.started_hr) / 1000000000u);
+    proto_pack_kv_str(pk, "state_dir", st->env->state_dir);
+    proto_pack_kv_str(pk, "socket", st->in.socket_path);
+    proto_pack_kv_str(pk, "config", st->in.config_path);
     proto_pack_kv_uint(pk, "count", c->n);
     proto_pack_kv_uint(pk, "expired", c->expired);
     proto_pack_kv_uint(pk, "expiring_30d", c->expiring_30d);
-    proto_pack_kv_uint(pk, "connections", agent->server.nclients);
-    proto_pack_kv_uint(pk, "jobs", agent->jobs);
-    proto_pack_kv_uint(pk, "acme_orders", acme_active_orders(agent->acme));
-    probe_sched_pack_status(agent->probe_sched, pk);
+    proto_pack_kv_uint(pk, "connections", *st->in.connections);
+    proto_pack_kv_uint(pk, "jobs", *st->env->jobs);
+    proto_pack_kv_uint(pk, "acme_orders", acme_active_orders(st->in.acme));
+    probe_sched_pack_status(st->in.probes, pk);
     proto_pack_kv_str(pk, "health", status_level_name(c->health));
     proto_pack_kv_uint(pk, "health_code", (uint64_t)c->health);
     proto_pack_kv_int(pk, "generated", now);
@@ -752,40 +745,6 @@ pack_summary(struct agent *agent, msgpack_packer *pk, const struct status_counts
     proto_pack_kv_uint(pk, "warnings_count", c->warnings);
     /* Versions whose key, signature and chain checks have not run yet. */
     proto_pack_kv_uint(pk, "certs_unchecked", c->unchecked);
-}
-
-struct row_ctx {
-    struct agent *agent;
-    int64_t now;
-    struct status_counts c;
-};
-
-static void
-status_row(void *arg, msgpack_packer *pk, const struct store_cert *cert)
-{
-    struct row_ctx *rc = arg;
-
-    pack_row(rc->agent, pk, cert, rc->now, &rc->c);
-}
-
-int
-status_op(struct request *req)
-{
-    struct row_ctx rc;
-    struct proto_writer w;
-
-    memset(&rc, 0, sizeof(rc));
-    rc.agent = req->agent;
-    rc.now = (int64_t)time(NULL);
-    ops_stream_certs(req, status_row, &rc);
-    proto_writer_init(&w);
-    proto_begin_result(&w.pk, req->id, SUMMARY_FIELDS);
-    pack_summary(req->agent, &w.pk, &rc.c, rc.now);
-    server_send_writer(req->client, req->id, &w);
-    /* Versions not checked yet (or checked against another trust store): check them. */
-    if (rc.c.unchecked > 0)
-        schedule_write(req->agent->status);
-    return 0;
 }
 
 /* The status file. */
@@ -901,7 +860,7 @@ write_after(uv_work_t *work, int status)
     struct write_job *job = (struct write_job *)work;
     struct status *st = job->st;
 
-    st->agent->jobs--;
+    (*st->env->jobs)--;
     st->write_running = 0;
     if (status == 0 && job->rc == 0) {
         st->writes++;
@@ -922,27 +881,27 @@ write_after(uv_work_t *work, int status)
 
 /* Packs the whole report (summary and "certificates") into one msgpack map. */
 static int
-pack_document(struct agent *agent, msgpack_sbuffer *out)
+pack_document(struct status *st, msgpack_sbuffer *out)
 {
     msgpack_sbuffer rows;
     msgpack_packer pk, rpk;
     struct status_counts c;
-    size_t total = store_count(agent->store), n = 0;
+    size_t total = store_count(st->in.store), n = 0;
     int64_t now = (int64_t)time(NULL);
 
     memset(&c, 0, sizeof(c));
     for (size_t i = 0; i < total; i++)
-        n += store_at(agent->store, i)->current != 0;
+        n += store_at(st->in.store, i)->current != 0;
     msgpack_sbuffer_init(&rows);
     msgpack_packer_init(&rpk, &rows, msgpack_sbuffer_write);
     msgpack_pack_array(&rpk, n);
     for (size_t i = 0; i < total; i++) {
-        if (store_at(agent->store, i)->current != 0)
-            pack_row(agent, &rpk, store_at(agent->store, i), now, &c);
+        if (store_at(st->in.store, i)->current != 0)
+            status_pack_row(st, &rpk, store_at(st->in.store, i), now, &c);
     }
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, SUMMARY_FIELDS + 1);
-    pack_summary(agent, &pk, &c, now);
+    msgpack_pack_map(&pk, STATUS_SUMMARY_FIELDS + 1);
+    status_pack_summary(st, &pk, &c, now);
     proto_pack_str(&pk, "certificates");
     if (msgpack_sbuffer_write(out, rows.data, rows.size) != 0) {
         msgpack_sbuffer_destroy(&rows);
@@ -955,7 +914,6 @@ pack_document(struct agent *agent, msgpack_sbuffer *out)
 static void
 write_now(struct status *st)
 {
-    struct agent *agent = st->agent;
     struct write_job *job;
     int rc;
 
@@ -967,14 +925,14 @@ write_now(struct status *st)
         return;
     job->st = st;
     msgpack_sbuffer_init(&job->doc);
-    if ((job->path = fsutil_join(agent->state_dir, STATUS_FILE)) == NULL ||
-        pack_document(agent, &job->doc) != 0) {
+    if ((job->path = fsutil_join(st->env->state_dir, STATUS_FILE)) == NULL ||
+        pack_document(st, &job->doc) != 0) {
         rc = UV_ENOMEM;
         goto fail;
     }
-    if ((rc = uv_queue_work(agent->loop, &job->work, write_run, write_after)) != 0)
+    if ((rc = uv_queue_work(st->env->loop, &job->work, write_run, write_after)) != 0)
         goto fail;
-    agent->jobs++;
+    (*st->env->jobs)++;
     st->write_running = 1;
     return;
 fail:
@@ -1042,35 +1000,32 @@ status_file_writes(const struct status *st)
 /* Lifecycle. */
 
 int
-status_new(struct agent *agent, struct status **out, char **cause)
+status_new(const struct env *env, const struct status_inputs *in, struct status **out,
+           char **cause)
 {
     struct status *st;
     int rc;
 
     *out = NULL;
-    if (agent->config.metrics_listen != NULL &&
-        (rc = metrics_http_check(agent->config.metrics_listen, cause)) != 0)
+    if (env->config->metrics_listen != NULL &&
+        (rc = metrics_http_check(env->config->metrics_listen, cause)) != 0)
         return rc;
-    if (agent->config.critical_days > agent->config.warn_days)
+    if (env->config->critical_days > env->config->warn_days)
         log_warn("config: critical_days (%d) is more than warn_days (%d)",
-                 agent->config.critical_days, agent->config.warn_days);
-    if ((rc = log_ring_resize((size_t)agent->config.log_ring_lines)) != 0) {
-        err_set(cause, "cannot keep %d log lines", agent->config.log_ring_lines);
+                 env->config->critical_days, env->config->warn_days);
+    if ((rc = log_ring_resize((size_t)env->config->log_ring_lines)) != 0) {
+        err_set(cause, "cannot keep %d log lines", env->config->log_ring_lines);
         return rc;
     }
     if ((st = calloc(1, sizeof(*st))) == NULL)
         return -E_NOMEM;
-    st->agent = agent;
-    if ((rc = logs_new(agent, &st->logs, cause)) != 0) {
-        free(st);
-        return rc;
-    }
-    if (events_subscribe(agent->events,
+    st->env = env;
+    st->in = *in;
+    if (events_subscribe(env->events,
                          EVENT_MASK(EVENT_CERT_CHANGED) | EVENT_MASK(EVENT_RENEW_STATE) |
                              EVENT_MASK(EVENT_DEPLOY_RESULT) | EVENT_MASK(EVENT_CONFIG_RELOADED) |
                              EVENT_MASK(EVENT_STATUS_STALE),
                          on_event, st) != 0) {
-        logs_free(st->logs);
         free(st);
         return -E_NOMEM;
     }
@@ -1081,14 +1036,14 @@ status_new(struct agent *agent, struct status **out, char **cause)
 int
 status_start(struct status *st, char **cause)
 {
-    struct agent *agent = st->agent;
     int rc;
 
-    if (agent->config.metrics_listen != NULL &&
-        (rc = metrics_http_start(agent, agent->config.metrics_listen, &st->http, cause)) != 0)
+    if (st->env->config->metrics_listen != NULL &&
+        (rc = metrics_http_start(st, st->env->loop, st->env->config->metrics_listen, &st->http,
+                                 cause)) != 0)
         return rc;
-    if (uv_timer_init(agent->loop, &st->debounce) != 0 ||
-        uv_timer_init(agent->loop, &st->refresh) != 0) {
+    if (uv_timer_init(st->env->loop, &st->debounce) != 0 ||
+        uv_timer_init(st->env->loop, &st->refresh) != 0) {
         /* uv_timer_init cannot fail on a live loop; say so if it ever does. */
         err_set(cause, "status: cannot make timers");
         return -E_INTERNAL;
@@ -1104,8 +1059,8 @@ status_start(struct status *st, char **cause)
 static void
 status_reload(struct status *st)
 {
-    if (log_ring_resize((size_t)st->agent->config.log_ring_lines) != 0)
-        log_warn("reload: cannot keep %d log lines", st->agent->config.log_ring_lines);
+    if (log_ring_resize((size_t)st->env->config->log_ring_lines) != 0)
+        log_warn("reload: cannot keep %d log lines", st->env->config->log_ring_lines);
     if (!st->stopping)
         schedule_write(st);
 }
@@ -1122,7 +1077,6 @@ status_stop(struct status *st)
     }
     metrics_http_close(st->http);
     st->http = NULL;
-    logs_stop(st->logs);
 }
 
 void
@@ -1130,53 +1084,20 @@ status_free(struct status *st)
 {
     if (st == NULL)
         return;
-    events_unsubscribe(st->agent->events, on_event, st);
+    events_unsubscribe(st->env->events, on_event, st);
     metrics_http_close(st->http);
-    logs_free(st->logs);
     cache_clear(st);
     free(st);
 }
 
-int
-status_metrics_op(struct request *req)
+void
+status_recheck(struct status *st)
 {
-    char *text = NULL;
-    size_t len = 0, off = 0;
-    struct proto_writer w;
-    int rc;
-
-    if ((rc = metrics_text(req->agent, &text, &len)) != 0)
-        return rc;
-    /* Chunks of text as "items" events: 10,000 certificates make megabytes. */
-    while (off < len) {
-        size_t n = len - off > 256 * 1024 ? 256 * 1024 : len - off;
-
-        /* End a chunk at a line end so that a reader may print it as it comes. */
-        while (off + n < len && n > 0 && text[off + n - 1] != '\n')
-            n--;
-        if (n == 0)
-            n = len - off > 256 * 1024 ? 256 * 1024 : len - off;
-        proto_writer_init(&w);
-        msgpack_pack_map(&w.pk, 3);
-        proto_pack_kv_uint(&w.pk, "id", req->id);
-        proto_pack_kv_str(&w.pk, "event", "items");
-        proto_pack_str(&w.pk, "items");
-        msgpack_pack_array(&w.pk, 1);
-        proto_pack_strn(&w.pk, text + off, n);
-        server_send_writer(req->client, req->id, &w);
-        off += n;
-    }
-    free(text);
-    proto_writer_init(&w);
-    proto_begin_result(&w.pk, req->id, 2);
-    proto_pack_kv_uint(&w.pk, "bytes", len);
-    proto_pack_kv_str(&w.pk, "content_type", "text/plain; version=0.0.4; charset=utf-8");
-    server_send_writer(req->client, req->id, &w);
-    return 0;
+    schedule_write(st);
 }
 
-int
-status_logs_op(struct request *req)
+const struct status_inputs *
+status_inputs_of(const struct status *st)
 {
-    return logs_op(req->agent->status->logs, req);
+    return &st->in;
 }

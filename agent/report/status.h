@@ -1,8 +1,8 @@
 /*
  * The status report: per-certificate warnings and the overall health, the
- * `status` op, the status file STATE/status.json, Prometheus metrics (the
- * `metrics` op and the optional loopback listener, metrics.c) and the
- * `logs` op (logs.c).
+ * rows and summary the `status` op sends (ipc/ops-status.c), the status file
+ * STATE/status.json, Prometheus metrics (metrics.c: the text the `metrics`
+ * op sends, and the optional loopback listener).
  *
  * Warnings (code, level, a sentence, and the data behind it):
  *   renewal_failing             the last renewal attempt failed (the CA's words)
@@ -26,13 +26,19 @@
 #include <msgpack.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "err.h"
 
-struct agent;
-struct request;
-struct store_cert;
+struct acme;
+struct deploy;
+struct env;
+struct probe_sched;
+struct renew;
 struct status;
+struct store;
+struct store_cert;
+struct trust;
 
 enum status_level {
     STATUS_OK = 0,
@@ -80,14 +86,33 @@ struct status_eval {
  * The warnings of a certificate's current version at time now.  The checks
  * that need the PEM use the cache; until it is filled they are missing.
  */
-void status_evaluate(struct agent *agent, const struct store_cert *cert, int64_t now,
+void status_evaluate(struct status *st, const struct store_cert *cert, int64_t now,
                      struct status_eval *out);
+
+/* What the report reads: the services it reports on, and what the agent says of itself. */
+struct status_inputs {
+    struct store *store;
+    struct trust *trust;
+    struct renew *renew;
+    struct deploy *deploy;
+    struct acme *acme;
+    struct probe_sched *probes;
+    int64_t started;           /* Unix seconds */
+    uint64_t started_hr;       /* uv_hrtime at start */
+    const char *socket_path;   /* the IPC endpoint */
+    const char *config_path;   /* the config file */
+    const size_t *connections; /* IPC clients connected now */
+};
+
+/* The inputs it was made with (metrics.c). */
+const struct status_inputs *status_inputs_of(const struct status *st);
 
 /*
  * Validates the config (metrics_listen must be a loopback ADDR:PORT) and
- * makes the object.  Opens nothing.
+ * makes the object.  Opens nothing.  The inputs' pointers must outlive it.
  */
-int status_new(struct agent *agent, struct status **out, char **cause);
+int status_new(const struct env *env, const struct status_inputs *in, struct status **out,
+               char **cause);
 /*
  * Opens the metrics listener (when configured), arms the timers and writes
  * the status file for the first time.  A listener that cannot open is an
@@ -108,13 +133,26 @@ void status_free(struct status *st);
 /* Status file writes done (for tests and the status op). */
 uint64_t status_file_writes(const struct status *st);
 
-/* The ops. */
-int status_op(struct request *req);
-int status_metrics_op(struct request *req);
-int status_logs_op(struct request *req);
+/* Counts over the certificates of a report, for its summary. */
+struct status_counts {
+    size_t n, expired, expiring_30d, ok, warning, critical, warnings, unchecked;
+    int health;
+};
+/*
+ * One row of the report (the summary of store-pack.h, the scheduler's
+ * fields, the warnings, the row's health), counted in c.
+ */
+void status_pack_row(struct status *st, msgpack_packer *pk, const struct store_cert *cert,
+                     int64_t now, struct status_counts *c);
+/* The summary: the agent, the counts and the health (STATUS_SUMMARY_FIELDS entries). */
+#define STATUS_SUMMARY_FIELDS 23
+void status_pack_summary(struct status *st, msgpack_packer *pk, const struct status_counts *c,
+                         int64_t now);
+/* Versions not checked yet (or against another trust store) are checked soon. */
+void status_recheck(struct status *st);
 
 /* metrics.c: the Prometheus text of the whole agent (heap, NUL-terminated). */
-int metrics_text(struct agent *agent, char **out, size_t *len);
+int metrics_text(struct status *st, char **out, size_t *len);
 /*
  * Appends value to buf as a Prometheus label value: backslash, double quote
  * and line feed escaped (\\, \", \n).  Pure, for tests.  0 or -E_NOMEM.
@@ -130,17 +168,10 @@ int metrics_append(struct metrics_buf *buf, const char *fmt, ...) ERR_PRINTF(2, 
 struct metrics_http;
 /* -E_BAD_INPUT with words when addr is not a loopback "ADDR:PORT". */
 int metrics_http_check(const char *addr, char **cause);
-int metrics_http_start(struct agent *agent, const char *addr, struct metrics_http **out,
-                       char **cause);
+int metrics_http_start(struct status *st, uv_loop_t *loop, const char *addr,
+                       struct metrics_http **out, char **cause);
 /* The port it listens on (tests configure port 0). */
 int metrics_http_port(const struct metrics_http *m);
 void metrics_http_close(struct metrics_http *m);
-
-/* logs.c: followers of the log ring. */
-struct logs;
-int logs_new(struct agent *agent, struct logs **out, char **cause);
-void logs_stop(struct logs *l);
-void logs_free(struct logs *l);
-int logs_op(struct logs *l, struct request *req);
 
 #endif

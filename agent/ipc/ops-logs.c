@@ -15,7 +15,6 @@
 #include "log.h"
 #include "ops.h"
 #include "server.h"
-#include "status.h"
 
 #define LOGS_DEFAULT_LINES 100
 #define LOGS_FOLLOW_MAX_PENDING (1024u * 1024)
@@ -34,8 +33,8 @@ struct follower {
     uint64_t sent;
 };
 
-struct logs {
-    struct agent *agent;
+struct ops_logs {
+    uv_loop_t *loop;
     uv_async_t async;
     uv_timer_t sweep;
     int handles; /* async and sweep are initialised */
@@ -157,7 +156,7 @@ follower_end(struct follower *f, const char *why)
 
 /* Delivers new lines to every follower; drops the gone and the slow ones. */
 static void
-deliver(struct logs *l)
+deliver(struct ops_logs *l)
 {
     struct follower **pp = &l->followers;
 
@@ -213,23 +212,23 @@ on_sweep(uv_timer_t *t)
 static void
 on_line(void *arg)
 {
-    struct logs *l = arg;
+    struct ops_logs *l = arg;
 
     uv_async_send(&l->async);
 }
 
 static int
-start_handles(struct logs *l, char **cause)
+start_handles(struct ops_logs *l, char **cause)
 {
     int rc;
 
     if (l->handles)
         return 0;
-    if ((rc = uv_async_init(l->agent->loop, &l->async, on_async)) != 0) {
+    if ((rc = uv_async_init(l->loop, &l->async, on_async)) != 0) {
         err_set(cause, "cannot follow the log: %s", uv_strerror(rc));
         return -E_INTERNAL;
     }
-    if ((rc = uv_timer_init(l->agent->loop, &l->sweep)) != 0) {
+    if ((rc = uv_timer_init(l->loop, &l->sweep)) != 0) {
         uv_close((uv_handle_t *)&l->async, NULL);
         err_set(cause, "cannot follow the log: %s", uv_strerror(rc));
         return -E_INTERNAL;
@@ -243,8 +242,9 @@ start_handles(struct logs *l, char **cause)
 }
 
 int
-logs_op(struct logs *l, struct request *req)
+ops_logs(struct request *req)
 {
+    struct ops_logs *l = req->agent->logs;
     struct collect c;
     struct follower *f = NULL;
     uint64_t lines = LOGS_DEFAULT_LINES, newest, lost = 0;
@@ -311,7 +311,7 @@ logs_op(struct logs *l, struct request *req)
         proto_writer_init(&w);
         proto_begin_result(&w.pk, req->id, 2);
         proto_pack_kv_uint(&w.pk, "count", c.n);
-        proto_pack_kv_uint(&w.pk, "ring_lines", (uint64_t)l->agent->config.log_ring_lines);
+        proto_pack_kv_uint(&w.pk, "ring_lines", (uint64_t)req->agent->config.log_ring_lines);
         server_send_writer(req->client, req->id, &w);
     }
 out:
@@ -323,20 +323,19 @@ out:
 }
 
 int
-logs_new(struct agent *agent, struct logs **out, char **cause)
+ops_logs_new(uv_loop_t *loop, struct ops_logs **out)
 {
-    struct logs *l = calloc(1, sizeof(*l));
+    struct ops_logs *l = calloc(1, sizeof(*l));
 
-    (void)cause;
     if (l == NULL)
         return -E_NOMEM;
-    l->agent = agent;
+    l->loop = loop;
     *out = l;
     return 0;
 }
 
 void
-logs_stop(struct logs *l)
+ops_logs_stop(struct ops_logs *l)
 {
     if (l == NULL || l->stopping)
         return;
@@ -355,7 +354,7 @@ logs_stop(struct logs *l)
 }
 
 void
-logs_free(struct logs *l)
+ops_logs_free(struct ops_logs *l)
 {
     if (l == NULL)
         return;
