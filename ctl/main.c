@@ -24,7 +24,8 @@ usage(FILE *f)
                "Exit codes: 0 ok, 1 the agent reported an error, 2 usage error,\n"
                "3 the agent is not reachable, 4 verify or probe found a problem.\n"
                "'certctl help COMMAND' shows a command's "
-               "options.\n");
+               "options.\n"
+               "Documentation: certctl(1), and the guides in /usr/share/doc/certagent/.\n");
 }
 
 int

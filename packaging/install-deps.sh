@@ -19,6 +19,8 @@ apt-get install -y -qq --no-install-recommends dpkg-dev lintian adduser init-sys
 # The scheduler's clock-change test (tests/integration/it-clock.sh) moves the agent's clock
 # with libfaketime (LD_PRELOAD), never the machine's.
 apt-get install -y -qq --no-install-recommends libfaketime >/dev/null
+# The man pages' test (tests/docs/docs-man.sh): groff and man-db's `man --warnings`.
+apt-get install -y -qq --no-install-recommends groff-base man-db bsdextrautils >/dev/null
 # Fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes.
 apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev >/dev/null
 echo "install-deps: build and test dependencies are installed"

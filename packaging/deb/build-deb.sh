@@ -29,7 +29,8 @@ umask 022
 mkdir -p "$ROOT/DEBIAN" "$ROOT/usr/sbin" "$ROOT/usr/bin" "$ROOT/usr/libexec/certagent" \
     "$ROOT/etc/certagent" "$ROOT/lib/systemd/system" "$ROOT/usr/share/doc/certagent" \
     "$ROOT/usr/share/man/man1" "$ROOT/usr/share/man/man5" "$ROOT/usr/share/man/man8" \
-    "$ROOT/usr/share/lintian/overrides"
+    "$ROOT/usr/share/lintian/overrides" "$ROOT/usr/share/doc/certagent/docs" \
+    "$ROOT/usr/share/bash-completion/completions"
 
 # Binaries, stripped (the build keeps its debug information).
 install -m 0755 "$AGENT" "$ROOT/usr/sbin/certagent"
@@ -55,6 +56,17 @@ if [ "$top" != "$VERSION" ]; then
 fi
 gzip -9n <"$HERE/changelog" >"$ROOT/usr/share/doc/certagent/changelog.gz"
 chmod 0644 "$ROOT/usr/share/doc/certagent/changelog.gz"
+# The guides, where certctl --help and the man pages point: README.md and docs/ as they are
+# (uncompressed, so that their links to each other keep working; lintian accepts them), and
+# CHANGELOG.md gzipped under its own name: this native package's changelog.gz is
+# packaging/deb/changelog, which dpkg reads.
+install -m 0644 "$SRC/README.md" "$ROOT/usr/share/doc/certagent/README.md"
+install -m 0644 "$SRC"/docs/*.md "$ROOT/usr/share/doc/certagent/docs/"
+gzip -9n <"$SRC/CHANGELOG.md" >"$ROOT/usr/share/doc/certagent/CHANGELOG.md.gz"
+chmod 0644 "$ROOT/usr/share/doc/certagent/CHANGELOG.md.gz"
+# The bash completion of certctl (bash-completion loads it on demand).
+install -m 0644 "$SRC/packaging/bash-completion/certctl" \
+    "$ROOT/usr/share/bash-completion/completions/certctl"
 for page in certctl.1 certagent.json.5 certagent.8; do
     section=${page##*.}
     gzip -9n <"$SRC/packaging/man/$page" >"$ROOT/usr/share/man/man$section/$page.gz"
