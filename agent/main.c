@@ -24,7 +24,8 @@ static const char usage_text[] =
     "  --config FILE     configuration (default /etc/certagent/certagent.json as root,\n"
     "                    ~/.config/certagent/certagent.json otherwise; may be absent)\n"
     "  --socket PATH     IPC socket (default /run/certagent/certagent.sock as root,\n"
-    "                    $XDG_RUNTIME_DIR/certagent/certagent.sock otherwise)\n"
+    "                    $XDG_RUNTIME_DIR/certagent/certagent.sock otherwise, or\n"
+    "                    /tmp/certagent-UID/certagent.sock without XDG_RUNTIME_DIR)\n"
     "  --state-dir DIR   the store (default /var/lib/certagent as root,\n"
     "                    ~/.local/state/certagent otherwise)\n"
     "  --foreground      stay attached, log to stderr, notify systemd (the default)\n"
@@ -38,7 +39,8 @@ static const char usage_text[] =
     "                    source\n"
     "\n"
     "Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration.\n"
-    "See certagent(8) and certagent.json(5).\n";
+    "Documentation: certagent(8), certagent.json(5), and the guides in\n"
+    "/usr/share/doc/certagent/.\n";
 
 struct options {
     struct agent_options agent;
