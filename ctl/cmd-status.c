@@ -302,11 +302,7 @@ print_lines(void *arg, const cJSON *items)
     cJSON_ArrayForEach(it, items)
     {
         if (ctl->json) {
-            char *s = cJSON_PrintUnformatted(it);
-
-            if (s != NULL)
-                printf("%s\n", s);
-            cJSON_free(s);
+            output_json_line(it);
         } else {
             char stamp[40];
 
