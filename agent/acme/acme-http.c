@@ -9,6 +9,7 @@
 #include "err.h"
 #include "log.h"
 #include "platform.h"
+#include "strv.h"
 #include <strings.h>
 
 #define MAX_HEADER_VALUE 8192
@@ -515,9 +516,7 @@ acme_http_response_free(struct acme_http_response *resp)
     free(resp->location);
     free(resp->nonce);
     free(resp->retry_after);
-    for (size_t i = 0; i < resp->nlinks; i++)
-        free(resp->links[i]);
-    free(resp->links);
+    strv_free(resp->links, resp->nlinks);
     free(resp);
 }
 

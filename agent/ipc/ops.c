@@ -1,5 +1,6 @@
 #include "ops.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +16,7 @@
 #include "status.h"
 #include "store-pack.h"
 #include "store.h"
+#include "strv.h"
 #include "version.h"
 
 typedef int (*op_handler)(struct request *req);
@@ -153,11 +155,15 @@ ops_arg_str(struct request *req, const char *key, int required, char **out)
 }
 
 void
-ops_free_strs(char **v, size_t n)
+ops_warn(char ***v, size_t *n, const char *fmt, ...)
 {
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
+    va_list ap;
+
+    if (*n >= OPS_MAX_WARNINGS)
+        return;
+    va_start(ap, fmt);
+    strv_vaddf(v, n, 511, fmt, ap);
+    va_end(ap);
 }
 
 int
@@ -182,7 +188,7 @@ ops_arg_strs(struct request *req, const char *key, char ***out, size_t *n)
         return -E_NOMEM;
     for (uint32_t i = 0; i < a->size; i++) {
         if ((rc = proto_strdup(&a->ptr[i], &v[i])) != 0) {
-            ops_free_strs(v, i);
+            strv_free(v, i);
             err_set(&req->cause, "argument '%s' must be a list of strings", key);
             return rc == -E_NOMEM ? rc : -E_BAD_INPUT;
         }

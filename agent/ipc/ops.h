@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "err.h"
 #include "proto.h"
 
 struct agent;
@@ -63,7 +64,13 @@ int ops_arg_strs(struct request *req, const char *key, char ***out, size_t *n);
 int ops_arg_uint(struct request *req, const char *key, int required, uint64_t *out);
 int ops_arg_bin(struct request *req, const char *key, int required, unsigned char **out,
                 size_t *len);
-void ops_free_strs(char **v, size_t n);
+/*
+ * Adds a warning for the reply to the array *v of *n: the sentence fmt
+ * formats, cut at 511 bytes; dropped once OPS_MAX_WARNINGS are in or when out
+ * of memory.  Free the array with strv_free.
+ */
+#define OPS_MAX_WARNINGS 8
+void ops_warn(char ***v, size_t *n, const char *fmt, ...) ERR_PRINTF(3, 4);
 
 /* ops-cert.c */
 int ops_show(struct request *req);

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "pem.h"
 #include "store.h"
+#include "strv.h"
 #include "sys.h"
 
 #define STATE_MAX (64 * 1024 * 1024)
@@ -108,14 +109,6 @@ static void schedule_soon(struct renew *r);
 /* Entries */
 
 static void
-strs_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-static void
 entry_clear_cert(struct entry *e)
 {
     free(e->ca);
@@ -124,8 +117,8 @@ entry_clear_cert(struct entry *e)
     free(e->preferred_chain);
     free(e->profile);
     free(e->cert_id);
-    strs_free(e->dns, e->ndns);
-    strs_free(e->ips, e->nips);
+    strv_free(e->dns, e->ndns);
+    strv_free(e->ips, e->nips);
     e->ca = e->key_type = e->challenge = e->preferred_chain = e->profile = e->cert_id = NULL;
     e->dns = e->ips = NULL;
     e->ndns = e->nips = 0;
@@ -335,20 +328,6 @@ load_run(uv_work_t *work)
     free(data);
 }
 
-static int
-copy_strs(char **src, size_t n, char ***out)
-{
-    *out = NULL;
-    if (n == 0)
-        return 0;
-    if ((*out = calloc(n, sizeof(**out))) == NULL)
-        return -E_NOMEM;
-    for (size_t i = 0; i < n; i++)
-        if (((*out)[i] = strdup(src[i])) == NULL)
-            return -E_NOMEM;
-    return 0;
-}
-
 static void load_start(struct renew *r, struct entry *e);
 
 static void
@@ -397,10 +376,9 @@ load_after(uv_work_t *work, int status)
     TAKE(profile);
     TAKE(cert_id);
 #undef TAKE
-    if (copy_strs(v->dns, v->ndns, &e->dns) == 0)
-        e->ndns = v->ndns;
-    if (copy_strs(v->ips, v->nips, &e->ips) == 0)
-        e->nips = v->nips;
+    /* Out of memory leaves a list empty; the next load fills it. */
+    strv_dup(&e->dns, &e->ndns, (const char *const *)v->dns, v->ndns);
+    strv_dup(&e->ips, &e->nips, (const char *const *)v->ips, v->nips);
     if (e->cert_id == NULL || e->ari_for == NULL || strcmp(e->cert_id, e->ari_for) != 0)
         e->ari_next_poll = 0; /* a new certificate: ask the CA about it at once */
     load_free(l);

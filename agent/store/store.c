@@ -19,6 +19,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "store-migrate.h"
+#include "strv.h"
 #include "version.h"
 
 #define LINEAGE_MAX (4 * 1024 * 1024)
@@ -105,23 +106,6 @@ dup_or_empty(const char *s)
     return strdup(s != NULL ? s : "");
 }
 
-static int
-copy_strs(char ***dst, size_t *ndst, char *const *src, size_t n)
-{
-    *dst = NULL;
-    *ndst = 0;
-    if (n == 0)
-        return 0;
-    if ((*dst = calloc(n, sizeof(**dst))) == NULL)
-        return -E_NOMEM;
-    for (size_t i = 0; i < n; i++) {
-        if (((*dst)[i] = strdup(src[i])) == NULL)
-            return -E_NOMEM;
-        (*ndst)++;
-    }
-    return 0;
-}
-
 void
 store_version_clear(struct store_version *v)
 {
@@ -131,12 +115,8 @@ store_version_clear(struct store_version *v)
     free(v->common_name);
     free(v->issuer);
     free(v->key_desc);
-    for (size_t i = 0; i < v->ndns; i++)
-        free(v->dns[i]);
-    free(v->dns);
-    for (size_t i = 0; i < v->nips; i++)
-        free(v->ips[i]);
-    free(v->ips);
+    strv_free(v->dns, v->ndns);
+    strv_free(v->ips, v->nips);
     memset(v, 0, sizeof(*v));
 }
 
@@ -159,8 +139,8 @@ store_version_copy(struct store_version *dst, const struct store_version *src)
     dst->key_desc = dup_or_empty(src->key_desc);
     if (dst->serial == NULL || dst->fingerprint == NULL || dst->subject == NULL ||
         dst->common_name == NULL || dst->issuer == NULL || dst->key_desc == NULL ||
-        copy_strs(&dst->dns, &dst->ndns, src->dns, src->ndns) != 0 ||
-        copy_strs(&dst->ips, &dst->nips, src->ips, src->nips) != 0) {
+        strv_dup(&dst->dns, &dst->ndns, (const char *const *)src->dns, src->ndns) != 0 ||
+        strv_dup(&dst->ips, &dst->nips, (const char *const *)src->ips, src->nips) != 0) {
         store_version_clear(dst);
         return -E_NOMEM;
     }
