@@ -23,7 +23,6 @@ struct acme_http {
     uv_timer_t timer;
     char *user_agent;
     struct http_req *reqs; /* in flight, for free */
-    size_t active;
     int closing;
     int open_handles; /* the timer + polls not yet closed */
 };
@@ -343,7 +342,6 @@ req_unlink(struct http_req *r)
         http->reqs = r->next;
     if (r->next != NULL)
         r->next->prev = r->prev;
-    http->active--;
 }
 
 static void
@@ -470,7 +468,6 @@ acme_http_send(struct acme_http *http, const struct acme_http_request *req, acme
     if (http->reqs != NULL)
         http->reqs->prev = r;
     http->reqs = r;
-    http->active++;
     return 0;
 fail:
     if (r->easy != NULL) {
@@ -481,12 +478,6 @@ fail:
     acme_http_response_free(r->resp);
     free(r);
     return rc;
-}
-
-size_t
-acme_http_active(const struct acme_http *http)
-{
-    return http->active;
 }
 
 void

@@ -1205,12 +1205,6 @@ renew_info_get(const struct renew *r, const char *name, struct renew_info *out)
     return 0;
 }
 
-unsigned
-renew_running(const struct renew *r)
-{
-    return r != NULL ? r->running : 0;
-}
-
 int
 renew_due(const struct renew *r, const char *name)
 {

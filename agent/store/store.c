@@ -54,7 +54,8 @@ store_source_name(enum cert_source source)
     return source_names[source];
 }
 
-int
+/* The source named name: 0, or -1 for anything else. */
+static int
 store_source_parse(const char *name, enum cert_source *out)
 {
     for (size_t i = 0; i < sizeof(source_names) / sizeof(source_names[0]); i++) {

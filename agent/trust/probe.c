@@ -247,7 +247,7 @@ version_name(int v)
 
 /* Results. */
 
-void
+static void
 probe_result_free(struct probe_result *r)
 {
     free(r->url);
