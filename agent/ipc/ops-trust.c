@@ -688,12 +688,7 @@ ops_trust_list(struct request *req)
     while (i < t->n) {
         size_t batch = t->n - i < PROTO_ITEMS_BATCH ? t->n - i : PROTO_ITEMS_BATCH;
 
-        proto_writer_init(&w);
-        msgpack_pack_map(&w.pk, 3);
-        proto_pack_kv_uint(&w.pk, "id", req->id);
-        proto_pack_kv_str(&w.pk, "event", "items");
-        proto_pack_str(&w.pk, "items");
-        msgpack_pack_array(&w.pk, batch);
+        ops_items_begin(&w, req->id, batch);
         for (size_t k = 0; k < batch; k++)
             pack_entry(&w.pk, &t->v[i + k], now, NULL);
         server_send_writer(req->client, req->id, &w);
@@ -992,12 +987,7 @@ probe_on_result(void *arg, const struct probe_result *r, size_t done, size_t tot
     po->warnings += r->nwarnings;
     if (!server_client_alive(po->client))
         return;
-    proto_writer_init(&w);
-    msgpack_pack_map(&w.pk, 3);
-    proto_pack_kv_uint(&w.pk, "id", po->id);
-    proto_pack_kv_str(&w.pk, "event", "items");
-    proto_pack_str(&w.pk, "items");
-    msgpack_pack_array(&w.pk, 1);
+    ops_items_begin(&w, po->id, 1);
     probe_pack_result(&w.pk, r, 1);
     server_send_writer(po->client, po->id, &w);
     if (r->error != NULL)

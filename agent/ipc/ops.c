@@ -302,6 +302,17 @@ ops_job_queue(struct request *req, struct job *job, job_fn run, job_fn done, job
 }
 
 void
+ops_items_begin(struct proto_writer *w, uint64_t id, size_t n)
+{
+    proto_writer_init(w);
+    msgpack_pack_map(&w->pk, 3);
+    proto_pack_kv_uint(&w->pk, "id", id);
+    proto_pack_kv_str(&w->pk, "event", "items");
+    proto_pack_str(&w->pk, "items");
+    msgpack_pack_array(&w->pk, n);
+}
+
+void
 ops_progress(struct client *client, uint64_t id, const char *message, uint64_t done,
              uint64_t total)
 {
@@ -397,12 +408,7 @@ ops_stream_certs(struct request *req, ops_row_fn row, void *arg)
         }
         if (batch == 0)
             break;
-        proto_writer_init(&w);
-        msgpack_pack_map(&w.pk, 3);
-        proto_pack_kv_uint(&w.pk, "id", req->id);
-        proto_pack_kv_str(&w.pk, "event", "items");
-        proto_pack_str(&w.pk, "items");
-        msgpack_pack_array(&w.pk, batch);
+        ops_items_begin(&w, req->id, batch);
         for (size_t j = start; j < i; j++) {
             if (store_at(store, j)->current != 0)
                 row(arg, &w.pk, store_at(store, j));

@@ -55,6 +55,11 @@ struct job {
 int ops_job_queue(struct request *req, struct job *job, job_fn run, job_fn done, job_fn release);
 
 /* Sends a progress event for request id. */
+/*
+ * Starts an "items" event of request id in w (initialised here): the caller
+ * packs the n items, then sends w with server_send_writer.
+ */
+void ops_items_begin(struct proto_writer *w, uint64_t id, size_t n);
 void ops_progress(struct client *client, uint64_t id, const char *message, uint64_t done,
                   uint64_t total);
 
