@@ -54,6 +54,8 @@ on_stop(void *arg)
     agent_stop(arg);
 }
 
+static void agent_reload(struct agent *agent);
+
 static void
 on_reload(void *arg)
 {
@@ -271,7 +273,8 @@ agent_stop(struct agent *agent)
     platform_signals_close(&agent->signals);
 }
 
-void
+/* SIGHUP: re-reads the config; reloadable keys take effect. */
+static void
 agent_reload(struct agent *agent)
 {
     struct config c;

@@ -64,8 +64,6 @@ int agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options
                 char **cause);
 /* Graceful stop: no new connections or requests; running jobs finish. */
 void agent_stop(struct agent *agent);
-/* SIGHUP: re-reads the config; reloadable keys take effect. */
-void agent_reload(struct agent *agent);
 /* After uv_run returned: releases the store and the lock. */
 void agent_free(struct agent *agent);
 

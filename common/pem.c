@@ -23,6 +23,7 @@
 
 #include "b64url.h"
 #include "err.h"
+#include "strv.h"
 #include "sys.h"
 
 /* Larger inputs are refused before OpenSSL sees them (its lengths are int/long). */
@@ -819,12 +820,8 @@ pem_cert_info_free(struct cert_info *info)
     free(info->issuer);
     free(info->serial);
     free(info->fingerprint);
-    for (size_t i = 0; i < info->ndns; i++)
-        free(info->dns[i]);
-    free(info->dns);
-    for (size_t i = 0; i < info->nips; i++)
-        free(info->ips[i]);
-    free(info->ips);
+    strv_free(info->dns, info->ndns);
+    strv_free(info->ips, info->nips);
     free(info->key_type);
     free(info->key_curve);
     free(info->sig_alg);

@@ -112,16 +112,6 @@ prepare_progress(struct ctl *ctl)
 }
 
 static void
-print_json_line(const cJSON *o)
-{
-    char *s = cJSON_PrintUnformatted(o);
-
-    if (s != NULL)
-        printf("%s\n", s);
-    free(s);
-}
-
-static void
 print_issued(const struct reply *r, const char *verb)
 {
     char date[32];
@@ -192,7 +182,7 @@ cmd_request(struct ctl *ctl, int argc, char **argv)
         proto_pack_kv_str(&w.pk, "email", o.email);
     if ((rc = ctl_call(ctl, &w, &r)) == 0) {
         if (ctl->json)
-            print_json_line(r.result);
+            output_json_line(r.result);
         else
             print_issued(&r, "issued");
     }
@@ -223,7 +213,7 @@ cmd_renew(struct ctl *ctl, int argc, char **argv)
     proto_pack_kv_bool(&w.pk, "force", o.force);
     if ((rc = ctl_call(ctl, &w, &r)) == 0) {
         if (ctl->json) {
-            print_json_line(r.result);
+            output_json_line(r.result);
         } else if (!o.all) {
             print_issued(&r, "renewed");
         } else {

@@ -166,7 +166,6 @@ bad_number(const char *cmd, const char *what, const char *v)
 static void
 print_new_version(const struct reply *r, const char *verb)
 {
-    const cJSON *w, *warnings = cJSON_GetObjectItemCaseSensitive(r->result, "warnings");
     char date[32];
 
     output_date(jint(r->result, "not_after"), date, sizeof(date));
@@ -175,11 +174,7 @@ print_new_version(const struct reply *r, const char *verb)
     printf("  expires %s (%lld days), key %s\n", date, (long long)jint(r->result, "days_left"),
            jstr(r->result, "key")[0] ? jstr(r->result, "key") : "(none)");
     printf("  SHA-256 %s\n", jstr(r->result, "fingerprint"));
-    cJSON_ArrayForEach(w, warnings)
-    {
-        if (cJSON_IsString(w))
-            fprintf(stderr, "certctl: warning: %s\n", w->valuestring);
-    }
+    output_warnings(r->result);
 }
 
 int

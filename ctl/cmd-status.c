@@ -126,31 +126,59 @@ print_dashboard(const cJSON *items)
     table_free(t);
 }
 
-/* Each warning's sentence, the critical ones first. */
+/*
+ * Calls fn for each warning of the certificates in items, the critical ones
+ * first, then those of level "warning"; stops early when fn returns nonzero.
+ */
 static void
-print_warnings(const cJSON *items)
+each_warning_worst_first(const cJSON *items, int (*fn)(const cJSON *w, void *arg), void *arg)
 {
     static const char *const order[] = {"critical", "warning"};
     const cJSON *it, *w;
-    int first = 1;
 
     for (size_t k = 0; k < 2; k++) {
         cJSON_ArrayForEach(it, items)
         {
             cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(it, "warnings"))
             {
-                char level[16];
-
-                if (strcmp(jstr(w, "level"), order[k]) != 0)
-                    continue;
-                if (first)
-                    printf("\n");
-                first = 0;
-                upper(jstr(w, "level"), level, sizeof(level));
-                printf("%-8s %s [%s]\n", level, jstr(w, "message"), jstr(w, "code"));
+                if (strcmp(jstr(w, "level"), order[k]) == 0 && fn(w, arg) != 0)
+                    return;
             }
         }
     }
+}
+
+/* One line of the dashboard's warning list; *arg counts the lines. */
+static int
+print_warning_line(const cJSON *w, void *arg)
+{
+    int *lines = arg;
+    char level[16];
+
+    if ((*lines)++ == 0)
+        printf("\n");
+    upper(jstr(w, "level"), level, sizeof(level));
+    printf("%-8s %s [%s]\n", level, jstr(w, "message"), jstr(w, "code"));
+    return 0;
+}
+
+/* Each warning's sentence, the critical ones first. */
+static void
+print_warnings(const cJSON *items)
+{
+    int lines = 0;
+
+    each_warning_worst_first(items, print_warning_line, &lines);
+}
+
+/* One sentence of the Nagios line, at most three; *arg counts them. */
+static int
+print_check_sentence(const cJSON *w, void *arg)
+{
+    int *shown = arg;
+
+    printf("%s %s", *shown ? ";" : "", jstr(w, "message"));
+    return ++*shown >= 3;
 }
 
 /* The Nagios line: "CERTAGENT WARNING - 1 warning: www expires in 5 days ...". */
@@ -162,7 +190,6 @@ print_check(const cJSON *result, const cJSON *items)
                : strcmp(health, "warning") == 0 ? CHECK_WARNING
                : strcmp(health, "ok") == 0      ? CHECK_OK
                                                 : CHECK_UNKNOWN;
-    const cJSON *it, *w;
     char level[16];
     int64_t n = jint(result, "warnings_count");
     int shown = 0;
@@ -173,18 +200,7 @@ print_check(const cJSON *result, const cJSON *items)
     if (n > 0)
         printf(", %lld warning%s:", (long long)n, n == 1 ? "" : "s");
     /* The worst first, at most three sentences on the line. */
-    for (int want = 2; want >= 1 && shown < 3; want--) {
-        cJSON_ArrayForEach(it, items)
-        {
-            cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(it, "warnings"))
-            {
-                if (shown >= 3 || strcmp(jstr(w, "level"), want == 2 ? "critical" : "warning"))
-                    continue;
-                printf("%s %s", shown ? ";" : "", jstr(w, "message"));
-                shown++;
-            }
-        }
-    }
+    each_warning_worst_first(items, print_check_sentence, &shown);
     if (n > shown)
         printf("; and %lld more", (long long)(n - shown));
     printf(" | certificates=%lld critical=%lld warning=%lld\n", (long long)jint(result, "count"),
@@ -302,11 +318,7 @@ print_lines(void *arg, const cJSON *items)
     cJSON_ArrayForEach(it, items)
     {
         if (ctl->json) {
-            char *s = cJSON_PrintUnformatted(it);
-
-            if (s != NULL)
-                printf("%s\n", s);
-            cJSON_free(s);
+            output_json_line(it);
         } else {
             char stamp[40];
 

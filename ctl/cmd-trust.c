@@ -11,18 +11,6 @@
 #define MAX_FILE (256 * 1024)
 
 static void
-print_warnings(const cJSON *result)
-{
-    const cJSON *w;
-
-    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(result, "warnings"))
-    {
-        if (cJSON_IsString(w))
-            fprintf(stderr, "certctl: warning: %s\n", w->valuestring);
-    }
-}
-
-static void
 print_system(const cJSON *result)
 {
     const cJSON *sys = cJSON_GetObjectItemCaseSensitive(result, "system");
@@ -96,7 +84,7 @@ trust_add(struct ctl *ctl, int argc, char **argv)
             printf("already trusted: %s\n", it->valuestring);
     }
     print_system(r.result);
-    print_warnings(r.result);
+    output_warnings(r.result);
 out:
     free(data);
     reply_free(&r);
@@ -180,7 +168,7 @@ trust_remove(struct ctl *ctl, const char *fp)
             printf("removed %s %s\n  SHA-256 %s\n", jstr(rm, "kind"), jstr(rm, "subject"),
                    jstr(rm, "fingerprint"));
             print_system(r.result);
-            print_warnings(r.result);
+            output_warnings(r.result);
         }
     }
     reply_free(&r);

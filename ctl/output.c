@@ -94,6 +94,28 @@ output_json(const cJSON *o)
 }
 
 void
+output_json_line(const cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+
+    if (s != NULL)
+        printf("%s\n", s);
+    free(s);
+}
+
+void
+output_warnings(const cJSON *result)
+{
+    const cJSON *w;
+
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(result, "warnings"))
+    {
+        if (cJSON_IsString(w))
+            fprintf(stderr, "certctl: warning: %s\n", w->valuestring);
+    }
+}
+
+void
 output_date(int64_t t, char *buf, size_t len)
 {
     struct tm tm;

@@ -16,6 +16,10 @@ void table_free(struct table *t);
 
 /* Pretty JSON of o on stdout, with a newline. */
 void output_json(const cJSON *o);
+/* JSON of o on one line of stdout (a stream of records, one a line). */
+void output_json_line(const cJSON *o);
+/* "certctl: warning: ..." on stderr for each string of result's "warnings". */
+void output_warnings(const cJSON *result);
 
 /* "2026-11-23" (date) and "2026-11-23T10:00:00Z" (full). */
 void output_date(int64_t t, char *buf, size_t len);

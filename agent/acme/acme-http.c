@@ -9,6 +9,7 @@
 #include "err.h"
 #include "log.h"
 #include "platform.h"
+#include "strv.h"
 #include <strings.h>
 
 #define MAX_HEADER_VALUE 8192
@@ -22,7 +23,6 @@ struct acme_http {
     uv_timer_t timer;
     char *user_agent;
     struct http_req *reqs; /* in flight, for free */
-    size_t active;
     int closing;
     int open_handles; /* the timer + polls not yet closed */
 };
@@ -342,7 +342,6 @@ req_unlink(struct http_req *r)
         http->reqs = r->next;
     if (r->next != NULL)
         r->next->prev = r->prev;
-    http->active--;
 }
 
 static void
@@ -469,7 +468,6 @@ acme_http_send(struct acme_http *http, const struct acme_http_request *req, acme
     if (http->reqs != NULL)
         http->reqs->prev = r;
     http->reqs = r;
-    http->active++;
     return 0;
 fail:
     if (r->easy != NULL) {
@@ -480,12 +478,6 @@ fail:
     acme_http_response_free(r->resp);
     free(r);
     return rc;
-}
-
-size_t
-acme_http_active(const struct acme_http *http)
-{
-    return http->active;
 }
 
 void
@@ -515,9 +507,7 @@ acme_http_response_free(struct acme_http_response *resp)
     free(resp->location);
     free(resp->nonce);
     free(resp->retry_after);
-    for (size_t i = 0; i < resp->nlinks; i++)
-        free(resp->links[i]);
-    free(resp->links);
+    strv_free(resp->links, resp->nlinks);
     free(resp);
 }
 

@@ -49,8 +49,6 @@ int acme_http_new(uv_loop_t *loop, const char *user_agent, struct acme_http **ou
 /* Starts a request.  On failure the callback is not called. */
 int acme_http_send(struct acme_http *http, const struct acme_http_request *req, acme_http_cb cb,
                    void *arg, char **cause);
-/* Requests in flight. */
-size_t acme_http_active(const struct acme_http *http);
 /* Aborts requests in flight (their callbacks get error "cancelled") and frees
  * once libuv has closed the handles. */
 void acme_http_free(struct acme_http *http);

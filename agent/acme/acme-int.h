@@ -112,9 +112,10 @@ struct acme_call_args {
 int acme_call(struct acme *acme, struct acme_ca *ca, const struct acme_call_args *args,
               acme_call_cb cb, void *arg, char **cause);
 
-/* Runs fn(arg) after ms on the loop (cancelled by acme_stop). */
-int acme_later(struct acme *acme, uint64_t ms, void (*fn)(void *arg), void *arg);
-/* The same; when acme_stop cancels the timer, cancel(arg) runs instead of fn (may be NULL). */
+/*
+ * Runs fn(arg) after ms on the loop; when acme_stop cancels the timer,
+ * cancel(arg) runs instead of fn (may be NULL).
+ */
 int acme_later_cancel(struct acme *acme, uint64_t ms, void (*fn)(void *arg),
                       void (*cancel)(void *arg), void *arg);
 
@@ -123,11 +124,6 @@ struct acme_ca *acme_ca_find(struct acme *acme, const char *name);
 void acme_ca_directory(struct acme *acme, struct acme_ca *ca,
                        void (*fn)(void *arg, int rc, const char *cause, const char *detail),
                        void *arg);
-/* The same with a directory no older than max_age_ms. */
-void acme_ca_directory_max_age(struct acme *acme, struct acme_ca *ca, uint64_t max_age_ms,
-                               void (*fn)(void *arg, int rc, const char *cause,
-                                          const char *detail),
-                               void *arg);
 /* A URL of the directory ("newOrder"), or NULL. */
 const char *acme_ca_url(const struct acme_ca *ca, const char *what);
 /* Makes sure ca has an account, registering one when agree_tos; fn as above. */

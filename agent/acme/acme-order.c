@@ -28,6 +28,7 @@
 #include "log.h"
 #include "pem.h"
 #include "store.h"
+#include "strv.h"
 
 #define MAX_IDENTIFIERS 100
 #define HOOK_TIMEOUT_MS (120u * 1000)
@@ -103,14 +104,6 @@ static void authz_fetch(void *arg);
 /* Life cycle. */
 
 static void
-free_strs(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-static void
 order_free(struct acme_order *o)
 {
     for (size_t i = 0; i < o->nauthz; i++) {
@@ -126,8 +119,8 @@ order_free(struct acme_order *o)
     }
     free(o->authz);
     free(o->name);
-    free_strs(o->dns, o->ndns);
-    free_strs(o->ips, o->nips);
+    strv_free(o->dns, o->ndns);
+    strv_free(o->ips, o->nips);
     free(o->key_type);
     free(o->challenge);
     free(o->preferred_chain);
@@ -140,7 +133,7 @@ order_free(struct acme_order *o)
     if (o->key_pem != NULL)
         keys_free_secret(o->key_pem, o->key_pem_len);
     free(o->csr);
-    free_strs(o->alternates, o->nalternates);
+    strv_free(o->alternates, o->nalternates);
     free(o->default_chain);
     free(o->work.cause);
     free(o);
@@ -1407,21 +1400,6 @@ order_find(struct acme *acme, const char *name)
 }
 
 static int
-dup_strs(const char *const *src, size_t n, char ***out)
-{
-    *out = NULL;
-    if (n == 0)
-        return 0;
-    if ((*out = calloc(n, sizeof(char *))) == NULL)
-        return -E_NOMEM;
-    for (size_t i = 0; i < n; i++) {
-        if (((*out)[i] = strdup(src[i])) == NULL)
-            return -E_NOMEM;
-    }
-    return 0;
-}
-
-static int
 order_new(struct acme *acme, const struct acme_order_args *args, struct acme_order **out,
           char **cause)
 {
@@ -1482,15 +1460,11 @@ order_new(struct acme *acme, const struct acme_order_args *args, struct acme_ord
         (args->profile != NULL && (o->profile = strdup(args->profile)) == NULL) ||
         (args->email != NULL && (o->email = strdup(args->email)) == NULL) ||
         (args->replaces != NULL && (o->replaces = strdup(args->replaces)) == NULL) ||
-        dup_strs(args->dns, args->ndns, &o->dns) != 0 ||
-        dup_strs(args->ips, args->nips, &o->ips) != 0) {
-        o->ndns = args->ndns;
-        o->nips = args->nips;
+        strv_dup(&o->dns, &o->ndns, args->dns, args->ndns) != 0 ||
+        strv_dup(&o->ips, &o->nips, args->ips, args->nips) != 0) {
         order_free(o);
         return rc;
     }
-    o->ndns = args->ndns;
-    o->nips = args->nips;
     o->deadline = uv_now(acme->loop) + ACME_ORDER_DEADLINE_MS;
     *out = o;
     return 0;

@@ -65,7 +65,8 @@ timer_fired(uv_timer_t *t)
     uv_close((uv_handle_t *)&at->timer, timer_closed);
 }
 
-int
+/* Runs fn(arg) after ms on the loop (cancelled by acme_stop). */
+static int
 acme_later(struct acme *acme, uint64_t ms, void (*fn)(void *arg), void *arg)
 {
     return acme_later_cancel(acme, ms, fn, NULL, arg);
@@ -928,14 +929,8 @@ dir_reply(void *arg, int rc, const char *cause, const char *detail,
     free(words);
 }
 
-void
-acme_ca_directory(struct acme *acme, struct acme_ca *ca,
-                  void (*fn)(void *arg, int rc, const char *cause, const char *detail), void *arg)
-{
-    acme_ca_directory_max_age(acme, ca, ACME_DIRECTORY_TTL_MS, fn, arg);
-}
-
-void
+/* Makes sure ca->dir is no older than max_age_ms; fn runs once it is (or failed). */
+static void
 acme_ca_directory_max_age(struct acme *acme, struct acme_ca *ca, uint64_t max_age_ms,
                           void (*fn)(void *arg, int rc, const char *cause, const char *detail),
                           void *arg)
@@ -967,6 +962,13 @@ acme_ca_directory_max_age(struct acme *acme, struct acme_ca *ca, uint64_t max_ag
         dir_notify(ca, rc, cause != NULL ? cause : err_message(rc), NULL);
         free(cause);
     }
+}
+
+void
+acme_ca_directory(struct acme *acme, struct acme_ca *ca,
+                  void (*fn)(void *arg, int rc, const char *cause, const char *detail), void *arg)
+{
+    acme_ca_directory_max_age(acme, ca, ACME_DIRECTORY_TTL_MS, fn, arg);
 }
 
 /* Persistence in the thread pool: a batch of files written atomically. */

@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "strv.h"
 
 struct challenge_net_listener {
     uv_tcp_t tcp;
@@ -91,14 +92,6 @@ addr_port(const struct sockaddr_storage *ss)
     else
         return 0;
     return (p[0] << 8) | p[1];
-}
-
-static void
-free_addrs(char **addrs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(addrs[i]);
-    free(addrs);
 }
 
 void
@@ -527,7 +520,7 @@ copy_addrs(const char *const *addrs, size_t n, char ***out)
         return -E_NOMEM;
     for (size_t i = 0; i < n; i++) {
         if ((copy[i] = strdup(addrs[i])) == NULL) {
-            free_addrs(copy, n);
+            strv_free(copy, n);
             return -E_NOMEM;
         }
     }
@@ -587,7 +580,7 @@ challenge_net_configure(struct challenge_net *net, const char *const *addrs, siz
                 /* Back to the list that worked, so that pending challenges stay served. */
                 net->addrs = old;
                 net->naddrs = nold;
-                free_addrs(copy, n);
+                strv_free(copy, n);
                 if (challenge_net_open(net, &ignored) != 0)
                     log_error("%s: the previous listen addresses cannot be reopened "
                               "either: %s",
@@ -596,7 +589,7 @@ challenge_net_configure(struct challenge_net *net, const char *const *addrs, siz
                 return rc;
             }
         }
-        free_addrs(old, nold);
+        strv_free(old, nold);
     }
     if (keep_open)
         return challenge_net_open(net, cause);
@@ -633,7 +626,7 @@ challenge_net_close(struct challenge_net *net)
     close_listeners(net);
     while (net->conns != NULL)
         challenge_net_abort(net->conns);
-    free_addrs(net->addrs, net->naddrs);
+    strv_free(net->addrs, net->naddrs);
     net->addrs = NULL;
     net->naddrs = 0;
     if (net->handles == 0 && net->on_released != NULL)

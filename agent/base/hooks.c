@@ -53,7 +53,6 @@ struct hook_run {
 struct hooks {
     uv_loop_t *loop;
     struct hook_run *runs;
-    unsigned n;
     int stopping;
 };
 
@@ -75,12 +74,6 @@ hooks_free(struct hooks *h)
     free(h);
 }
 
-unsigned
-hooks_running(const struct hooks *h)
-{
-    return h != NULL ? h->n : 0;
-}
-
 static void
 run_free(struct hook_run *r)
 {
@@ -92,7 +85,6 @@ run_free(struct hook_run *r)
         h->runs = r->next;
     if (r->next != NULL)
         r->next->prev = r->prev;
-    h->n--;
     free(r->what);
     free(r);
 }
@@ -374,7 +366,6 @@ hooks_run(struct hooks *h, const struct hooks_run_args *args, char **cause)
     if (h->runs != NULL)
         h->runs->prev = r;
     h->runs = r;
-    h->n++;
     r->handles = 4;
     rc = uv_spawn(h->loop, &r->proc, &opts);
     platform_shell_free(argv);

@@ -26,8 +26,6 @@ struct hooks_run_args {
 int hooks_new(uv_loop_t *loop, struct hooks **out);
 /* Starts a hook; done is called later (never from inside hooks_run). */
 int hooks_run(struct hooks *h, const struct hooks_run_args *args, char **cause);
-/* Hooks running now. */
-unsigned hooks_running(const struct hooks *h);
 /* Agent stop: running hooks are asked to end (SIGTERM, then SIGKILL after 5 s). */
 void hooks_stop(struct hooks *h);
 /* After the loop ended. */

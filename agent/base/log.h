@@ -25,7 +25,6 @@ enum log_sink {
 
 void log_init(enum log_sink sink, enum log_level level);
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 /* "error", "warn", "info", "debug" -> level; -1 when unknown. */
 int log_level_parse(const char *name);
 const char *log_level_name(enum log_level level);

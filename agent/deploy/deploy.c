@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include "config.h"
 #include "env.h"
+#include "byname.h"
 #include "err.h"
 #include "events.h"
 #include "fsutil.h"
@@ -65,9 +67,8 @@ struct deploy {
     const struct env *env;
     struct store *store;
     struct hooks *hooks;
-    char *path;             /* STATE/settings.json */
-    struct entry **entries; /* sorted by name */
-    size_t n, cap;
+    char *path;            /* STATE/settings.json */
+    struct byname entries; /* struct entry *, sorted by name */
     int saving;
     int dirty;                   /* changed while a save ran */
     struct waiter *save_waiters; /* waiting for the next save */
@@ -109,63 +110,31 @@ entry_free(struct entry *e)
     free(e);
 }
 
-static size_t
-find_pos(const struct deploy *d, const char *name, int *found)
-{
-    size_t lo = 0, hi = d->n;
-
-    *found = 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(d->entries[mid]->name, name);
-
-        if (c == 0) {
-            *found = 1;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 static struct entry *
 entry_find(const struct deploy *d, const char *name)
 {
-    int found;
-    size_t i = find_pos(d, name, &found);
-
-    return found ? d->entries[i] : NULL;
+    return byname_find(&d->entries, name);
 }
 
+/* The entry named name, made if there is none; NULL when out of memory. */
 static struct entry *
 entry_get(struct deploy *d, const char *name)
 {
     int found;
-    size_t i = find_pos(d, name, &found);
+    size_t i = byname_pos(&d->entries, name, &found);
     struct entry *e;
 
     if (found)
-        return d->entries[i];
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 16;
-        struct entry **v = realloc(d->entries, cap * sizeof(*v));
-
-        if (v == NULL)
-            return NULL;
-        d->entries = v;
-        d->cap = cap;
-    }
+        return d->entries.items[i];
     if ((e = calloc(1, sizeof(*e))) == NULL || (e->name = strdup(name)) == NULL) {
         free(e);
         return NULL;
     }
     e->s.auto_renew = -1;
-    memmove(&d->entries[i + 1], &d->entries[i], (d->n - i) * sizeof(*d->entries));
-    d->entries[i] = e;
-    d->n++;
+    if (byname_insert(&d->entries, i, e) != 0) {
+        entry_free(e);
+        return NULL;
+    }
     return e;
 }
 
@@ -215,12 +184,10 @@ entry_prune(struct deploy *d, struct entry *e)
 
     if (!entry_empty(e) || e->deploying || e->deployed != 0 || e->error != NULL)
         return;
-    i = find_pos(d, e->name, &found);
+    i = byname_pos(&d->entries, e->name, &found);
     if (!found)
         return;
-    memmove(&d->entries[i], &d->entries[i + 1], (d->n - i - 1) * sizeof(*d->entries));
-    d->n--;
-    entry_free(e);
+    entry_free(byname_remove(&d->entries, i));
 }
 
 static const char *
@@ -668,9 +635,12 @@ save_start(struct deploy *d)
         cJSON_Delete(root);
         return;
     }
-    for (size_t i = 0; i < d->n; i++)
-        if (!entry_empty(d->entries[i]))
-            cJSON_AddItemToObject(root, d->entries[i]->name, settings_to_json(&d->entries[i]->s));
+    for (size_t i = 0; i < d->entries.n; i++) {
+        const struct entry *e = d->entries.items[i];
+
+        if (!entry_empty(e))
+            cJSON_AddItemToObject(root, e->name, settings_to_json(&e->s));
+    }
     if ((sv = calloc(1, sizeof(*sv))) == NULL || (sv->path = strdup(d->path)) == NULL ||
         (sv->text = cJSON_Print(root)) == NULL) {
         if (sv != NULL) {
@@ -772,6 +742,7 @@ deploy_open(const struct env *env, struct store *store, struct hooks *hooks, str
     d->env = env;
     d->store = store;
     d->hooks = hooks;
+    byname_init(&d->entries, offsetof(struct entry, name));
     if (events_subscribe(env->events, EVENT_MASK(EVENT_CERT_CHANGED), on_cert_changed, d) != 0) {
         free(d);
         return -E_NOMEM;
@@ -839,9 +810,9 @@ deploy_free(struct deploy *d)
     if (d == NULL)
         return;
     events_unsubscribe(d->env->events, on_cert_changed, d);
-    for (size_t i = 0; i < d->n; i++)
-        entry_free(d->entries[i]);
-    free(d->entries);
+    for (size_t i = 0; i < d->entries.n; i++)
+        entry_free(d->entries.items[i]);
+    byname_free(&d->entries);
     free(d->path);
     free(d->done_path);
     free(d);
@@ -1562,10 +1533,12 @@ done_save_start(struct deploy *d)
     d->done_dirty = 1;
     if (d->done_saving || root == NULL)
         goto out;
-    for (size_t i = 0; i < d->n; i++)
-        if (d->entries[i]->deployed != 0 &&
-            cJSON_AddNumberToObject(root, d->entries[i]->name, d->entries[i]->deployed) == NULL)
+    for (size_t i = 0; i < d->entries.n; i++) {
+        const struct entry *e = d->entries.items[i];
+
+        if (e->deployed != 0 && cJSON_AddNumberToObject(root, e->name, e->deployed) == NULL)
             goto out;
+    }
     if ((sv = calloc(1, sizeof(*sv))) == NULL || (sv->path = strdup(d->done_path)) == NULL ||
         (sv->text = cJSON_PrintUnformatted(root)) == NULL)
         goto out;
@@ -1629,13 +1602,13 @@ deploy_resume(struct deploy *d)
         again++;
     }
     /* Records of names no longer in the store. */
-    for (size_t i = 0; i < d->n;) {
-        struct entry *e = d->entries[i];
+    for (size_t i = 0; i < d->entries.n;) {
+        struct entry *e = d->entries.items[i];
 
         if (e->deployed != 0 && store_find(store, e->name) == NULL) {
             done_record(d, e, 0);
             entry_prune(d, e);
-            if (i < d->n && d->entries[i] == e)
+            if (i < d->entries.n && d->entries.items[i] == e)
                 i++;
             continue;
         }

@@ -19,6 +19,7 @@
 #include "renew.h"
 #include "server.h"
 #include "store.h"
+#include "strv.h"
 
 struct waiter {
     struct client *client;
@@ -177,8 +178,8 @@ out:
     free(pc);
     free(profile);
     free(email);
-    ops_free_strs(dns, ndns);
-    ops_free_strs(ips, nips);
+    strv_free(dns, ndns);
+    strv_free(ips, nips);
     return rc;
 }
 

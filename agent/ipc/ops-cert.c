@@ -26,11 +26,11 @@
 #include "pem.h"
 #include "platform.h"
 #include "store.h"
+#include "strv.h"
 #include "sys.h"
 
 /* Largest certificate, chain, key or PFX accepted in a request. */
 #define MAX_REQUEST_FILE (256 * 1024)
-#define MAX_WARNINGS 8
 
 struct cert_job {
     struct job job;
@@ -56,7 +56,7 @@ struct cert_job {
     ops_cert_notify notify;
     void *notify_arg;
     /* results */
-    char *warnings[MAX_WARNINGS];
+    char **warnings; /* ops_warn */
     size_t nwarnings;
     char *log_line;
     struct cert_info info;
@@ -78,14 +78,13 @@ cert_job_release(struct job *job)
         keys_free_secret(cj->key, cj->key_len);
     if (cj->password != NULL)
         keys_free_secret(cj->password, strlen(cj->password));
-    ops_free_strs(cj->dns, cj->ndns);
-    ops_free_strs(cj->ips, cj->nips);
+    strv_free(cj->dns, cj->ndns);
+    strv_free(cj->ips, cj->nips);
     free(cj->format);
     free(cj->from_store);
     free(cj->store_name);
     free(cj->meta);
-    for (size_t i = 0; i < cj->nwarnings; i++)
-        free(cj->warnings[i]);
+    strv_free(cj->warnings, cj->nwarnings);
     free(cj->log_line);
     if (cj->have_info)
         pem_cert_info_free(&cj->info);
@@ -93,24 +92,6 @@ cert_job_release(struct job *job)
         pem_cert_info_free(&cj->chain_info[i]);
     free(cj->chain_info);
     free(cj);
-}
-
-static void add_warning(struct cert_job *cj, const char *fmt, ...) ERR_PRINTF(2, 3);
-
-static void
-add_warning(struct cert_job *cj, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    char *w;
-
-    if (cj->nwarnings >= MAX_WARNINGS)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    if ((w = strdup(buf)) != NULL)
-        cj->warnings[cj->nwarnings++] = w;
 }
 
 static struct cert_job *
@@ -193,10 +174,10 @@ commit_version(struct cert_job *cj, enum cert_source src, X509 *leaf, STACK_OF(X
     validity = pem_cert_validity(leaf, now);
     if (validity > 0) {
         sys_format_time(cj->info.not_after, when, sizeof(when));
-        add_warning(cj, "the certificate expired on %s", when);
+        ops_warn(&cj->warnings, &cj->nwarnings, "the certificate expired on %s", when);
     } else if (validity < 0) {
         sys_format_time(cj->info.not_before, when, sizeof(when));
-        add_warning(cj, "the certificate is not valid before %s", when);
+        ops_warn(&cj->warnings, &cj->nwarnings, "the certificate is not valid before %s", when);
     }
     for (int i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
         X509 *ca = sk_X509_value(chain, i);
@@ -206,14 +187,14 @@ commit_version(struct cert_job *cj, enum cert_source src, X509 *leaf, STACK_OF(X
         if (v == 0)
             continue;
         subject = X509_NAME_oneline(X509_get_subject_name(ca), NULL, 0);
-        add_warning(cj, "the chain certificate '%s' %s", subject != NULL ? subject : "?",
-                    v > 0 ? "has expired" : "is not valid yet");
+        ops_warn(&cj->warnings, &cj->nwarnings, "the chain certificate '%s' %s",
+                 subject != NULL ? subject : "?", v > 0 ? "has expired" : "is not valid yet");
         OPENSSL_free(subject);
     }
     if (key == NULL && src == CERT_SOURCE_IMPORT)
-        add_warning(cj, "%s",
-                    "no private key was imported: servers cannot use this "
-                    "certificate from the store");
+        ops_warn(&cj->warnings, &cj->nwarnings, "%s",
+                 "no private key was imported: servers cannot use this "
+                 "certificate from the store");
     if ((rc = pem_write_cert(leaf, &cert_pem, &cert_len, &job->cause)) != 0)
         goto out;
     if (chain != NULL && sk_X509_num(chain) > 0) {
@@ -385,10 +366,10 @@ import_run(struct job *job)
         goto out;
     if (X509_get0_pubkey(leaf) != NULL && EVP_PKEY_is_a(X509_get0_pubkey(leaf), "RSA") &&
         EVP_PKEY_get_bits(X509_get0_pubkey(leaf)) < 2048)
-        add_warning(cj,
-                    "the certificate's key is RSA %d: weak (under 2048 bits); replace it "
-                    "soon",
-                    EVP_PKEY_get_bits(X509_get0_pubkey(leaf)));
+        ops_warn(&cj->warnings, &cj->nwarnings,
+                 "the certificate's key is RSA %d: weak (under 2048 bits); replace it "
+                 "soon",
+                 EVP_PKEY_get_bits(X509_get0_pubkey(leaf)));
     if (key != NULL && (rc = keys_match_cert(key, leaf, &job->cause)) != 0)
         goto out;
     if ((rc = pem_order_chain(leaf, extra, &ordered, &job->cause)) != 0)
@@ -1026,16 +1007,9 @@ ops_cert_selfsigned(struct agent *agent, const char *name, const char *const *dn
     cj->days = days;
     if ((cj->name = strdup(name)) == NULL)
         goto fail;
-    if (ndns > 0 && ((cj->dns = calloc(ndns, sizeof(*cj->dns))) == NULL))
+    if (strv_dup(&cj->dns, &cj->ndns, dns, ndns) != 0 ||
+        strv_dup(&cj->ips, &cj->nips, ips, nips) != 0)
         goto fail;
-    for (; cj->ndns < ndns; cj->ndns++)
-        if ((cj->dns[cj->ndns] = strdup(dns[cj->ndns])) == NULL)
-            goto fail;
-    if (nips > 0 && ((cj->ips = calloc(nips, sizeof(*cj->ips))) == NULL))
-        goto fail;
-    for (; cj->nips < nips; cj->nips++)
-        if ((cj->ips[cj->nips] = strdup(ips[cj->nips])) == NULL)
-            goto fail;
     if ((rc = keys_type_parse(key_type, &cj->key_type, cause)) != 0)
         goto fail;
     rc = queue_change(&req, cj, STORE_CHANGE_ADD, selfsigned_run);

@@ -116,12 +116,7 @@ send_lines(struct client *client, uint64_t id, const struct collect *c)
         struct proto_writer w;
         size_t batch = c->n - i > LOGS_BATCH ? LOGS_BATCH : c->n - i;
 
-        proto_writer_init(&w);
-        msgpack_pack_map(&w.pk, 3);
-        proto_pack_kv_uint(&w.pk, "id", id);
-        proto_pack_kv_str(&w.pk, "event", "items");
-        proto_pack_str(&w.pk, "items");
-        msgpack_pack_array(&w.pk, batch);
+        ops_items_begin(&w, id, batch);
         for (size_t k = 0; k < batch; k++)
             pack_line(&w.pk, &c->v[(c->head + i + k) % c->max]);
         server_send_writer(client, id, &w);

@@ -65,12 +65,7 @@ ops_metrics(struct request *req)
             n--;
         if (n == 0)
             n = len - off > 256 * 1024 ? 256 * 1024 : len - off;
-        proto_writer_init(&w);
-        msgpack_pack_map(&w.pk, 3);
-        proto_pack_kv_uint(&w.pk, "id", req->id);
-        proto_pack_kv_str(&w.pk, "event", "items");
-        proto_pack_str(&w.pk, "items");
-        msgpack_pack_array(&w.pk, 1);
+        ops_items_begin(&w, req->id, 1);
         proto_pack_strn(&w.pk, text + off, n);
         server_send_writer(req->client, req->id, &w);
         off += n;

@@ -22,12 +22,12 @@
 #include "pem.h"
 #include "probe.h"
 #include "store.h"
+#include "strv.h"
 #include "sys.h"
 #include "trust.h"
 
 #define MAX_TRUST_FILE (256 * 1024)
 #define MAX_TRUST_ADD 64
-#define MAX_WARNINGS 8
 #define MAX_COMMAND_ARGS 16
 /* The system-store command is killed after this long. */
 #define COMMAND_TIMEOUT_MS 120000
@@ -67,7 +67,7 @@ struct trust_change {
     char *rm_subject;
     char *rm_fingerprint;
     /* both */
-    char *warnings[MAX_WARNINGS];
+    char **warnings; /* ops_warn */
     size_t nwarnings;
     int system_changed;
     int system_ran;
@@ -82,7 +82,7 @@ static void
 change_free(struct trust_change *tc)
 {
     free(tc->data);
-    ops_free_strs(tc->known, tc->nknown);
+    strv_free(tc->known, tc->nknown);
     free(tc->dir);
     free(tc->sysdir);
     free(tc->command);
@@ -90,32 +90,14 @@ change_free(struct trust_change *tc)
         pem_cert_info_free(&tc->added_info[i]);
     free(tc->added_info);
     sk_X509_pop_free(tc->added, X509_free);
-    ops_free_strs(tc->skipped, tc->nskipped);
+    strv_free(tc->skipped, tc->nskipped);
     free(tc->rm_id);
     free(tc->rm_subject);
     free(tc->rm_fingerprint);
-    for (size_t i = 0; i < tc->nwarnings; i++)
-        free(tc->warnings[i]);
+    strv_free(tc->warnings, tc->nwarnings);
     free(tc->system_error);
     free(tc->cause);
     free(tc);
-}
-
-static void change_warn(struct trust_change *tc, const char *fmt, ...) ERR_PRINTF(2, 3);
-
-static void
-change_warn(struct trust_change *tc, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-
-    if (tc->nwarnings >= MAX_WARNINGS)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    if ((tc->warnings[tc->nwarnings] = strdup(buf)) != NULL)
-        tc->nwarnings++;
 }
 
 static int
@@ -161,9 +143,8 @@ mirror_to_windows(struct trust_change *tc, const unsigned char *der, size_t len)
     else
         rc = platform_certstore_add_cert(store, der, len, &cause);
     if (rc != 0)
-        change_warn(tc, "not %s the Windows store LocalMachine\\%s: %s",
-                    tc->remove ? "removed from" : "added to", store,
-                    cause != NULL ? cause : "error");
+        ops_warn(&tc->warnings, &tc->nwarnings, "not %s the Windows store LocalMachine\\%s: %s",
+                 tc->remove ? "removed from" : "added to", store, cause != NULL ? cause : "error");
     free(cause);
 }
 
@@ -234,10 +215,11 @@ add_run(uv_work_t *w)
         }
         if (pem_cert_validity(c, now) > 0) {
             sys_format_time(info.not_after, when, sizeof(when));
-            change_warn(tc, "'%s' expired on %s", info.subject, when);
+            ops_warn(&tc->warnings, &tc->nwarnings, "'%s' expired on %s", info.subject, when);
         } else if (pem_cert_validity(c, now) < 0) {
             sys_format_time(info.not_before, when, sizeof(when));
-            change_warn(tc, "'%s' is not valid before %s", info.subject, when);
+            ops_warn(&tc->warnings, &tc->nwarnings, "'%s' is not valid before %s", info.subject,
+                     when);
         }
         tc->added_info[sk_X509_num(tc->added)] = info;
         if (!X509_add_cert(tc->added, c, X509_ADD_FLAG_UP_REF)) {
@@ -273,8 +255,8 @@ add_run(uv_work_t *w)
             if (trust_system_write(tc->sysdir, c, id, &cause) == 0)
                 tc->system_changed = 1;
             else
-                change_warn(tc, "not copied to the system store: %s",
-                            cause != NULL ? cause : "error");
+                ops_warn(&tc->warnings, &tc->nwarnings, "not copied to the system store: %s",
+                         cause != NULL ? cause : "error");
             free(cause);
         }
     }
@@ -299,8 +281,8 @@ remove_run(uv_work_t *w)
         if (trust_system_remove(tc->sysdir, tc->rm_id, &cause) == 0)
             tc->system_changed = 1;
         else
-            change_warn(tc, "not removed from the system store: %s",
-                        cause != NULL ? cause : "error");
+            ops_warn(&tc->warnings, &tc->nwarnings, "not removed from the system store: %s",
+                     cause != NULL ? cause : "error");
         free(cause);
     }
     tc->rc = rc;
@@ -706,12 +688,7 @@ ops_trust_list(struct request *req)
     while (i < t->n) {
         size_t batch = t->n - i < PROTO_ITEMS_BATCH ? t->n - i : PROTO_ITEMS_BATCH;
 
-        proto_writer_init(&w);
-        msgpack_pack_map(&w.pk, 3);
-        proto_pack_kv_uint(&w.pk, "id", req->id);
-        proto_pack_kv_str(&w.pk, "event", "items");
-        proto_pack_str(&w.pk, "items");
-        msgpack_pack_array(&w.pk, batch);
+        ops_items_begin(&w, req->id, batch);
         for (size_t k = 0; k < batch; k++)
             pack_entry(&w.pk, &t->v[i + k], now, NULL);
         server_send_writer(req->client, req->id, &w);
@@ -957,7 +934,7 @@ static void
 probe_op_free(struct probe_op *po)
 {
     trust_ctx_free(po->ctx);
-    ops_free_strs(po->urls, po->n);
+    strv_free(po->urls, po->n);
     free(po->cause);
     free(po);
 }
@@ -1010,12 +987,7 @@ probe_on_result(void *arg, const struct probe_result *r, size_t done, size_t tot
     po->warnings += r->nwarnings;
     if (!server_client_alive(po->client))
         return;
-    proto_writer_init(&w);
-    msgpack_pack_map(&w.pk, 3);
-    proto_pack_kv_uint(&w.pk, "id", po->id);
-    proto_pack_kv_str(&w.pk, "event", "items");
-    proto_pack_str(&w.pk, "items");
-    msgpack_pack_array(&w.pk, 1);
+    ops_items_begin(&w, po->id, 1);
     probe_pack_result(&w.pk, r, 1);
     server_send_writer(po->client, po->id, &w);
     if (r->error != NULL)

@@ -1,5 +1,6 @@
 #include "ops.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +16,7 @@
 #include "status.h"
 #include "store-pack.h"
 #include "store.h"
+#include "strv.h"
 #include "version.h"
 
 typedef int (*op_handler)(struct request *req);
@@ -153,11 +155,15 @@ ops_arg_str(struct request *req, const char *key, int required, char **out)
 }
 
 void
-ops_free_strs(char **v, size_t n)
+ops_warn(char ***v, size_t *n, const char *fmt, ...)
 {
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
+    va_list ap;
+
+    if (*n >= OPS_MAX_WARNINGS)
+        return;
+    va_start(ap, fmt);
+    strv_vaddf(v, n, 511, fmt, ap);
+    va_end(ap);
 }
 
 int
@@ -182,7 +188,7 @@ ops_arg_strs(struct request *req, const char *key, char ***out, size_t *n)
         return -E_NOMEM;
     for (uint32_t i = 0; i < a->size; i++) {
         if ((rc = proto_strdup(&a->ptr[i], &v[i])) != 0) {
-            ops_free_strs(v, i);
+            strv_free(v, i);
             err_set(&req->cause, "argument '%s' must be a list of strings", key);
             return rc == -E_NOMEM ? rc : -E_BAD_INPUT;
         }
@@ -296,6 +302,17 @@ ops_job_queue(struct request *req, struct job *job, job_fn run, job_fn done, job
 }
 
 void
+ops_items_begin(struct proto_writer *w, uint64_t id, size_t n)
+{
+    proto_writer_init(w);
+    msgpack_pack_map(&w->pk, 3);
+    proto_pack_kv_uint(&w->pk, "id", id);
+    proto_pack_kv_str(&w->pk, "event", "items");
+    proto_pack_str(&w->pk, "items");
+    msgpack_pack_array(&w->pk, n);
+}
+
+void
 ops_progress(struct client *client, uint64_t id, const char *message, uint64_t done,
              uint64_t total)
 {
@@ -391,12 +408,7 @@ ops_stream_certs(struct request *req, ops_row_fn row, void *arg)
         }
         if (batch == 0)
             break;
-        proto_writer_init(&w);
-        msgpack_pack_map(&w.pk, 3);
-        proto_pack_kv_uint(&w.pk, "id", req->id);
-        proto_pack_kv_str(&w.pk, "event", "items");
-        proto_pack_str(&w.pk, "items");
-        msgpack_pack_array(&w.pk, batch);
+        ops_items_begin(&w, req->id, batch);
         for (size_t j = start; j < i; j++) {
             if (store_at(store, j)->current != 0)
                 row(arg, &w.pk, store_at(store, j));

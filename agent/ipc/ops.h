@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "err.h"
 #include "proto.h"
 
 struct agent;
@@ -54,6 +55,11 @@ struct job {
 int ops_job_queue(struct request *req, struct job *job, job_fn run, job_fn done, job_fn release);
 
 /* Sends a progress event for request id. */
+/*
+ * Starts an "items" event of request id in w (initialised here): the caller
+ * packs the n items, then sends w with server_send_writer.
+ */
+void ops_items_begin(struct proto_writer *w, uint64_t id, size_t n);
 void ops_progress(struct client *client, uint64_t id, const char *message, uint64_t done,
                   uint64_t total);
 
@@ -63,7 +69,13 @@ int ops_arg_strs(struct request *req, const char *key, char ***out, size_t *n);
 int ops_arg_uint(struct request *req, const char *key, int required, uint64_t *out);
 int ops_arg_bin(struct request *req, const char *key, int required, unsigned char **out,
                 size_t *len);
-void ops_free_strs(char **v, size_t n);
+/*
+ * Adds a warning for the reply to the array *v of *n: the sentence fmt
+ * formats, cut at 511 bytes; dropped once OPS_MAX_WARNINGS are in or when out
+ * of memory.  Free the array with strv_free.
+ */
+#define OPS_MAX_WARNINGS 8
+void ops_warn(char ***v, size_t *n, const char *fmt, ...) ERR_PRINTF(3, 4);
 
 /* ops-cert.c */
 int ops_show(struct request *req);

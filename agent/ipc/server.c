@@ -139,7 +139,8 @@ drop_not_reading(struct client *client)
     client_close(client);
 }
 
-void
+/* Queues a frame (header included) to the client; takes ownership of data. */
+static void
 server_send(struct client *client, char *data, size_t len)
 {
     struct write_req *wr;

@@ -62,8 +62,6 @@ int server_start(struct server *server, struct agent *agent, const char *path, c
 /* Stops accepting, drops every client, removes the socket file. */
 void server_stop(struct server *server);
 
-/* Queues a frame (header included) to the client; takes ownership of data. */
-void server_send(struct client *client, char *data, size_t len);
 /* Finishes w and sends it; if it is too large, sends E_TOO_BIG for id instead. */
 void server_send_writer(struct client *client, uint64_t id, struct proto_writer *w);
 /* Sends an error reply. */

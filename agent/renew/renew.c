@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include <uv.h>
 
 #include "acme.h"
+#include "byname.h"
 #include "config.h"
 #include "env.h"
 #include "deploy.h"
@@ -31,6 +33,7 @@
 #include "log.h"
 #include "pem.h"
 #include "store.h"
+#include "strv.h"
 #include "sys.h"
 
 #define STATE_MAX (64 * 1024 * 1024)
@@ -86,8 +89,7 @@ struct renew {
     uv_timer_t *save_timer; /* the same */
     int save_armed;
     int in_schedule;
-    struct entry **entries;
-    size_t n, cap;
+    struct byname entries; /* struct entry *, sorted by name */
     unsigned running;
     unsigned ari_fetching;
     int started, stopping;
@@ -107,14 +109,6 @@ static void schedule_soon(struct renew *r);
 /* Entries */
 
 static void
-strs_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-static void
 entry_clear_cert(struct entry *e)
 {
     free(e->ca);
@@ -123,8 +117,8 @@ entry_clear_cert(struct entry *e)
     free(e->preferred_chain);
     free(e->profile);
     free(e->cert_id);
-    strs_free(e->dns, e->ndns);
-    strs_free(e->ips, e->nips);
+    strv_free(e->dns, e->ndns);
+    strv_free(e->ips, e->nips);
     e->ca = e->key_type = e->challenge = e->preferred_chain = e->profile = e->cert_id = NULL;
     e->dns = e->ips = NULL;
     e->ndns = e->nips = 0;
@@ -143,63 +137,31 @@ entry_free(struct entry *e)
     free(e);
 }
 
-static size_t
-find_pos(const struct renew *r, const char *name, int *found)
-{
-    size_t lo = 0, hi = r->n;
-
-    *found = 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(r->entries[mid]->name, name);
-
-        if (c == 0) {
-            *found = 1;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 static struct entry *
 entry_find(const struct renew *r, const char *name)
 {
-    int found;
-    size_t i = find_pos(r, name, &found);
-
-    return found ? r->entries[i] : NULL;
+    return byname_find(&r->entries, name);
 }
 
+/* The entry named name, made if there is none; NULL when out of memory. */
 static struct entry *
 entry_get(struct renew *r, const char *name)
 {
     int found;
-    size_t i = find_pos(r, name, &found);
+    size_t i = byname_pos(&r->entries, name, &found);
     struct entry *e;
 
     if (found)
-        return r->entries[i];
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 64;
-        struct entry **v = realloc(r->entries, cap * sizeof(*v));
-
-        if (v == NULL)
-            return NULL;
-        r->entries = v;
-        r->cap = cap;
-    }
+        return r->entries.items[i];
     if ((e = calloc(1, sizeof(*e))) == NULL || (e->name = strdup(name)) == NULL) {
         free(e);
         return NULL;
     }
     e->last_ok = -1;
-    memmove(&r->entries[i + 1], &r->entries[i], (r->n - i) * sizeof(*r->entries));
-    r->entries[i] = e;
-    r->n++;
+    if (byname_insert(&r->entries, i, e) != 0) {
+        entry_free(e);
+        return NULL;
+    }
     return e;
 }
 
@@ -207,13 +169,11 @@ static void
 entry_drop(struct renew *r, struct entry *e)
 {
     int found;
-    size_t i = find_pos(r, e->name, &found);
+    size_t i = byname_pos(&r->entries, e->name, &found);
 
     if (!found)
         return;
-    memmove(&r->entries[i], &r->entries[i + 1], (r->n - i - 1) * sizeof(*r->entries));
-    r->n--;
-    entry_free(e);
+    entry_free(byname_remove(&r->entries, i));
 }
 
 static void
@@ -368,20 +328,6 @@ load_run(uv_work_t *work)
     free(data);
 }
 
-static int
-copy_strs(char **src, size_t n, char ***out)
-{
-    *out = NULL;
-    if (n == 0)
-        return 0;
-    if ((*out = calloc(n, sizeof(**out))) == NULL)
-        return -E_NOMEM;
-    for (size_t i = 0; i < n; i++)
-        if (((*out)[i] = strdup(src[i])) == NULL)
-            return -E_NOMEM;
-    return 0;
-}
-
 static void load_start(struct renew *r, struct entry *e);
 
 static void
@@ -430,10 +376,9 @@ load_after(uv_work_t *work, int status)
     TAKE(profile);
     TAKE(cert_id);
 #undef TAKE
-    if (copy_strs(v->dns, v->ndns, &e->dns) == 0)
-        e->ndns = v->ndns;
-    if (copy_strs(v->ips, v->nips, &e->ips) == 0)
-        e->nips = v->nips;
+    /* Out of memory leaves a list empty; the next load fills it. */
+    strv_dup(&e->dns, &e->ndns, (const char *const *)v->dns, v->ndns);
+    strv_dup(&e->ips, &e->nips, (const char *const *)v->ips, v->nips);
     if (e->cert_id == NULL || e->ari_for == NULL || strcmp(e->cert_id, e->ari_for) != 0)
         e->ari_next_poll = 0; /* a new certificate: ask the CA about it at once */
     load_free(l);
@@ -554,8 +499,11 @@ save_write(struct renew *r)
 
     if ((root = cJSON_CreateObject()) == NULL)
         return;
-    for (size_t i = 0; i < r->n; i++)
-        cJSON_AddItemToObject(root, r->entries[i]->name, entry_json(r->entries[i]));
+    for (size_t i = 0; i < r->entries.n; i++) {
+        const struct entry *e = r->entries.items[i];
+
+        cJSON_AddItemToObject(root, e->name, entry_json(e));
+    }
     if ((j = calloc(1, sizeof(*j))) == NULL || (j->path = strdup(r->path)) == NULL ||
         (j->text = cJSON_PrintUnformatted(root)) == NULL) {
         if (j != NULL)
@@ -1033,8 +981,8 @@ schedule(struct renew *r)
         return;
     /* Attempts and polls that end at once call back here: the loop below goes on instead. */
     r->in_schedule = 1;
-    for (size_t i = 0; i < r->n; i++) {
-        struct entry *e = r->entries[i];
+    for (size_t i = 0; i < r->entries.n; i++) {
+        struct entry *e = r->entries.items[i];
 
         if (e->loading || e->version == 0 || e->in_progress)
             continue;
@@ -1093,6 +1041,7 @@ renew_new(const struct env *env, struct store *store, struct acme *acme, struct 
     r->env = env;
     r->store = store;
     r->acme = acme;
+    byname_init(&r->entries, offsetof(struct entry, name));
     r->deploy = deploy;
     r->selfsigned = *selfsigned;
     if ((r->path = fsutil_join(env->state_dir, "renew.json")) == NULL ||
@@ -1175,9 +1124,9 @@ renew_free(struct renew *r)
     events_unsubscribe(r->env->events, on_event, r);
     timer_close(&r->timer);
     timer_close(&r->save_timer);
-    for (size_t i = 0; i < r->n; i++)
-        entry_free(r->entries[i]);
-    free(r->entries);
+    for (size_t i = 0; i < r->entries.n; i++)
+        entry_free(r->entries.items[i]);
+    byname_free(&r->entries);
     free(r->path);
     free(r);
 }
@@ -1206,9 +1155,12 @@ renew_reload(struct renew *r)
 {
     if (r == NULL || r->stopping)
         return;
-    for (size_t i = 0; i < r->n; i++)
-        if (!r->entries[i]->loading && !r->entries[i]->in_progress)
-            plan(r, r->entries[i]);
+    for (size_t i = 0; i < r->entries.n; i++) {
+        struct entry *e = r->entries.items[i];
+
+        if (!e->loading && !e->in_progress)
+            plan(r, e);
+    }
     save(r);
     schedule_soon(r);
 }
@@ -1251,12 +1203,6 @@ renew_info_get(const struct renew *r, const char *name, struct renew_info *out)
     out->in_progress = e->in_progress;
     out->ca = e->ca;
     return 0;
-}
-
-unsigned
-renew_running(const struct renew *r)
-{
-    return r != NULL ? r->running : 0;
 }
 
 int

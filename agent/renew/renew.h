@@ -88,9 +88,6 @@ void renew_free(struct renew *r);
 /* -E_NOT_FOUND when the scheduler does not know name. */
 int renew_info_get(const struct renew *r, const char *name, struct renew_info *out);
 
-/* Renewals running now. */
-unsigned renew_running(const struct renew *r);
-
 /* Is name due (its planned attempt time has come)? */
 int renew_due(const struct renew *r, const char *name);
 /*

@@ -379,12 +379,6 @@ metrics_http_start(struct status *st, uv_loop_t *loop, const char *addr, struct 
     return 0;
 }
 
-int
-metrics_http_port(const struct metrics_http *m)
-{
-    return m != NULL ? challenge_net_port(&m->net, 0) : 0;
-}
-
 void
 metrics_http_close(struct metrics_http *m)
 {

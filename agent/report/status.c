@@ -83,7 +83,6 @@ struct status {
     int analysis_again;   /* something changed meanwhile */
     int write_running;
     int write_dirty; /* a change came while writing */
-    uint64_t writes;
     struct metrics_http *http;
 };
 
@@ -863,7 +862,6 @@ write_after(uv_work_t *work, int status)
     (*st->env->jobs)--;
     st->write_running = 0;
     if (status == 0 && job->rc == 0) {
-        st->writes++;
         log_debug("status: wrote %s", job->path);
     } else if (status == 0) {
         /* fsutil's cause names the path */
@@ -989,12 +987,6 @@ on_event(void *arg, const struct event *ev)
         status_reload(st);
     else if (!st->stopping)
         schedule_write(st);
-}
-
-uint64_t
-status_file_writes(const struct status *st)
-{
-    return st != NULL ? st->writes : 0;
 }
 
 /* Lifecycle. */

@@ -130,9 +130,6 @@ void status_free(struct status *st);
  * thresholds and the ring size too.
  */
 
-/* Status file writes done (for tests and the status op). */
-uint64_t status_file_writes(const struct status *st);
-
 /* Counts over the certificates of a report, for its summary. */
 struct status_counts {
     size_t n, expired, expiring_30d, ok, warning, critical, warnings, unchecked;
@@ -170,8 +167,6 @@ struct metrics_http;
 int metrics_http_check(const char *addr, char **cause);
 int metrics_http_start(struct status *st, uv_loop_t *loop, const char *addr,
                        struct metrics_http **out, char **cause);
-/* The port it listens on (tests configure port 0). */
-int metrics_http_port(const struct metrics_http *m);
 void metrics_http_close(struct metrics_http *m);
 
 #endif

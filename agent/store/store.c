@@ -7,27 +7,29 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "byname.h"
 #include "err.h"
 #include "fsutil.h"
 #include "log.h"
 #include "store-migrate.h"
+#include "strv.h"
 #include "version.h"
 
 #define LINEAGE_MAX (4 * 1024 * 1024)
 #define FILE_MAX (1024 * 1024)
 
 struct store {
-    char *dir;                   /* the state directory */
-    char *certs;                 /* dir/certs */
-    char *live;                  /* dir/live */
-    struct store_cert **entries; /* sorted by name */
-    size_t n, cap;
+    char *dir;           /* the state directory */
+    char *certs;         /* dir/certs */
+    char *live;          /* dir/live */
+    struct byname index; /* struct store_cert *, sorted by name */
 };
 
 struct store_change {
@@ -52,7 +54,8 @@ store_source_name(enum cert_source source)
     return source_names[source];
 }
 
-int
+/* The source named name: 0, or -1 for anything else. */
+static int
 store_source_parse(const char *name, enum cert_source *out)
 {
     for (size_t i = 0; i < sizeof(source_names) / sizeof(source_names[0]); i++) {
@@ -104,23 +107,6 @@ dup_or_empty(const char *s)
     return strdup(s != NULL ? s : "");
 }
 
-static int
-copy_strs(char ***dst, size_t *ndst, char *const *src, size_t n)
-{
-    *dst = NULL;
-    *ndst = 0;
-    if (n == 0)
-        return 0;
-    if ((*dst = calloc(n, sizeof(**dst))) == NULL)
-        return -E_NOMEM;
-    for (size_t i = 0; i < n; i++) {
-        if (((*dst)[i] = strdup(src[i])) == NULL)
-            return -E_NOMEM;
-        (*ndst)++;
-    }
-    return 0;
-}
-
 void
 store_version_clear(struct store_version *v)
 {
@@ -130,12 +116,8 @@ store_version_clear(struct store_version *v)
     free(v->common_name);
     free(v->issuer);
     free(v->key_desc);
-    for (size_t i = 0; i < v->ndns; i++)
-        free(v->dns[i]);
-    free(v->dns);
-    for (size_t i = 0; i < v->nips; i++)
-        free(v->ips[i]);
-    free(v->ips);
+    strv_free(v->dns, v->ndns);
+    strv_free(v->ips, v->nips);
     memset(v, 0, sizeof(*v));
 }
 
@@ -158,8 +140,8 @@ store_version_copy(struct store_version *dst, const struct store_version *src)
     dst->key_desc = dup_or_empty(src->key_desc);
     if (dst->serial == NULL || dst->fingerprint == NULL || dst->subject == NULL ||
         dst->common_name == NULL || dst->issuer == NULL || dst->key_desc == NULL ||
-        copy_strs(&dst->dns, &dst->ndns, src->dns, src->ndns) != 0 ||
-        copy_strs(&dst->ips, &dst->nips, src->ips, src->nips) != 0) {
+        strv_dup(&dst->dns, &dst->ndns, (const char *const *)src->dns, src->ndns) != 0 ||
+        strv_dup(&dst->ips, &dst->nips, (const char *const *)src->ips, src->nips) != 0) {
         store_version_clear(dst);
         return -E_NOMEM;
     }
@@ -511,85 +493,36 @@ live_target(const char *name, unsigned v)
 
 /* The index. */
 
-/* Position of name, or where it would go (*found 0). */
-static size_t
-find_pos(const struct store *s, const char *name, int *found)
-{
-    size_t lo = 0, hi = s->n;
-
-    *found = 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(s->entries[mid]->name, name);
-
-        if (c == 0) {
-            *found = 1;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static int
-insert_at(struct store *s, size_t pos, struct store_cert *c)
-{
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        struct store_cert **e = realloc(s->entries, cap * sizeof(*e));
-
-        if (e == NULL)
-            return -E_NOMEM;
-        s->entries = e;
-        s->cap = cap;
-    }
-    memmove(&s->entries[pos + 1], &s->entries[pos], (s->n - pos) * sizeof(*s->entries));
-    s->entries[pos] = c;
-    s->n++;
-    return 0;
-}
-
+/* Removes the entry at pos from the index and frees it. */
 static void
 remove_at(struct store *s, size_t pos)
 {
-    lineage_clear(s->entries[pos]);
-    free(s->entries[pos]);
-    memmove(&s->entries[pos], &s->entries[pos + 1], (s->n - pos - 1) * sizeof(*s->entries));
-    s->n--;
-}
+    struct store_cert *c = byname_remove(&s->index, pos);
 
-static int
-cmp_entry(const void *a, const void *b)
-{
-    const struct store_cert *const *x = a, *const *y = b;
-
-    return strcmp((*x)->name, (*y)->name);
+    lineage_clear(c);
+    free(c);
 }
 
 size_t
 store_count(const struct store *store)
 {
-    return store->n;
+    return store->index.n;
 }
 
 const struct store_cert *
 store_at(const struct store *store, size_t i)
 {
-    return i < store->n ? store->entries[i] : NULL;
+    return i < store->index.n ? store->index.items[i] : NULL;
 }
 
 const struct store_cert *
 store_find(const struct store *store, const char *name)
 {
-    int found;
-    size_t pos = find_pos(store, name, &found);
+    const struct store_cert *c = byname_find(&store->index, name);
 
-    if (!found || store->entries[pos]->current == 0)
+    if (c == NULL || c->current == 0)
         return NULL;
-    return store->entries[pos];
+    return c;
 }
 
 const char *
@@ -938,23 +871,6 @@ check_state_file(struct store *s, char **cause)
     return rc;
 }
 
-/* Appends c to the unsorted index being loaded; -E_NOMEM. */
-static int
-append_entry(struct store *s, struct store_cert *c)
-{
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        struct store_cert **e = realloc(s->entries, cap * sizeof(*e));
-
-        if (e == NULL)
-            return -E_NOMEM;
-        s->entries = e;
-        s->cap = cap;
-    }
-    s->entries[s->n++] = c;
-    return 0;
-}
-
 /* Is entry e of directory dir a directory (and not a link to one)? */
 static int
 entry_is_dir(const char *dir, const struct dirent *e)
@@ -1019,7 +935,7 @@ load_all(struct store *s, char **cause)
         }
         if ((rc = load_one(s, e->d_name, &c)) != 0)
             break;
-        if (c != NULL && (rc = append_entry(s, c)) != 0) {
+        if (c != NULL && (rc = byname_append(&s->index, c)) != 0) {
             lineage_clear(c);
             free(c);
             break;
@@ -1049,12 +965,10 @@ remove_stale_links(struct store *s)
     }
     while (rc == 0 && (e = readdir(d)) != NULL) {
         char *link = NULL, *dir = NULL, *cause = NULL;
-        int found;
 
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        find_pos(s, e->d_name, &found);
-        if (found)
+        if (byname_find(&s->index, e->d_name) != NULL)
             continue;
         if ((link = fsutil_join(s->live, e->d_name)) == NULL ||
             (dir = fsutil_join(s->certs, e->d_name)) == NULL) {
@@ -1084,6 +998,7 @@ store_open(const char *state_dir, struct store **out, char **cause)
     *out = NULL;
     if (s == NULL)
         goto fail;
+    byname_init(&s->index, offsetof(struct store_cert, name));
     if ((s->dir = strdup(state_dir)) == NULL ||
         (s->certs = fsutil_join(state_dir, "certs")) == NULL ||
         (s->live = fsutil_join(state_dir, "live")) == NULL)
@@ -1096,8 +1011,11 @@ store_open(const char *state_dir, struct store **out, char **cause)
     if ((rc = load_all(s, cause)) != 0)
         goto fail;
     /* Sorted once here; store_begin keeps the order with binary search. */
-    if (s->n > 1)
-        qsort(s->entries, s->n, sizeof(*s->entries), cmp_entry);
+    /* Names come from one directory listing, so none repeats. */
+    if (byname_sort(&s->index) == -E_NOMEM) {
+        rc = -E_NOMEM;
+        goto fail;
+    }
     if ((rc = remove_stale_links(s)) != 0)
         goto fail;
     *out = s;
@@ -1114,11 +1032,11 @@ store_close(struct store *s)
 {
     if (s == NULL)
         return;
-    for (size_t i = 0; i < s->n; i++) {
-        lineage_clear(s->entries[i]);
-        free(s->entries[i]);
+    for (size_t i = 0; i < s->index.n; i++) {
+        lineage_clear(s->index.items[i]);
+        free(s->index.items[i]);
     }
-    free(s->entries);
+    byname_free(&s->index);
     free(s->dir);
     free(s->certs);
     free(s->live);
@@ -1156,12 +1074,13 @@ store_begin(struct store *store, const char *name, enum store_change_kind kind,
     *out = NULL;
     if ((rc = store_name_valid(name, cause)) != 0)
         return rc;
-    pos = find_pos(store, name, &found);
-    if (found && store->entries[pos]->busy) {
+    pos = byname_pos(&store->index, name, &found);
+    entry = found ? store->index.items[pos] : NULL;
+    if (entry != NULL && entry->busy) {
         err_set(cause, "another change to '%s' is in progress; try again when it is done", name);
         return -E_BUSY;
     }
-    if (kind != STORE_CHANGE_ADD && (!found || store->entries[pos]->current == 0)) {
+    if (kind != STORE_CHANGE_ADD && (entry == NULL || entry->current == 0)) {
         err_set(cause, "no certificate named '%s'", name);
         return -E_NOT_FOUND;
     }
@@ -1177,13 +1096,14 @@ store_begin(struct store *store, const char *name, enum store_change_kind kind,
         /* The placeholder that reserves the name; store_find does not show it. */
         if ((entry = calloc(1, sizeof(*entry))) == NULL)
             goto nomem;
-        if ((entry->name = strdup(name)) == NULL || insert_at(store, pos, entry) != 0) {
+        if ((entry->name = strdup(name)) == NULL ||
+            byname_insert(&store->index, pos, entry) != 0) {
             free(entry->name);
             free(entry);
             goto nomem;
         }
     }
-    entry = store->entries[pos];
+    entry = store->index.items[pos];
     if (lineage_copy(&ch->lineage, entry) != 0) {
         if (!found)
             remove_at(store, pos);
@@ -1545,13 +1465,13 @@ void
 store_finish(struct store *store, struct store_change *ch, int rc)
 {
     int found;
-    size_t pos = find_pos(store, ch->name, &found);
+    size_t pos = byname_pos(&store->index, ch->name, &found);
 
     /* An ADD that reported success without adding a version committed nothing. */
     if (rc == 0 && ch->kind != STORE_CHANGE_REMOVE && ch->lineage.current == 0)
         rc = -E_INTERNAL;
     if (found) {
-        struct store_cert *entry = store->entries[pos];
+        struct store_cert *entry = store->index.items[pos];
 
         entry->busy = 0;
         if (rc == 0 && ch->kind == STORE_CHANGE_REMOVE) {

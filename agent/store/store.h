@@ -38,9 +38,8 @@ enum cert_source {
     CERT_SOURCE_ACME,
 };
 
-/* "import", "selfsigned", "acme"; parse returns -1 for anything else. */
+/* "import", "selfsigned", "acme". */
 const char *store_source_name(enum cert_source source);
-int store_source_parse(const char *name, enum cert_source *out);
 
 /* Summary of one version, as kept in lineage.json and in memory. */
 struct store_version {

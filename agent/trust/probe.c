@@ -15,6 +15,7 @@
 #include "events.h"
 #include "log.h"
 #include "proto.h"
+#include "strv.h"
 
 /* Bytes a probe sends at most in one STARTTLS step. */
 #define STARTTLS_OUT 128
@@ -246,7 +247,7 @@ version_name(int v)
 
 /* Results. */
 
-void
+static void
 probe_result_free(struct probe_result *r)
 {
     free(r->url);
@@ -261,31 +262,21 @@ probe_result_free(struct probe_result *r)
     trust_report_free(&r->report);
     for (size_t i = 0; i < r->nlegacy; i++)
         free(r->legacy[i]);
-    for (size_t i = 0; i < r->nwarnings; i++)
-        free(r->warnings[i]);
-    free(r->warnings);
+    strv_free(r->warnings, r->nwarnings);
     memset(r, 0, sizeof(*r));
 }
 
 static void add_warning(struct probe_result *r, const char *fmt, ...) ERR_PRINTF(2, 3);
 
+/* Adds a warning sentence (cut at 767 bytes); lost when out of memory. */
 static void
 add_warning(struct probe_result *r, const char *fmt, ...)
 {
-    char buf[768], **nv, *s;
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    strv_vaddf(&r->warnings, &r->nwarnings, 767, fmt, ap);
     va_end(ap);
-    if ((s = strdup(buf)) == NULL)
-        return;
-    if ((nv = realloc(r->warnings, (r->nwarnings + 1) * sizeof(*nv))) == NULL) {
-        free(s);
-        return;
-    }
-    nv[r->nwarnings++] = s;
-    r->warnings = nv;
 }
 
 static void

@@ -79,7 +79,6 @@ struct probe_result {
     int64_t checked; /* Unix seconds */
 };
 
-void probe_result_free(struct probe_result *r);
 /* Packs a result map; full adds the chain details. */
 void probe_pack_result(msgpack_packer *pk, const struct probe_result *r, int full);
 

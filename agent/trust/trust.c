@@ -1,3 +1,4 @@
+#include "strv.h"
 #include "trust.h"
 
 #include <curl/curl.h>
@@ -563,24 +564,17 @@ ca_issuers_url(X509 *cert)
 
 static int add_problem(struct trust_report *r, const char *fmt, ...) ERR_PRINTF(2, 3);
 
+/* Adds a problem sentence (cut at 767 bytes): 0 or -E_NOMEM. */
 static int
 add_problem(struct trust_report *r, const char *fmt, ...)
 {
-    char buf[768], **nv, *s;
     va_list ap;
+    int rc;
 
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    rc = strv_vaddf(&r->problems, &r->nproblems, 767, fmt, ap);
     va_end(ap);
-    if ((s = strdup(buf)) == NULL)
-        return -E_NOMEM;
-    if ((nv = realloc(r->problems, (r->nproblems + 1) * sizeof(*nv))) == NULL) {
-        free(s);
-        return -E_NOMEM;
-    }
-    nv[r->nproblems++] = s;
-    r->problems = nv;
-    return 0;
+    return rc;
 }
 
 static int
@@ -977,9 +971,7 @@ trust_report_free(struct trust_report *r)
         free(r->links[i].problem);
     }
     free(r->links);
-    for (size_t i = 0; i < r->nproblems; i++)
-        free(r->problems[i]);
-    free(r->problems);
+    strv_free(r->problems, r->nproblems);
     free(r->missing);
     memset(r, 0, sizeof(*r));
 }

@@ -14,6 +14,7 @@
 #include "fuzz.h"
 #include "ops.h"
 #include "proto.h"
+#include "strv.h"
 
 static const char *const str_args[] = {
     "ca",    "challenge",   "client",          "directory", "eab_hmac", "eab_kid",
@@ -94,7 +95,7 @@ walk(const msgpack_object *root)
         size_t n = 0;
 
         if (ops_arg_strs(&req, strs_args[k], &v, &n) == 0)
-            ops_free_strs(v, n);
+            strv_free(v, n);
         drop_cause(&req);
     }
     for (size_t k = 0; k < sizeof(uint_args) / sizeof(uint_args[0]); k++) {
