@@ -263,7 +263,9 @@ has "$TS"
 run 0 svc_ctl export "$SVC" --format pfx --out "$WT\\svc.pfx"
 if openssl pkcs12 -in "$T/svc.pfx" -passin pass: -nodes -out /dev/null 2>/dev/null; then pass; else fail "service export unreadable"; fi
 run 0 wine sc stop certagent
-for _ in $(seq 1 100); do
+# The stop is awaited (jobs in flight finish first; each sc query under Wine takes a while
+# on a loaded machine): up to a minute, leaving as soon as the service says STOPPED.
+for _ in $(seq 1 600); do
     wine sc query certagent 2>/dev/null | tr -d '\r' | grep -q STOPPED && break
     sleep 0.1
 done
