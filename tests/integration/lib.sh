@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the shell integration tests.  Each test runs the real certagent
 # on a private temp directory and drives it with the real certctl.
 # Usage from a test: . lib.sh "$@"
@@ -7,7 +8,9 @@ set -u
 AGENT=$1
 CTL=$2
 AGENT_UP=$3
+# shellcheck disable=SC2034 # DATA and UPGRADE_CHECK are for the tests that source this file.
 DATA=$4
+# shellcheck disable=SC2034
 UPGRADE_CHECK=${5:-}
 T=$(mktemp -d /tmp/certagent-it-XXXXXX)
 SOCK=$T/agent.sock

@@ -115,7 +115,7 @@ has "give at least one URL"
 # Many at once, in the order given, a few connections at a time, with progress on a
 # terminal (the incomplete chain is now completed by the trust store's intermediate).
 urls=""
-for i in $(seq 10); do
+for _ in $(seq 10); do
     urls="$urls tls://localhost:$MODERN tls://127.0.0.1:$OLDP tls://localhost:$INCOMPLETE"
 done
 printf '# a comment\n\ntls://localhost:%s\n' "$TLS13" >"$T/urls.txt"
