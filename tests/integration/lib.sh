@@ -4,6 +4,10 @@
 # Usage from a test: . lib.sh "$@"
 # (arguments: CERTAGENT CERTCTL AGENT-UP DATA-DIR UPGRADE-CHECK)
 set -u
+# What the caller's environment could point at instead of this test's own agent: a
+# systemd unit's notification socket (a test agent started outside agent-up would tell
+# the unit running the suite it is ready) and a default socket for certctl.
+unset NOTIFY_SOCKET CERTAGENT_SOCKET
 
 AGENT=$1
 CTL=$2
