@@ -86,15 +86,22 @@ check "C: status --check is WARNING or CRITICAL (got $crc)" test "$crc" -eq 1 -o
 check "C: --check names the failing renewal" grep -q "www" "$T/check.out"
 run 0 ctl metrics
 has "certagent_renewal_failures_total{name=\"www\"}"
-# Delays between a failure and its next planned attempt: 1, 2, 4 seconds.
-delays=$(python3 - "$FAILLOG" <<'PY'
-import sys, datetime
+# Delays between a failure and its next planned attempt: 1, 2, 4 seconds, as the agent's log
+# line of each failure states them (its time stamp and the next attempt, both the agent's
+# clock).  Not the failure hook's own clock: the hook starts after the failure, and on a
+# loaded machine that can be seconds later.
+delays=$(python3 - "$LOG" <<'PY'
+import re, sys, datetime
+def epoch(s):
+    return int(datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp())
 out = []
+pat = re.compile(r"^(\S+) certagent\[error\]: renewal of 'www' failed \((\d+) in a row\); "
+                 r"next attempt at (\S+): ")
 for line in open(sys.argv[1]):
-    f = line.split(" ", 3)
-    t = int(f[1])
-    nxt = int(datetime.datetime.strptime(f[2], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp())
-    out.append(str(nxt - t))
+    m = pat.match(line)
+    if m and int(m.group(2)) == len(out) + 1:
+        out.append(str(epoch(m.group(3)) - epoch(m.group(1))))
 print(" ".join(out[:3]))
 PY
 )

@@ -6,8 +6,9 @@
 set -u
 # What the caller's environment could point at instead of this test's own agent: a
 # systemd unit's notification socket (a test agent started outside agent-up would tell
-# the unit running the suite it is ready) and a default socket for certctl.
-unset NOTIFY_SOCKET CERTAGENT_SOCKET
+# the unit running the suite it is ready), a default socket for certctl, and the journal
+# (the agent would log without the time stamps that tests read).
+unset NOTIFY_SOCKET CERTAGENT_SOCKET JOURNAL_STREAM
 
 AGENT=$1
 CTL=$2
