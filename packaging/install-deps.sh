@@ -7,7 +7,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config \
     libuv1-dev libmsgpack-dev libcjson-dev libssl-dev libcurl4-openssl-dev libcmocka-dev \
-    openssl ca-certificates procps util-linux python3 clang-format >/dev/null
+    openssl ca-certificates procps util-linux python3 clang-format shellcheck >/dev/null
 # ACME tests (tests/acme): Pebble and its challenge test server, curl for the helpers and
 # tests/integration/it-challenge.sh, lego and python3-acme (certbot's protocol library) as
 # reference clients for the fault-injecting proxy and dns-01 hook tests, and certbot for the

@@ -248,9 +248,30 @@ put_legacy_state() {
     cp -a "$T/legacy" "$R/var/lib/certagent"
 }
 
-# Nothing of certagent in the root to begin with.
+# Nothing of certagent in the root to begin with, whatever this machine has: a
+# package installed here, the store and configuration a development agent made
+# (the README's quick start leaves /var/lib/certagent), the certagent user and
+# group.  The overlay shows all of it through, and each would change a verdict
+# below (a purge that "left" the machine's /var/lib/certagent, a user the
+# postinst did not have to create).  Removing them here only hides them in the
+# throwaway root (whiteouts in the upper layer).
 dpkgr --purge certagent >/dev/null 2>&1
-rm -rf "$R/var/lib/certagent" "$R"/var/lib/certagent.bak-* "$R/etc/certagent"
+rm -rf "$R/var/lib/certagent" "$R"/var/lib/certagent.bak-* "$R/etc/certagent" \
+    "$R/etc/ssl/certagent" "$R"/etc/systemd/system/*.wants/certagent.service \
+    "$R"/var/lib/systemd/deb-systemd-helper-*/*certagent*
+for db in passwd group shadow gshadow; do
+    [ -f "$R/etc/$db" ] || continue
+    # Its entry, and (group, gshadow) its name in other groups' member lists.
+    case $db in
+    group | gshadow) members='s/\([:,]\)certagent\(,\|$\)/\1/; s/,$//' ;;
+    *) members= ;;
+    esac
+    sed -e '/^certagent:/d' -e "$members" "$R/etc/$db" >"$T/$db.clean"
+    cat "$T/$db.clean" >"$R/etc/$db"
+done
+check "no certagent user in the throwaway root" sh -c "! chroot '$R' getent passwd certagent"
+check "no certagent group in the throwaway root" sh -c "! chroot '$R' getent group certagent"
+check "no store in the throwaway root" test ! -e "$R/var/lib/certagent"
 
 echo "== fresh install"
 run 0 dpkgr -i "$DEB"
@@ -297,8 +318,10 @@ check "purge removed the store" test ! -e "$R/var/lib/certagent"
 check "purge removed the configuration" test ! -e "$R/etc/certagent"
 check "purge removed the unit's links" test ! -e "$R/etc/systemd/system/multi-user.target.wants/certagent.service"
 run 1 dpkgr -s certagent
+# In the upper layer, a removed file of the machine's is a whiteout (a character
+# device 0:0), which is an absence, not a leftover.
 left=$(cd "$T/upper" && find . -path ./tmp -prune -o -path ./run -prune -o -path ./proc -prune \
-    -o -name '*certagent*' -print | grep -v '^\./tmp$')
+    -o -name '*certagent*' ! -type c -print | grep -v '^\./tmp$')
 if [ -z "$left" ]; then pass; else fail "purge left files behind: $left"; fi
 
 echo "== a fresh install beside certbot shows the migration command, touches nothing"

@@ -55,7 +55,7 @@ has "CertagentService	certagent	certagent certificate agent	16	2	1			LocalSystem
 OUT_TEXT=$(table "$MSI" ServiceControl)
 # Start on install (1), stop on install and uninstall (2|32), remove on uninstall (128).
 has "CertagentServiceControl	certagent	163		1	Agent"
-UPGRADE_CODE={3E0F7C52-8A41-4D6B-9B1E-6C2A5D9F4E17}
+UPGRADE_CODE='{3E0F7C52-8A41-4D6B-9B1E-6C2A5D9F4E17}'
 OUT_TEXT=$(table "$MSI" Upgrade)
 has "$UPGRADE_CODE	23.1.2	$VERSION		256		CERTAGENT_UPGRADE"
 has "$UPGRADE_CODE	0.0.0	23.1.2		258		CERTAGENT_TOO_OLD"

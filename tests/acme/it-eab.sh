@@ -33,7 +33,7 @@ has "registered an account at CA 'eab'"
 run 0 ctl request x --dns x.example.test --ca eab
 check "issued under the EAB account" pebble_verify "$STATE/live/x/fullchain.pem"
 
-check "the HMAC key is not in the log" sh -c "! grep -qF '$PEBBLE_EAB_HMAC' '$LOG'"
+check "the HMAC key is not in the log" sh -c "! grep -qF -- '$PEBBLE_EAB_HMAC' '$LOG'"
 check "the wrong HMAC key is not in the log" sh -c "! grep -qF \"\$(cat '$T/wrong-hmac')\" '$LOG'"
 check "the account key is not in the log" sh -c "! grep -q 'PRIVATE KEY' '$LOG'"
 

@@ -41,7 +41,7 @@ pid=$("$AGENT_UP" "$T/log" "$AGENT" "${args[@]}")
 echo "agent start-up (exec to READY=1): $(ms "$t") ms"
 for _ in $(seq 1200); do planned "$N" && break; sleep 0.05; done
 echo "all $N planned (renew.json written): $(ms "$t") ms after start; agent CPU $(cpu "$pid")"
-echo "renew.json: $(wc -c <"$T/state/renew.json") bytes; agent RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+echo "renew.json: $(wc -c <"$T/state/renew.json") bytes; agent RSS: $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status")"
 
 # Changing one certificate's settings re-plans it: 20 changes, timed one by one.
 t=$(date +%s%N)
@@ -72,6 +72,6 @@ renewed() {
 }
 for _ in $(seq 2400); do renewed "$M" && break; sleep 0.05; done
 renewed "$M" || { echo "bench-renew: the $M due renewals did not all end" >&2; exit 1; }
-echo "$M due renewals (new key, certificate, store commit each; renew_concurrency 4) done: $(ms "$t") ms after the restart; agent CPU $(cpu "$pid"); RSS $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+echo "$M due renewals (new key, certificate, store commit each; renew_concurrency 4) done: $(ms "$t") ms after the restart; agent CPU $(cpu "$pid"); RSS $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status")"
 versions=$(python3 -c 'import json,sys; print(sum(len(json.load(open("%s/certs/c%05d/lineage.json" % (sys.argv[1], i)))["versions"]) for i in range(1, int(sys.argv[2]) + 1)))' "$T/state" "$M")
 echo "versions stored for those $M: $versions (one new each: $((2 * M)))"

@@ -55,4 +55,4 @@ done
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("status reports", j["count"], "certificates, health", j["health"])' "$T/status.out"
 echo "status --json: $(wc -c <"$T/status.out") bytes; metrics: $(wc -l <"$T/metrics.out") lines, $(wc -c <"$T/metrics.out") bytes"
 echo "STATE/status.json: $(wc -c <"$T/state/status.json") bytes"
-echo "agent RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+echo "agent RSS: $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status")"

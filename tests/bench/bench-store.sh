@@ -26,7 +26,7 @@ for run in 1 2 3; do
     echo "agent start-up with $N certificates (exec to READY=1), run $run: $(ms "$t") ms"
     [ "$run" -lt 3 ] && { kill -TERM "$pid"; python3 -c 'import os,select,sys; select.select([os.pidfd_open(int(sys.argv[1]))],[],[],30)' "$pid"; }
 done
-echo "agent RSS with $N certificates: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+echo "agent RSS with $N certificates: $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status")"
 for run in 1 2 3; do
     t=$(date +%s%N)
     "$CTL" --socket "$T/s" list >/dev/null
@@ -40,4 +40,4 @@ for run in 1 2 3; do
     echo "certctl list: $a ms, list --json: $b ms, status: $c ms (run $run)"
 done
 "$CTL" --socket "$T/s" --json status | python3 -c 'import json,sys; j=json.load(sys.stdin); print("status reports", j["count"], "certificates")'
-echo "agent RSS after listing: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+echo "agent RSS after listing: $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status")"

@@ -198,5 +198,5 @@ run 0 ctl import imp --cert "$DATA/leaf.pem" --key "$DATA/leaf.key" --deploy-fil
 check "import: deployed" wait_for 30 test -s "$T/imp/privkey.pem"
 check "import: deployed key matches" key_matches "$T/imp/cert.pem" "$T/imp/privkey.pem"
 
-check "no password in the log" sh -c "! grep -qF '$(cat "$PW")' '$LOG'"
+check "no password in the log" sh -c "! grep -qF -- '$(cat "$PW")' '$LOG'"
 finish

@@ -29,9 +29,9 @@ run 1 as_nobody selfsigned evil --dns evil.test
 has "E_DENIED"
 run 1 as_nobody remove shared
 has "E_DENIED"
-run 1 as_nobody export shared --out /tmp/certagent-stolen-$$.pem
+run 1 as_nobody export shared --out "$T/stolen.pem"
 has "E_DENIED"
-check "nothing exported" test ! -e /tmp/certagent-stolen-$$.pem
+check "nothing exported" test ! -e "$T/stolen.pem"
 check "refusal logged with the user" grep -q "refused 'remove' from nobody" "$LOG"
 run 0 ctl show shared
 stop_agent
@@ -77,12 +77,12 @@ run 0 ctl --json list
 before=$(names_versions)
 check "list shows imp and s1 v2: $before" sh -c "printf '%s' \"\$1\" | grep -q \"'imp'\" && printf '%s' \"\$1\" | grep -q \"'s1', 2\"" _ "$before"
 for args in "list" "selfsigned evil --dns evil.test" "remove s1" "rollback s1" \
-    "import imp --cert $DATA/leaf.pem --key $DATA/leaf.key" "export s1 --format pem --out /tmp/certagent-stolen-$$.pem"; do
+    "import imp --cert $DATA/leaf.pem --key $DATA/leaf.key" "export s1 --format pem --out $T/stolen.pem"; do
     # shellcheck disable=SC2086
     run 3 as_nobody $args
     has "cannot reach certagent"
 done
-check "nothing exported" test ! -e /tmp/certagent-stolen-$$.pem
+check "nothing exported" test ! -e "$T/stolen.pem"
 run 0 ctl --json list
 check "the store is unchanged" test "$before" = "$(names_versions)"
 # A member of the group ('nobody' with it as its group) may connect and change.

@@ -1,3 +1,4 @@
+#!/bin/bash
 # The status report: health and warnings (expiring, self-signed, weak key and
 # signature, incomplete chain), status --check exit codes, certctl metrics and
 # the loopback /metrics listener, certctl logs (with --name and --follow), and

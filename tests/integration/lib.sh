@@ -1,13 +1,21 @@
+# shellcheck shell=bash
 # Shared by the shell integration tests.  Each test runs the real certagent
 # on a private temp directory and drives it with the real certctl.
 # Usage from a test: . lib.sh "$@"
 # (arguments: CERTAGENT CERTCTL AGENT-UP DATA-DIR UPGRADE-CHECK)
 set -u
+# What the caller's environment could point at instead of this test's own agent: a
+# systemd unit's notification socket (a test agent started outside agent-up would tell
+# the unit running the suite it is ready), a default socket for certctl, and the journal
+# (the agent would log without the time stamps that tests read).
+unset NOTIFY_SOCKET CERTAGENT_SOCKET JOURNAL_STREAM
 
 AGENT=$1
 CTL=$2
 AGENT_UP=$3
+# shellcheck disable=SC2034 # DATA and UPGRADE_CHECK are for the tests that source this file.
 DATA=$4
+# shellcheck disable=SC2034
 UPGRADE_CHECK=${5:-}
 T=$(mktemp -d /tmp/certagent-it-XXXXXX)
 SOCK=$T/agent.sock

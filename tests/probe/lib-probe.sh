@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the probe and trust tests, sourced after ../integration/lib.sh.
 # Starts real TLS servers on free loopback ports and the test PKI.
 PROBE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -49,5 +50,6 @@ http_server() {
     (cd "$1" && exec python3 -u -m http.server 0 --bind 127.0.0.1) >"$T/http.out" 2>&1 </dev/null &
     SERVER_PIDS="$SERVER_PIDS $!"
     wait_line "$T/http.out" 'port [0-9]+' || return 1
+    # shellcheck disable=SC2034 # the port is for the test that sources this file
     HTTP_PORT=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$T/http.out" | head -1)
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A three-level test PKI made at run time with openssl (nothing is committed,
 # so nothing in the tree expires).  Source it, then: make_pki DIR AIA_URL
 #   DIR/root.pem root.key          self-signed root CA

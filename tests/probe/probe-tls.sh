@@ -26,7 +26,13 @@ s_server sni -cert "$P/wrong.pem" -key "$P/wrong.key" -cert_chain "$P/int.pem" \
 }
 py_server hang "$PROBE_DIR/hang-server.py" && HANG=$PORT
 py_server plain "$PROBE_DIR/starttls-server.py" imap "$P/leaf.pem" "$P/leaf.key" && PLAIN=$PORT
-CLOSED=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# A port that refuses connections: bound, never listening, and held for the whole test (a port
+# only found free and let go was taken by a concurrent test's server before the probe).
+py_server closed -c 'import socket, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print("READY %d" % s.getsockname()[1], flush=True)
+time.sleep(3600)' && CLOSED=$PORT
 
 echo '{"trust_system_roots": false}' >"$CONFIG"
 start_agent
@@ -115,7 +121,7 @@ has "give at least one URL"
 # Many at once, in the order given, a few connections at a time, with progress on a
 # terminal (the incomplete chain is now completed by the trust store's intermediate).
 urls=""
-for i in $(seq 10); do
+for _ in $(seq 10); do
     urls="$urls tls://localhost:$MODERN tls://127.0.0.1:$OLDP tls://localhost:$INCOMPLETE"
 done
 printf '# a comment\n\ntls://localhost:%s\n' "$TLS13" >"$T/urls.txt"

@@ -251,4 +251,5 @@ python3 -c 'import sys; sys.stdout.write("n" * 65)' >too-long.name
 printf '.hidden' >leading-dot.name
 printf '%s' '-rf' >leading-dash.name
 printf 'caf\303\251' >non-ascii.name
-echo "make-bad: $(ls | grep -cvE '^(make-bad.sh|MANIFEST.tsv|README.md)$') files"
+echo "make-bad: $(find . -mindepth 1 -maxdepth 1 ! -name '.*' ! -name make-bad.sh \
+    ! -name MANIFEST.tsv ! -name README.md -printf x | wc -c) files"
