@@ -985,8 +985,8 @@ on_event(void *arg, const struct event *ev)
 
     if (ev->type == EVENT_CONFIG_RELOADED)
         status_reload(st);
-    else if (!st->stopping)
-        schedule_write(st);
+    else
+        schedule_write(st); /* nothing once stopping */
 }
 
 /* Lifecycle. */
@@ -1053,8 +1053,7 @@ status_reload(struct status *st)
 {
     if (log_ring_resize((size_t)st->env->config->log_ring_lines) != 0)
         log_warn("reload: cannot keep %d log lines", st->env->config->log_ring_lines);
-    if (!st->stopping)
-        schedule_write(st);
+    schedule_write(st);
 }
 
 void
