@@ -84,10 +84,11 @@ has "CHALLTEST_MGMT is not set"
 run 2 env -u CERTAGENT_DNS01_VALUE CERTAGENT_DNS01_NAME="$N" "$ACME_DNS01_HOOK" add
 has "CERTAGENT_DNS01_VALUE is not set"
 # challtestsrv's API not answering: exit 1 and the reason.
-run 1 env CHALLTEST_MGMT=http://127.0.0.1:1 CERTAGENT_DNS01_NAME="$N" CERTAGENT_DNS01_VALUE=v \
-    "$ACME_DNS01_HOOK" add
+closed_port
+run 1 env CHALLTEST_MGMT="http://127.0.0.1:$CLOSED_PORT" CERTAGENT_DNS01_NAME="$N" \
+    CERTAGENT_DNS01_VALUE=v "$ACME_DNS01_HOOK" add
 has "challtestsrv /clear-txt for $N failed"
-has "(at http://127.0.0.1:1)"
+has "(at http://127.0.0.1:$CLOSED_PORT)"
 
 # Concurrent adds on one name (as an agent with several authorizations would call it).
 # (wait for these jobs by pid: a bare 'wait' would wait for Pebble too)

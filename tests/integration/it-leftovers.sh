@@ -7,7 +7,8 @@
 start_agent
 run 0 ctl selfsigned web --dns web.test --key ec256 --deploy-files "$T/deploy"
 check "deployed" wait_for 30 test -s "$T/deploy/privkey.pem"
-run 0 ctl ca add other --directory https://127.0.0.1:9/dir
+closed_port
+run 0 ctl ca add other --directory "https://127.0.0.1:$CLOSED_PORT/dir"
 stop_agent
 
 # As a kill mid-write leaves them (PIDs of a process that is gone).

@@ -29,6 +29,7 @@ OUT=
 JOUT=
 RC=0
 STATE_TMPFS=
+HELD_PIDS=
 echo '{}' >"$CONFIG"
 
 cleanup() {
@@ -39,6 +40,8 @@ cleanup() {
     if [ -n "$STATE_TMPFS" ]; then
         umount "$STATE" 2>/dev/null || umount -l "$STATE" 2>/dev/null
     fi
+    # shellcheck disable=SC2086 # a list of pids
+    [ -z "$HELD_PIDS" ] || kill $HELD_PIDS 2>/dev/null
     if [ "$FAILURES" -ne 0 ] || [ -n "${KEEP_TEST_DIR:-}" ]; then
         echo "--- agent log ($LOG) ---"
         tail -n 60 "$LOG" 2>/dev/null
@@ -87,6 +90,28 @@ wait_for() {
         [ "$(date +%s%N)" -lt "$end" ] || return 1
         sleep 0.05
     done
+}
+
+# closed_port: a loopback TCP port that refuses connections, in $CLOSED_PORT: bound and never
+# listening, held until the test ends (or its shell dies), so no other test's server takes it.
+# For "nothing answers there": fixed ports such as 1 or 9 may be served on some hosts.
+closed_port() {
+    /usr/bin/python3 -u -c '
+import os, socket, time
+parent = os.getppid()
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print("READY %d" % s.getsockname()[1], flush=True)
+while os.getppid() == parent:
+    time.sleep(1)
+' >"$T/closed-port.out" 2>&1 </dev/null &
+    HELD_PIDS="$HELD_PIDS $!"
+    wait_for 15 grep -q '^READY ' "$T/closed-port.out" || {
+        fail "closed_port: $(cat "$T/closed-port.out")"
+        return 1
+    }
+    # shellcheck disable=SC2034 # the port is for the test that sources this file
+    CLOSED_PORT=$(sed -n 's/^READY \([0-9]*\)$/\1/p' "$T/closed-port.out")
 }
 
 # wait_log TEXT [SECONDS]: waits until the agent's log has a line containing TEXT.
