@@ -26,8 +26,9 @@
 #include "err.h"
 #include "keys.h"
 #include "pem.h"
+#include "testpki.h"
 
-#define DAY 86400
+#define DAY TESTPKI_DAY
 #define PASSWORD "s3cret-pass"
 #define WRONG_PASSWORD "wrong-guess"
 
@@ -49,75 +50,16 @@ expect_cause(int rc, int want, char **cause, const char *fragment)
     assert_int_equal(ERR_peek_error(), 0);
 }
 
-/* A CA or end-entity certificate for key, signed by issuer_key (NULL: self). */
+/* A CA or end-entity certificate for key, signed by issuer_key (NULL: self), valid from
+ * yesterday for 30 days. */
 static X509 *
 make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, int ca, long serial)
 {
-    X509 *x = X509_new();
-    X509_NAME *n = X509_NAME_new();
-    X509_EXTENSION *ext;
-    X509V3_CTX ctx;
-    EVP_PKEY *signer;
+    int64_t now = (int64_t)time(NULL);
+    struct test_cert_spec s = {cn,        NULL,           key,    issuer, issuer_key, ca,
+                               now - DAY, now + 30 * DAY, serial, NULL};
 
-    assert_non_null(x);
-    assert_non_null(n);
-    assert_true(ASN1_INTEGER_set(X509_get_serialNumber(x), serial));
-    assert_true(X509_set_version(x, X509_VERSION_3));
-    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -DAY));
-    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 30L * DAY));
-    assert_true(
-        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0));
-    assert_true(X509_set_subject_name(x, n));
-    assert_true(X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : n));
-    assert_true(X509_set_pubkey(x, key));
-    X509V3_set_ctx(&ctx, issuer != NULL ? issuer : x, x, NULL, NULL, 0);
-    ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints,
-                              ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
-    assert_non_null(ext);
-    assert_true(X509_add_ext(x, ext, -1));
-    X509_EXTENSION_free(ext);
-    signer = issuer_key != NULL ? issuer_key : key;
-    /* EdDSA signs without a separate digest. */
-    assert_true(X509_sign(x, signer, EVP_PKEY_is_a(signer, "ED25519") ? NULL : EVP_sha256()) > 0);
-    X509_NAME_free(n);
-    return x;
-}
-
-static EVP_PKEY *
-ec_key(void)
-{
-    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-
-    assert_non_null(k);
-    return k;
-}
-
-/* root -> inter -> leaf. */
-struct chain {
-    EVP_PKEY *root_key, *int_key, *leaf_key;
-    X509 *root, *inter, *leaf;
-};
-
-static void
-chain_make(struct chain *c)
-{
-    c->root_key = ec_key();
-    c->int_key = ec_key();
-    c->leaf_key = ec_key();
-    c->root = make_cert("Keys Root", c->root_key, NULL, NULL, 1, 1);
-    c->inter = make_cert("Keys Intermediate", c->int_key, c->root, c->root_key, 1, 2);
-    c->leaf = make_cert("leaf.test", c->leaf_key, c->inter, c->int_key, 0, 3);
-}
-
-static void
-chain_free(struct chain *c)
-{
-    X509_free(c->root);
-    X509_free(c->inter);
-    X509_free(c->leaf);
-    EVP_PKEY_free(c->root_key);
-    EVP_PKEY_free(c->int_key);
-    EVP_PKEY_free(c->leaf_key);
+    return test_cert_make(&s);
 }
 
 /* Heap copy of what a memory BIO holds; the BIO is freed. */
@@ -411,7 +353,7 @@ test_parse_plain_pem_and_der(void **state)
                                NULL};
 
     (void)state;
-    keys[0] = ec_key();
+    keys[0] = test_ec_key();
     keys[1] = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
     keys[2] = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     assert_non_null(keys[1]);
@@ -467,7 +409,7 @@ test_parse_plain_pem_and_der(void **state)
 static void
 test_parse_encrypted(void **state)
 {
-    EVP_PKEY *pk = ec_key();
+    EVP_PKEY *pk = test_ec_key();
     X509 *x = make_cert("enc.test", pk, NULL, NULL, 0, 4);
     unsigned char *data[3];
     size_t len[3];
@@ -510,7 +452,7 @@ test_parse_encrypted(void **state)
 static void
 test_parse_refusals(void **state)
 {
-    struct chain c;
+    struct test_chain c;
     unsigned char *pem, *der = NULL, junk[512];
     size_t len;
     int n;
@@ -519,7 +461,7 @@ test_parse_refusals(void **state)
     BIO *b;
 
     (void)state;
-    chain_make(&c);
+    test_chain_make(&c);
     for (size_t i = 0; i < sizeof(junk); i++)
         junk[i] = (unsigned char)(i * 37 + 11);
     expect_cause(keys_parse(junk, sizeof(junk), NULL, &k, &cause), -E_BAD_INPUT, &cause,
@@ -583,7 +525,7 @@ test_parse_refusals(void **state)
         keys_free_secret(pfx, len);
         keys_free(lk);
     }
-    chain_free(&c);
+    test_chain_free(&c);
 }
 
 static void
@@ -703,12 +645,12 @@ static void
 test_pfx_roundtrip(void **state)
 {
     static const char *const passwords[] = {PASSWORD, "", NULL};
-    struct chain c;
+    struct test_chain c;
     struct key *k;
     STACK_OF(X509) *chain = sk_X509_new_null();
 
     (void)state;
-    chain_make(&c);
+    test_chain_make(&c);
     k = key_of(c.leaf_key);
     assert_non_null(chain);
     assert_true(sk_X509_push(chain, c.inter) > 0);
@@ -773,13 +715,13 @@ test_pfx_roundtrip(void **state)
     }
     sk_X509_free(chain);
     keys_free(k);
-    chain_free(&c);
+    test_chain_free(&c);
 }
 
 static void
 test_pfx_wrong_password_and_refusals(void **state)
 {
-    struct chain c;
+    struct test_chain c;
     struct key *k, *back = (struct key *)1;
     unsigned char *pfx = NULL;
     size_t len = 0;
@@ -791,7 +733,7 @@ test_pfx_wrong_password_and_refusals(void **state)
     size_t plen;
 
     (void)state;
-    chain_make(&c);
+    test_chain_make(&c);
     k = key_of(c.leaf_key);
     assert_int_equal(keys_export_pfx(k, c.leaf, NULL, PASSWORD, NULL, &pfx, &len, NULL), 0);
     expect_cause(keys_parse_pfx(pfx, len, WRONG_PASSWORD, &back, &leaf, &chain, &cause),
@@ -847,13 +789,13 @@ test_pfx_wrong_password_and_refusals(void **state)
         keys_free(other);
     }
     keys_free(k);
-    chain_free(&c);
+    test_chain_free(&c);
 }
 
 static void
 test_pfx_without_key(void **state)
 {
-    struct chain c;
+    struct test_chain c;
     unsigned char *pfx = NULL, *der = NULL;
     size_t len = 0;
     struct key *back = (struct key *)1;
@@ -863,7 +805,7 @@ test_pfx_without_key(void **state)
     int n;
 
     (void)state;
-    chain_make(&c);
+    test_chain_make(&c);
     /* Certificate only: no key back, an empty (not NULL) chain. */
     assert_int_equal(keys_export_pfx(NULL, c.leaf, NULL, PASSWORD, "web", &pfx, &len, NULL), 0);
     assert_pfx_algorithms(pfx, len, 0);
@@ -895,7 +837,7 @@ test_pfx_without_key(void **state)
     OPENSSL_free(der);
     PKCS12_free(p12);
     sk_X509_free(bag);
-    chain_free(&c);
+    test_chain_free(&c);
 }
 
 static void

@@ -22,111 +22,9 @@
 
 #include "err.h"
 #include "pem.h"
+#include "testpki.h"
 
-#define DAY 86400
-
-/* What make_cert builds. */
-struct cert_spec {
-    const char *cn;
-    const char *org;      /* NULL: no O= */
-    EVP_PKEY *key;        /* the certificate's key */
-    X509 *issuer;         /* NULL: self-signed */
-    EVP_PKEY *issuer_key; /* signs when issuer is set */
-    int ca;               /* basicConstraints CA:TRUE */
-    int64_t not_before, not_after;
-    long serial;
-    const char *san; /* openssl.cnf syntax ("DNS:a.test,IP:192.0.2.1"), NULL: none */
-};
-
-static void
-add_test_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
-{
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-
-    assert_non_null(ext);
-    assert_true(X509_add_ext(x, ext, -1));
-    X509_EXTENSION_free(ext);
-}
-
-static X509 *
-make_cert(const struct cert_spec *s)
-{
-    X509 *x = X509_new();
-    X509_NAME *n = X509_NAME_new();
-    X509V3_CTX ctx;
-    EVP_PKEY *signer;
-
-    assert_non_null(x);
-    assert_non_null(n);
-    assert_true(ASN1_INTEGER_set(X509_get_serialNumber(x), s->serial));
-    assert_true(X509_set_version(x, X509_VERSION_3));
-    assert_non_null(ASN1_TIME_set(X509_getm_notBefore(x), (time_t)s->not_before));
-    assert_non_null(ASN1_TIME_set(X509_getm_notAfter(x), (time_t)s->not_after));
-    if (s->org != NULL)
-        assert_true(X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8,
-                                               (const unsigned char *)s->org, -1, -1, 0));
-    assert_true(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)s->cn,
-                                           -1, -1, 0));
-    assert_true(X509_set_subject_name(x, n));
-    assert_true(X509_set_issuer_name(x, s->issuer != NULL ? X509_get_subject_name(s->issuer) : n));
-    assert_true(X509_set_pubkey(x, s->key));
-    X509V3_set_ctx(&ctx, s->issuer != NULL ? s->issuer : x, x, NULL, NULL, 0);
-    add_test_ext(x, &ctx, NID_basic_constraints, s->ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
-    if (s->san != NULL)
-        add_test_ext(x, &ctx, NID_subject_alt_name, s->san);
-    signer = s->issuer_key != NULL ? s->issuer_key : s->key;
-    /* EdDSA signs without a separate digest. */
-    assert_true(X509_sign(x, signer, EVP_PKEY_is_a(signer, "ED25519") ? NULL : EVP_sha256()) > 0);
-    X509_NAME_free(n);
-    return x;
-}
-
-static EVP_PKEY *
-ec_key(void)
-{
-    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-
-    assert_non_null(k);
-    return k;
-}
-
-/* root -> inter -> leaf, valid from yesterday for 30 days (CAs: a year). */
-struct chain {
-    EVP_PKEY *root_key, *int_key, *leaf_key;
-    X509 *root, *inter, *leaf;
-};
-
-static void
-chain_make(struct chain *c)
-{
-    int64_t now = (int64_t)time(NULL);
-    struct cert_spec s;
-
-    c->root_key = ec_key();
-    c->int_key = ec_key();
-    c->leaf_key = ec_key();
-    s = (struct cert_spec){"Unit Root", "certagent tests", c->root_key,     NULL, NULL,
-                           1,           now - DAY,         now + 365 * DAY, 1,    NULL};
-    c->root = make_cert(&s);
-    s = (struct cert_spec){
-        "Unit Intermediate", "certagent tests", c->int_key, c->root, c->root_key, 1,
-        now - DAY,           now + 365 * DAY,   2,          NULL};
-    c->inter = make_cert(&s);
-    s = (struct cert_spec){"leaf.test", NULL,      c->leaf_key,    c->inter, c->int_key,
-                           0,           now - DAY, now + 30 * DAY, 3,        "DNS:leaf.test"};
-    c->leaf = make_cert(&s);
-}
-
-static void
-chain_free(struct chain *c)
-{
-    X509_free(c->root);
-    X509_free(c->inter);
-    X509_free(c->leaf);
-    EVP_PKEY_free(c->root_key);
-    EVP_PKEY_free(c->int_key);
-    EVP_PKEY_free(c->leaf_key);
-}
+#define DAY TESTPKI_DAY
 
 /* Heap copy of what a memory BIO holds; the BIO is freed. */
 static unsigned char *
@@ -199,7 +97,7 @@ expect_read_refused(const unsigned char *data, size_t len, const char *fragment)
 static void
 test_read_pem_several(void **state)
 {
-    struct chain c;
+    struct test_chain c;
     X509 *three[3];
     STACK_OF(X509) *out = NULL;
     unsigned char *pem;
@@ -208,7 +106,7 @@ test_read_pem_several(void **state)
     char *cause = NULL;
 
     (void)state;
-    chain_make(&c);
+    test_chain_make(&c);
     three[0] = c.leaf;
     three[1] = c.inter;
     three[2] = c.root;
@@ -236,19 +134,19 @@ test_read_pem_several(void **state)
     assert_int_equal(X509_cmp(sk_X509_value(out, 1), c.inter), 0);
     sk_X509_pop_free(out, X509_free);
     free(pem);
-    chain_free(&c);
+    test_chain_free(&c);
 }
 
 static void
 test_read_der(void **state)
 {
-    struct chain c;
+    struct test_chain c;
     STACK_OF(X509) *out = NULL;
     unsigned char *der, *longer;
     size_t len;
 
     (void)state;
-    chain_make(&c);
+    test_chain_make(&c);
     der = cert_der(c.leaf, &len);
     assert_int_equal(pem_read_certs(der, len, "certificate file", &out, NULL), 0);
     assert_int_equal(sk_X509_num(out), 1);
@@ -265,19 +163,19 @@ test_read_der(void **state)
     expect_read_refused(longer, len + 3, "3 extra bytes");
     free(longer);
     OPENSSL_free(der);
-    chain_free(&c);
+    test_chain_free(&c);
 }
 
 static void
 test_read_truncated_pem(void **state)
 {
-    struct chain c;
+    struct test_chain c;
     X509 *two[2];
     unsigned char *pem;
     size_t len, second;
 
     (void)state;
-    chain_make(&c);
+    test_chain_make(&c);
     two[0] = c.leaf;
     two[1] = c.inter;
     pem = certs_pem(two, 2, &len);
@@ -288,7 +186,7 @@ test_read_truncated_pem(void **state)
     /* The END line itself cut short. */
     expect_read_refused(pem, len - 10, "truncated PEM block");
     free(pem);
-    chain_free(&c);
+    test_chain_free(&c);
 }
 
 static void
@@ -332,7 +230,7 @@ test_read_garbage_and_empty(void **state)
 static void
 test_read_other_blocks_only(void **state)
 {
-    EVP_PKEY *k = ec_key();
+    EVP_PKEY *k = test_ec_key();
     BIO *b = BIO_new(BIO_s_mem());
     unsigned char *pem;
     size_t len;
@@ -357,13 +255,13 @@ test_read_other_blocks_only(void **state)
 static void
 test_read_pfx_as_certificate(void **state)
 {
-    struct chain c;
+    struct test_chain c;
     PKCS12 *p12;
     unsigned char *der = NULL;
     int n;
 
     (void)state;
-    chain_make(&c);
+    test_chain_make(&c);
     p12 = PKCS12_create_ex("pw", "web", c.leaf_key, c.leaf, NULL, NID_aes_256_cbc, NID_aes_256_cbc,
                            1000, 1000, 0, NULL, NULL);
     assert_non_null(p12);
@@ -372,7 +270,7 @@ test_read_pfx_as_certificate(void **state)
     expect_read_refused(der, (size_t)n, "certificate file: looks like a PKCS#12 file: use --pfx");
     OPENSSL_free(der);
     PKCS12_free(p12);
-    chain_free(&c);
+    test_chain_free(&c);
 }
 
 /* ordered holds exactly want[0..n) in that order. */
@@ -393,21 +291,21 @@ test_order_chain_shuffled(void **state)
     static const int perms[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2},
                                     {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
     int64_t now = (int64_t)time(NULL);
-    struct chain c;
-    EVP_PKEY *k2 = ec_key();
+    struct test_chain c;
+    EVP_PKEY *k2 = test_ec_key();
     X509 *int2, *pool[3], *want[3];
-    struct cert_spec s;
+    struct test_cert_spec s;
 
     (void)state;
-    chain_make(&c);
+    test_chain_make(&c);
     /* root -> inter -> int2 -> leaf2: three certificates above the leaf. */
-    s = (struct cert_spec){"Unit Intermediate 2", NULL, k2,  c.inter, c.int_key, 1, now - DAY,
-                           now + 100 * DAY,       10,   NULL};
-    int2 = make_cert(&s);
-    s = (struct cert_spec){"leaf2.test", NULL,           c.leaf_key, int2, k2, 0,
-                           now - DAY,    now + 10 * DAY, 11,         NULL};
+    s = (struct test_cert_spec){"Unit Intermediate 2", NULL, k2,  c.inter, c.int_key, 1, now - DAY,
+                                now + 100 * DAY,       10,   NULL};
+    int2 = test_cert_make(&s);
+    s = (struct test_cert_spec){"leaf2.test", NULL,           c.leaf_key, int2, k2, 0,
+                                now - DAY,    now + 10 * DAY, 11,         NULL};
     {
-        X509 *leaf2 = make_cert(&s);
+        X509 *leaf2 = test_cert_make(&s);
 
         pool[0] = c.root;
         pool[1] = c.inter;
@@ -433,13 +331,13 @@ test_order_chain_shuffled(void **state)
     }
     X509_free(int2);
     EVP_PKEY_free(k2);
-    chain_free(&c);
+    test_chain_free(&c);
 }
 
 static void
 test_order_chain_duplicates(void **state)
 {
-    struct chain c;
+    struct test_chain c;
     STACK_OF(X509) *given = sk_X509_new_null(), *ordered = NULL;
     X509 *want[2], *copy;
     unsigned char *der;
@@ -447,7 +345,7 @@ test_order_chain_duplicates(void **state)
     size_t len;
 
     (void)state;
-    chain_make(&c);
+    test_chain_make(&c);
     /* A separate object with the same bytes counts as a duplicate too. */
     der = cert_der(c.inter, &len);
     p = der;
@@ -468,17 +366,17 @@ test_order_chain_duplicates(void **state)
     sk_X509_pop_free(ordered, X509_free);
     sk_X509_free(given);
     X509_free(copy);
-    chain_free(&c);
+    test_chain_free(&c);
 }
 
 static void
 test_order_chain_partial_and_empty(void **state)
 {
-    struct chain c;
+    struct test_chain c;
     STACK_OF(X509) *given = sk_X509_new_null(), *ordered = NULL;
 
     (void)state;
-    chain_make(&c);
+    test_chain_make(&c);
     /* The intermediate alone (no root) is a complete answer. */
     assert_non_null(given);
     assert_true(sk_X509_push(given, c.inter) > 0);
@@ -494,36 +392,36 @@ test_order_chain_partial_and_empty(void **state)
     assert_order(ordered, NULL, 0);
     sk_X509_free(ordered);
     sk_X509_free(given);
-    chain_free(&c);
+    test_chain_free(&c);
 }
 
 static void
 test_order_chain_does_not_link(void **state)
 {
     int64_t now = (int64_t)time(NULL);
-    struct chain c;
+    struct test_chain c;
     STACK_OF(X509) *given = sk_X509_new_null(), *ordered = (STACK_OF(X509) *)1;
-    EVP_PKEY *other_key = ec_key();
+    EVP_PKEY *other_key = test_ec_key();
     X509 *stranger, *fake_inter, *root2, *self;
-    struct cert_spec s;
+    struct test_cert_spec s;
     char *cause = NULL;
 
     (void)state;
-    chain_make(&c);
-    s = (struct cert_spec){"Stranger CA", NULL,      other_key, NULL, NULL, 1,
-                           now - DAY,     now + DAY, 20,        NULL};
-    stranger = make_cert(&s);
+    test_chain_make(&c);
+    s = (struct test_cert_spec){"Stranger CA", NULL,      other_key, NULL, NULL, 1,
+                                now - DAY,     now + DAY, 20,        NULL};
+    stranger = test_cert_make(&s);
     s.cn = "Other Root";
     s.serial = 21;
-    root2 = make_cert(&s);
+    root2 = test_cert_make(&s);
     /* Same name as the real intermediate, another key: names match, signature does not. */
-    s = (struct cert_spec){
+    s = (struct test_cert_spec){
         "Unit Intermediate", "certagent tests", other_key, c.root, c.root_key, 1,
         now - DAY,           now + DAY,         22,        NULL};
-    fake_inter = make_cert(&s);
-    s = (struct cert_spec){"self.test", NULL,      c.leaf_key, NULL, NULL,
-                           0,           now - DAY, now + DAY,  23,   NULL};
-    self = make_cert(&s);
+    fake_inter = test_cert_make(&s);
+    s = (struct test_cert_spec){"self.test", NULL,      c.leaf_key, NULL, NULL,
+                                0,           now - DAY, now + DAY,  23,   NULL};
+    self = test_cert_make(&s);
     assert_non_null(given);
 
     /* A certificate that does not belong is named, with the one it did not issue. */
@@ -576,7 +474,7 @@ test_order_chain_does_not_link(void **state)
     X509_free(fake_inter);
     X509_free(self);
     EVP_PKEY_free(other_key);
-    chain_free(&c);
+    test_chain_free(&c);
 }
 
 /* Upper-case colon-separated SHA-256 of cert, computed here independently. */
@@ -601,26 +499,26 @@ static void
 test_cert_info_fields(void **state)
 {
     int64_t nb = 1700000000, na = 1700000000 + 90 * DAY;
-    struct chain c;
+    struct test_chain c;
     struct cert_info info;
-    struct cert_spec s;
+    struct test_cert_spec s;
     X509 *x;
     char fp[128];
 
     (void)state;
-    chain_make(&c);
-    s = (struct cert_spec){"www.example.test",
-                           "Example",
-                           c.leaf_key,
-                           c.inter,
-                           c.int_key,
-                           0,
-                           nb,
-                           na,
-                           0x0123abcd,
-                           "DNS:www.example.test,DNS:example.test,IP:192.0.2.7,"
-                           "IP:2001:db8::1,email:a@example.test"};
-    x = make_cert(&s);
+    test_chain_make(&c);
+    s = (struct test_cert_spec){"www.example.test",
+                                "Example",
+                                c.leaf_key,
+                                c.inter,
+                                c.int_key,
+                                0,
+                                nb,
+                                na,
+                                0x0123abcd,
+                                "DNS:www.example.test,DNS:example.test,IP:192.0.2.7,"
+                                "IP:2001:db8::1,email:a@example.test"};
+    x = test_cert_make(&s);
     assert_int_equal(pem_cert_info(x, &info, NULL), 0);
     assert_string_equal(info.subject, "CN=www.example.test,O=Example");
     assert_string_equal(info.common_name, "www.example.test");
@@ -660,7 +558,7 @@ test_cert_info_fields(void **state)
     assert_true(info.self_signed);
     assert_string_equal(info.subject, info.issuer);
     pem_cert_info_free(&info);
-    chain_free(&c);
+    test_chain_free(&c);
 }
 
 static void
@@ -681,7 +579,7 @@ test_cert_info_key_types(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         EVP_PKEY *k;
-        struct cert_spec s;
+        struct test_cert_spec s;
         struct cert_info info;
         X509 *x;
 
@@ -692,8 +590,9 @@ test_cert_info_key_types(void **state)
         else
             k = EVP_PKEY_Q_keygen(NULL, NULL, cases[i].alg);
         assert_non_null(k);
-        s = (struct cert_spec){"k.test", NULL, k, NULL, NULL, 0, now - DAY, now + DAY, 5, NULL};
-        x = make_cert(&s);
+        s = (struct test_cert_spec){"k.test", NULL,      k,         NULL, NULL,
+                                    0,        now - DAY, now + DAY, 5,    NULL};
+        x = test_cert_make(&s);
         assert_int_equal(pem_cert_info(x, &info, NULL), 0);
         assert_string_equal(info.key_type, cases[i].type);
         assert_string_equal(info.key_curve, cases[i].curve);
@@ -710,24 +609,24 @@ static void
 test_validity_and_days_left(void **state)
 {
     int64_t now = (int64_t)time(NULL);
-    struct chain c;
-    struct cert_spec s;
+    struct test_chain c;
+    struct test_cert_spec s;
     struct cert_info info;
     X509 *expired, *future, *far;
-    EVP_PKEY *k = ec_key();
+    EVP_PKEY *k = test_ec_key();
 
     (void)state;
-    chain_make(&c);
-    s = (struct cert_spec){"expired.test",  NULL,           k, NULL, NULL, 0,
-                           now - 400 * DAY, now - 30 * DAY, 7, NULL};
-    expired = make_cert(&s);
-    s = (struct cert_spec){"future.test",   NULL, k,   NULL, NULL, 0, now + 10 * DAY,
-                           now + 100 * DAY, 8,    NULL};
-    future = make_cert(&s);
+    test_chain_make(&c);
+    s = (struct test_cert_spec){"expired.test",  NULL,           k, NULL, NULL, 0,
+                                now - 400 * DAY, now - 30 * DAY, 7, NULL};
+    expired = test_cert_make(&s);
+    s = (struct test_cert_spec){"future.test",   NULL, k,   NULL, NULL, 0, now + 10 * DAY,
+                                now + 100 * DAY, 8,    NULL};
+    future = test_cert_make(&s);
     /* After 2049 the dates are GeneralizedTime. */
-    s = (struct cert_spec){
+    s = (struct test_cert_spec){
         "far.test", NULL, k, NULL, NULL, 0, now - DAY, INT64_C(4102444800) + 86399, 9, NULL};
-    far = make_cert(&s);
+    far = test_cert_make(&s);
 
     assert_int_equal(pem_cert_validity(c.leaf, now), 0);
     assert_int_equal(pem_cert_validity(expired, now), 1);
@@ -753,19 +652,19 @@ test_validity_and_days_left(void **state)
     X509_free(future);
     X509_free(far);
     EVP_PKEY_free(k);
-    chain_free(&c);
+    test_chain_free(&c);
 }
 
 static void
 test_write_certs(void **state)
 {
-    struct chain c;
+    struct test_chain c;
     STACK_OF(X509) *certs = sk_X509_new_null(), *back = NULL;
     char *pem = NULL;
     size_t len = 0;
 
     (void)state;
-    chain_make(&c);
+    test_chain_make(&c);
     assert_non_null(certs);
     assert_true(sk_X509_push(certs, c.leaf) > 0);
     assert_true(sk_X509_push(certs, c.inter) > 0);
@@ -794,7 +693,7 @@ test_write_certs(void **state)
     assert_string_equal(pem, "");
     free(pem);
     sk_X509_free(certs);
-    chain_free(&c);
+    test_chain_free(&c);
 }
 
 static void
