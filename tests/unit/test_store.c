@@ -30,12 +30,13 @@
 #include "fsutil.h"
 #include "log.h"
 #include "store.h"
+#include "tdir.h"
 #include "version.h"
 
 #define CHAIN_PEM "-----BEGIN CERTIFICATE-----\nFAKE-INTERMEDIATE\n-----END CERTIFICATE-----\n"
 
 struct fx {
-    char dir[64];
+    char dir[TDIR_MAX];
     char log[96];
     struct store *store;
 };
@@ -47,8 +48,7 @@ setup(void **state)
 
     if (f == NULL)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/store-test-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (tdir_make(f->dir, "store-test") != 0)
         return -1;
     snprintf(f->log, sizeof(f->log), "%s.log", f->dir);
     if (store_open(f->dir, &f->store, NULL) != 0)
@@ -64,40 +64,18 @@ teardown(void **state)
     int rc;
 
     store_close(f->store);
-    rc = fsutil_remove_tree(f->dir, NULL);
+    rc = tdir_remove(f->dir);
     unlink(f->log);
     free(f);
     return rc;
 }
 
 /* f->dir/rel, heap. */
-static char *
-at(const struct fx *f, const char *rel)
-{
-    char *p = fsutil_join(f->dir, rel);
-
-    assert_non_null(p);
-    return p;
-}
-
 /* Contents of f->dir/rel (following links), or NULL when it cannot be read. */
-static char *
-slurp(const struct fx *f, const char *rel)
-{
-    char *p = at(f, rel);
-    unsigned char *data = NULL;
-    size_t len;
-
-    if (fsutil_read_file(p, 1 << 20, &data, &len, NULL) != 0)
-        data = NULL;
-    free(p);
-    return (char *)data;
-}
-
 static void
 assert_content(const struct fx *f, const char *rel, const char *want)
 {
-    char *s = slurp(f, rel);
+    char *s = tdir_slurp(f->dir, rel);
 
     if (s == NULL)
         fail_msg("%s/%s cannot be read", f->dir, rel);
@@ -106,22 +84,11 @@ assert_content(const struct fx *f, const char *rel, const char *want)
 }
 
 /* Permission bits of f->dir/rel (links followed), -1 when missing. */
-static int
-mode_of(const struct fx *f, const char *rel)
-{
-    char *p = at(f, rel);
-    struct stat st;
-    int m = stat(p, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
-
-    free(p);
-    return m;
-}
-
 /* Does f->dir/rel exist (links not followed)? */
 static int
 exists(const struct fx *f, const char *rel)
 {
-    char *p = at(f, rel);
+    char *p = tdir_at(f->dir, rel);
     int yes = fsutil_exists(p);
 
     free(p);
@@ -132,7 +99,7 @@ exists(const struct fx *f, const char *rel)
 static char *
 link_of(const struct fx *f, const char *rel)
 {
-    char *p = at(f, rel), *target = NULL;
+    char *p = tdir_at(f->dir, rel), *target = NULL;
 
     if (fsutil_read_published(p, &target, NULL) != 0)
         target = NULL;
@@ -163,7 +130,7 @@ list_dir(const struct fx *f, const char *rel, char *out, size_t len)
 {
     char names[64][256];
     size_t n = 0, used = 0;
-    char *p = at(f, rel);
+    char *p = tdir_at(f->dir, rel);
     DIR *d = opendir(p);
     struct dirent *e;
 
@@ -191,7 +158,7 @@ list_dir(const struct fx *f, const char *rel, char *out, size_t len)
 static void
 put_file(const struct fx *f, const char *rel, const char *text)
 {
-    char *p = at(f, rel);
+    char *p = tdir_at(f->dir, rel);
     FILE *fp = fopen(p, "w");
 
     if (fp == NULL)
@@ -204,7 +171,7 @@ put_file(const struct fx *f, const char *rel, const char *text)
 static void
 put_dir(const struct fx *f, const char *rel)
 {
-    char *p = at(f, rel);
+    char *p = tdir_at(f->dir, rel);
 
     assert_int_equal(mkdir(p, 0700), 0);
     free(p);
@@ -213,7 +180,7 @@ put_dir(const struct fx *f, const char *rel)
 static void
 put_link(const struct fx *f, const char *target, const char *rel)
 {
-    char *p = at(f, rel);
+    char *p = tdir_at(f->dir, rel);
 
     unlink(p);
     assert_int_equal(symlink(target, p), 0);
@@ -414,8 +381,8 @@ test_versions_numbered_and_live_shows_current(void **state)
 
         snprintf(a, sizeof(a), "certs/web/v3/%s", files[i]);
         snprintf(b, sizeof(b), "live/web/%s", files[i]);
-        x = slurp(f, a);
-        y = slurp(f, b);
+        x = tdir_slurp(f->dir, a);
+        y = tdir_slurp(f->dir, b);
         assert_non_null(x);
         assert_non_null(y);
         assert_string_equal(x, y);
@@ -439,16 +406,16 @@ test_modes(void **state)
     struct fx *f = *state;
 
     add_version(f, "web", 1, 1);
-    assert_int_equal(mode_of(f, "certs/web/v1/privkey.pem"), 0600);
-    assert_int_equal(mode_of(f, "live/web/privkey.pem"), 0600);
-    assert_int_equal(mode_of(f, "certs/web/v1/cert.pem"), 0644);
-    assert_int_equal(mode_of(f, "certs/web/v1/chain.pem"), 0644);
-    assert_int_equal(mode_of(f, "certs/web/v1/fullchain.pem"), 0644);
-    assert_int_equal(mode_of(f, "certs/web/v1/meta.json"), 0644);
-    assert_int_equal(mode_of(f, "certs/web/lineage.json"), 0644);
-    assert_int_equal(mode_of(f, "certs"), 0700);
-    assert_int_equal(mode_of(f, "certs/web"), 0700);
-    assert_int_equal(mode_of(f, "certs/web/v1"), 0700);
+    assert_int_equal(tdir_mode(f->dir, "certs/web/v1/privkey.pem"), 0600);
+    assert_int_equal(tdir_mode(f->dir, "live/web/privkey.pem"), 0600);
+    assert_int_equal(tdir_mode(f->dir, "certs/web/v1/cert.pem"), 0644);
+    assert_int_equal(tdir_mode(f->dir, "certs/web/v1/chain.pem"), 0644);
+    assert_int_equal(tdir_mode(f->dir, "certs/web/v1/fullchain.pem"), 0644);
+    assert_int_equal(tdir_mode(f->dir, "certs/web/v1/meta.json"), 0644);
+    assert_int_equal(tdir_mode(f->dir, "certs/web/lineage.json"), 0644);
+    assert_int_equal(tdir_mode(f->dir, "certs"), 0700);
+    assert_int_equal(tdir_mode(f->dir, "certs/web"), 0700);
+    assert_int_equal(tdir_mode(f->dir, "certs/web/v1"), 0700);
 }
 
 static void
@@ -464,7 +431,7 @@ test_lineage_and_meta_json(void **state)
     assert_false(exists(f, "certs/web/v2/privkey.pem"));
     assert_false(exists(f, "live/web/privkey.pem"));
 
-    text = slurp(f, "certs/web/lineage.json");
+    text = tdir_slurp(f->dir, "certs/web/lineage.json");
     root = cJSON_Parse(text);
     assert_non_null(root);
     assert_int_equal(cJSON_GetObjectItem(root, "schema")->valueint, 1);
@@ -486,7 +453,7 @@ test_lineage_and_meta_json(void **state)
     free(text);
 
     /* meta.json: the same summary plus the caller's "extra". */
-    text = slurp(f, "certs/web/v2/meta.json");
+    text = tdir_slurp(f->dir, "certs/web/v2/meta.json");
     root = cJSON_Parse(text);
     assert_non_null(root);
     assert_int_equal(cJSON_GetObjectItem(root, "version")->valueint, 2);
@@ -856,14 +823,14 @@ test_crash_leftovers_repaired(void **state)
     put_link(f, "../certs/gone/v1", "live/gone");
     put_link(f, "../certs/web/v1", "live/web.tmp-99-1");
     {
-        char *p = at(f, "live/ok");
+        char *p = tdir_at(f->dir, "live/ok");
 
         assert_int_equal(unlink(p), 0);
         free(p);
     }
     /* live/api as a real directory, from an older layout. */
     {
-        char *p = at(f, "live/api");
+        char *p = tdir_at(f->dir, "live/api");
 
         assert_int_equal(unlink(p), 0);
         free(p);
@@ -957,7 +924,7 @@ test_missing_current_version_falls_back(void **state)
     add_version(f, "web", 3, 1);
     store_close(f->store);
     f->store = NULL;
-    p = at(f, "certs/web/v3");
+    p = tdir_at(f->dir, "certs/web/v3");
     assert_int_equal(fsutil_remove_tree(p, NULL), 0);
     free(p);
 
@@ -999,7 +966,7 @@ test_damaged_lineage_does_not_hide_others(void **state)
     assert_logged(log, "skipping 'bad'");
     free(log);
     /* Its files are left alone for a person to look at, its live link too. */
-    assert_int_equal(mode_of(f, "certs/bad/v1/privkey.pem"), 0600);
+    assert_int_equal(tdir_mode(f->dir, "certs/bad/v1/privkey.pem"), 0600);
     assert_link(f, "live/bad", "../certs/bad/v1");
     /* And a new certificate of that name does not overwrite them. */
     assert_int_equal(store_begin(f->store, "bad", STORE_CHANGE_ADD, &ch, NULL), 0);
@@ -1028,7 +995,7 @@ test_newer_schema_refused(void **state)
     /* An older agent's store: opening it records who uses it now. */
     put_file(f, "state.json", "{\"schema\": 1, \"written_by\": \"23.1.10\"}\n");
     assert_int_equal(store_open(f->dir, &f->store, NULL), 0);
-    text = slurp(f, "state.json");
+    text = tdir_slurp(f->dir, "state.json");
     assert_non_null(strstr(text, "\"written_by\": \"" CERTAGENT_VERSION "\""));
     free(text);
 }

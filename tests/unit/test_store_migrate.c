@@ -18,13 +18,14 @@
 #include "err.h"
 #include "fsutil.h"
 #include "store.h"
+#include "tdir.h"
 #include "version.h"
 
 #define KEY_PEM "-----BEGIN PRIVATE KEY-----\nbGVnYWN5IGtleQ==\n-----END PRIVATE KEY-----\n"
 #define CERT_PEM "-----BEGIN CERTIFICATE-----\nbGVnYWN5IGNlcnQ=\n-----END CERTIFICATE-----\n"
 
 struct fx {
-    char dir[64];
+    char dir[TDIR_MAX];
     struct store *store;
 };
 
@@ -35,8 +36,7 @@ setup(void **state)
 
     if (f == NULL)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/store-migrate-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (tdir_make(f->dir, "store-migrate") != 0)
         return -1;
     *state = f;
     return 0;
@@ -49,60 +49,9 @@ teardown(void **state)
     int rc;
 
     store_close(f->store);
-    rc = fsutil_remove_tree(f->dir, NULL);
+    rc = tdir_remove(f->dir);
     free(f);
     return rc;
-}
-
-static char *
-at(const struct fx *f, const char *rel)
-{
-    char *p = fsutil_join(f->dir, rel);
-
-    assert_non_null(p);
-    return p;
-}
-
-static void
-put(const struct fx *f, const char *rel, const char *text, int mode)
-{
-    char *p = at(f, rel);
-
-    assert_int_equal(fsutil_write_atomic(p, text, strlen(text), mode, NULL), 0);
-    free(p);
-}
-
-static void
-mkdir_at(const struct fx *f, const char *rel)
-{
-    char *p = at(f, rel);
-
-    assert_int_equal(fsutil_mkdir_p(p, 0700, NULL), 0);
-    free(p);
-}
-
-static char *
-slurp(const struct fx *f, const char *rel)
-{
-    char *p = at(f, rel);
-    unsigned char *data = NULL;
-    size_t len;
-
-    if (fsutil_read_file(p, 1 << 20, &data, &len, NULL) != 0)
-        data = NULL;
-    free(p);
-    return (char *)data;
-}
-
-static int
-mode_of(const struct fx *f, const char *rel)
-{
-    char *p = at(f, rel);
-    struct stat st;
-    int m = stat(p, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
-
-    free(p);
-    return m;
 }
 
 /*
@@ -115,17 +64,17 @@ legacy_lineage(const struct fx *f, const char *name, int with_schema)
     char rel[128], text[512];
 
     snprintf(rel, sizeof(rel), "certs/%s/v1", name);
-    mkdir_at(f, rel);
+    tdir_mkdir(f->dir, rel);
     snprintf(rel, sizeof(rel), "certs/%s/v1/cert.pem", name);
-    put(f, rel, CERT_PEM, 0644);
+    tdir_put(f->dir, rel, CERT_PEM, 0644);
     snprintf(rel, sizeof(rel), "certs/%s/v1/chain.pem", name);
-    put(f, rel, "", 0644);
+    tdir_put(f->dir, rel, "", 0644);
     snprintf(rel, sizeof(rel), "certs/%s/v1/fullchain.pem", name);
-    put(f, rel, CERT_PEM, 0644);
+    tdir_put(f->dir, rel, CERT_PEM, 0644);
     snprintf(rel, sizeof(rel), "certs/%s/v1/privkey.pem", name);
-    put(f, rel, KEY_PEM, 0600);
+    tdir_put(f->dir, rel, KEY_PEM, 0600);
     snprintf(rel, sizeof(rel), "certs/%s/v1/meta.json", name);
-    put(f, rel, "{\"version\": 1, \"source\": \"import\"}\n", 0644);
+    tdir_put(f->dir, rel, "{\"version\": 1, \"source\": \"import\"}\n", 0644);
     snprintf(text, sizeof(text),
              "{%s\"name\": \"%s\", \"current\": 1, \"versions\": [{\"version\": 1, "
              "\"source\": \"import\", \"created\": 1700000000, \"not_after\": 1900000000, "
@@ -133,13 +82,13 @@ legacy_lineage(const struct fx *f, const char *name, int with_schema)
              "\"has_key\": true, \"key\": \"EC P-256\"}]}\n",
              with_schema ? "\"schema\": 1, " : "", name, name, name, name);
     snprintf(rel, sizeof(rel), "certs/%s/lineage.json", name);
-    put(f, rel, text, 0644);
+    tdir_put(f->dir, rel, text, 0644);
 }
 
 static void
 assert_state(const struct fx *f, int schema)
 {
-    char *text = slurp(f, "state.json"), want[128];
+    char *text = tdir_slurp(f->dir, "state.json"), want[128];
 
     assert_non_null(text);
     snprintf(want, sizeof(want), "{\"schema\": %d, \"written_by\": \"%s\"}\n", schema,
@@ -166,19 +115,19 @@ test_legacy_store_migrated(void **state)
     assert_string_equal(store_current(c)->common_name, "web");
     assert_non_null(store_find(f->store, "mail"));
     /* Migrated in place: the schema is recorded, everything else is kept. */
-    text = slurp(f, "certs/web/lineage.json");
+    text = tdir_slurp(f->dir, "certs/web/lineage.json");
     assert_non_null(text);
     assert_non_null(strstr(text, "\"schema\":\t1"));
     assert_non_null(strstr(text, "\"web.example\""));
     assert_ptr_equal(strstr(text, "\"schema\""), strchr(text, '"'));
     free(text);
     assert_state(f, STORE_SCHEMA);
-    text = slurp(f, "live/web/privkey.pem");
+    text = tdir_slurp(f->dir, "live/web/privkey.pem");
     assert_non_null(text);
     assert_string_equal(text, KEY_PEM);
     free(text);
-    assert_int_equal(mode_of(f, "certs/web/v1/privkey.pem"), 0600);
-    assert_int_equal(mode_of(f, "certs/web/lineage.json"), 0644);
+    assert_int_equal(tdir_mode(f->dir, "certs/web/v1/privkey.pem"), 0600);
+    assert_int_equal(tdir_mode(f->dir, "certs/web/lineage.json"), 0644);
     /* A second start finds nothing to migrate. */
     store_close(f->store);
     f->store = NULL;
@@ -208,11 +157,11 @@ test_state_file_schema_zero(void **state)
     char *text;
 
     legacy_lineage(f, "web", 0);
-    put(f, "state.json", "{\"schema\": 0, \"written_by\": \"23.1.2\"}\n", 0644);
+    tdir_put(f->dir, "state.json", "{\"schema\": 0, \"written_by\": \"23.1.2\"}\n", 0644);
     assert_int_equal(store_open(f->dir, &f->store, NULL), 0);
     assert_non_null(store_find(f->store, "web"));
     assert_state(f, STORE_SCHEMA);
-    text = slurp(f, "certs/web/lineage.json");
+    text = tdir_slurp(f->dir, "certs/web/lineage.json");
     assert_non_null(strstr(text, "\"schema\":\t1"));
     free(text);
 }
@@ -225,13 +174,13 @@ test_damaged_legacy_lineage_left_alone(void **state)
     char *text;
 
     legacy_lineage(f, "good", 0);
-    mkdir_at(f, "certs/bad");
-    put(f, "certs/bad/lineage.json", "{not json", 0644);
-    mkdir_at(f, "certs/nolineage");
+    tdir_mkdir(f->dir, "certs/bad");
+    tdir_put(f->dir, "certs/bad/lineage.json", "{not json", 0644);
+    tdir_mkdir(f->dir, "certs/nolineage");
     assert_int_equal(store_open(f->dir, &f->store, NULL), 0);
     assert_non_null(store_find(f->store, "good"));
     assert_null(store_find(f->store, "bad"));
-    text = slurp(f, "certs/bad/lineage.json");
+    text = tdir_slurp(f->dir, "certs/bad/lineage.json");
     assert_string_equal(text, "{not json");
     free(text);
     assert_state(f, STORE_SCHEMA);
@@ -256,20 +205,20 @@ test_bad_schemas_refused(void **state)
     char *cause = NULL, *text;
 
     legacy_lineage(f, "web", 0);
-    put(f, "state.json", "{\"schema\": 7, \"written_by\": \"31.1.0\"}\n", 0644);
+    tdir_put(f->dir, "state.json", "{\"schema\": 7, \"written_by\": \"31.1.0\"}\n", 0644);
     assert_int_equal(store_open(f->dir, &f->store, &cause), -E_VERSION);
     assert_non_null(strstr(cause, "newer than this agent"));
     free(cause);
     cause = NULL;
-    text = slurp(f, "certs/web/lineage.json");
+    text = tdir_slurp(f->dir, "certs/web/lineage.json");
     assert_null(strstr(text, "\"schema\""));
     free(text);
-    put(f, "state.json", "{\"schema\": -1}\n", 0644);
+    tdir_put(f->dir, "state.json", "{\"schema\": -1}\n", 0644);
     assert_int_equal(store_open(f->dir, &f->store, &cause), -E_BAD_INPUT);
     assert_non_null(strstr(cause, "damaged"));
     free(cause);
     cause = NULL;
-    put(f, "state.json", "{\"schema\": 0.5}\n", 0644);
+    tdir_put(f->dir, "state.json", "{\"schema\": 0.5}\n", 0644);
     assert_int_equal(store_open(f->dir, &f->store, &cause), -E_BAD_INPUT);
     free(cause);
 }
