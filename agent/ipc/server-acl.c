@@ -54,12 +54,16 @@ server_acl_allow(struct client *client, uint64_t id, enum peer_right right, cons
     long operate_gid = -1;
     char who[320], message[512];
 
-    if (right == PEER_RIGHT_READ)
+    if (platform_peer_has_right(&client->peer, right, client->server->socket_gid, -1))
         return 1;
-    /* Looked up at each check: the key is reloadable, and a group that went grants nothing. */
-    if (right == PEER_RIGHT_OPERATE && operate_group != NULL)
-        (void)platform_group_id(operate_group, &operate_gid, NULL);
-    if (platform_peer_has_right(&client->peer, right, client->server->socket_gid, operate_gid))
+    /*
+     * Looked up at each check that needs it (the key is reloadable, and a
+     * group that went grants nothing), so root's requests never wait for the
+     * group database.
+     */
+    if (right == PEER_RIGHT_OPERATE && operate_group != NULL &&
+        platform_group_id(operate_group, &operate_gid, NULL) == 0 &&
+        platform_peer_has_right(&client->peer, right, client->server->socket_gid, operate_gid))
         return 1;
     holders(who, sizeof(who), right, socket_group, operate_group);
     log_warn("refused '%s' from %s (uid %ld, pid %ld): it needs the %s right", op,
