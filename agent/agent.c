@@ -86,6 +86,16 @@ load_config(struct agent *agent, struct config *c, char **cause)
         log_warn("%s: windows_store is ignored: the Windows certificate store exists only on "
                  "Windows",
                  agent->config_path);
+    if (rc == 0 && c->operate_group != NULL) {
+        char *inner = NULL;
+        long gid;
+
+        /* As for socket_group, a group that does not exist stops a start (a reload keeps
+         * the running configuration). */
+        if ((rc = platform_group_id(c->operate_group, &gid, &inner)) != 0)
+            err_set(cause, "operate_group: %s", inner != NULL ? inner : err_message(rc));
+        free(inner);
+    }
     if (rc != 0)
         config_free(c);
     return rc;

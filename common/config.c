@@ -50,6 +50,9 @@ static const struct key_def keys[] = {
      "path of the IPC socket (default: /run/certagent/certagent.sock as root)"},
     {"socket_group", KEY_STRING, OFF(socket_group), 0, 0, NULL, NULL, 0, 0,
      "group that may use the socket (default: certagent when it exists)"},
+    {"operate_group", KEY_STRING, OFF(operate_group), 0, 0, NULL, NULL, 1, 0,
+     "group whose members may also operate the agent: probe, verify, logs, metrics, and the "
+     "trust, CA and account listings (default: none)"},
     {"socket_mode", KEY_MODE, OFF(socket_mode), 0, 0777, NULL, "0660", 0, 0,
      "permission bits of the socket, as an octal string"},
     {"state_dir", KEY_STRING, OFF(state_dir), 0, 0, NULL, NULL, 0, 0,

@@ -30,6 +30,7 @@ struct config {
     char *socket;        /* NULL: the platform default */
     char *socket_group;  /* group allowed to use the socket; NULL: the agent's own */
     int socket_mode;     /* permission bits of the socket (0660) */
+    char *operate_group; /* group that may operate (probe, verify, logs...); NULL: none */
     char *state_dir;     /* NULL: the platform default */
     char *log_level;     /* "error", "warn", "info", "debug" */
     char *default_key;   /* key type for new keys */

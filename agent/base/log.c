@@ -199,18 +199,92 @@ log_level_name(enum log_level level)
     return level_names[level];
 }
 
+/*
+ * Length of the UTF-8 sequence at p (at most n bytes) that may go to a log
+ * as it is, or 0: a byte that is not part of a well-formed sequence, or a C1
+ * control character (U+0080..U+009F, which some terminals obey as ESC).
+ */
+static size_t
+utf8_printable(const unsigned char *p, size_t n)
+{
+    size_t len;
+    unsigned long cp;
+
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        len = 2, cp = p[0] & 0x1f;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        len = 3, cp = p[0] & 0x0f;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        len = 4, cp = p[0] & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    /* No overlong forms, no surrogates, nothing above U+10FFFF, no C1 controls. */
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0)
+        return 0;
+    return len;
+}
+
+void
+log_escape(char *out, size_t size, const char *text)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t o = 0, n = strlen(text);
+
+    if (size == 0)
+        return;
+    for (size_t i = 0; i < n;) {
+        size_t len = p[i] >= 0x20 && p[i] != 0x7f ? utf8_printable(p + i, n - i) : 0;
+        char esc[5];
+        const char *add = esc;
+        size_t addlen;
+
+        if (len > 0) {
+            add = (const char *)p + i;
+            addlen = len;
+        } else if (p[i] == '\n' || p[i] == '\r' || p[i] == '\t') {
+            esc[0] = '\\';
+            esc[1] = p[i] == '\n' ? 'n' : p[i] == '\r' ? 'r' : 't';
+            addlen = 2;
+            len = 1;
+        } else {
+            snprintf(esc, sizeof(esc), "\\x%02x", p[i]);
+            addlen = 4;
+            len = 1;
+        }
+        /* A line that does not fit ends before the escape or character that would not. */
+        if (o + addlen >= size)
+            break;
+        memcpy(out + o, add, addlen);
+        o += addlen;
+        i += len;
+    }
+    out[o] = '\0';
+}
+
 void
 log_msg(enum log_level level, const char *fmt, ...)
 {
-    char line[2048];
+    char raw[2048], line[4096];
     time_t now;
     va_list ap;
 
     if (level > current_level)
         return;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    /* Whatever the arguments hold (a peer's words, a hook's output), one call is one line. */
+    log_escape(line, sizeof(line), raw);
 
     log_lock_take();
     now = time(NULL);

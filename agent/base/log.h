@@ -29,7 +29,20 @@ void log_set_level(enum log_level level);
 int log_level_parse(const char *name);
 const char *log_level_name(enum log_level level);
 
+/*
+ * Logs one line.  Every sink gets it with its control characters escaped
+ * (log_escape): text from a peer, a certificate or a hook can neither start
+ * a line of its own nor reach a terminal as an escape sequence.
+ */
 void log_msg(enum log_level level, const char *fmt, ...) ERR_PRINTF(2, 3);
+/*
+ * Copies text into out (size bytes, NUL-terminated) with newline, carriage
+ * return and tab written as \n, \r, \t, and every other byte below 0x20,
+ * DEL, a C1 control character (U+0080..U+009F) and a byte that is not part
+ * of well-formed UTF-8 as \xNN (each byte of it).  Backslashes stay as they
+ * are.  A text that does not fit is cut at a character's boundary.
+ */
+void log_escape(char *out, size_t size, const char *text);
 
 /*
  * The ring buffer: the last lines logged (whatever passed the level), kept

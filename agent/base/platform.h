@@ -23,10 +23,33 @@ struct peer {
 /* Reads the peer's credentials (SO_PEERCRED on Linux). */
 int platform_peer_get(uv_pipe_t *pipe, struct peer *out);
 /*
- * May this peer change the store?  Root, the agent's own user, and members
- * of the socket's group (primary or supplementary) may.
+ * What a peer may do (docs/security.md, "Authorization"); each right includes
+ * the ones before it.  read: the store's public view (status, list, show).
+ * operate: what makes the agent work or reach the network for the peer, or
+ * shows its logs (probe, verify, logs, metrics, trust and CA listings).
+ * change: change the store, deploy, export keys.
  */
-int platform_peer_may_change(const struct peer *peer, long socket_gid);
+enum peer_right {
+    PEER_RIGHT_READ,
+    PEER_RIGHT_OPERATE,
+    PEER_RIGHT_CHANGE,
+};
+
+/*
+ * Has this peer the right?  On Unix: read, anyone who could connect; change,
+ * root, the agent's own user and members of socket_gid; operate, those and
+ * members of operate_gid (membership: the peer's group at connection, or a
+ * supplementary group of its user; -1: no such group).  On Windows the pipe
+ * admits SYSTEM and Administrators only, and they have every right.
+ */
+int platform_peer_has_right(const struct peer *peer, enum peer_right right, long socket_gid,
+                            long operate_gid);
+/*
+ * The id of the group called name: 0, or -E_NOT_FOUND with "group 'NAME'
+ * does not exist".  On Windows, which has no such groups (see
+ * platform_peer_has_right), 0 and *gid -1.
+ */
+int platform_group_id(const char *name, long *gid, char **cause);
 
 /*
  * Before binding: creates the socket's directory when missing (0755 for the

@@ -27,43 +27,54 @@ static int op_version(struct request *req);
 static int op_status(struct request *req);
 static int op_list(struct request *req);
 
+/*
+ * The right each op needs (platform.h, enum peer_right; the table of
+ * docs/security.md).  read: the store's public view.  operate: ops that make
+ * the agent reach the network for the peer (probe, verify's AIA fetches) or
+ * show what a stranger need not see (logs with hook output, metrics, the
+ * trust store, CAs, accounts).  verify needs operate even when AIA fetching
+ * is off: its report lists the trust store's anchors and intermediates (as
+ * trust list does), a certificate of the peer's makes it an oracle of what
+ * the store trusts, and it takes a pool thread.  change: everything that
+ * changes the store or its deployment, and export (it reads keys).
+ */
 static const struct op_entry {
     enum proto_op op;
     op_handler handler;
-    int changes; /* needs the right to change the store (or to read keys) */
+    enum peer_right right;
 } op_table[] = {
-    {PROTO_OP_HELLO, op_hello, 0},
-    {PROTO_OP_PING, op_ping, 0},
-    {PROTO_OP_VERSION, op_version, 0},
-    {PROTO_OP_STATUS, op_status, 0},
-    {PROTO_OP_LIST, op_list, 0},
-    {PROTO_OP_SHOW, ops_show, 0},
-    {PROTO_OP_IMPORT, ops_import, 1},
-    {PROTO_OP_SELFSIGNED, ops_selfsigned, 1},
-    {PROTO_OP_EXPORT, ops_export, 1},
-    {PROTO_OP_REMOVE, ops_remove, 1},
-    {PROTO_OP_ROLLBACK, ops_rollback, 1},
-    {PROTO_OP_SET, ops_set, 1},
-    {PROTO_OP_DEPLOY, ops_deploy, 1},
-    {PROTO_OP_REQUEST, ops_request, 1},
-    {PROTO_OP_RENEW, ops_renew, 1},
-    {PROTO_OP_REVOKE, ops_revoke, 1},
-    {PROTO_OP_CA_ADD, ops_ca_add, 1},
-    {PROTO_OP_CA_LIST, ops_ca_list, 0},
-    {PROTO_OP_CA_REMOVE, ops_ca_remove, 1},
-    {PROTO_OP_ACCOUNT_REGISTER, ops_account, 1},
-    {PROTO_OP_ACCOUNT_SHOW, ops_account, 0},
-    {PROTO_OP_ACCOUNT_ROLLOVER, ops_account, 1},
-    {PROTO_OP_ACCOUNT_DEACTIVATE, ops_account, 1},
-    {PROTO_OP_ACCOUNT_IMPORT, ops_account, 1},
-    {PROTO_OP_TRUST_ADD, ops_trust_add, 1},
-    {PROTO_OP_TRUST_LIST, ops_trust_list, 0},
-    {PROTO_OP_TRUST_REMOVE, ops_trust_remove, 1},
-    {PROTO_OP_TRUST_SHOW, ops_trust_show, 0},
-    {PROTO_OP_VERIFY, ops_verify, 0},
-    {PROTO_OP_PROBE, ops_probe, 0},
-    {PROTO_OP_METRICS, ops_metrics, 0},
-    {PROTO_OP_LOGS, ops_logs, 0},
+    {PROTO_OP_HELLO, op_hello, PEER_RIGHT_READ},
+    {PROTO_OP_PING, op_ping, PEER_RIGHT_READ},
+    {PROTO_OP_VERSION, op_version, PEER_RIGHT_READ},
+    {PROTO_OP_STATUS, op_status, PEER_RIGHT_READ},
+    {PROTO_OP_LIST, op_list, PEER_RIGHT_READ},
+    {PROTO_OP_SHOW, ops_show, PEER_RIGHT_READ},
+    {PROTO_OP_IMPORT, ops_import, PEER_RIGHT_CHANGE},
+    {PROTO_OP_SELFSIGNED, ops_selfsigned, PEER_RIGHT_CHANGE},
+    {PROTO_OP_EXPORT, ops_export, PEER_RIGHT_CHANGE},
+    {PROTO_OP_REMOVE, ops_remove, PEER_RIGHT_CHANGE},
+    {PROTO_OP_ROLLBACK, ops_rollback, PEER_RIGHT_CHANGE},
+    {PROTO_OP_SET, ops_set, PEER_RIGHT_CHANGE},
+    {PROTO_OP_DEPLOY, ops_deploy, PEER_RIGHT_CHANGE},
+    {PROTO_OP_REQUEST, ops_request, PEER_RIGHT_CHANGE},
+    {PROTO_OP_RENEW, ops_renew, PEER_RIGHT_CHANGE},
+    {PROTO_OP_REVOKE, ops_revoke, PEER_RIGHT_CHANGE},
+    {PROTO_OP_CA_ADD, ops_ca_add, PEER_RIGHT_CHANGE},
+    {PROTO_OP_CA_LIST, ops_ca_list, PEER_RIGHT_OPERATE},
+    {PROTO_OP_CA_REMOVE, ops_ca_remove, PEER_RIGHT_CHANGE},
+    {PROTO_OP_ACCOUNT_REGISTER, ops_account, PEER_RIGHT_CHANGE},
+    {PROTO_OP_ACCOUNT_SHOW, ops_account, PEER_RIGHT_OPERATE},
+    {PROTO_OP_ACCOUNT_ROLLOVER, ops_account, PEER_RIGHT_CHANGE},
+    {PROTO_OP_ACCOUNT_DEACTIVATE, ops_account, PEER_RIGHT_CHANGE},
+    {PROTO_OP_ACCOUNT_IMPORT, ops_account, PEER_RIGHT_CHANGE},
+    {PROTO_OP_TRUST_ADD, ops_trust_add, PEER_RIGHT_CHANGE},
+    {PROTO_OP_TRUST_LIST, ops_trust_list, PEER_RIGHT_OPERATE},
+    {PROTO_OP_TRUST_REMOVE, ops_trust_remove, PEER_RIGHT_CHANGE},
+    {PROTO_OP_TRUST_SHOW, ops_trust_show, PEER_RIGHT_OPERATE},
+    {PROTO_OP_VERIFY, ops_verify, PEER_RIGHT_OPERATE},
+    {PROTO_OP_PROBE, ops_probe, PEER_RIGHT_OPERATE},
+    {PROTO_OP_METRICS, ops_metrics, PEER_RIGHT_OPERATE},
+    {PROTO_OP_LOGS, ops_logs, PEER_RIGHT_OPERATE},
 };
 
 void
@@ -115,12 +126,8 @@ ops_dispatch(struct client *client, const msgpack_object *msg)
         server_send_error(client, req.id, E_UNAVAILABLE, "the agent is shutting down");
         return;
     }
-    if (entry->changes && !server_acl_may_change(client, proto_op_name(req.op))) {
-        server_send_error(client, req.id, E_DENIED,
-                          "permission denied: only root, the agent's user and members of "
-                          "the socket's group may change certificates");
+    if (!server_acl_allow(client, req.id, entry->right, proto_op_name(req.op)))
         return;
-    }
     if ((rc = entry->handler(&req)) != 0) {
         server_send_error(client, req.id, rc, req.cause);
         if (rc == -E_VERSION)

@@ -76,7 +76,14 @@ void server_client_unref(struct client *client);
 /* Can we still talk to this client? */
 int server_client_alive(const struct client *client);
 
-/* server-acl.c: may this client change the store?  Logs refusals. */
-int server_acl_may_change(struct client *client, const char *op);
+/*
+ * server-acl.c: has this client the right that op needs (platform.h, enum
+ * peer_right)?  1 yes.  0 no: the refusal is logged with the peer's user,
+ * uid and pid, and the client gets E_DENIED for request id, naming the op,
+ * the right and who has it.
+ */
+int server_acl_allow(struct client *client, uint64_t id, enum peer_right right, const char *op);
+/* "read", "operate" or "change". */
+const char *server_acl_right_name(enum peer_right right);
 
 #endif

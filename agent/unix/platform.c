@@ -61,30 +61,70 @@ platform_peer_get(uv_pipe_t *pipe, struct peer *out)
     return 0;
 }
 
-int
-platform_peer_may_change(const struct peer *peer, long socket_gid)
+/* Is the peer a member of group gid: its group at connection, or one of its user's groups? */
+static int
+peer_in_group(const struct peer *peer, long gid)
 {
     struct passwd pw, *res = NULL;
     char buf[4096];
-    gid_t groups[256];
-    int ngroups = (int)(sizeof(groups) / sizeof(groups[0]));
+    gid_t *groups = NULL;
+    int size = 64, n = 0, member = 0;
 
+    if (gid < 0)
+        return 0;
+    if (peer->gid == gid)
+        return 1;
+    if (getpwuid_r((uid_t)peer->uid, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+        goto out;
+    /* When the groups do not fit, getgrouplist says how many there are: one more try. */
+    for (int tries = 0; tries < 2; tries++) {
+        free(groups);
+        if ((groups = calloc((size_t)size, sizeof(*groups))) == NULL)
+            goto out;
+        n = size;
+        if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) >= 0)
+            break;
+        if (n <= size || n > 65536)
+            goto out;
+        size = n;
+        n = 0;
+    }
+    for (int i = 0; i < n; i++) {
+        if ((long)groups[i] == gid)
+            member = 1;
+    }
+out:
+    free(groups);
+    return member;
+}
+
+int
+platform_peer_has_right(const struct peer *peer, enum peer_right right, long socket_gid,
+                        long operate_gid)
+{
+    if (right == PEER_RIGHT_READ)
+        return 1;
     if (peer->uid < 0)
         return 0;
     if (peer->uid == 0 || peer->uid == (long)geteuid())
         return 1;
-    if (socket_gid < 0)
-        return 0;
-    if (peer->gid == socket_gid)
+    if (peer_in_group(peer, socket_gid))
         return 1;
-    if (getpwuid_r((uid_t)peer->uid, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
-        return 0;
-    if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &ngroups) < 0)
-        return 0;
-    for (int i = 0; i < ngroups; i++) {
-        if ((long)groups[i] == socket_gid)
-            return 1;
+    return right == PEER_RIGHT_OPERATE && peer_in_group(peer, operate_gid);
+}
+
+int
+platform_group_id(const char *name, long *gid, char **cause)
+{
+    struct group gr, *res = NULL;
+    char buf[4096];
+
+    *gid = -1;
+    if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) != 0 || res == NULL) {
+        err_set(cause, "group '%s' does not exist", name);
+        return -E_NOT_FOUND;
     }
+    *gid = (long)gr.gr_gid;
     return 0;
 }
 

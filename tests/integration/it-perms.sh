@@ -1,6 +1,8 @@
 #!/bin/bash
 # Authorization: a user who may connect but is neither root, the agent's
-# user nor in the socket's group can read but not change or export.
+# user nor in the socket's group has the read right only: no operate (logs,
+# metrics, probe, verify, trust and CA listings), no change, no export.
+# (tests/security/sec-rights.sh has the attacks and operate_group.)
 # Runs as root (as CI does); as another user it checks what it can.
 . "$(dirname "$0")/lib.sh" "$@"
 
@@ -25,15 +27,26 @@ as_nobody() {
 run 0 as_nobody list
 has "shared"
 run 0 as_nobody show shared
+run 0 as_nobody status
+run 0 as_nobody version
+for args in "logs" "metrics" "trust list" "ca list"; do
+    # shellcheck disable=SC2086
+    run 1 as_nobody $args
+    has "needs the operate right"
+    has "E_DENIED"
+done
 run 1 as_nobody selfsigned evil --dns evil.test
 has "E_DENIED"
+has "permission denied: 'selfsigned' needs the change right: root"
 run 1 as_nobody remove shared
 has "E_DENIED"
 run 1 as_nobody export shared --out "$T/stolen.pem"
 has "E_DENIED"
 check "nothing exported" test ! -e "$T/stolen.pem"
 check "refusal logged with the user" grep -q "refused 'remove' from nobody" "$LOG"
+check "operate refusal logged" grep -q "refused 'logs' from nobody (uid [0-9]*, pid [0-9]*): it needs the operate right" "$LOG"
 run 0 ctl show shared
+run 0 ctl logs --lines 5
 stop_agent
 
 # Default mode 0660: 'nobody' cannot even connect (exit 3).
@@ -91,6 +104,9 @@ as_member() {
 }
 run 0 as_member list
 run 0 as_member selfsigned member --dns member.test
+# Rights are cumulative: the socket's group may operate too.
+run 0 as_member logs --lines 5
+run 0 as_member trust list
 # Every private key in the store (every version) is 0600 and owned by the agent's user.
 nkeys=0
 while IFS= read -r k; do
