@@ -356,7 +356,7 @@ hooks_run(struct hooks *h, const struct hooks_run_args *args, char **cause)
         opts.args = argv;
     }
     /* Through the launcher, which closes every descriptor but stdio (platform.h). */
-    if (platform_hook_argv(opts.args, &spawn_args) == 0) {
+    if ((rc = platform_hook_argv(opts.args, &spawn_args)) == 0) {
         opts.file = spawn_args[0];
         opts.args = spawn_args;
     }
@@ -371,8 +371,10 @@ hooks_run(struct hooks *h, const struct hooks_run_args *args, char **cause)
     if (h->runs != NULL)
         h->runs->prev = r;
     h->runs = r;
-    r->handles = 4;
-    rc = spawn_args != NULL ? uv_spawn(h->loop, &r->proc, &opts) : UV_ENOMEM;
+    /* The process handle exists once uv_spawn ran, even when it failed. */
+    r->handles = rc == 0 ? 4 : 3;
+    if (rc == 0)
+        rc = uv_spawn(h->loop, &r->proc, &opts);
     free(spawn_args);
     platform_shell_free(argv);
     free_env(envp);
@@ -382,7 +384,8 @@ hooks_run(struct hooks *h, const struct hooks_run_args *args, char **cause)
         for (int i = 0; i < 2; i++)
             uv_close((uv_handle_t *)&r->out[i].pipe, pipe_closed);
         uv_close((uv_handle_t *)&r->timer, handle_closed);
-        uv_close((uv_handle_t *)&r->proc, handle_closed);
+        if (r->handles == 4)
+            uv_close((uv_handle_t *)&r->proc, handle_closed);
         return -E_IO;
     }
     log_info("%s started (pid %d)", r->what, r->proc.pid);

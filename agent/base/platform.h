@@ -195,8 +195,11 @@ void platform_hook_launcher_enable(void);
  * The argv uv_spawn runs for the hook args (args[0] the program, as
  * uv_spawn's file): once the launcher is enabled (Unix), this executable,
  * PLATFORM_EXEC_HOOK_ARG, then args; else args itself.  *out is
- * NULL-terminated, its strings borrowed; free the array with free().  0 or
- * -E_NOMEM.
+ * NULL-terminated, its strings borrowed; free the array with free().
+ * Returns 0 or, as uv_spawn would for the program itself, a libuv error
+ * (UV_ENOENT when it is not found, in PATH when it has no slash; UV_EACCES
+ * when it is not executable; UV_ENOMEM), so that callers keep naming the
+ * reason as before instead of the launcher's exit status 127.
  */
 int platform_hook_argv(char *const *args, char ***out);
 

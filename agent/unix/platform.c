@@ -521,16 +521,53 @@ platform_hook_launcher_enable(void)
         hook_launcher[0] = '\0';
 }
 
+/* Can file be executed, as execvp would find it?  0 or a libuv error. */
+static int
+program_check(const char *file)
+{
+    const char *path = getenv("PATH"), *p, *colon;
+    char full[PATH_MAX];
+    struct stat st;
+    int err = ENOENT;
+
+    if (file[0] == '\0')
+        return UV_ENOENT;
+    if (strchr(file, '/') != NULL)
+        return access(file, X_OK) == 0 ? 0 : uv_translate_sys_error(errno);
+    for (p = path != NULL ? path : "/usr/local/bin:/usr/bin:/bin"; *p != '\0'; p = colon + 1) {
+        size_t dlen;
+        int n;
+
+        colon = strchr(p, ':');
+        if (colon == NULL)
+            colon = p + strlen(p);
+        dlen = (size_t)(colon - p);
+        n = snprintf(full, sizeof(full), "%.*s%s%s", (int)dlen, p, dlen > 0 ? "/" : "", file);
+        if (n > 0 && (size_t)n < sizeof(full) && stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
+            if (access(full, X_OK) == 0)
+                return 0;
+            err = EACCES;
+        }
+        if (*colon == '\0')
+            break;
+    }
+    return uv_translate_sys_error(err);
+}
+
 int
 platform_hook_argv(char *const *args, char ***out)
 {
     size_t n = 0, k = 0;
     char **argv;
+    int rc;
 
+    *out = NULL;
+    if (hook_launcher[0] != '\0' && (rc = program_check(args[0])) != 0)
+        return rc;
     while (args[n] != NULL)
         n++;
     if ((argv = calloc(n + 3, sizeof(*argv))) == NULL)
-        return -E_NOMEM;
+        return UV_ENOMEM;
     if (hook_launcher[0] != '\0') {
         argv[k++] = hook_launcher;
         argv[k++] = PLATFORM_EXEC_HOOK_ARG;

@@ -547,10 +547,11 @@ platform_hook_argv(char *const *args, char ***out)
     size_t n = 0;
     char **argv;
 
+    *out = NULL;
     while (args[n] != NULL)
         n++;
     if ((argv = calloc(n + 1, sizeof(*argv))) == NULL)
-        return -E_NOMEM;
+        return UV_ENOMEM;
     for (size_t i = 0; i < n; i++)
         argv[i] = args[i];
     *out = argv;

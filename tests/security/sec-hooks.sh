@@ -3,8 +3,8 @@
 # the agent's own parent left open).  A hook that hands work to a less privileged program
 # (here: nobody) must not hand it those too.  The agent is started with an extra descriptor
 # (fd 7, a root-owned file open for writing); its deploy hook runs, as nobody, a program that
-# lists its open descriptors and tries to write to fd 7: it finds only 0, 1 and 2.  The
-# launcher itself (certagent --exec-hook) is checked directly too.
+# lists its open descriptors and tries to write to fd 7: it finds only 0, 1 and 2, and so does
+# trust_system_command.  The launcher itself (certagent --exec-hook) is checked directly too.
 . "$(dirname "$0")/lib-sec.sh" "$@"
 need_root
 open_test_dir
@@ -51,9 +51,14 @@ has "certagent: cannot run $T/no-such-program: No such file or directory"
 run 2 "$AGENT" --exec-hook
 
 # --- the agent: started with fd 7 open, its deploy hook's program (as nobody) sees 0, 1, 2 ---
+# (trust_system_command is split on spaces, without a shell: it runs the lister directly.)
 HOOK="setpriv --reuid=nobody --regid=nogroup --clear-groups -- $PY $T/listfds.py $OUTD/hook.txt"
-"$PY" -c 'import json, sys; json.dump({"deploy_hook": sys.argv[1]}, open(sys.argv[2], "w"))' \
-    "$HOOK" "$CONFIG"
+mkdir "$T/sysdir"
+"$PY" -c 'import json, sys
+json.dump({"deploy_hook": sys.argv[1], "trust_system_dir": sys.argv[2],
+           "trust_system_command": sys.argv[3], "trust_system_roots": False},
+          open(sys.argv[4], "w"))' \
+    "$HOOK" "$T/sysdir" "$PY $T/listfds.py $OUTD/trust.txt" "$CONFIG"
 : >"$T/inherited"
 exec 7>>"$T/inherited"
 start_agent
@@ -70,6 +75,11 @@ check "the hook's program found only 0, 1, 2 ($(tr '\n' ';' <"$OUTD/hook.txt" 2>
 # (1 and 2 are the agent's socket pairs for its output: the only sockets it may see.)
 check "no other socket reached it" sh -c "! grep -v '^[12] ' '$OUTD/hook.txt' | grep -q socket:"
 check "nothing was written through fd 7" test ! -s "$T/inherited"
+# The same for the trust store's system command (its own spawn).
+run 0 ctl trust add "$DATA/root.pem"
+check "trust_system_command ran" test -s "$OUTD/trust.txt"
+check "trust_system_command found only 0, 1, 2 ($(tr '\n' ';' <"$OUTD/trust.txt" 2>/dev/null))" \
+    only_stdio "$OUTD/trust.txt"
 # Hooks still work as before: the program's exit and output reach the log.
 run 0 ctl set web --deploy-hook 'echo hook says hello; exit 3'
 run 1 ctl deploy web
