@@ -76,11 +76,11 @@ static const struct key_def keys[] = {
      0, "addresses (\"ADDR:PORT\") where the tls-alpn-01 responder listens"},
     {"challenge_listen_always", KEY_BOOL, OFF(challenge_listen_always), 0, 0, NULL, "false", 1, 0,
      "keep the challenge responders listening, not only while a challenge is pending"},
-    {"responder_max_connections", KEY_INT, OFF(responder_max_connections), 1, 65536, NULL, "256",
-     1, 0,
+    {"responder_max_connections", KEY_INT, OFF(responder_max_connections), 1, 4096, NULL, "256", 1,
+     0,
      "connections each responder (http-01, tls-alpn-01, metrics) keeps open at once; a new one "
      "closes the oldest that has not sent a complete request"},
-    {"responder_max_per_address", KEY_INT, OFF(responder_max_per_address), 1, 65536, NULL, "16", 1,
+    {"responder_max_per_address", KEY_INT, OFF(responder_max_per_address), 1, 4096, NULL, "16", 1,
      0,
      "connections one source address (an IPv6 /64) may hold open at each responder; more are "
      "refused"},
