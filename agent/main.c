@@ -266,6 +266,11 @@ main(int argc, char **argv)
     char *cause = NULL;
     int rc;
 
+    /* First of all: a hook run through us (platform.h), then nothing inherited for the hooks. */
+    if (argc > 1 && strcmp(argv[1], PLATFORM_EXEC_HOOK_ARG) == 0)
+        return platform_hook_exec(argc - 2, argv + 2);
+    platform_inherited_fds_private();
+    platform_hook_launcher_enable();
     if (parse_args(argc, argv, &o) != 0)
         return 2;
     if (o.install_service || o.uninstall_service || o.service) {

@@ -79,6 +79,18 @@ static const struct key_def keys[] = {
      0, "addresses (\"ADDR:PORT\") where the tls-alpn-01 responder listens"},
     {"challenge_listen_always", KEY_BOOL, OFF(challenge_listen_always), 0, 0, NULL, "false", 1, 0,
      "keep the challenge responders listening, not only while a challenge is pending"},
+    {"responder_max_connections", KEY_INT, OFF(responder_max_connections), 1, 4096, NULL, "256", 1,
+     0,
+     "connections each responder (http-01, tls-alpn-01, metrics) keeps open at once; a new one "
+     "closes the oldest that has not sent a complete request"},
+    {"responder_max_per_address", KEY_INT, OFF(responder_max_per_address), 1, 4096, NULL, "16", 1,
+     0,
+     "connections one source address (an IPv6 /64) may hold open at each responder; more are "
+     "refused"},
+    {"responder_first_byte_timeout", KEY_INT, OFF(responder_first_byte_timeout), 1, 300, NULL, "5",
+     1, 0, "seconds a responder connection may stay silent after it is accepted"},
+    {"responder_request_timeout", KEY_INT, OFF(responder_request_timeout), 1, 300, NULL, "10", 1,
+     0, "seconds a responder connection may stay open in all (request, answer and close)"},
     {"trust_system_dir", KEY_STRING, OFF(trust_system_dir), 0, 0, NULL, NULL, 1, 0,
      "directory that receives trusted roots as NAME.crt, e.g. /usr/local/share/ca-certificates "
      "(default: none, the system store is left alone)"},

@@ -43,6 +43,11 @@ struct config {
     char *default_ca;            /* ACME CA used when a request names none */
     char *dns01_hook;            /* command that publishes dns-01 TXT records; NULL: none */
     struct config_cas acme_cas;  /* CAs declared here (besides the built-in and added ones) */
+    /* Connection limits of the responders (http-01, tls-alpn-01, metrics: challenge-net.c). */
+    int responder_max_connections;    /* open at once per responder */
+    int responder_max_per_address;    /* of them from one address (IPv6: one /64) */
+    int responder_first_byte_timeout; /* seconds a connection may stay silent */
+    int responder_request_timeout;    /* seconds a connection may stay open in all */
     /* Trust store and probes (agent/trust.c, agent/probe.c). */
     char *trust_system_dir;     /* anchors are copied here too (a ca-certificates dir); NULL: no */
     char *trust_system_command; /* run after trust_system_dir changed */

@@ -27,9 +27,10 @@ acme_responders_http01(struct acme *acme, struct challenge_http **out, char **ca
         err_set(cause, "the agent is stopping");
         return -E_UNAVAILABLE;
     }
-    if (acme->http01 == NULL)
-        rc = challenge_http_new(acme->loop, LISTEN_ARGS(config->http01_listen),
-                                config->challenge_listen_always, &acme->http01, cause);
+    if (acme->http01 == NULL &&
+        (rc = challenge_http_new(acme->loop, LISTEN_ARGS(config->http01_listen),
+                                 config->challenge_listen_always, &acme->http01, cause)) == 0)
+        challenge_http_use_config(acme->http01, config);
     *out = acme->http01;
     return rc;
 }
@@ -45,9 +46,10 @@ acme_responders_alpn01(struct acme *acme, struct challenge_alpn **out, char **ca
         err_set(cause, "the agent is stopping");
         return -E_UNAVAILABLE;
     }
-    if (acme->alpn01 == NULL)
-        rc = challenge_alpn_new(acme->loop, LISTEN_ARGS(config->tls_alpn01_listen),
-                                config->challenge_listen_always, &acme->alpn01, cause);
+    if (acme->alpn01 == NULL &&
+        (rc = challenge_alpn_new(acme->loop, LISTEN_ARGS(config->tls_alpn01_listen),
+                                 config->challenge_listen_always, &acme->alpn01, cause)) == 0)
+        challenge_alpn_use_config(acme->alpn01, config);
     *out = acme->alpn01;
     return rc;
 }

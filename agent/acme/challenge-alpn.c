@@ -501,6 +501,18 @@ challenge_alpn_set_timeout(struct challenge_alpn *a, uint64_t ms)
 }
 
 void
+challenge_alpn_set_limits(struct challenge_alpn *a, const struct challenge_net_limits *limits)
+{
+    challenge_net_set_limits(&a->net, limits);
+}
+
+void
+challenge_alpn_use_config(struct challenge_alpn *a, const struct config *config)
+{
+    challenge_net_use_config(&a->net, config);
+}
+
+void
 challenge_alpn_free(struct challenge_alpn *a)
 {
     if (a == NULL)

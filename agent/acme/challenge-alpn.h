@@ -4,7 +4,7 @@
  * 1.2 or newer, served only to clients that offer ALPN "acme-tls/1" and
  * name a pending identifier in SNI; every connection closes after its
  * handshake (the validator only needs the certificate).  Connections have
- * the same deadline (10 s) and cap (256) as the http-01 responder.
+ * the same deadlines and limits as the http-01 responder (challenge-net.h).
  */
 #ifndef CERTAGENT_CHALLENGE_ALPN_H
 #define CERTAGENT_CHALLENGE_ALPN_H
@@ -51,8 +51,20 @@ uint64_t challenge_alpn_served(const struct challenge_alpn *a);
 /* Port of the i-th open listener (in the order of the list), 0 when not open (tests: port 0). */
 int challenge_alpn_port(const struct challenge_alpn *a, size_t i);
 
-/* Per-connection deadline in milliseconds (default 10000), for connections accepted later. */
+/* Whole-connection deadline in milliseconds (default 10000), for connections accepted later. */
 void challenge_alpn_set_timeout(struct challenge_alpn *a, uint64_t ms);
+
+/* The limits of every connection accepted later (challenge_net_set_limits; tests). */
+struct challenge_net_limits;
+void challenge_alpn_set_limits(struct challenge_alpn *a,
+                               const struct challenge_net_limits *limits);
+
+/*
+ * Takes the connection limits from the running config's responder_* keys,
+ * read at every accept (challenge_net_use_config); config outlives the responder.
+ */
+struct config;
+void challenge_alpn_use_config(struct challenge_alpn *a, const struct config *config);
 
 /* Closes every handle; memory is released once libuv has closed them (the loop must run). */
 void challenge_alpn_free(struct challenge_alpn *a);

@@ -474,6 +474,18 @@ challenge_http_set_timeout(struct challenge_http *h, uint64_t ms)
 }
 
 void
+challenge_http_set_limits(struct challenge_http *h, const struct challenge_net_limits *limits)
+{
+    challenge_net_set_limits(&h->net, limits);
+}
+
+void
+challenge_http_use_config(struct challenge_http *h, const struct config *config)
+{
+    challenge_net_use_config(&h->net, config);
+}
+
+void
 challenge_http_free(struct challenge_http *h)
 {
     if (h == NULL)

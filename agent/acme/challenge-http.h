@@ -4,7 +4,8 @@
  * authorization (200, application/octet-stream), 404 for unknown tokens and
  * other paths, 405 for other methods, 400 for what is not HTTP/1.x, 431 for
  * a request head over 8 KiB; one request per connection (Connection: close);
- * each connection has a deadline (10 s) and at most 256 are open at once.
+ * connections have deadlines and limits (challenge-net.h: 5 s to the first
+ * byte, 10 s in all, 16 per address, 256 at once by default).
  * Runs on the loop's thread; nothing blocks.
  */
 #ifndef CERTAGENT_CHALLENGE_HTTP_H
@@ -62,8 +63,20 @@ uint64_t challenge_http_served(const struct challenge_http *h);
 /* Port of the i-th open listener (in the order of the list), 0 when not open (tests: port 0). */
 int challenge_http_port(const struct challenge_http *h, size_t i);
 
-/* Per-connection deadline in milliseconds (default 10000), for connections accepted later. */
+/* Whole-connection deadline in milliseconds (default 10000), for connections accepted later. */
 void challenge_http_set_timeout(struct challenge_http *h, uint64_t ms);
+
+/* The limits of every connection accepted later (challenge_net_set_limits; tests). */
+struct challenge_net_limits;
+void challenge_http_set_limits(struct challenge_http *h,
+                               const struct challenge_net_limits *limits);
+
+/*
+ * Takes the connection limits from the running config's responder_* keys,
+ * read at every accept (challenge_net_use_config); config outlives the responder.
+ */
+struct config;
+void challenge_http_use_config(struct challenge_http *h, const struct config *config);
 
 /* Closes every handle; memory is released once libuv has closed them (the loop must run). */
 void challenge_http_free(struct challenge_http *h);

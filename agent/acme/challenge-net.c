@@ -11,9 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "err.h"
 #include "log.h"
 #include "strv.h"
+
+/* Warnings about a full responder or a greedy address: at most one a minute each. */
+#define WARN_EVERY_MS 60000
 
 struct challenge_net_listener {
     uv_tcp_t tcp;
@@ -106,7 +110,30 @@ challenge_net_init(struct challenge_net *net, uv_loop_t *loop, const char *what,
     net->ops = ops;
     net->owner = owner;
     net->on_released = on_released;
-    net->timeout_ms = CHALLENGE_NET_TIMEOUT_MS;
+    net->limits.max_conns = CHALLENGE_NET_MAX_CONNS;
+    net->limits.per_address = CHALLENGE_NET_PER_ADDRESS;
+    net->limits.first_byte_ms = CHALLENGE_NET_FIRST_BYTE_MS;
+    net->limits.request_ms = CHALLENGE_NET_TIMEOUT_MS;
+}
+
+/* The limits for a connection accepted now. */
+static struct challenge_net_limits
+limits_now(const struct challenge_net *net)
+{
+    struct challenge_net_limits l = net->limits;
+    const struct config *c = net->config;
+
+    if (c != NULL) {
+        if (c->responder_max_connections > 0)
+            l.max_conns = (unsigned)c->responder_max_connections;
+        if (c->responder_max_per_address > 0)
+            l.per_address = (unsigned)c->responder_max_per_address;
+        if (c->responder_first_byte_timeout > 0)
+            l.first_byte_ms = (uint64_t)c->responder_first_byte_timeout * 1000u;
+        if (c->responder_request_timeout > 0)
+            l.request_ms = (uint64_t)c->responder_request_timeout * 1000u;
+    }
+    return l;
 }
 
 /* ---- connections ---- */
@@ -139,19 +166,30 @@ challenge_net_abort(struct challenge_conn *conn)
         net->conns = conn->next;
     if (conn->next != NULL)
         conn->next->prev = conn->prev;
+    else
+        net->conns_tail = conn->prev;
     conn->prev = conn->next = NULL;
     net->nconns--;
     uv_close((uv_handle_t *)&conn->tcp, conn_closed);
-    uv_close((uv_handle_t *)&conn->timer, conn_closed);
+    if (conn->handles > 1)
+        uv_close((uv_handle_t *)&conn->timer, conn_closed);
 }
 
 static void
 on_deadline(uv_timer_t *timer)
 {
     struct challenge_conn *conn = timer->data;
+    uint64_t after = uv_now(conn->net->loop) - conn->accepted;
 
-    log_debug("%s: %s: closed after %llu ms (deadline)", conn->net->what, conn->peer,
-              (unsigned long long)conn->net->timeout_ms);
+    if (!conn->got_data)
+        log_debug("%s: %s: closed: no byte within %llu ms", conn->net->what, conn->peer,
+                  (unsigned long long)after);
+    else if (!conn->finishing)
+        log_debug("%s: %s: closed: no complete request within %llu ms", conn->net->what,
+                  conn->peer, (unsigned long long)after);
+    else
+        log_debug("%s: %s: closed after %llu ms (deadline)", conn->net->what, conn->peer,
+                  (unsigned long long)after);
     challenge_net_abort(conn);
 }
 
@@ -186,6 +224,20 @@ on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0 || conn->finishing)
         return;
+    if (!conn->got_data) {
+        /* Past the first-byte deadline: from now on only the whole-request one counts. */
+        uint64_t spent = uv_now(conn->net->loop) - conn->accepted;
+        int rc;
+
+        conn->got_data = 1;
+        if (conn->request_ms > spent &&
+            (rc = uv_timer_start(&conn->timer, on_deadline, conn->request_ms - spent, 0)) != 0) {
+            log_error("%s: %s: cannot start the deadline: %s", conn->net->what, conn->peer,
+                      uv_strerror(rc));
+            challenge_net_abort(conn);
+            return;
+        }
+    }
     conn->net->ops->on_data(conn, buf->base, (size_t)nread);
 }
 
@@ -274,23 +326,127 @@ challenge_net_finish(struct challenge_conn *conn)
     maybe_shutdown(conn);
 }
 
-/* "192.0.2.1:40000" / "[2001:db8::1]:40000" of the peer, "?" when unknown. */
+/*
+ * conn->peer: "192.0.2.1:40000" / "[2001:db8::1]:40000" of the peer, "?"
+ * when unknown; conn->source: what the per-address limit counts, the IPv4
+ * address as ::ffff:a.b.c.d, an IPv6 address by its /64 (one host usually
+ * has a whole /64), all zeros when unknown.
+ */
 static void
 peer_name(struct challenge_conn *conn)
 {
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     struct sockaddr_storage ss;
     char host[48];
     int len = sizeof(ss);
 
     snprintf(conn->peer, sizeof(conn->peer), "?");
+    memset(conn->source, 0, sizeof(conn->source));
     if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&ss, &len) != 0)
         return;
-    if (ss.ss_family == AF_INET &&
-        uv_ip4_name((const struct sockaddr_in *)&ss, host, sizeof(host)) == 0)
-        snprintf(conn->peer, sizeof(conn->peer), "%s:%d", host, addr_port(&ss));
-    else if (ss.ss_family == AF_INET6 &&
-             uv_ip6_name((const struct sockaddr_in6 *)&ss, host, sizeof(host)) == 0)
-        snprintf(conn->peer, sizeof(conn->peer), "[%s]:%d", host, addr_port(&ss));
+    if (ss.ss_family == AF_INET) {
+        memcpy(conn->source, mapped, sizeof(mapped));
+        memcpy(conn->source + 12, &((const struct sockaddr_in *)&ss)->sin_addr, 4);
+        if (uv_ip4_name((const struct sockaddr_in *)&ss, host, sizeof(host)) == 0)
+            snprintf(conn->peer, sizeof(conn->peer), "%s:%d", host, addr_port(&ss));
+    } else if (ss.ss_family == AF_INET6) {
+        const unsigned char *a =
+            (const unsigned char *)&((const struct sockaddr_in6 *)&ss)->sin6_addr;
+
+        /* An IPv4-mapped address is one IPv4 host, not a /64. */
+        memcpy(conn->source, a, memcmp(a, mapped, sizeof(mapped)) == 0 ? 16 : 8);
+        if (uv_ip6_name((const struct sockaddr_in6 *)&ss, host, sizeof(host)) == 0)
+            snprintf(conn->peer, sizeof(conn->peer), "[%s]:%d", host, addr_port(&ss));
+    }
+}
+
+/* Connections other than conn from conn's source. */
+static unsigned
+from_same_source(const struct challenge_net *net, const struct challenge_conn *conn)
+{
+    unsigned n = 0;
+
+    for (const struct challenge_conn *c = net->conns; c != NULL; c = c->next) {
+        if (c != conn && memcmp(c->source, conn->source, sizeof(c->source)) == 0)
+            n++;
+    }
+    return n;
+}
+
+/*
+ * The connection to close for a new one when the responder is full: the
+ * oldest that has sent nothing, else the oldest that has not completed its
+ * request (a connection being answered is never taken); NULL when every
+ * one is being answered.
+ */
+static struct challenge_conn *
+eviction_victim(const struct challenge_net *net, const struct challenge_conn *newcomer)
+{
+    struct challenge_conn *partial = NULL;
+
+    for (struct challenge_conn *c = net->conns; c != NULL; c = c->next) {
+        if (c == newcomer || c->finishing)
+            continue;
+        if (!c->got_data)
+            return c;
+        if (partial == NULL)
+            partial = c;
+    }
+    return partial;
+}
+
+/* A warning at most once a minute per *last (the count of what was not warned goes to debug). */
+static int
+warn_due(const struct challenge_net *net, uint64_t *last)
+{
+    uint64_t now = uv_now(net->loop);
+
+    if (*last != 0 && now - *last < WARN_EVERY_MS)
+        return 0;
+    *last = now == 0 ? 1 : now;
+    return 1;
+}
+
+/*
+ * Makes room for conn under the limits: 0 when it may be served (after
+ * closing an older idle connection if the responder was full), -1 when it
+ * must be refused (its address holds its share already, or every open
+ * connection is being answered).
+ */
+static int
+admit(struct challenge_net *net, struct challenge_conn *conn, const struct challenge_net_limits *l)
+{
+    struct challenge_conn *victim;
+    char host[64];
+    char *port;
+
+    if (from_same_source(net, conn) >= l->per_address) {
+        snprintf(host, sizeof(host), "%s", conn->peer);
+        if ((port = strrchr(host, ':')) != NULL)
+            *port = '\0';
+        if (warn_due(net, &net->warned_address))
+            log_warn("%s: %s%s holds %u connections already (responder_max_per_address): "
+                     "refusing more from it",
+                     net->what, host, conn->peer[0] == '[' ? " (its /64)" : "", l->per_address);
+        log_debug("%s: %s: refused (too many connections from this address)", net->what,
+                  conn->peer);
+        return -1;
+    }
+    if (net->nconns <= l->max_conns)
+        return 0;
+    if ((victim = eviction_victim(net, conn)) == NULL) {
+        log_debug("%s: %s: refused (%u connections open, all being answered)", net->what,
+                  conn->peer, l->max_conns);
+        return -1;
+    }
+    if (warn_due(net, &net->warned_full))
+        log_warn("%s: %u connections are open (responder_max_connections): closing the "
+                 "oldest idle ones to serve new ones",
+                 net->what, l->max_conns);
+    log_debug("%s: %s: closed to make room (%s)", net->what, victim->peer,
+              victim->got_data ? "request incomplete" : "sent nothing");
+    challenge_net_abort(victim);
+    return 0;
 }
 
 static void
@@ -298,6 +454,7 @@ on_connection(uv_stream_t *server, int status)
 {
     struct challenge_net_listener *l = server->data;
     struct challenge_net *net = l->net;
+    struct challenge_net_limits limits = limits_now(net);
     struct challenge_conn *conn;
     int rc, refuse;
 
@@ -318,20 +475,17 @@ on_connection(uv_stream_t *server, int status)
     }
     net->handles++;
     conn->handles = 1;
-    /* Linked first so that abort can unlink it whatever happens next. */
-    conn->next = net->conns;
-    if (net->conns != NULL)
-        net->conns->prev = conn;
-    net->conns = conn;
+    /* Linked first (at the tail: the list is oldest first) so that abort can unlink it. */
+    conn->prev = net->conns_tail;
+    if (net->conns_tail != NULL)
+        net->conns_tail->next = conn;
+    else
+        net->conns = conn;
+    net->conns_tail = conn;
     net->nconns++;
     if ((rc = uv_timer_init(net->loop, &conn->timer)) != 0) {
         log_error("%s: cannot accept a connection: %s", net->what, uv_strerror(rc));
-        conn->closing = 1;
-        net->nconns--;
-        net->conns = conn->next;
-        if (conn->next != NULL)
-            conn->next->prev = NULL;
-        uv_close((uv_handle_t *)&conn->tcp, conn_closed);
+        challenge_net_abort(conn); /* closes the tcp handle alone */
         return;
     }
     conn->handles = 2;
@@ -341,19 +495,18 @@ on_connection(uv_stream_t *server, int status)
         return;
     }
     peer_name(conn);
-    if (net->nconns > CHALLENGE_NET_MAX_CONNS) {
-        /* Warned once each time the cap is reached, not for every connection. */
-        if (!net->at_cap)
-            log_warn("%s: %d connections are open: refusing more until some close", net->what,
-                     CHALLENGE_NET_MAX_CONNS);
-        log_debug("%s: %s: refused (too many connections)", net->what, conn->peer);
-        net->at_cap = 1;
+    conn->accepted = uv_now(net->loop);
+    conn->request_ms = limits.request_ms;
+    if (admit(net, conn, &limits) != 0) {
         challenge_net_abort(conn);
         return;
     }
-    net->at_cap = 0;
     refuse = net->ops->on_open(conn) != 0;
-    if (!refuse && (rc = uv_timer_start(&conn->timer, on_deadline, net->timeout_ms, 0)) != 0) {
+    if (!refuse &&
+        (rc = uv_timer_start(&conn->timer, on_deadline,
+                             limits.first_byte_ms < limits.request_ms ? limits.first_byte_ms
+                                                                      : limits.request_ms,
+                             0)) != 0) {
         log_error("%s: %s: cannot start the deadline: %s", net->what, conn->peer, uv_strerror(rc));
         refuse = 1;
     }
@@ -613,7 +766,26 @@ challenge_net_port(const struct challenge_net *net, size_t i)
 void
 challenge_net_set_timeout(struct challenge_net *net, uint64_t ms)
 {
-    net->timeout_ms = ms;
+    net->limits.request_ms = ms;
+}
+
+void
+challenge_net_set_limits(struct challenge_net *net, const struct challenge_net_limits *limits)
+{
+    if (limits->max_conns > 0)
+        net->limits.max_conns = limits->max_conns;
+    if (limits->per_address > 0)
+        net->limits.per_address = limits->per_address;
+    if (limits->first_byte_ms > 0)
+        net->limits.first_byte_ms = limits->first_byte_ms;
+    if (limits->request_ms > 0)
+        net->limits.request_ms = limits->request_ms;
+}
+
+void
+challenge_net_use_config(struct challenge_net *net, const struct config *config)
+{
+    net->config = config;
 }
 
 void

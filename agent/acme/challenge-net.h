@@ -1,11 +1,20 @@
 /*
  * TCP plumbing shared by the challenge responders (challenge-http.c,
- * challenge-alpn.c): a set of listeners on "ADDR:PORT" addresses that opens
- * while challenges are pending (or always), and the connections they accept,
- * each with a deadline, bounded in number, closed gracefully (the answer is
- * written, the sending side shut down, what the peer still sends is read and
- * dropped until it closes or the deadline passes).  libuv only, so it builds
- * on Windows as it is.  Everything runs on the loop's thread.
+ * challenge-alpn.c) and the metrics listener (report/metrics.c): a set of
+ * listeners on "ADDR:PORT" addresses that opens while challenges are pending
+ * (or always), and the connections they accept, closed gracefully (the
+ * answer is written, the sending side shut down, what the peer still sends
+ * is read and dropped until it closes or the deadline passes).
+ *
+ * One remote client must not be able to keep the CA's validation out
+ * (docs/security.md, "Responders and hooks"), so every connection has two
+ * deadlines (its first byte, its whole life), a source address (an IPv6
+ * /64) holds at most a few connections, and when the responder is full the
+ * oldest connection that has not sent a complete request makes room for the
+ * new one instead of the new one being refused.
+ *
+ * libuv only, so it builds on Windows as it is.  Everything runs on the
+ * loop's thread.
  */
 #ifndef CERTAGENT_CHALLENGE_NET_H
 #define CERTAGENT_CHALLENGE_NET_H
@@ -14,15 +23,25 @@
 #include <stdint.h>
 #include <uv.h>
 
-/* Connections served at once per responder; more are accepted and closed at once. */
-#define CHALLENGE_NET_MAX_CONNS 256
-/* Per-connection deadline (from accept to close), in milliseconds. */
-#define CHALLENGE_NET_TIMEOUT_MS 10000
+/* Defaults of the limits (the config keys responder_*). */
+#define CHALLENGE_NET_MAX_CONNS 256      /* connections open at once per responder */
+#define CHALLENGE_NET_PER_ADDRESS 16     /* of them from one address (IPv6: one /64) */
+#define CHALLENGE_NET_FIRST_BYTE_MS 5000 /* from accept to the first byte received */
+#define CHALLENGE_NET_TIMEOUT_MS 10000   /* from accept to close */
 /* Bytes read from the socket at a time. */
 #define CHALLENGE_NET_READ_CHUNK 4096
 
 struct challenge_net;
 struct challenge_conn;
+struct config;
+
+/* What a responder allows; 0 in a field of challenge_net_set_limits keeps the current value. */
+struct challenge_net_limits {
+    unsigned max_conns;     /* open at once; a new one evicts the oldest idle one */
+    unsigned per_address;   /* open at once from one IPv4 address or IPv6 /64 */
+    uint64_t first_byte_ms; /* a connection silent this long after accept is closed */
+    uint64_t request_ms;    /* every connection is closed this long after accept */
+};
 
 /* What a responder does with its connections. */
 struct challenge_net_ops {
@@ -40,14 +59,18 @@ struct challenge_conn {
     uv_shutdown_t shutdown;
     struct challenge_net *net;
     struct challenge_conn *prev, *next;
-    void *data;       /* the responder's state for this connection */
-    char peer[64];    /* "192.0.2.1:40000", "[2001:db8::1]:40000" */
-    unsigned writes;  /* writes in flight */
-    unsigned handles; /* handles not yet closed */
-    int finishing;    /* answer given: shut down after the writes, drop input */
-    int shut;         /* uv_shutdown issued */
-    int shut_done;    /* and completed: the answer is out */
-    int peer_eof;     /* the peer closed its side before that */
+    void *data;               /* the responder's state for this connection */
+    char peer[64];            /* "192.0.2.1:40000", "[2001:db8::1]:40000" */
+    unsigned char source[16]; /* the peer's IPv6 /64, or its IPv4 address mapped to IPv6 */
+    uint64_t accepted;        /* uv_now at accept */
+    uint64_t request_ms;      /* its deadline, from accept */
+    int got_data;             /* a byte arrived: the first-byte deadline is past */
+    unsigned writes;          /* writes in flight */
+    unsigned handles;         /* handles not yet closed */
+    int finishing;            /* answer given: shut down after the writes, drop input */
+    int shut;                 /* uv_shutdown issued */
+    int shut_done;            /* and completed: the answer is out */
+    int peer_eof;             /* the peer closed its side before that */
     int closing;
     char rbuf[CHALLENGE_NET_READ_CHUNK];
 };
@@ -63,14 +86,17 @@ struct challenge_net {
     int keep_open;
     struct challenge_net_listener *listeners; /* open listeners, in the order of addrs */
     int open;
-    struct challenge_conn *conns;
+    struct challenge_conn *conns; /* oldest first */
+    struct challenge_conn *conns_tail;
     size_t nconns;
-    uint64_t timeout_ms;
+    struct challenge_net_limits limits;
+    const struct config *config; /* when set, its responder_* keys override limits */
+    uint64_t warned_full;        /* uv_now of the last warning, to warn once a minute */
+    uint64_t warned_address;
     const struct challenge_net_ops *ops;
     void *owner;
     void (*on_released)(void *owner); /* after challenge_net_close, once all is closed */
     unsigned handles;                 /* listeners and connections not yet closed */
-    int at_cap;                       /* the last connection was refused for the cap (warned) */
     int closing;
 };
 
@@ -108,8 +134,24 @@ void challenge_net_idle(struct challenge_net *net);
 /* Port of the i-th open listener (for port 0 in tests), 0 when there is none. */
 int challenge_net_port(const struct challenge_net *net, size_t i);
 
-/* Per-connection deadline (tests); applies to connections accepted afterwards. */
+/* The whole-connection deadline (tests); applies to connections accepted afterwards. */
 void challenge_net_set_timeout(struct challenge_net *net, uint64_t ms);
+
+/*
+ * Sets the limits (the nonzero fields of *limits); they apply to
+ * connections accepted afterwards.
+ */
+void challenge_net_set_limits(struct challenge_net *net,
+                              const struct challenge_net_limits *limits);
+
+/*
+ * Takes the limits from config's responder_max_connections,
+ * responder_max_per_address, responder_first_byte_timeout and
+ * responder_request_timeout, read at every accept: a reload, which changes
+ * the config in place, applies to the connections accepted after it.
+ * config must outlive net; NULL goes back to the limits set before.
+ */
+void challenge_net_use_config(struct challenge_net *net, const struct config *config);
 
 /* Closes listeners and connections; on_released(owner) runs once all are closed. */
 void challenge_net_close(struct challenge_net *net);

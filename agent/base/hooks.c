@@ -311,7 +311,7 @@ hooks_run(struct hooks *h, const struct hooks_run_args *args, char **cause)
     struct hook_run *r = NULL;
     uv_process_options_t opts;
     uv_stdio_container_t stdio[3];
-    char *argv[6], **envp = NULL;
+    char *argv[6], **envp = NULL, **spawn_args = NULL;
     unsigned flags = 0;
     int rc;
 
@@ -355,6 +355,11 @@ hooks_run(struct hooks *h, const struct hooks_run_args *args, char **cause)
         opts.file = argv[0];
         opts.args = argv;
     }
+    /* Through the launcher, which closes every descriptor but stdio (platform.h). */
+    if ((rc = platform_hook_argv(opts.args, &spawn_args)) == 0) {
+        opts.file = spawn_args[0];
+        opts.args = spawn_args;
+    }
     opts.env = envp;
     opts.flags = flags;
     opts.exit_cb = on_exit_cb;
@@ -366,8 +371,11 @@ hooks_run(struct hooks *h, const struct hooks_run_args *args, char **cause)
     if (h->runs != NULL)
         h->runs->prev = r;
     h->runs = r;
-    r->handles = 4;
-    rc = uv_spawn(h->loop, &r->proc, &opts);
+    /* The process handle exists once uv_spawn ran, even when it failed. */
+    r->handles = rc == 0 ? 4 : 3;
+    if (rc == 0)
+        rc = uv_spawn(h->loop, &r->proc, &opts);
+    free(spawn_args);
     platform_shell_free(argv);
     free_env(envp);
     if (rc != 0) {
@@ -376,7 +384,8 @@ hooks_run(struct hooks *h, const struct hooks_run_args *args, char **cause)
         for (int i = 0; i < 2; i++)
             uv_close((uv_handle_t *)&r->out[i].pipe, pipe_closed);
         uv_close((uv_handle_t *)&r->timer, handle_closed);
-        uv_close((uv_handle_t *)&r->proc, handle_closed);
+        if (r->handles == 4)
+            uv_close((uv_handle_t *)&r->proc, handle_closed);
         return -E_IO;
     }
     log_info("%s started (pid %d)", r->what, r->proc.pid);

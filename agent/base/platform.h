@@ -185,6 +185,55 @@ void platform_shell_free(char *argv[6]);
 /* uv_spawn flags of a hook run without the shell (its own session on Unix). */
 unsigned platform_hook_flags(void);
 
+/*
+ * Descriptors a hook must not inherit (docs/security.md, "Responders and
+ * hooks").  uv_spawn runs no code of ours in the child, and a descriptor
+ * that is not close-on-exec (one the agent inherited, one a library opened
+ * without O_CLOEXEC) would reach the hook.  So on Unix certagent runs each
+ * hook through itself: the child executes this program with
+ * PLATFORM_EXEC_HOOK_ARG first, which closes every descriptor above 2 and
+ * then executes the hook (no other thread exists in that child, so nothing
+ * can open a descriptor in between).  On Windows CreateProcess (which
+ * libuv calls with handle inheritance on, for the stdio handles) passes
+ * every handle marked inheritable; libuv's own handles are not.
+ */
+#define PLATFORM_EXEC_HOOK_ARG "--exec-hook"
+
+/*
+ * At the very start of main: marks every descriptor above 2 that the agent
+ * inherited close-on-exec (Unix; the agent uses no inherited listen
+ * sockets, and NOTIFY_SOCKET is a path), its inherited standard handles
+ * non-inheritable (Windows).
+ */
+void platform_inherited_fds_private(void);
+
+/*
+ * Called by certagent's main, which handles PLATFORM_EXEC_HOOK_ARG: from now
+ * on platform_hook_argv runs hooks through this executable.  Programs that
+ * do not call it (unit tests) spawn hooks directly.  A no-op on Windows.
+ */
+void platform_hook_launcher_enable(void);
+
+/*
+ * The argv uv_spawn runs for the hook args (args[0] the program, as
+ * uv_spawn's file): once the launcher is enabled (Unix), this executable,
+ * PLATFORM_EXEC_HOOK_ARG, then args; else args itself.  *out is
+ * NULL-terminated, its strings borrowed; free the array with free().
+ * Returns 0 or, as uv_spawn would for the program itself, a libuv error
+ * (UV_ENOENT when it is not found, in PATH when it has no slash; UV_EACCES
+ * when it is not executable; UV_ENOMEM), so that callers keep naming the
+ * reason as before instead of the launcher's exit status 127.
+ */
+int platform_hook_argv(char *const *args, char ***out);
+
+/*
+ * certagent --exec-hook PROGRAM [ARG...]: closes every descriptor above 2
+ * and executes PROGRAM (looked up in PATH, argv PROGRAM ARG...).  Returns
+ * only on failure: 127 after a message on stderr (the hook's log), or 2
+ * without a program and on Windows, which does not use it.
+ */
+int platform_hook_exec(int argc, char **argv);
+
 /* Ends a hook and what it started (its process group on Unix). */
 void platform_process_kill_tree(uv_process_t *proc, int hard);
 

@@ -424,7 +424,7 @@ on_command_timeout(uv_timer_t *t)
 static void
 run_system_command(struct trust_change *tc)
 {
-    char *argv[MAX_COMMAND_ARGS + 1], *copy = strdup(tc->command), *p;
+    char *argv[MAX_COMMAND_ARGS + 1], *copy = strdup(tc->command), *p, **spawn_args = NULL;
     uv_process_options_t opts;
     uv_stdio_container_t stdio[3];
     int argc = 0, rc;
@@ -455,8 +455,6 @@ run_system_command(struct trust_change *tc)
     stdio[1].flags = UV_IGNORE;
     stdio[2].flags = UV_INHERIT_FD; /* its complaints reach the agent's log */
     stdio[2].data.fd = 2;
-    opts.file = argv[0];
-    opts.args = argv;
     opts.exit_cb = on_command_exit;
     opts.stdio = stdio;
     opts.stdio_count = 3;
@@ -470,7 +468,18 @@ run_system_command(struct trust_change *tc)
         return;
     }
     tc->open_handles = 1;
-    if ((rc = uv_spawn(tc->agent->loop, &tc->proc, &opts)) != 0) {
+    /* Through the hook launcher: no descriptor of the agent's but stderr reaches it. */
+    if ((rc = platform_hook_argv(argv, &spawn_args)) != 0) {
+        err_set(&tc->system_error, "cannot run %s: %s", argv[0], uv_strerror(rc));
+        uv_close((uv_handle_t *)&tc->timer, on_command_closed);
+        free(copy);
+        return;
+    }
+    opts.file = spawn_args[0];
+    opts.args = spawn_args;
+    rc = uv_spawn(tc->agent->loop, &tc->proc, &opts);
+    free(spawn_args);
+    if (rc != 0) {
         err_set(&tc->system_error, "cannot run %s: %s", argv[0], uv_strerror(rc));
         /* A failed uv_spawn still needs its handle closed. */
         tc->open_handles = 2;

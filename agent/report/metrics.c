@@ -2,9 +2,10 @@
  * Prometheus metrics (text exposition format 0.0.4): the text, built on the
  * loop from the store, the scheduler and the warnings, and a loopback
  * HTTP/1.1 listener that serves it at GET /metrics.  The listener is the
- * challenge responders' TCP plumbing (challenge-net.c: bounded connections,
- * a deadline per connection that closes idle clients) and their request
- * parser (challenge-http.c).
+ * challenge responders' TCP plumbing (challenge-net.c: the same limits per
+ * address and in all, first-byte and whole-request deadlines, eviction of
+ * idle connections, from the responder_* keys) and their request parser
+ * (challenge-http.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include "challenge-http.h"
 #include "challenge-net.h"
+#include "config.h"
 #include "err.h"
 #include "log.h"
 #include "renew.h"
@@ -353,10 +355,11 @@ on_released(void *owner)
 }
 
 int
-metrics_http_start(struct status *st, uv_loop_t *loop, const char *addr, struct metrics_http **out,
-                   char **cause)
+metrics_http_start(struct status *st, uv_loop_t *loop, const struct config *config,
+                   struct metrics_http **out, char **cause)
 {
     struct metrics_http *m;
+    const char *addr = config->metrics_listen;
     const char *addrs[1] = {addr};
     int rc;
 
@@ -369,6 +372,7 @@ metrics_http_start(struct status *st, uv_loop_t *loop, const char *addr, struct 
     }
     m->st = st;
     challenge_net_init(&m->net, loop, "metrics", 9464, &metrics_ops, m, on_released);
+    challenge_net_use_config(&m->net, config);
     if ((rc = challenge_net_configure(&m->net, addrs, 1, 1, cause)) != 0) {
         challenge_net_close(&m->net);
         return rc;

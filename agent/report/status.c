@@ -1031,8 +1031,7 @@ status_start(struct status *st, char **cause)
     int rc;
 
     if (st->env->config->metrics_listen != NULL &&
-        (rc = metrics_http_start(st, st->env->loop, st->env->config->metrics_listen, &st->http,
-                                 cause)) != 0)
+        (rc = metrics_http_start(st, st->env->loop, st->env->config, &st->http, cause)) != 0)
         return rc;
     if (uv_timer_init(st->env->loop, &st->debounce) != 0 ||
         uv_timer_init(st->env->loop, &st->refresh) != 0) {

@@ -165,7 +165,13 @@ int metrics_append(struct metrics_buf *buf, const char *fmt, ...) ERR_PRINTF(2, 
 struct metrics_http;
 /* -E_BAD_INPUT with words when addr is not a loopback "ADDR:PORT". */
 int metrics_http_check(const char *addr, char **cause);
-int metrics_http_start(struct status *st, uv_loop_t *loop, const char *addr,
+/*
+ * Serves GET /metrics on config->metrics_listen, with the connection limits
+ * of config's responder_* keys (read at every accept; config outlives the
+ * listener).
+ */
+struct config;
+int metrics_http_start(struct status *st, uv_loop_t *loop, const struct config *config,
                        struct metrics_http **out, char **cause);
 void metrics_http_close(struct metrics_http *m);
 

@@ -1,8 +1,10 @@
 #define _GNU_SOURCE
 #include "platform.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -484,6 +487,148 @@ void
 platform_shell_free(char *argv[6])
 {
     (void)argv;
+}
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* What hook_launcher runs hooks through: this executable, or "" (spawned directly). */
+static char hook_launcher[PATH_MAX];
+
+/*
+ * Applies close (or, with cloexec, FD_CLOEXEC) to every descriptor from
+ * lowfd up: close_range(2) (Linux 5.9, CLOSE_RANGE_CLOEXEC 5.11), else the
+ * list in /proc/self/fd, else every number below the descriptor limit.
+ */
+static void
+fds_from(int lowfd, int cloexec)
+{
+    DIR *dir;
+    struct dirent *e;
+    long max;
+
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, cloexec ? CLOSE_RANGE_CLOEXEC : 0) == 0)
+        return;
+#endif
+    if ((dir = opendir("/proc/self/fd")) != NULL) {
+        /* /proc lists descriptors by number: closing one already listed skips nothing. */
+        while ((e = readdir(dir)) != NULL) {
+            char *end;
+            long fd = strtol(e->d_name, &end, 10);
+
+            if (*end != '\0' || end == e->d_name || fd < lowfd || fd == dirfd(dir))
+                continue;
+            if (cloexec)
+                (void)fcntl((int)fd, F_SETFD, fcntl((int)fd, F_GETFD) | FD_CLOEXEC);
+            else
+                (void)close((int)fd);
+        }
+        closedir(dir);
+        return;
+    }
+    max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 1048576)
+        max = 1048576;
+    for (long fd = lowfd; fd < max; fd++) {
+        if (cloexec)
+            (void)fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+        else
+            (void)close((int)fd);
+    }
+}
+
+void
+platform_inherited_fds_private(void)
+{
+    fds_from(STDERR_FILENO + 1, 1);
+}
+
+void
+platform_hook_launcher_enable(void)
+{
+    size_t len = sizeof(hook_launcher);
+
+    /*
+     * /proc/self/exe in the child is the agent's own executable even when
+     * a package upgrade has replaced the file; uv_exepath where there is no
+     * /proc.
+     */
+    if (access("/proc/self/exe", X_OK) == 0)
+        snprintf(hook_launcher, sizeof(hook_launcher), "/proc/self/exe");
+    else if (uv_exepath(hook_launcher, &len) != 0)
+        hook_launcher[0] = '\0';
+}
+
+/* Can file be executed, as execvp would find it?  0 or a libuv error. */
+static int
+program_check(const char *file)
+{
+    const char *path = getenv("PATH"), *p, *colon;
+    char full[PATH_MAX];
+    struct stat st;
+    int err = ENOENT;
+
+    if (file[0] == '\0')
+        return UV_ENOENT;
+    if (strchr(file, '/') != NULL)
+        return access(file, X_OK) == 0 ? 0 : uv_translate_sys_error(errno);
+    for (p = path != NULL ? path : "/usr/local/bin:/usr/bin:/bin"; *p != '\0'; p = colon + 1) {
+        size_t dlen;
+        int n;
+
+        colon = strchr(p, ':');
+        if (colon == NULL)
+            colon = p + strlen(p);
+        dlen = (size_t)(colon - p);
+        n = snprintf(full, sizeof(full), "%.*s%s%s", (int)dlen, p, dlen > 0 ? "/" : "", file);
+        if (n > 0 && (size_t)n < sizeof(full) && stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
+            if (access(full, X_OK) == 0)
+                return 0;
+            err = EACCES;
+        }
+        if (*colon == '\0')
+            break;
+    }
+    return uv_translate_sys_error(err);
+}
+
+int
+platform_hook_argv(char *const *args, char ***out)
+{
+    size_t n = 0, k = 0;
+    char **argv;
+    int rc;
+
+    *out = NULL;
+    if (hook_launcher[0] != '\0' && (rc = program_check(args[0])) != 0)
+        return rc;
+    while (args[n] != NULL)
+        n++;
+    if ((argv = calloc(n + 3, sizeof(*argv))) == NULL)
+        return UV_ENOMEM;
+    if (hook_launcher[0] != '\0') {
+        argv[k++] = hook_launcher;
+        argv[k++] = PLATFORM_EXEC_HOOK_ARG;
+    }
+    for (size_t i = 0; i < n; i++)
+        argv[k++] = args[i];
+    *out = argv;
+    return 0;
+}
+
+int
+platform_hook_exec(int argc, char **argv)
+{
+    if (argc < 1 || argv[0] == NULL) {
+        fprintf(stderr, "certagent: %s needs a program to run\n", PLATFORM_EXEC_HOOK_ARG);
+        return 2;
+    }
+    fds_from(STDERR_FILENO + 1, 0);
+    execvp(argv[0], argv);
+    fprintf(stderr, "certagent: cannot run %s: %s\n", argv[0], strerror(errno));
+    return 127;
 }
 
 void

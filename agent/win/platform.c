@@ -537,6 +537,50 @@ platform_shell_free(char *argv[6])
 }
 
 void
+platform_inherited_fds_private(void)
+{
+    /*
+     * The standard handles and CRT descriptors the service was given become
+     * non-inheritable.  Handles the agent opens itself are inheritable only
+     * when asked for (CreateFile without security attributes, libuv's pipes
+     * and sockets are not); see docs/security.md for what is left.
+     */
+    uv_disable_stdio_inheritance();
+}
+
+void
+platform_hook_launcher_enable(void)
+{
+    /* uv_spawn passes handles by inheritance, not by descriptor: nothing to close in between. */
+}
+
+int
+platform_hook_argv(char *const *args, char ***out)
+{
+    size_t n = 0;
+    char **argv;
+
+    *out = NULL;
+    while (args[n] != NULL)
+        n++;
+    if ((argv = calloc(n + 1, sizeof(*argv))) == NULL)
+        return UV_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        argv[i] = args[i];
+    *out = argv;
+    return 0;
+}
+
+int
+platform_hook_exec(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "certagent: %s is not used on Windows\n", PLATFORM_EXEC_HOOK_ARG);
+    return 2;
+}
+
+void
 platform_process_kill_tree(uv_process_t *proc, int hard)
 {
     (void)hard;

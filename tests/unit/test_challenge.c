@@ -128,8 +128,12 @@ now_ms(void)
 }
 
 /* A blocking TCP connection to the loopback address of family, with 5 s I/O timeouts. */
+/*
+ * Connects to the loopback port; with source (IPv4 only) from 127.0.0.SOURCE,
+ * so that one test can be several clients for the per-address limit.
+ */
 static int
-tcp_connect(int family, int port, int *err)
+tcp_connect_from(int family, int source, int port, int *err)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -159,6 +163,18 @@ tcp_connect(int family, int port, int *err)
     }
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (family == AF_INET && source != 0) {
+        struct sockaddr_in src;
+
+        memset(&src, 0, sizeof(src));
+        src.sin_family = AF_INET;
+        src.sin_addr.s_addr = htonl(0x7f000000u | (uint32_t)source);
+        if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
+            *err = errno;
+            close(fd);
+            return -1;
+        }
+    }
     if (connect(fd, (struct sockaddr *)&ss, len) != 0) {
         *err = errno;
         close(fd);
@@ -167,10 +183,17 @@ tcp_connect(int family, int port, int *err)
     return fd;
 }
 
+static int
+tcp_connect(int family, int port, int *err)
+{
+    return tcp_connect_from(family, 0, port, err);
+}
+
 /* ---- HTTP client ---- */
 
 struct http_call {
     int family;
+    int source; /* connect from 127.0.0.SOURCE (0: the default) */
     int port;
     const char *request;
     size_t request_len;
@@ -186,7 +209,8 @@ http_client(void *arg)
 {
     struct http_call *c = arg;
     size_t sent = 0;
-    int fd = tcp_connect(c->family ? c->family : AF_INET, c->port, &c->connect_err);
+    int fd =
+        tcp_connect_from(c->family ? c->family : AF_INET, c->source, c->port, &c->connect_err);
 
     c->reply_len = 0;
     c->eof = 0;
@@ -549,68 +573,127 @@ test_http_deadline(void **state)
     challenge_http_free(h);
 }
 
+/* Limits small enough for a test: 8 connections, 4 per address. */
+#define FLOOD_MAX 8
+#define FLOOD_PER_ADDRESS 4
+
+static int
+is_eof(int fd)
+{
+    char b;
+
+    return recv(fd, &b, 1, 0) == 0;
+}
+
+/* Has the server closed fd already?  (a poll of 0 ms: a held connection has nothing to read) */
+static int
+is_closed_now(int fd)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+
+    return poll(&p, 1, 0) == 1;
+}
+
 struct flood_call {
     int port;
-    int fds[CHALLENGE_NET_MAX_CONNS];
-    int extra_eof; /* the connection over the cap was closed at once */
-    double extra_ms;
-    struct http_call after; /* a request once the others are gone */
+    int first[FLOOD_PER_ADDRESS];  /* from 127.0.0.1, silent */
+    int over_eof;                  /* a fifth one from 127.0.0.1 was closed at once */
+    int first_held;                /* and the four were still open then */
+    int second[FLOOD_PER_ADDRESS]; /* from 127.0.0.2: partial requests */
+    int evicted_first;             /* the request from 127.0.0.3 closed first[0]... */
+    int others_held;               /* ...and nothing else */
+    int second_held;
+    struct http_call fresh; /* from 127.0.0.3 once the responder is full: served */
 };
 
 static void
 flood_client(void *arg)
 {
     struct flood_call *f = arg;
-    double start;
-    char b;
     int err, fd;
 
-    for (int i = 0; i < CHALLENGE_NET_MAX_CONNS; i++)
-        f->fds[i] = tcp_connect(AF_INET, f->port, &err);
-    start = now_ms();
-    if ((fd = tcp_connect(AF_INET, f->port, &err)) >= 0) {
-        f->extra_eof = recv(fd, &b, 1, 0) == 0;
-        f->extra_ms = now_ms() - start;
+    for (int i = 0; i < FLOOD_PER_ADDRESS; i++)
+        f->first[i] = tcp_connect_from(AF_INET, 1, f->port, &err);
+    if ((fd = tcp_connect_from(AF_INET, 1, f->port, &err)) >= 0) {
+        f->over_eof = is_eof(fd);
         close(fd);
     }
-    for (int i = 0; i < CHALLENGE_NET_MAX_CONNS; i++) {
-        if (f->fds[i] >= 0)
-            close(f->fds[i]);
+    f->first_held = 1;
+    for (int i = 0; i < FLOOD_PER_ADDRESS; i++)
+        f->first_held &= f->first[i] >= 0 && !is_closed_now(f->first[i]);
+    for (int i = 0; i < FLOOD_PER_ADDRESS; i++) {
+        f->second[i] = tcp_connect_from(AF_INET, 2, f->port, &err);
+        if (f->second[i] >= 0)
+            (void)send(f->second[i], "GET / HTTP/1.1\r\n", 16, MSG_NOSIGNAL);
     }
-    /* The server sees those closes soon; a request then is served (bounded retries). */
-    for (int i = 0; i < 100; i++) {
-        struct pollfd p = {-1, 0, 0};
-
-        http_client(&f->after);
-        if (strncmp(f->after.reply, "HTTP/1.1 200 ", 13) == 0)
-            break;
-        poll(&p, 0, 20);
+    /* Full now: the fresh request is served, the oldest silent connection makes room. */
+    http_client(&f->fresh);
+    f->evicted_first = f->first[0] >= 0 && is_eof(f->first[0]);
+    f->others_held = 1;
+    for (int i = 1; i < FLOOD_PER_ADDRESS; i++)
+        f->others_held &= !is_closed_now(f->first[i]);
+    f->second_held = 1;
+    for (int i = 0; i < FLOOD_PER_ADDRESS; i++)
+        f->second_held &= f->second[i] >= 0 && !is_closed_now(f->second[i]);
+    for (int i = 0; i < FLOOD_PER_ADDRESS; i++) {
+        if (f->first[i] >= 0)
+            close(f->first[i]);
+        if (f->second[i] >= 0)
+            close(f->second[i]);
     }
 }
 
 static void
-test_http_connection_cap(void **state)
+test_http_connection_limits(void **state)
 {
     struct challenge_http *h = NULL;
     struct flood_call *f = calloc(1, sizeof(*f));
+    struct challenge_net_limits limits = {FLOOD_MAX, FLOOD_PER_ADDRESS, 60000, 60000};
     char *cause = NULL;
 
     (void)state;
     assert_non_null(f);
     assert_int_equal(challenge_http_new(&loop, loopback4, 1, 0, &h, &cause), 0);
+    challenge_http_set_limits(h, &limits);
     assert_int_equal(challenge_http_add(h, TOKEN, KEYAUTH, &cause), 0);
     f->port = challenge_http_port(h, 0);
-    f->after.family = AF_INET;
-    f->after.port = f->port;
-    f->after.request = "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n\r\n";
-    f->after.request_len = strlen(f->after.request);
+    f->fresh.family = AF_INET;
+    f->fresh.source = 3;
+    f->fresh.port = f->port;
+    f->fresh.request = "GET /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n\r\n";
+    f->fresh.request_len = strlen(f->fresh.request);
     run_client(flood_client, f);
-    for (int i = 0; i < CHALLENGE_NET_MAX_CONNS; i++)
-        assert_true(f->fds[i] >= 0);
-    assert_true(f->extra_eof);
-    assert_true(f->extra_ms < 5000); /* not the 10 s deadline */
-    expect_reply(&f->after, 200, KEYAUTH);
+    assert_true(f->over_eof);
+    assert_true(f->first_held);
+    expect_reply(&f->fresh, 200, KEYAUTH);
+    assert_true(f->evicted_first);
+    assert_true(f->others_held);
+    assert_true(f->second_held);
     free(f);
+    challenge_http_free(h);
+}
+
+/* A silent connection is closed at the first-byte deadline; one that spoke, at the other. */
+static void
+test_http_first_byte_deadline(void **state)
+{
+    struct challenge_http *h = NULL;
+    struct challenge_net_limits limits = {0, 0, 200, 1500};
+    struct silent_call s = {0};
+    char *cause = NULL;
+
+    (void)state;
+    assert_int_equal(challenge_http_new(&loop, loopback4, 1, 1, &h, &cause), 0);
+    challenge_http_set_limits(h, &limits);
+    s.port = challenge_http_port(h, 0);
+    run_client(silent_client, &s);
+    assert_true(s.eof);
+    assert_true(s.elapsed_ms >= 150 && s.elapsed_ms < 1400);
+    memset(&s, 0, sizeof(s));
+    s.port = challenge_http_port(h, 0);
+    run_client(trickle_client, &s);
+    assert_true(s.eof);
+    assert_true(s.elapsed_ms >= 1400);
     challenge_http_free(h);
 }
 
@@ -1200,7 +1283,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_http_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_deadline, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_connection_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_connection_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_first_byte_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_listen_on_demand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_bind_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_set_listen, setup, teardown),
