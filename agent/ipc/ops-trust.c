@@ -18,6 +18,7 @@
 
 #include "agent.h"
 #include "err.h"
+#include "fsutil.h"
 #include "log.h"
 #include "pem.h"
 #include "probe.h"
@@ -424,7 +425,7 @@ on_command_timeout(uv_timer_t *t)
 static void
 run_system_command(struct trust_change *tc)
 {
-    char *argv[MAX_COMMAND_ARGS + 1], *copy = strdup(tc->command), *p;
+    char *argv[MAX_COMMAND_ARGS + 1], *copy = strdup(tc->command), *p, *why = NULL;
     uv_process_options_t opts;
     uv_stdio_container_t stdio[3];
     int argc = 0, rc;
@@ -445,6 +446,16 @@ run_system_command(struct trust_change *tc)
     argv[argc] = NULL;
     if (argc == 0) {
         err_set(&tc->system_error, "trust_system_command is empty");
+        free(copy);
+        change_finish(tc);
+        return;
+    }
+    /* A program others could have replaced is not run as the agent (issue 14). */
+    if (argv[0][0] == '/' && fsutil_check_program(argv[0], &why) != 0) {
+        err_set(&tc->system_error, "refusing to run trust_system_command %s: %s", argv[0],
+                why != NULL ? why : "unsafe path");
+        log_error("trust: %s", tc->system_error);
+        free(why);
         free(copy);
         change_finish(tc);
         return;
