@@ -846,8 +846,7 @@ walk_open(struct walk *w, const char *name, const char *shown, unsigned flags, i
                 err_set(cause, "%s is a symbolic link", shown);
                 return -E_DENIED;
             }
-            err_set(cause, "%s is not a directory", shown);
-            return -E_BAD_INPUT;
+            return fail(cause, ENOTDIR, "open directory", shown);
         }
         if (e == ENOENT) {
             err_set(cause, "%s does not exist", shown);
