@@ -371,9 +371,12 @@ hooks_check(const struct hooks_run_args *args, char **cause)
     }
     if (prog == NULL)
         goto out;
-    if ((rc = fsutil_check_program(prog, &why)) != 0)
+    /* A missing or odd program is left to the spawn, which says so as before. */
+    if ((rc = fsutil_check_program(prog, &why)) == -E_DENIED)
         err_set(cause, "%s: refusing to run %s: %s", args->what, prog,
                 why != NULL ? why : err_message(rc));
+    else
+        rc = 0;
 out:
     free(why);
     free(prog);

@@ -28,7 +28,8 @@ struct hooks_run_args {
  * first word, or argv[0]), checks it with fsutil_check_program (a file and
  * directories that only root or the agent's user can change; links followed
  * only where they are safe).  -E_DENIED with words naming the path.  A
- * program found through PATH is not checked.  Any thread.
+ * program found through PATH is not checked; a missing one is left to the
+ * spawn to report.  Any thread.
  */
 int hooks_check(const struct hooks_run_args *args, char **cause);
 

