@@ -340,10 +340,12 @@ command_program(const char *command, int *nomem)
     }
     if (end == p || !absolute(p))
         return NULL;
-    if ((prog = strndup(p, (size_t)(end - p))) == NULL) {
+    if ((prog = malloc((size_t)(end - p) + 1)) == NULL) {
         *nomem = 1;
         return NULL;
     }
+    memcpy(prog, p, (size_t)(end - p));
+    prog[end - p] = '\0';
     /* Expansions and globs are the shell's: no one path to check. */
     if (!quote && strpbrk(prog, "$*?[~") != NULL) {
         free(prog);
