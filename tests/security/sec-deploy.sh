@@ -45,11 +45,12 @@ start_agent
 # --- the legitimate deploy, under $T (root, in the sticky /tmp): written as before ------------
 run 0 ctl selfsigned ok --dns ok.test --deploy-files "$OK/certs" --deploy-pfx "$OK/ok.pfx" \
     --deploy-hook "$T/hook.sh"
+# The first deploy runs after selfsigned returns; its hook runs after the files are written.
+check "legit: the hook ran" wait_for 30 grep -qx ok "$T/hook.ran"
 check "legit: files written" test -s "$OK/certs/cert.pem" -a -s "$OK/certs/privkey.pem"
 check "legit: key 0600" test "$(mode_of "$OK/certs/privkey.pem")" = 600
 check "legit: directory created 0755" test "$(mode_of "$OK/certs")" = 755
 check "legit: PFX written" test -s "$OK/ok.pfx"
-check "legit: the hook ran" wait_for 30 grep -qx ok "$T/hook.ran"
 run 0 ctl deploy ok
 
 # --- --deploy-files: the target's parent belongs to nobody, who links it to protected ---------
