@@ -85,4 +85,73 @@ int fsutil_exists(const char *path);
 int fsutil_lock(const char *path, int *handle, char **cause);
 void fsutil_unlock(int handle);
 
+/*
+ * Files outside the store (deploy targets, certctl export, the trust system
+ * directory, hook programs) live in directories that other users may reach.
+ * These functions never follow a symbolic link an attacker could plant:
+ *
+ * fsutil_dir_open opens the directory at an absolute path one component at a
+ * time from the root, without following a symbolic link at any level (a link
+ * anywhere is refused), and checks every directory on the way and the last
+ * one: owned by root or by this process's effective user, and not writable by
+ * group or others, except a sticky directory (such as /tmp) that is not the
+ * last one, since in it only the owner of the next directory, already
+ * checked, can replace that directory (sshd's StrictModes).  A refusal is
+ * -E_DENIED with words naming the directory and why ("/srv/x is a symbolic
+ * link", "/srv/www is writable by group (mode 0775)").  With
+ * FSUTIL_DIR_CREATE, missing directories are created with exactly mode;
+ * otherwise a missing one is -E_NOT_FOUND.  A relative path is -E_BAD_INPUT.
+ * Windows: the path is checked for reparse points (symbolic links,
+ * junctions) one component at a time; owners and ACLs are not checked there.
+ */
+#define FSUTIL_DIR_CREATE 1u
+
+struct fsutil_dir;
+
+int fsutil_dir_open(const char *path, unsigned flags, int mode, struct fsutil_dir **out,
+                    char **cause);
+/* Closes what fsutil_dir_open opened; NULL is a no-op. */
+void fsutil_dir_free(struct fsutil_dir *dir);
+/* The path the directory was opened as (for messages); borrowed. */
+const char *fsutil_dir_path(const struct fsutil_dir *dir);
+
+/*
+ * fsutil_write_atomic for the file name (no separator) in dir: the temp file
+ * is created relative to the directory (exclusively, never through a link),
+ * written, fsynced and renamed over name, and the directory is fsynced.
+ * Whatever name was (a link included) is replaced, never written through.
+ */
+int fsutil_dir_write(struct fsutil_dir *dir, const char *name, const void *data, size_t len,
+                     int mode, char **cause);
+
+/* Removes the file or link name (never followed) from dir; a missing one is fine. */
+int fsutil_dir_remove(struct fsutil_dir *dir, const char *name, char **cause);
+
+/*
+ * The names of the regular files in dir (not links, not directories), a
+ * heap array of heap strings; free with fsutil_names_free.
+ */
+int fsutil_dir_list(struct fsutil_dir *dir, char ***names, size_t *n, char **cause);
+void fsutil_names_free(char **names, size_t n);
+
+/*
+ * Writes path atomically through fsutil_dir_open(its directory, flags) and
+ * fsutil_dir_write.  A relative path is taken from the working directory,
+ * whose chain is checked like the rest.
+ */
+int fsutil_write_safe(const char *path, unsigned flags, const void *data, size_t len, int mode,
+                      char **cause);
+
+/*
+ * Checks the program at the absolute path before the agent runs it: a regular
+ * file owned by root or this process's user, not writable by group or
+ * others, in directories that pass fsutil_dir_open's checks.  A symbolic link
+ * (/bin -> usr/bin, /usr/bin/python3 -> python3.11) is followed only when it
+ * is owned by root or this user and lies in a directory that passed, since
+ * only that directory's owner can change it; its target is checked the same
+ * way.  -E_DENIED with words naming the path and why.  Windows: reparse
+ * points are refused; owners and ACLs are not checked there.
+ */
+int fsutil_check_program(const char *path, char **cause);
+
 #endif

@@ -401,7 +401,8 @@ cmd_export(struct ctl *ctl, int argc, char **argv)
         }
         memset(d->valuestring, 0, strlen(d->valuestring));
         len = (size_t)n;
-        if (fsutil_write_atomic(a.out, data, len, has_key ? 0600 : 0644, &cause) != 0) {
+        /* Never through a planted link, nor into a directory another user controls. */
+        if (fsutil_write_safe(a.out, 0, data, len, has_key ? 0600 : 0644, &cause) != 0) {
             fprintf(stderr, "certctl export: %s\n", cause);
             rc = EXIT_AGENT_ERROR;
             goto out;

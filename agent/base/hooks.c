@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "fsutil.h"
 #include "log.h"
 #include "platform.h"
 
@@ -303,6 +304,85 @@ free_env(char **envp)
     for (size_t i = 0; envp != NULL && envp[i] != NULL; i++)
         free(envp[i]);
     free(envp);
+}
+
+/* Is p an absolute path: "/x", "C:\\x" or "C:/x", "\\\\server\\share"? */
+static int
+absolute(const char *p)
+{
+    return p[0] == '/' ||
+           (((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z')) && p[1] == ':' &&
+            (p[2] == '\\' || p[2] == '/')) ||
+           (p[0] == '\\' && p[1] == '\\');
+}
+
+/*
+ * The program of a shell command line: its first word, unquoted when it is
+ * in quotes; NULL (nothing to check) when it is not a plain absolute path,
+ * or on allocation failure (*nomem set).
+ */
+static char *
+command_program(const char *command, int *nomem)
+{
+    const char *p = command, *end;
+    char quote = 0;
+    char *prog;
+
+    *nomem = 0;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '"' || *p == '\'') {
+        quote = *p++;
+        if ((end = strchr(p, quote)) == NULL)
+            return NULL;
+    } else {
+        end = p + strcspn(p, " \t\n;&|<>()`");
+    }
+    if (end == p || !absolute(p))
+        return NULL;
+    if ((prog = malloc((size_t)(end - p) + 1)) == NULL) {
+        *nomem = 1;
+        return NULL;
+    }
+    memcpy(prog, p, (size_t)(end - p));
+    prog[end - p] = '\0';
+    /* Expansions and globs are the shell's: no one path to check. */
+    if (!quote && strpbrk(prog, "$*?[~") != NULL) {
+        free(prog);
+        return NULL;
+    }
+    return prog;
+}
+
+int
+hooks_check(const struct hooks_run_args *args, char **cause)
+{
+    char *prog = NULL, *why = NULL;
+    int nomem = 0, rc = 0;
+
+    if (args->argv != NULL) {
+        if (args->argv[0] != NULL && absolute(args->argv[0]) &&
+            (prog = strdup(args->argv[0])) == NULL)
+            nomem = 1;
+    } else if (args->command != NULL) {
+        prog = command_program(args->command, &nomem);
+    }
+    if (nomem) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    if (prog == NULL)
+        goto out;
+    /* A missing or odd program is left to the spawn, which says so as before. */
+    if ((rc = fsutil_check_program(prog, &why)) == -E_DENIED)
+        err_set(cause, "%s: refusing to run %s: %s", args->what, prog,
+                why != NULL ? why : err_message(rc));
+    else
+        rc = 0;
+out:
+    free(why);
+    free(prog);
+    return rc;
 }
 
 int

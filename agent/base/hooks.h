@@ -23,6 +23,16 @@ struct hooks_run_args {
     void *arg;
 };
 
+/*
+ * Before a hook runs: when its program is an absolute path (the command's
+ * first word, or argv[0]), checks it with fsutil_check_program (a file and
+ * directories that only root or the agent's user can change; links followed
+ * only where they are safe).  -E_DENIED with words naming the path.  A
+ * program found through PATH is not checked; a missing one is left to the
+ * spawn to report.  Any thread.
+ */
+int hooks_check(const struct hooks_run_args *args, char **cause);
+
 int hooks_new(uv_loop_t *loop, struct hooks **out);
 /* Starts a hook; done is called later (never from inside hooks_run). */
 int hooks_run(struct hooks *h, const struct hooks_run_args *args, char **cause);

@@ -61,3 +61,23 @@ temps_remove_stale(const char *dir, const char *base)
     uv_fs_req_cleanup(&req);
     return removed;
 }
+
+unsigned
+temps_remove_stale_in(struct fsutil_dir *dir, const char *base)
+{
+    char **names = NULL;
+    size_t n = 0;
+    unsigned removed = 0;
+
+    if (fsutil_dir_list(dir, &names, &n, NULL) != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!stale_temp(names[i], base) || fsutil_dir_remove(dir, names[i], NULL) != 0)
+            continue;
+        log_info("removed %s/%s, left by a write that was cut short", fsutil_dir_path(dir),
+                 names[i]);
+        removed++;
+    }
+    fsutil_names_free(names, n);
+    return removed;
+}

@@ -12,4 +12,8 @@
  */
 unsigned temps_remove_stale(const char *dir, const char *base);
 
+struct fsutil_dir;
+/* The same in a directory opened with fsutil_dir_open (outside the store). */
+unsigned temps_remove_stale_in(struct fsutil_dir *dir, const char *base);
+
 #endif

@@ -870,17 +870,56 @@ run_free(struct run *r)
     free(r);
 }
 
+/*
+ * Splits the absolute file path into its directory and its name (heap
+ * strings); -E_NOMEM, or -E_BAD_INPUT when there is no directory part.
+ */
 static int
-write_file(const char *dir, const char *file, const unsigned char *data, size_t len, int mode,
-           char **cause)
+split_path(const char *path, char **dir, char **base)
 {
-    char *path = fsutil_join(dir, file);
+    const char *slash = strrchr(path, '/');
+
+#ifdef _WIN32 /* Windows paths may use either separator; elsewhere '\\' is a name's */
+    if (strrchr(path, '\\') > slash)
+        slash = strrchr(path, '\\');
+#endif
+    *dir = *base = NULL;
+    if (slash == NULL || slash[1] == '\0')
+        return -E_BAD_INPUT;
+    if ((*dir = malloc((size_t)(slash - path) + 2)) == NULL ||
+        (*base = strdup(slash + 1)) == NULL) {
+        free(*dir);
+        *dir = NULL;
+        return -E_NOMEM;
+    }
+    memcpy(*dir, path, (size_t)(slash - path) + 1);
+    /* "/x" is in "/", "C:\\x" in "C:\\"; elsewhere the separator goes. */
+    (*dir)[slash == path || (slash == path + 2 && path[1] == ':') ? (size_t)(slash - path) + 1
+                                                                  : (size_t)(slash - path)] = '\0';
+    return 0;
+}
+
+/*
+ * The files target DIR: opened (created when missing) without following a
+ * link and checked (fsutil_dir_open), then each file written relative to it.
+ */
+static int
+write_files(const char *path, const char *const *files, unsigned char *const *data,
+            const size_t *len, char **cause)
+{
+    struct fsutil_dir *dir = NULL;
     int rc;
 
-    if (path == NULL)
-        return -E_NOMEM;
-    rc = fsutil_write_atomic(path, data, len, mode, cause);
-    free(path);
+    if ((rc = fsutil_dir_open(path, FSUTIL_DIR_CREATE, 0755, &dir, cause)) != 0)
+        return rc;
+    for (size_t f = 0; f < 4 && rc == 0; f++) {
+        if (data[f] != NULL)
+            rc = fsutil_dir_write(dir, files[f], data[f], len[f], f == 3 ? 0600 : 0644, cause);
+    }
+    /* A deploy cut short may have left a temporary copy (of the key, too). */
+    for (size_t f = 0; f < 4 && rc == 0; f++)
+        temps_remove_stale_in(dir, files[f]);
+    fsutil_dir_free(dir);
     return rc;
 }
 
@@ -938,22 +977,35 @@ write_pfx(struct run *r, const struct deploy_target *t, const unsigned char *cer
           const unsigned char *chain, size_t chain_len, const unsigned char *key_pem,
           size_t key_len, char **cause)
 {
+    struct fsutil_dir *dir = NULL;
     unsigned char *pfx = NULL;
     size_t pfx_len = 0;
-    char *password = NULL;
+    char *password = NULL, *dirpath = NULL, *base = NULL;
     int rc;
 
     if (key_pem == NULL) {
         err_set(cause, "the current version has no private key to put in a PFX");
         return -E_BAD_INPUT;
     }
+    if ((rc = split_path(t->path, &dirpath, &base)) != 0) {
+        if (rc == -E_BAD_INPUT)
+            err_set(cause, "%s is not a file path", t->path);
+        goto out;
+    }
+    /* Its directory must exist and be safe before the key is exported. */
+    if ((rc = fsutil_dir_open(dirpath, 0, 0755, &dir, cause)) != 0)
+        goto out;
     if ((rc = read_password(t->password_file, &password, cause)) != 0)
         goto out;
     if ((rc = make_pfx(r, cert, cert_len, chain, chain_len, key_pem, key_len, password, &pfx,
                        &pfx_len, cause)) != 0)
         goto out;
-    rc = fsutil_write_atomic(t->path, pfx, pfx_len, 0600, cause);
+    if ((rc = fsutil_dir_write(dir, base, pfx, pfx_len, 0600, cause)) == 0)
+        temps_remove_stale_in(dir, base); /* of a write cut short */
 out:
+    fsutil_dir_free(dir);
+    free(dirpath);
+    free(base);
     if (password != NULL)
         keys_free_secret(password, strlen(password));
     keys_free_secret(pfx, pfx_len);
@@ -991,25 +1043,6 @@ write_store(struct run *r, const struct deploy_target *t, const unsigned char *c
     return rc;
 }
 
-/* Removes the temporary copies a cut-short write of path left beside it. */
-static void
-remove_stale_temps_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir;
-
-#ifdef _WIN32
-    if (strrchr(path, '\\') > slash)
-        slash = strrchr(path, '\\');
-#endif
-    if (slash == NULL || (dir = malloc((size_t)(slash - path) + 2)) == NULL)
-        return;
-    memcpy(dir, path, (size_t)(slash - path) + 1);
-    dir[slash == path ? 1 : (size_t)(slash - path)] = '\0';
-    temps_remove_stale(dir, slash + 1);
-    free(dir);
-}
-
 /* Pool: writes every target; the first failure is kept, the others still run. */
 static void
 deploy_run(uv_work_t *work)
@@ -1038,22 +1071,12 @@ deploy_run(uv_work_t *work)
         char *why = NULL;
 
         if (t->type == DEPLOY_FILES) {
-            rc = fsutil_mkdir_p(t->path, 0755, &why);
-            for (size_t f = 0; f < 4 && rc == 0; f++) {
-                if (data[f] == NULL)
-                    continue;
-                rc = write_file(t->path, files[f], data[f], len[f], f == 3 ? 0600 : 0644, &why);
-            }
-            /* A deploy cut short may have left a temporary copy (of the key, too). */
-            for (size_t f = 0; f < 4 && rc == 0; f++)
-                temps_remove_stale(t->path, files[f]);
+            rc = write_files(t->path, files, data, len, &why);
         } else if (t->type == DEPLOY_STORE) {
             rc = write_store(r, t, data[0], len[0], data[1], len[1], data[3], len[3],
                              &r->thumbprints[i], &why);
         } else {
             rc = write_pfx(r, t, data[0], len[0], data[1], len[1], data[3], len[3], &why);
-            if (rc == 0)
-                remove_stale_temps_of(t->path);
         }
         if (rc == 0) {
             r->written++;
@@ -1197,7 +1220,9 @@ run_next_hook(struct run *r)
     a.timeout_s = r->timeout;
     a.done = hook_done;
     a.arg = r;
-    rc = hooks_run(r->d->hooks, &a, &cause);
+    /* A hook program others could have replaced is not run as the agent. */
+    if ((rc = hooks_check(&a, &cause)) == 0)
+        rc = hooks_run(r->d->hooks, &a, &cause);
     for (size_t i = 0; i < n; i++)
         free(env[i]);
     if (rc != 0) {

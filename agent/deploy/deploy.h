@@ -26,8 +26,13 @@
  *          Windows only: elsewhere such a target is refused when added.  The
  *          config's windows_store, when set, is such a target (defaults) for
  *          every certificate without one of its own.
+ * A files or pfx target is written relative to its directory, opened from
+ * "/" without following a link, each directory owned by root or the agent
+ * and not writable by others (fsutil_dir_open); a target that breaks the
+ * rule fails with the directory named.
  * then the deploy hooks run (the certificate's own, then the config's
- * deploy_hook), one after the other.  Deploys of one name never overlap:
+ * deploy_hook), one after the other; one whose program is an absolute path
+ * that others could change is refused (hooks_check).  Deploys of one name never overlap:
  * a change during a deploy is deployed again once it ends, from the then
  * current version.  After a failed renewal the failure hooks run the same
  * way.  Hook environment (never a secret):

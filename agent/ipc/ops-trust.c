@@ -18,6 +18,7 @@
 
 #include "agent.h"
 #include "err.h"
+#include "fsutil.h"
 #include "log.h"
 #include "pem.h"
 #include "probe.h"
@@ -425,6 +426,7 @@ static void
 run_system_command(struct trust_change *tc)
 {
     char *argv[MAX_COMMAND_ARGS + 1], *copy = strdup(tc->command), *p, **spawn_args = NULL;
+    char *why = NULL;
     uv_process_options_t opts;
     uv_stdio_container_t stdio[3];
     int argc = 0, rc;
@@ -449,6 +451,17 @@ run_system_command(struct trust_change *tc)
         change_finish(tc);
         return;
     }
+    /* A program others could have replaced is not run as the agent (issue 14). */
+    if (argv[0][0] == '/' && fsutil_check_program(argv[0], &why) == -E_DENIED) {
+        err_set(&tc->system_error, "refusing to run trust_system_command %s: %s", argv[0],
+                why != NULL ? why : "unsafe path");
+        log_error("trust: %s", tc->system_error);
+        free(why);
+        free(copy);
+        change_finish(tc);
+        return;
+    }
+    free(why); /* a missing program: the spawn says so */
     memset(&opts, 0, sizeof(opts));
     memset(stdio, 0, sizeof(stdio));
     stdio[0].flags = UV_IGNORE;

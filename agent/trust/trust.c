@@ -262,13 +262,27 @@ entry_path(const char *dir, const char *id, int intermediate)
     return path;
 }
 
-static char *
-system_path(const char *sysdir, const char *id)
+/* The file name of an anchor in the system directory. */
+static void
+system_name(const char *id, char *name, size_t len)
 {
-    char name[80];
+    snprintf(name, len, "certagent-%.16s.crt", id);
+}
 
-    snprintf(name, sizeof(name), "certagent-%.16s.crt", id);
-    return fsutil_join(sysdir, name);
+/*
+ * Opens trust_system_dir without following a link and checks it and its
+ * parents (fsutil_dir_open); it is never created.
+ */
+static int
+system_dir_open(const char *sysdir, struct fsutil_dir **dir, char **cause)
+{
+    char *why = NULL;
+    int rc;
+
+    if ((rc = fsutil_dir_open(sysdir, 0, 0755, dir, &why)) != 0)
+        err_set(cause, "trust_system_dir %s: %s", sysdir, why != NULL ? why : err_message(rc));
+    free(why);
+    return rc;
 }
 
 static int
@@ -315,32 +329,42 @@ trust_file_remove(const char *dir, const char *id, int intermediate, char **caus
 int
 trust_system_write(const char *sysdir, X509 *cert, const char *id, char **cause)
 {
-    char *path = system_path(sysdir, id);
+    struct fsutil_dir *dir = NULL;
+    char name[80], *pem = NULL;
+    size_t len = 0;
     int rc;
 
-    if (path == NULL)
-        return -E_NOMEM;
-    if (!fsutil_is_dir(sysdir)) {
-        err_set(cause, "trust_system_dir %s is not a directory", sysdir);
-        free(path);
-        return -E_NOT_FOUND;
-    }
-    rc = write_pem(path, cert, cause);
-    free(path);
+    system_name(id, name, sizeof(name));
+    if ((rc = system_dir_open(sysdir, &dir, cause)) != 0)
+        goto out;
+    if ((rc = pem_write_cert(cert, &pem, &len, cause)) != 0)
+        goto out;
+    rc = fsutil_dir_write(dir, name, pem, len, 0644, cause);
+out:
+    free(pem);
+    fsutil_dir_free(dir);
     return rc;
 }
 
 int
 trust_system_remove(const char *sysdir, const char *id, char **cause)
 {
-    char *path = system_path(sysdir, id);
+    struct fsutil_dir *dir = NULL;
+    char name[80];
     int rc;
 
-    if (path == NULL)
-        return -E_NOMEM;
-    if ((rc = fsutil_remove_tree(path, cause)) == 0 && fsutil_is_dir(sysdir))
-        rc = fsutil_fsync_dir(sysdir, cause);
-    free(path);
+    system_name(id, name, sizeof(name));
+    rc = system_dir_open(sysdir, &dir, cause);
+    if (rc == -E_NOT_FOUND) {
+        rc = 0; /* no directory, nothing to remove */
+        if (cause != NULL) {
+            free(*cause);
+            *cause = NULL;
+        }
+    } else if (rc == 0) {
+        rc = fsutil_dir_remove(dir, name, cause);
+    }
+    fsutil_dir_free(dir);
     return rc;
 }
 

@@ -55,7 +55,13 @@ void trust_delete(struct trust *t, size_t i);
 /* Pool thread: writes or removes the entry's file under dir (STATE/trust). */
 int trust_file_write(const char *dir, X509 *cert, const char *id, int intermediate, char **cause);
 int trust_file_remove(const char *dir, const char *id, int intermediate, char **cause);
-/* Pool thread: the copy of an anchor in the system directory (certagent-ID16.crt). */
+/*
+ * Pool thread: the copy of an anchor in the system directory
+ * (certagent-ID16.crt).  The directory is walked without following a link
+ * and must be safe (fsutil_dir_open: owned by root or the agent, not
+ * writable by others); it is never created.  A missing one has nothing to
+ * remove.
+ */
 int trust_system_write(const char *sysdir, X509 *cert, const char *id, char **cause);
 int trust_system_remove(const char *sysdir, const char *id, char **cause);
 /* The id (hex fingerprint) of cert into buf of at least 65 bytes. */

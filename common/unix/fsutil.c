@@ -205,18 +205,20 @@ fsutil_fsync_dir(const char *path, char **cause)
 }
 
 /*
- * Creates path exclusively with exactly `mode` (the umask does not apply),
- * writes data and fsyncs it.  Messages name `shown` (the file the caller is
- * writing, which is not the temp name).  A file this call created is removed
- * again on failure; -E_EXISTS when path exists.
+ * Creates name (relative to the directory dirfd, or a path with AT_FDCWD)
+ * exclusively with exactly `mode` (the umask does not apply), never through a
+ * link, writes data and fsyncs it.  Messages name `shown` (the file the
+ * caller is writing, which is not the temp name).  A file this call created
+ * is removed again on failure; -E_EXISTS when name exists.
  */
 static int
-create_file(const char *path, const char *shown, const void *data, size_t len, int mode,
-            char **cause)
+create_file_at(int dirfd, const char *name, const char *shown, const void *data, size_t len,
+               int mode, char **cause)
 {
     int fd, rc = 0;
 
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, (mode_t)mode);
+    fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+                (mode_t)mode);
     if (fd < 0)
         return fail(cause, errno, "create", shown);
     if (fchmod(fd, (mode_t)mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
@@ -230,47 +232,82 @@ create_file(const char *path, const char *shown, const void *data, size_t len, i
         rc = rc == -E_NOMEM ? rc : -E_IO;
     }
     if (rc != 0)
-        (void)unlink(path);
+        (void)unlinkat(dirfd, name, 0);
     return rc;
 }
 
 int
 fsutil_write_new(const char *path, const void *data, size_t len, int mode, char **cause)
 {
-    return create_file(path, path, data, len, mode, cause);
+    return create_file_at(AT_FDCWD, path, path, data, len, mode, cause);
+}
+
+/*
+ * The one atomic replace: a temp file beside name in the directory dirfd
+ * (shown as dirshown), renamed over name, then the directory fsynced.  shown
+ * is the path of name, for messages.
+ */
+static int
+write_atomic_at(int dirfd, const char *dirshown, const char *name, const char *shown,
+                const void *data, size_t len, int mode, char **cause)
+{
+    char *tmp = NULL;
+    int rc = -E_EXISTS;
+
+    /* A name already taken can only be a stale temp of a dead process: take the next. */
+    for (int attempt = 0; attempt < TEMP_ATTEMPTS && rc == -E_EXISTS; attempt++) {
+        free(tmp);
+        if ((tmp = temp_name(name, "tmp")) == NULL) {
+            rc = -E_NOMEM;
+            goto out;
+        }
+        rc = create_file_at(dirfd, tmp, shown, data, len, mode, cause);
+    }
+    if (rc != 0)
+        goto out;
+    if (renameat(dirfd, tmp, dirfd, name) != 0) {
+        rc = fail(cause, errno, "replace", shown);
+        (void)unlinkat(dirfd, tmp, 0);
+        goto out;
+    }
+    /* Some file systems cannot sync a directory (EINVAL); they need not. */
+    if (fsync(dirfd) != 0 && errno != EINVAL)
+        rc = fail(cause, errno, "sync directory", dirshown);
+out:
+    if (rc == -E_NOMEM)
+        err_set(cause, "cannot write %s: out of memory", shown);
+    free(tmp);
+    return rc;
+}
+
+/* The last component of path (after the last '/'); path itself when none. */
+static const char *
+base_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    return slash != NULL ? slash + 1 : path;
 }
 
 int
 fsutil_write_atomic(const char *path, const void *data, size_t len, int mode, char **cause)
 {
-    char *tmp = NULL, *dir = NULL;
-    int rc = -E_EXISTS;
+    char *dir = NULL;
+    int dirfd = -1, rc;
 
     if ((dir = dir_of(path)) == NULL) {
+        err_set(cause, "cannot write %s: out of memory", path);
         rc = -E_NOMEM;
         goto out;
     }
-    /* A name already taken can only be a stale temp of a dead process: take the next. */
-    for (int attempt = 0; attempt < TEMP_ATTEMPTS && rc == -E_EXISTS; attempt++) {
-        free(tmp);
-        if ((tmp = temp_name(path, "tmp")) == NULL) {
-            rc = -E_NOMEM;
-            goto out;
-        }
-        rc = create_file(tmp, path, data, len, mode, cause);
-    }
-    if (rc != 0)
-        goto out;
-    if (rename(tmp, path) != 0) {
-        rc = fail(cause, errno, "replace", path);
-        (void)unlink(tmp);
+    if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        rc = fail(cause, errno, "create", path);
         goto out;
     }
-    rc = fsutil_fsync_dir(dir, cause);
+    rc = write_atomic_at(dirfd, dir, base_of(path), path, data, len, mode, cause);
 out:
-    if (rc == -E_NOMEM)
-        err_set(cause, "cannot write %s: out of memory", path);
-    free(tmp);
+    if (dirfd >= 0)
+        close(dirfd);
     free(dir);
     return rc;
 }
@@ -614,4 +651,600 @@ fsutil_unlock(int handle)
 {
     if (handle >= 0)
         close(handle);
+}
+
+/* Directories outside the store, walked without following planted links. */
+
+/* Links followed and ".." taken in one walk before it is refused as a loop. */
+#define WALK_HOPS_MAX 40
+
+/* O_PATH opens a directory that this user may search but not read. */
+#ifdef O_PATH
+#define WALK_OPEN (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+#else
+#define WALK_OPEN (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+#endif
+
+struct fsutil_dir {
+    int fd;     /* O_RDONLY: for writes, renames, fsync and listing */
+    char *path; /* as resolved, without "." or ".." */
+};
+
+/* May files of this owner be trusted: root or the user this process runs as? */
+static int
+owner_ok(uid_t uid)
+{
+    return uid == 0 || uid == geteuid();
+}
+
+/* Refuses what another user owns, with words naming shown. */
+static int
+check_owner(const struct stat *st, const char *shown, char **cause)
+{
+    if (owner_ok(st->st_uid))
+        return 0;
+    if (geteuid() == 0)
+        err_set(cause, "%s is owned by uid %lu, not by root", shown, (unsigned long)st->st_uid);
+    else
+        err_set(cause, "%s is owned by uid %lu, neither root nor this user (uid %lu)", shown,
+                (unsigned long)st->st_uid, (unsigned long)geteuid());
+    return -E_DENIED;
+}
+
+/* Refuses what group or others may write to. */
+static int
+check_writable(const struct stat *st, const char *shown, char **cause)
+{
+    mode_t w = st->st_mode & (S_IWGRP | S_IWOTH);
+
+    if (w == 0)
+        return 0;
+    err_set(cause, "%s is writable by %s (mode %04o)", shown,
+            w == (S_IWGRP | S_IWOTH) ? "group and others"
+            : w == S_IWGRP           ? "group"
+                                     : "others",
+            (unsigned)(st->st_mode & 07777));
+    return -E_DENIED;
+}
+
+/*
+ * A directory on the way: trusted owner and not writable by others, except
+ * that a sticky directory (/tmp) is fine on the way (not last): there only
+ * the owner of the next component, which is checked in turn, can replace it.
+ */
+static int
+check_dir(int fd, const char *shown, int last, char **cause)
+{
+    struct stat st;
+    int rc;
+
+    if (fstat(fd, &st) != 0)
+        return fail(cause, errno, "check", shown);
+    if (!S_ISDIR(st.st_mode)) {
+        err_set(cause, "%s is not a directory", shown);
+        return -E_BAD_INPUT;
+    }
+    if ((rc = check_owner(&st, shown, cause)) != 0)
+        return rc;
+    if (!last && (st.st_mode & S_ISVTX))
+        return 0;
+    return check_writable(&st, shown, cause);
+}
+
+/* Growing path text for messages and for the walk's restarts. */
+static int
+path_append(char **path, const char *comp, size_t len)
+{
+    size_t have = strlen(*path);
+    char *p = realloc(*path, have + 1 + len + 1);
+
+    if (p == NULL)
+        return -E_NOMEM;
+    p[have] = '/';
+    memcpy(p + have + 1, comp, len);
+    p[have + 1 + len] = '\0';
+    *path = p;
+    return 0;
+}
+
+/* "HEAD/TAIL" (TAIL may be empty), heap; NULL on allocation failure. */
+static char *
+path_concat(const char *head, const char *tail)
+{
+    char *s = NULL;
+
+    err_set(&s, "%s/%s", head, tail);
+    return s;
+}
+
+/* Where a walk stands: a checked directory, its resolved path, what is left. */
+struct walk {
+    int fd;
+    char *shown; /* resolved, "" for the root */
+    char *todo;  /* the path still to walk, absolute, restarted from the root */
+    unsigned hops;
+};
+
+/* Starts (again) at the root with todo. */
+static int
+walk_restart(struct walk *w, char *todo, char **cause)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    free(w->shown);
+    free(w->todo);
+    w->todo = todo;
+    w->shown = strdup("");
+    if (todo == NULL || w->shown == NULL) {
+        w->fd = -1;
+        err_set(cause, "cannot check a path: out of memory");
+        return -E_NOMEM;
+    }
+    if (++w->hops > WALK_HOPS_MAX) {
+        w->fd = -1;
+        err_set(cause, "%s: too many symbolic links or '..'", todo);
+        return -E_BAD_INPUT;
+    }
+    if ((w->fd = open("/", WALK_OPEN)) < 0)
+        return fail(cause, errno, "open directory", "/");
+    return 0;
+}
+
+/*
+ * Replaces the walk by dir/target/rest (target absolute: target/rest), the
+ * resolved prefix being link-free, so that the restart sees what the kernel
+ * would.  ".." is walked as a link to the parent.
+ */
+static int
+walk_jump(struct walk *w, const char *target, const char *rest, char **cause)
+{
+    char *head = NULL, *todo;
+
+    if (target[0] == '/') {
+        head = strdup(target);
+    } else {
+        err_set(&head, "%s/%s", w->shown, target);
+    }
+    todo = head != NULL ? path_concat(head, rest) : NULL;
+    free(head);
+    return walk_restart(w, todo, cause);
+}
+
+/*
+ * Opens name in the walk's directory, creating it when asked; *fd, or 1 for
+ * a link when follow, or an error.
+ */
+static int
+walk_open(struct walk *w, const char *name, const char *shown, unsigned flags, int mode,
+          int follow, int *fd, char **cause)
+{
+    int created = 0;
+
+    *fd = openat(w->fd, name, WALK_OPEN);
+    if (*fd < 0 && errno == ENOENT && (flags & FSUTIL_DIR_CREATE)) {
+        created = mkdirat(w->fd, name, (mode_t)mode) == 0;
+        if (!created && errno != EEXIST)
+            return fail(cause, errno, "create directory", shown);
+        *fd = openat(w->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        /* Exactly mode, as files get: the umask does not apply. */
+        if (*fd >= 0 && created && fchmod(*fd, (mode_t)mode) != 0) {
+            int e = errno;
+
+            close(*fd);
+            *fd = -1;
+            return fail(cause, e, "create directory", shown);
+        }
+    }
+    if (*fd < 0) {
+        int e = errno;
+        struct stat st;
+
+        if ((e == ELOOP || e == ENOTDIR) && fstatat(w->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            if (S_ISLNK(st.st_mode) && follow)
+                return 1;
+            if (S_ISLNK(st.st_mode)) {
+                err_set(cause, "%s is a symbolic link", shown);
+                return -E_DENIED;
+            }
+            return fail(cause, ENOTDIR, "open directory", shown);
+        }
+        if (e == ENOENT) {
+            err_set(cause, "%s does not exist", shown);
+            return -E_NOT_FOUND;
+        }
+        return fail(cause, e, "open directory", shown);
+    }
+    return 0;
+}
+
+/* Follows the link name in the walk's directory when it may be trusted (see fsutil_check_program).
+ */
+static int
+walk_follow(struct walk *w, const char *name, const char *shown, const char *rest, char **cause)
+{
+    char target[PATH_MAX];
+    struct stat st;
+    ssize_t n;
+    int rc;
+
+    if (fstatat(w->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return fail(cause, errno, "check", shown);
+    if ((rc = check_owner(&st, shown, cause)) != 0)
+        return rc;
+    if ((n = readlinkat(w->fd, name, target, sizeof(target))) < 0)
+        return fail(cause, errno, "read link", shown);
+    if ((size_t)n >= sizeof(target)) {
+        err_set(cause, "cannot read link %s: its target is too long", shown);
+        return -E_TOO_BIG;
+    }
+    target[n] = '\0';
+    return walk_jump(w, target, rest, cause);
+}
+
+/*
+ * Walks the absolute path as directories, checking each (see
+ * fsutil_dir_open); follow: trusted links are followed instead of refused.
+ * On success w->fd is the last directory and w->shown its resolved path.
+ */
+static int
+walk_dirs(struct walk *w, const char *path, unsigned flags, int mode, int follow, char **cause)
+{
+    int rc;
+
+    w->fd = -1;
+    w->shown = w->todo = NULL;
+    w->hops = 0;
+    if (path[0] != '/') {
+        err_set(cause, "%s is not an absolute path", path);
+        return -E_BAD_INPUT;
+    }
+    if ((rc = walk_restart(w, strdup(path), cause)) != 0)
+        return rc;
+    for (const char *p = w->todo;;) {
+        const char *comp, *end;
+        char *name = NULL, *shown = NULL;
+        int fd = -1;
+
+        while (*p == '/')
+            p++;
+        comp = p;
+        end = strchr(comp, '/');
+        if (end == NULL)
+            end = comp + strlen(comp);
+        p = end;
+        while (*p == '/')
+            p++;
+        if (end == comp) {
+            /* The root is the last directory: the walk checks it here. */
+            return check_dir(w->fd, w->shown[0] != '\0' ? w->shown : "/", 1, cause);
+        }
+        if ((size_t)(end - comp) == 1 && comp[0] == '.')
+            continue;
+        if ((rc = check_dir(w->fd, w->shown[0] != '\0' ? w->shown : "/", 0, cause)) != 0)
+            return rc;
+        if ((size_t)(end - comp) == 2 && comp[0] == '.' && comp[1] == '.') {
+            /* The resolved prefix has no link: its parent is the text before its last '/'. */
+            char *slash = strrchr(w->shown, '/');
+
+            if (slash != NULL)
+                *slash = '\0';
+            if ((rc = walk_jump(w, w->shown[0] != '\0' ? w->shown : "/", p, cause)) != 0)
+                return rc;
+            p = w->todo;
+            continue;
+        }
+        if ((name = strndup(comp, (size_t)(end - comp))) == NULL ||
+            (shown = strdup(w->shown)) == NULL || path_append(&shown, name, strlen(name)) != 0) {
+            free(name);
+            free(shown);
+            err_set(cause, "cannot check %s: out of memory", path);
+            return -E_NOMEM;
+        }
+        rc = walk_open(w, name, shown, flags, mode, follow, &fd, cause);
+        if (rc == 1) {
+            rc = walk_follow(w, name, shown, p, cause);
+            free(name);
+            free(shown);
+            if (rc != 0)
+                return rc;
+            p = w->todo;
+            continue;
+        }
+        free(name);
+        if (rc != 0) {
+            free(shown);
+            return rc;
+        }
+        close(w->fd);
+        w->fd = fd;
+        free(w->shown);
+        w->shown = shown;
+    }
+}
+
+static void
+walk_end(struct walk *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    free(w->shown);
+    free(w->todo);
+}
+
+int
+fsutil_dir_open(const char *path, unsigned flags, int mode, struct fsutil_dir **out, char **cause)
+{
+    struct fsutil_dir *dir = NULL;
+    struct walk w;
+    int rc;
+
+    *out = NULL;
+    if ((rc = walk_dirs(&w, path, flags, mode, 0, cause)) != 0)
+        goto out;
+    if ((dir = calloc(1, sizeof(*dir))) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    /* The walk's descriptor may be O_PATH: reopen it for writes and fsync. */
+    if ((dir->fd = openat(w.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        rc = fail(cause, errno, "open directory", w.shown[0] != '\0' ? w.shown : "/");
+        free(dir);
+        dir = NULL;
+        goto out;
+    }
+    if (w.shown[0] != '\0') {
+        dir->path = w.shown;
+        w.shown = NULL;
+    } else {
+        dir->path = strdup("/");
+    }
+    if (dir->path == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    *out = dir;
+    dir = NULL;
+out:
+    if (rc == -E_NOMEM)
+        err_set(cause, "cannot open directory %s: out of memory", path);
+    fsutil_dir_free(dir);
+    walk_end(&w);
+    return rc;
+}
+
+void
+fsutil_dir_free(struct fsutil_dir *dir)
+{
+    if (dir == NULL)
+        return;
+    if (dir->fd >= 0)
+        close(dir->fd);
+    free(dir->path);
+    free(dir);
+}
+
+const char *
+fsutil_dir_path(const struct fsutil_dir *dir)
+{
+    return dir->path;
+}
+
+/* A plain file name: not empty, no '/', not "." or "..". */
+static int
+name_ok(const char *name, const struct fsutil_dir *dir, char **cause)
+{
+    if (name[0] != '\0' && strchr(name, '/') == NULL && strcmp(name, ".") != 0 &&
+        strcmp(name, "..") != 0)
+        return 0;
+    err_set(cause, "'%s' is not a file name in %s", name, dir->path);
+    return -E_BAD_INPUT;
+}
+
+int
+fsutil_dir_write(struct fsutil_dir *dir, const char *name, const void *data, size_t len, int mode,
+                 char **cause)
+{
+    char *shown;
+    int rc;
+
+    if ((rc = name_ok(name, dir, cause)) != 0)
+        return rc;
+    if ((shown = fsutil_join(dir->path, name)) == NULL) {
+        err_set(cause, "cannot write %s: out of memory", name);
+        return -E_NOMEM;
+    }
+    rc = write_atomic_at(dir->fd, dir->path, name, shown, data, len, mode, cause);
+    free(shown);
+    return rc;
+}
+
+int
+fsutil_dir_remove(struct fsutil_dir *dir, const char *name, char **cause)
+{
+    char *shown;
+    int rc = 0;
+
+    if ((rc = name_ok(name, dir, cause)) != 0)
+        return rc;
+    if (unlinkat(dir->fd, name, 0) == 0) {
+        if (fsync(dir->fd) != 0 && errno != EINVAL)
+            rc = fail(cause, errno, "sync directory", dir->path);
+    } else if (errno != ENOENT) {
+        int e = errno;
+
+        if ((shown = fsutil_join(dir->path, name)) == NULL)
+            return -E_NOMEM;
+        rc = fail(cause, e, "remove", shown);
+        free(shown);
+    }
+    return rc;
+}
+
+void
+fsutil_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; names != NULL && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+int
+fsutil_dir_list(struct fsutil_dir *dir, char ***names, size_t *n, char **cause)
+{
+    struct dirent *e;
+    char **v = NULL;
+    size_t cap = 0;
+    DIR *d = NULL;
+    int fd, rc = 0;
+
+    *names = NULL;
+    *n = 0;
+    if ((fd = openat(dir->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return fail(cause, errno, "list", dir->path);
+    if ((d = fdopendir(fd)) == NULL) {
+        rc = fail(cause, errno, "list", dir->path);
+        close(fd);
+        return rc;
+    }
+    for (;;) {
+        struct stat st;
+
+        errno = 0;
+        if ((e = readdir(d)) == NULL) {
+            if (errno != 0)
+                rc = fail(cause, errno, "list", dir->path);
+            break;
+        }
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (*n == cap) {
+            size_t ncap = cap == 0 ? 16 : cap * 2;
+            char **nv = realloc(v, ncap * sizeof(*v));
+
+            if (nv == NULL) {
+                rc = -E_NOMEM;
+                break;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        if ((v[*n] = strdup(e->d_name)) == NULL) {
+            rc = -E_NOMEM;
+            break;
+        }
+        (*n)++;
+    }
+    closedir(d);
+    if (rc == -E_NOMEM)
+        err_set(cause, "cannot list %s: out of memory", dir->path);
+    if (rc != 0) {
+        fsutil_names_free(v, *n);
+        v = NULL;
+        *n = 0;
+    }
+    *names = v;
+    return rc;
+}
+
+int
+fsutil_write_safe(const char *path, unsigned flags, const void *data, size_t len, int mode,
+                  char **cause)
+{
+    struct fsutil_dir *dir = NULL;
+    char *abs = NULL, *parent = NULL, cwd[PATH_MAX];
+    int rc;
+
+    if (path[0] != '/') {
+        /* getcwd gives a path without links, walked and checked like the rest. */
+        if (getcwd(cwd, sizeof(cwd)) == NULL) {
+            rc = fail(cause, errno, "find the working directory for", path);
+            goto out;
+        }
+        abs = path_concat(cwd, path);
+    } else {
+        abs = strdup(path);
+    }
+    if (abs == NULL || (parent = dir_of(abs)) == NULL) {
+        err_set(cause, "cannot write %s: out of memory", path);
+        rc = -E_NOMEM;
+        goto out;
+    }
+    if ((rc = fsutil_dir_open(parent, flags, 0755, &dir, cause)) != 0)
+        goto out;
+    rc = fsutil_dir_write(dir, base_of(abs), data, len, mode, cause);
+out:
+    fsutil_dir_free(dir);
+    free(parent);
+    free(abs);
+    return rc;
+}
+
+int
+fsutil_check_program(const char *path, char **cause)
+{
+    char *todo = NULL, *parent = NULL;
+    struct walk w;
+    int rc = 0;
+
+    memset(&w, 0, sizeof(w));
+    w.fd = -1;
+    if ((todo = strdup(path)) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    for (unsigned links = 0;; links++) {
+        const char *base;
+        struct stat st;
+        char *shown = NULL;
+
+        walk_end(&w);
+        free(parent);
+        if ((parent = dir_of(todo)) == NULL) {
+            rc = -E_NOMEM;
+            goto out;
+        }
+        base = base_of(todo);
+        if ((rc = walk_dirs(&w, parent, 0, 0, 1, cause)) != 0)
+            goto out;
+        if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+            err_set(cause, "%s is not a program file", path);
+            rc = -E_BAD_INPUT;
+            goto out;
+        }
+        if ((shown = fsutil_join(w.shown[0] != '\0' ? w.shown : "/", base)) == NULL) {
+            rc = -E_NOMEM;
+            goto out;
+        }
+        if (fstatat(w.fd, base, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            rc = fail(cause, errno, "check", shown);
+        } else if (S_ISLNK(st.st_mode) && links < WALK_HOPS_MAX) {
+            /* walk_follow checks the link's owner and restarts the walk at its target. */
+            if ((rc = walk_follow(&w, base, shown, "", cause)) == 0) {
+                free(todo);
+                todo = w.todo;
+                w.todo = NULL;
+                /* path_concat left a trailing '/': the target is a file. */
+                if (todo[0] != '\0' && todo[strlen(todo) - 1] == '/')
+                    todo[strlen(todo) - 1] = '\0';
+            }
+            free(shown);
+            if (rc != 0)
+                goto out;
+            continue;
+        } else if (!S_ISREG(st.st_mode)) {
+            err_set(cause, "%s is not a regular file", shown);
+            rc = -E_BAD_INPUT;
+        } else if ((rc = check_owner(&st, shown, cause)) == 0) {
+            rc = check_writable(&st, shown, cause);
+        }
+        free(shown);
+        goto out;
+    }
+out:
+    if (rc == -E_NOMEM)
+        err_set(cause, "cannot check %s: out of memory", path);
+    walk_end(&w);
+    free(parent);
+    free(todo);
+    return rc;
 }

@@ -514,3 +514,300 @@ fsutil_unlock(int handle)
     if (handle >= 0)
         _close(handle);
 }
+
+/*
+ * Directories outside the store (fsutil.h): fsutil_dir_open and friends.
+ *
+ * What Windows checks here: every component of the path, from the drive or
+ * share down, is a directory and no reparse point (symbolic link, junction,
+ * mount point), tested with GetFileAttributes one prefix at a time; ".." is
+ * refused.  What is not checked on Windows (only by the POSIX version, and
+ * on real Windows by the data folder's protected DACL instead): owners and
+ * who may write to each directory, and the window between the check and
+ * the write, since the writes go by path, not relative to an open handle.
+ */
+struct fsutil_dir {
+    char *path;
+};
+
+/* "C:\x", "C:/x" or "\\server\share\x". */
+static int
+win_absolute(const char *p)
+{
+    return (((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z')) && p[1] == ':' &&
+            is_sep(p[2])) ||
+           (is_sep(p[0]) && is_sep(p[1]));
+}
+
+/* One prefix of the walk: a directory, not a reparse point; created when asked. */
+static int
+check_prefix(const char *prefix, int create, int mode, char **cause)
+{
+    DWORD a = GetFileAttributesA(prefix);
+
+    if (a == INVALID_FILE_ATTRIBUTES && create &&
+        (GetLastError() == ERROR_FILE_NOT_FOUND || GetLastError() == ERROR_PATH_NOT_FOUND)) {
+        if (!create_dir(prefix, mode) && GetLastError() != ERROR_ALREADY_EXISTS)
+            return fail(cause, "cannot create directory", prefix);
+        a = GetFileAttributesA(prefix);
+    }
+    if (a == INVALID_FILE_ATTRIBUTES) {
+        DWORD e = GetLastError();
+
+        if (e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND) {
+            err_set(cause, "%s does not exist", prefix);
+            return -E_NOT_FOUND;
+        }
+        return fail(cause, "cannot open directory", prefix);
+    }
+    if (a & FILE_ATTRIBUTE_REPARSE_POINT) {
+        err_set(cause, "%s is a symbolic link or junction", prefix);
+        return -E_DENIED;
+    }
+    if (!(a & FILE_ATTRIBUTE_DIRECTORY)) {
+        err_set(cause, "%s is not a directory", prefix);
+        return -E_IO;
+    }
+    return 0;
+}
+
+int
+fsutil_dir_open(const char *path, unsigned flags, int mode, struct fsutil_dir **out, char **cause)
+{
+    struct fsutil_dir *dir = NULL;
+    char *p = NULL;
+    size_t start, n, seg;
+    int rc = 0;
+
+    *out = NULL;
+    if (!win_absolute(path)) {
+        err_set(cause, "%s is not an absolute path", path);
+        return -E_BAD_INPUT;
+    }
+    if ((p = strdup(path)) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    n = strlen(p);
+    /* The walk starts below the drive ("C:\") or the share ("\\server\share\"). */
+    if (p[1] == ':') {
+        start = 3;
+    } else {
+        int seps = 0;
+
+        for (start = 2; start < n && !(is_sep(p[start]) && ++seps == 2); start++)
+            ;
+        start++;
+    }
+    for (size_t i = seg = start; i <= n; i++) {
+        char c = p[i];
+
+        if (i < n && !is_sep(c))
+            continue;
+        if (i - seg == 2 && p[seg] == '.' && p[seg + 1] == '.') {
+            err_set(cause, "%s: '..' is not accepted in a path outside the store", path);
+            rc = -E_BAD_INPUT;
+            goto out;
+        }
+        if (i > seg) {
+            p[i] = '\0';
+            rc = check_prefix(p, (flags & FSUTIL_DIR_CREATE) != 0, i == n ? mode : 0755, cause);
+            p[i] = c;
+            if (rc != 0)
+                goto out;
+        }
+        seg = i + 1;
+    }
+    if ((dir = calloc(1, sizeof(*dir))) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    dir->path = p;
+    p = NULL;
+    *out = dir;
+out:
+    if (rc == -E_NOMEM)
+        err_set(cause, "cannot open directory %s: out of memory", path);
+    free(p);
+    return rc;
+}
+
+void
+fsutil_dir_free(struct fsutil_dir *dir)
+{
+    if (dir == NULL)
+        return;
+    free(dir->path);
+    free(dir);
+}
+
+const char *
+fsutil_dir_path(const struct fsutil_dir *dir)
+{
+    return dir->path;
+}
+
+/* name joined to the directory, when it is a plain file name; NULL with *rc otherwise. */
+static char *
+dir_child(const struct fsutil_dir *dir, const char *name, int *rc, char **cause)
+{
+    char *child;
+
+    if (name[0] == '\0' || strpbrk(name, "\\/:") != NULL || strcmp(name, ".") == 0 ||
+        strcmp(name, "..") == 0) {
+        err_set(cause, "'%s' is not a file name in %s", name, dir->path);
+        *rc = -E_BAD_INPUT;
+        return NULL;
+    }
+    if ((child = fsutil_join(dir->path, name)) == NULL) {
+        err_set(cause, "cannot write %s: out of memory", name);
+        *rc = -E_NOMEM;
+    }
+    return child;
+}
+
+int
+fsutil_dir_write(struct fsutil_dir *dir, const char *name, const void *data, size_t len, int mode,
+                 char **cause)
+{
+    int rc = 0;
+    char *child = dir_child(dir, name, &rc, cause);
+
+    if (child == NULL)
+        return rc;
+    /* MoveFileEx replaces a link at name itself, not what it points to. */
+    rc = fsutil_write_atomic(child, data, len, mode, cause);
+    free(child);
+    return rc;
+}
+
+int
+fsutil_dir_remove(struct fsutil_dir *dir, const char *name, char **cause)
+{
+    int rc = 0;
+    char *child = dir_child(dir, name, &rc, cause);
+
+    if (child == NULL)
+        return rc;
+    if (!DeleteFileA(child) && GetLastError() != ERROR_FILE_NOT_FOUND &&
+        GetLastError() != ERROR_PATH_NOT_FOUND)
+        rc = fail(cause, "cannot remove", child);
+    free(child);
+    return rc;
+}
+
+void
+fsutil_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; names != NULL && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+int
+fsutil_dir_list(struct fsutil_dir *dir, char ***names, size_t *n, char **cause)
+{
+    WIN32_FIND_DATAA fd;
+    HANDLE h;
+    char *pattern = fsutil_join(dir->path, "*");
+    char **v = NULL;
+    size_t cap = 0;
+    int rc = 0;
+
+    *names = NULL;
+    *n = 0;
+    if (pattern == NULL)
+        return -E_NOMEM;
+    h = FindFirstFileA(pattern, &fd);
+    free(pattern);
+    if (h == INVALID_HANDLE_VALUE)
+        return GetLastError() == ERROR_FILE_NOT_FOUND ? 0 : fail(cause, "cannot list", dir->path);
+    do {
+        if (fd.dwFileAttributes & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT))
+            continue;
+        if (*n == cap) {
+            size_t ncap = cap == 0 ? 16 : cap * 2;
+            char **nv = realloc(v, ncap * sizeof(*v));
+
+            if (nv == NULL) {
+                rc = -E_NOMEM;
+                break;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        if ((v[*n] = strdup(fd.cFileName)) == NULL) {
+            rc = -E_NOMEM;
+            break;
+        }
+        (*n)++;
+    } while (FindNextFileA(h, &fd));
+    FindClose(h);
+    if (rc != 0) {
+        err_set(cause, "cannot list %s: out of memory", dir->path);
+        fsutil_names_free(v, *n);
+        v = NULL;
+        *n = 0;
+    }
+    *names = v;
+    return rc;
+}
+
+int
+fsutil_write_safe(const char *path, unsigned flags, const void *data, size_t len, int mode,
+                  char **cause)
+{
+    struct fsutil_dir *dir = NULL;
+    char full[MAX_PATH], *parent = NULL;
+    const char *base;
+    DWORD got = GetFullPathNameA(path, sizeof(full), full, NULL);
+    int rc;
+
+    if (got == 0 || got >= sizeof(full))
+        return fail(cause, "cannot write", path);
+    if ((parent = dir_of(full)) == NULL) {
+        err_set(cause, "cannot write %s: out of memory", path);
+        return -E_NOMEM;
+    }
+    base = full + strlen(parent) + 1;
+    /* "C:\x": the directory is the drive's root, "C:". */
+    if (strlen(parent) == 2 && parent[1] == ':') {
+        char *root = fsutil_join(parent, "");
+
+        free(parent);
+        if ((parent = root) == NULL)
+            return -E_NOMEM;
+    }
+    if ((rc = fsutil_dir_open(parent, flags, 0755, &dir, cause)) == 0)
+        rc = fsutil_dir_write(dir, base, data, len, mode, cause);
+    fsutil_dir_free(dir);
+    free(parent);
+    return rc;
+}
+
+int
+fsutil_check_program(const char *path, char **cause)
+{
+    struct fsutil_dir *dir = NULL;
+    char *parent = dir_of(path);
+    DWORD a;
+    int rc;
+
+    if (parent == NULL)
+        return -E_NOMEM;
+    if ((rc = fsutil_dir_open(parent, 0, 0755, &dir, cause)) != 0)
+        goto out;
+    if ((a = GetFileAttributesA(path)) == INVALID_FILE_ATTRIBUTES) {
+        rc = fail(cause, "cannot check", path);
+    } else if (a & FILE_ATTRIBUTE_REPARSE_POINT) {
+        err_set(cause, "%s is a symbolic link", path);
+        rc = -E_DENIED;
+    } else if (a & FILE_ATTRIBUTE_DIRECTORY) {
+        err_set(cause, "%s is not a regular file", path);
+        rc = -E_BAD_INPUT;
+    }
+out:
+    fsutil_dir_free(dir);
+    free(parent);
+    return rc;
+}

@@ -2,7 +2,9 @@
  * fsutil on POSIX: atomic writes that replace content and leave no temp
  * file (also when the write fails), exact modes, bounded reads, mkdir -p,
  * tree removal that does not follow links, publishing a directory by a link
- * (also over an old real directory), and the exclusive lock.
+ * (also over an old real directory), the exclusive lock, and directories
+ * outside the store: walked without following links, refused when another
+ * user owns or may write to them, written relative to the opened directory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -413,6 +415,219 @@ test_lock_is_exclusive(void **state)
     free(p);
 }
 
+/* Directories outside the store: fsutil_dir_open and friends. */
+
+static void
+test_dir_open_creates_and_writes(void **state)
+{
+    struct fx *f = *state;
+    char *d = at(f, "a/b"), *file = at(f, "a/b/privkey.pem"), *cause = NULL, names[256];
+    struct fsutil_dir *dir = NULL;
+    char **v = NULL;
+    size_t n = 0;
+
+    /* Missing without FSUTIL_DIR_CREATE: not found, nothing made. */
+    assert_int_equal(fsutil_dir_open(d, 0, 0755, &dir, &cause), -E_NOT_FOUND);
+    assert_null(dir);
+    assert_non_null(strstr(cause, "does not exist"));
+    free(cause);
+    cause = NULL;
+    list_dir(f->dir, names, sizeof(names));
+    assert_string_equal(names, "");
+    /* Created with exactly the mode asked, whatever the umask. */
+    umask(027);
+    assert_int_equal(fsutil_dir_open(d, FSUTIL_DIR_CREATE, 0755, &dir, &cause), 0);
+    umask(022);
+    assert_int_equal(mode_of(d), 0755);
+    assert_string_equal(fsutil_dir_path(dir), d);
+    assert_int_equal(fsutil_dir_write(dir, "privkey.pem", "key", 3, 0600, &cause), 0);
+    assert_int_equal(fsutil_dir_write(dir, "privkey.pem", "key2", 4, 0600, &cause), 0);
+    assert_file_is(file, "key2");
+    assert_int_equal(mode_of(file), 0600);
+    list_dir(d, names, sizeof(names));
+    assert_string_equal(names, "privkey.pem");
+    assert_int_equal(fsutil_dir_list(dir, &v, &n, &cause), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0], "privkey.pem");
+    fsutil_names_free(v, n);
+    /* A name with a separator is not a file of this directory. */
+    assert_int_equal(fsutil_dir_write(dir, "../x", "x", 1, 0600, &cause), -E_BAD_INPUT);
+    free(cause);
+    cause = NULL;
+    assert_int_equal(fsutil_dir_remove(dir, "privkey.pem", &cause), 0);
+    assert_int_equal(fsutil_dir_remove(dir, "privkey.pem", &cause), 0);
+    assert_false(fsutil_exists(file));
+    fsutil_dir_free(dir);
+    fsutil_dir_free(NULL);
+    /* Relative paths are refused. */
+    assert_int_equal(fsutil_dir_open("tmp/x", 0, 0755, &dir, &cause), -E_BAD_INPUT);
+    free(cause);
+    free(d);
+    free(file);
+}
+
+static void
+test_dir_open_refuses_links(void **state)
+{
+    struct fx *f = *state;
+    char *real = at(f, "protected"), *link = at(f, "certs"), *under = at(f, "certs/sub");
+    char *victim = at(f, "protected/victim"), *cause = NULL, names[256];
+    struct fsutil_dir *dir = NULL;
+
+    assert_int_equal(mkdir(real, 0700), 0);
+    assert_int_equal(fsutil_write_atomic(victim, "old", 3, 0600, NULL), 0);
+    assert_int_equal(symlink(real, link), 0);
+    /* The link is refused as the last directory and on the way, and nothing is created. */
+    assert_int_equal(fsutil_dir_open(link, FSUTIL_DIR_CREATE, 0755, &dir, &cause), -E_DENIED);
+    assert_null(dir);
+    assert_non_null(strstr(cause, link));
+    assert_non_null(strstr(cause, "is a symbolic link"));
+    free(cause);
+    cause = NULL;
+    assert_int_equal(fsutil_dir_open(under, FSUTIL_DIR_CREATE, 0755, &dir, &cause), -E_DENIED);
+    assert_non_null(strstr(cause, "is a symbolic link"));
+    free(cause);
+    cause = NULL;
+    list_dir(real, names, sizeof(names));
+    assert_string_equal(names, "victim");
+    /* A link at the file's name is replaced, never written through. */
+    assert_int_equal(fsutil_dir_open(f->dir, 0, 0755, &dir, &cause), 0);
+    assert_int_equal(unlink(link), 0);
+    assert_int_equal(symlink(victim, link), 0);
+    assert_int_equal(fsutil_dir_write(dir, "certs", "new", 3, 0644, &cause), 0);
+    assert_file_is(victim, "old");
+    assert_int_equal(mode_of(link) & 0777, 0644);
+    assert_file_is(link, "new");
+    fsutil_dir_free(dir);
+    free(real);
+    free(link);
+    free(under);
+    free(victim);
+}
+
+static void
+test_dir_open_refuses_writable_and_foreign(void **state)
+{
+    struct fx *f = *state;
+    char *d = at(f, "www"), *sub = at(f, "www/site"), *dotdot = at(f, "www/site/../site");
+    char *cause = NULL;
+    struct fsutil_dir *dir = NULL;
+
+    assert_int_equal(mkdir(d, 0755), 0);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    assert_int_equal(chmod(d, 0775), 0);
+    assert_int_equal(fsutil_dir_open(sub, 0, 0755, &dir, &cause), -E_DENIED);
+    assert_non_null(strstr(cause, "www is writable by group (mode 0775)"));
+    free(cause);
+    cause = NULL;
+    assert_int_equal(chmod(d, 0757), 0);
+    assert_int_equal(fsutil_dir_open(sub, 0, 0755, &dir, &cause), -E_DENIED);
+    assert_non_null(strstr(cause, "www is writable by others (mode 0757)"));
+    free(cause);
+    cause = NULL;
+    /* Sticky and world-writable (like /tmp): fine on the way, not as the last directory. */
+    assert_int_equal(chmod(d, 01777), 0);
+    assert_int_equal(fsutil_dir_open(sub, 0, 0755, &dir, &cause), 0);
+    fsutil_dir_free(dir);
+    dir = NULL;
+    assert_int_equal(fsutil_dir_open(d, 0, 0755, &dir, &cause), -E_DENIED);
+    assert_non_null(strstr(cause, "www is writable by group and others (mode 1777)"));
+    free(cause);
+    cause = NULL;
+    assert_int_equal(chmod(d, 0755), 0);
+    /* ".." goes to the parent of what was walked. */
+    assert_int_equal(fsutil_dir_open(dotdot, 0, 0755, &dir, &cause), 0);
+    assert_string_equal(fsutil_dir_path(dir), sub);
+    fsutil_dir_free(dir);
+    dir = NULL;
+    if (geteuid() == 0) {
+        /* Another user's directory (root only can make one). */
+        assert_int_equal(chown(sub, 65534, 65534), 0);
+        assert_int_equal(fsutil_dir_open(sub, 0, 0755, &dir, &cause), -E_DENIED);
+        assert_non_null(strstr(cause, "site is owned by uid 65534"));
+        free(cause);
+        cause = NULL;
+        /* In a sticky directory, another user's directory is refused on the way too. */
+        assert_int_equal(chmod(d, 01777), 0);
+        free(dotdot);
+        dotdot = at(f, "www/site/x");
+        assert_int_equal(fsutil_dir_open(dotdot, FSUTIL_DIR_CREATE, 0755, &dir, &cause),
+                         -E_DENIED);
+        assert_non_null(strstr(cause, "site is owned by uid 65534"));
+        assert_false(fsutil_exists(dotdot));
+        free(cause);
+    }
+    free(d);
+    free(sub);
+    free(dotdot);
+}
+
+static void
+test_write_safe(void **state)
+{
+    struct fx *f = *state;
+    char *p = at(f, "out/cert.pem"), *rel = at(f, "rel.pem"), *cause = NULL, cwd[512];
+
+    assert_int_equal(fsutil_write_safe(p, 0, "x", 1, 0644, &cause), -E_NOT_FOUND);
+    free(cause);
+    cause = NULL;
+    assert_int_equal(fsutil_write_safe(p, FSUTIL_DIR_CREATE, "x", 1, 0644, &cause), 0);
+    assert_file_is(p, "x");
+    /* A relative path is taken from the working directory. */
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    assert_int_equal(chdir(f->dir), 0);
+    assert_int_equal(fsutil_write_safe("rel.pem", 0, "y", 1, 0600, &cause), 0);
+    assert_int_equal(chdir(cwd), 0);
+    assert_file_is(rel, "y");
+    assert_int_equal(mode_of(rel), 0600);
+    free(p);
+    free(rel);
+}
+
+static void
+test_check_program(void **state)
+{
+    struct fx *f = *state;
+    char *real = at(f, "real"), *prog = at(f, "real/hook"), *bin = at(f, "bin");
+    char *via_dir = at(f, "bin/hook"), *alias = at(f, "real/alias"), *open_dir = at(f, "open");
+    char *open_link = at(f, "open/hook"), *cause = NULL;
+
+    assert_int_equal(mkdir(real, 0755), 0);
+    assert_int_equal(fsutil_write_atomic(prog, "#!/bin/sh\n", 10, 0755, NULL), 0);
+    assert_int_equal(fsutil_check_program(prog, &cause), 0);
+    /* Links in checked directories are followed: bin -> real, alias -> hook. */
+    assert_int_equal(symlink("real", bin), 0);
+    assert_int_equal(symlink("hook", alias), 0);
+    assert_int_equal(fsutil_check_program(via_dir, &cause), 0);
+    assert_int_equal(fsutil_check_program(alias, &cause), 0);
+    assert_int_equal(fsutil_check_program("/bin/sh", &cause), 0);
+    /* A program that group may write to is refused, also through links. */
+    assert_int_equal(chmod(prog, 0775), 0);
+    assert_int_equal(fsutil_check_program(alias, &cause), -E_DENIED);
+    assert_non_null(strstr(cause, "hook is writable by group (mode 0775)"));
+    free(cause);
+    cause = NULL;
+    assert_int_equal(chmod(prog, 0755), 0);
+    /* A link in a directory others may write to is not followed. */
+    assert_int_equal(mkdir(open_dir, 0777), 0);
+    assert_int_equal(chmod(open_dir, 0777), 0);
+    assert_int_equal(symlink(prog, open_link), 0);
+    assert_int_equal(fsutil_check_program(open_link, &cause), -E_DENIED);
+    assert_non_null(strstr(cause, "open is writable by group and others (mode 0777)"));
+    free(cause);
+    cause = NULL;
+    /* A directory is no program. */
+    assert_int_equal(fsutil_check_program(real, &cause), -E_BAD_INPUT);
+    free(cause);
+    free(real);
+    free(prog);
+    free(bin);
+    free(via_dir);
+    free(alias);
+    free(open_dir);
+    free(open_link);
+}
+
 int
 main(void)
 {
@@ -430,6 +645,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_publish_dir_replaces_link_and_old_directory, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lock_is_exclusive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dir_open_creates_and_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dir_open_refuses_links, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dir_open_refuses_writable_and_foreign, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_write_safe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_program, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
