@@ -286,7 +286,7 @@ finish(struct aia_fetch *f, CURLcode code)
     char words[CURL_ERROR_SIZE + 64];
 
     words[0] = '\0';
-    if (f->too_big)
+    if (f->too_big || code == CURLE_FILESIZE_EXCEEDED)
         snprintf(words, sizeof(words), "the reply is larger than %d KiB", AIA_MAX_REPLY / 1024);
     else if (code != CURLE_OK)
         snprintf(words, sizeof(words), "%s",
