@@ -861,7 +861,8 @@ verify_free(struct verify_op *vo)
     free(vo->cert);
     free(vo->host);
     sk_X509_pop_free(vo->certs, X509_free);
-    for (size_t i = 0; i < vo->nfetched; i++)
+    /* Every slot: the one of a fetch cut short is not counted in nfetched. */
+    for (size_t i = 0; i < TRUST_AIA_MAX_FETCHES; i++)
         trust_fetched_clear(&vo->fetched[i]);
     free(vo->fetch_url);
     free(vo->cause);
