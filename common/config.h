@@ -53,6 +53,7 @@ struct config {
     char *trust_system_command; /* run after trust_system_dir changed */
     int trust_system_roots;     /* also trust the operating system's CA bundle */
     int trust_aia_fetch;        /* verify may fetch missing intermediates (AIA caIssuers) */
+    int trust_aia_timeout;      /* seconds one AIA fetch may take */
     char *probe_min_tls;        /* "1.0" .. "1.3": the oldest version the policy allows */
     int probe_timeout;          /* seconds per probe */
     int probe_concurrency;      /* connections open at once */

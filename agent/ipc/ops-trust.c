@@ -2,9 +2,11 @@
  * Trust store and probe requests.  Changes to the trust store write their
  * files in the thread pool, then (when trust_system_dir is set) run
  * trust_system_command as a child process with uv_spawn and reply once it
- * exited.  verify builds the chain in the pool (AIA fetches there are
- * blocking but bounded: see trust.h).  probe loads the trust context in the
- * pool and then runs every probe on the loop.
+ * exited.  verify builds the chain in passes in the pool; an AIA fetch a
+ * pass asks for runs on the loop (aia.h) before the next pass, so a server
+ * that never answers holds no thread.  probe loads the trust context in the
+ * pool and then runs every probe on the loop.  Both are capped per
+ * connection and in all, and stop when their client leaves.
  */
 #include "ops-trust.h"
 
@@ -17,6 +19,7 @@
 #include <time.h>
 
 #include "agent.h"
+#include "aia.h"
 #include "err.h"
 #include "fsutil.h"
 #include "log.h"
@@ -776,10 +779,76 @@ ops_trust_show(struct request *req)
     return 0;
 }
 
+/* Limits of the network work peers ask for (verify with AIA fetches, probe). */
+
+/* Verify and probe requests in flight: per connection, and in all. */
+#define NET_JOBS_PER_CLIENT 4
+#define NET_JOBS_MAX 16
+
+/* Requests in flight, in all; each client counts its own in client->net_jobs. */
+static unsigned net_jobs;
+
+/*
+ * May client start one more verify or probe?  0, or -E_BUSY with words.
+ * net_begin counts it, net_end uncounts it.
+ */
+static int
+net_admit(struct request *req, const char *op)
+{
+    struct client *client = req->client;
+
+    if (client->net_jobs >= NET_JOBS_PER_CLIENT) {
+        err_set(&req->cause,
+                "this connection already has %d verify or probe requests in progress "
+                "(the most one connection may have); wait for one to finish",
+                NET_JOBS_PER_CLIENT);
+        return -E_BUSY;
+    }
+    if (net_jobs >= NET_JOBS_MAX) {
+        log_warn("client %llu (%s, pid %ld): %s refused: %d verify and probe requests are "
+                 "in progress",
+                 (unsigned long long)client->number, client->peer.name, client->peer.pid, op,
+                 NET_JOBS_MAX);
+        err_set(&req->cause,
+                "the agent already runs %d verify and probe requests (the most it runs at "
+                "once); try again later",
+                NET_JOBS_MAX);
+        return -E_BUSY;
+    }
+    return 0;
+}
+
+static void
+net_begin(struct client *client)
+{
+    client->net_jobs++;
+    net_jobs++;
+}
+
+static void
+net_end(struct client *client)
+{
+    client->net_jobs--;
+    net_jobs--;
+}
+
+/* The AIA fetcher, made at the first fetch and freed when the agent stops. */
+static struct aia *aia_fetcher;
+
 /* verify */
 
-struct verify_job {
-    struct job job;
+/*
+ * A verify request: passes of chain building in the thread pool, and
+ * between two passes the AIA fetch the last one asked for, on the loop.  A
+ * server that never answers holds a socket (up to trust_aia_timeout), never
+ * a thread of the pool.
+ */
+struct verify_op {
+    uv_work_t work;
+    struct agent *agent;
+    struct client *client;
+    uint64_t id;
+    struct verify_op *prev, *next;
     struct trust_ctx *ctx;
     char *name;
     unsigned version;
@@ -788,147 +857,328 @@ struct verify_job {
     char *host;
     enum trust_purpose purpose;
     int fetch;
+    long fetch_timeout_ms;
+    int prepared;           /* ctx loaded and certs read (first pass) */
+    STACK_OF(X509) * certs; /* the leaf first, then its given chain */
+    struct trust_fetched fetched[TRUST_AIA_MAX_FETCHES];
+    size_t nfetched;
+    char *fetch_url;       /* what the last pass asked for */
+    struct aia_fetch *aia; /* the fetch in progress */
+    int in_pool;           /* a pass is queued or running */
+    int abandoned;         /* the client left or the agent stops: no more passes */
+    int rc;
+    char *cause;
+    struct proto_writer reply; /* the last pass packed it: reply_ready */
+    int reply_ready;
 };
 
-static void
-verify_release(struct job *job)
-{
-    struct verify_job *vj = (struct verify_job *)job;
+/* Verifies in progress, so that a client that leaves or a stopping agent cuts them short. */
+static struct verify_op *running_verifies;
 
-    trust_ctx_free(vj->ctx);
-    free(vj->name);
-    free(vj->cert);
-    free(vj->host);
-    free(vj);
+static void
+verify_free(struct verify_op *vo)
+{
+    trust_ctx_free(vo->ctx);
+    free(vo->name);
+    free(vo->cert);
+    free(vo->host);
+    sk_X509_pop_free(vo->certs, X509_free);
+    /* Every slot: the one of a fetch cut short is not counted in nfetched. */
+    for (size_t i = 0; i < TRUST_AIA_MAX_FETCHES; i++)
+        trust_fetched_clear(&vo->fetched[i]);
+    free(vo->fetch_url);
+    free(vo->cause);
+    if (vo->reply_ready)
+        proto_writer_destroy(&vo->reply);
+    free(vo);
 }
 
+/* Loop: the reply (or error), and the end of the request. */
 static void
-verify_run(struct job *job)
+verify_end(struct verify_op *vo, int rc, const char *cause)
 {
-    struct verify_job *vj = (struct verify_job *)job;
+    if (server_client_alive(vo->client)) {
+        if (rc == 0 && vo->reply_ready) {
+            vo->reply_ready = 0; /* sending destroys it */
+            server_send_writer(vo->client, vo->id, &vo->reply);
+        } else
+            server_send_error(vo->client, vo->id, rc, cause);
+    }
+    if (vo->prev != NULL)
+        vo->prev->next = vo->next;
+    else if (running_verifies == vo)
+        running_verifies = vo->next;
+    if (vo->next != NULL)
+        vo->next->prev = vo->prev;
+    vo->agent->jobs--;
+    net_end(vo->client);
+    server_client_unref(vo->client);
+    verify_free(vo);
+}
+
+/* Pool, first pass: the trust context, and the certificate with its chain. */
+static int
+verify_prepare(struct verify_op *vo)
+{
     unsigned char *chain = NULL;
     size_t chain_len = 0;
-    STACK_OF(X509) *certs = NULL, *more = NULL;
-    struct trust_report r;
-    struct trust_verify_opts o;
-    X509 *leaf;
+    STACK_OF(X509) *more = NULL;
     int rc;
 
-    memset(&r, 0, sizeof(r));
-    if ((rc = trust_ctx_load(vj->ctx, &job->cause)) != 0)
+    if ((rc = trust_ctx_load(vo->ctx, &vo->cause)) != 0)
         goto out;
-    if (vj->name != NULL) {
-        if ((rc = store_read_file(job->agent->store, vj->name, vj->version, "cert.pem", &vj->cert,
-                                  &vj->cert_len, &job->cause)) != 0)
+    if (vo->name != NULL) {
+        if ((rc = store_read_file(vo->agent->store, vo->name, vo->version, "cert.pem", &vo->cert,
+                                  &vo->cert_len, &vo->cause)) != 0)
             goto out;
-        rc = store_read_file(job->agent->store, vj->name, vj->version, "chain.pem", &chain,
-                             &chain_len, &job->cause);
+        rc = store_read_file(vo->agent->store, vo->name, vo->version, "chain.pem", &chain,
+                             &chain_len, &vo->cause);
         if (rc != 0 && rc != -E_NOT_FOUND)
             goto out;
-        free(job->cause);
-        job->cause = NULL;
+        free(vo->cause);
+        vo->cause = NULL;
     }
-    if ((rc = pem_read_certs(vj->cert, vj->cert_len, "certificate", &certs, &job->cause)) != 0)
+    if ((rc = pem_read_certs(vo->cert, vo->cert_len, "certificate", &vo->certs, &vo->cause)) != 0)
         goto out;
     if (chain != NULL && chain_len > 0) {
-        if ((rc = pem_read_certs(chain, chain_len, "chain", &more, &job->cause)) != 0)
+        if ((rc = pem_read_certs(chain, chain_len, "chain", &more, &vo->cause)) != 0)
             goto out;
         for (int i = 0; i < sk_X509_num(more); i++) {
-            if (!X509_add_cert(certs, sk_X509_value(more, i), X509_ADD_FLAG_UP_REF)) {
+            if (!X509_add_cert(vo->certs, sk_X509_value(more, i), X509_ADD_FLAG_UP_REF)) {
                 rc = -E_NOMEM;
                 goto out;
             }
         }
     }
-    leaf = sk_X509_value(certs, 0);
-    memset(&o, 0, sizeof(o));
-    o.host = vj->host;
-    o.purpose = vj->purpose;
-    o.fetch = vj->fetch;
-    o.now = (int64_t)time(NULL);
-    if ((rc = trust_verify(vj->ctx, leaf, certs, &o, &r, &job->cause)) != 0)
-        goto out;
-    proto_begin_result(&job->reply.pk, job->id, 6);
-    if (vj->name != NULL)
-        proto_pack_kv_str(&job->reply.pk, "name", vj->name);
-    else
-        proto_pack_kv_nil(&job->reply.pk, "name");
-    proto_pack_kv_str(&job->reply.pk, "subject", r.links[0].info.subject);
-    if (vj->host != NULL)
-        proto_pack_kv_str(&job->reply.pk, "host", vj->host);
-    else
-        proto_pack_kv_nil(&job->reply.pk, "host");
-    proto_pack_kv_str(&job->reply.pk, "purpose",
-                      vj->purpose == TRUST_PURPOSE_CLIENT ? "client" : "server");
-    proto_pack_kv_bool(&job->reply.pk, "aia_fetch", vj->fetch);
-    proto_pack_str(&job->reply.pk, "verify");
-    trust_pack_report(&job->reply.pk, &r);
+    vo->prepared = 1;
+    rc = 0;
 out:
-    trust_report_free(&r);
-    sk_X509_pop_free(certs, X509_free);
     sk_X509_pop_free(more, X509_free);
     free(chain);
-    job->rc = rc;
+    return rc;
+}
+
+/* Pool: one pass of chain building with what was fetched so far. */
+static void
+verify_pass(uv_work_t *w)
+{
+    struct verify_op *vo = (struct verify_op *)w;
+    struct trust_report r;
+    struct trust_verify_opts o;
+    msgpack_packer *pk = &vo->reply.pk;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    if (!vo->prepared && (rc = verify_prepare(vo)) != 0)
+        goto out;
+    memset(&o, 0, sizeof(o));
+    o.host = vo->host;
+    o.purpose = vo->purpose;
+    o.fetch = vo->fetch;
+    o.fetched = vo->fetched;
+    o.nfetched = vo->nfetched;
+    o.now = (int64_t)time(NULL);
+    if ((rc = trust_verify(vo->ctx, sk_X509_value(vo->certs, 0), vo->certs, &o, &r, &vo->cause)) !=
+        0)
+        goto out;
+    if (r.fetch_url != NULL) {
+        vo->fetch_url = r.fetch_url;
+        r.fetch_url = NULL;
+        goto out;
+    }
+    proto_writer_init(&vo->reply);
+    vo->reply_ready = 1;
+    proto_begin_result(pk, vo->id, 6);
+    if (vo->name != NULL)
+        proto_pack_kv_str(pk, "name", vo->name);
+    else
+        proto_pack_kv_nil(pk, "name");
+    proto_pack_kv_str(pk, "subject", r.links[0].info.subject);
+    if (vo->host != NULL)
+        proto_pack_kv_str(pk, "host", vo->host);
+    else
+        proto_pack_kv_nil(pk, "host");
+    proto_pack_kv_str(pk, "purpose", vo->purpose == TRUST_PURPOSE_CLIENT ? "client" : "server");
+    proto_pack_kv_bool(pk, "aia_fetch", vo->fetch);
+    proto_pack_str(pk, "verify");
+    trust_pack_report(pk, &r);
+out:
+    trust_report_free(&r);
+    vo->rc = rc;
+}
+
+static void verify_pass_after(uv_work_t *w, int status);
+
+/* Queues the next pass; 0 or a negative code (cause set). */
+static int
+verify_queue(struct verify_op *vo, char **cause)
+{
+    int rc;
+
+    if ((rc = uv_queue_work(vo->agent->loop, &vo->work, verify_pass, verify_pass_after)) != 0) {
+        err_set(cause, "cannot queue work: %s", uv_strerror(rc));
+        return -E_INTERNAL;
+    }
+    vo->in_pool = 1;
+    return 0;
+}
+
+static void
+verify_fetched(void *arg)
+{
+    struct verify_op *vo = arg;
+    char *cause = NULL;
+    int rc;
+
+    vo->aia = NULL;
+    vo->nfetched++;
+    if ((rc = verify_queue(vo, &cause)) != 0)
+        verify_end(vo, rc, cause);
+    free(cause);
+}
+
+static void
+verify_pass_after(uv_work_t *w, int status)
+{
+    struct verify_op *vo = (struct verify_op *)w;
+    struct trust_fetched *slot;
+    char *cause = NULL;
+    int rc;
+
+    vo->in_pool = 0;
+    if (status == UV_ECANCELED || vo->agent->stopping) {
+        verify_end(vo, -E_UNAVAILABLE, "the agent is shutting down");
+        return;
+    }
+    if (vo->abandoned || !server_client_alive(vo->client)) {
+        log_info("client %llu (%s, pid %ld) left: its verify is abandoned",
+                 (unsigned long long)vo->client->number, vo->client->peer.name,
+                 vo->client->peer.pid);
+        verify_end(vo, -E_UNAVAILABLE, NULL);
+        return;
+    }
+    if (vo->rc != 0 || vo->fetch_url == NULL) {
+        verify_end(vo, vo->rc, vo->cause);
+        return;
+    }
+    /* The pass asked for an AIA URL: fetch it on the loop, then pass again. */
+    if (aia_fetcher == NULL && (rc = aia_new(vo->agent->loop, &aia_fetcher, &cause)) != 0) {
+        verify_end(vo, rc, cause);
+        free(cause);
+        return;
+    }
+    slot = &vo->fetched[vo->nfetched];
+    slot->url = vo->fetch_url;
+    vo->fetch_url = NULL;
+    log_debug("client %llu: verify fetches %s (%zu running, %zu waiting)",
+              (unsigned long long)vo->client->number, slot->url, aia_running(aia_fetcher),
+              aia_waiting(aia_fetcher));
+    if ((rc = aia_fetch_start(aia_fetcher, vo->fetch_timeout_ms, slot, verify_fetched, vo,
+                              &vo->aia, &cause)) != 0) {
+        /* Recorded as a failed fetch: the next pass names it. */
+        slot->error = cause;
+        cause = NULL;
+        verify_fetched(vo);
+    }
+    free(cause);
 }
 
 int
 ops_verify(struct request *req)
 {
     struct agent *agent = req->agent;
-    struct verify_job *vj = calloc(1, sizeof(*vj));
+    struct verify_op *vo;
     char *purpose = NULL;
     int rc;
 
-    if (vj == NULL)
+    if ((rc = net_admit(req, "verify")) != 0)
+        return rc;
+    if ((vo = calloc(1, sizeof(*vo))) == NULL)
         return -E_NOMEM;
-    if ((rc = ops_arg_str(req, "name", 0, &vj->name)) != 0 ||
-        (rc = ops_arg_bin(req, "cert", 0, &vj->cert, &vj->cert_len)) != 0 ||
-        (rc = ops_arg_str(req, "host", 0, &vj->host)) != 0 ||
+    vo->agent = agent;
+    vo->client = req->client;
+    vo->id = req->id;
+    if ((rc = ops_arg_str(req, "name", 0, &vo->name)) != 0 ||
+        (rc = ops_arg_bin(req, "cert", 0, &vo->cert, &vo->cert_len)) != 0 ||
+        (rc = ops_arg_str(req, "host", 0, &vo->host)) != 0 ||
         (rc = ops_arg_str(req, "purpose", 0, &purpose)) != 0)
         goto fail;
-    if ((vj->name == NULL) == (vj->cert == NULL)) {
+    if ((vo->name == NULL) == (vo->cert == NULL)) {
         err_set(&req->cause, "give either the name of a certificate in the store or a "
                              "certificate file");
         rc = -E_BAD_INPUT;
         goto fail;
     }
-    if (vj->cert_len > MAX_TRUST_FILE) {
+    if (vo->cert_len > MAX_TRUST_FILE) {
         err_set(&req->cause, "the file is larger than %d bytes", MAX_TRUST_FILE);
         rc = -E_TOO_BIG;
         goto fail;
     }
     if (purpose == NULL || strcmp(purpose, "server") == 0) {
-        vj->purpose = TRUST_PURPOSE_SERVER;
+        vo->purpose = TRUST_PURPOSE_SERVER;
     } else if (strcmp(purpose, "client") == 0) {
-        vj->purpose = TRUST_PURPOSE_CLIENT;
+        vo->purpose = TRUST_PURPOSE_CLIENT;
     } else {
         err_set(&req->cause, "purpose must be server or client, not '%.40s'", purpose);
         rc = -E_BAD_INPUT;
         goto fail;
     }
-    if (vj->name != NULL) {
-        const struct store_cert *cert = store_find(agent->store, vj->name);
+    if (vo->name != NULL) {
+        const struct store_cert *cert = store_find(agent->store, vo->name);
 
         if (cert == NULL || cert->current == 0) {
-            err_set(&req->cause, "no certificate named '%.100s'", vj->name);
+            err_set(&req->cause, "no certificate named '%.100s'", vo->name);
             rc = -E_NOT_FOUND;
             goto fail;
         }
-        vj->version = cert->current;
+        vo->version = cert->current;
     }
-    vj->fetch = agent->config.trust_aia_fetch;
-    if ((vj->ctx = trust_ctx_new(agent->trust, agent->config.trust_system_roots)) == NULL) {
+    vo->fetch = agent->config.trust_aia_fetch;
+    vo->fetch_timeout_ms = (long)agent->config.trust_aia_timeout * 1000L;
+    if ((vo->ctx = trust_ctx_new(agent->trust, agent->config.trust_system_roots)) == NULL) {
         rc = -E_NOMEM;
         goto fail;
     }
-    if ((rc = ops_job_queue(req, &vj->job, verify_run, NULL, verify_release)) != 0)
+    if ((rc = verify_queue(vo, &req->cause)) != 0)
         goto fail;
+    agent->jobs++;
+    net_begin(req->client);
+    server_client_ref(req->client);
+    vo->next = running_verifies;
+    if (running_verifies != NULL)
+        running_verifies->prev = vo;
+    running_verifies = vo;
     free(purpose);
     return 0;
 fail:
     free(purpose);
-    verify_release(&vj->job);
+    verify_free(vo);
     return rc;
+}
+
+/*
+ * Stops a verify whose client left (or at the agent's stop): a fetch in
+ * progress is cancelled and the request ends; a pass in the pool ends it
+ * when it returns.
+ */
+static void
+verify_abandon(struct verify_op *vo, int stopping)
+{
+    vo->abandoned = 1;
+    if (vo->in_pool)
+        return;
+    aia_fetch_cancel(vo->aia);
+    vo->aia = NULL;
+    if (stopping) {
+        verify_end(vo, -E_UNAVAILABLE, "the agent is shutting down");
+        return;
+    }
+    log_info("client %llu (%s, pid %ld) left: its verify is abandoned (fetch of %s cancelled)",
+             (unsigned long long)vo->client->number, vo->client->peer.name, vo->client->peer.pid,
+             vo->nfetched < TRUST_AIA_MAX_FETCHES && vo->fetched[vo->nfetched].url != NULL
+                 ? vo->fetched[vo->nfetched].url
+                 : "?");
+    verify_end(vo, -E_UNAVAILABLE, NULL);
 }
 
 /* probe */
@@ -945,6 +1195,7 @@ struct probe_op {
     struct probe_opts opts;
     struct probe_run *run;
     int load_rc;
+    int abandoned; /* the client left: no reply, nothing more started */
     char *cause;
     size_t ok, failed, warnings;
 };
@@ -991,6 +1242,7 @@ probe_op_end(struct probe_op *po, int rc, const char *cause)
     if (po->next != NULL)
         po->next->prev = po->prev;
     po->agent->jobs--;
+    net_end(po->client);
     server_client_unref(po->client);
     probe_op_free(po);
 }
@@ -1049,6 +1301,10 @@ probe_load_after(uv_work_t *w, int status)
         probe_op_end(po, -E_UNAVAILABLE, "the agent is shutting down");
         return;
     }
+    if (po->abandoned || !server_client_alive(po->client)) {
+        probe_op_end(po, -E_UNAVAILABLE, NULL);
+        return;
+    }
     if (po->load_rc != 0) {
         probe_op_end(po, po->load_rc, po->cause);
         return;
@@ -1081,6 +1337,10 @@ ops_probe(struct request *req)
 
     if (po == NULL)
         return -E_NOMEM;
+    if ((rc = net_admit(req, "probe")) != 0) {
+        free(po);
+        return rc;
+    }
     po->agent = agent;
     po->client = req->client;
     po->id = req->id;
@@ -1107,9 +1367,11 @@ ops_probe(struct request *req)
         goto fail;
     }
     po->opts.timeout_ms = (timeout != 0 ? timeout : (uint64_t)agent->config.probe_timeout) * 1000u;
-    po->opts.concurrency = concurrency != 0 && concurrency <= 4096
-                               ? (unsigned)concurrency
-                               : (unsigned)agent->config.probe_concurrency;
+    /* A request may ask for fewer connections than probe_concurrency, not more. */
+    po->opts.concurrency =
+        concurrency != 0 && concurrency < (uint64_t)agent->config.probe_concurrency
+            ? (unsigned)concurrency
+            : (unsigned)agent->config.probe_concurrency;
     po->opts.min_version = probe_tls_version(min != NULL ? min : agent->config.probe_min_tls);
     if (po->opts.min_version == 0) {
         err_set(&req->cause, "min_tls must be 1.0, 1.1, 1.2 or 1.3, not '%.20s'", min);
@@ -1126,6 +1388,7 @@ ops_probe(struct request *req)
         goto fail;
     }
     agent->jobs++;
+    net_begin(req->client);
     server_client_ref(req->client);
     po->next = running_probes;
     if (running_probes != NULL)
@@ -1143,10 +1406,45 @@ void
 ops_trust_stop(struct agent *agent)
 {
     struct probe_op *po = running_probes, *next;
+    struct verify_op *vo, *vnext;
 
     for (; po != NULL; po = next) {
         next = po->next;
         if (po->agent == agent && po->run != NULL)
             probe_run_abort(po->run);
+    }
+    for (vo = running_verifies; vo != NULL; vo = vnext) {
+        vnext = vo->next;
+        if (vo->agent == agent)
+            verify_abandon(vo, 1);
+    }
+    /* Fetches still running belong to no request any more. */
+    aia_free(aia_fetcher);
+    aia_fetcher = NULL;
+}
+
+void
+ops_trust_client_gone(struct client *client)
+{
+    struct probe_op *po, *next;
+    struct verify_op *vo, *vnext;
+
+    for (po = running_probes; po != NULL; po = next) {
+        next = po->next;
+        if (po->client != client || po->abandoned)
+            continue;
+        po->abandoned = 1;
+        log_info("client %llu (%s, pid %ld) left: its probe of %zu URL(s) is abandoned "
+                 "(%zu done)",
+                 (unsigned long long)client->number, client->peer.name, client->peer.pid, po->n,
+                 po->ok + po->failed);
+        /* Loading the trust context: probe_load_after ends it. */
+        if (po->run != NULL)
+            probe_run_abort(po->run);
+    }
+    for (vo = running_verifies; vo != NULL; vo = vnext) {
+        vnext = vo->next;
+        if (vo->client == client && !vo->abandoned)
+            verify_abandon(vo, 0);
     }
 }

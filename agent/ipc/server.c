@@ -6,6 +6,7 @@
 #include "agent.h"
 #include "err.h"
 #include "log.h"
+#include "ops-trust.h"
 #include "ops.h"
 
 struct write_req {
@@ -55,6 +56,9 @@ on_client_closed(uv_handle_t *handle)
     struct client *client = handle->data;
 
     unlink_client(client);
+    /* Its network work (probes, AIA fetches) stops with it. */
+    if (client->net_jobs > 0)
+        ops_trust_client_gone(client);
     server_client_unref(client);
 }
 

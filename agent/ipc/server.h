@@ -40,7 +40,8 @@ struct client {
     uint64_t frame_started; /* uv_now() when the partial frame being read began; 0: none */
     int hello_done;
     int closing;
-    int in_request; /* a request of this client is being served (not capped) */
+    int in_request;    /* a request of this client is being served (not capped) */
+    unsigned net_jobs; /* verify and probe requests in flight (ops-trust.c caps them) */
 };
 
 struct server {

@@ -55,6 +55,7 @@ struct probe {
     int finishing;
     int tcp_open;
     int timer_open;
+    int dns_slot;     /* holds one of the PROBE_MAX_RESOLVING slots */
     unsigned pending; /* callbacks still to come: timer, tcp, getaddrinfo */
     uint64_t started;
 };
@@ -68,6 +69,7 @@ struct probe_run {
     size_t n, next, active, done;
     int aborted;
     int finished;
+    struct probe_run *prev_run, *next_run; /* every run of the agent */
     probe_result_fn on_result;
     probe_done_fn on_done;
     void *arg;
@@ -77,7 +79,15 @@ struct probe_run {
 static void connect_attempt(struct probe *p);
 static void judge(struct probe *p);
 static void probe_finish(struct probe *p);
-static void start_next(struct probe_run *run);
+static void pump(void);
+
+/*
+ * What every run of the agent holds, for the caps in all (the loop is the
+ * only thread that touches these).
+ */
+static struct probe_run *runs;  /* in order of start */
+static size_t probes_active;    /* started and not yet released */
+static size_t probes_resolving; /* of which wait for getaddrinfo in the thread pool */
 
 /* URLs. */
 
@@ -390,7 +400,18 @@ maybe_release(struct probe *p)
     probe_result_free(&p->res);
     probe_url_free(&p->url);
     run->active--;
-    start_next(run);
+    probes_active--;
+    pump();
+}
+
+/* Gives back the probe's getaddrinfo slot, if it holds one. */
+static void
+release_dns(struct probe *p)
+{
+    if (!p->dns_slot)
+        return;
+    p->dns_slot = 0;
+    probes_resolving--;
 }
 
 static void
@@ -788,11 +809,14 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     struct probe *p = req->data;
 
     p->pending--;
+    release_dns(p);
     if (p->finishing || status == UV_ECANCELED) {
         uv_freeaddrinfo(res);
         maybe_release(p);
+        pump();
         return;
     }
+    pump(); /* the slot may let another run resolve */
     if (status != 0 || res == NULL) {
         set_error(p, "cannot resolve %s: %s", p->url.host, uv_strerror(status));
         uv_freeaddrinfo(res);
@@ -853,11 +877,13 @@ start_probe(struct probe *p)
         /* Nothing is open: report and free without waiting for a callback. */
         set_error(p, "cannot start a timer: %s", uv_strerror(rc));
         p->finishing = 1;
+        release_dns(p);
         judge(p);
         run->on_result(run->arg, &p->res, ++run->done, run->n);
         probe_result_free(&p->res);
         probe_url_free(&p->url);
         run->active--;
+        probes_active--;
         return;
     }
     p->timer.data = p;
@@ -882,6 +908,7 @@ start_probe(struct probe *p)
     p->phase = PH_RESOLVE;
     p->gai.data = p;
     if ((rc = uv_getaddrinfo(run->loop, &p->gai, on_resolved, p->url.host, NULL, &hints)) != 0) {
+        release_dns(p);
         set_error(p, "cannot resolve %s: %s", p->url.host, uv_strerror(rc));
         probe_finish(p);
         return;
@@ -954,6 +981,12 @@ probe_finish(struct probe *p)
 static void
 run_free(struct probe_run *run)
 {
+    if (run->prev_run != NULL)
+        run->prev_run->next_run = run->next_run;
+    else if (runs == run)
+        runs = run->next_run;
+    if (run->next_run != NULL)
+        run->next_run->prev_run = run->prev_run;
     for (size_t i = 0; i < run->n; i++) {
         probe_result_free(&run->probes[i].res);
         probe_url_free(&run->probes[i].url);
@@ -965,17 +998,40 @@ run_free(struct probe_run *run)
     free(run);
 }
 
-static void
-start_next(struct probe_run *run)
-{
-    while (!run->aborted && run->next < run->n && run->active < run->opts.concurrency) {
-        struct probe *p = &run->probes[run->next++];
+static int is_address(const char *host);
 
-        run->active++;
-        start_probe(p);
+/*
+ * Starts the run's next probe if its own concurrency and the caps in all
+ * allow (PROBE_MAX_CONNECTIONS, and PROBE_MAX_RESOLVING for a host name).
+ * 1 when one was started.
+ */
+static int
+start_one(struct probe_run *run)
+{
+    struct probe *p;
+
+    if (run->aborted || run->next >= run->n || run->active >= run->opts.concurrency ||
+        probes_active >= PROBE_MAX_CONNECTIONS)
+        return 0;
+    p = &run->probes[run->next];
+    if (!is_address(p->url.host)) {
+        if (probes_resolving >= PROBE_MAX_RESOLVING)
+            return 0;
+        p->dns_slot = 1;
+        probes_resolving++;
     }
+    run->next++;
+    run->active++;
+    probes_active++;
+    start_probe(p);
+    return 1;
+}
+
+/* An aborted run drops what it has not started; a run with nothing left ends. */
+static void
+check_finished(struct probe_run *run)
+{
     if (run->aborted) {
-        /* Those not started count as done. */
         run->done += run->n - run->next;
         run->next = run->n;
     }
@@ -984,6 +1040,39 @@ start_next(struct probe_run *run)
         run->on_done(run->arg);
         run_free(run);
     }
+}
+
+/*
+ * Hands free connections to the runs that wait for one, one probe per run
+ * in turn so that a large run does not starve the others, then ends the
+ * runs that are over.  Called whenever a probe releases its connection or
+ * its getaddrinfo slot, and when a run starts or is aborted.
+ */
+static void
+pump(void)
+{
+    static int pumping, again;
+    struct probe_run *run, *next;
+    int started;
+
+    if (pumping) {
+        again = 1;
+        return;
+    }
+    pumping = 1;
+    do {
+        again = 0;
+        do {
+            started = 0;
+            for (run = runs; run != NULL; run = run->next_run)
+                started |= start_one(run);
+        } while (started);
+        for (run = runs; run != NULL; run = next) {
+            next = run->next_run;
+            check_finished(run);
+        }
+    } while (again);
+    pumping = 0;
 }
 
 static SSL_CTX *
@@ -1059,7 +1148,18 @@ probe_run_start(uv_loop_t *loop, struct trust_ctx *ctx, char *const *urls, size_
     }
     run->ctx = ctx;
     *out = run;
-    start_next(run);
+    /* Last in the list: it waits behind the runs already there for free connections. */
+    if (runs == NULL) {
+        runs = run;
+    } else {
+        struct probe_run *last = runs;
+
+        while (last->next_run != NULL)
+            last = last->next_run;
+        last->next_run = run;
+        run->prev_run = last;
+    }
+    pump();
     return 0;
 fail:
     run_free(run);
@@ -1084,7 +1184,7 @@ probe_run_abort(struct probe_run *run)
             uv_cancel((uv_req_t *)&p->gai);
         probe_finish(p);
     }
-    start_next(run);
+    pump();
 }
 
 /* The scheduled probes. */

@@ -9,6 +9,10 @@
  *
  * A run probes many URLs with at most `concurrency` connections open and a
  * deadline per probe; each result is handed to a callback as it completes.
+ * Across all runs at most PROBE_MAX_CONNECTIONS probes are open and
+ * PROBE_MAX_RESOLVING resolve a host name (getaddrinfo holds a thread of
+ * the pool the CPU work shares); the others wait, and free connections go
+ * to the waiting runs in turn.
  * probe_sched runs the configured probes every probe_interval and keeps the
  * last results for the status report.
  */
@@ -42,6 +46,11 @@ struct probe_url {
 /* Parses URL ("imaps://host[:port][/...]", "tls://host:port").  Words in *cause. */
 int probe_url_parse(const char *url, struct probe_url *out, char **cause);
 void probe_url_free(struct probe_url *u);
+
+/* Probes open at once, in all runs (each holds a socket). */
+#define PROBE_MAX_CONNECTIONS 256
+/* Probes resolving a host name at once, in all runs (half the default thread pool). */
+#define PROBE_MAX_RESOLVING 2
 
 struct probe_opts {
     uint64_t timeout_ms;
@@ -96,7 +105,8 @@ typedef void (*probe_done_fn)(void *arg);
 int probe_run_start(uv_loop_t *loop, struct trust_ctx *ctx, char *const *urls, size_t n,
                     const struct probe_opts *opts, probe_result_fn on_result,
                     probe_done_fn on_done, void *arg, struct probe_run **out, char **cause);
-/* Stops early: open connections are closed, done is still called. */
+/* Stops early: open connections are closed, probes not started are dropped, done is
+ * still called (once the connections are closed). */
 void probe_run_abort(struct probe_run *run);
 
 /* The scheduled probes of the config. */

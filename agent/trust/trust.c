@@ -19,9 +19,6 @@
 
 /* Largest trust file read at start, and largest AIA reply. */
 #define TRUST_MAX_FILE (256 * 1024)
-#define AIA_MAX_REPLY (64 * 1024)
-#define AIA_TIMEOUT_MS 10000L
-#define AIA_MAX_FETCHES 4
 #define CHAIN_MAX_DEPTH 10
 
 static const char *
@@ -448,34 +445,6 @@ trust_ctx_free(struct trust_ctx *ctx)
     free(ctx);
 }
 
-/* AIA fetching (pool threads only: a blocking easy handle). */
-
-struct fetch_buf {
-    unsigned char *data;
-    size_t len;
-    int too_big;
-};
-
-static size_t
-fetch_write(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-    struct fetch_buf *b = arg;
-    size_t n = size * nmemb;
-    unsigned char *nd;
-
-    if (n > AIA_MAX_REPLY || b->len + n > AIA_MAX_REPLY) {
-        b->too_big = 1;
-        return 0;
-    }
-    if ((nd = realloc(b->data, b->len + n + 1)) == NULL)
-        return 0;
-    memcpy(nd + b->len, ptr, n);
-    b->data = nd;
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
 /* Certificates from an AIA reply: DER certificate, PKCS#7 (DER or PEM) or PEM. */
 static int
 parse_aia(const unsigned char *data, size_t len, STACK_OF(X509) * *out, char **cause)
@@ -512,47 +481,13 @@ parse_aia(const unsigned char *data, size_t len, STACK_OF(X509) * *out, char **c
     return pem_read_certs(data, len, "AIA reply", out, cause);
 }
 
-static int
-aia_fetch(const char *url, STACK_OF(X509) * *out, char **cause)
+void
+trust_fetched_clear(struct trust_fetched *f)
 {
-    struct fetch_buf b = {NULL, 0, 0};
-    CURL *h;
-    CURLcode cc;
-    long status = 0;
-    int rc = -E_IO;
-
-    *out = NULL;
-    if ((h = curl_easy_init()) == NULL)
-        return -E_NOMEM;
-    if (curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, AIA_TIMEOUT_MS) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_MAXFILESIZE, (long)AIA_MAX_REPLY) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_USERAGENT, "certagent") != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fetch_write) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, &b) != CURLE_OK) {
-        err_set(cause, "cannot set up the download");
-        goto out;
-    }
-    cc = curl_easy_perform(h);
-    if (cc != CURLE_OK) {
-        err_set(cause, "%s",
-                b.too_big ? "the reply is larger than 64 KiB" : curl_easy_strerror(cc));
-        goto out;
-    }
-    if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200) {
-        err_set(cause, "HTTP status %ld", status);
-        goto out;
-    }
-    rc = parse_aia(b.data, b.len, out, cause);
-out:
-    curl_easy_cleanup(h);
-    free(b.data);
-    return rc;
+    free(f->url);
+    free(f->data);
+    free(f->error);
+    memset(f, 0, sizeof(*f));
 }
 
 /* The first caIssuers URL of cert, or NULL (heap). */
@@ -770,38 +705,51 @@ issuer_cn(X509 *cert, char *buf, size_t len)
     ERR_clear_error();
 }
 
+/* Is url an http:// URL (the only scheme fetched)? */
+static int
+is_http_url(const char *url)
+{
+    return strncasecmp(url, "http://", 7) == 0;
+}
+
+/* The replies of o->fetched as certificates (fsk[k]), or why one cannot be read (ferr[k]). */
+static int
+parse_fetched(const struct trust_verify_opts *o, STACK_OF(X509) * *fsk, char **ferr)
+{
+    for (size_t k = 0; k < o->nfetched && k < TRUST_AIA_MAX_FETCHES; k++) {
+        const struct trust_fetched *f = &o->fetched[k];
+
+        if (f->error != NULL || f->data == NULL)
+            continue;
+        if (parse_aia(f->data, f->len, &fsk[k], &ferr[k]) != 0 && ferr[k] == NULL &&
+            (ferr[k] = strdup("the reply holds no certificate")) == NULL)
+            return -E_NOMEM;
+    }
+    return 0;
+}
+
 /*
- * cur's issuer is nowhere: fetch it from the AIA caIssuers URL when allowed
- * (into pool; *issuer, *verified and src set), else record the missing link in r and
- * leave *issuer NULL.
+ * cur's issuer is nowhere.  With fetching allowed and its http:// AIA
+ * caIssuers URL not fetched yet, r->fetch_url asks the caller for it;
+ * otherwise the missing link is recorded in r with the reason.
  */
 static int
-fetch_missing(struct trust_report *r, STACK_OF(X509) * pool, X509 *cur,
-              const struct trust_verify_opts *o, int *fetches, char *src, size_t srclen,
-              X509 **issuer, int *verified)
+missing_issuer(struct trust_report *r, X509 *cur, const struct trust_verify_opts *o,
+               char *const *ferr)
 {
     const struct cert_info *ci = &r->links[r->nlinks - 1].info;
-    char issuer_name[256], *fcause = NULL, *url = ca_issuers_url(cur);
-    STACK_OF(X509) *fetched = NULL;
+    char issuer_name[256], *url = ca_issuers_url(cur);
+    long k = -1;
     int rc;
 
-    *issuer = NULL;
-    *verified = 0;
-    if (url != NULL && o->fetch && *fetches < AIA_MAX_FETCHES) {
-        (*fetches)++;
-        if (aia_fetch(url, &fetched, &fcause) == 0) {
-            for (int i = 0; i < sk_X509_num(fetched); i++) {
-                if (!X509_add_cert(pool, sk_X509_value(fetched, i), X509_ADD_FLAG_UP_REF))
-                    break;
-            }
-            sk_X509_pop_free(fetched, X509_free);
-            if ((*issuer = find_issuer(pool, cur, o->now, verified)) != NULL) {
-                snprintf(src, srclen, "fetched from %s", url);
-                free(url);
-                return 0;
-            }
-            err_set(&fcause, "it holds no issuer of this certificate");
-        }
+    for (size_t i = 0; url != NULL && i < o->nfetched && k < 0; i++) {
+        if (o->fetched[i].url != NULL && strcmp(o->fetched[i].url, url) == 0)
+            k = (long)i;
+    }
+    if (url != NULL && o->fetch && k < 0 && is_http_url(url) &&
+        o->nfetched < TRUST_AIA_MAX_FETCHES) {
+        r->fetch_url = url;
+        return 0;
     }
     issuer_cn(cur, issuer_name, sizeof(issuer_name));
     if ((r->missing = strdup(issuer_name)) == NULL)
@@ -816,13 +764,25 @@ fetch_missing(struct trust_report *r, STACK_OF(X509) * pool, X509 *cur,
                          "chain incomplete: missing %s (issuer of '%s'; its AIA caIssuers "
                          "URL is %s)",
                          issuer_name, name_of(ci), url);
+    else if (!is_http_url(url))
+        rc = add_problem(r,
+                         "chain incomplete: missing %s (issuer of '%s'; its AIA caIssuers "
+                         "URL %s is not fetched: only http:// URLs are)",
+                         issuer_name, name_of(ci), url);
+    else if (k < 0)
+        rc = add_problem(r,
+                         "chain incomplete: missing %s (issuer of '%s'; %s is not fetched: "
+                         "at most %d fetches per verification)",
+                         issuer_name, name_of(ci), url, TRUST_AIA_MAX_FETCHES);
     else
         rc = add_problem(r,
                          "chain incomplete: missing %s (issuer of '%s'; fetching %s failed: "
                          "%s)",
-                         issuer_name, name_of(ci), url, fcause != NULL ? fcause : "error");
+                         issuer_name, name_of(ci), url,
+                         o->fetched[k].error != NULL ? o->fetched[k].error
+                         : ferr[k] != NULL           ? ferr[k]
+                                                     : "it holds no issuer of this certificate");
     free(url);
-    free(fcause);
     return rc;
 }
 
@@ -869,13 +829,18 @@ trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) * given,
     X509 *certs[CHAIN_MAX_DEPTH + 1], *cur = leaf;
     const char *sources[3] = {o->given_source != NULL ? o->given_source : "given", "trust store",
                               "fetched"};
+    STACK_OF(X509) * fsk[TRUST_AIA_MAX_FETCHES] = {NULL};
+    char *ferr[TRUST_AIA_MAX_FETCHES] = {NULL};
     char why[512], fetched_src[600];
-    int verified = 0, fetches = 0, ok = 0, rc = -E_NOMEM;
+    int verified = 0, ok = 0, rc = -E_NOMEM;
 
     memset(r, 0, sizeof(*r));
     r->host_match = -1;
     if (pool == NULL)
         goto out;
+    if ((rc = parse_fetched(o, fsk, ferr)) != 0)
+        goto out;
+    rc = -E_NOMEM;
     /* The pool: what came with the leaf, then the agent's intermediates. */
     for (int i = 0; given != NULL && i < sk_X509_num(given); i++) {
         if (X509_cmp(sk_X509_value(given, i), leaf) != 0 &&
@@ -886,6 +851,14 @@ trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) * given,
         if (!X509_add_cert(pool, sk_X509_value(ctx->intermediates, i),
                            X509_ADD_FLAG_UP_REF | X509_ADD_FLAG_NO_DUP))
             goto out;
+    }
+    /* Then what was fetched for this verification. */
+    for (size_t k = 0; k < TRUST_AIA_MAX_FETCHES; k++) {
+        for (int i = 0; fsk[k] != NULL && i < sk_X509_num(fsk[k]); i++) {
+            if (!X509_add_cert(pool, sk_X509_value(fsk[k], i),
+                               X509_ADD_FLAG_UP_REF | X509_ADD_FLAG_NO_DUP))
+                goto out;
+        }
     }
     if ((rc = add_link(r, leaf, "leaf", cause)) != 0)
         goto out;
@@ -919,13 +892,20 @@ trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) * given,
             int was_given = in_stack(given, issuer);
 
             source = was_given ? sources[0] : own ? sources[1] : sources[2];
+            for (size_t k = 0; !was_given && !own && k < o->nfetched; k++) {
+                if (k < TRUST_AIA_MAX_FETCHES && in_stack(fsk[k], issuer)) {
+                    snprintf(fetched_src, sizeof(fetched_src), "fetched from %s",
+                             o->fetched[k].url);
+                    source = fetched_src;
+                    break;
+                }
+            }
         } else {
-            if ((rc = fetch_missing(r, pool, cur, o, &fetches, fetched_src, sizeof(fetched_src),
-                                    &issuer, &verified)) != 0)
+            if ((rc = missing_issuer(r, cur, o, ferr)) != 0)
                 goto out;
-            if (issuer == NULL)
-                break;
-            source = fetched_src;
+            if (r->fetch_url != NULL) /* the caller fetches it and asks again */
+                goto out;
+            break;
         }
         if (!verified) {
             if ((rc = add_problem(r,
@@ -980,6 +960,10 @@ trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) * given,
     r->trusted = ok && r->complete && r->nproblems == 0;
     rc = 0;
 out:
+    for (size_t k = 0; k < TRUST_AIA_MAX_FETCHES; k++) {
+        sk_X509_pop_free(fsk[k], X509_free);
+        free(ferr[k]);
+    }
     sk_X509_pop_free(pool, X509_free);
     if (rc != 0 && cause != NULL && *cause == NULL)
         err_set(cause, "%s", err_message(rc));
@@ -997,6 +981,7 @@ trust_report_free(struct trust_report *r)
     free(r->links);
     strv_free(r->problems, r->nproblems);
     free(r->missing);
+    free(r->fetch_url);
     memset(r, 0, sizeof(*r));
 }
 

@@ -5,9 +5,12 @@
  * an explanation of every link.
  *
  * The index (struct trust) lives on the loop.  File writes, the system
- * bundle and chain building with AIA fetching run in the thread pool: those
- * functions say so.  The AIA fetcher is a blocking libcurl easy handle with
- * a 10 s limit and a 64 KiB cap, used only from pool threads.
+ * bundle and chain building run in the thread pool: those functions say so.
+ * Chain building never touches the network: when an issuer is missing and
+ * fetching is allowed, trust_verify names the AIA caIssuers URL to fetch
+ * (trust_report.fetch_url); the caller fetches it without holding a pool
+ * thread (aia.h: libcurl multi on the loop) and verifies again with the
+ * reply in trust_verify_opts.fetched.
  */
 #ifndef CERTAGENT_TRUST_H
 #define CERTAGENT_TRUST_H
@@ -88,10 +91,25 @@ enum trust_purpose {
     TRUST_PURPOSE_CLIENT,
 };
 
+/* AIA caIssuers URLs fetched for one verification, at most this many. */
+#define TRUST_AIA_MAX_FETCHES 4
+
+/* One AIA caIssuers fetch and what came back (aia.c fills it). */
+struct trust_fetched {
+    char *url;
+    unsigned char *data; /* the reply body (DER, PEM or PKCS#7), NULL on failure */
+    size_t len;
+    char *error; /* why the fetch failed, in words, or NULL */
+};
+void trust_fetched_clear(struct trust_fetched *f);
+
 struct trust_verify_opts {
     const char *host; /* NULL: no host-name check */
     enum trust_purpose purpose;
-    int fetch;                /* may fetch AIA caIssuers (pool thread only) */
+    /* A missing issuer's http:// AIA caIssuers URL may be fetched: see fetch_url. */
+    int fetch;
+    const struct trust_fetched *fetched; /* the fetches done so far, in order */
+    size_t nfetched;
     const char *given_source; /* label of the given certificates; NULL: "given" */
     int64_t now;
 };
@@ -111,13 +129,21 @@ struct trust_report {
     int trusted;    /* complete, OpenSSL agrees, and no problem */
     int host_match; /* -1 not checked, 0 no, 1 yes */
     char *missing;  /* subject of the first missing issuer, or NULL */
+    /*
+     * With opts->fetch: the URL to fetch before the chain can be judged.
+     * The report is not final; fetch it, append it to opts->fetched and
+     * call trust_verify again.  NULL otherwise.
+     */
+    char *fetch_url;
 };
 
 /*
  * Builds and explains the chain of leaf with the certificates in given (may
- * be NULL), the context's intermediates and, with opts->fetch, issuers
- * fetched from AIA caIssuers (DER, PEM or PKCS#7).  Fills r even when the
- * chain is bad; returns nonzero only on a failure to run at all.
+ * be NULL), the context's intermediates and the replies of opts->fetched
+ * (DER, PEM or PKCS#7).  Fills r even when the chain is bad; returns nonzero
+ * only on a failure to run at all.  Only http:// URLs are fetched (the
+ * certificates are signed: TLS would add nothing but a second chain to
+ * trust), at most TRUST_AIA_MAX_FETCHES per verification.
  */
 int trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) * given,
                  const struct trust_verify_opts *opts, struct trust_report *r, char **cause);

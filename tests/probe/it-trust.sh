@@ -126,6 +126,39 @@ has "chain incomplete: missing Certagent Test Intermediate (issuer of 'localhost
 has "NOT TRUSTED"
 mv "$T/aia/int.der.bak" "$T/aia/int.der"
 
+# The bounds of a fetch.  aia_leaf NAME URL: a leaf of the intermediate whose AIA caIssuers
+# is URL.
+aia_leaf() {
+    printf 'basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:localhost\nauthorityInfoAccess=caIssuers;URI:%s\n' \
+        "$2" >"$T/$1.ext"
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$1.key" \
+        -subj "/CN=localhost" -out "$T/$1.csr" 2>/dev/null &&
+        openssl x509 -req -in "$T/$1.csr" -CA "$P/int.pem" -CAkey "$P/int.key" -CAcreateserial \
+            -days 30 -sha256 -extfile "$T/$1.ext" -out "$T/$1.pem" 2>/dev/null
+}
+# A redirect (to the right file) is not followed.
+py_server redirect -c "import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(302)
+        self.send_header('Location', 'http://127.0.0.1:$HTTP_PORT/int.der')
+        self.end_headers()
+s = http.server.HTTPServer(('127.0.0.1', 0), H)
+print('READY %d' % s.server_address[1], flush=True)
+s.serve_forever()" && REDIRECT=$PORT
+aia_leaf redirected "http://127.0.0.1:$REDIRECT/int.der" || fail "redirected leaf"
+run 4 ctl verify --cert "$T/redirected.pem"
+has "fetching http://127.0.0.1:$REDIRECT/int.der failed: HTTP status 302 (redirects are not followed)"
+# Only http:// is fetched.
+aia_leaf https "https://127.0.0.1:$HTTP_PORT/int.der" || fail "https leaf"
+run 4 ctl verify --cert "$T/https.pem"
+has "its AIA caIssuers URL https://127.0.0.1:$HTTP_PORT/int.der is not fetched: only http:// URLs are"
+# A reply larger than 64 KiB is cut off.
+head -c 70000 /dev/zero >"$T/aia/big.der"
+aia_leaf big "http://127.0.0.1:$HTTP_PORT/big.der" || fail "big leaf"
+run 4 ctl verify --cert "$T/big.pem"
+has "fetching http://127.0.0.1:$HTTP_PORT/big.der failed: the reply is larger than 64 KiB"
+
 # Fetching off: the URL is named, nothing is fetched.
 cat >"$CONFIG" <<EOS
 {"trust_system_dir": "$T/sysdir", "trust_system_command": "$T/update-ca --fresh",

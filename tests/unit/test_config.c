@@ -182,7 +182,7 @@ test_docs_cover_every_key(void **state)
     struct config c;
 
     (void)state;
-    assert_int_equal(n, 15 + 9 /* trust_* and probe* keys */ + 8 /* renewal and hooks */ +
+    assert_int_equal(n, 15 + 10 /* trust_* and probe* keys */ + 8 /* renewal and hooks */ +
                             4 /* status, metrics, logs */ +
                             2 /* ipc_frame_timeout and acme_http_timeout */ +
                             1 /* operate_group */ + 4 /* responder_* connection limits */);
