@@ -15,6 +15,7 @@
 #include <windows.h>
 #include <aclapi.h>
 #include <sddl.h>
+#include <shlobj.h>
 
 #include "err.h"
 #include "fsutil.h"
@@ -444,7 +445,7 @@ int
 platform_state_dir_check(const char *dir, char **cause)
 {
     struct paths sys;
-    char *data = NULL, *parent = NULL;
+    char common[MAX_PATH], *data = NULL, *installed = NULL, *parent = NULL;
     int rc;
 
     if (!fsutil_is_dir(dir) && (rc = fsutil_mkdir_p(dir, 0700, cause)) != 0)
@@ -452,17 +453,23 @@ platform_state_dir_check(const char *dir, char **cause)
     if ((rc = paths_system(&sys)) != 0)
         return rc;
     /*
-     * The data folder (%ProgramData%\certagent: the config and, by default,
-     * the store) is protected when the store is in it: a user who may create
-     * files there could otherwise plant certagent.json.
+     * The data folder (the config and, by default, the store) is protected
+     * when the store is in it: a user who may create files there could
+     * otherwise plant certagent.json.  It is %ProgramData%\certagent, or the
+     * MSI's [CommonAppDataFolder]certagent where a service's %ProgramData%
+     * differs (Wine gives services C:\users\Public).
      */
     data = folder_of(sys.config);
+    if (SUCCEEDED(SHGetFolderPathA(NULL, CSIDL_COMMON_APPDATA, NULL, SHGFP_TYPE_CURRENT, common)))
+        installed = fsutil_join(common, "certagent");
     parent = folder_of(dir);
-    if (data != NULL && parent != NULL && same_dir(data, parent))
-        rc = protect_dir(data, "data folder", cause);
+    if (parent != NULL && ((data != NULL && same_dir(data, parent)) ||
+                           (installed != NULL && same_dir(installed, parent))))
+        rc = protect_dir(parent, "data folder", cause);
     if (rc == 0)
         rc = protect_dir(dir, "state directory", cause);
     free(data);
+    free(installed);
     free(parent);
     paths_free(&sys);
     return rc;
