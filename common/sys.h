@@ -41,9 +41,9 @@ int sys_append_quoted_arg(char *cmd, size_t len, const char *s);
 /*
  * Windows: the private security descriptor of keys and the agent's folders: a
  * protected DACL (nothing inherited from the parent) giving full control to
- * SYSTEM and Administrators, and to this process's account when it is
- * neither SYSTEM nor an enabled member of Administrators; with dir, inherited
- * by what is created inside.  LocalFree it; NULL on failure (GetLastError).
+ * SYSTEM, Administrators and this process's account (none more for the
+ * service, which runs as SYSTEM); with dir, inherited by what is created
+ * inside.  LocalFree it; NULL on failure (GetLastError).
  */
 void *sys_private_sd(int dir);
 /*

@@ -60,7 +60,8 @@ int platform_socket_secure(uv_pipe_t *listener, const char *path, const char *gr
  * data folder %ProgramData%\certagent that holds it) when owned by an
  * account other than SYSTEM, Administrators or the agent's, gives both a
  * protected DACL for SYSTEM and Administrators (sys_private_sd) and checks
- * that it took.  -E_DENIED with the reason.
+ * that it took.  Unix: owner and mode (agent/unix/platform.c).  -E_DENIED
+ * with the reason.
  */
 int platform_state_dir_check(const char *dir, char **cause);
 /* Does a group of this name exist? */

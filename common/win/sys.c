@@ -94,19 +94,15 @@ sys_sid_name(void *sid)
 void *
 sys_private_sd(int dir)
 {
-    unsigned char own[SECURITY_MAX_SID_SIZE], admins[SECURITY_MAX_SID_SIZE];
-    DWORD admins_len = sizeof(admins);
+    unsigned char own[SECURITY_MAX_SID_SIZE];
     const char *inherit = dir ? "OICI" : "";
     char sddl[512], own_ace[256] = "", *own_text = NULL;
     PSECURITY_DESCRIPTOR sd = NULL;
-    BOOL admin = FALSE;
 
-    if (process_sid(own, sizeof(own)) != 0 ||
-        !CreateWellKnownSid(WinBuiltinAdministratorsSid, NULL, admins, &admins_len) ||
-        !CheckTokenMembership(NULL, admins, &admin))
+    if (process_sid(own, sizeof(own)) != 0)
         return NULL;
-    /* An account that is neither SYSTEM nor an administrator keeps access to its own files. */
-    if (!IsWellKnownSid(own, WinLocalSystemSid) && !admin) {
+    /* The account running the agent (certctl) keeps access to what it writes, elevated or not. */
+    if (!IsWellKnownSid(own, WinLocalSystemSid)) {
         if (!ConvertSidToStringSidA(own, &own_text))
             return NULL;
         snprintf(own_ace, sizeof(own_ace), "(A;%s;FA;;;%s)", inherit, own_text);

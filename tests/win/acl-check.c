@@ -8,8 +8,8 @@
  * (remote clients).
  *
  * --private: exits 0 when every entry that allows something is for SYSTEM,
- * Administrators or (when this process is no administrator) its own
- * account, none is inherited, and on Windows the DACL is protected and
+ * Administrators or this process's account (the agent's, when it is not the
+ * service), none is inherited, and on Windows the DACL is protected and
  * allows SYSTEM and Administrators.  Wine 8 makes a file's DACL from its
  * Unix mode (SYSTEM, the owner for the user bits, Everyone for the others)
  * and never reports the protection: under Wine the current user stands for
@@ -57,17 +57,15 @@ own_sid(void *buf, DWORD len)
 static int
 check_private(PSECURITY_DESCRIPTOR sd)
 {
-    unsigned char own[SECURITY_MAX_SID_SIZE], admins[SECURITY_MAX_SID_SIZE];
-    DWORD admins_len = sizeof(admins), rev;
+    unsigned char own[SECURITY_MAX_SID_SIZE];
+    DWORD rev;
     SECURITY_DESCRIPTOR_CONTROL control = 0;
-    BOOL present = FALSE, defaulted = FALSE, admin = FALSE;
+    BOOL present = FALSE, defaulted = FALSE;
     ACL_SIZE_INFORMATION info;
     PACL dacl = NULL;
     int wine = under_wine(), has_system = 0, has_admins = 0;
 
     if (own_sid(own, sizeof(own)) != 0 ||
-        !CreateWellKnownSid(WinBuiltinAdministratorsSid, NULL, admins, &admins_len) ||
-        !CheckTokenMembership(NULL, admins, &admin) ||
         !GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted) ||
         !GetSecurityDescriptorControl(sd, &control, &rev)) {
         fprintf(stderr, "acl-check: cannot read the security descriptor\n");
@@ -101,9 +99,9 @@ check_private(PSECURITY_DESCRIPTOR sd)
             has_system = 1;
         else if (IsWellKnownSid(sid, WinBuiltinAdministratorsSid))
             has_admins = 1;
-        else if (EqualSid(sid, own) && wine)
-            has_admins = 1; /* Wine shows the user bits as its (administrator) user */
-        else if (!EqualSid(sid, own) || admin) {
+        else if (EqualSid(sid, own))
+            has_admins |= wine; /* Wine shows the user bits as its (administrator) user */
+        else {
             fprintf(stderr, "acl-check: entry %lu allows another account\n", (unsigned long)i);
             return 1;
         }
