@@ -189,6 +189,8 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     agent->env.config = &agent->config;
     agent->env.state_dir = agent->state_dir;
     agent->env.jobs = &agent->jobs;
+    if ((rc = platform_state_dir_check(agent->state_dir, cause)) != 0)
+        goto fail;
     if ((rc = store_open(agent->state_dir, &agent->store, cause)) != 0)
         goto fail;
     if ((rc = trust_open(agent->state_dir, &agent->trust, cause)) != 0)

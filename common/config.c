@@ -10,6 +10,7 @@
 
 #include "err.h"
 #include "fsutil.h"
+#include "sys.h"
 
 #define CONFIG_MAX_FILE (1024 * 1024)
 /* Most entries in a KEY_LIST array. */
@@ -773,7 +774,10 @@ config_load(const char *path, struct config *c, char ***warnings, size_t *nwarni
     char *inner = NULL;
     int rc;
 
-    if ((rc = fsutil_read_file(path, CONFIG_MAX_FILE, &data, &len, cause)) != 0)
+    /* The config names commands the agent runs: only its own or the system's accounts may write
+     * it. */
+    if ((rc = sys_config_check(path, cause)) != 0 ||
+        (rc = fsutil_read_file(path, CONFIG_MAX_FILE, &data, &len, cause)) != 0)
         return rc;
     rc = config_parse((const char *)data, len, c, warnings, nwarnings, &inner);
     if (rc != 0)

@@ -84,7 +84,8 @@ int config_defaults(struct config *c);
  * Loads path over the defaults.  A missing file is -E_NOT_FOUND (the caller
  * decides whether that is fine).  Warnings (unknown keys) are appended to
  * *warnings (heap array of heap strings, count in *nwarnings).  Errors name
- * the key and what was expected.
+ * the key and what was expected.  A file another account could have written
+ * is refused first (sys_config_check: -E_DENIED naming the file and its owner).
  */
 int config_load(const char *path, struct config *c, char ***warnings, size_t *nwarnings,
                 char **cause);

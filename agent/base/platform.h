@@ -60,6 +60,15 @@ int platform_group_id(const char *name, long *gid, char **cause);
  */
 int platform_socket_prepare(const char *path, int *removed_stale, char **cause);
 /*
+ * uv_pipe_bind, with the pipe's security in place from its creation: on
+ * Windows the first instance is created while this thread's token carries
+ * the pipe's DACL as its default (libuv passes no security attributes) and
+ * with FILE_FLAG_FIRST_PIPE_INSTANCE (libuv's), so that a pipe another
+ * process created first fails the bind with UV_EADDRINUSE.  Returns a libuv
+ * error code.
+ */
+int platform_socket_bind(uv_pipe_t *listener, const char *path);
+/*
  * After binding: on Unix sets the socket's group (group name, or NULL for
  * our own) and mode; on Windows gives the pipe a DACL for SYSTEM,
  * Administrators and the agent's own account only, denying network logons
@@ -68,6 +77,16 @@ int platform_socket_prepare(const char *path, int *removed_stale, char **cause);
  */
 int platform_socket_secure(uv_pipe_t *listener, const char *path, const char *group, int mode,
                            long *gid_out, char **cause);
+/*
+ * At start, before the store is opened: checks the state directory dir (and
+ * makes it private).  Windows: creates it when missing, refuses it (or the
+ * data folder %ProgramData%\certagent that holds it) when owned by an
+ * account other than SYSTEM, Administrators or the agent's, gives both a
+ * protected DACL for SYSTEM and Administrators (sys_private_sd) and checks
+ * that it took.  Unix: owner and mode (agent/unix/platform.c).  -E_DENIED
+ * with the reason.
+ */
+int platform_state_dir_check(const char *dir, char **cause);
 /* Does a group of this name exist? */
 int platform_group_exists(const char *name);
 /* Removes the socket file (if it is still ours). */

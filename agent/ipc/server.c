@@ -417,7 +417,7 @@ server_start(struct server *server, struct agent *agent, const char *path, char 
         goto fail;
     }
     server->listener.data = server;
-    if ((rc = uv_pipe_bind(&server->listener, path)) != 0) {
+    if ((rc = platform_socket_bind(&server->listener, path)) != 0) {
         err_set(cause, "cannot listen on %s: %s", path, uv_strerror(rc));
         uv_close((uv_handle_t *)&server->listener, NULL);
         rc = rc == UV_EADDRINUSE ? -E_BUSY : -E_IO;

@@ -255,6 +255,21 @@ platform_socket_secure(uv_pipe_t *listener, const char *path, const char *group,
 }
 
 int
+platform_socket_bind(uv_pipe_t *listener, const char *path)
+{
+    return uv_pipe_bind(listener, path);
+}
+
+int
+platform_state_dir_check(const char *dir, char **cause)
+{
+    /* (Linux check: see the sock branch) */
+    (void)dir;
+    (void)cause;
+    return 0;
+}
+
+int
 platform_group_exists(const char *name)
 {
     struct group gr, *res = NULL;

@@ -6,6 +6,7 @@
  */
 #include "platform.h"
 
+#include <ctype.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -14,8 +15,11 @@
 #include <windows.h>
 #include <aclapi.h>
 #include <sddl.h>
+#include <shlobj.h>
 
 #include "err.h"
+#include "fsutil.h"
+#include "paths.h"
 #include "eventlog.h" /* generated from eventlog.mc: MSG_CERTAGENT_LINE */
 #include "sys.h"
 
@@ -98,18 +102,41 @@ int
 platform_socket_prepare(const char *path, int *removed_stale, char **cause)
 {
     HANDLE h;
+    DWORD e;
+    ULONG pid = 0;
 
     *removed_stale = 0;
     if (strncmp(path, "\\\\.\\pipe\\", 9) != 0) {
         err_set(cause, "'%s' is not a named pipe (\\\\.\\pipe\\NAME)", path);
         return -E_BAD_INPUT;
     }
-    /* Named pipes vanish with their server: a live one means another agent. */
+    /*
+     * Named pipes vanish with their server: one that exists belongs to a
+     * running process, another agent or one that created the name first to
+     * receive certctl's requests.  Either way this agent does not start.
+     */
     h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
-    if (h != INVALID_HANDLE_VALUE || GetLastError() == ERROR_PIPE_BUSY) {
-        if (h != INVALID_HANDLE_VALUE)
-            CloseHandle(h);
-        err_set(cause, "another certagent is already listening on %s", path);
+    e = GetLastError();
+    if (h != INVALID_HANDLE_VALUE) {
+        if (!GetNamedPipeServerProcessId(h, &pid))
+            pid = 0;
+        CloseHandle(h);
+        err_set(cause,
+                "a process (pid %lu) is already listening on %s: another certagent, or a "
+                "program that took the pipe's name first; refusing to start",
+                (unsigned long)pid, path);
+        return -E_BUSY;
+    }
+    if (e == ERROR_PIPE_BUSY) {
+        err_set(cause, "another certagent is already listening on %s (all its instances busy)",
+                path);
+        return -E_BUSY;
+    }
+    if (e == ERROR_ACCESS_DENIED) {
+        err_set(cause,
+                "the pipe %s already exists and refuses this agent: another program created it "
+                "(maybe to receive certctl's requests); refusing to start",
+                path);
         return -E_BUSY;
     }
     return 0;
@@ -135,48 +162,329 @@ own_sid(void)
     return sid;
 }
 
+/*
+ * The pipe's security descriptor (LocalFree it), or NULL: network logons
+ * (remote clients) denied first, then SYSTEM, Administrators and this
+ * process's account allowed.
+ */
+static PSECURITY_DESCRIPTOR
+pipe_sd(void)
+{
+    char sddl[512], *sid = own_sid();
+    PSECURITY_DESCRIPTOR sd = NULL;
+
+    snprintf(sddl, sizeof(sddl), "D:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)%s%s%s",
+             sid != NULL ? "(A;;GA;;;" : "", sid != NULL ? sid : "", sid != NULL ? ")" : "");
+    if (sid != NULL)
+        LocalFree(sid);
+    if (!ConvertStringSecurityDescriptorToSecurityDescriptorA(sddl, SDDL_REVISION_1, &sd, NULL))
+        return NULL;
+    return sd;
+}
+
+int
+platform_socket_bind(uv_pipe_t *listener, const char *path)
+{
+    PSECURITY_DESCRIPTOR sd = pipe_sd();
+    PACL dacl = NULL;
+    BOOL present = FALSE, defaulted = FALSE;
+    TOKEN_DEFAULT_DACL def;
+    HANDLE token = NULL;
+    int rc, impersonating = 0;
+
+    /*
+     * libuv creates the pipe without security attributes: it then takes the
+     * default DACL of the creating thread's token.  This thread impersonates
+     * itself, with the pipe's DACL as its token's default, for the bind only.
+     */
+    if (sd == NULL || !GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted) ||
+        !ImpersonateSelf(SecurityImpersonation)) {
+        rc = uv_translate_sys_error((int)GetLastError());
+        goto out;
+    }
+    impersonating = 1;
+    def.DefaultDacl = dacl;
+    if (!OpenThreadToken(GetCurrentThread(), TOKEN_ADJUST_DEFAULT, TRUE, &token) ||
+        !SetTokenInformation(token, TokenDefaultDacl, &def, sizeof(def))) {
+        rc = uv_translate_sys_error((int)GetLastError());
+        goto out;
+    }
+    rc = uv_pipe_bind(listener, path);
+out:
+    if (impersonating)
+        RevertToSelf();
+    if (token != NULL)
+        CloseHandle(token);
+    if (sd != NULL)
+        LocalFree(sd);
+    return rc;
+}
+
 int
 platform_socket_secure(uv_pipe_t *listener, const char *path, const char *group, int mode,
                        long *gid_out, char **cause)
 {
-    char sddl[512], *sid = own_sid();
-    PSECURITY_DESCRIPTOR sd = NULL;
+    PSECURITY_DESCRIPTOR sd = pipe_sd(), now = NULL;
     PACL dacl = NULL;
     BOOL present = FALSE, defaulted = FALSE;
     uv_os_fd_t h;
+    char *who = NULL;
     DWORD e;
     int rc = 0;
 
     (void)group;
     (void)mode;
     *gid_out = -1;
-    /* Deny network logons first (remote clients), then allow the three owners. */
-    snprintf(sddl, sizeof(sddl), "D:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)%s%s%s",
-             sid != NULL ? "(A;;GA;;;" : "", sid != NULL ? sid : "", sid != NULL ? ")" : "");
-    if (sid != NULL)
-        LocalFree(sid);
     if (uv_fileno((uv_handle_t *)listener, &h) != 0) {
         err_set(cause, "cannot secure %s: no pipe handle", path);
-        return -E_INTERNAL;
+        rc = -E_INTERNAL;
+        goto out;
     }
-    if (!ConvertStringSecurityDescriptorToSecurityDescriptorA(sddl, SDDL_REVISION_1, &sd, NULL) ||
-        !GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted)) {
+    if (sd == NULL || !GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted)) {
         err_set(cause, "cannot build the security of %s (error %lu)", path,
                 (unsigned long)GetLastError());
         rc = -E_INTERNAL;
         goto out;
     }
+    /*
+     * The pipe was created with this DACL (platform_socket_bind); set again,
+     * protected, for systems that do not take a pipe's DACL from the token
+     * (Wine), then read back before the first client is accepted.
+     */
     e = SetSecurityInfo(h, SE_KERNEL_OBJECT,
                         DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION, NULL,
                         NULL, dacl, NULL);
+    if (e == ERROR_SUCCESS)
+        e = GetSecurityInfo(h, SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION, NULL, NULL, NULL, NULL,
+                            &now);
     if (e != ERROR_SUCCESS) {
         err_set(cause, "cannot restrict %s to SYSTEM and Administrators (error %lu)", path,
                 (unsigned long)e);
         rc = -E_DENIED;
+        goto out;
+    }
+    if (sys_sd_private(now, &who) != 0) {
+        err_set(cause, "the pipe %s still lets in %s: refusing to serve it", path,
+                who != NULL ? who : "other accounts");
+        rc = -E_DENIED;
     }
 out:
+    free(who);
+    if (now != NULL)
+        LocalFree(now);
     if (sd != NULL)
         LocalFree(sd);
+    return rc;
+}
+
+/*
+ * Opens path (a folder) for its security, refusing a link (junction or
+ * symbolic link) not made by a trusted account and a folder owned by
+ * another account.  what names it in messages.
+ */
+static int
+open_private_dir(const char *path, const char *what, HANDLE *out, char **cause)
+{
+    PSECURITY_DESCRIPTOR sd = NULL;
+    PSID owner = NULL;
+    HANDLE h;
+    BY_HANDLE_FILE_INFORMATION info;
+    char *name = NULL;
+    DWORD e;
+    int rc = 0;
+
+    *out = INVALID_HANDLE_VALUE;
+    memset(&info, 0, sizeof(info));
+    /* The link itself first, then (when it is one) what it leads to. */
+    for (int follow = 0; follow < 2; follow++) {
+        h = CreateFileA(
+            path, READ_CONTROL | WRITE_DAC, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+            NULL, OPEN_EXISTING,
+            FILE_FLAG_BACKUP_SEMANTICS | (follow ? 0 : FILE_FLAG_OPEN_REPARSE_POINT), NULL);
+        if (h == INVALID_HANDLE_VALUE) {
+            e = GetLastError();
+            err_set(cause, "cannot open the %s %s (error %lu)", what, path, (unsigned long)e);
+            return e == ERROR_ACCESS_DENIED ? -E_DENIED : -E_IO;
+        }
+        e = GetSecurityInfo(h, SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION, &owner, NULL, NULL,
+                            NULL, &sd);
+        if (e != ERROR_SUCCESS) {
+            err_set(cause, "cannot read the owner of the %s %s (error %lu)", what, path,
+                    (unsigned long)e);
+            rc = -E_IO;
+        } else if (!sys_sid_trusted(owner)) {
+            name = sys_sid_name(owner);
+            err_set(cause,
+                    "the %s %s is owned by %s, not by SYSTEM or Administrators: another "
+                    "account made it and may have put files in it; remove it (or take it: "
+                    "takeown /a /r /d y /f \"%s\") and start again",
+                    what, path, name != NULL ? name : "another account", path);
+            rc = -E_DENIED;
+        } else if (!GetFileInformationByHandle(h, &info)) {
+            err_set(cause, "cannot read the %s %s (error %lu)", what, path,
+                    (unsigned long)GetLastError());
+            rc = -E_IO;
+        } else if (!(info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)) {
+            err_set(cause, "the %s %s is not a folder", what, path);
+            rc = -E_BAD_INPUT;
+        }
+        free(name);
+        name = NULL;
+        LocalFree(sd);
+        sd = NULL;
+        if (rc != 0 || follow || !(info.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT))
+            break;
+        CloseHandle(h);
+    }
+    if (rc != 0) {
+        CloseHandle(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
+/*
+ * Gives the folder path the private DACL (sys_private_sd) unless it has it
+ * already, and checks it afresh.
+ */
+static int
+protect_dir(const char *path, const char *what, char **cause)
+{
+    PSECURITY_DESCRIPTOR want = NULL, now = NULL;
+    SECURITY_DESCRIPTOR_CONTROL control = 0;
+    DWORD revision, e;
+    PACL dacl = NULL;
+    BOOL present = FALSE, defaulted = FALSE;
+    HANDLE h;
+    char *who = NULL;
+    int rc;
+
+    if ((rc = open_private_dir(path, what, &h, cause)) != 0)
+        return rc;
+    /* Already private and protected: leave it (setting it walks the whole tree). */
+    if (GetNamedSecurityInfoA(path, SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, NULL, NULL, NULL,
+                              NULL, &now) == ERROR_SUCCESS &&
+        sys_sd_private(now, NULL) == 0 && GetSecurityDescriptorControl(now, &control, &revision) &&
+        (control & SE_DACL_PROTECTED))
+        goto out;
+    if ((want = sys_private_sd(1)) == NULL ||
+        !GetSecurityDescriptorDacl(want, &present, &dacl, &defaulted)) {
+        err_set(cause, "cannot build the security of the %s %s (error %lu)", what, path,
+                (unsigned long)GetLastError());
+        rc = -E_INTERNAL;
+        goto out;
+    }
+    /*
+     * SetSecurityInfo also passes the new inherited entries on to what the
+     * folder holds; Wine 8's merges the parent's entries in despite the
+     * protection, so the descriptor is then set as it is.
+     */
+    e = SetSecurityInfo(h, SE_FILE_OBJECT,
+                        DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION, NULL,
+                        NULL, dacl, NULL);
+    if (e == ERROR_SUCCESS &&
+        !SetKernelObjectSecurity(
+            h, DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION, want))
+        e = GetLastError();
+    if (e != ERROR_SUCCESS) {
+        err_set(cause, "cannot restrict the %s %s to SYSTEM and Administrators (error %lu)", what,
+                path, (unsigned long)e);
+        rc = e == ERROR_ACCESS_DENIED ? -E_DENIED : -E_IO;
+        goto out;
+    }
+    if (now != NULL)
+        LocalFree(now);
+    now = NULL;
+    e = GetNamedSecurityInfoA(path, SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, NULL, NULL, NULL,
+                              NULL, &now);
+    if (e != ERROR_SUCCESS || sys_sd_private(now, &who) != 0) {
+        err_set(cause,
+                "the %s %s still lets in %s after its DACL was set (a volume without access "
+                "control?): refusing it",
+                what, path, who != NULL ? who : "other accounts");
+        rc = -E_DENIED;
+    }
+out:
+    free(who);
+    if (now != NULL)
+        LocalFree(now);
+    if (want != NULL)
+        LocalFree(want);
+    CloseHandle(h);
+    return rc;
+}
+
+/* Is a the folder b (case and trailing separators aside)? */
+static int
+same_dir(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+
+    while (la > 0 && (a[la - 1] == '\\' || a[la - 1] == '/'))
+        la--;
+    while (lb > 0 && (b[lb - 1] == '\\' || b[lb - 1] == '/'))
+        lb--;
+    if (la != lb)
+        return 0;
+    for (size_t i = 0; i < la; i++) {
+        char x = a[i] == '/' ? '\\' : a[i], y = b[i] == '/' ? '\\' : b[i];
+
+        if (tolower((unsigned char)x) != tolower((unsigned char)y))
+            return 0;
+    }
+    return 1;
+}
+
+/* The folder of path (heap string), NULL when it has none or on allocation failure. */
+static char *
+folder_of(const char *path)
+{
+    const char *last = NULL;
+    char *d;
+
+    for (const char *p = path; *p != '\0'; p++) {
+        if (*p == '\\' || *p == '/')
+            last = p;
+    }
+    if (last == NULL || last == path || (d = malloc((size_t)(last - path) + 1)) == NULL)
+        return NULL;
+    memcpy(d, path, (size_t)(last - path));
+    d[last - path] = '\0';
+    return d;
+}
+
+int
+platform_state_dir_check(const char *dir, char **cause)
+{
+    struct paths sys;
+    char common[MAX_PATH], *data = NULL, *installed = NULL, *parent = NULL;
+    int rc;
+
+    if (!fsutil_is_dir(dir) && (rc = fsutil_mkdir_p(dir, 0700, cause)) != 0)
+        return rc;
+    if ((rc = paths_system(&sys)) != 0)
+        return rc;
+    /*
+     * The data folder (the config and, by default, the store) is protected
+     * when the store is in it: a user who may create files there could
+     * otherwise plant certagent.json.  It is %ProgramData%\certagent, or the
+     * MSI's [CommonAppDataFolder]certagent where a service's %ProgramData%
+     * differs (Wine gives services C:\users\Public).
+     */
+    data = folder_of(sys.config);
+    if (SUCCEEDED(SHGetFolderPathA(NULL, CSIDL_COMMON_APPDATA, NULL, SHGFP_TYPE_CURRENT, common)))
+        installed = fsutil_join(common, "certagent");
+    parent = folder_of(dir);
+    if (parent != NULL && ((data != NULL && same_dir(data, parent)) ||
+                           (installed != NULL && same_dir(installed, parent))))
+        rc = protect_dir(parent, "data folder", cause);
+    if (rc == 0)
+        rc = protect_dir(dir, "state directory", cause);
+    free(data);
+    free(installed);
+    free(parent);
+    paths_free(&sys);
     return rc;
 }
 

@@ -13,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <windows.h>
+#include <aclapi.h>
 #include <sddl.h>
 
 #include "../err.h"
+#include "../sys.h"
 
 static int
 is_sep(char c)
@@ -155,13 +157,33 @@ out:
     return rc;
 }
 
+/*
+ * Creates path (disposition) and writes data.  A private mode (no group or
+ * other bits, such as 0600 for keys) gets an explicit protected DACL for
+ * SYSTEM and Administrators (sys_private_sd) from its creation on; other
+ * files take their folder's inherited entries.
+ */
 static int
-write_handle_file(const char *path, DWORD disposition, const void *data, size_t len, char **cause)
+write_handle_file(const char *path, DWORD disposition, const void *data, size_t len, int mode,
+                  char **cause)
 {
-    HANDLE h = CreateFileA(path, GENERIC_WRITE, 0, NULL, disposition, FILE_ATTRIBUTE_NORMAL, NULL);
+    SECURITY_ATTRIBUTES sa;
+    PSECURITY_DESCRIPTOR sd = NULL;
+    HANDLE h;
     const char *p = data;
     int rc = 0;
 
+    if ((mode & 077) == 0) {
+        if ((sd = sys_private_sd(0)) == NULL)
+            return fail(cause, "cannot build the security of", path);
+        sa.nLength = sizeof(sa);
+        sa.lpSecurityDescriptor = sd;
+        sa.bInheritHandle = FALSE;
+    }
+    h = CreateFileA(path, GENERIC_WRITE, 0, sd != NULL ? &sa : NULL, disposition,
+                    FILE_ATTRIBUTE_NORMAL, NULL);
+    if (sd != NULL)
+        LocalFree(sd);
     if (h == INVALID_HANDLE_VALUE)
         return fail(cause, "cannot create", path);
     while (len > 0) {
@@ -185,8 +207,7 @@ write_handle_file(const char *path, DWORD disposition, const void *data, size_t 
 int
 fsutil_write_new(const char *path, const void *data, size_t len, int mode, char **cause)
 {
-    (void)mode; /* ACLs come from the directory (issue: Windows ACLs on key folders) */
-    return write_handle_file(path, CREATE_NEW, data, len, cause);
+    return write_handle_file(path, CREATE_NEW, data, len, mode, cause);
 }
 
 int
@@ -196,12 +217,12 @@ fsutil_write_atomic(const char *path, const void *data, size_t len, int mode, ch
     char *tmp = malloc(n);
     int rc = -E_EXISTS;
 
-    (void)mode;
     if (tmp == NULL)
         return -E_NOMEM;
+    /* The new file keeps its own DACL through the rename (MoveFileEx moves, never copies). */
     for (int attempt = 0; rc == -E_EXISTS && attempt < 100; attempt++) {
         snprintf(tmp, n, "%s.tmp-%lu-%d", path, (unsigned long)GetCurrentProcessId(), attempt);
-        rc = write_handle_file(tmp, CREATE_NEW, data, len, cause);
+        rc = write_handle_file(tmp, CREATE_NEW, data, len, mode, cause);
     }
     if (rc == 0 && !MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
         rc = fail(cause, "cannot replace", path);
@@ -213,21 +234,20 @@ fsutil_write_atomic(const char *path, const void *data, size_t len, int mode, ch
 
 /*
  * A private directory (mode without group or other bits, such as 0700 for
- * keys) gets a protected DACL for SYSTEM, Administrators and the creating
- * account, inherited by what is created in it; others inherit their parent's.
+ * keys) gets the private DACL (sys_private_sd: SYSTEM, Administrators),
+ * inherited by what is created in it; others inherit their parent's.
  */
 static int
 create_dir(const char *path, int mode)
 {
     SECURITY_ATTRIBUTES sa;
-    PSECURITY_DESCRIPTOR sd = NULL;
+    PSECURITY_DESCRIPTOR sd;
     BOOL ok;
 
     if ((mode & 077) != 0)
         return CreateDirectoryA(path, NULL);
-    if (!ConvertStringSecurityDescriptorToSecurityDescriptorA(
-            "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;OW)", SDDL_REVISION_1, &sd, NULL))
-        return CreateDirectoryA(path, NULL);
+    if ((sd = sys_private_sd(1)) == NULL)
+        return FALSE;
     sa.nLength = sizeof(sa);
     sa.lpSecurityDescriptor = sd;
     sa.bInheritHandle = FALSE;
@@ -359,7 +379,29 @@ fsutil_remove_tree(const char *path, char **cause)
     return rc;
 }
 
-/* Copies every regular file of src into the new directory dst. */
+/*
+ * Is the file at path private: its DACL lets in only SYSTEM, Administrators
+ * and this account, set on it rather than inherited (a key)?
+ */
+static int
+is_private_file(const char *path)
+{
+    PSECURITY_DESCRIPTOR sd = NULL;
+    int yes;
+
+    if (GetNamedSecurityInfoA(path, SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, NULL, NULL, NULL,
+                              NULL, &sd) != ERROR_SUCCESS)
+        return 0;
+    yes = sys_sd_private(sd, NULL) == 0;
+    LocalFree(sd);
+    return yes;
+}
+
+/*
+ * Copies every regular file of src into the new directory dst; a private
+ * file (a key) is written with the private DACL again, the others take
+ * dst's inherited entries.
+ */
 static int
 copy_dir_files(const char *src, const char *dst, char **cause)
 {
@@ -376,6 +418,8 @@ copy_dir_files(const char *src, const char *dst, char **cause)
         return fail(cause, "cannot read directory", src);
     do {
         char *from, *to;
+        unsigned char *data = NULL;
+        size_t len = 0;
 
         if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
             continue;
@@ -383,8 +427,14 @@ copy_dir_files(const char *src, const char *dst, char **cause)
         to = fsutil_join(dst, fd.cFileName);
         if (from == NULL || to == NULL)
             rc = -E_NOMEM;
-        else if (!CopyFileA(from, to, TRUE))
-            rc = fail(cause, "cannot copy", from);
+        else if (!is_private_file(from)) {
+            if (!CopyFileA(from, to, TRUE))
+                rc = fail(cause, "cannot copy", from);
+        } else if ((rc = fsutil_read_file(from, (size_t)1 << 24, &data, &len, cause)) == 0) {
+            rc = write_handle_file(to, CREATE_NEW, data, len, 0600, cause);
+            SecureZeroMemory(data, len);
+        }
+        free(data);
         free(from);
         free(to);
     } while (rc == 0 && FindNextFileA(find, &fd));
@@ -414,7 +464,7 @@ fsutil_publish_dir(const char *target, const char *linkpath, char **cause)
         rc = -E_NOMEM;
         goto out;
     }
-    if ((rc = write_handle_file(marker, CREATE_NEW, target, strlen(target), cause)) != 0)
+    if ((rc = write_handle_file(marker, CREATE_NEW, target, strlen(target), 0644, cause)) != 0)
         goto out;
     if (fsutil_exists(linkpath) && !MoveFileExA(linkpath, old, MOVEFILE_WRITE_THROUGH)) {
         rc = fail(cause, "cannot replace", linkpath);

@@ -139,6 +139,10 @@ if [ "$state_dir" = 'C:\ProgramData\certagent\state' ]; then pass; else fail "th
 run 0 wine "$PF/certctl.exe" selfsigned msi --dns msi.example.test --key rsa2048
 has "created self-signed 'msi' version 1"
 if grep -q "\"written_by\": \"$VERSION\"" "$PD/state/state.json" 2>/dev/null; then pass; else fail "no state under ProgramData"; fi
+# The data folder and the store: wixl has no LockPermissions or PermissionEx, so the
+# service gives both their protected DACL (SYSTEM, Administrators) at every start.
+run 0 wine "$OUT/tests/acl-check.exe" --private 'C:\ProgramData\certagent'
+run 0 wine "$OUT/tests/acl-check.exe" --private 'C:\ProgramData\certagent\state'
 # The event source points at the installed certagent.exe, whose message table reads back.
 run 0 wine "$OUT/tests/eventlog-check.exe"
 has "EventMessageFile: C:\\Program Files\\certagent\\certagent.exe"
