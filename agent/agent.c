@@ -163,6 +163,9 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     /* One agent per state directory. */
     if ((rc = fsutil_mkdir_p(agent->state_dir, 0755, cause)) != 0)
         goto fail;
+    /* The keys live there: nothing in it is read or written until its owner and mode are right. */
+    if ((rc = platform_state_dir_check(agent->state_dir, cause)) != 0)
+        goto fail;
     if ((lock_path = fsutil_join(agent->state_dir, ".lock")) == NULL) {
         rc = -E_NOMEM;
         goto fail;

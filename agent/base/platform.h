@@ -31,7 +31,8 @@ int platform_peer_may_change(const struct peer *peer, long socket_gid);
 /*
  * Before binding: creates the socket's directory when missing (0755 for the
  * system location, 0700 otherwise) and refuses one that is not owned by us or
- * is writable by others.  If something listens on path already, fails with
+ * root, is writable by group or others (unless sticky), or is a symbolic link
+ * owned by another user.  If something listens on path already, fails with
  * -E_BUSY ("another certagent is already listening on PATH"); a stale socket
  * file left by a crash is removed (*removed_stale set to 1).
  */
@@ -45,6 +46,13 @@ int platform_socket_prepare(const char *path, int *removed_stale, char **cause);
  */
 int platform_socket_secure(uv_pipe_t *listener, const char *path, const char *group, int mode,
                            long *gid_out, char **cause);
+/*
+ * Before the store is opened: the state directory (which exists) must belong
+ * to the agent's own user (root when the agent runs as root) and not be
+ * writable by group or others; -E_DENIED naming the directory, its owner and
+ * mode otherwise.  On Windows: see agent/win/platform.c.
+ */
+int platform_state_dir_check(const char *dir, char **cause);
 /* Does a group of this name exist? */
 int platform_group_exists(const char *name);
 /* Removes the socket file (if it is still ours). */

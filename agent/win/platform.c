@@ -102,6 +102,18 @@ platform_socket_prepare(const char *path, int *removed_stale, char **cause)
     return 0;
 }
 
+int
+platform_state_dir_check(const char *dir, char **cause)
+{
+    /*
+     * Not checked yet on Windows: the data folder's DACL (SYSTEM and
+     * Administrators) is the Windows counterpart, set by the MSI and at start.
+     */
+    (void)dir;
+    (void)cause;
+    return 0;
+}
+
 /* The string form of this process's user SID (LocalFree it), or NULL. */
 static char *
 own_sid(void)
