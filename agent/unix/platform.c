@@ -240,7 +240,7 @@ platform_state_dir_check(const char *dir, char **cause)
     uid_words(geteuid(), me, sizeof(me));
     if (st.st_uid != geteuid()) {
         err_set(cause,
-                "refusing the state directory %s: it is owned by %s (mode %04o), not by the "
+                "refusing the state directory %s: it is owned by %s, mode %04o, not by the "
                 "agent's user %s, and its owner could read or replace the private keys; give "
                 "it to %s or choose another directory",
                 dir, owner, (unsigned)(st.st_mode & 07777), me, me);
