@@ -5,8 +5,9 @@
  * platform (ctl/unix/endpoint.c, ctl/win/endpoint.c), same function names.
  *
  * Trusted to be the agent: certctl's own user, the system (root; LocalSystem
- * and the Administrators on Windows) and the agent's service account: the
- * user named by CERTAGENT_AGENT_USER, else "certagent" when such a user exists.
+ * and elevated administrators on Windows) and the agent's service account:
+ * the user named by CERTAGENT_AGENT_USER, else (on Unix) "certagent" when
+ * such a user exists.
  */
 #ifndef CERTCTL_ENDPOINT_H
 #define CERTCTL_ENDPOINT_H
