@@ -144,6 +144,13 @@ start_as() {
         STARTED=$(as_victim "$AGENT_UP" "$log" "$AGENT" --foreground --log-level debug "$@")
     fi
 }
+# refused_start: after 'run 1 start_as ...' or 'run 1 $AGENT_UP ...': an agent that started
+# after all (the check under test is missing) is stopped at exit.
+refused_start() {
+    if [ "$RC" -eq 0 ]; then
+        PIDS+=("${STARTED:-$JOUT}")
+    fi
+}
 stop_pid() {
     kill -TERM "$1"
     wait_gone "$1"
@@ -184,7 +191,9 @@ received_nothing fallback
 rm -f "$FALLBACK/certagent.sock"
 
 # The victim's own agent refuses the planted directory too.
+STARTED=
 run 1 start_as victim "$V/agent.log"
+refused_start
 has "socket directory $FALLBACK is owned by nobody (uid 65534), not by us"
 rm -rf "$FALLBACK"
 
@@ -196,7 +205,9 @@ run 3 victim_import stolen
 has "$FALLBACK is a symbolic link owned by nobody (uid 65534)"
 stop_listener "$A/linked/certagent.sock"
 received_nothing link
+STARTED=
 run 1 start_as victim "$V/agent.log"
+refused_start
 has "socket directory $FALLBACK is a symbolic link owned by nobody (uid 65534)"
 rm -f "$FALLBACK"
 
@@ -275,8 +286,10 @@ chown nobody:nogroup "$T/badstate"
 chmod 0777 "$T/badstate"
 as_nobody sh -c "echo planted >'$T/badstate/state.json'"
 before=$(snapshot "$T/badstate")
+STARTED=
 run 1 "$AGENT_UP" "$T/bad.log" "$AGENT" --foreground --config "$CONFIG" --socket "$T/bad.sock" \
     --state-dir "$T/badstate"
+refused_start
 has "refusing the state directory $T/badstate: it is owned by nobody (uid 65534), mode 0777, not by the agent's user root (uid 0)"
 check "the refused store is untouched" test "$(snapshot "$T/badstate")" = "$before"
 check "no lock taken in the refused store" test ! -e "$T/badstate/.lock"
@@ -285,6 +298,7 @@ mkdir -m 0777 "$T/openstate"
 chmod 0777 "$T/openstate"
 run 1 "$AGENT_UP" "$T/open.log" "$AGENT" --foreground --config "$CONFIG" \
     --socket "$T/open.sock" --state-dir "$T/openstate"
+refused_start
 has "refusing the state directory $T/openstate: it is writable by group or others (owner root (uid 0), mode 0777)"
 check "nothing created in the group-writable store" test -z "$(ls -A "$T/openstate")"
 
