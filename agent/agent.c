@@ -173,6 +173,9 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     /* One agent per state directory. */
     if ((rc = fsutil_mkdir_p(agent->state_dir, 0755, cause)) != 0)
         goto fail;
+    /* The keys live there: nothing in it is read or written until its owner and mode are right. */
+    if ((rc = platform_state_dir_check(agent->state_dir, cause)) != 0)
+        goto fail;
     if ((lock_path = fsutil_join(agent->state_dir, ".lock")) == NULL) {
         rc = -E_NOMEM;
         goto fail;
@@ -189,8 +192,6 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     agent->env.config = &agent->config;
     agent->env.state_dir = agent->state_dir;
     agent->env.jobs = &agent->jobs;
-    if ((rc = platform_state_dir_check(agent->state_dir, cause)) != 0)
-        goto fail;
     if ((rc = store_open(agent->state_dir, &agent->store, cause)) != 0)
         goto fail;
     if ((rc = trust_open(agent->state_dir, &agent->trust, cause)) != 0)

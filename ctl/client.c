@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include <unistd.h>
 
+#include "endpoint.h"
 #include "err.h"
 #include "version.h"
 
@@ -177,6 +179,8 @@ client_request_finish(struct client *c, struct proto_writer *w, struct reply *re
 
     memset(reply, 0, sizeof(*reply));
     rc = proto_writer_finish(w, &data, &len);
+    if (rc != 0 && w->sbuf.data != NULL)
+        OPENSSL_cleanse(w->sbuf.data, w->sbuf.size);
     proto_writer_destroy(w);
     if (rc != 0) {
         err_set(cause, rc == -E_TOO_BIG ? "the request exceeds the 1 MiB frame limit (are the "
@@ -185,6 +189,8 @@ client_request_finish(struct client *c, struct proto_writer *w, struct reply *re
         return rc;
     }
     rc = send_all(c, data, len, cause);
+    /* Requests carry secrets (PFX passwords, keys): none stays in freed memory. */
+    OPENSSL_cleanse(data, len);
     free(data);
     if (rc != 0)
         return rc;
@@ -278,6 +284,9 @@ client_open(struct client *c, const char *path, char **cause)
     }
     c->pipe.data = c;
     c->open = 1;
+    /* Nothing is sent before certctl knows the other end is the agent. */
+    if ((rc = endpoint_check_path(path, cause)) != 0)
+        return rc;
     memset(&st, 0, sizeof(st));
     uv_pipe_connect(&st.req, &c->pipe, path, on_connect);
     while (!st.done)
@@ -286,6 +295,8 @@ client_open(struct client *c, const char *path, char **cause)
         err_set(cause, "%s", uv_strerror(st.status));
         return -E_UNAVAILABLE;
     }
+    if ((rc = endpoint_check_server(&c->pipe, cause)) != 0)
+        return rc;
     client_request_begin(c, &w, PROTO_OP_HELLO, 2);
     proto_pack_kv_uint(&w.pk, "proto", PROTO_VERSION);
     proto_pack_kv_str(&w.pk, "client", "certctl " CERTAGENT_VERSION);

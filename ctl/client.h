@@ -39,7 +39,9 @@ struct reply {
 
 /*
  * Connects and says hello.  -E_UNAVAILABLE with a cause when nothing
- * answers at path; -E_VERSION when the protocol differs.
+ * answers at path; -E_DENIED when the socket or the process serving it may
+ * belong to another user than the agent's (ctl/endpoint.h: checked before
+ * anything is sent); -E_VERSION when the protocol differs.
  */
 int client_open(struct client *c, const char *path, char **cause);
 void client_close(struct client *c);

@@ -54,7 +54,8 @@ int platform_group_id(const char *name, long *gid, char **cause);
 /*
  * Before binding: creates the socket's directory when missing (0755 for the
  * system location, 0700 otherwise) and refuses one that is not owned by us or
- * is writable by others.  If something listens on path already, fails with
+ * root, is writable by group or others (unless sticky), or is a symbolic link
+ * owned by another user.  If something listens on path already, fails with
  * -E_BUSY ("another certagent is already listening on PATH"); a stale socket
  * file left by a crash is removed (*removed_stale set to 1).
  */
@@ -78,13 +79,14 @@ int platform_socket_bind(uv_pipe_t *listener, const char *path);
 int platform_socket_secure(uv_pipe_t *listener, const char *path, const char *group, int mode,
                            long *gid_out, char **cause);
 /*
- * At start, before the store is opened: checks the state directory dir (and
- * makes it private).  Windows: creates it when missing, refuses it (or the
- * data folder %ProgramData%\certagent that holds it) when owned by an
- * account other than SYSTEM, Administrators or the agent's, gives both a
- * protected DACL for SYSTEM and Administrators (sys_private_sd) and checks
- * that it took.  Unix: owner and mode (agent/unix/platform.c).  -E_DENIED
- * with the reason.
+ * At start, before the store's lock is taken or anything in it is read: checks
+ * the state directory dir, which exists.  Unix (agent/unix/platform.c): it
+ * must belong to the agent's own user (root when the agent runs as root) and
+ * not be writable by group or others.  Windows (agent/win/platform.c):
+ * refuses it (or the data folder %ProgramData%\certagent that holds it) when
+ * owned by an account other than SYSTEM, Administrators or the agent's, gives
+ * both a protected DACL for SYSTEM and Administrators (sys_private_sd) and
+ * checks that it took.  -E_DENIED naming the directory and the reason.
  */
 int platform_state_dir_check(const char *dir, char **cause);
 /* Does a group of this name exist? */

@@ -153,6 +153,70 @@ socket_is_live(const char *path)
     return live;
 }
 
+/* "nobody (uid 65534)", or "uid 4242" when the user has no name. */
+static void
+uid_words(uid_t uid, char *buf, size_t size)
+{
+    struct passwd pw, *res = NULL;
+    char pwbuf[2048];
+
+    if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res != NULL)
+        snprintf(buf, size, "%s (uid %lu)", pw.pw_name, (unsigned long)uid);
+    else
+        snprintf(buf, size, "uid %lu", (unsigned long)uid);
+}
+
+/*
+ * The socket's directory, dir, exists: may we put our socket in it?  It must
+ * be ours or root's and not writable by group or others (unless sticky), and
+ * a symbolic link counts only when ours or root's.  This is what makes the
+ * /tmp/certagent-UID fallback safe: anyone may create that name in /tmp
+ * first, as with tmux's /tmp/tmux-UID, but only we (or root) can own it.
+ */
+static int
+socket_dir_check(const char *dir, char **cause)
+{
+    struct stat st;
+    char who[96];
+    uid_t me = geteuid();
+
+    if (lstat(dir, &st) != 0) {
+        err_set(cause, "cannot use socket directory %s: %s", dir, strerror(errno));
+        return -E_IO;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        if (st.st_uid != me && st.st_uid != 0) {
+            uid_words(st.st_uid, who, sizeof(who));
+            err_set(cause,
+                    "socket directory %s is a symbolic link owned by %s, not by us: refusing it",
+                    dir, who);
+            return -E_DENIED;
+        }
+        if (stat(dir, &st) != 0) {
+            err_set(cause, "cannot use socket directory %s: %s", dir, strerror(errno));
+            return -E_IO;
+        }
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        err_set(cause, "socket directory %s is not a directory", dir);
+        return -E_BAD_INPUT;
+    }
+    /* A directory someone else controls could swap our socket: refuse it. */
+    if (st.st_uid != me && st.st_uid != 0) {
+        uid_words(st.st_uid, who, sizeof(who));
+        err_set(cause, "socket directory %s is owned by %s, not by us: refusing it", dir, who);
+        return -E_DENIED;
+    }
+    if ((st.st_mode & 0022) != 0 && !(st.st_mode & S_ISVTX)) {
+        err_set(cause,
+                "socket directory %s is writable by group or others (mode %04o): "
+                "refusing it",
+                dir, (unsigned)(st.st_mode & 07777));
+        return -E_DENIED;
+    }
+    return 0;
+}
+
 int
 platform_socket_prepare(const char *path, int *removed_stale, char **cause)
 {
@@ -171,35 +235,12 @@ platform_socket_prepare(const char *path, int *removed_stale, char **cause)
         return -E_NOMEM;
     if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
         *slash = '\0';
-        if (stat(dir, &st) != 0) {
+        if (lstat(dir, &st) != 0 && errno == ENOENT) {
             if ((rc = fsutil_mkdir_p(dir, system ? 0755 : 0700, cause)) != 0)
                 goto out;
-            if (stat(dir, &st) != 0) {
-                err_set(cause, "cannot use socket directory %s: %s", dir, strerror(errno));
-                rc = -E_IO;
-                goto out;
-            }
         }
-        if (!S_ISDIR(st.st_mode)) {
-            err_set(cause, "socket directory %s is not a directory", dir);
-            rc = -E_BAD_INPUT;
+        if ((rc = socket_dir_check(dir, cause)) != 0)
             goto out;
-        }
-        /* A directory someone else controls could swap our socket: refuse it. */
-        if (st.st_uid != geteuid() && st.st_uid != 0) {
-            err_set(cause, "socket directory %s is owned by uid %lu, not by us: refusing it", dir,
-                    (unsigned long)st.st_uid);
-            rc = -E_DENIED;
-            goto out;
-        }
-        if ((st.st_mode & 0022) != 0 && !(st.st_mode & S_ISVTX)) {
-            err_set(cause,
-                    "socket directory %s is writable by group or others (mode %04o): "
-                    "refusing it",
-                    dir, (unsigned)(st.st_mode & 07777));
-            rc = -E_DENIED;
-            goto out;
-        }
     }
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
@@ -222,6 +263,41 @@ platform_socket_prepare(const char *path, int *removed_stale, char **cause)
 out:
     free(dir);
     return rc;
+}
+
+int
+platform_state_dir_check(const char *dir, char **cause)
+{
+    struct stat st;
+    char owner[96], me[96];
+
+    if (stat(dir, &st) != 0) {
+        err_set(cause, "cannot use the state directory %s: %s", dir, strerror(errno));
+        return -E_IO;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        err_set(cause, "the state directory %s is not a directory", dir);
+        return -E_BAD_INPUT;
+    }
+    uid_words(st.st_uid, owner, sizeof(owner));
+    uid_words(geteuid(), me, sizeof(me));
+    if (st.st_uid != geteuid()) {
+        err_set(cause,
+                "refusing the state directory %s: it is owned by %s, mode %04o, not by the "
+                "agent's user %s, and its owner could read or replace the private keys; give "
+                "it to %s or choose another directory",
+                dir, owner, (unsigned)(st.st_mode & 07777), me, me);
+        return -E_DENIED;
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        err_set(cause,
+                "refusing the state directory %s: it is writable by group or others (owner %s, "
+                "mode %04o), so other users could replace keys and certificates; make it "
+                "private (chmod go-w)",
+                dir, owner, (unsigned)(st.st_mode & 07777));
+        return -E_DENIED;
+    }
+    return 0;
 }
 
 int
@@ -258,15 +334,6 @@ int
 platform_socket_bind(uv_pipe_t *listener, const char *path)
 {
     return uv_pipe_bind(listener, path);
-}
-
-int
-platform_state_dir_check(const char *dir, char **cause)
-{
-    /* (Linux check: see the sock branch) */
-    (void)dir;
-    (void)cause;
-    return 0;
 }
 
 int

@@ -84,6 +84,14 @@ paths_default(struct paths *p)
     if (xdg_runtime != NULL && xdg_runtime[0] == '/') {
         runtime = strdup(xdg_runtime);
     } else {
+        /*
+         * No runtime directory (su, sudo -u, cron, containers): /tmp/certagent-UID,
+         * as tmux uses /tmp/tmux-UID.  Anyone may create that name first, so
+         * neither side trusts it blindly: the agent creates it 0700 and refuses
+         * it when another user owns it, others may write to it or it is another
+         * user's symbolic link (platform_socket_prepare); certctl refuses the
+         * same and a server that runs as another user (ctl/endpoint.h).
+         */
         snprintf(tmp, sizeof(tmp), "/tmp/certagent-%lu", (unsigned long)getuid());
         runtime = strdup(tmp);
     }
