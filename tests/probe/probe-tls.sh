@@ -133,26 +133,20 @@ has "certctl: tls://localhost:$MODERN: TLSv1.3, ok"
 has "(3/3)"
 has "problems found (see warnings)"
 
-# The loop stays free while a probe waits: ping answers at once.
-"$CTL" --socket "$SOCK" probe --timeout 5 "tls://127.0.0.1:$HANG" >/dev/null 2>&1 &
-bg=$!
-wait_line "$LOG" "client [0-9]+: .* says hello" >/dev/null
-start=$(date +%s%N)
-run 0 ctl ping
-check "ping answered within 1 s during a probe" test $(( ($(date +%s%N) - start) / 1000000 )) -lt 1000
-wait "$bg"
-check "the background probe reported the time-out" test $? -eq 4
-
-# Stopping the agent cuts a long probe short (and, under the sanitizer build,
-# shows any leak in the agent's log, which finish checks).
+# The loop stays free while a probe waits, and stopping the agent cuts a long probe short
+# (under the sanitizer build this shows any leak in the agent's log, which finish checks).
+# Orders of events, not times: the probe waits up to 60 s on a server that never answers.
 "$CTL" --socket "$SOCK" probe --timeout 60 "tls://127.0.0.1:$HANG" "tls://localhost:$MODERN" \
-    >/dev/null 2>&1 &
+    >"$T/long-probe.out" 2>&1 &
 bg=$!
 wait_line "$LOG" "probing 2 URL\\(s\\)" >/dev/null
-start=$(date +%s)
+run 0 ctl ping
+check "ping answered while the probe waits" kill -0 "$bg"
 stop_agent
-check "the agent stopped within 5 s of SIGTERM during a 60 s probe" test $(( $(date +%s) - start )) -lt 5
+# (gone, or a zombie its parent has not reaped yet)
+check "the agent stopped during the probe" bash -c 'case $(ps -o stat= -p "$1") in "" | Z*) ;; *) exit 1 ;; esac' _ "$AGENT_PID"
 wait "$bg"
 check "certctl did not report success" test $? -ne 0
+check "the probe was cut short, not timed out" grep -q "closed the connection" "$T/long-probe.out"
 
 finish
