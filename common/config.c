@@ -11,6 +11,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "sys.h"
+#include "utf8.h"
 
 #define CONFIG_MAX_FILE (1024 * 1024)
 /* Most entries in a KEY_LIST array. */
@@ -591,37 +592,6 @@ add_unknown_key(char ***warnings, size_t *n, const char *key)
 /* Deeper nesting than any key needs ($.acme_cas.NAME.directory is 3). */
 #define CONFIG_MAX_DEPTH 16
 
-/* Length of the UTF-8 sequence at p (at most n bytes), 0 when it is not valid UTF-8. */
-static size_t
-utf8_seq(const unsigned char *p, size_t n)
-{
-    size_t len;
-    uint32_t cp;
-
-    if (p[0] < 0x80)
-        return 1;
-    if (p[0] >= 0xc2 && p[0] <= 0xdf)
-        len = 2, cp = p[0] & 0x1f;
-    else if (p[0] >= 0xe0 && p[0] <= 0xef)
-        len = 3, cp = p[0] & 0x0f;
-    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-        len = 4, cp = p[0] & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    /* No overlong forms, no surrogates, nothing above U+10FFFF. */
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /*
  * What the JSON parser would let through or report vaguely: a NUL byte (cJSON
  * takes it for white space), bytes that are not UTF-8, nesting deeper than
@@ -641,7 +611,7 @@ check_text(const char *text, size_t len, char **cause)
             err_set(cause, "a NUL byte at offset %zu (line %ld)", i, line);
             return -E_BAD_INPUT;
         }
-        if ((n = utf8_seq(p + i, len - i)) == 0) {
+        if ((n = utf8_decode(p + i, len - i, NULL)) == 0) {
             err_set(cause, "not valid UTF-8 at offset %zu (line %ld)", i, line);
             return -E_BAD_INPUT;
         }

@@ -5,6 +5,7 @@
 #ifndef CERTAGENT_SYS_H
 #define CERTAGENT_SYS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -29,8 +30,12 @@ int64_t sys_timegm(struct tm *tm);
  */
 int sys_config_check(const char *path, char **cause);
 
+#ifndef _WIN32
+/* Unix: "nobody (uid 65534)", or "uid 4242" when the user has no name, into buf. */
+void sys_uid_words(unsigned long uid, char *buf, size_t size);
+#endif
+
 #ifdef _WIN32
-#include <stddef.h>
 /*
  * Windows: appends s to the command line cmd (len bytes, NUL-terminated), as
  * one argument in double quotes as CommandLineToArgvW splits it, after a

@@ -9,6 +9,7 @@
 
 #include "platform.h"
 #include "sys.h"
+#include "utf8.h"
 
 static enum log_sink current_sink = LOG_SINK_STDERR;
 static enum log_level current_level = LOG_LEVEL_INFO;
@@ -207,31 +208,10 @@ log_level_name(enum log_level level)
 static size_t
 utf8_printable(const unsigned char *p, size_t n)
 {
-    size_t len;
-    unsigned long cp;
+    uint32_t cp;
+    size_t len = utf8_decode(p, n, &cp);
 
-    if (p[0] < 0x80)
-        return 1;
-    if (p[0] >= 0xc2 && p[0] <= 0xdf)
-        len = 2, cp = p[0] & 0x1f;
-    else if (p[0] >= 0xe0 && p[0] <= 0xef)
-        len = 3, cp = p[0] & 0x0f;
-    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-        len = 4, cp = p[0] & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    /* No overlong forms, no surrogates, nothing above U+10FFFF, no C1 controls. */
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0)
-        return 0;
-    return len;
+    return len > 1 && cp < 0xa0 ? 0 : len;
 }
 
 void

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "sys.h"
 #include "fsutil.h"
 
 void
@@ -153,19 +154,6 @@ socket_is_live(const char *path)
     return live;
 }
 
-/* "nobody (uid 65534)", or "uid 4242" when the user has no name. */
-static void
-uid_words(uid_t uid, char *buf, size_t size)
-{
-    struct passwd pw, *res = NULL;
-    char pwbuf[2048];
-
-    if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res != NULL)
-        snprintf(buf, size, "%s (uid %lu)", pw.pw_name, (unsigned long)uid);
-    else
-        snprintf(buf, size, "uid %lu", (unsigned long)uid);
-}
-
 /*
  * The socket's directory, dir, exists: may we put our socket in it?  It must
  * be ours or root's and not writable by group or others (unless sticky), and
@@ -186,7 +174,7 @@ socket_dir_check(const char *dir, char **cause)
     }
     if (S_ISLNK(st.st_mode)) {
         if (st.st_uid != me && st.st_uid != 0) {
-            uid_words(st.st_uid, who, sizeof(who));
+            sys_uid_words((unsigned long)st.st_uid, who, sizeof(who));
             err_set(cause,
                     "socket directory %s is a symbolic link owned by %s, not by us: refusing it",
                     dir, who);
@@ -203,7 +191,7 @@ socket_dir_check(const char *dir, char **cause)
     }
     /* A directory someone else controls could swap our socket: refuse it. */
     if (st.st_uid != me && st.st_uid != 0) {
-        uid_words(st.st_uid, who, sizeof(who));
+        sys_uid_words((unsigned long)st.st_uid, who, sizeof(who));
         err_set(cause, "socket directory %s is owned by %s, not by us: refusing it", dir, who);
         return -E_DENIED;
     }
@@ -279,8 +267,8 @@ platform_state_dir_check(const char *dir, char **cause)
         err_set(cause, "the state directory %s is not a directory", dir);
         return -E_BAD_INPUT;
     }
-    uid_words(st.st_uid, owner, sizeof(owner));
-    uid_words(geteuid(), me, sizeof(me));
+    sys_uid_words((unsigned long)st.st_uid, owner, sizeof(owner));
+    sys_uid_words((unsigned long)geteuid(), me, sizeof(me));
     if (st.st_uid != geteuid()) {
         err_set(cause,
                 "refusing the state directory %s: it is owned by %s, mode %04o, not by the "

@@ -125,3 +125,15 @@ sys_config_check(const char *path, char **cause)
     free(dir);
     return rc;
 }
+
+void
+sys_uid_words(unsigned long uid, char *buf, size_t size)
+{
+    struct passwd pw, *res = NULL;
+    char pwbuf[2048];
+
+    if (getpwuid_r((uid_t)uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res != NULL)
+        snprintf(buf, size, "%s (uid %lu)", pw.pw_name, uid);
+    else
+        snprintf(buf, size, "uid %lu", uid);
+}

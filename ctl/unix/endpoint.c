@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "sys.h"
 
 /* The service account the packages run the agent as. */
 #define AGENT_USER_DEFAULT "certagent"
@@ -25,19 +26,6 @@ struct trusted {
     size_t n;
     char words[320]; /* "you (uid 1000), root or the agent's user certagent (uid 999)" */
 };
-
-/* "nobody (uid 65534)", or "uid 4242" when the user has no name. */
-static void
-uid_words(uid_t uid, char *buf, size_t size)
-{
-    struct passwd pw, *res = NULL;
-    char pwbuf[2048];
-
-    if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res != NULL)
-        snprintf(buf, size, "%s (uid %lu)", pw.pw_name, (unsigned long)uid);
-    else
-        snprintf(buf, size, "uid %lu", (unsigned long)uid);
-}
 
 static void
 trusted_add(struct trusted *t, uid_t uid)
@@ -122,7 +110,7 @@ trusted_stat(const struct trusted *t, const char *what, const char *path, struct
     if (!S_ISLNK(st->st_mode))
         return 0;
     if (!trusted_has(t, st->st_uid)) {
-        uid_words(st->st_uid, who, sizeof(who));
+        sys_uid_words((unsigned long)st->st_uid, who, sizeof(who));
         err_set(cause,
                 "%s %s is a symbolic link owned by %s, not by %s: another user may be posing as "
                 "the agent; refusing it (nothing was sent)",
@@ -167,7 +155,7 @@ endpoint_check_path(const char *path, char **cause)
         goto out;
     }
     if (!trusted_has(&t, st.st_uid)) {
-        uid_words(st.st_uid, who, sizeof(who));
+        sys_uid_words((unsigned long)st.st_uid, who, sizeof(who));
         err_set(cause,
                 "the socket's directory %s is owned by %s, not by %s: another user may be posing "
                 "as the agent; refusing it (nothing was sent)",
@@ -187,7 +175,7 @@ endpoint_check_path(const char *path, char **cause)
     if ((rc = trusted_stat(&t, "the socket", path, &st, cause)) != 0)
         goto out;
     if (!trusted_has(&t, st.st_uid)) {
-        uid_words(st.st_uid, who, sizeof(who));
+        sys_uid_words((unsigned long)st.st_uid, who, sizeof(who));
         err_set(cause,
                 "the socket is owned by %s, not by %s: another user may be posing as the agent; "
                 "refusing it (nothing was sent)",
@@ -220,7 +208,7 @@ endpoint_check_server(uv_pipe_t *pipe, char **cause)
         return -E_DENIED;
     }
     if (!trusted_has(&t, cred.uid)) {
-        uid_words(cred.uid, who, sizeof(who));
+        sys_uid_words((unsigned long)cred.uid, who, sizeof(who));
         err_set(cause,
                 "the process listening there (pid %ld) runs as %s, not as %s: it is not the "
                 "agent; refusing it (nothing was sent)",
