@@ -129,10 +129,9 @@ int fsutil_dir_remove(struct fsutil_dir *dir, const char *name, char **cause);
 
 /*
  * The names of the regular files in dir (not links, not directories), a
- * heap array of heap strings; free with fsutil_names_free.
+ * heap array of heap strings; free with strv_free (strv.h).
  */
 int fsutil_dir_list(struct fsutil_dir *dir, char ***names, size_t *n, char **cause);
-void fsutil_names_free(char **names, size_t n);
 
 /*
  * Writes path atomically through fsutil_dir_open(its directory, flags) and

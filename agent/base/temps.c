@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "fsutil.h"
+#include "strv.h"
 #include "log.h"
 #include "temps.h"
 
@@ -78,6 +79,6 @@ temps_remove_stale_in(struct fsutil_dir *dir, const char *base)
                  names[i]);
         removed++;
     }
-    fsutil_names_free(names, n);
+    strv_free(names, n);
     return removed;
 }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../err.h"
+#include "../strv.h"
 
 /* Attempts at a fresh temp name before giving up (stale temps of a dead process). */
 #define TEMP_ATTEMPTS 100
@@ -1080,14 +1081,6 @@ fsutil_dir_remove(struct fsutil_dir *dir, const char *name, char **cause)
     return rc;
 }
 
-void
-fsutil_names_free(char **names, size_t n)
-{
-    for (size_t i = 0; names != NULL && i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
 int
 fsutil_dir_list(struct fsutil_dir *dir, char ***names, size_t *n, char **cause)
 {
@@ -1138,7 +1131,7 @@ fsutil_dir_list(struct fsutil_dir *dir, char ***names, size_t *n, char **cause)
     if (rc == -E_NOMEM)
         err_set(cause, "cannot list %s: out of memory", dir->path);
     if (rc != 0) {
-        fsutil_names_free(v, *n);
+        strv_free(v, *n);
         v = NULL;
         *n = 0;
     }

@@ -17,6 +17,7 @@
 #include <sddl.h>
 
 #include "../err.h"
+#include "../strv.h"
 #include "../sys.h"
 
 static int
@@ -746,14 +747,6 @@ fsutil_dir_remove(struct fsutil_dir *dir, const char *name, char **cause)
     return rc;
 }
 
-void
-fsutil_names_free(char **names, size_t n)
-{
-    for (size_t i = 0; names != NULL && i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
 int
 fsutil_dir_list(struct fsutil_dir *dir, char ***names, size_t *n, char **cause)
 {
@@ -795,7 +788,7 @@ fsutil_dir_list(struct fsutil_dir *dir, char ***names, size_t *n, char **cause)
     FindClose(h);
     if (rc != 0) {
         err_set(cause, "cannot list %s: out of memory", dir->path);
-        fsutil_names_free(v, *n);
+        strv_free(v, *n);
         v = NULL;
         *n = 0;
     }

@@ -25,6 +25,7 @@
 
 #include "err.h"
 #include "fsutil.h"
+#include "strv.h"
 
 struct fx {
     char dir[64];
@@ -449,7 +450,7 @@ test_dir_open_creates_and_writes(void **state)
     assert_int_equal(fsutil_dir_list(dir, &v, &n, &cause), 0);
     assert_int_equal(n, 1);
     assert_string_equal(v[0], "privkey.pem");
-    fsutil_names_free(v, n);
+    strv_free(v, n);
     /* A name with a separator is not a file of this directory. */
     assert_int_equal(fsutil_dir_write(dir, "../x", "x", 1, 0600, &cause), -E_BAD_INPUT);
     free(cause);
