@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "http-loop.h"
 #include "log.h"
 #include "platform.h"
 #include "strv.h"
@@ -18,13 +19,11 @@
 struct http_req;
 
 struct acme_http {
-    uv_loop_t *loop;
-    CURLM *multi;
-    uv_timer_t timer;
+    struct http_loop *hl;
+    CURLM *multi; /* hl's */
     char *user_agent;
     struct http_req *reqs; /* in flight, for free */
     int closing;
-    int open_handles; /* the timer + polls not yet closed */
 };
 
 struct http_req {
@@ -39,169 +38,32 @@ struct http_req {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-struct sock_ctx {
-    uv_poll_t poll;
-    struct acme_http *http;
-    curl_socket_t fd;
-};
-
 static void check_done(struct acme_http *http);
 
 static void
-http_release(struct acme_http *http)
+on_progress(void *arg)
 {
-    if (http->open_handles > 0)
-        return;
-    if (http->multi != NULL)
-        curl_multi_cleanup(http->multi);
-    free(http->user_agent);
-    free(http);
-}
-
-static void
-poll_closed(uv_handle_t *h)
-{
-    struct sock_ctx *ctx = h->data;
-    struct acme_http *http = ctx->http;
-
-    free(ctx);
-    http->open_handles--;
-    if (http->closing)
-        http_release(http);
-}
-
-static void
-on_poll(uv_poll_t *poll, int status, int events)
-{
-    struct sock_ctx *ctx = poll->data;
-    struct acme_http *http = ctx->http;
-    int flags = 0, running = 0;
-
-    if (status < 0)
-        flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE)
-        flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-        flags |= CURL_CSELECT_OUT;
-    curl_multi_socket_action(http->multi, ctx->fd, flags, &running);
-    check_done(http);
-}
-
-/* CURLMOPT_SOCKETFUNCTION: watch or forget a socket. */
-static int
-on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-    struct acme_http *http = userp;
-    struct sock_ctx *ctx = socketp;
-    int events = 0, rc;
-
-    (void)easy;
-    if (what == CURL_POLL_REMOVE) {
-        if (ctx != NULL) {
-            uv_poll_stop(&ctx->poll);
-            uv_close((uv_handle_t *)&ctx->poll, poll_closed);
-            curl_multi_assign(http->multi, s, NULL);
-        }
-        return 0;
-    }
-    if (ctx == NULL) {
-        if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
-            return -1;
-        ctx->http = http;
-        ctx->fd = s;
-        if ((rc = uv_poll_init_socket(http->loop, &ctx->poll, s)) != 0) {
-            log_error("acme: cannot watch a socket: %s", uv_strerror(rc));
-            free(ctx);
-            return -1;
-        }
-        ctx->poll.data = ctx;
-        http->open_handles++;
-        curl_multi_assign(http->multi, s, ctx);
-    }
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-        events |= UV_READABLE;
-    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-        events |= UV_WRITABLE;
-    if ((rc = uv_poll_start(&ctx->poll, events, on_poll)) != 0) {
-        log_error("acme: cannot poll a socket: %s", uv_strerror(rc));
-        return -1;
-    }
-    return 0;
-}
-
-static void
-on_timer(uv_timer_t *t)
-{
-    struct acme_http *http = t->data;
-    int running = 0;
-
-    curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(http);
-}
-
-/* CURLMOPT_TIMERFUNCTION */
-static int
-on_timeout(CURLM *multi, long timeout_ms, void *userp)
-{
-    struct acme_http *http = userp;
-
-    (void)multi;
-    if (timeout_ms < 0)
-        uv_timer_stop(&http->timer);
-    else
-        uv_timer_start(&http->timer, on_timer, (uint64_t)timeout_ms, 0);
-    return 0;
-}
-
-static void
-timer_closed(uv_handle_t *h)
-{
-    struct acme_http *http = h->data;
-
-    http->open_handles--;
-    http_release(http);
+    check_done(arg);
 }
 
 int
 acme_http_new(uv_loop_t *loop, const char *user_agent, struct acme_http **out, char **cause)
 {
-    static int global_done;
     struct acme_http *http;
     int rc;
 
     *out = NULL;
-    if (!global_done) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            err_set(cause, "cannot initialise libcurl");
-            return -E_INTERNAL;
-        }
-        global_done = 1;
-    }
     if ((http = calloc(1, sizeof(*http))) == NULL ||
         (http->user_agent = strdup(user_agent)) == NULL) {
         free(http);
         return -E_NOMEM;
     }
-    http->loop = loop;
-    if ((http->multi = curl_multi_init()) == NULL) {
+    if ((rc = http_loop_new(loop, "acme", on_progress, http, &http->hl, cause)) != 0) {
         free(http->user_agent);
         free(http);
-        err_set(cause, "cannot create a libcurl multi handle");
-        return -E_INTERNAL;
+        return rc;
     }
-    if ((rc = uv_timer_init(loop, &http->timer)) != 0) {
-        curl_multi_cleanup(http->multi);
-        free(http->user_agent);
-        free(http);
-        err_set(cause, "cannot create a timer: %s", uv_strerror(rc));
-        return -E_INTERNAL;
-    }
-    http->timer.data = http;
-    http->open_handles = 1;
-    curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
-    curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, on_timeout);
-    curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
+    http->multi = http_loop_multi(http->hl);
     curl_multi_setopt(http->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     /* HTTP/1.1 CAs get a few parallel connections; HTTP/2 ones share one. */
     curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
@@ -492,8 +354,9 @@ acme_http_free(struct acme_http *http)
         err_set(&r->resp->error, "cancelled");
         finish(r, CURLE_ABORTED_BY_CALLBACK);
     }
-    uv_timer_stop(&http->timer);
-    uv_close((uv_handle_t *)&http->timer, timer_closed);
+    http_loop_free(http->hl);
+    free(http->user_agent);
+    free(http);
 }
 
 void

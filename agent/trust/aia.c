@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "http-loop.h"
 #include "log.h"
 
 struct aia_fetch {
@@ -30,19 +31,10 @@ struct fetch_list {
 };
 
 struct aia {
-    uv_loop_t *loop;
-    CURLM *multi;
-    uv_timer_t timer;
-    unsigned open_handles; /* the timer and one uv_poll per socket */
+    struct http_loop *hl;
+    CURLM *multi; /* hl's */
     int closing;
     struct fetch_list running, waiting;
-};
-
-/* A socket libcurl asked us to watch. */
-struct watch {
-    uv_poll_t poll;
-    struct aia *aia;
-    curl_socket_t fd;
 };
 
 static void check_done(struct aia *aia);
@@ -75,120 +67,10 @@ list_del(struct fetch_list *l, struct aia_fetch *f)
     l->n--;
 }
 
-/* Frees aia once every handle is closed (after aia_free). */
 static void
-maybe_release(struct aia *aia)
+on_progress(void *arg)
 {
-    if (!aia->closing || aia->open_handles > 0)
-        return;
-    free(aia);
-}
-
-static void
-watch_closed(uv_handle_t *h)
-{
-    struct watch *w = h->data;
-    struct aia *aia = w->aia;
-
-    free(w);
-    aia->open_handles--;
-    maybe_release(aia);
-}
-
-static void
-on_poll(uv_poll_t *poll, int status, int events)
-{
-    struct watch *w = poll->data;
-    struct aia *aia = w->aia;
-    int flags = 0, still = 0;
-
-    if (aia->closing)
-        return;
-    if (status < 0)
-        flags |= CURL_CSELECT_ERR;
-    if (events & UV_READABLE)
-        flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-        flags |= CURL_CSELECT_OUT;
-    curl_multi_socket_action(aia->multi, w->fd, flags, &still);
-    check_done(aia);
-}
-
-/* CURLMOPT_SOCKETFUNCTION: starts, changes or ends the watch of socket s. */
-static int
-on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-    struct aia *aia = userp;
-    struct watch *w = socketp;
-    int events = 0, rc;
-
-    (void)easy;
-    if (what == CURL_POLL_REMOVE) {
-        if (w != NULL) {
-            uv_poll_stop(&w->poll);
-            uv_close((uv_handle_t *)&w->poll, watch_closed);
-            curl_multi_assign(aia->multi, s, NULL);
-        }
-        return 0;
-    }
-    if (w == NULL) {
-        if ((w = calloc(1, sizeof(*w))) == NULL)
-            return -1;
-        w->aia = aia;
-        w->fd = s;
-        if ((rc = uv_poll_init_socket(aia->loop, &w->poll, s)) != 0) {
-            log_error("AIA: cannot watch a socket: %s", uv_strerror(rc));
-            free(w);
-            return -1;
-        }
-        w->poll.data = w;
-        aia->open_handles++;
-        curl_multi_assign(aia->multi, s, w);
-    }
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-        events |= UV_READABLE;
-    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-        events |= UV_WRITABLE;
-    if ((rc = uv_poll_start(&w->poll, events, on_poll)) != 0) {
-        log_error("AIA: cannot poll a socket: %s", uv_strerror(rc));
-        return -1;
-    }
-    return 0;
-}
-
-static void
-on_timer(uv_timer_t *t)
-{
-    struct aia *aia = t->data;
-    int still = 0;
-
-    if (aia->closing)
-        return;
-    curl_multi_socket_action(aia->multi, CURL_SOCKET_TIMEOUT, 0, &still);
-    check_done(aia);
-}
-
-/* CURLMOPT_TIMERFUNCTION: when libcurl wants to be called for its deadlines. */
-static int
-on_timeout(CURLM *multi, long timeout_ms, void *userp)
-{
-    struct aia *aia = userp;
-
-    (void)multi;
-    if (timeout_ms < 0)
-        uv_timer_stop(&aia->timer);
-    else
-        uv_timer_start(&aia->timer, on_timer, (uint64_t)timeout_ms, 0);
-    return 0;
-}
-
-static void
-timer_closed(uv_handle_t *h)
-{
-    struct aia *aia = h->data;
-
-    aia->open_handles--;
-    maybe_release(aia);
+    check_done(arg);
 }
 
 int
@@ -200,25 +82,12 @@ aia_new(uv_loop_t *loop, struct aia **out, char **cause)
     *out = NULL;
     if (aia == NULL)
         return -E_NOMEM;
-    aia->loop = loop;
-    if ((aia->multi = curl_multi_init()) == NULL) {
+    if ((rc = http_loop_new(loop, "AIA", on_progress, aia, &aia->hl, cause)) != 0) {
         free(aia);
-        err_set(cause, "cannot set up libcurl");
-        return -E_INTERNAL;
+        return rc;
     }
-    if ((rc = uv_timer_init(loop, &aia->timer)) != 0) {
-        curl_multi_cleanup(aia->multi);
-        free(aia);
-        err_set(cause, "cannot start a timer: %s", uv_strerror(rc));
-        return -E_INTERNAL;
-    }
-    aia->timer.data = aia;
-    aia->open_handles = 1;
-    if (curl_multi_setopt(aia->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
-        curl_multi_setopt(aia->multi, CURLMOPT_SOCKETDATA, aia) != CURLM_OK ||
-        curl_multi_setopt(aia->multi, CURLMOPT_TIMERFUNCTION, on_timeout) != CURLM_OK ||
-        curl_multi_setopt(aia->multi, CURLMOPT_TIMERDATA, aia) != CURLM_OK ||
-        curl_multi_setopt(aia->multi, CURLMOPT_MAXCONNECTS, 0L) != CURLM_OK) {
+    aia->multi = http_loop_multi(aia->hl);
+    if (curl_multi_setopt(aia->multi, CURLMOPT_MAXCONNECTS, 0L) != CURLM_OK) {
         err_set(cause, "cannot set up libcurl");
         aia_free(aia);
         return -E_INTERNAL;
@@ -440,9 +309,6 @@ aia_free(struct aia *aia)
         aia_fetch_cancel(aia->running.head);
     while (aia->waiting.head != NULL)
         aia_fetch_cancel(aia->waiting.head);
-    /* The sockets libcurl still holds are handed back (CURL_POLL_REMOVE) here. */
-    curl_multi_cleanup(aia->multi);
-    aia->multi = NULL;
-    uv_timer_stop(&aia->timer);
-    uv_close((uv_handle_t *)&aia->timer, timer_closed);
+    http_loop_free(aia->hl);
+    free(aia);
 }
