@@ -480,6 +480,18 @@ platform_service_uninstall(char **cause)
     return rc;
 }
 
+int
+platform_process_harden(int allow_core_dumps, unsigned long nofile_max, unsigned long *nofile,
+                        char **cause)
+{
+    /* No SIGPIPE, no descriptor limit, no core dumps but those an administrator set up. */
+    (void)allow_core_dumps;
+    (void)nofile_max;
+    (void)cause;
+    *nofile = 0;
+    return 0;
+}
+
 long
 platform_pid(void)
 {
