@@ -139,6 +139,51 @@ parse_args(int argc, char **argv, struct options *o)
 }
 
 /*
+ * OpenSSL's allocator, wiping what it frees: OpenSSL frees some buffers that
+ * held a secret without clearing them (the PKCS#12 key derivation's copy of a
+ * PFX password, as UTF-16), and a core file or a later bug could show them.
+ * realloc never leaves the old block behind uncleared.
+ */
+static void *
+openssl_malloc(size_t n, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    return malloc(n);
+}
+
+static void
+openssl_free(void *p, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    if (p != NULL) {
+        OPENSSL_cleanse(p, platform_alloc_size(p));
+        free(p);
+    }
+}
+
+static void *
+openssl_realloc(void *p, size_t n, const char *file, int line)
+{
+    size_t old;
+    void *q;
+
+    if (p == NULL)
+        return malloc(n);
+    if (n == 0) {
+        openssl_free(p, file, line);
+        return NULL;
+    }
+    old = platform_alloc_size(p);
+    if ((q = malloc(n)) == NULL)
+        return NULL;
+    memcpy(q, p, old < n ? old : n);
+    openssl_free(p, file, line);
+    return q;
+}
+
+/*
  * OpenSSL keeps per-thread state (error queue, random generators) that it frees
  * when a thread ends, but libuv's pool threads outlive main: at exit, memory
  * checkers report that state as lost (bounded, once per thread).  One job per
@@ -295,6 +340,10 @@ main(int argc, char **argv)
     char *cause = NULL;
     int rc;
 
+    /* Before OpenSSL allocates anything (it refuses a change afterwards). */
+    if (!CRYPTO_set_mem_functions(openssl_malloc, openssl_realloc, openssl_free))
+        fprintf(stderr,
+                "certagent: OpenSSL's allocator is in use already: its frees are not wiped\n");
     if (parse_args(argc, argv, &o) != 0)
         return 2;
     if (o.install_service || o.uninstall_service || o.service) {

@@ -186,4 +186,7 @@ long platform_pid(void);
 int platform_process_harden(int allow_core_dumps, unsigned long nofile_max, unsigned long *nofile,
                             char **cause);
 
+/* Bytes usable in a block from malloc (malloc_usable_size, _msize): what a wiping free clears. */
+size_t platform_alloc_size(void *p);
+
 #endif

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -452,6 +453,12 @@ platform_process_harden(int allow_core_dumps, unsigned long nofile_max, unsigned
     }
 out:
     return rc;
+}
+
+size_t
+platform_alloc_size(void *p)
+{
+    return p != NULL ? malloc_usable_size(p) : 0;
 }
 
 long

@@ -6,6 +6,7 @@
  */
 #include "platform.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -490,6 +491,12 @@ platform_process_harden(int allow_core_dumps, unsigned long nofile_max, unsigned
     (void)cause;
     *nofile = 0;
     return 0;
+}
+
+size_t
+platform_alloc_size(void *p)
+{
+    return p != NULL ? _msize(p) : 0;
 }
 
 long
