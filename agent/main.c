@@ -18,6 +18,7 @@
 static const char usage_text[] =
     "usage: certagent [--config FILE] [--socket PATH] [--state-dir DIR]\n"
     "                 [--foreground | --daemon --pid-file FILE] [--log-level LEVEL]\n"
+    "                 [--allow-core-dumps]\n"
     "       certagent --install-service [OPTIONS] | --uninstall-service\n"
     "       certagent --version | --help\n"
     "\n"
@@ -32,6 +33,10 @@ static const char usage_text[] =
     "  --daemon          detach, log to syslog; needs --pid-file\n"
     "  --pid-file FILE   write the process id to FILE\n"
     "  --log-level L     error, warn, info or debug (overrides the config)\n"
+    "  --allow-core-dumps\n"
+    "                    for debugging: leave core dumps and the dumpable flag\n"
+    "                    as they are (by default both are off, as the agent's\n"
+    "                    memory holds keys and passwords)\n"
     "  --console         Windows: the same as --foreground\n"
     "  --install-service, --uninstall-service\n"
     "                    Windows: register or remove the service 'certagent' (it runs\n"
@@ -42,6 +47,12 @@ static const char usage_text[] =
     "Documentation: certagent(8), certagent.json(5), and the guides in\n"
     "/usr/share/doc/certagent/.\n";
 
+/*
+ * The soft limit of open files is raised to the hard one, at most this: each
+ * IPC client, probe and ACME connection takes one (LimitNOFILE= in the unit).
+ */
+#define AGENT_NOFILE_MAX 65536UL
+
 struct options {
     struct agent_options agent;
     const char *pid_file;
@@ -50,6 +61,7 @@ struct options {
     int service;
     int install_service;
     int uninstall_service;
+    int allow_core_dumps;
 };
 
 static int
@@ -92,6 +104,10 @@ parse_args(int argc, char **argv, struct options *o)
             o->daemon = 1;
             continue;
         }
+        if (strcmp(argv[i], "--allow-core-dumps") == 0) {
+            o->allow_core_dumps = 1;
+            continue;
+        }
         for (size_t k = 0; k < sizeof(names) / sizeof(names[0]) && !matched; k++) {
             int r = cliopt_value(argc, argv, &i, names[k], targets[k]);
 
@@ -120,6 +136,51 @@ parse_args(int argc, char **argv, struct options *o)
         return -1;
     }
     return 0;
+}
+
+/*
+ * OpenSSL's allocator, wiping what it frees: OpenSSL frees some buffers that
+ * held a secret without clearing them (the PKCS#12 key derivation's copy of a
+ * PFX password, as UTF-16), and a core file or a later bug could show them.
+ * realloc never leaves the old block behind uncleared.
+ */
+static void *
+openssl_malloc(size_t n, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    return malloc(n);
+}
+
+static void
+openssl_free(void *p, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    if (p != NULL) {
+        OPENSSL_cleanse(p, platform_alloc_size(p));
+        free(p);
+    }
+}
+
+static void *
+openssl_realloc(void *p, size_t n, const char *file, int line)
+{
+    size_t old;
+    void *q;
+
+    if (p == NULL)
+        return malloc(n);
+    if (n == 0) {
+        openssl_free(p, file, line);
+        return NULL;
+    }
+    old = platform_alloc_size(p);
+    if ((q = malloc(n)) == NULL)
+        return NULL;
+    memcpy(q, p, old < n ? old : n);
+    openssl_free(p, file, line);
+    return q;
 }
 
 /*
@@ -205,8 +266,16 @@ run_agent(void *arg)
     uv_loop_t *loop;
     char *cause = NULL;
     char pid[32];
+    unsigned long nofile = 0;
     int ready = -1, rc;
 
+    /* First, so that nothing runs dumpable or dies of SIGPIPE (the daemon's fork inherits it). */
+    if (platform_process_harden(o.allow_core_dumps, AGENT_NOFILE_MAX, &nofile, &cause) != 0) {
+        fprintf(stderr, "certagent: %s (start with --allow-core-dumps to go on without)\n",
+                cause != NULL ? cause : "cannot harden the process");
+        free(cause);
+        return 1;
+    }
     if (o.service) {
         log_init(LOG_SINK_SYSLOG, LOG_LEVEL_INFO);
     } else if (o.daemon) {
@@ -220,6 +289,11 @@ run_agent(void *arg)
     }
     if (o.agent.log_level != NULL)
         log_set_level((enum log_level)log_level_parse(o.agent.log_level));
+    if (nofile != 0)
+        log_debug("open files: at most %lu", nofile);
+    if (o.allow_core_dumps)
+        log_warn("core dumps allowed (--allow-core-dumps): a core file or a debugger attached "
+                 "as the agent's user can read the keys and passwords in its memory");
     loop = uv_default_loop();
     if ((rc = agent_start(&agent, loop, &o.agent, &cause)) != 0) {
         const char *msg = cause != NULL ? cause : err_message(rc);
@@ -271,6 +345,10 @@ main(int argc, char **argv)
         return platform_hook_exec(argc - 2, argv + 2);
     platform_inherited_fds_private();
     platform_hook_launcher_enable();
+    /* Before OpenSSL allocates anything (it refuses a change afterwards). */
+    if (!CRYPTO_set_mem_functions(openssl_malloc, openssl_realloc, openssl_free))
+        fprintf(stderr,
+                "certagent: OpenSSL's allocator is in use already: its frees are not wiped\n");
     if (parse_args(argc, argv, &o) != 0)
         return 2;
     if (o.install_service || o.uninstall_service || o.service) {

@@ -144,6 +144,17 @@ static const struct key_def keys[] = {
      "recent log lines kept in memory for certctl logs (0: none)"},
     {"ipc_frame_timeout", KEY_INT, OFF(ipc_frame_timeout), 1, 3600, NULL, "30", 1, 0,
      "seconds an IPC client may take to send a whole frame once it began one; then it is dropped"},
+    {"ipc_hello_timeout", KEY_INT, OFF(ipc_hello_timeout), 1, 3600, NULL, "10", 1, 0,
+     "seconds a new IPC client has to complete its hello; then it is dropped"},
+    {"ipc_idle_timeout", KEY_INT, OFF(ipc_idle_timeout), 0, 86400, NULL, "300", 1, 0,
+     "seconds an IPC client with no request in flight and not following the log is kept "
+     "(0: no limit)"},
+    {"max_connections_per_uid", KEY_INT, OFF(max_connections_per_uid), 1, 100000, NULL, "64", 1, 0,
+     "IPC clients served at once for one user who may not change the store"},
+    {"reserved_connections", KEY_INT, OFF(reserved_connections), 0, 100000, NULL, "32", 1, 0,
+     "of max_connections, the slots (at most half) kept for users who may change the store"},
+    {"ipc_partial_limit_mib", KEY_INT, OFF(ipc_partial_limit_mib), 2, 4096, NULL, "32", 1, 0,
+     "MiB of incomplete frames held for all IPC clients together; past it the oldest is dropped"},
     {"acme_http_timeout", KEY_INT, OFF(acme_http_timeout), 1, 600, NULL, "30", 1, 0,
      "seconds one HTTP exchange with an ACME CA may take (connection included)"},
 };

@@ -75,6 +75,12 @@ struct config {
     int log_ring_lines;    /* log lines kept in memory for certctl logs */
     int ipc_frame_timeout; /* seconds an IPC client may take to complete a frame */
     int acme_http_timeout; /* seconds one HTTP exchange with an ACME CA may take */
+    /* Limits of the IPC server (agent/ipc/server.c). */
+    int ipc_hello_timeout;       /* seconds a new IPC client has to say hello */
+    int ipc_idle_timeout;        /* seconds an IPC client may sit idle (0: no limit) */
+    int max_connections_per_uid; /* IPC clients of one user who may not change the store */
+    int reserved_connections;    /* IPC slots kept for users who may change the store */
+    int ipc_partial_limit_mib;   /* MiB of partial frames held for all IPC clients */
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */

@@ -1,7 +1,9 @@
 #include "proto.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,15 +69,56 @@ proto_op_from_name(const char *name, size_t len)
 
 /* Writing. */
 
+/*
+ * The packer's write function: msgpack_sbuffer_write without realloc, which
+ * may leave a copy of what was packed (a key, a password) in freed memory.
+ */
+static int
+writer_write(void *data, const char *buf, size_t len)
+{
+    struct proto_writer *w = data;
+    msgpack_sbuffer *sb = &w->sbuf;
+
+    if (w->failed)
+        return -1;
+    if (sb->alloc - sb->size < len) {
+        size_t alloc = sb->alloc != 0 ? sb->alloc : 1024;
+        char *grown;
+
+        while (alloc - sb->size < len) {
+            if (alloc > SIZE_MAX / 2)
+                goto fail;
+            alloc *= 2;
+        }
+        if ((grown = malloc(alloc)) == NULL)
+            goto fail;
+        if (sb->size > 0)
+            memcpy(grown, sb->data, sb->size);
+        if (sb->data != NULL) {
+            OPENSSL_cleanse(sb->data, sb->size);
+            free(sb->data);
+        }
+        sb->data = grown;
+        sb->alloc = alloc;
+    }
+    memcpy(sb->data + sb->size, buf, len);
+    sb->size += len;
+    return 0;
+fail:
+    w->failed = 1;
+    return -1;
+}
+
 void
 proto_writer_init(struct proto_writer *w)
 {
     static const char header[PROTO_HEADER_SIZE] = {0};
 
     msgpack_sbuffer_init(&w->sbuf);
-    msgpack_packer_init(&w->pk, &w->sbuf, msgpack_sbuffer_write);
+    w->failed = 0;
+    msgpack_packer_init(&w->pk, w, writer_write);
     /* Room for the header, filled in by finish. */
-    msgpack_sbuffer_write(&w->sbuf, header, sizeof(header));
+    (void)writer_write(w, header, sizeof(header));
 }
 
 int
@@ -83,7 +126,7 @@ proto_writer_finish(struct proto_writer *w, char **data, size_t *len)
 {
     size_t payload;
 
-    if (w->sbuf.data == NULL || w->sbuf.size < PROTO_HEADER_SIZE)
+    if (w->failed || w->sbuf.data == NULL || w->sbuf.size < PROTO_HEADER_SIZE)
         return -E_NOMEM;
     payload = w->sbuf.size - PROTO_HEADER_SIZE;
     if (payload > PROTO_MAX_FRAME)
@@ -100,6 +143,8 @@ proto_writer_finish(struct proto_writer *w, char **data, size_t *len)
 void
 proto_writer_destroy(struct proto_writer *w)
 {
+    if (w->sbuf.data != NULL)
+        OPENSSL_cleanse(w->sbuf.data, w->sbuf.size);
     msgpack_sbuffer_destroy(&w->sbuf);
 }
 
@@ -204,6 +249,10 @@ proto_pack_error(msgpack_packer *pk, uint64_t id, int code, const char *message,
 void
 proto_msg_free(struct proto_msg *msg)
 {
+    if (msg->raw != NULL)
+        OPENSSL_cleanse(msg->raw, msg->raw_len);
+    msg->raw = NULL;
+    msg->raw_len = 0;
     msgpack_zone_destroy(&msg->zone);
 }
 
@@ -379,15 +428,17 @@ proto_decode(const char *payload, size_t len, struct proto_msg *msg, char **caus
         return -E_NOMEM;
     }
     memcpy(copy, payload, len);
+    msg->raw = copy;
+    msg->raw_len = len;
     ret = msgpack_unpack(copy, len, &off, &msg->zone, &msg->root);
     if (ret != MSGPACK_UNPACK_SUCCESS) {
-        msgpack_zone_destroy(&msg->zone);
+        proto_msg_free(msg);
         err_set(cause, ret == MSGPACK_UNPACK_NOMEM_ERROR ? "out of memory decoding frame"
                                                          : "frame is not valid msgpack");
         return ret == MSGPACK_UNPACK_NOMEM_ERROR ? -E_NOMEM : -E_PROTO;
     }
     if (msg->root.type != MSGPACK_OBJECT_MAP) {
-        msgpack_zone_destroy(&msg->zone);
+        proto_msg_free(msg);
         err_set(cause, "frame does not hold a map");
         return -E_PROTO;
     }
@@ -400,26 +451,58 @@ proto_reader_init(struct proto_reader *r)
     memset(r, 0, sizeof(*r));
 }
 
+/* Frees the reader's buffer, wiping the bytes it holds (consumed ones are wiped already). */
+static void
+reader_release(struct proto_reader *r)
+{
+    if (r->buf != NULL)
+        OPENSSL_cleanse(r->buf, r->len);
+    free(r->buf);
+    r->buf = NULL;
+    r->len = r->off = r->cap = 0;
+}
+
+/*
+ * Appends len bytes.  The buffer holds what has not been consumed, and only
+ * that: consumed frames are wiped by next, bytes moved to the front are wiped
+ * where they were, and a grown buffer is a copy whose old one is wiped (no
+ * realloc, which would leave a copy in freed memory).
+ */
 int
 proto_reader_feed(struct proto_reader *r, const char *data, size_t len)
 {
+    size_t held = r->len - r->off, need, cap;
+    char *nbuf;
+
     if (r->off > 0 && (r->off == r->len || r->len + len > r->cap)) {
-        memmove(r->buf, r->buf + r->off, r->len - r->off);
-        r->len -= r->off;
+        memmove(r->buf, r->buf + r->off, held);
+        OPENSSL_cleanse(r->buf + held, r->len - held);
+        r->len = held;
         r->off = 0;
     }
-    if (r->len + len > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
-        char *nbuf;
-
-        while (cap < r->len + len)
+    need = r->len + len;
+    if (need > r->cap) {
+        cap = r->cap ? r->cap : 4096;
+        while (cap < need)
             cap *= 2;
+        /* A frame whose header is here needs no more than its own size. */
+        if (r->len >= PROTO_HEADER_SIZE) {
+            uint64_t frame =
+                PROTO_HEADER_SIZE + be_read((const unsigned char *)r->buf, PROTO_HEADER_SIZE);
+
+            if (frame <= PROTO_HEADER_SIZE + PROTO_MAX_FRAME && frame < cap && frame >= need)
+                cap = (size_t)frame;
+        }
         /* Never hold more than one maximal frame plus one read's worth. */
         if (cap > 2 * (PROTO_MAX_FRAME + PROTO_HEADER_SIZE) + len)
-            cap = r->len + len;
-        if ((nbuf = realloc(r->buf, cap)) == NULL)
+            cap = need;
+        if ((nbuf = malloc(cap)) == NULL)
             return -E_NOMEM;
+        if (r->len > 0)
+            memcpy(nbuf, r->buf, r->len);
+        reader_release(r);
         r->buf = nbuf;
+        r->len = need - len;
         r->cap = cap;
     }
     memcpy(r->buf + r->len, data, len);
@@ -445,9 +528,13 @@ proto_reader_next(struct proto_reader *r, struct proto_msg *msg, char **cause)
     if (avail - PROTO_HEADER_SIZE < flen)
         return 0;
     rc = proto_decode(r->buf + r->off + PROTO_HEADER_SIZE, (size_t)flen, msg, cause);
+    OPENSSL_cleanse(r->buf + r->off, PROTO_HEADER_SIZE + (size_t)flen);
     r->off += PROTO_HEADER_SIZE + (size_t)flen;
-    if (r->off == r->len)
+    if (r->off == r->len) {
         r->off = r->len = 0;
+        if (r->cap > PROTO_READER_KEEP)
+            reader_release(r);
+    }
     return rc < 0 ? rc : 1;
 }
 
@@ -460,8 +547,7 @@ proto_reader_pending(const struct proto_reader *r)
 void
 proto_reader_destroy(struct proto_reader *r)
 {
-    free(r->buf);
-    memset(r, 0, sizeof(*r));
+    reader_release(r);
 }
 
 /* Access. */

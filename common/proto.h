@@ -85,11 +85,16 @@ enum proto_op proto_op_from_name(const char *name, size_t len);
 /*
  * Building a frame: init, pack one map with msgpack_pack_* through w->pk (or
  * the proto_pack_* helpers), then finish, which writes the header and hands
- * over the bytes.  finish fails with -E_TOO_BIG past PROTO_MAX_FRAME.
+ * over the bytes.  finish fails with -E_TOO_BIG past PROTO_MAX_FRAME, and
+ * with -E_NOMEM when the buffer could not grow.  Frames carry keys and
+ * passwords: the buffer is never realloc'd (a grown buffer is copied and the
+ * old one wiped), destroy wipes it, and the bytes finish hands over should be
+ * wiped by whoever frees them (OPENSSL_cleanse).
  */
 struct proto_writer {
     msgpack_sbuffer sbuf;
     msgpack_packer pk;
+    int failed; /* a write did not fit in memory */
 };
 
 void proto_writer_init(struct proto_writer *w);
@@ -113,10 +118,16 @@ void proto_begin_result(msgpack_packer *pk, uint64_t id, size_t n);
 void proto_pack_error(msgpack_packer *pk, uint64_t id, int code, const char *message,
                       const char *detail);
 
-/* A decoded message: root is a map whose storage (strings included) lives in zone. */
+/*
+ * A decoded message: root is a map whose storage (strings included) lives in
+ * zone; raw is the zone's copy of the payload that strings and bins point
+ * into, wiped by proto_msg_free.
+ */
 struct proto_msg {
     msgpack_zone zone;
     msgpack_object root;
+    char *raw;
+    size_t raw_len;
 };
 void proto_msg_free(struct proto_msg *msg);
 
@@ -126,7 +137,12 @@ void proto_msg_free(struct proto_msg *msg);
  * cause: -E_TOO_BIG (declared length over the limit), -E_PROTO (empty frame,
  * invalid msgpack, trailing bytes, not a map, nesting too deep, a length that
  * exceeds the bytes present).  After an error the reader is unusable.
+ * The bytes of every frame consumed are wiped at once, the buffer never
+ * leaves a copy behind when it grows or moves its contents, a buffer grown
+ * past PROTO_READER_KEEP for a large frame is freed once empty, and destroy
+ * wipes what is left: frames carry passwords and keys.
  */
+#define PROTO_READER_KEEP (64 * 1024)
 struct proto_reader {
     char *buf;
     size_t len; /* bytes held */

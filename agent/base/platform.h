@@ -261,4 +261,25 @@ void platform_process_kill_tree(uv_process_t *proc, int hard);
 /* Current process id. */
 long platform_pid(void);
 
+/*
+ * Hardens the agent's process at start.  SIGPIPE is ignored: a write to a
+ * socket or pipe whose reader left (by libuv, libcurl, OpenSSL or a hook's
+ * stdin) fails with EPIPE instead of killing the agent.  The soft limit of
+ * open files is raised to the hard one, at most nofile_max and never lowered,
+ * so that clients and probes do not exhaust descriptors; *nofile receives the
+ * soft limit now in force (0 where there is none).  Unless allow_core_dumps,
+ * no core is dumped (RLIMIT_CORE 0) and the process is not dumpable
+ * (PR_SET_DUMPABLE 0): its memory, which holds keys and passwords, is neither
+ * written to a core file nor readable by the user's other processes through
+ * /proc or ptrace.  Fails (with *cause) only when core dumps cannot be
+ * disabled.  Windows has neither SIGPIPE nor a descriptor limit, the service's
+ * memory is readable by administrators only, and Windows Error Reporting
+ * writes dumps only where an administrator set LocalDumps up: nothing to do.
+ */
+int platform_process_harden(int allow_core_dumps, unsigned long nofile_max, unsigned long *nofile,
+                            char **cause);
+
+/* Bytes usable in a block from malloc (malloc_usable_size, _msize): what a wiping free clears. */
+size_t platform_alloc_size(void *p);
+
 #endif

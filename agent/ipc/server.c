@@ -1,5 +1,7 @@
 #include "server.h"
 
+#include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,13 +15,30 @@ struct write_req {
     uv_write_t req;
     struct client *client;
     char *data;
-    size_t len;
+    size_t len;  /* bytes still to write (counted in pending_write) */
+    size_t size; /* bytes of data that held the frame, wiped before it is freed */
 };
 
-/* One read buffer for the whole loop: reads are consumed before the next one. */
+/*
+ * One read buffer for the whole loop: reads are consumed before the next one.
+ * Requests carry passwords and keys (import, account import, ca add): every
+ * buffer that held a frame, this one included, is wiped once consumed, and so
+ * is every reply (export returns keys) before it is freed.
+ */
 static char read_buffer[64 * 1024];
 
 static void client_close(struct client *client);
+static void client_arm(struct client *client);
+
+/* Frees a buffer that held a frame, wiping it first (it may hold a secret). */
+static void
+frame_free(char *data, size_t size)
+{
+    if (data != NULL) {
+        OPENSSL_cleanse(data, size);
+        free(data);
+    }
+}
 
 int
 server_client_alive(const struct client *client)
@@ -41,11 +60,32 @@ client_free(struct client *client)
     free(client);
 }
 
+/*
+ * Every unref is an end of activity (a read, a write, a job): the client is
+ * active now, and its next deadline (idle, once nothing holds it) is armed.
+ */
 void
 server_client_unref(struct client *client)
 {
-    if (client != NULL && --client->refs == 0)
+    if (client == NULL)
+        return;
+    if (--client->refs == 0) {
         client_free(client);
+        return;
+    }
+    if (!client->closing) {
+        client->last_active = uv_now(client->server->agent->loop);
+        client_arm(client);
+    }
+}
+
+/* Gives up the client's partial frame (it is being dropped): memory and accounting. */
+static void
+client_release_reader(struct client *client)
+{
+    client->server->partial_bytes -= client->partial_held;
+    client->partial_held = 0;
+    proto_reader_destroy(&client->reader);
 }
 
 static void unlink_client(struct client *client);
@@ -81,6 +121,7 @@ static void
 client_close(struct client *client)
 {
     client->closing = 1;
+    client_release_reader(client);
     if (!uv_is_closing((uv_handle_t *)&client->pipe))
         uv_close((uv_handle_t *)&client->pipe, on_client_closed);
 }
@@ -106,6 +147,7 @@ server_drop(struct client *client, const char *why)
               client->peer.name, client->peer.pid, why);
     client->closing = 1;
     uv_read_stop((uv_stream_t *)&client->pipe);
+    client_release_reader(client);
     /*
      * Flush what is queued (an error reply, typically), then close.  A
      * client that does not read is closed at once: it would never drain.
@@ -127,7 +169,8 @@ on_write(uv_write_t *req, int status)
     struct client *client = wr->client;
 
     client->pending_write -= wr->len;
-    free(wr->data);
+    client->writes--;
+    frame_free(wr->data, wr->size);
     free(wr);
     if (status < 0 && status != UV_ECANCELED && !client->closing)
         server_drop(client, uv_strerror(status));
@@ -148,11 +191,12 @@ static void
 server_send(struct client *client, char *data, size_t len)
 {
     struct write_req *wr;
+    size_t size = len;
     uv_buf_t buf;
     int n;
 
     if (client->closing) {
-        free(data);
+        frame_free(data, size);
         return;
     }
     /* Fast path: the socket takes it all now, no request needed. */
@@ -160,39 +204,41 @@ server_send(struct client *client, char *data, size_t len)
         buf = uv_buf_init(data, (unsigned)len);
         n = uv_try_write((uv_stream_t *)&client->pipe, &buf, 1);
         if (n == (int)len) {
-            free(data);
+            frame_free(data, size);
             return;
         }
         if (n > 0) {
             memmove(data, data + n, len - (size_t)n);
             len -= (size_t)n;
         } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-            free(data);
+            frame_free(data, size);
             server_drop(client, uv_strerror(n));
             return;
         }
     }
     if (!client->in_request && client->pending_write + len > SERVER_MAX_PENDING_WRITE) {
-        free(data);
+        frame_free(data, size);
         drop_not_reading(client);
         return;
     }
     if ((wr = malloc(sizeof(*wr))) == NULL) {
-        free(data);
+        frame_free(data, size);
         server_drop(client, "out of memory");
         return;
     }
     wr->client = client;
     wr->data = data;
     wr->len = len;
+    wr->size = size;
     buf = uv_buf_init(data, (unsigned)len);
     if ((n = uv_write(&wr->req, (uv_stream_t *)&client->pipe, &buf, 1, on_write)) != 0) {
-        free(data);
+        frame_free(data, size);
         free(wr);
         server_drop(client, uv_strerror(n));
         return;
     }
     client->pending_write += len;
+    client->writes++;
     server_client_ref(client);
 }
 
@@ -235,59 +281,198 @@ on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(read_buffer, sizeof(read_buffer));
 }
 
-/*
- * Every SERVER_FRAME_SWEEP_MS while some client has a partial frame: drops the
- * clients that began a frame more than ipc_frame_timeout seconds ago (a
- * slowloris peer would otherwise hold a connection and its buffer forever).
- * Stops itself when no client has a partial frame, so an idle agent sleeps.
- */
-static void
-on_frame_sweep(uv_timer_t *timer)
-{
-    struct server *server = timer->data;
-    uint64_t now = uv_now(timer->loop);
-    uint64_t limit = (uint64_t)server->agent->config.ipc_frame_timeout * 1000u;
-    int partial = 0;
+/* Why a client's deadline is due. */
+enum deadline {
+    DEADLINE_NONE,
+    DEADLINE_FRAME, /* a frame begun and not completed (ipc_frame_timeout) */
+    DEADLINE_HELLO, /* no hello yet (ipc_hello_timeout) */
+    DEADLINE_IDLE,  /* nothing in flight, not following the log (ipc_idle_timeout) */
+};
 
-    for (struct client *c = server->clients; c != NULL; c = c->next) {
-        if (c->closing || c->frame_started == 0)
-            continue;
-        if (now - c->frame_started < limit) {
-            partial = 1;
-            continue;
+/*
+ * The client's next deadline (uv_now() time) and its kind, 0 when it has none.
+ * A client is idle when only its handle and its writes in flight hold it (no
+ * job, no logs --follow) and it is not in the middle of a frame; a slow reader
+ * of a large reply is active as long as its writes complete.
+ */
+static uint64_t
+client_deadline(const struct client *c, enum deadline *kind)
+{
+    const struct config *cfg = &c->server->agent->config;
+    uint64_t due = 0, d;
+
+    *kind = DEADLINE_NONE;
+    if (c->closing)
+        return 0;
+    if (c->frame_started != 0) {
+        due = c->frame_started + (uint64_t)cfg->ipc_frame_timeout * 1000u;
+        *kind = DEADLINE_FRAME;
+    }
+    if (!c->hello_done) {
+        d = c->connected_at + (uint64_t)cfg->ipc_hello_timeout * 1000u;
+        if (due == 0 || d < due) {
+            due = d;
+            *kind = DEADLINE_HELLO;
         }
+    } else if (cfg->ipc_idle_timeout > 0 && c->frame_started == 0 && c->refs <= 1 + c->writes) {
+        due = c->last_active + (uint64_t)cfg->ipc_idle_timeout * 1000u;
+        *kind = DEADLINE_IDLE;
+    }
+    return due;
+}
+
+static void on_sweep(uv_timer_t *timer);
+
+/* Arms the sweep for due unless it runs before then already. */
+static void
+sweep_arm(struct server *server, uint64_t due)
+{
+    uint64_t now;
+    int rc;
+
+    if (!server->sweep_init || (server->sweep_due != 0 && server->sweep_due <= due))
+        return;
+    now = uv_now(server->agent->loop);
+    if (due < now)
+        due = now;
+    if ((rc = uv_timer_start(&server->sweep, on_sweep, due - now, 0)) != 0) {
+        log_error("cannot start the IPC deadline timer: %s", uv_strerror(rc));
+        return;
+    }
+    server->sweep_due = due;
+}
+
+static void
+client_arm(struct client *client)
+{
+    enum deadline kind;
+    uint64_t due = client_deadline(client, &kind);
+
+    if (due != 0)
+        sweep_arm(client->server, due);
+}
+
+/* Drops a client whose deadline passed, with a log line that names the setting. */
+static void
+expire(struct client *c, enum deadline kind)
+{
+    const struct config *cfg = &c->server->agent->config;
+
+    switch (kind) {
+    case DEADLINE_FRAME:
         log_warn("client %llu (%s, pid %ld) did not complete a frame within %d s "
                  "(ipc_frame_timeout; %zu bytes of it received); dropping it",
-                 (unsigned long long)c->number, c->peer.name, c->peer.pid,
-                 server->agent->config.ipc_frame_timeout, proto_reader_pending(&c->reader));
+                 (unsigned long long)c->number, c->peer.name, c->peer.pid, cfg->ipc_frame_timeout,
+                 proto_reader_pending(&c->reader));
         c->frame_started = 0;
         server_send_error(c, 0, E_PROTO,
                           "the frame was not completed in time (ipc_frame_timeout)");
         server_drop(c, "frame timeout");
+        break;
+    case DEADLINE_HELLO:
+        log_warn("client %llu (%s, pid %ld) did not say hello within %d s (ipc_hello_timeout); "
+                 "dropping it",
+                 (unsigned long long)c->number, c->peer.name, c->peer.pid, cfg->ipc_hello_timeout);
+        server_send_error(c, 0, E_PROTO, "no hello in time (ipc_hello_timeout)");
+        server_drop(c, "hello timeout");
+        break;
+    case DEADLINE_IDLE:
+        log_info("client %llu (%s, pid %ld) was idle for %d s (ipc_idle_timeout); closing it",
+                 (unsigned long long)c->number, c->peer.name, c->peer.pid, cfg->ipc_idle_timeout);
+        server_drop(c, "idle timeout");
+        break;
+    case DEADLINE_NONE:
+        break;
     }
-    if (!partial)
-        uv_timer_stop(timer);
+}
+
+/*
+ * At the earliest deadline of all clients: drops those due (a slowloris peer,
+ * a peer that never says hello, an idle one would otherwise hold a slot and
+ * its buffer forever) and arms itself for the next.  Not armed when no client
+ * has a deadline, so an idle agent sleeps.
+ */
+static void
+on_sweep(uv_timer_t *timer)
+{
+    struct server *server = timer->data;
+    uint64_t now = uv_now(timer->loop), next = 0, due;
+    enum deadline kind;
+
+    server->sweep_due = 0;
+    for (struct client *c = server->clients; c != NULL; c = c->next) {
+        if ((due = client_deadline(c, &kind)) == 0)
+            continue;
+        if (due <= now + SERVER_SWEEP_SLACK_MS)
+            expire(c, kind);
+        else if (next == 0 || due < next)
+            next = due;
+    }
+    if (next != 0)
+        sweep_arm(server, next);
 }
 
 /* Notes when the client's partial frame began; completed says a frame ended in this read. */
 static void
 frame_progress(struct client *client, int completed)
 {
-    struct server *server = client->server;
-    uv_loop_t *loop = server->agent->loop;
-    int rc;
-
     if (client->closing || proto_reader_pending(&client->reader) == 0) {
         client->frame_started = 0;
         return;
     }
     if (client->frame_started != 0 && !completed)
         return;
-    client->frame_started = uv_now(loop);
-    if (server->frame_sweep_init && !uv_is_active((uv_handle_t *)&server->frame_sweep) &&
-        (rc = uv_timer_start(&server->frame_sweep, on_frame_sweep, SERVER_FRAME_SWEEP_MS,
-                             SERVER_FRAME_SWEEP_MS)) != 0)
-        log_error("cannot start the IPC frame timer: %s", uv_strerror(rc));
+    client->frame_started = uv_now(client->server->agent->loop);
+}
+
+/* Is a a better victim than b when partial frames take too much memory? */
+static int
+partial_victim_before(const struct client *a, const struct client *b)
+{
+    if (a->privileged != b->privileged)
+        return !a->privileged;
+    if (a->frame_started != b->frame_started)
+        return a->frame_started < b->frame_started;
+    return a->partial_held > b->partial_held;
+}
+
+/*
+ * Counts the client's partial frame in the total of all clients and, past
+ * ipc_partial_limit_mib, drops clients until the total fits: first those who
+ * may not change the store, the oldest partial frame first (a slow sender
+ * holds one long; a legitimate client completes its frame as fast as it
+ * writes), then the largest.
+ */
+static void
+partial_bound(struct client *client)
+{
+    struct server *server = client->server;
+    size_t held = client->closing ? 0 : proto_reader_pending(&client->reader);
+    size_t limit = (size_t)server->agent->config.ipc_partial_limit_mib * 1024u * 1024u;
+    uint64_t now = uv_now(server->agent->loop);
+
+    server->partial_bytes = server->partial_bytes - client->partial_held + held;
+    client->partial_held = held;
+    while (server->partial_bytes > limit) {
+        struct client *victim = NULL;
+
+        for (struct client *c = server->clients; c != NULL; c = c->next) {
+            if (!c->closing && c->partial_held > 0 &&
+                (victim == NULL || partial_victim_before(c, victim)))
+                victim = c;
+        }
+        if (victim == NULL)
+            break;
+        log_warn("client %llu (%s, pid %ld) dropped: the incomplete frames of all clients hold "
+                 "%zu bytes, over ipc_partial_limit_mib (%d MiB); its own, %zu bytes begun "
+                 "%llu ms ago, is the oldest",
+                 (unsigned long long)victim->number, victim->peer.name, victim->peer.pid,
+                 server->partial_bytes, server->agent->config.ipc_partial_limit_mib,
+                 victim->partial_held, (unsigned long long)(now - victim->frame_started));
+        server_send_error(victim, 0, E_UNAVAILABLE,
+                          "the agent holds too many incomplete frames; try again later");
+        server_drop(victim, "incomplete frames over ipc_partial_limit_mib");
+    }
 }
 
 static void
@@ -310,7 +495,9 @@ on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
-    if (proto_reader_feed(&client->reader, buf->base, (size_t)nread) != 0) {
+    rc = proto_reader_feed(&client->reader, buf->base, (size_t)nread);
+    OPENSSL_cleanse(buf->base, (size_t)nread);
+    if (rc != 0) {
         server_drop(client, "out of memory");
         return;
     }
@@ -339,8 +526,83 @@ on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         proto_msg_free(&msg);
     }
     frame_progress(client, completed);
+    partial_bound(client);
     free(cause);
+    /* Arms the client's next deadline (its frame, hello or idle time). */
     server_client_unref(client);
+}
+
+/*
+ * Refuses the client with E_UNAVAILABLE.  The log line (why) is written at
+ * most once a second, with the number refused in between: a peer that
+ * connects in a loop cannot flood the log.
+ */
+static void
+refuse(struct client *client, const char *why, const char *message)
+{
+    struct server *server = client->server;
+    uint64_t now = uv_now(server->agent->loop);
+
+    if (server->refused_logged_at == 0 || now - server->refused_logged_at >= 1000) {
+        if (server->refused_unlogged > 0)
+            log_warn("refusing connection from %s (pid %ld): %s (and %lu more refused since "
+                     "the last such line)",
+                     client->peer.name, client->peer.pid, why, server->refused_unlogged);
+        else
+            log_warn("refusing connection from %s (pid %ld): %s", client->peer.name,
+                     client->peer.pid, why);
+        server->refused_logged_at = now;
+        server->refused_unlogged = 0;
+    } else {
+        server->refused_unlogged++;
+    }
+    server_send_error(client, 0, E_UNAVAILABLE, message);
+    server_drop(client, "refused");
+}
+
+/*
+ * May this new client (counted in nclients already) be served?  At most
+ * max_connections clients; of those, reserved_connections slots (at most
+ * half) are for peers who may change the store, and a peer who may not
+ * holds at most max_connections_per_uid: other users' idle connections
+ * cannot lock root out.  Refuses it and returns 0 when not.
+ */
+static int
+admit(struct server *server, struct client *client)
+{
+    const struct config *cfg = &server->agent->config;
+    size_t max = (size_t)cfg->max_connections;
+    size_t reserve = (size_t)cfg->reserved_connections, same_uid = 0;
+    char why[160];
+
+    if (reserve > max / 2)
+        reserve = max / 2;
+    if (server->nclients > max) {
+        snprintf(why, sizeof(why), "%zu clients already (max_connections)", server->nclients - 1);
+        refuse(client, why, "the agent serves too many connections; try again later");
+        return 0;
+    }
+    if (client->privileged)
+        return 1;
+    if (server->nclients > max - reserve) {
+        snprintf(why, sizeof(why),
+                 "%zu clients already; the %zu slots left are reserved for users who may "
+                 "change the store (reserved_connections)",
+                 server->nclients - 1, max - server->nclients + 1);
+        refuse(client, why, "the agent serves too many connections; try again later");
+        return 0;
+    }
+    for (struct client *c = server->clients; c != NULL; c = c->next)
+        same_uid += c->peer.uid == client->peer.uid;
+    if (same_uid > (size_t)cfg->max_connections_per_uid) {
+        snprintf(why, sizeof(why),
+                 "%zu connections of this user already (max_connections_per_uid)", same_uid - 1);
+        refuse(client, why,
+               "too many connections from this user (max_connections_per_uid); close some and "
+               "try again");
+        return 0;
+    }
+    return 1;
 }
 
 static void
@@ -383,18 +645,18 @@ on_connection(uv_stream_t *listener, int status)
         return;
     }
     platform_peer_get(&client->pipe, &client->peer);
-    if (server->nclients > (size_t)server->agent->config.max_connections) {
-        log_warn("refusing connection from %s (pid %ld): %zu clients already (max_connections)",
-                 client->peer.name, client->peer.pid, server->nclients - 1);
-        server_send_error(client, 0, E_UNAVAILABLE,
-                          "the agent serves too many connections; try again later");
-        server_drop(client, "too many connections");
+    /* Change right (no group lookup for operate_group: it does not count here). */
+    client->privileged =
+        platform_peer_has_right(&client->peer, PEER_RIGHT_CHANGE, server->socket_gid, -1);
+    if (!admit(server, client))
         return;
-    }
     if ((rc = uv_read_start((uv_stream_t *)&client->pipe, on_alloc, on_read)) != 0) {
         log_warn("cannot read from client: %s", uv_strerror(rc));
         client_close(client);
+        return;
     }
+    client->connected_at = client->last_active = uv_now(listener->loop);
+    client_arm(client);
 }
 
 int
@@ -424,13 +686,13 @@ server_start(struct server *server, struct agent *agent, const char *path, char 
         goto fail;
     }
     server->listening = 1;
-    if ((rc = uv_timer_init(agent->loop, &server->frame_sweep)) != 0) {
-        err_set(cause, "cannot create the IPC frame timer: %s", uv_strerror(rc));
+    if ((rc = uv_timer_init(agent->loop, &server->sweep)) != 0) {
+        err_set(cause, "cannot create the IPC deadline timer: %s", uv_strerror(rc));
         rc = -E_INTERNAL;
         goto fail_close;
     }
-    server->frame_sweep.data = server;
-    server->frame_sweep_init = 1;
+    server->sweep.data = server;
+    server->sweep_init = 1;
     if ((rc = platform_socket_secure(&server->listener, path, agent->config.socket_group,
                                      agent->config.socket_mode, &server->socket_gid, cause)) != 0)
         goto fail_close;
@@ -457,10 +719,11 @@ server_stop(struct server *server)
         platform_socket_remove(server->path);
         server->listening = 0;
     }
-    if (server->frame_sweep_init) {
-        uv_timer_stop(&server->frame_sweep);
-        uv_close((uv_handle_t *)&server->frame_sweep, NULL);
-        server->frame_sweep_init = 0;
+    if (server->sweep_init) {
+        uv_timer_stop(&server->sweep);
+        uv_close((uv_handle_t *)&server->sweep, NULL);
+        server->sweep_init = 0;
+        server->sweep_due = 0;
     }
     for (struct client *c = server->clients; c != NULL; c = c->next)
         client_close(c);

@@ -25,8 +25,12 @@ struct server;
  * this plus one reply.
  */
 #define SERVER_MAX_PENDING_WRITE (4u * 1024 * 1024)
-/* How often clients with a partial frame are checked against ipc_frame_timeout. */
-#define SERVER_FRAME_SWEEP_MS 500
+/*
+ * Deadlines (ipc_frame_timeout, ipc_hello_timeout, ipc_idle_timeout) are met
+ * by one timer armed for the earliest; a deadline this close is met at once,
+ * so that clients due together are dropped in one sweep.
+ */
+#define SERVER_SWEEP_SLACK_MS 100
 
 struct client {
     uv_pipe_t pipe; /* pipe.data points here */
@@ -42,6 +46,12 @@ struct client {
     int closing;
     int in_request;    /* a request of this client is being served (not capped) */
     unsigned net_jobs; /* verify and probe requests in flight (ops-trust.c caps them) */
+    /* Limits on idle and half-sent connections (server.c, on_sweep and partial_bound). */
+    uint64_t connected_at; /* uv_now() at accept: ipc_hello_timeout counts from here */
+    uint64_t last_active;  /* uv_now() of its last read, write done or job ended */
+    size_t partial_held;   /* bytes of its partial frame counted in server->partial_bytes */
+    unsigned writes;       /* uv_write requests in flight (each holds a ref) */
+    int privileged;        /* may change the store: exempt from the per-uid limit and reserve */
 };
 
 struct server {
@@ -53,9 +63,13 @@ struct server {
     long socket_gid; /* group allowed to change things, -1 if none */
     char *path;
     int listening;
-    uint64_t requests;      /* served, for status */
-    uv_timer_t frame_sweep; /* drops clients that sit on a partial frame (ipc_frame_timeout) */
-    int frame_sweep_init;
+    uint64_t requests; /* served, for status */
+    uv_timer_t sweep;  /* drops clients past a deadline (frame, hello, idle) */
+    int sweep_init;
+    uint64_t sweep_due;             /* uv_now() the sweep is armed for; 0: not armed */
+    size_t partial_bytes;           /* bytes of partial frames held for all clients */
+    uint64_t refused_logged_at;     /* uv_now() of the last refusal logged */
+    unsigned long refused_unlogged; /* refusals since then, told with the next one logged */
 };
 
 /* Binds and listens on path, secured with the config's group and mode. */

@@ -6,12 +6,15 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <grp.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -520,6 +523,55 @@ platform_service_run(int (*run)(void *arg), void *arg, char **cause)
     (void)arg;
     err_set(cause, "--service is for Windows; under systemd use --foreground");
     return -E_BAD_INPUT;
+}
+
+int
+platform_process_harden(int allow_core_dumps, unsigned long nofile_max, unsigned long *nofile,
+                        char **cause)
+{
+    struct rlimit rl;
+    int rc = 0;
+
+    *nofile = 0;
+    signal(SIGPIPE, SIG_IGN);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (rlim_t)nofile_max
+                          ? (rlim_t)nofile_max
+                          : rl.rlim_max;
+
+        /* A refusal leaves the limit as it was, which *nofile tells. */
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+            rl.rlim_cur = want;
+            (void)setrlimit(RLIMIT_NOFILE, &rl);
+            (void)getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        *nofile = rl.rlim_cur == RLIM_INFINITY ? (unsigned long)-1 : (unsigned long)rl.rlim_cur;
+    }
+    if (allow_core_dumps)
+        goto out;
+    /* The soft limit only: a hook may raise its own (and execve makes it dumpable). */
+    if ((rc = getrlimit(RLIMIT_CORE, &rl)) == 0) {
+        rl.rlim_cur = 0;
+        rc = setrlimit(RLIMIT_CORE, &rl);
+    }
+    if (rc != 0) {
+        err_set(cause, "cannot disable core dumps (RLIMIT_CORE): %s", strerror(errno));
+        rc = -E_INTERNAL;
+        goto out;
+    }
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        err_set(cause, "cannot make the process not dumpable (PR_SET_DUMPABLE): %s",
+                strerror(errno));
+        rc = -E_INTERNAL;
+    }
+out:
+    return rc;
+}
+
+size_t
+platform_alloc_size(void *p)
+{
+    return p != NULL ? malloc_usable_size(p) : 0;
 }
 
 long

@@ -7,6 +7,7 @@
 #include "platform.h"
 
 #include <ctype.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -799,6 +800,24 @@ platform_service_uninstall(char **cause)
     if (rc == 0)
         rc = event_source_unregister(cause);
     return rc;
+}
+
+int
+platform_process_harden(int allow_core_dumps, unsigned long nofile_max, unsigned long *nofile,
+                        char **cause)
+{
+    /* No SIGPIPE, no descriptor limit, no core dumps but those an administrator set up. */
+    (void)allow_core_dumps;
+    (void)nofile_max;
+    (void)cause;
+    *nofile = 0;
+    return 0;
+}
+
+size_t
+platform_alloc_size(void *p)
+{
+    return p != NULL ? _msize(p) : 0;
 }
 
 long

@@ -112,6 +112,69 @@ test_byte_by_byte_and_pipelined(void **state)
     free(both);
 }
 
+/* Does buf[0..n) hold needle anywhere? */
+static int
+holds(const char *buf, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+
+    for (size_t i = 0; buf != NULL && i + k <= n; i++) {
+        if (memcmp(buf + i, needle, k) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Frames carry passwords: the reader wipes a frame as soon as it is consumed,
+ * and wipes bytes it moves to the front of its buffer; a buffer grown for a
+ * large frame is freed once empty.
+ */
+static void
+test_reader_wipes_consumed_frames(void **state)
+{
+    struct proto_reader r;
+    struct proto_msg msg;
+    size_t l1, l2;
+    char *a = make_request(1, "import", "secret-one", &l1);
+    char *b = make_request(2, "import", "secret-two", &l2);
+    char *big = malloc(200000);
+
+    (void)state;
+    proto_reader_init(&r);
+    /* The first frame and half of the second in one feed. */
+    assert_int_equal(proto_reader_feed(&r, a, l1), 0);
+    assert_int_equal(proto_reader_feed(&r, b, l2 / 2), 0);
+    assert_int_equal(proto_reader_next(&r, &msg, NULL), 1);
+    assert_true(holds(msg.raw, msg.raw_len, "secret-one"));
+    proto_msg_free(&msg);
+    assert_null(msg.raw);
+    assert_false(holds(r.buf, r.cap, "secret-one"));
+    /* The rest of the second: its first half moves to the front, where it was is wiped. */
+    assert_int_equal(proto_reader_feed(&r, b + l2 / 2, l2 - l2 / 2), 0);
+    assert_int_equal(proto_reader_next(&r, &msg, NULL), 1);
+    proto_msg_free(&msg);
+    assert_false(holds(r.buf, r.cap, "secret-two"));
+    assert_int_equal(proto_reader_pending(&r), 0);
+    /* A large frame grows the buffer; it is given back once consumed. */
+    memset(big, 'x', 199999);
+    big[199999] = '\0';
+    free(a);
+    a = make_request(3, "import", big, &l1);
+    assert_int_equal(proto_reader_feed(&r, a, l1 / 2), 0);
+    assert_int_equal(proto_reader_next(&r, &msg, NULL), 0);
+    assert_true(r.cap > PROTO_READER_KEEP);
+    assert_int_equal(proto_reader_feed(&r, a + l1 / 2, l1 - l1 / 2), 0);
+    assert_int_equal(proto_reader_next(&r, &msg, NULL), 1);
+    proto_msg_free(&msg);
+    assert_null(r.buf);
+    assert_int_equal(r.cap, 0);
+    proto_reader_destroy(&r);
+    free(a);
+    free(b);
+    free(big);
+}
+
 static void
 test_truncated_frame_waits(void **state)
 {
@@ -369,6 +432,7 @@ main(void)
         cmocka_unit_test(test_typed_getters),
         cmocka_unit_test(test_ops_and_errors),
         cmocka_unit_test(test_writer_refuses_too_big),
+        cmocka_unit_test(test_reader_wipes_consumed_frames),
         cmocka_unit_test(test_error_envelope_and_json),
     };
 
