@@ -173,9 +173,9 @@ int
 client_request_finish(struct client *c, struct proto_writer *w, struct reply *reply, char **cause)
 {
     uint64_t id = c->next_id, got;
-    char *data = NULL;
+    char *data = NULL, *send_cause = NULL;
     size_t len = 0;
-    int rc;
+    int rc, send_rc;
 
     memset(reply, 0, sizeof(*reply));
     rc = proto_writer_finish(w, &data, &len);
@@ -188,23 +188,34 @@ client_request_finish(struct client *c, struct proto_writer *w, struct reply *re
                                         : "cannot build the request");
         return rc;
     }
-    rc = send_all(c, data, len, cause);
+    send_rc = send_all(c, data, len, &send_cause);
     /* Requests carry secrets (PFX passwords, keys): none stays in freed memory. */
     OPENSSL_cleanse(data, len);
     free(data);
-    if (rc != 0)
-        return rc;
     for (;;) {
         struct proto_msg msg;
         const msgpack_object *o;
         int ok = 0;
 
-        if ((rc = next_msg(c, &msg, cause)) != 0)
+        /* An agent that refused us (id 0, below) may have closed before we wrote: its
+         * refusal is still there to read, and says more than the failed write. */
+        if ((rc = next_msg(c, &msg, send_rc != 0 ? NULL : cause)) != 0) {
+            if (send_rc != 0) {
+                *cause = send_cause;
+                return send_rc;
+            }
             return rc;
-        if (proto_get_uint(&msg.root, "id", &got) != 0 || got != id) {
+        }
+        proto_get_bool(&msg.root, "ok", &ok);
+        /* Id 0: the agent refuses the connection itself (too many connections, no hello). */
+        if (proto_get_uint(&msg.root, "id", &got) != 0 ||
+            (got != id && (got != 0 || ok || proto_get(&msg.root, "event") != NULL)) ||
+            (send_rc != 0 && got != 0)) {
             proto_msg_free(&msg);
             continue;
         }
+        free(send_cause);
+        send_cause = NULL;
         if ((o = proto_get(&msg.root, "event")) != NULL) {
             if (proto_str_eq(o, "progress")) {
                 render_progress(c, &msg.root);
@@ -231,7 +242,6 @@ client_request_finish(struct client *c, struct proto_writer *w, struct reply *re
             proto_msg_free(&msg);
             continue;
         }
-        proto_get_bool(&msg.root, "ok", &ok);
         reply->ok = ok;
         if (ok) {
             o = proto_get(&msg.root, "result");
@@ -285,6 +295,7 @@ client_open(struct client *c, const char *path, char **cause)
     c->pipe.data = c;
     c->open = 1;
     /* Nothing is sent before certctl knows the other end is the agent. */
+    endpoint_init();
     if ((rc = endpoint_check_path(path, cause)) != 0)
         return rc;
     memset(&st, 0, sizeof(st));

@@ -15,6 +15,13 @@
 #include <uv.h>
 
 /*
+ * Once, before the first connection: on Unix SIGPIPE is ignored, so that a
+ * write to an agent that has closed the connection (refusing it) is an error
+ * certctl reports, not its death.  A no-op on Windows.
+ */
+void endpoint_init(void);
+
+/*
  * Before connecting: the socket at path and its directory must be owned by a
  * trusted user, and the directory not writable by group or others (unless
  * sticky, like /tmp).  -E_UNAVAILABLE when there is nothing to connect to

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <openssl/crypto.h>
 #include <string.h>
 #include <time.h>
 
@@ -515,7 +516,7 @@ out:
     free(kid);
     if (hmac != NULL) {
         /* The EAB key is a secret. */
-        memset(hmac, 0, strlen(hmac));
+        OPENSSL_cleanse(hmac, strlen(hmac));
         free(hmac);
     }
     free(key);

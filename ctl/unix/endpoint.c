@@ -6,6 +6,7 @@
 #include "endpoint.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,4 +217,10 @@ endpoint_check_server(uv_pipe_t *pipe, char **cause)
         return -E_DENIED;
     }
     return 0;
+}
+
+void
+endpoint_init(void)
+{
+    signal(SIGPIPE, SIG_IGN);
 }
