@@ -143,7 +143,7 @@ const struct cmd cmd_table[] = {
      "  --urls-from FILE   more URLs, one a line (# starts a comment)\n"
      "  --timeout S        seconds per probe (default probe_timeout, 10)\n"
      "  --min-tls V        oldest TLS version the policy allows: 1.0..1.3 (default 1.2)\n"
-     "  --concurrency N    connections at once (default probe_concurrency, 256)\n"
+     "  --concurrency N    connections at once (at most probe_concurrency, 256)\n"
      "  --chain            print the chain of every server (always for one URL)\n"
      "Exit status 4 when a probe failed or found a problem.\n",
      cmd_probe},

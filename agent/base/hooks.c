@@ -19,6 +19,12 @@
 /* Output logged per run; more is counted and dropped. */
 #define HOOK_LOG_MAX (64 * 1024)
 #define HOOK_DRAIN_MS 2000
+/*
+ * What a failed hook printed stays in the log (operate right) and out of the
+ * cause, which reaches status (read right) and status.json: a hook may print
+ * a secret (issue 14).
+ */
+#define OUTPUT_IN_LOG "; its output is in the agent's log (certctl logs)"
 #define HOOK_KILL_GRACE_MS 5000
 
 struct hook_run;
@@ -38,7 +44,7 @@ struct hook_run {
     uv_timer_t timer;
     struct hook_out out[2];
     char *what;
-    char last[256]; /* the last line printed, for the cause */
+    int printed; /* it printed something (in the log, not in the cause) */
     size_t logged;
     int64_t status;
     int signal;
@@ -116,7 +122,7 @@ emit_line(struct hook_run *r, const char *line, size_t len)
         len--;
     if (len == 0)
         return;
-    snprintf(r->last, sizeof(r->last), "%.*s", (int)len, line);
+    r->printed = 1;
     if (r->logged >= HOOK_LOG_MAX) {
         r->logged += len;
         return;
@@ -161,12 +167,12 @@ finish(struct hook_run *r)
         err_set(&cause, "%s did not finish in time and was stopped", r->what);
         rc = -E_IO;
     } else if (r->signal != 0) {
-        err_set(&cause, "%s was killed by signal %d%s%s", r->what, r->signal,
-                r->last[0] != '\0' ? "; its last line: " : "", r->last);
+        err_set(&cause, "%s was killed by signal %d%s", r->what, r->signal,
+                r->printed ? OUTPUT_IN_LOG : "");
         rc = -E_IO;
     } else if (r->status != 0) {
-        err_set(&cause, "%s exited with status %lld%s%s", r->what, (long long)r->status,
-                r->last[0] != '\0' ? "; its last line: " : "", r->last);
+        err_set(&cause, "%s exited with status %lld%s", r->what, (long long)r->status,
+                r->printed ? OUTPUT_IN_LOG : "");
         rc = -E_IO;
     }
     if (rc != 0)

@@ -144,8 +144,13 @@ check "the warning is gone once a deploy succeeds" test -z "$(deploy_warning)"
 run 0 ctl set www --deploy-hook 'echo first line; echo about to fail >&2; exit 3'
 run 1 ctl deploy www
 has "exited with status 3"
-has "about to fail"
+# Its output goes to the log (operate right), not into the cause that status shows to anyone
+# who may read: a hook may print a secret.
+has "its output is in the agent's log"
+lacks "about to fail"
 check "its output is in the log" grep -q "deploy hook for 'www': first line" "$LOG"
+check "its stderr too" grep -q "deploy hook for 'www': about to fail" "$LOG"
+check "and not in status.json" bash -c 'test -s "$1" && ! grep -q "about to fail" "$1"' _ "$STATE/status.json"
 run 0 ctl set www --deploy-hook 'sleep 60'
 run 1 ctl deploy www
 has "did not finish in time"

@@ -84,6 +84,7 @@ check "trust_system_command found only 0, 1, 2 ($(tr '\n' ';' <"$OUTD/trust.txt"
 run 0 ctl set web --deploy-hook 'echo hook says hello; exit 3'
 run 1 ctl deploy web
 has "exited with status 3"
-has "hook says hello"
+lacks "hook says hello"
+check "the hook's output reached the log" grep -q "hook says hello" "$LOG"
 stop_agent
 finish
