@@ -405,6 +405,9 @@ hooks_run(struct hooks *h, const struct hooks_run_args *args, char **cause)
         err_set(cause, "the agent is stopping");
         return -E_UNAVAILABLE;
     }
+    /* A hook program others could have replaced is not run as the agent (deploy, dns-01). */
+    if ((rc = hooks_check(args, cause)) != 0)
+        return rc;
     if ((r = calloc(1, sizeof(*r))) == NULL || (r->what = strdup(args->what)) == NULL) {
         free(r);
         return -E_NOMEM;

@@ -18,7 +18,7 @@ struct hooks_run_args {
     const char *const *env;  /* extra "NAME=value" entries, NULL-terminated */
     unsigned timeout_s;
     /* rc 0: exit status 0; else cause says how it ended (status, signal,
-     * timeout) with the last line it printed.  May be NULL. */
+     * timeout); what it printed is in the log only.  May be NULL. */
     void (*done)(void *arg, int rc, const char *cause);
     void *arg;
 };
@@ -34,7 +34,8 @@ struct hooks_run_args {
 int hooks_check(const struct hooks_run_args *args, char **cause);
 
 int hooks_new(uv_loop_t *loop, struct hooks **out);
-/* Starts a hook; done is called later (never from inside hooks_run). */
+/* Starts a hook (refused, as hooks_check says, when its program is unsafe); done is called
+ * later (never from inside hooks_run). */
 int hooks_run(struct hooks *h, const struct hooks_run_args *args, char **cause);
 /* Agent stop: running hooks are asked to end (SIGTERM, then SIGKILL after 5 s). */
 void hooks_stop(struct hooks *h);

@@ -1220,9 +1220,8 @@ run_next_hook(struct run *r)
     a.timeout_s = r->timeout;
     a.done = hook_done;
     a.arg = r;
-    /* A hook program others could have replaced is not run as the agent. */
-    if ((rc = hooks_check(&a, &cause)) == 0)
-        rc = hooks_run(r->d->hooks, &a, &cause);
+    /* (hooks_run refuses a hook program others could have replaced: hooks_check) */
+    rc = hooks_run(r->d->hooks, &a, &cause);
     for (size_t i = 0; i < n; i++)
         free(env[i]);
     if (rc != 0) {

@@ -153,6 +153,18 @@ has "cannot run the dns-01 hook /nonexistent/hook"
 reload_with '{"dns01_hook": "/bin/false"}'
 run 1 ctl request badhook --dns badhook.example.test --ca pebble --challenge dns-01
 has "the dns-01 hook failed for badhook.example.test"
+if [ "$(id -u)" -eq 0 ]; then
+    # A hook program in a directory another user may change is not run as the agent.
+    mkdir -m 0755 "$T/nobodys"
+    printf '#!/bin/sh\ntouch "%s/planted-ran"\n' "$T" >"$T/nobodys/hook"
+    chmod 0755 "$T/nobodys/hook"
+    chown nobody "$T/nobodys"
+    reload_with "{\"dns01_hook\": \"$T/nobodys/hook\"}"
+    run 1 ctl request planted --dns planted.example.test --ca pebble --challenge dns-01
+    has "refusing to run $T/nobodys/hook"
+    has "$T/nobodys is owned by uid $(id -u nobody)"
+    check "the planted hook did not run" test ! -e "$T/planted-ran"
+fi
 reload_with '{}'
 run 0 ctl ping
 

@@ -37,7 +37,10 @@
 ACME_PYTHON=${ACME_PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 export ACME_PYTHON
 PEBBLE_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ACME_DNS01_HOOK=$PEBBLE_LIB_DIR/dns01-hook.sh
+# A copy in the test's own directory: the agent runs a hook program only from directories that
+# only root or its own user can change, which the checkout's parents need not be.
+cp "$PEBBLE_LIB_DIR/dns01-hook.sh" "$T/dns01-hook.sh"
+ACME_DNS01_HOOK=$T/dns01-hook.sh
 ACME_PROXY=$PEBBLE_LIB_DIR/acmeproxy.py
 PEBBLE_DIR=$T/pebble
 PEBBLE_PID=
