@@ -1,5 +1,6 @@
 #include "tdir.h"
 
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -73,4 +74,37 @@ tdir_mode(const char *dir, const char *rel)
 
     free(p);
     return m;
+}
+
+static int
+cmp_name(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+void
+tdir_list(const char *path, char *out, size_t len)
+{
+    char names[64][256];
+    size_t n = 0, used = 0;
+    DIR *d = opendir(path);
+    struct dirent *e;
+
+    if (d == NULL)
+        fail_msg("cannot list %s", path);
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        assert_true(n < 64);
+        snprintf(names[n++], sizeof(names[0]), "%s", e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof(names[0]), cmp_name);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        int w = snprintf(out + used, len - used, "%s%s", i ? " " : "", names[i]);
+
+        assert_true(w >= 0 && (size_t)w < len - used);
+        used += (size_t)w;
+    }
 }

@@ -25,4 +25,7 @@ char *tdir_slurp(const char *dir, const char *rel);
 /* Permission bits of dir/rel (links followed), -1 when missing. */
 int tdir_mode(const char *dir, const char *rel);
 
+/* The names in the directory path (absolute), sorted and joined by ' ' ("" when empty). */
+void tdir_list(const char *path, char *out, size_t len);
+
 #endif

@@ -13,7 +13,6 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "strv.h"
+#include "tdir.h"
 
 struct fx {
     char dir[64];
@@ -75,41 +75,6 @@ mode_of(const char *path)
     return lstat(path, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
 }
 
-/* Names in directory path, sorted and joined by ' ' ("" when empty). */
-static void
-list_dir(const char *path, char *out, size_t len)
-{
-    char names[32][256];
-    size_t n = 0, used = 0;
-    struct dirent *e;
-    DIR *d = opendir(path);
-
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        assert_true(n < 32);
-        snprintf(names[n++], sizeof(names[0]), "%s", e->d_name);
-    }
-    closedir(d);
-    for (size_t i = 1; i < n; i++) {
-        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-            char t[256];
-
-            memcpy(t, names[j], sizeof(t));
-            memcpy(names[j], names[j - 1], sizeof(t));
-            memcpy(names[j - 1], t, sizeof(t));
-        }
-    }
-    out[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        int w = snprintf(out + used, len - used, "%s%s", i ? " " : "", names[i]);
-
-        assert_true(w >= 0 && (size_t)w < len - used);
-        used += (size_t)w;
-    }
-}
-
 static void
 assert_file_is(const char *path, const char *want)
 {
@@ -154,7 +119,7 @@ test_write_atomic_replaces_content_and_mode(void **state)
     assert_int_equal(fsutil_write_atomic(p, "", 0, 0644, NULL), 0);
     assert_file_is(p, "");
     /* No temp file stays next to it. */
-    list_dir(f->dir, names, sizeof(names));
+    tdir_list(f->dir, names, sizeof(names));
     assert_string_equal(names, "state.json");
     free(p);
 }
@@ -195,14 +160,14 @@ test_write_atomic_failure_leaves_old_content_and_no_temp(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     assert_file_is(p, "OLD\n");
-    list_dir(f->dir, names, sizeof(names));
+    tdir_list(f->dir, names, sizeof(names));
     assert_string_equal(names, "cert.pem");
 
     /* A directory in the way: the rename fails, the temp file is removed. */
     assert_int_equal(mkdir(sub, 0700), 0);
     assert_int_not_equal(fsutil_write_atomic(sub, "x", 1, 0644, &cause), 0);
     assert_non_null(strstr(cause, sub));
-    list_dir(f->dir, names, sizeof(names));
+    tdir_list(f->dir, names, sizeof(names));
     assert_string_equal(names, "cert.pem sub");
 
     /* A missing directory: not found, and the message names the file. */
@@ -346,7 +311,7 @@ test_publish_dir_replaces_link_and_old_directory(void **state)
     assert_int_equal(fsutil_read_published(link, &target, NULL), 0);
     assert_string_equal(target, "../certs/web/v2");
     free(target);
-    list_dir(live, names, sizeof(names));
+    tdir_list(live, names, sizeof(names));
     assert_string_equal(names, "web");
 
     /* A real directory there (an older layout) is replaced by the link. */
@@ -362,7 +327,7 @@ test_publish_dir_replaces_link_and_old_directory(void **state)
     assert_true(fsutil_is_published(link));
     assert_file_is(seen, "ONE");
     assert_false(fsutil_exists(old_file));
-    list_dir(live, names, sizeof(names));
+    tdir_list(live, names, sizeof(names));
     assert_string_equal(names, "web");
     free(cause);
     free(live);
@@ -433,7 +398,7 @@ test_dir_open_creates_and_writes(void **state)
     assert_non_null(strstr(cause, "does not exist"));
     free(cause);
     cause = NULL;
-    list_dir(f->dir, names, sizeof(names));
+    tdir_list(f->dir, names, sizeof(names));
     assert_string_equal(names, "");
     /* Created with exactly the mode asked, whatever the umask. */
     umask(027);
@@ -445,7 +410,7 @@ test_dir_open_creates_and_writes(void **state)
     assert_int_equal(fsutil_dir_write(dir, "privkey.pem", "key2", 4, 0600, &cause), 0);
     assert_file_is(file, "key2");
     assert_int_equal(mode_of(file), 0600);
-    list_dir(d, names, sizeof(names));
+    tdir_list(d, names, sizeof(names));
     assert_string_equal(names, "privkey.pem");
     assert_int_equal(fsutil_dir_list(dir, &v, &n, &cause), 0);
     assert_int_equal(n, 1);
@@ -489,7 +454,7 @@ test_dir_open_refuses_links(void **state)
     assert_non_null(strstr(cause, "is a symbolic link"));
     free(cause);
     cause = NULL;
-    list_dir(real, names, sizeof(names));
+    tdir_list(real, names, sizeof(names));
     assert_string_equal(names, "victim");
     /* A link at the file's name is replaced, never written through. */
     assert_int_equal(fsutil_dir_open(f->dir, 0, 0755, &dir, &cause), 0);

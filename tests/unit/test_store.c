@@ -13,7 +13,6 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -118,40 +117,14 @@ assert_link(const struct fx *f, const char *rel, const char *want)
     free(t);
 }
 
-static int
-cmp_name(const void *a, const void *b)
-{
-    return strcmp(a, b);
-}
-
 /* Sorted names in f->dir/rel joined by ' ', into out. */
 static void
 list_dir(const struct fx *f, const char *rel, char *out, size_t len)
 {
-    char names[64][256];
-    size_t n = 0, used = 0;
     char *p = tdir_at(f->dir, rel);
-    DIR *d = opendir(p);
-    struct dirent *e;
 
-    if (d == NULL)
-        fail_msg("cannot list %s", p);
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        assert_true(n < 64);
-        snprintf(names[n++], sizeof(names[0]), "%s", e->d_name);
-    }
-    closedir(d);
+    tdir_list(p, out, len);
     free(p);
-    qsort(names, n, sizeof(names[0]), cmp_name);
-    out[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        int w = snprintf(out + used, len - used, "%s%s", i ? " " : "", names[i]);
-
-        assert_true(w >= 0 && (size_t)w < len - used);
-        used += (size_t)w;
-    }
 }
 
 /* Creates a file by hand (not through the store), as a crash would leave it. */
