@@ -8,6 +8,8 @@ apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config \
     libuv1-dev libmsgpack-dev libcjson-dev libssl-dev libcurl4-openssl-dev libcmocka-dev \
     openssl ca-certificates procps util-linux python3 clang-format shellcheck >/dev/null
+# The security tests (tests/security): ss to count connections, groupadd for a temporary group.
+apt-get install -y -qq --no-install-recommends iproute2 passwd >/dev/null
 # ACME tests (tests/acme): Pebble and its challenge test server, curl for the helpers and
 # tests/integration/it-challenge.sh, lego and python3-acme (certbot's protocol library) as
 # reference clients for the fault-injecting proxy and dns-01 hook tests, and certbot for the
