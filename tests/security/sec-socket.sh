@@ -14,11 +14,37 @@ if [ "$(id -u)" -eq 0 ] && [ -z "${CERTAGENT_SOCK_NS:-}" ] &&
     CERTAGENT_SOCK_NS=1 exec unshare --mount --propagation private bash "$0" "$@"
 fi
 if [ -n "${CERTAGENT_SOCK_NS:-}" ]; then
+    # What the test needs of the host's /tmp (a checkout, a build, its data there): their
+    # top-level entries, staged on a private tmpfs and bound again over the new /tmp.
+    keep=()
+    for p in "$(cd "$(dirname "$0")" && pwd)" "$PWD" "$@"; do
+        case $p in
+        /tmp/?*)
+            rest=${p#/tmp/}
+            top=/tmp/${rest%%/*}
+            case " ${keep[*]} " in *" $top "*) ;; *) keep+=("$top") ;; esac
+            ;;
+        esac
+    done
+    if [ "${#keep[@]}" -gt 0 ]; then
+        mount -t tmpfs -o size=1m certagent-sec-keep /mnt ||
+            { echo "FAIL: cannot mount a staging tmpfs on /mnt"; exit 1; }
+        for i in "${!keep[@]}"; do
+            if [ -d "${keep[$i]}" ]; then mkdir "/mnt/$i"; else touch "/mnt/$i"; fi
+            mount --bind "${keep[$i]}" "/mnt/$i" || { echo "FAIL: cannot keep ${keep[$i]}"; exit 1; }
+        done
+    fi
     mount -t tmpfs -o mode=1777,size=64m certagent-sec-tmp /tmp ||
         { echo "FAIL: cannot mount a private tmpfs on /tmp"; exit 1; }
+    for i in "${!keep[@]}"; do
+        if [ -d "/mnt/$i" ]; then mkdir -p "${keep[$i]}"; else touch "${keep[$i]}"; fi
+        mount --bind "/mnt/$i" "${keep[$i]}" || { echo "FAIL: cannot bind ${keep[$i]}"; exit 1; }
+    done
+    cd "$PWD" || exit 1
 fi
 # shellcheck source=tests/security/lib-sec.sh
-. "$(dirname "$0")/lib-sec.sh" "$@"
+. "$(dirname "$0")/lib-sec.sh" "$@" || { echo "FAIL: cannot load lib-sec.sh"; exit 1; }
+[ -n "${T:-}" ] && [ -d "$T" ] || { echo "FAIL: no test directory"; exit 1; }
 need_root
 [ -n "${CERTAGENT_SOCK_NS:-}" ] || { fail "no private mount namespace (unshare --mount)"; finish; }
 unset CERTAGENT_AGENT_USER
