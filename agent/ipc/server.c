@@ -425,12 +425,26 @@ frame_progress(struct client *client, int completed)
     client->frame_started = uv_now(client->server->agent->loop);
 }
 
+/*
+ * May the client change the store?  Looked up once, when a limit makes it
+ * matter: the group database (getgrouplist, maybe over the network) is not
+ * asked on the loop for every connection.
+ */
+static int
+client_privileged(struct client *c)
+{
+    if (c->privileged < 0)
+        c->privileged =
+            platform_peer_has_right(&c->peer, PEER_RIGHT_CHANGE, c->server->socket_gid, -1);
+    return c->privileged;
+}
+
 /* Is a a better victim than b when partial frames take too much memory? */
 static int
-partial_victim_before(const struct client *a, const struct client *b)
+partial_victim_before(struct client *a, struct client *b)
 {
-    if (a->privileged != b->privileged)
-        return !a->privileged;
+    if (client_privileged(a) != client_privileged(b))
+        return !client_privileged(a);
     if (a->frame_started != b->frame_started)
         return a->frame_started < b->frame_started;
     return a->partial_held > b->partial_held;
@@ -582,9 +596,7 @@ admit(struct server *server, struct client *client)
         refuse(client, why, "the agent serves too many connections; try again later");
         return 0;
     }
-    if (client->privileged)
-        return 1;
-    if (server->nclients > max - reserve) {
+    if (server->nclients > max - reserve && !client_privileged(client)) {
         snprintf(why, sizeof(why),
                  "%zu clients already; the %zu slots left are reserved for users who may "
                  "change the store (reserved_connections)",
@@ -594,7 +606,7 @@ admit(struct server *server, struct client *client)
     }
     for (struct client *c = server->clients; c != NULL; c = c->next)
         same_uid += c->peer.uid == client->peer.uid;
-    if (same_uid > (size_t)cfg->max_connections_per_uid) {
+    if (same_uid > (size_t)cfg->max_connections_per_uid && !client_privileged(client)) {
         snprintf(why, sizeof(why),
                  "%zu connections of this user already (max_connections_per_uid)", same_uid - 1);
         refuse(client, why,
@@ -645,9 +657,7 @@ on_connection(uv_stream_t *listener, int status)
         return;
     }
     platform_peer_get(&client->pipe, &client->peer);
-    /* Change right (no group lookup for operate_group: it does not count here). */
-    client->privileged =
-        platform_peer_has_right(&client->peer, PEER_RIGHT_CHANGE, server->socket_gid, -1);
+    client->privileged = -1; /* looked up when a limit makes it matter */
     if (!admit(server, client))
         return;
     if ((rc = uv_read_start((uv_stream_t *)&client->pipe, on_alloc, on_read)) != 0) {

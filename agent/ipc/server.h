@@ -51,7 +51,8 @@ struct client {
     uint64_t last_active;  /* uv_now() of its last read, write done or job ended */
     size_t partial_held;   /* bytes of its partial frame counted in server->partial_bytes */
     unsigned writes;       /* uv_write requests in flight (each holds a ref) */
-    int privileged;        /* may change the store: exempt from the per-uid limit and reserve */
+    int privileged; /* may change the store (exempt from the per-uid limit and reserve): 1, 0,
+                     * or -1 until it matters (client_privileged: a group lookup) */
 };
 
 struct server {
