@@ -27,20 +27,6 @@ sys_timegm(struct tm *tm)
     return (int64_t)timegm(tm);
 }
 
-/* "name (uid N)" of a uid into buf. */
-static const char *
-user_name(uid_t uid, char *buf, size_t len)
-{
-    struct passwd pw, *found = NULL;
-    char scratch[1024];
-
-    if (getpwuid_r(uid, &pw, scratch, sizeof(scratch), &found) == 0 && found != NULL)
-        snprintf(buf, len, "%s (uid %lu)", found->pw_name, (unsigned long)uid);
-    else
-        snprintf(buf, len, "uid %lu", (unsigned long)uid);
-    return buf;
-}
-
 /* "name (gid N)" of a gid into buf. */
 static const char *
 group_name(gid_t gid, char *buf, size_t len)
@@ -70,10 +56,11 @@ check_config_node(const struct stat *st, const char *path, const char *file, int
     else
         snprintf(what, sizeof(what), "config file %s", file);
     if (st->st_uid != 0 && st->st_uid != geteuid()) {
+        sys_uid_words((unsigned long)st->st_uid, who, sizeof(who));
         err_set(cause,
                 "%s is owned by %s, not by root or the agent's user: its owner could make the "
                 "agent run commands (deploy_hook); refusing it",
-                what, user_name(st->st_uid, who, sizeof(who)));
+                what, who);
         return -E_DENIED;
     }
     if ((st->st_mode & S_IWOTH) && !sticky) {
