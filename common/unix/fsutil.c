@@ -761,29 +761,29 @@ path_concat(const char *head, const char *tail)
 /* Where a walk stands: a checked directory, its resolved path, what is left. */
 struct walk {
     int fd;
-    char *shown; /* resolved, "" for the root */
-    char *todo;  /* the path still to walk, absolute, restarted from the root */
+    char *shown;     /* resolved, "" for the root */
+    char *remaining; /* the path still to walk, absolute, restarted from the root */
     unsigned hops;
 };
 
-/* Starts (again) at the root with todo. */
+/* Starts (again) at the root with remaining. */
 static int
-walk_restart(struct walk *w, char *todo, char **cause)
+walk_restart(struct walk *w, char *remaining, char **cause)
 {
     if (w->fd >= 0)
         close(w->fd);
     free(w->shown);
-    free(w->todo);
-    w->todo = todo;
+    free(w->remaining);
+    w->remaining = remaining;
     w->shown = strdup("");
-    if (todo == NULL || w->shown == NULL) {
+    if (remaining == NULL || w->shown == NULL) {
         w->fd = -1;
         err_set(cause, "cannot check a path: out of memory");
         return -E_NOMEM;
     }
     if (++w->hops > WALK_HOPS_MAX) {
         w->fd = -1;
-        err_set(cause, "%s: too many symbolic links or '..'", todo);
+        err_set(cause, "%s: too many symbolic links or '..'", remaining);
         return -E_BAD_INPUT;
     }
     if ((w->fd = open("/", WALK_OPEN)) < 0)
@@ -799,16 +799,16 @@ walk_restart(struct walk *w, char *todo, char **cause)
 static int
 walk_jump(struct walk *w, const char *target, const char *rest, char **cause)
 {
-    char *head = NULL, *todo;
+    char *head = NULL, *remaining;
 
     if (target[0] == '/') {
         head = strdup(target);
     } else {
         err_set(&head, "%s/%s", w->shown, target);
     }
-    todo = head != NULL ? path_concat(head, rest) : NULL;
+    remaining = head != NULL ? path_concat(head, rest) : NULL;
     free(head);
-    return walk_restart(w, todo, cause);
+    return walk_restart(w, remaining, cause);
 }
 
 /*
@@ -893,7 +893,7 @@ walk_dirs(struct walk *w, const char *path, unsigned flags, int mode, int follow
     int rc;
 
     w->fd = -1;
-    w->shown = w->todo = NULL;
+    w->shown = w->remaining = NULL;
     w->hops = 0;
     if (path[0] != '/') {
         err_set(cause, "%s is not an absolute path", path);
@@ -901,7 +901,7 @@ walk_dirs(struct walk *w, const char *path, unsigned flags, int mode, int follow
     }
     if ((rc = walk_restart(w, strdup(path), cause)) != 0)
         return rc;
-    for (const char *p = w->todo;;) {
+    for (const char *p = w->remaining;;) {
         const char *comp, *end;
         char *name = NULL, *shown = NULL;
         int fd = -1;
@@ -931,7 +931,7 @@ walk_dirs(struct walk *w, const char *path, unsigned flags, int mode, int follow
                 *slash = '\0';
             if ((rc = walk_jump(w, w->shown[0] != '\0' ? w->shown : "/", p, cause)) != 0)
                 return rc;
-            p = w->todo;
+            p = w->remaining;
             continue;
         }
         if ((name = strndup(comp, (size_t)(end - comp))) == NULL ||
@@ -948,7 +948,7 @@ walk_dirs(struct walk *w, const char *path, unsigned flags, int mode, int follow
             free(shown);
             if (rc != 0)
                 return rc;
-            p = w->todo;
+            p = w->remaining;
             continue;
         }
         free(name);
@@ -969,7 +969,7 @@ walk_end(struct walk *w)
     if (w->fd >= 0)
         close(w->fd);
     free(w->shown);
-    free(w->todo);
+    free(w->remaining);
 }
 
 int
@@ -1175,13 +1175,13 @@ out:
 int
 fsutil_check_program(const char *path, char **cause)
 {
-    char *todo = NULL, *parent = NULL;
+    char *remaining = NULL, *parent = NULL;
     struct walk w;
     int rc = 0;
 
     memset(&w, 0, sizeof(w));
     w.fd = -1;
-    if ((todo = strdup(path)) == NULL) {
+    if ((remaining = strdup(path)) == NULL) {
         rc = -E_NOMEM;
         goto out;
     }
@@ -1192,11 +1192,11 @@ fsutil_check_program(const char *path, char **cause)
 
         walk_end(&w);
         free(parent);
-        if ((parent = dir_of(todo)) == NULL) {
+        if ((parent = dir_of(remaining)) == NULL) {
             rc = -E_NOMEM;
             goto out;
         }
-        base = base_of(todo);
+        base = base_of(remaining);
         if ((rc = walk_dirs(&w, parent, 0, 0, 1, cause)) != 0)
             goto out;
         if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
@@ -1213,12 +1213,12 @@ fsutil_check_program(const char *path, char **cause)
         } else if (S_ISLNK(st.st_mode) && links < WALK_HOPS_MAX) {
             /* walk_follow checks the link's owner and restarts the walk at its target. */
             if ((rc = walk_follow(&w, base, shown, "", cause)) == 0) {
-                free(todo);
-                todo = w.todo;
-                w.todo = NULL;
+                free(remaining);
+                remaining = w.remaining;
+                w.remaining = NULL;
                 /* path_concat left a trailing '/': the target is a file. */
-                if (todo[0] != '\0' && todo[strlen(todo) - 1] == '/')
-                    todo[strlen(todo) - 1] = '\0';
+                if (remaining[0] != '\0' && remaining[strlen(remaining) - 1] == '/')
+                    remaining[strlen(remaining) - 1] = '\0';
             }
             free(shown);
             if (rc != 0)
@@ -1238,6 +1238,6 @@ out:
         err_set(cause, "cannot check %s: out of memory", path);
     walk_end(&w);
     free(parent);
-    free(todo);
+    free(remaining);
     return rc;
 }
