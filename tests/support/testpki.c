@@ -3,6 +3,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -90,4 +92,21 @@ test_chain_free(struct test_chain *c)
     EVP_PKEY_free(c->root_key);
     EVP_PKEY_free(c->int_key);
     EVP_PKEY_free(c->leaf_key);
+}
+
+void
+test_expect_cause(int rc, int want, char **cause, const char *fragment, const char *const *secrets)
+{
+    assert_int_equal(rc, want);
+    assert_non_null(*cause);
+    if (strstr(*cause, fragment) == NULL)
+        fail_msg("cause '%s' lacks '%s'", *cause, fragment);
+    for (size_t i = 0; secrets != NULL && secrets[i] != NULL; i++)
+        if (strstr(*cause, secrets[i]) != NULL)
+            fail_msg("cause '%s' shows a secret", *cause);
+    /* Users read words, never OpenSSL's packed error codes. */
+    if (strstr(*cause, "error:") != NULL)
+        fail_msg("cause '%s' has a raw OpenSSL error code", *cause);
+    free(*cause);
+    *cause = NULL;
 }

@@ -38,5 +38,9 @@ X509 *test_cert_make(const struct test_cert_spec *s);
 EVP_PKEY *test_ec_key(void);
 void test_chain_make(struct test_chain *c);
 void test_chain_free(struct test_chain *c);
+/* rc is want and *cause holds fragment, in words (no OpenSSL "error:" code) and with none of
+ * secrets (NULL-terminated; NULL: none) in it; frees the cause. */
+void test_expect_cause(int rc, int want, char **cause, const char *fragment,
+                       const char *const *secrets);
 
 #endif

@@ -550,26 +550,46 @@ trickle_client(void *arg)
     close(fd);
 }
 
+/* A silent client on port is closed by the server, no sooner than after_ms and, when
+ * before_ms is not 0, before before_ms (the connection's other deadline). */
+static void
+expect_silent_closed(int port, double after_ms, double before_ms)
+{
+    struct silent_call s = {0};
+
+    s.port = port;
+    run_client(silent_client, &s);
+    assert_true(s.eof);
+    assert_true(s.elapsed_ms >= after_ms);
+    if (before_ms > 0)
+        assert_true(s.elapsed_ms < before_ms);
+}
+
+/* A client trickling a request is closed by the server no sooner than after_ms; it never
+ * pauses long enough for an idle deadline, so only a deadline for the whole request closes it. */
+static void
+expect_trickle_closed(int port, double after_ms)
+{
+    struct silent_call s = {0};
+
+    s.port = port;
+    run_client(trickle_client, &s);
+    assert_true(s.eof);
+    assert_true(s.elapsed_ms >= after_ms);
+}
+
 static void
 test_http_deadline(void **state)
 {
     struct challenge_http *h = NULL;
-    struct silent_call s = {0};
     char *cause = NULL;
 
     (void)state;
     assert_int_equal(challenge_http_new(&loop, loopback4, 1, 1, &h, &cause), 0);
     challenge_http_set_timeout(h, 300);
-    s.port = challenge_http_port(h, 0);
-    run_client(silent_client, &s);
-    assert_true(s.eof);
-    assert_true(s.elapsed_ms >= 250 && s.elapsed_ms < 3000);
+    expect_silent_closed(challenge_http_port(h, 0), 250, 3000);
     /* The deadline is for the whole request, not for each idle gap. */
-    memset(&s, 0, sizeof(s));
-    s.port = challenge_http_port(h, 0);
-    run_client(trickle_client, &s);
-    assert_true(s.eof);
-    assert_true(s.elapsed_ms >= 250 && s.elapsed_ms < 3000);
+    expect_trickle_closed(challenge_http_port(h, 0), 250);
     challenge_http_free(h);
 }
 
@@ -679,21 +699,13 @@ test_http_first_byte_deadline(void **state)
 {
     struct challenge_http *h = NULL;
     struct challenge_net_limits limits = {0, 0, 200, 1500};
-    struct silent_call s = {0};
     char *cause = NULL;
 
     (void)state;
     assert_int_equal(challenge_http_new(&loop, loopback4, 1, 1, &h, &cause), 0);
     challenge_http_set_limits(h, &limits);
-    s.port = challenge_http_port(h, 0);
-    run_client(silent_client, &s);
-    assert_true(s.eof);
-    assert_true(s.elapsed_ms >= 150 && s.elapsed_ms < 1400);
-    memset(&s, 0, sizeof(s));
-    s.port = challenge_http_port(h, 0);
-    run_client(trickle_client, &s);
-    assert_true(s.eof);
-    assert_true(s.elapsed_ms >= 1400);
+    expect_silent_closed(challenge_http_port(h, 0), 150, 1400);
+    expect_trickle_closed(challenge_http_port(h, 0), 1400);
     challenge_http_free(h);
 }
 
@@ -1206,16 +1218,12 @@ static void
 test_alpn_deadline(void **state)
 {
     struct challenge_alpn *a = NULL;
-    struct silent_call s = {0};
     char *cause = NULL;
 
     (void)state;
     assert_int_equal(challenge_alpn_new(&loop, alpn_loopback4, 1, 1, &a, &cause), 0);
     challenge_alpn_set_timeout(a, 300);
-    s.port = challenge_alpn_port(a, 0);
-    run_client(silent_client, &s);
-    assert_true(s.eof);
-    assert_true(s.elapsed_ms >= 250 && s.elapsed_ms < 3000);
+    expect_silent_closed(challenge_alpn_port(a, 0), 250, 3000);
     challenge_alpn_free(a);
 }
 
