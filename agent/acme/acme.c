@@ -1201,7 +1201,7 @@ ca_account_done(struct acme_work *w)
     struct ca_change *ch = w->arg;
     struct acme_ca *ca = acme_ca_find(ch->acme, ch->name);
 
-    if (w->rc != 0) {
+    if (w->rc != 0 && w->rc != -E_UNAVAILABLE) {
         log_error("ACME CA '%s' added, but its account kept from before cannot be read (%s); "
                   "certctl account register --ca %s --agree-tos makes a new one",
                   ch->name, w->cause != NULL ? w->cause : err_message(w->rc), ch->name);
@@ -1803,8 +1803,10 @@ acme_account_register(struct acme *acme, const struct acme_account_args *args,
         return -E_EXISTS;
     }
     if (!args->agree_tos) {
-        err_set(cause, "registering needs --agree-tos: the CA's terms of service must be "
-                       "agreed explicitly (certctl ca list shows the CA)");
+        err_set(cause,
+                "registering needs --agree-tos: the CA's terms of service must be agreed "
+                "explicitly (certctl account register --ca %s --agree-tos)",
+                ca->name);
         return -E_BAD_INPUT;
     }
     return reg_start(acme, ca, args, obs, 1, 0, cause);
