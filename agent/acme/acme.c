@@ -552,6 +552,7 @@ account_free(struct acme_account *a)
     free(a->url);
     free(a->email);
     free(a->key_type);
+    free(a->directory);
     keys_free(a->key);
     free(a);
 }
@@ -732,6 +733,8 @@ account_read(const struct acme *acme, const char *name, struct acme_account **ou
         a->key_type = strdup(cJSON_GetObjectItemCaseSensitive(root, "key_type")->valuestring);
     if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, "created")))
         a->created = (int64_t)cJSON_GetObjectItemCaseSensitive(root, "created")->valuedouble;
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "directory")))
+        a->directory = strdup(cJSON_GetObjectItemCaseSensitive(root, "directory")->valuestring);
     *out = a;
     a = NULL;
     rc = 0;
@@ -1205,6 +1208,13 @@ ca_account_done(struct acme_work *w)
         log_error("ACME CA '%s' added, but its account kept from before cannot be read (%s); "
                   "certctl account register --ca %s --agree-tos makes a new one",
                   ch->name, w->cause != NULL ? w->cause : err_message(w->rc), ch->name);
+    } else if (ch->account != NULL && ch->account->directory != NULL &&
+               strcmp(ch->account->directory, ch->directory) != 0) {
+        /* The name was given to another CA: that account means nothing there. */
+        log_warn("ACME CA '%s' added, but the account kept under its name belongs to %s, "
+                 "not %s, and is not used; certctl account register --ca %s --agree-tos "
+                 "makes one (and replaces the files)",
+                 ch->name, ch->account->directory, ch->directory, ch->name);
     } else if (ch->account != NULL && ca != NULL && ca->account == NULL && !ca->account_busy) {
         log_info("ACME CA '%s' uses its account kept from before: %s", ch->name, ch->account->url);
         ca->account = ch->account;

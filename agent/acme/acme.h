@@ -74,8 +74,8 @@ struct acme_observer {
 /* CAs */
 /*
  * Both change the registry at once and answer obs once the files are written.  A
- * removal keeps the CA's account files, and an addition of the same name uses
- * them again (the result's "account": its URL, or null).  Whether certificates
+ * removal keeps the CA's account files, and an addition of the same name and
+ * directory URL uses them again (the result's "account": its URL, or null).  Whether certificates
  * still renew with the CA is the caller's to check (ops-acme.c).
  */
 int acme_ca_add(struct acme *acme, const char *name, const char *directory, const char *trust_pem,

@@ -144,6 +144,11 @@ has "[ca_unknown]"
 run 1 ctl renew after-rollover --force
 has "no CA named 'pebble'"
 has "certctl ca add pebble --directory URL"
+# The same name for another CA: the account kept belongs to Pebble and is not used there.
+run 0 ctl ca add pebble --directory https://127.0.0.1:9/other-ca/dir
+lacks "account kept from before"
+check "the log says whose account it is" wait_log "belongs to $PEBBLE_DIRECTORY, not https://127.0.0.1:9/other-ca/dir"
+run 0 ctl ca remove pebble --force
 run 0 ctl ca add pebble --directory "$PEBBLE_DIRECTORY" --trust "$PEBBLE_TRUST"
 has "account kept from before: $acct_url"
 run 0 ctl --json ca list
