@@ -284,7 +284,8 @@ cmd_ca(struct ctl *ctl, int argc, char **argv)
 
     if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "remove") != 0)
         return cmd_usage_error(argv[0], "%s", "use 'ca add', 'ca list' or 'ca remove'");
-    if ((rc = parse(argv[0], argc, argv, 2, "--directory --trust", 1, &o)) != 0)
+    if ((rc = parse(argv[0], argc, argv, 2,
+                    strcmp(sub, "remove") == 0 ? "--force" : "--directory --trust", 1, &o)) != 0)
         return rc;
     if (strcmp(sub, "list") != 0 && o.npos != 1)
         return cmd_usage_error(argv[0], "%s", "missing NAME");
@@ -304,8 +305,10 @@ cmd_ca(struct ctl *ctl, int argc, char **argv)
         if (trust != NULL)
             proto_pack_kv_bin(&w.pk, "trust", trust, tlen);
     } else if (strcmp(sub, "remove") == 0) {
-        client_request_begin(&ctl->client, &w, PROTO_OP_CA_REMOVE, 1);
+        client_request_begin(&ctl->client, &w, PROTO_OP_CA_REMOVE, o.force ? 2 : 1);
         proto_pack_kv_str(&w.pk, "name", o.pos[0]);
+        if (o.force)
+            proto_pack_kv_bool(&w.pk, "force", 1);
     } else {
         client_request_begin(&ctl->client, &w, PROTO_OP_CA_LIST, 0);
     }
@@ -315,8 +318,17 @@ cmd_ca(struct ctl *ctl, int argc, char **argv)
         } else if (strcmp(sub, "add") == 0) {
             printf("added CA '%s': %s%s\n", jstr(r.result, "name"), jstr(r.result, "directory"),
                    jbool(r.result, "trust") ? " (trusting the given certificates)" : "");
+            if (jstr(r.result, "account")[0] != '\0')
+                printf("  account kept from before: %s\n", jstr(r.result, "account"));
         } else if (strcmp(sub, "remove") == 0) {
+            char names[512];
+
             printf("removed CA '%s'\n", jstr(r.result, "name"));
+            jjoin(r.result, "certificates", ", ", names, sizeof(names));
+            if (names[0] != '\0')
+                printf("  these certificates renew with it and will fail until it is added "
+                       "again (certctl ca add %s --directory URL): %s\n",
+                       jstr(r.result, "name"), names);
         } else {
             static const char *const hdr[] = {"NAME", "DIRECTORY", "ACCOUNT"};
             struct table *t = table_new(3, hdr);

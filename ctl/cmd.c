@@ -97,12 +97,14 @@ const struct cmd cmd_table[] = {
      "  --reason R         unspecified, keyCompromise, affiliationChanged, superseded,\n"
      "                     cessationOfOperation or privilegeWithdrawn\n",
      cmd_revoke},
-    {"ca", "add NAME --directory URL [--trust FILE] | list | remove NAME",
+    {"ca", "add NAME --directory URL [--trust FILE] | list | remove NAME [--force]",
      "the ACME CAs the agent knows: add, list, remove",
      "  built in: letsencrypt, letsencrypt-staging, zerossl, google, buypass\n"
      "  --directory URL    the CA's ACME directory URL\n"
      "  --trust FILE       PEM certificates trusted for the CA's HTTPS endpoint (test and\n"
-     "                     private CAs; default: the system store)\n",
+     "                     private CAs; default: the system store)\n"
+     "  --force            remove a CA that certificates renew with (refused without it)\n"
+     "  A removed CA's account is kept: ca add with the same name uses it again.\n",
      cmd_ca},
     {"account",
      "register [--ca CA] [--email E] [--eab-kid K --eab-hmac-file F] [--key TYPE] "
@@ -339,10 +341,10 @@ ctl_call(struct ctl *ctl, struct proto_writer *w, struct reply *reply)
     }
     if (reply->ok)
         return 0;
-    fprintf(stderr, "certctl: %s", reply->message != NULL ? reply->message : "error");
-    if (reply->detail != NULL)
-        fprintf(stderr, " (%s)", reply->detail);
-    fprintf(stderr, " [%s]\n", reply->code);
+    /* The message already says the CA's problem in words; its raw document (detail) goes
+     * only into --json's "detail". */
+    fprintf(stderr, "certctl: %s [%s]\n", reply->message != NULL ? reply->message : "error",
+            reply->code);
     if (ctl->json) {
         cJSON *o = cJSON_CreateObject(), *e = cJSON_CreateObject();
 

@@ -44,6 +44,7 @@ struct acme_account {
     char *email;
     char *key_type;
     int64_t created;
+    char *directory; /* the CA's directory URL when registered; NULL in older files */
     struct key *key;
 };
 

@@ -1413,8 +1413,10 @@ order_new(struct acme *acme, const struct acme_order_args *args, struct acme_ord
     if ((rc = store_name_valid(args->name, cause)) != 0)
         return rc;
     if (caname == NULL || (ca = acme_ca_find(acme, caname)) == NULL) {
-        err_set(cause, "no CA named '%s' (see certctl ca list; add one with certctl ca add)",
-                caname != NULL ? caname : "");
+        err_set(cause,
+                "no CA named '%s' (see certctl ca list; add it with certctl ca add %s "
+                "--directory URL)",
+                caname != NULL ? caname : "", caname != NULL ? caname : "NAME");
         return -E_NOT_FOUND;
     }
     if (args->ndns + args->nips == 0) {

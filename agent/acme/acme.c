@@ -552,6 +552,7 @@ account_free(struct acme_account *a)
     free(a->url);
     free(a->email);
     free(a->key_type);
+    free(a->directory);
     keys_free(a->key);
     free(a);
 }
@@ -686,38 +687,44 @@ out:
     return rc;
 }
 
+/*
+ * Reads the account kept for CA name (accounts/NAME.json and .key): 0 with *out
+ * (NULL when there is none), else the error with words in cause.  Touches only
+ * the files: the thread pool may run it.
+ */
 static int
-load_account(struct acme *acme, struct acme_ca *ca)
+account_read(const struct acme *acme, const char *name, struct acme_account **out, char **cause)
 {
-    char *jpath = acme_path(acme, "accounts", ca->name, ".json");
-    char *kpath = acme_path(acme, "accounts", ca->name, ".key");
+    char *jpath = acme_path(acme, "accounts", name, ".json");
+    char *kpath = acme_path(acme, "accounts", name, ".key");
     unsigned char *data = NULL, *kdata = NULL;
     size_t len = 0, klen = 0;
     cJSON *root = NULL;
     struct acme_account *a = NULL;
-    char *cause = NULL;
+    char *why = NULL;
     int rc = -E_NOMEM;
 
+    *out = NULL;
     if (jpath == NULL || kpath == NULL)
         goto out;
-    if ((rc = fsutil_read_file(jpath, MAX_STATE_FILE, &data, &len, &cause)) != 0) {
+    if ((rc = fsutil_read_file(jpath, MAX_STATE_FILE, &data, &len, &why)) != 0) {
         if (rc == -E_NOT_FOUND)
             rc = 0;
         goto out;
     }
-    if ((rc = fsutil_read_file(kpath, MAX_STATE_FILE, &kdata, &klen, &cause)) != 0)
+    if ((rc = fsutil_read_file(kpath, MAX_STATE_FILE, &kdata, &klen, &why)) != 0)
         goto out;
     rc = -E_IO;
     if ((root = cJSON_ParseWithLength((const char *)data, len)) == NULL ||
         !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "url"))) {
-        err_set(&cause, "not an account file");
+        err_set(&why, "not an account file");
         goto out;
     }
     if ((a = calloc(1, sizeof(*a))) == NULL) {
         rc = -E_NOMEM;
         goto out;
     }
-    if ((rc = keys_parse(kdata, klen, NULL, &a->key, &cause)) != 0)
+    if ((rc = keys_parse(kdata, klen, NULL, &a->key, &why)) != 0)
         goto out;
     a->url = strdup(cJSON_GetObjectItemCaseSensitive(root, "url")->valuestring);
     if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "email")))
@@ -726,13 +733,14 @@ load_account(struct acme *acme, struct acme_ca *ca)
         a->key_type = strdup(cJSON_GetObjectItemCaseSensitive(root, "key_type")->valuestring);
     if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, "created")))
         a->created = (int64_t)cJSON_GetObjectItemCaseSensitive(root, "created")->valuedouble;
-    ca->account = a;
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "directory")))
+        a->directory = strdup(cJSON_GetObjectItemCaseSensitive(root, "directory")->valuestring);
+    *out = a;
     a = NULL;
     rc = 0;
 out:
     if (rc != 0)
-        log_error("cannot load the ACME account for CA '%s' (%s): %s", ca->name,
-                  jpath != NULL ? jpath : "?", cause != NULL ? cause : err_message(rc));
+        err_set(cause, "%s: %s", jpath != NULL ? jpath : "?", why != NULL ? why : err_message(rc));
     account_free(a);
     cJSON_Delete(root);
     free(data);
@@ -740,6 +748,20 @@ out:
         keys_free_secret(kdata, klen);
     free(jpath);
     free(kpath);
+    free(why);
+    return rc;
+}
+
+/* At start: the account kept for ca, when there is one. */
+static int
+load_account(struct acme *acme, struct acme_ca *ca)
+{
+    char *cause = NULL;
+    int rc = account_read(acme, ca->name, &ca->account, &cause);
+
+    if (rc != 0)
+        log_error("cannot load the ACME account for CA '%s' (%s)", ca->name,
+                  cause != NULL ? cause : err_message(rc));
     free(cause);
     return rc;
 }
@@ -1113,33 +1135,41 @@ out:
 }
 
 /* A CA added or removed: the registry changed on the loop, the files are written in the
- * pool (cas.json last, the commit point), then the client hears the outcome. */
+ * pool (cas.json last, the commit point), then, for an addition, the account kept under
+ * the CA's name (by an earlier ca remove) is read in the pool, then the client hears the
+ * outcome. */
 struct ca_change {
     struct acme *acme;
     struct acme_observer obs;
     char *name;
     char *directory; /* NULL for a removal */
     int trust;
+    struct acme_work work;
+    struct acme_account *account; /* read after an addition */
 };
 
 static void
-ca_saved(void *arg, int rc, const char *cause)
+ca_reply(struct ca_change *ch, int rc, const char *cause)
 {
-    struct ca_change *ch = arg;
+    struct acme_ca *ca = acme_ca_find(ch->acme, ch->name);
     cJSON *res = NULL;
     char *words = NULL;
 
-    ch->acme->cas_saving = 0;
     if (rc == 0 && (res = cJSON_CreateObject()) != NULL) {
         cJSON_AddStringToObject(res, "name", ch->name);
         if (ch->directory != NULL) {
             cJSON_AddStringToObject(res, "directory", ch->directory);
             cJSON_AddBoolToObject(res, "trust", ch->trust);
+            if (ca != NULL && ca->account != NULL)
+                cJSON_AddStringToObject(res, "account", ca->account->url);
+            else
+                cJSON_AddNullToObject(res, "account");
             log_info("ACME CA '%s' added: %s%s", ch->name, ch->directory,
                      ch->trust ? " (with its own trust file)" : "");
         } else {
-            log_info("ACME CA '%s' removed (its account files are kept under %s/accounts)",
-                     ch->name, ch->acme->dir);
+            log_info("ACME CA '%s' removed (its account files are kept under %s/accounts; "
+                     "certctl ca add %s finds them again)",
+                     ch->name, ch->acme->dir, ch->name);
         }
     } else if (rc != 0) {
         err_set(&words,
@@ -1149,12 +1179,62 @@ ca_saved(void *arg, int rc, const char *cause)
                 cause != NULL ? cause : err_message(rc));
         log_error("%s", words != NULL ? words : "cannot save cas.json");
     }
+    /* Certificates that renew with this CA warn, or stop warning, in the report at once. */
+    events_publish_name(ch->acme->env->events, EVENT_STATUS_STALE, NULL);
     ch->obs.done(ch->obs.arg, rc, words, NULL, res);
     cJSON_Delete(res);
     free(words);
+    account_free(ch->account);
     free(ch->name);
     free(ch->directory);
     free(ch);
+}
+
+static void
+ca_account_run(struct acme_work *w)
+{
+    struct ca_change *ch = w->arg;
+
+    w->rc = account_read(ch->acme, ch->name, &ch->account, &w->cause);
+}
+
+static void
+ca_account_done(struct acme_work *w)
+{
+    struct ca_change *ch = w->arg;
+    struct acme_ca *ca = acme_ca_find(ch->acme, ch->name);
+
+    if (w->rc != 0 && w->rc != -E_UNAVAILABLE) {
+        log_error("ACME CA '%s' added, but its account kept from before cannot be read (%s); "
+                  "certctl account register --ca %s --agree-tos makes a new one",
+                  ch->name, w->cause != NULL ? w->cause : err_message(w->rc), ch->name);
+    } else if (ch->account != NULL && ch->account->directory != NULL &&
+               strcmp(ch->account->directory, ch->directory) != 0) {
+        /* The name was given to another CA: that account means nothing there. */
+        log_warn("ACME CA '%s' added, but the account kept under its name belongs to %s, "
+                 "not %s, and is not used; certctl account register --ca %s --agree-tos "
+                 "makes one (and replaces the files)",
+                 ch->name, ch->account->directory, ch->directory, ch->name);
+    } else if (ch->account != NULL && ca != NULL && ca->account == NULL && !ca->account_busy) {
+        log_info("ACME CA '%s' uses its account kept from before: %s", ch->name, ch->account->url);
+        ca->account = ch->account;
+        ch->account = NULL;
+    }
+    free(w->cause);
+    w->cause = NULL;
+    ca_reply(ch, 0, NULL);
+}
+
+static void
+ca_saved(void *arg, int rc, const char *cause)
+{
+    struct ca_change *ch = arg;
+
+    ch->acme->cas_saving = 0;
+    if (rc == 0 && ch->directory != NULL &&
+        acme_work_queue(ch->acme, &ch->work, ca_account_run, ca_account_done, ch) == 0)
+        return;
+    ca_reply(ch, rc, cause);
 }
 
 /*
@@ -1257,15 +1337,12 @@ fail:
 }
 
 int
-acme_ca_remove(struct acme *acme, const char *name, const struct acme_observer *obs, char **cause)
+acme_ca_removable(struct acme *acme, const char *name, char **cause)
 {
-    struct acme_ca **pp, *ca;
-    struct file_batch *b;
+    struct acme_ca *ca = acme_ca_find(acme, name);
 
-    for (pp = &acme->cas; *pp != NULL && strcmp((*pp)->name, name) != 0; pp = &(*pp)->next)
-        ;
-    if ((ca = *pp) == NULL) {
-        err_set(cause, "no CA named '%s'", name);
+    if (ca == NULL) {
+        err_set(cause, "no CA named '%s' (see certctl ca list)", name);
         return -E_NOT_FOUND;
     }
     if (ca->builtin) {
@@ -1276,6 +1353,21 @@ acme_ca_remove(struct acme *acme, const char *name, const struct acme_observer *
         err_set(cause, "'%s' is declared in the config (acme_cas); remove it there", name);
         return -E_BAD_INPUT;
     }
+    return 0;
+}
+
+int
+acme_ca_remove(struct acme *acme, const char *name, const struct acme_observer *obs, char **cause)
+{
+    struct acme_ca **pp, *ca;
+    struct file_batch *b;
+    int rc;
+
+    if ((rc = acme_ca_removable(acme, name, cause)) != 0)
+        return rc;
+    for (pp = &acme->cas; *pp != NULL && strcmp((*pp)->name, name) != 0; pp = &(*pp)->next)
+        ;
+    ca = *pp;
     if (ca->account_busy || ca->dir_fetching || acme->cas_saving) {
         err_set(cause, "CA '%s' is in use; try again when its work is done", name);
         return -E_BUSY;
@@ -1660,16 +1752,18 @@ reg_start(struct acme *acme, struct acme_ca *ca, const struct acme_account_args 
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(ca->dir, "meta");
         const cJSON *tos = cJSON_GetObjectItemCaseSensitive(meta, "termsOfService");
 
+        /* The words reach renew, the renewal_failing warning and hooks' CERTAGENT_ERROR
+         * too, where no --agree-tos option exists: name the command that registers. */
         if (cJSON_IsString(tos))
             err_set(cause,
-                    "CA '%s' has no account yet; read its terms of service at %s and "
-                    "run again with --agree-tos to agree to them",
-                    ca->name, tos->valuestring);
+                    "CA '%s' has no account yet; read its terms of service at %s, agree to "
+                    "them with 'certctl account register --ca %s --agree-tos', then try again",
+                    ca->name, tos->valuestring, ca->name);
         else
             err_set(cause,
-                    "CA '%s' has no account yet; run again with --agree-tos to agree to "
-                    "its terms of service",
-                    ca->name);
+                    "CA '%s' has no account yet; agree to its terms of service with "
+                    "'certctl account register --ca %s --agree-tos', then try again",
+                    ca->name, ca->name);
         return -E_BAD_INPUT;
     }
     if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -1719,8 +1813,10 @@ acme_account_register(struct acme *acme, const struct acme_account_args *args,
         return -E_EXISTS;
     }
     if (!args->agree_tos) {
-        err_set(cause, "registering needs --agree-tos: the CA's terms of service must be "
-                       "agreed explicitly (certctl ca list shows the CA)");
+        err_set(cause,
+                "registering needs --agree-tos: the CA's terms of service must be agreed "
+                "explicitly (certctl account register --ca %s --agree-tos)",
+                ca->name);
         return -E_BAD_INPUT;
     }
     return reg_start(acme, ca, args, obs, 1, 0, cause);
@@ -1829,8 +1925,8 @@ acct_op_start(struct acme *acme, const char *caname, const struct acme_observer 
         return -E_NOT_FOUND;
     }
     if (ca->account == NULL) {
-        err_set(cause, "CA '%s' has no account (certctl account register --ca %s)", caname,
-                caname);
+        err_set(cause, "CA '%s' has no account (certctl account register --ca %s --agree-tos)",
+                caname, caname);
         return -E_NOT_FOUND;
     }
     if (ca->account_busy) {

@@ -72,9 +72,17 @@ struct acme_observer {
 };
 
 /* CAs */
-/* Both change the registry at once and answer obs once the files are written. */
+/*
+ * Both change the registry at once and answer obs once the files are written.  A
+ * removal keeps the CA's account files, and an addition of the same name and
+ * directory URL uses them again (the result's "account": its URL, or null).  Whether certificates
+ * still renew with the CA is the caller's to check (ops-acme.c).
+ */
 int acme_ca_add(struct acme *acme, const char *name, const char *directory, const char *trust_pem,
                 const struct acme_observer *obs, char **cause);
+/* Could name be removed (it exists, is neither built in nor from the config)?  0 or the
+ * error acme_ca_remove would give, with words. */
+int acme_ca_removable(struct acme *acme, const char *name, char **cause);
 int acme_ca_remove(struct acme *acme, const char *name, const struct acme_observer *obs,
                    char **cause);
 /* A JSON array of {name, directory, builtin, trust, account}; caller frees. */

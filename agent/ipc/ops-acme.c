@@ -412,23 +412,118 @@ ops_ca_list(struct request *req)
     return 0;
 }
 
+/* The certificates that renew with CA name (their current version says so), as a JSON
+ * array of names; NULL when out of memory. */
+static cJSON *
+ca_users(struct agent *agent, const char *name)
+{
+    cJSON *names = cJSON_CreateArray();
+    size_t n = store_count(agent->store);
+
+    for (size_t i = 0; names != NULL && i < n; i++) {
+        const struct store_cert *c = store_at(agent->store, i);
+        const struct store_version *v = c->current != 0 ? store_current(c) : NULL;
+        struct renew_info ri;
+
+        if (v == NULL || v->source != CERT_SOURCE_ACME ||
+            renew_info_get(agent->renew, c->name, &ri) != 0 || ri.ca == NULL ||
+            strcmp(ri.ca, name) != 0)
+            continue;
+        cJSON_AddItemToArray(names, cJSON_CreateString(c->name));
+    }
+    return names;
+}
+
+/* "www, api, mail" (the first few, then "and N more"). */
+static void
+names_text(const cJSON *names, char *buf, size_t len)
+{
+    const cJSON *it;
+    size_t used = 0, shown = 0, total = (size_t)cJSON_GetArraySize(names);
+
+    buf[0] = '\0';
+    cJSON_ArrayForEach(it, names)
+    {
+        if (shown == 10 || !cJSON_IsString(it)) {
+            snprintf(buf + used, len - used, " and %zu more", total - shown);
+            break;
+        }
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", shown > 0 ? ", " : "",
+                                 it->valuestring);
+        if (used >= len)
+            break;
+        shown++;
+    }
+}
+
+/* ca remove --force: the reply names the certificates left without their CA. */
+static void
+ca_remove_done(void *arg, int rc, const char *cause, const char *detail, const cJSON *result)
+{
+    struct waiter *w = arg;
+    cJSON *res = NULL;
+
+    if (rc == 0 && cJSON_GetArraySize(w->results) > 0) {
+        char list[400];
+        int n = cJSON_GetArraySize(w->results);
+
+        names_text(w->results, list, sizeof(list));
+        log_warn("ACME CA '%s' removed with --force while %d certificate%s renew%s with it "
+                 "(%s): %s renewal%s will fail until the CA is added again",
+                 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "name")), n,
+                 n == 1 ? "" : "s", n == 1 ? "s" : "", list, n == 1 ? "its" : "their",
+                 n == 1 ? "" : "s");
+    }
+    if (rc == 0 && result != NULL && (res = cJSON_Duplicate(result, 1)) != NULL &&
+        w->results != NULL) {
+        cJSON_AddItemToObject(res, "certificates", w->results);
+        w->results = NULL;
+    }
+    on_done(w, rc, cause, detail, res != NULL ? res : result);
+    cJSON_Delete(res);
+}
+
 int
 ops_ca_remove(struct request *req)
 {
     char *name = NULL;
-    struct waiter *w;
+    struct waiter *w = NULL;
     struct acme_observer obs;
-    int rc;
+    cJSON *users = NULL;
+    char list[400];
+    int rc, n, force = arg_bool(req, "force");
 
     if ((rc = ops_arg_str(req, "name", 1, &name)) != 0)
-        return rc;
-    if ((w = waiter_new(req)) == NULL) {
-        free(name);
-        return -E_NOMEM;
+        goto out;
+    if ((rc = acme_ca_removable(req->agent->acme, name, &req->cause)) != 0)
+        goto out;
+    rc = -E_NOMEM;
+    if ((users = ca_users(req->agent, name)) == NULL)
+        goto out;
+    n = cJSON_GetArraySize(users);
+    names_text(users, list, sizeof(list));
+    if (n > 0 && !force) {
+        /* Removing it would leave their renewals failing with "no CA named ...". */
+        err_set(&req->cause,
+                "CA '%s' is in use: %d certificate%s renew%s with it (%s). Get %s from "
+                "another CA (certctl request NAME --dns ... --ca CA) or remove %s (certctl "
+                "remove NAME) first, or remove the CA anyway with 'certctl ca remove %s "
+                "--force' (status then warns for %s)",
+                name, n, n == 1 ? "" : "s", n == 1 ? "s" : "", list, n == 1 ? "it" : "them",
+                n == 1 ? "it" : "them", name, n == 1 ? "it" : "them");
+        rc = -E_BAD_INPUT;
+        goto out;
     }
+    if ((w = waiter_new(req)) == NULL)
+        goto out;
     obs = observer(w);
+    obs.done = ca_remove_done;
+    w->results = users;
+    users = NULL;
     if ((rc = acme_ca_remove(req->agent->acme, name, &obs, &req->cause)) != 0)
         waiter_free(w);
+out:
+    cJSON_Delete(users);
     free(name);
     return rc;
 }

@@ -551,6 +551,17 @@ status_evaluate(struct status *st, const struct store_cert *cert, int64_t now,
         data_num(w, "last_attempt", ri.last_attempt);
         data_num(w, "next_retry", ri.next);
     }
+    if (v->source == CERT_SOURCE_ACME && have_ri && ri.ca != NULL && st->in.acme != NULL &&
+        !acme_ca_known(st->in.acme, ri.ca) &&
+        (w = warning_add(ev, "ca_unknown", STATUS_WARNING)) != NULL) {
+        /* Its CA was removed (ca remove --force) or left the config: renewal cannot work. */
+        snprintf(w->message, sizeof(w->message),
+                 "%s renews with CA '%s', which the agent does not know, so its renewal will "
+                 "fail; add the CA again (certctl ca add %s --directory URL, which finds its "
+                 "account) or get it from another CA (certctl request %s --dns ... --ca CA)",
+                 cert->name, ri.ca, ri.ca, cert->name);
+        data_str(w, "ca", ri.ca);
+    }
     warn_expiry(st, cert, v, &ri, have_ri, now, ev);
     {
         unsigned dv = 0;

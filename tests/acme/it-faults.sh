@@ -44,13 +44,17 @@ check "lag injected" test "$(acmeproxy_injected lag)" -eq 1
 # A connection reset and a truncated body on polls are retried.
 issue '[{"kind": "authz", "action": "reset"}, {"kind": "order", "action": "truncate", "after": 1}]'
 
-# Errors reach the user verbatim: type, detail and each subproblem.
+# Errors reach the user verbatim: type, detail and each subproblem, in words (the raw
+# problem document only with --json).
 acmeproxy_rules '[{"kind": "newOrder", "action": "status", "status": 400, "type": "urn:ietf:params:acme:error:rejectedIdentifier", "detail": "Error creating new order :: Cannot issue for \"bad.example.test\"", "subproblems": [{"type": "urn:ietf:params:acme:error:rejectedIdentifier", "detail": "Domain name is on a blocklist", "identifier": {"type": "dns", "value": "bad.example.test"}}], "times": -1}]'
 run 1 ctl request bad --dns bad.example.test --ca proxied
 has 'Error creating new order :: Cannot issue for "bad.example.test"'
 has "urn:ietf:params:acme:error:rejectedIdentifier"
 has "bad.example.test: Domain name is on a blocklist"
 has "[E_ACME]"
+# In text the sentence says it all: the raw problem document is only --json's detail.
+lacks '"subproblems"'
+lacks '{"type"'
 run 1 ctl --json request bad --dns bad.example.test --ca proxied
 last=$(printf '%s\n' "$JOUT" | sed -n '/^{$/,$p')
 JOUT=$last

@@ -123,6 +123,43 @@ json "j['url'] == '$acct_url' and j['key'] == 'rsa2048'"
 run 1 ctl account register --ca pebble --agree-tos
 has "has an account already"
 
+# A CA that certificates renew with is not removed without --force; with it, status warns at
+# once and names the fix; the account stays under the CA's name and ca add finds it again.
+run 1 ctl ca remove pebble
+has "CA 'pebble' is in use"
+has "after-rollover"
+has "certctl ca remove pebble --force"
+has "[E_BAD_INPUT]"
+run 0 ctl --json ca list
+json "any(c['name'] == 'pebble' and c['account'] == '$acct_url' for c in j['cas'])"
+run 0 ctl ca remove pebble --force
+has "removed CA 'pebble'"
+has "will fail until it is added again (certctl ca add pebble --directory URL)"
+has "after-rollover"
+check "the account is kept under the CA's name" test -s "$STATE/acme/accounts/pebble.json"
+run 0 ctl --json status
+json "[w for c in j['certificates'] if c['name'] == 'after-rollover' for w in c['warnings'] if w['code'] == 'ca_unknown' and 'certctl ca add pebble --directory URL' in w['message'] and w['ca'] == 'pebble'] != []"
+run 0 ctl status
+has "[ca_unknown]"
+run 1 ctl renew after-rollover --force
+has "no CA named 'pebble'"
+has "certctl ca add pebble --directory URL"
+# The same name for another CA: the account kept belongs to Pebble and is not used there.
+run 0 ctl ca add pebble --directory https://127.0.0.1:9/other-ca/dir
+lacks "account kept from before"
+check "the log says whose account it is" wait_log "belongs to $PEBBLE_DIRECTORY, not https://127.0.0.1:9/other-ca/dir"
+run 0 ctl ca remove pebble --force
+run 0 ctl ca add pebble --directory "$PEBBLE_DIRECTORY" --trust "$PEBBLE_TRUST"
+has "account kept from before: $acct_url"
+run 0 ctl --json ca list
+json "any(c['name'] == 'pebble' and c['account'] == '$acct_url' for c in j['cas'])"
+run 0 ctl --json status
+json "[w for c in j['certificates'] for w in c['warnings'] if w['code'] == 'ca_unknown'] == []"
+run 0 ctl renew after-rollover --force
+has "renewed 'after-rollover' version 2"
+run 0 ctl --json account show --ca pebble
+json "j['url'] == '$acct_url' and j['status'] == 'valid'"
+
 # An unreachable challenge: the CA's own error reaches the user.
 stop_agent
 pebble_agent_config '{"http01_listen": ["127.0.0.1:'"$(_pebble_free_ports 1)"'"]}'
@@ -173,12 +210,29 @@ run 0 ctl account deactivate --ca pebble
 has "deactivated the account"
 check "account files removed" test ! -e "$STATE/acme/accounts/pebble.json"
 run 1 ctl request late --dns late.example.test --ca pebble
-has "--agree-tos"
+has "certctl account register --ca pebble --agree-tos"
 # Without an account, revocation is signed with the certificate's own key.
 cp "$STATE/live/api/cert.pem" "$T/api.pem"
 run 0 ctl --json revoke api --reason keyCompromise
 json "j['signed_by'] == 'certificate key' and j['reason'] == 'keyCompromise'"
 check "Pebble reports api revoked (keyCompromise = 1)" pebble_revoked "$T/api.pem" 1
+# A renewal without an account names the command that registers one (renew has no
+# --agree-tos), and so do the renewal_failing warning and the failure hook's CERTAGENT_ERROR.
+run 0 ctl set alpn --failure-hook "printf '%s\\n' \"\$CERTAGENT_ERROR\" >>'$T/failure.log'"
+run 1 ctl renew alpn --force
+has "agree to them with 'certctl account register --ca pebble --agree-tos', then try again"
+lacks "run again with --agree-tos"
+run 0 ctl --json status
+json "[w for c in j['certificates'] if c['name'] == 'alpn' for w in c['warnings'] if w['code'] == 'renewal_failing' and 'certctl account register --ca pebble --agree-tos' in w['message']] != []"
+check "the failure hook's CERTAGENT_ERROR names the command" \
+    wait_for 30 grep -qF "'certctl account register --ca pebble --agree-tos'" "$T/failure.log"
+# Doing what it says works.
+run 0 ctl account register --ca pebble --agree-tos
+has "registered an account at CA 'pebble'"
+run 0 ctl renew alpn --force
+has "renewed 'alpn' version 2"
+run 0 ctl --json status
+json "[w for c in j['certificates'] if c['name'] == 'alpn' for w in c['warnings'] if w['code'] == 'renewal_failing'] == []"
 
 stop_agent
 finish
