@@ -99,7 +99,11 @@ print_details(const cJSON *res)
     printf("  protocol:   %s, %s\n", jstr(res, "version"), jstr(res, "cipher"));
     printf("  SNI:        %s\n", jstr(res, "sni")[0] ? jstr(res, "sni") : "(not sent: address)");
     printf("  OCSP:       %s\n", jbool(res, "ocsp_stapled") ? "stapled" : "not stapled");
-    printf("  chain as sent (%lld):\n", (long long)jint(res, "chain_sent"));
+    if (jbool(res, "server_chain_incomplete"))
+        printf("  chain as sent (%lld): INCOMPLETE, clients without '%s' cannot build a chain\n",
+               (long long)jint(res, "chain_sent"), jstr(res, "server_chain_missing"));
+    else
+        printf("  chain as sent (%lld):\n", (long long)jint(res, "chain_sent"));
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(res, "sent_chain"))
     {
         output_date(jint(it, "not_after"), date, sizeof(date));
@@ -110,18 +114,37 @@ print_details(const cJSON *res)
     cmd_print_chain(cJSON_GetObjectItemCaseSensitive(res, "verify"), "    ");
 }
 
+/*
+ * The chain as sent: its count, then "complete", "INCOMPLETE" (a client
+ * without the agent's trust store cannot build it), or nothing when it was
+ * not judged (the chain reaches no anchor at all: see CHAIN).
+ */
+static void
+sent_cell(const cJSON *res, int failed, char *buf, size_t len)
+{
+    const cJSON *inc = cJSON_GetObjectItemCaseSensitive(res, "server_chain_incomplete");
+
+    if (failed)
+        snprintf(buf, len, "-");
+    else if (cJSON_IsBool(inc))
+        snprintf(buf, len, "%lld %s", (long long)jint(res, "chain_sent"),
+                 cJSON_IsTrue(inc) ? "INCOMPLETE" : "complete");
+    else
+        snprintf(buf, len, "%lld", (long long)jint(res, "chain_sent"));
+}
+
 void
 cmd_print_probes(const cJSON *results)
 {
-    static const char *const headers[] = {"URL",  "TLS",  "CIPHER", "CHAIN",
+    static const char *const headers[] = {"URL",  "TLS",  "CIPHER", "CHAIN", "SENT",
                                           "HOST", "DAYS", "OCSP",   "POLICY"};
-    struct table *t = table_new(8, headers);
+    struct table *t = table_new(9, headers);
     const cJSON *it;
 
     cJSON_ArrayForEach(it, results)
     {
-        char days[24];
-        const char *cells[8];
+        char days[24], sent[32];
+        const char *cells[9];
         const cJSON *hm = cJSON_GetObjectItemCaseSensitive(it, "host_match");
         int failed = jstr(it, "error")[0] != '\0';
 
@@ -138,10 +161,12 @@ cmd_print_probes(const cJSON *results)
                    : jbool(it, "trusted")           ? "trusted"
                    : jstr(it, "missing")[0] != '\0' ? "incomplete"
                                                     : "untrusted";
-        cells[4] = failed || !cJSON_IsBool(hm) ? "-" : cJSON_IsTrue(hm) ? "ok" : "MISMATCH";
-        cells[5] = days;
-        cells[6] = failed ? "-" : jbool(it, "ocsp_stapled") ? "yes" : "no";
-        cells[7] = failed ? "-" : jbool(it, "policy_ok") ? "ok" : "VIOLATED";
+        sent_cell(it, failed, sent, sizeof(sent));
+        cells[4] = sent;
+        cells[5] = failed || !cJSON_IsBool(hm) ? "-" : cJSON_IsTrue(hm) ? "ok" : "MISMATCH";
+        cells[6] = days;
+        cells[7] = failed ? "-" : jbool(it, "ocsp_stapled") ? "yes" : "no";
+        cells[8] = failed ? "-" : jbool(it, "policy_ok") ? "ok" : "VIOLATED";
         table_add(t, cells);
     }
     table_print(t, stdout);

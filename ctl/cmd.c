@@ -121,8 +121,10 @@ const struct cmd cmd_table[] = {
     {"ping", "", "check that the agent answers", "", cmd_ping},
     {"trust", "add FILE [--intermediate] | list | remove FINGERPRINT | show [FINGERPRINT]",
      "manage the trust anchors and intermediates the agent keeps",
-     "  add FILE           trust the root(s) in FILE (PEM or DER); with --intermediate,\n"
-     "                     keep the CA certificate(s) as intermediates for chain building\n"
+     "  add FILE           trust the root(s) in FILE (PEM or DER), or a self-signed\n"
+     "                     certificate as an anchor for itself; with --intermediate, keep\n"
+     "                     the CA certificate(s) as intermediates for chain building;\n"
+     "                     what is trusted already is skipped (exit status 0)\n"
      "  list               the trusted roots and intermediates\n"
      "  remove FINGERPRINT remove one (SHA-256, colons optional, 8 or more hex digits)\n"
      "  show [FINGERPRINT] the trust store's settings, or one certificate with its PEM\n",

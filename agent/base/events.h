@@ -32,6 +32,9 @@ enum event_type {
     /* Something the status report shows changed that no other event says
      * (versions still to check, the agent started). */
     EVENT_STATUS_STALE,
+    /* The trust store's anchors or intermediates changed (trust add, trust remove):
+     * chains judged against it are to be judged again. */
+    EVENT_TRUST_CHANGED,
     EVENT_TYPES
 };
 

@@ -21,6 +21,7 @@
 #include "agent.h"
 #include "aia.h"
 #include "err.h"
+#include "events.h"
 #include "fsutil.h"
 #include "log.h"
 #include "pem.h"
@@ -42,6 +43,16 @@ log_peer(struct client *client, const char *what)
 {
     log_info("%s (uid %ld, pid %ld): %s", client->peer.name, client->peer.uid, client->peer.pid,
              what);
+}
+
+/*
+ * What an entry is: "root", "intermediate", or "leaf" for a self-signed
+ * certificate that is no CA, trusted as an explicit anchor for itself.
+ */
+static const char *
+kind_of(int intermediate, int is_ca)
+{
+    return intermediate ? "intermediate" : is_ca ? "root" : "leaf";
 }
 
 /* trust-add and trust-remove. */
@@ -70,6 +81,7 @@ struct trust_change {
     char *rm_id;
     char *rm_subject;
     char *rm_fingerprint;
+    int rm_is_ca;
     /* both */
     char **warnings; /* ops_warn */
     size_t nwarnings;
@@ -196,10 +208,11 @@ add_run(uv_work_t *w)
                 goto out;
             continue;
         }
-        if (!info.is_ca) {
+        if (!info.is_ca && !info.self_signed) {
             err_set(&tc->cause,
-                    "'%s' is not a CA certificate (no basicConstraints CA:TRUE): "
-                    "only roots and intermediates belong in the trust store",
+                    "'%s' is not a CA certificate (no basicConstraints CA:TRUE) and not "
+                    "self-signed: trust its issuer instead ('certctl trust add' with the root, "
+                    "with --intermediate for an intermediate)",
                     info.subject);
             rc = -E_BAD_INPUT;
         } else if (!tc->intermediate && !info.self_signed) {
@@ -209,9 +222,16 @@ add_run(uv_work_t *w)
                     info.subject, info.issuer);
             rc = -E_BAD_INPUT;
         } else if (tc->intermediate && info.self_signed) {
-            err_set(&tc->cause, "'%s' is a self-signed root: add it without --intermediate",
-                    info.subject);
+            err_set(&tc->cause, "'%s' is a self-signed %s: add it without --intermediate",
+                    info.subject, info.is_ca ? "root" : "certificate");
             rc = -E_BAD_INPUT;
+        } else if (!info.is_ca) {
+            /* A self-signed server certificate trusted as itself, as a browser's exception
+             * is: not being a CA, it vouches for nothing but itself. */
+            ops_warn(&tc->warnings, &tc->nwarnings,
+                     "'%s' is a self-signed certificate, not a CA: it is trusted as an "
+                     "explicit anchor for itself only",
+                     info.subject);
         }
         if (rc != 0) {
             pem_cert_info_free(&info);
@@ -231,12 +251,8 @@ add_run(uv_work_t *w)
             goto out;
         }
     }
-    if (sk_X509_num(tc->added) == 0) {
-        err_set(&tc->cause, "%s already in the trust store",
-                tc->nskipped == 1 ? "this certificate is" : "every certificate of the file is");
-        rc = -E_EXISTS;
-        goto out;
-    }
+    /* Nothing new: every certificate is already trusted, as re-runnable provisioning
+     * expects, an answer of success naming them as skipped. */
     for (int i = 0; i < sk_X509_num(tc->added); i++) {
         X509 *c = sk_X509_value(tc->added, i);
         char id[65];
@@ -352,7 +368,7 @@ change_finish(struct trust_change *tc)
             msgpack_pack_map(&w.pk, 3);
             proto_pack_kv_str(&w.pk, "fingerprint", tc->rm_fingerprint);
             proto_pack_kv_str(&w.pk, "subject", tc->rm_subject);
-            proto_pack_kv_str(&w.pk, "kind", tc->intermediate ? "intermediate" : "root");
+            proto_pack_kv_str(&w.pk, "kind", kind_of(tc->intermediate, tc->rm_is_ca));
         } else {
             proto_pack_str(&w.pk, "added");
             msgpack_pack_array(&w.pk, (size_t)sk_X509_num(tc->added));
@@ -360,7 +376,8 @@ change_finish(struct trust_change *tc)
                 msgpack_pack_map(&w.pk, 4);
                 proto_pack_kv_str(&w.pk, "fingerprint", tc->added_info[i].fingerprint);
                 proto_pack_kv_str(&w.pk, "subject", tc->added_info[i].subject);
-                proto_pack_kv_str(&w.pk, "kind", tc->intermediate ? "intermediate" : "root");
+                proto_pack_kv_str(&w.pk, "kind",
+                                  kind_of(tc->intermediate, tc->added_info[i].is_ca));
                 proto_pack_kv_int(&w.pk, "not_after", tc->added_info[i].not_after);
             }
             proto_pack_str(&w.pk, "skipped");
@@ -374,12 +391,13 @@ change_finish(struct trust_change *tc)
     }
     if (tc->rc == 0 && tc->remove) {
         snprintf(line, sizeof(line), "removed %s '%s' from the trust store",
-                 tc->intermediate ? "intermediate" : "root", tc->rm_subject);
+                 kind_of(tc->intermediate, tc->rm_is_ca), tc->rm_subject);
         log_peer(tc->client, line);
     } else if (tc->rc == 0) {
         for (int i = 0; i < sk_X509_num(tc->added); i++) {
             snprintf(line, sizeof(line), "added %s '%s' to the trust store",
-                     tc->intermediate ? "intermediate" : "root", tc->added_info[i].subject);
+                     kind_of(tc->intermediate, tc->added_info[i].is_ca),
+                     tc->added_info[i].subject);
             log_peer(tc->client, line);
         }
     }
@@ -536,6 +554,11 @@ change_after(uv_work_t *w, int status)
             free(cause);
         }
     }
+    /* Chains judged against the old store (the status report's) are judged again now,
+     * before the reply, so that no report after it shows a verdict of the old store as
+     * current. */
+    if (tc->rc == 0 && (tc->remove || sk_X509_num(tc->added) > 0))
+        events_publish_name(tc->agent->events, EVENT_TRUST_CHANGED, NULL);
     if (tc->rc == 0 && tc->system_changed && tc->command != NULL && !tc->agent->stopping) {
         run_system_command(tc);
         return;
@@ -649,6 +672,7 @@ ops_trust_remove(struct request *req)
     }
     tc->remove = 1;
     tc->intermediate = t->v[i].intermediate;
+    tc->rm_is_ca = t->v[i].info.is_ca;
     tc->rm_id = strdup(t->v[i].id);
     tc->rm_subject = strdup(t->v[i].info.subject);
     tc->rm_fingerprint = strdup(t->v[i].info.fingerprint);
@@ -687,7 +711,7 @@ pack_entry(msgpack_packer *pk, const struct trust_entry *e, int64_t now, const c
 {
     msgpack_pack_map(pk, 11 + (pem != NULL));
     proto_pack_kv_str(pk, "fingerprint", e->info.fingerprint);
-    proto_pack_kv_str(pk, "kind", e->intermediate ? "intermediate" : "root");
+    proto_pack_kv_str(pk, "kind", kind_of(e->intermediate, e->info.is_ca));
     proto_pack_kv_str(pk, "subject", e->info.subject);
     proto_pack_kv_str(pk, "common_name", e->info.common_name);
     proto_pack_kv_str(pk, "issuer", e->info.issuer);

@@ -64,8 +64,8 @@ struct status_entry {
     struct status_entry *next;
     char *name;
     unsigned version;
-    char fingerprint[128]; /* of the version: a name removed and made again is not confused */
-    size_t trust_n;        /* trust store entries when checked: a change there checks again */
+    char fingerprint[128];   /* of the version: a name removed and made again is not confused */
+    unsigned long trust_gen; /* the trust store's generation when checked: a change checks again */
     struct analysis a;
 };
 
@@ -167,12 +167,22 @@ needs_check(struct status *st, const struct store_cert *cert)
 {
     struct status_entry *e = entry_find(st, cert->name);
 
-    return e == NULL || !same_version(e, cert) || !e->a.done || e->trust_n != st->in.trust->n;
+    return e == NULL || !same_version(e, cert) || !e->a.done ||
+           e->trust_gen != st->in.trust->generation;
+}
+
+/* Was name's analysis made with another trust store (and is being made again)? */
+static int
+trust_changed_since(struct status *st, const struct store_cert *cert)
+{
+    struct status_entry *e = entry_find(st, cert->name);
+
+    return e != NULL && e->trust_gen != st->in.trust->generation;
 }
 
 static void
 entry_store(struct status *st, const char *name, unsigned version, const char *fingerprint,
-            size_t trust_n, const struct analysis *a)
+            unsigned long trust_gen, const struct analysis *a)
 {
     struct status_entry *e = entry_find(st, name);
     size_t b = bucket_of(name);
@@ -187,7 +197,7 @@ entry_store(struct status *st, const char *name, unsigned version, const char *f
     }
     e->version = version;
     snprintf(e->fingerprint, sizeof(e->fingerprint), "%s", fingerprint);
-    e->trust_n = trust_n;
+    e->trust_gen = trust_gen;
     e->a = *a;
 }
 
@@ -219,7 +229,7 @@ struct analysis_job {
     struct status *st;
     struct store *store;
     struct trust_ctx *ctx;
-    size_t trust_n;
+    unsigned long trust_gen;
     int64_t now;
     struct analysis_item *items;
     size_t n;
@@ -360,7 +370,7 @@ analysis_after(uv_work_t *work, int status)
     for (size_t i = 0; i < job->n; i++) {
         if (status == 0)
             entry_store(st, job->items[i].name, job->items[i].version, job->items[i].fingerprint,
-                        job->trust_n, &job->items[i].a);
+                        job->trust_gen, &job->items[i].a);
         free(job->items[i].name);
     }
     free(job->items);
@@ -411,7 +421,7 @@ analysis_queue(struct status *st)
     job->store = st->in.store;
     job->now = (int64_t)time(NULL);
     job->ctx = trust_ctx_new(st->in.trust, st->env->config->trust_system_roots);
-    job->trust_n = st->in.trust->n;
+    job->trust_gen = st->in.trust->generation;
     if ((rc = uv_queue_work(st->env->loop, &job->work, analysis_run, analysis_after)) != 0) {
         log_warn("status: cannot queue the certificate checks: %s", uv_strerror(rc));
         goto fail;
@@ -582,12 +592,18 @@ status_evaluate(struct status *st, const struct store_cert *cert, int64_t now,
     }
     if (a != NULL && a->chain_complete == 0 &&
         (w = warning_add(ev, "chain_incomplete", STATUS_WARNING)) != NULL) {
+        /* A verdict of the trust store before a change is marked until the check against
+         * the new one (queued at once on EVENT_TRUST_CHANGED) is back. */
+        int checking = trust_changed_since(st, cert);
+
         snprintf(w->message, sizeof(w->message),
                  "%s: the stored chain is incomplete: it reaches neither a self-signed root nor "
-                 "a trust anchor; missing the issuer %s",
-                 cert->name, a->missing[0] ? a->missing : "(unknown)");
+                 "a trust anchor; missing the issuer %s%s",
+                 cert->name, a->missing[0] ? a->missing : "(unknown)",
+                 checking ? " (checking again: the trust store changed)" : "");
         data_str(w, "missing", a->missing);
         data_num(w, "chain_length", v->chain_len);
+        data_num(w, "checking", checking);
     }
     if (a != NULL && a->chain_first_expiry != 0 && a->chain_first_expiry <= now &&
         (w = warning_add(ev, "chain_expired_intermediate", STATUS_CRITICAL)) != NULL) {
@@ -987,17 +1003,23 @@ on_refresh(uv_timer_t *t)
  * Something the report shows changed (a store commit, the scheduler's
  * state, a deploy's result): a debounced rewrite of STATE/status.json and
  * the analysis of new versions.  A config reload: thresholds and the ring
- * size may have changed too.
+ * size may have changed too.  A trust store change: every chain is judged
+ * again at once (chain_incomplete says "checking again" until then).
  */
 static void
 on_event(void *arg, const struct event *ev)
 {
     struct status *st = arg;
 
-    if (ev->type == EVENT_CONFIG_RELOADED)
+    if (ev->type == EVENT_CONFIG_RELOADED) {
         status_reload(st);
-    else
+    } else if (ev->type == EVENT_TRUST_CHANGED) {
+        /* Chains are judged again at once, not after the debounce. */
+        analysis_queue(st);
+        schedule_write(st);
+    } else {
         schedule_write(st); /* nothing once stopping */
+    }
 }
 
 /* Lifecycle. */
@@ -1027,7 +1049,7 @@ status_new(const struct env *env, const struct status_inputs *in, struct status 
     if (events_subscribe(env->events,
                          EVENT_MASK(EVENT_CERT_CHANGED) | EVENT_MASK(EVENT_RENEW_STATE) |
                              EVENT_MASK(EVENT_DEPLOY_RESULT) | EVENT_MASK(EVENT_CONFIG_RELOADED) |
-                             EVENT_MASK(EVENT_STATUS_STALE),
+                             EVENT_MASK(EVENT_STATUS_STALE) | EVENT_MASK(EVENT_TRUST_CHANGED),
                          on_event, st) != 0) {
         free(st);
         return -E_NOMEM;

@@ -266,6 +266,7 @@ probe_result_free(struct probe_result *r)
     free(r->version);
     free(r->cipher);
     free(r->sni);
+    free(r->sent_missing);
     for (size_t i = 0; i < r->nsent; i++)
         pem_cert_info_free(&r->sent[i]);
     free(r->sent);
@@ -301,7 +302,7 @@ pack_str_or_nil(msgpack_packer *pk, const char *key, const char *v)
 void
 probe_pack_result(msgpack_packer *pk, const struct probe_result *r, int full)
 {
-    msgpack_pack_map(pk, 23 + (full ? 2 : 0));
+    msgpack_pack_map(pk, 25 + (full ? 2 : 0));
     proto_pack_kv_uint(pk, "index", r->index);
     proto_pack_kv_str(pk, "url", r->url);
     proto_pack_kv_str(pk, "host", r->host);
@@ -335,6 +336,11 @@ probe_pack_result(msgpack_packer *pk, const struct probe_result *r, int full)
     proto_pack_kv_uint(pk, "ms", r->ms);
     proto_pack_kv_int(pk, "checked", r->checked);
     proto_pack_kv_uint(pk, "chain_sent", r->chain_len);
+    if (r->sent_complete < 0)
+        proto_pack_kv_nil(pk, "server_chain_incomplete");
+    else
+        proto_pack_kv_bool(pk, "server_chain_incomplete", !r->sent_complete);
+    pack_str_or_nil(pk, "server_chain_missing", r->sent_missing);
     if (!full)
         return;
     proto_pack_str(pk, "sent_chain");
@@ -513,6 +519,33 @@ copy_sent_chain(struct probe *p)
     }
 }
 
+/*
+ * Judges the chain as the server sent it: every link between the leaf and
+ * the anchor must have come from the server (source given_source), or a
+ * client without the agent's trust store cannot build it.
+ */
+static void
+judge_sent_chain(struct probe_result *r, const char *given_source)
+{
+    const struct trust_report *t = &r->report;
+    size_t end = t->complete ? t->nlinks - 1 : t->nlinks;
+
+    r->sent_complete = -1;
+    for (size_t i = 1; i < end; i++) {
+        const char *source = t->links[i].source != NULL ? t->links[i].source : "";
+
+        if (strcmp(source, given_source) != 0) {
+            const struct cert_info *ci = &t->links[i].info;
+
+            r->sent_complete = 0;
+            r->sent_missing = strdup(ci->common_name[0] != '\0' ? ci->common_name : ci->subject);
+            return;
+        }
+    }
+    if (t->complete)
+        r->sent_complete = 1;
+}
+
 /* Fills the result from a completed handshake. */
 static void
 collect(struct probe *p)
@@ -542,9 +575,10 @@ collect(struct probe *p)
     vo.now = now;
     vo.given_source = "sent by the server";
     if (trust_verify(p->run->ctx, leaf, SSL_get_peer_cert_chain(p->ssl), &vo, &r->report,
-                     &cause) == 0)
+                     &cause) == 0) {
         r->have_report = 1;
-    else
+        judge_sent_chain(r, vo.given_source);
+    } else
         trust_report_free(&r->report);
     free(cause);
     if (r->nsent > 0) {
@@ -945,10 +979,17 @@ judge(struct probe *p)
                     version_words(min), p->timed_out ? "timed out" : "connection failed");
     for (size_t i = 0; r->have_report && i < r->report.nproblems; i++)
         add_warning(r, "%s: %s", label, r->report.problems[i]);
+    if (r->sent_complete == 0)
+        add_warning(r,
+                    "%s: server chain incomplete: sends %zu certificate%s; clients without '%s' "
+                    "cannot build a chain (the server must send its intermediates after its "
+                    "certificate)",
+                    label, r->chain_len, r->chain_len == 1 ? "" : "s",
+                    r->sent_missing != NULL ? r->sent_missing : "its issuer");
     if (r->have_cert && r->days_left >= 0 && r->days_left < PROBE_EXPIRY_WARN_DAYS)
         add_warning(r, "%s: the certificate expires in %lld days", label, (long long)r->days_left);
     r->policy_ok = p->negotiated >= min && r->nlegacy == 0;
-    r->ok = r->policy_ok && r->have_report && r->report.trusted;
+    r->ok = r->policy_ok && r->have_report && r->report.trusted && r->sent_complete != 0;
 }
 
 static void
@@ -1127,6 +1168,7 @@ probe_run_start(uv_loop_t *loop, struct trust_ctx *ctx, char *const *urls, size_
         p->run = run;
         p->res.index = i;
         p->res.legacy_checked = 0;
+        p->res.sent_complete = -1; /* judged after a handshake */
         if ((rc = probe_url_parse(urls[i], &p->url, cause)) != 0)
             goto fail;
         p->res.url = strdup(urls[i]);
@@ -1238,6 +1280,7 @@ result_copy(struct probe_result *d, const struct probe_result *s)
     d->version = dup_or_null(s->version);
     d->cipher = dup_or_null(s->cipher);
     d->sni = dup_or_null(s->sni);
+    d->sent_missing = dup_or_null(s->sent_missing);
     d->sent = NULL;
     d->nsent = 0;
     memset(&d->report, 0, sizeof(d->report));
@@ -1343,6 +1386,7 @@ sched_load_after(uv_work_t *w, int status)
             continue;
         }
         memset(&r, 0, sizeof(r));
+        r.sent_complete = -1;
         r.url = urls->items[i];
         r.host = (char *)"";
         r.error = cause;

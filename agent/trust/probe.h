@@ -71,7 +71,16 @@ struct probe_result {
     struct cert_info *sent; /* the chain as the server sent it, leaf first */
     size_t nsent;
     size_t chain_len; /* certificates the server sent */
-    int have_cert;    /* not_after and days_left are known */
+    /*
+     * The chain as sent, judged apart from the chain as completed: 1 when
+     * the server sent every certificate between its leaf and an anchor, 0
+     * when one came from elsewhere (the trust store, AIA): sent_missing
+     * names the first, which a client without it lacks.  -1: not judged
+     * (no handshake, or the chain reaches no anchor at all).
+     */
+    int sent_complete;
+    char *sent_missing;
+    int have_cert; /* not_after and days_left are known */
     struct trust_report report;
     int have_report;
     int64_t not_after;

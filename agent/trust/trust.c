@@ -87,6 +87,7 @@ trust_insert(struct trust *t, X509 *cert, int intermediate, char **cause)
     e.cert = cert;
     e.intermediate = intermediate;
     t->v[t->n++] = e;
+    t->generation++;
     return 0;
 }
 
@@ -98,6 +99,7 @@ trust_delete(struct trust *t, size_t i)
     entry_clear(&t->v[i]);
     memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof(t->v[0]));
     t->n--;
+    t->generation++;
 }
 
 long
@@ -875,10 +877,20 @@ trust_verify(struct trust_ctx *ctx, X509 *leaf, STACK_OF(X509) * given,
             r->complete = 1;
             break;
         }
+        if (ci->self_signed && r->nlinks == 1) {
+            /* trust add takes a self-signed leaf as an anchor for itself. */
+            rc = add_problem(r,
+                             "'%s' is self-signed and not trusted: to trust it, add it with "
+                             "'certctl trust add FILE' (FILE: this certificate, PEM or DER)",
+                             name_of(ci));
+            if (rc != 0)
+                goto out;
+            break;
+        }
         if (ci->self_signed) {
             rc = add_problem(r,
                              "the chain ends at '%s', a root that is not trusted (add it "
-                             "with 'certctl trust add')",
+                             "with 'certctl trust add FILE')",
                              name_of(ci));
             if (rc != 0)
                 goto out;

@@ -34,6 +34,9 @@ struct trust {
     struct trust_entry *v;
     size_t n, cap;
     int busy; /* a change is in progress */
+    /* Bumped by every insert and delete: what was checked against another one is stale
+     * (the count alone misses a removal followed by an addition). */
+    unsigned long generation;
     /* The last update of the system store, for trust show. */
     int64_t system_updated;
     char *system_result;

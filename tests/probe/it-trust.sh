@@ -33,9 +33,11 @@ has "is empty"
 run 0 ctl --json trust list
 json "j['count'] == 0 and j['entries'] == []"
 
-# A leaf is refused; an intermediate needs --intermediate; a root refuses it.
+# A leaf a CA issued is refused (its issuer is what to trust); an intermediate needs
+# --intermediate; a root refuses it.
 run 1 ctl trust add "$P/leaf.pem"
 has "is not a CA certificate"
+has "not self-signed: trust its issuer instead"
 has "E_BAD_INPUT"
 run 1 ctl trust add "$P/int.pem"
 has "is not a self-signed root"
@@ -62,9 +64,13 @@ check "root file is the certificate" \
     sh -c "openssl x509 -in '$STATE/trust/roots/$ROOT_ID.pem' -noout -fingerprint -sha256 | grep -q '$ROOT_FP'"
 check "root copy in the system dir" test -f "$T/sysdir/certagent-$(echo "$ROOT_ID" | cut -c1-16).crt"
 check "command ran with its argument after the copy" grep -q "run --fresh: certagent-" "$T/update-ca.log"
-run 1 ctl trust add "$P/root.pem"
-has "already in the trust store"
-has "E_EXISTS"
+# Adding it again succeeds and changes nothing (re-runnable provisioning): no new file, no
+# command run (the count below), "already trusted", in JSON too.
+run 0 ctl trust add "$P/root.pem"
+has "already trusted: O=certagent tests,CN=Certagent Test Root"
+lacks "added"
+run 0 ctl --json trust add "$P/root.pem"
+json "j['added'] == [] and j['skipped'] == ['O=certagent tests,CN=Certagent Test Root'] and not j['system']['changed']"
 
 # Intermediate: kept for chain building, not in the system store.
 run 0 ctl --json trust add --intermediate "$P/int.pem"
@@ -91,11 +97,16 @@ has "at least 8 hex digits"
 run 1 ctl trust show ZZZZZZZZZZ
 has "is not a SHA-256 fingerprint"
 
-# Survives a restart.
+# Survives a restart; adding again after it is still "already trusted".
 stop_agent
 start_agent
 run 0 ctl --json trust list
 json "j['count'] == 2"
+run 0 ctl trust add "$P/root.pem"
+has "already trusted: O=certagent tests,CN=Certagent Test Root"
+run 0 ctl trust add --intermediate "$P/int.pem"
+has "already trusted: O=certagent tests,CN=Certagent Test Intermediate"
+check "the command did not run for them" test "$(wc -l <"$T/update-ca.log")" -eq 1
 
 # verify: the stored intermediate completes the chain.
 run 0 ctl verify --cert "$P/leaf.pem" --host localhost
@@ -222,6 +233,61 @@ wait_line "$LOG" "configuration reloaded"
 run 0 ctl trust remove "$ROOT_ID"
 has "cannot run $T/no-such-command"
 run 0 ctl ping
+stop_agent
+
+# A fresh store without a system store for the rest.
+rm -rf "$STATE/trust"
+echo '{"trust_system_roots": false}' >"$CONFIG"
+start_agent
+
+# verify of a self-signed certificate says how to trust it, and following the advice works:
+# trust add takes a self-signed leaf as an explicit anchor for itself (a browser's exception).
+run 0 ctl selfsigned selfie --dns selfie.test
+run 4 ctl verify selfie --host selfie.test
+has "'selfie.test' is self-signed and not trusted: to trust it, add it with 'certctl trust add FILE'"
+run 0 ctl export selfie --format pem --no-key --out "$T/selfie.pem"
+run 1 ctl trust add --intermediate "$T/selfie.pem"
+has "is a self-signed certificate: add it without --intermediate"
+run 0 ctl trust add "$T/selfie.pem"
+has "added leaf CN=selfie.test"
+has "'CN=selfie.test' is a self-signed certificate, not a CA: it is trusted as an explicit anchor for itself only"
+run 0 ctl verify selfie --host selfie.test
+has "result:      trusted"
+run 0 ctl --json trust list
+json "[e['kind'] for e in j['entries']] == ['leaf']"
+# It vouches for itself only: a certificate it signed is not trusted.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/child.key" \
+    -subj "/CN=child.test" -out "$T/child.csr" 2>/dev/null
+ctl export selfie --format pem --out "$T/selfie-key.pem" >/dev/null
+openssl x509 -req -in "$T/child.csr" -CA "$T/selfie.pem" -CAkey "$T/selfie-key.pem" \
+    -CAcreateserial -days 30 -out "$T/child.pem" 2>/dev/null || fail "child certificate"
+run 4 ctl verify --cert "$T/child.pem"
+has "NOT TRUSTED"
+
+# A trust store change is checked again at once: status never shows the verdict of the old
+# store as current.  bare's stored chain lacks the intermediate.
+status_until() { # PYTHON-EXPR on the --json status, polled until true
+    for _ in $(seq 300); do
+        ctl --json status >"$T/status.json" 2>/dev/null
+        python3 -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if ($1) else 1)" \
+            "$T/status.json" && return 0
+        sleep 0.05
+    done
+    fail "status never had: $1"
+}
+incomplete="[w for c in j['certificates'] if c['name'] == 'bare' for w in c['warnings'] if w['code'] == 'chain_incomplete']"
+run 0 ctl trust add "$P/root.pem"
+run 0 ctl import bare --cert "$P/leaf.pem" --key "$P/leaf.key"
+status_until "j['certs_unchecked'] == 0 and $incomplete"
+run 0 ctl trust add --intermediate "$P/int.pem"
+run 0 ctl status
+check "no unmarked stale chain_incomplete after trust add" \
+    bash -c '! grep "stored chain is incomplete" "$1" | grep -v "(checking again: the trust store changed)"' _ "$T/.out"
+run 0 ctl --json status
+json "all(w['checking'] == 1 for w in $incomplete)"
+status_until "j['certs_unchecked'] == 0 and not $incomplete"
+run 0 ctl status
+lacks "stored chain is incomplete"
 stop_agent
 
 finish

@@ -1,6 +1,7 @@
 #!/bin/bash
 # certctl probe against real openssl s_server instances on loopback: TLS 1.0/1.1
-# only, TLS 1.3 only, TLS 1.2 under a 1.3 policy, an incomplete chain, an
+# only, TLS 1.3 only, TLS 1.2 under a 1.3 policy, an incomplete chain (also when
+# the trust store completes it: the chain as sent is judged apart), an
 # expired intermediate, a wrong host name (and SNI choosing the right one),
 # OCSP stapling, a server that never answers, a refused port, and bad URLs.
 . "$(dirname "$0")/../integration/lib.sh" "$@"
@@ -45,11 +46,12 @@ has "trusted"
 has "SNI:        localhost"
 has "OCSP:       stapled"
 has "chain as sent (2)"
+has "2 complete"
 has "1 probed, 1 ok, 0 with problems (policy: TLS 1.2 or newer)"
 lacks "warnings:"
 run 0 ctl --json probe "https://localhost:$MODERN"
 json "j['count'] == 1 and j['ok'] == 1 and j['min_tls'] == '1.2'"
-json "(r := j['results'][0]) and r['ok'] and r['version'] == 'TLSv1.3' and r['trusted'] and r['host_match'] and r['ocsp_stapled'] and r['policy_ok'] and r['legacy_checked'] and r['legacy_accepted'] == [] and r['sni'] == 'localhost' and r['chain_sent'] == 2 and r['days_left'] > 800 and r['error'] is None"
+json "(r := j['results'][0]) and r['ok'] and r['version'] == 'TLSv1.3' and r['trusted'] and r['host_match'] and r['ocsp_stapled'] and r['policy_ok'] and r['legacy_checked'] and r['legacy_accepted'] == [] and r['sni'] == 'localhost' and r['chain_sent'] == 2 and r['server_chain_incomplete'] == False and r['server_chain_missing'] is None and r['days_left'] > 800 and r['error'] is None"
 json "(r := j['results'][0]) and [c['subject'] for c in r['sent_chain']] == ['CN=localhost', 'O=certagent tests,CN=Certagent Test Intermediate'] and r['verify']['chain'][1]['source'] == 'sent by the server' and r['verify']['chain'][2]['source'] == 'trust store (anchor)'"
 
 # TLS 1.0/1.1 only: tried at security level 0 and flagged.
@@ -81,18 +83,33 @@ run 4 ctl probe "tls://localhost:$INCOMPLETE"
 has "incomplete"
 has "tls://localhost:$INCOMPLETE: chain incomplete: missing Certagent Test Intermediate"
 run 4 ctl --json probe "tls://localhost:$INCOMPLETE"
-json "(r := j['results'][0]) and not r['trusted'] and r['missing'] == 'Certagent Test Intermediate' and r['chain_sent'] == 1"
+json "(r := j['results'][0]) and not r['trusted'] and r['missing'] == 'Certagent Test Intermediate' and r['chain_sent'] == 1 and r['server_chain_incomplete'] is None"
 run 4 ctl probe "tls://localhost:$EXPIRED"
 has "'Certagent Expired Intermediate' expired on 2021-01-01 00:00 UTC"
 
-# Wrong host name without SNI; with SNI the server picks the right certificate
-# (s_server sends no chain with -cert2: the trust store's intermediate completes it).
+# The trust store now holds the intermediate: the chain is trusted, but the server still
+# sends only its leaf, which breaks every client without the intermediate: the chain as
+# sent is judged apart from the chain as completed, whatever the agent's store holds.
 run 0 ctl trust add --intermediate "$P/int.pem"
+run 4 ctl probe "tls://localhost:$INCOMPLETE"
+has "1 INCOMPLETE"
+has "tls://localhost:$INCOMPLETE: server chain incomplete: sends 1 certificate; clients without 'Certagent Test Intermediate' cannot build a chain"
+has "chain as sent (1): INCOMPLETE, clients without 'Certagent Test Intermediate' cannot build a chain"
+has "1 probed, 0 ok, 1 with problems"
+run 4 ctl --json probe "tls://localhost:$INCOMPLETE"
+json "(r := j['results'][0]) and r['trusted'] and not r['ok'] and r['chain_sent'] == 1 and r['server_chain_incomplete'] and r['server_chain_missing'] == 'Certagent Test Intermediate' and r['verify']['chain'][1]['source'] == 'trust store'"
+# The same server sending leaf and intermediate is complete, with the intermediate in the store.
+run 0 ctl --json probe "tls://localhost:$MODERN"
+json "(r := j['results'][0]) and r['ok'] and r['server_chain_incomplete'] == False"
+
+# Wrong host name without SNI; with SNI the server picks the right certificate
+# (s_server sends no chain with -cert2: the trust store's intermediate completes it, and the
+# chain as sent is incomplete).
 run 4 ctl probe "tls://127.0.0.1:$SNI"
 has "MISMATCH"
 has "'wrong.example' is not valid for the host name 127.0.0.1"
-run 0 ctl --json probe "tls://localhost:$SNI"
-json "(r := j['results'][0]) and r['ok'] and r['host_match'] and r['sni'] == 'localhost' and r['verify']['chain'][1]['source'] == 'trust store'"
+run 4 ctl --json probe "tls://localhost:$SNI"
+json "(r := j['results'][0]) and r['trusted'] and r['host_match'] and r['sni'] == 'localhost' and r['verify']['chain'][1]['source'] == 'trust store' and r['server_chain_incomplete'] and not r['ok']"
 
 # Failures say what happened.
 run 4 ctl --json probe --timeout 1 "tls://127.0.0.1:$HANG"
@@ -119,7 +136,8 @@ run 2 ctl probe
 has "give at least one URL"
 
 # Many at once, in the order given, a few connections at a time, with progress on a
-# terminal (the incomplete chain is now completed by the trust store's intermediate).
+# terminal (the incomplete chain is now completed by the trust store's intermediate, and
+# still counts as a problem: the server does not send it).
 urls=""
 for _ in $(seq 10); do
     urls="$urls tls://localhost:$MODERN tls://127.0.0.1:$OLDP tls://localhost:$INCOMPLETE"
@@ -127,7 +145,7 @@ done
 printf '# a comment\n\ntls://localhost:%s\n' "$TLS13" >"$T/urls.txt"
 # shellcheck disable=SC2086
 run 4 ctl --json probe --concurrency 4 --urls-from "$T/urls.txt" $urls
-json "j['count'] == 31 and j['ok'] == 21 and j['failed'] == 10 and [r['index'] for r in j['results']] == list(range(31)) and j['results'][30]['url'] == 'tls://localhost:$TLS13' and j['results'][1]['legacy_accepted'] == ['TLSv1.1', 'TLSv1.0']"
+json "j['count'] == 31 and j['ok'] == 11 and j['failed'] == 20 and [r['server_chain_incomplete'] for r in j['results'][2:30:3]] == [True] * 10 and [r['index'] for r in j['results']] == list(range(31)) and j['results'][30]['url'] == 'tls://localhost:$TLS13' and j['results'][1]['legacy_accepted'] == ['TLSv1.1', 'TLSv1.0']"
 run 4 script -qec "'$CTL' --socket '$SOCK' probe tls://localhost:$MODERN tls://127.0.0.1:$OLDP tls://localhost:$TLS13" /dev/null
 has "certctl: tls://localhost:$MODERN: TLSv1.3, ok"
 has "(3/3)"
