@@ -404,6 +404,7 @@ cmd_export(struct ctl *ctl, int argc, char **argv)
         /* Never through a planted link, nor into a directory another user controls. */
         if (fsutil_write_safe(a.out, 0, data, len, has_key ? 0600 : 0644, &cause) != 0) {
             fprintf(stderr, "certctl export: %s\n", cause);
+            output_error(err_name(-E_IO), cause != NULL ? cause : "cannot write", a.out, NULL);
             rc = EXIT_AGENT_ERROR;
             goto out;
         }
@@ -543,7 +544,7 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
            jbool(r.result, "has_key") ? jstr(r.result, "key") : "(no private key in the store)");
     printf("signature:    %s\n", jstr(r.result, "signature"));
     printf("SHA-256:      %s\n", jstr(r.result, "fingerprint"));
-    printf("files:        %s/%s/\n", jstr(r.result, "live_dir"), jstr(r.result, "name"));
+    printf("files:        %s/\n", jstr(r.result, "live_dir"));
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r.result, "windows_store"))
     {
         if (cJSON_IsString(it))
