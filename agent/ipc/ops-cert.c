@@ -266,7 +266,7 @@ change_done(struct job *job)
     } else {
         err_set(&line, "%s of '%s' failed: %s", proto_op_name(job->op), cj->name,
                 job->cause != NULL ? job->cause : err_message(job->rc));
-        log_change(cj, line != NULL ? line : "a change failed");
+        ops_log_failure(cj->job.client, job->rc, line != NULL ? line : "a change failed");
         free(line);
     }
     if (cj->notify != NULL)

@@ -153,6 +153,15 @@ run 1 ctl remove nothing-here
 has "E_NOT_FOUND"
 run 1 ctl show '../etc'
 has "E_BAD_INPUT"
+# Refusals of bad input are logged at info with who asked, not at warn (the client was told).
+run 1 ctl remove nothing-here
+run 1 ctl import mismatch --cert "$DATA/leaf.pem" --key "$DATA/other.key"
+run 0 ctl logs --level info
+has "remove of 'nothing-here' failed: no certificate named 'nothing-here' [E_NOT_FOUND]"
+has "import of 'mismatch' failed: private key does not match the certificate [E_BAD_INPUT]"
+run 0 ctl logs --level warn
+lacks "of 'nothing-here' failed"
+lacks "of 'mismatch' failed"
 
 # --json with the agent up: one object for every command, whether it works or not.
 run 0 ctl selfsigned web --dns web.example --days 45
