@@ -380,6 +380,7 @@ cmd_export(struct ctl *ctl, int argc, char **argv)
         /* proto_to_json gave base64 text: decode it back. */
         if (!cJSON_IsString(d)) {
             fprintf(stderr, "certctl export: the agent sent no data\n");
+            output_error(err_name(-E_PROTO), "the agent sent no data", NULL, NULL);
             rc = EXIT_AGENT_ERROR;
             goto out;
         }
@@ -391,6 +392,7 @@ cmd_export(struct ctl *ctl, int argc, char **argv)
         n = EVP_DecodeBlock(data, (const unsigned char *)d->valuestring, (int)len);
         if (n < 0) {
             fprintf(stderr, "certctl export: the agent sent bad data\n");
+            output_error(err_name(-E_PROTO), "the agent sent bad data", NULL, NULL);
             rc = EXIT_AGENT_ERROR;
             goto out;
         }
