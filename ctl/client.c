@@ -147,9 +147,10 @@ render_progress(struct client *c, const msgpack_object *m)
 
         if (j != NULL) {
             cJSON_DeleteItemFromObject(j, "id");
+            /* On stderr: stdout holds the run's one JSON object (the result). */
             if ((s = cJSON_PrintUnformatted(j)) != NULL) {
-                printf("%s\n", s);
-                fflush(stdout);
+                fprintf(stderr, "%s\n", s);
+                fflush(stderr);
             }
             free(s);
             cJSON_Delete(j);

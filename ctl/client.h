@@ -20,7 +20,7 @@ struct client {
     int eof;
     int io_error;
     int show_progress; /* render progress events on stderr */
-    int json_progress; /* print progress events as JSON lines on stdout */
+    int json_progress; /* print progress events as JSON lines on stderr */
     char *agent_version;
     /* When set, streamed items go to on_items as they arrive instead of reply->items. */
     void (*on_items)(void *arg, const cJSON *items);

@@ -104,7 +104,7 @@ parse(const char *cmd, int argc, char **argv, int first, const char *allowed, si
     return 0;
 }
 
-/* Progress on stderr for a person; with --json, one JSON line per event on stdout. */
+/* Progress on stderr for a person; with --json, one JSON line per event on stderr. */
 static void
 prepare_progress(struct ctl *ctl)
 {
@@ -182,7 +182,7 @@ cmd_request(struct ctl *ctl, int argc, char **argv)
         proto_pack_kv_str(&w.pk, "email", o.email);
     if ((rc = ctl_call(ctl, &w, &r)) == 0) {
         if (ctl->json)
-            output_json_line(r.result);
+            output_json(r.result);
         else
             print_issued(&r, "issued");
     }
@@ -213,7 +213,7 @@ cmd_renew(struct ctl *ctl, int argc, char **argv)
     proto_pack_kv_bool(&w.pk, "force", o.force);
     if ((rc = ctl_call(ctl, &w, &r)) == 0) {
         if (ctl->json) {
-            output_json_line(r.result);
+            output_json(r.result);
         } else if (!o.all) {
             print_issued(&r, "renewed");
         } else {

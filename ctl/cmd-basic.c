@@ -135,8 +135,7 @@ cmd_list(struct ctl *ctl, int argc, char **argv)
         if (ctl->json)
             json_with_items(r.result, &r.items);
         else if (jint(r.result, "count") == 0)
-            printf("The store is empty. Add a certificate with 'certctl selfsigned' or "
-                   "'certctl import'.\n");
+            printf("%s\n", CMD_EMPTY_STORE_HINT);
         else
             print_cert_table(r.items);
     }

@@ -380,6 +380,7 @@ cmd_export(struct ctl *ctl, int argc, char **argv)
         /* proto_to_json gave base64 text: decode it back. */
         if (!cJSON_IsString(d)) {
             fprintf(stderr, "certctl export: the agent sent no data\n");
+            output_error(err_name(-E_PROTO), "the agent sent no data", NULL, NULL);
             rc = EXIT_AGENT_ERROR;
             goto out;
         }
@@ -391,6 +392,7 @@ cmd_export(struct ctl *ctl, int argc, char **argv)
         n = EVP_DecodeBlock(data, (const unsigned char *)d->valuestring, (int)len);
         if (n < 0) {
             fprintf(stderr, "certctl export: the agent sent bad data\n");
+            output_error(err_name(-E_PROTO), "the agent sent bad data", NULL, NULL);
             rc = EXIT_AGENT_ERROR;
             goto out;
         }
@@ -404,6 +406,7 @@ cmd_export(struct ctl *ctl, int argc, char **argv)
         /* Never through a planted link, nor into a directory another user controls. */
         if (fsutil_write_safe(a.out, 0, data, len, has_key ? 0600 : 0644, &cause) != 0) {
             fprintf(stderr, "certctl export: %s\n", cause);
+            output_error(err_name(-E_IO), cause != NULL ? cause : "cannot write", a.out, NULL);
             rc = EXIT_AGENT_ERROR;
             goto out;
         }
@@ -543,7 +546,7 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
            jbool(r.result, "has_key") ? jstr(r.result, "key") : "(no private key in the store)");
     printf("signature:    %s\n", jstr(r.result, "signature"));
     printf("SHA-256:      %s\n", jstr(r.result, "fingerprint"));
-    printf("files:        %s/%s/\n", jstr(r.result, "live_dir"), jstr(r.result, "name"));
+    printf("files:        %s/\n", jstr(r.result, "live_dir"));
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r.result, "windows_store"))
     {
         if (cJSON_IsString(it))

@@ -464,8 +464,11 @@ cmd_import_certbot(struct ctl *ctl, const char *dir, int deploy)
         return EXIT_AGENT_ERROR;
     }
     if ((n = uv_fs_scandir(NULL, &req, renewal, 0, NULL)) < 0) {
-        fprintf(stderr, "certctl import: no certbot lineages in %s: %s\n", renewal,
-                uv_strerror(n));
+        char msg[1024];
+
+        snprintf(msg, sizeof(msg), "no certbot lineages in %s: %s", renewal, uv_strerror(n));
+        fprintf(stderr, "certctl import: %s\n", msg);
+        output_error("E_NOT_FOUND", msg, renewal, NULL);
         free(renewal);
         cJSON_Delete(all);
         return EXIT_USAGE;

@@ -5,6 +5,7 @@
  * usual exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the agent
  * cannot be reached or answered with an error), with one line of text.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,19 +172,47 @@ print_warnings(const cJSON *items)
     each_warning_worst_first(items, print_warning_line, &lines);
 }
 
-/* One sentence of the Nagios line, at most three; *arg counts them. */
-static int
-print_check_sentence(const cJSON *w, void *arg)
-{
-    int *shown = arg;
+/* The Nagios line, built in a bounded buffer (cut when too long). */
+struct check_line {
+    char text[2048];
+    size_t used;
+    int shown; /* sentences on the line */
+};
 
-    printf("%s %s", *shown ? ";" : "", jstr(w, "message"));
-    return ++*shown >= 3;
+static void check_add(struct check_line *l, const char *fmt, ...) ERR_PRINTF(2, 3);
+
+static void
+check_add(struct check_line *l, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (l->used >= sizeof(l->text) - 1)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(l->text + l->used, sizeof(l->text) - l->used, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    l->used += (size_t)n < sizeof(l->text) - l->used ? (size_t)n : sizeof(l->text) - 1 - l->used;
 }
 
-/* The Nagios line: "CERTAGENT WARNING - 1 warning: www expires in 5 days ...". */
+/* One sentence of the Nagios line, at most three. */
 static int
-print_check(const cJSON *result, const cJSON *items)
+check_sentence(const cJSON *w, void *arg)
+{
+    struct check_line *l = arg;
+
+    check_add(l, "%s %s", l->shown ? ";" : "", jstr(w, "message"));
+    return ++l->shown >= 3;
+}
+
+/*
+ * The Nagios line: "CERTAGENT WARNING - 1 warning: www expires in 5 days ...";
+ * returns the plugin exit code.
+ */
+static int
+check_build(const cJSON *result, const cJSON *items, struct check_line *l)
 {
     const char *health = jstr(result, "health");
     int code = strcmp(health, "critical") == 0  ? CHECK_CRITICAL
@@ -192,19 +221,20 @@ print_check(const cJSON *result, const cJSON *items)
                                                 : CHECK_UNKNOWN;
     char level[16];
     int64_t n = jint(result, "warnings_count");
-    int shown = 0;
 
+    memset(l, 0, sizeof(*l));
     upper(code == CHECK_UNKNOWN ? "unknown" : health, level, sizeof(level));
-    printf("CERTAGENT %s - %lld certificate%s", level, (long long)jint(result, "count"),
-           jint(result, "count") == 1 ? "" : "s");
+    check_add(l, "CERTAGENT %s - %lld certificate%s", level, (long long)jint(result, "count"),
+              jint(result, "count") == 1 ? "" : "s");
     if (n > 0)
-        printf(", %lld warning%s:", (long long)n, n == 1 ? "" : "s");
+        check_add(l, ", %lld warning%s:", (long long)n, n == 1 ? "" : "s");
     /* The worst first, at most three sentences on the line. */
-    each_warning_worst_first(items, print_check_sentence, &shown);
-    if (n > shown)
-        printf("; and %lld more", (long long)(n - shown));
-    printf(" | certificates=%lld critical=%lld warning=%lld\n", (long long)jint(result, "count"),
-           (long long)jint(result, "certs_critical"), (long long)jint(result, "certs_warning"));
+    each_warning_worst_first(items, check_sentence, l);
+    if (n > l->shown)
+        check_add(l, "; and %lld more", (long long)(n - l->shown));
+    check_add(l, " | certificates=%lld critical=%lld warning=%lld",
+              (long long)jint(result, "count"), (long long)jint(result, "certs_critical"),
+              (long long)jint(result, "certs_warning"));
     return code;
 }
 
@@ -213,6 +243,7 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 {
     struct proto_writer w;
     struct reply r;
+    struct check_line line;
     char uptime[64], health[16];
     int rc, check = 0;
 
@@ -222,27 +253,38 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
         else if (strcmp(argv[i], "--json") != 0)
             return cmd_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
     }
+    /* With --json the error object (exit 3 all the same) replaces the UNKNOWN line. */
     if ((rc = ctl_connect(ctl)) != 0) {
-        if (check)
+        if (check && !ctl->json)
             printf("CERTAGENT UNKNOWN - the agent cannot be reached\n");
         return check ? CHECK_UNKNOWN : rc;
     }
     client_request_begin(&ctl->client, &w, PROTO_OP_STATUS, 0);
     if ((rc = ctl_call(ctl, &w, &r)) != 0) {
-        if (check)
+        if (check && !ctl->json)
             printf("CERTAGENT UNKNOWN - the agent did not give its status\n");
         reply_free(&r);
         return check ? CHECK_UNKNOWN : rc;
     }
-    if (check) {
-        rc = print_check(r.result, r.items);
-        goto out;
-    }
+    if (check)
+        rc = check_build(r.result, r.items, &line);
     if (ctl->json) {
+        /* --check --json: the whole report, the line and its exit code in "check". */
+        if (check) {
+            cJSON *c = cJSON_CreateObject();
+
+            cJSON_AddStringToObject(c, "line", line.text);
+            cJSON_AddNumberToObject(c, "exit_code", rc);
+            cJSON_AddItemToObject(r.result, "check", c);
+        }
         cJSON_AddItemToObject(r.result, "certificates",
                               r.items != NULL ? r.items : cJSON_CreateArray());
         r.items = NULL;
         output_json(r.result);
+        goto out;
+    }
+    if (check) {
+        printf("%s\n", line.text);
         goto out;
     }
     format_uptime(jint(r.result, "uptime_seconds"), uptime, sizeof(uptime));
@@ -254,13 +296,16 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
     printf("certificates: %lld", (long long)jint(r.result, "count"));
     if (jint(r.result, "expired") > 0)
         printf(", %lld EXPIRED", (long long)jint(r.result, "expired"));
-    if (jint(r.result, "expiring_30d") > 0)
-        printf(", %lld expiring within 30 days", (long long)jint(r.result, "expiring_30d"));
+    if (jint(r.result, "expiring") > 0)
+        printf(", %lld expiring within %lld days (warn_days)",
+               (long long)jint(r.result, "expiring"), (long long)jint(r.result, "warn_days"));
     if (jint(r.result, "count") > 0)
         printf(" (%lld ok, %lld warning, %lld critical)", (long long)jint(r.result, "certs_ok"),
                (long long)jint(r.result, "certs_warning"),
                (long long)jint(r.result, "certs_critical"));
     printf("\n");
+    if (jint(r.result, "count") == 0)
+        printf("\n%s\n", CMD_EMPTY_STORE_HINT);
     if (jint(r.result, "count") > 0) {
         printf("\n");
         print_dashboard(r.items);
@@ -272,23 +317,61 @@ out:
     return rc;
 }
 
-/* metrics: the text arrives in chunks; print each as it comes. */
+/* metrics: the text arrives in chunks; print each as it comes (with --json: keep it). */
+struct metrics_out {
+    int json;
+    cJSON *chunks; /* --json: the chunks, joined at the end */
+};
+
 static void
 print_chunks(void *arg, const cJSON *items)
 {
+    struct metrics_out *m = arg;
     const cJSON *it;
 
-    (void)arg;
     cJSON_ArrayForEach(it, items)
     {
-        if (cJSON_IsString(it))
+        if (!cJSON_IsString(it))
+            continue;
+        if (m->json)
+            cJSON_AddItemToArray(m->chunks, cJSON_CreateString(it->valuestring));
+        else
             fputs(it->valuestring, stdout);
     }
+}
+
+/* --json: {"format": "prometheus", "text": the whole text}. */
+static void
+print_metrics_json(const cJSON *chunks)
+{
+    const cJSON *it;
+    size_t len = 0, used = 0;
+    char *text;
+    cJSON *o;
+
+    cJSON_ArrayForEach(it, chunks) len += strlen(it->valuestring);
+    if ((text = malloc(len + 1)) == NULL)
+        return;
+    cJSON_ArrayForEach(it, chunks)
+    {
+        size_t n = strlen(it->valuestring);
+
+        memcpy(text + used, it->valuestring, n);
+        used += n;
+    }
+    text[used] = '\0';
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "format", "prometheus");
+    cJSON_AddStringToObject(o, "text", text);
+    output_json(o);
+    cJSON_Delete(o);
+    free(text);
 }
 
 int
 cmd_metrics(struct ctl *ctl, int argc, char **argv)
 {
+    struct metrics_out m = {ctl->json, NULL};
     struct proto_writer w;
     struct reply r;
     int rc;
@@ -299,25 +382,41 @@ cmd_metrics(struct ctl *ctl, int argc, char **argv)
     }
     if ((rc = ctl_connect(ctl)) != 0)
         return rc;
+    if (m.json && (m.chunks = cJSON_CreateArray()) == NULL)
+        return EXIT_AGENT_ERROR;
     ctl->client.on_items = print_chunks;
+    ctl->client.on_items_arg = &m;
     client_request_begin(&ctl->client, &w, PROTO_OP_METRICS, 0);
     rc = ctl_call(ctl, &w, &r);
     ctl->client.on_items = NULL;
+    if (rc == 0 && m.json)
+        print_metrics_json(m.chunks);
+    cJSON_Delete(m.chunks);
     fflush(stdout);
     reply_free(&r);
     return rc;
 }
 
-/* logs: one line per log line, or one JSON object per line with --json. */
+/*
+ * logs: one line per log line; with --json the lines in one object, or with
+ * --follow one JSON object per line (a stream that does not end).
+ */
+struct logs_out {
+    int json, follow;
+    cJSON *lines; /* --json without --follow */
+};
+
 static void
 print_lines(void *arg, const cJSON *items)
 {
-    const struct ctl *ctl = arg;
+    struct logs_out *l = arg;
     const cJSON *it;
 
     cJSON_ArrayForEach(it, items)
     {
-        if (ctl->json) {
+        if (l->json && !l->follow) {
+            cJSON_AddItemToArray(l->lines, cJSON_Duplicate(it, 1));
+        } else if (l->json) {
             output_json_line(it);
         } else {
             char stamp[40];
@@ -333,6 +432,7 @@ int
 cmd_logs(struct ctl *ctl, int argc, char **argv)
 {
     const char *name = NULL, *level = NULL, *lines = NULL;
+    struct logs_out out = {0, 0, NULL};
     struct proto_writer w;
     struct reply r;
     int follow = 0, rc, m;
@@ -365,8 +465,12 @@ cmd_logs(struct ctl *ctl, int argc, char **argv)
                                level);
     if ((rc = ctl_connect(ctl)) != 0)
         return rc;
+    out.json = ctl->json;
+    out.follow = follow;
+    if (out.json && !follow && (out.lines = cJSON_CreateArray()) == NULL)
+        return EXIT_AGENT_ERROR;
     ctl->client.on_items = print_lines;
-    ctl->client.on_items_arg = ctl;
+    ctl->client.on_items_arg = &out;
     client_request_begin(&ctl->client, &w, PROTO_OP_LOGS,
                          (size_t)(follow + (name != NULL) + (level != NULL) + (lines != NULL)));
     if (follow)
@@ -379,6 +483,15 @@ cmd_logs(struct ctl *ctl, int argc, char **argv)
         proto_pack_kv_uint(&w.pk, "lines", (uint64_t)n);
     rc = ctl_call(ctl, &w, &r);
     ctl->client.on_items = NULL;
+    if (rc == 0 && out.lines != NULL) {
+        cJSON *o = cJSON_CreateObject();
+
+        cJSON_AddItemToObject(o, "lines", out.lines);
+        out.lines = NULL;
+        output_json(o);
+        cJSON_Delete(o);
+    }
+    cJSON_Delete(out.lines);
     reply_free(&r);
     return rc;
 }

@@ -162,6 +162,10 @@ const struct cmd cmd_table[] = {
      "  --level L          error, warn, info or debug: that level and more severe\n"
      "  --json             one JSON object per line: {seq, time, level, text}\n",
      cmd_logs},
+    {"help", "[COMMAND]", "the list of commands, or one command's usage and options",
+     "  COMMAND            the command to explain (also: certctl COMMAND --help)\n"
+     "  --json             {usage, commands: [{name, usage, summary, options}]}\n",
+     cmd_help},
 };
 const size_t cmd_count = sizeof(cmd_table) / sizeof(cmd_table[0]);
 
@@ -175,31 +179,124 @@ cmd_find(const char *name)
     return NULL;
 }
 
+/* One command's entry in help's JSON. */
+static cJSON *
+cmd_json(const struct cmd *cmd)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "name", cmd->name);
+    cJSON_AddStringToObject(o, "usage", cmd->usage);
+    cJSON_AddStringToObject(o, "summary", cmd->summary);
+    cJSON_AddStringToObject(o, "options", cmd->help);
+    return o;
+}
+
+/* help's JSON: {"usage", "commands": [...]} of one command or of all (cmd NULL). */
+static void
+print_help_json(const struct cmd *cmd)
+{
+    cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+
+    cJSON_AddStringToObject(o, "usage", "certctl [--socket PATH] [--json] COMMAND [ARGS...]");
+    for (size_t i = 0; i < cmd_count; i++) {
+        if (cmd == NULL || cmd == &cmd_table[i])
+            cJSON_AddItemToArray(arr, cmd_json(&cmd_table[i]));
+    }
+    cJSON_AddItemToObject(o, "commands", arr);
+    output_json(o);
+    cJSON_Delete(o);
+}
+
 int
 cmd_usage(const struct cmd *cmd, int err)
 {
     FILE *f = err ? stderr : stdout;
 
+    if (!err && output_json_mode_on()) {
+        print_help_json(cmd);
+        return 0;
+    }
     fprintf(f, "usage: certctl [--socket PATH] [--json] %s %s\n", cmd->name, cmd->usage);
     fprintf(f, "%s\n", cmd->summary);
     if (cmd->help[0] != '\0')
         fprintf(f, "\n%s", cmd->help);
+    if (err) {
+        char usage[512];
+
+        snprintf(usage, sizeof(usage), "certctl %s %s", cmd->name, cmd->usage);
+        output_error("E_USAGE", "wrong arguments; see the usage", usage, NULL);
+    }
     return err ? EXIT_USAGE : 0;
+}
+
+void
+cmd_usage_all(FILE *f)
+{
+    if (f == stdout && output_json_mode_on()) {
+        print_help_json(NULL);
+        return;
+    }
+    fprintf(f, "usage: certctl [--socket PATH] [--json] COMMAND [ARGS...]\n"
+               "       certctl help [COMMAND] | --version\n\n"
+               "Commands:\n");
+    for (size_t i = 0; i < cmd_count; i++)
+        fprintf(f, "  %-11s %s\n", cmd_table[i].name, cmd_table[i].summary);
+    fprintf(
+        f,
+        "\nOptions:\n"
+        "  --socket PATH  the agent's socket (also CERTAGENT_SOCKET)\n"
+        "  --json         machine-readable output: one JSON object on stdout, errors\n"
+        "                 included ({\"ok\": false, \"error\": {...}}; fields in certctl(1))\n\n"
+        "Rights (each includes those above it; a command without its right: E_DENIED):\n"
+        "  read     anyone who can connect: status, list, show, version, ping\n"
+        "  operate  root, the agent's user, the socket's group, operate_group:\n"
+        "           probe, verify, logs, metrics, trust list|show, ca list, account show\n"
+        "  change   root, the agent's user, the socket's group: every other command\n\n"
+        "Exit codes: 0 ok, 1 the agent reported an error, 2 usage error,\n"
+        "3 the agent is not reachable, 4 verify or probe found a problem.\n"
+        "'certctl help COMMAND' shows a command's "
+        "options.\n"
+        "Documentation: certctl(1), and the guides in /usr/share/doc/certagent/.\n");
+}
+
+int
+cmd_help(struct ctl *ctl, int argc, char **argv)
+{
+    const struct cmd *cmd = NULL;
+    int i;
+
+    (void)ctl;
+    for (i = 1; i < argc && strcmp(argv[i], "--json") == 0; i++)
+        ;
+    if (i >= argc) {
+        cmd_usage_all(stdout);
+        return 0;
+    }
+    if (argv[i][0] == '-' || (cmd = cmd_find(argv[i])) == NULL) {
+        fprintf(stderr, "certctl: unknown command '%s'; 'certctl help' lists them\n", argv[i]);
+        output_error("E_USAGE", "unknown command; 'certctl help' lists them", argv[i], NULL);
+        return EXIT_USAGE;
+    }
+    return cmd_usage(cmd, 0);
 }
 
 int
 cmd_usage_error(const char *name, const char *fmt, ...)
 {
     const struct cmd *cmd = cmd_find(name);
+    char msg[1024], usage[512] = "";
     va_list ap;
 
-    fprintf(stderr, "certctl %s: ", name);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    if (cmd != NULL)
-        fprintf(stderr, "usage: certctl %s %s\n", cmd->name, cmd->usage);
+    fprintf(stderr, "certctl %s: %s\n", name, msg);
+    if (cmd != NULL) {
+        snprintf(usage, sizeof(usage), "certctl %s %s", cmd->name, cmd->usage);
+        fprintf(stderr, "usage: %s\n", usage);
+    }
+    output_error("E_USAGE", msg, usage[0] != '\0' ? usage : NULL, NULL);
     return EXIT_USAGE;
 }
 
@@ -235,6 +332,9 @@ cmd_read_input(const char *path, size_t max, unsigned char **out, size_t *len, c
                 max);
     else if (rc != 0)
         err_set(cause, "%s", inner != NULL ? inner : err_message(rc));
+    /* The callers give up (exit 2) on a file they cannot read. */
+    if (rc != 0)
+        output_error(err_name(rc), *cause != NULL ? *cause : err_message(rc), path, NULL);
     free(inner);
     return rc;
 }
@@ -262,6 +362,7 @@ cmd_read_password(const char *path, char **out, char **cause)
     if (n > 1024) {
         err_set(cause, "the password in %s is longer than 1024 bytes", path);
         rc = -E_BAD_INPUT;
+        output_error(err_name(rc), *cause != NULL ? *cause : err_message(rc), path, NULL);
     } else {
         data[n] = '\0';
         if ((*out = strdup((char *)data)) == NULL)
@@ -270,6 +371,39 @@ cmd_read_password(const char *path, char **out, char **cause)
     memset(data, 0, len);
     free(data);
     return rc;
+}
+
+/* How to start the agent, in two halves (the text puts a line break between them). */
+#define START_HINT_AGENT                                                                          \
+    "Start the agent with 'certagent' (as root: 'systemctl start certagent' or 'certagent "       \
+    "--daemon --pid-file /run/certagent.pid')"
+#define START_HINT_SOCKET "or point certctl at its socket with --socket PATH or CERTAGENT_SOCKET"
+
+/* --json's error when no agent answers: the sockets tried, each with why. */
+static void
+record_unreachable(const char *const *tried, char *const *causes, size_t ntried)
+{
+    cJSON *extra = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+    char detail[1024] = "";
+    size_t used = 0;
+
+    for (size_t i = 0; i < ntried; i++) {
+        cJSON *s = cJSON_CreateObject();
+        const char *why = causes[i] != NULL ? causes[i] : "?";
+        int n;
+
+        cJSON_AddStringToObject(s, "path", tried[i]);
+        cJSON_AddStringToObject(s, "error", why);
+        cJSON_AddItemToArray(arr, s);
+        n = snprintf(detail + used, sizeof(detail) - used, "%s%s (%s)", used ? "; " : "", tried[i],
+                     why);
+        if (n > 0 && (size_t)n < sizeof(detail) - used)
+            used += (size_t)n;
+    }
+    cJSON_AddItemToObject(extra, "sockets", arr);
+    output_error(err_name(-E_UNAVAILABLE),
+                 "cannot reach certagent. " START_HINT_AGENT ", " START_HINT_SOCKET ".", detail,
+                 extra);
 }
 
 int
@@ -312,14 +446,17 @@ ctl_connect(struct ctl *ctl)
         fprintf(stderr, "certctl: cannot reach certagent; looked at:\n");
         for (size_t i = 0; i < ntried; i++)
             fprintf(stderr, "  %s (%s)\n", tried[i], causes[i] != NULL ? causes[i] : "?");
-        fprintf(stderr, "Start the agent with 'certagent' (as root: 'systemctl start certagent' "
-                        "or 'certagent --daemon --pid-file /run/certagent.pid'),\n"
-                        "or point certctl at its socket with --socket PATH or "
-                        "CERTAGENT_SOCKET.\n");
+        fprintf(stderr, "%s,\n%s.\n", START_HINT_AGENT, START_HINT_SOCKET);
+        record_unreachable(tried, causes, ntried);
     } else {
         for (size_t i = 0; i < ntried; i++) {
-            if (causes[i] != NULL)
+            if (causes[i] != NULL) {
+                char msg[1024];
+
                 fprintf(stderr, "certctl: %s: %s\n", tried[i], causes[i]);
+                snprintf(msg, sizeof(msg), "%s: %s", tried[i], causes[i]);
+                output_error(err_name(rc), msg, NULL, NULL);
+            }
         }
     }
     free(causes[0]);
@@ -338,28 +475,18 @@ ctl_call(struct ctl *ctl, struct proto_writer *w, struct reply *reply)
     rc = client_request_finish(&ctl->client, w, reply, &cause);
     if (rc != 0) {
         fprintf(stderr, "certctl: %s\n", cause != NULL ? cause : err_message(rc));
+        output_error(err_name(rc), cause != NULL ? cause : err_message(rc), NULL, NULL);
         free(cause);
         return rc == -E_TOO_BIG ? EXIT_USAGE : EXIT_UNREACHABLE;
     }
     if (reply->ok)
         return 0;
     /* The message already says the CA's problem in words; its raw document (detail) goes
-     * only into --json's "detail". */
+     * only into --json's "detail", printed as {"ok": false, "error": {...}} when certctl
+     * exits. */
     fprintf(stderr, "certctl: %s [%s]\n", reply->message != NULL ? reply->message : "error",
             reply->code);
-    if (ctl->json) {
-        cJSON *o = cJSON_CreateObject(), *e = cJSON_CreateObject();
-
-        cJSON_AddBoolToObject(o, "ok", 0);
-        cJSON_AddStringToObject(e, "code", reply->code);
-        cJSON_AddStringToObject(e, "message", reply->message ? reply->message : "");
-        if (reply->detail != NULL)
-            cJSON_AddStringToObject(e, "detail", reply->detail);
-        else
-            cJSON_AddNullToObject(e, "detail");
-        cJSON_AddItemToObject(o, "error", e);
-        output_json(o);
-        cJSON_Delete(o);
-    }
+    (void)ctl;
+    output_error(reply->code, reply->message != NULL ? reply->message : "", reply->detail, NULL);
     return EXIT_AGENT_ERROR;
 }

@@ -7,6 +7,7 @@
 #define CERTCTL_CMD_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "client.h"
 #include "err.h"
@@ -17,6 +18,12 @@
 #define EXIT_UNREACHABLE 3
 /* verify or probe ran and found a problem. */
 #define EXIT_CHECK_FAILED 4
+
+/* What list and status say when the store has no certificate. */
+#define CMD_EMPTY_STORE_HINT                                                                      \
+    "The store is empty. Get a certificate from an ACME CA with 'certctl request', bring one "    \
+    "with 'certctl import', or make a test one with 'certctl selfsigned' (certctl help "          \
+    "COMMAND shows how)."
 
 struct ctl {
     const char *socket; /* --socket or CERTAGENT_SOCKET; NULL: defaults */
@@ -38,10 +45,20 @@ extern const struct cmd cmd_table[];
 extern const size_t cmd_count;
 
 const struct cmd *cmd_find(const char *name);
-/* Prints a command's usage (to stderr when err) and returns EXIT_USAGE. */
+/*
+ * Prints a command's usage: on stdout, as JSON with --json, and returns 0; or
+ * on stderr (err), records the usage error for --json and returns EXIT_USAGE.
+ */
 int cmd_usage(const struct cmd *cmd, int err);
-/* Prints "certctl NAME: message" and the usage line; returns EXIT_USAGE. */
+/* The list of commands and global options (JSON on stdout with --json). */
+void cmd_usage_all(FILE *f);
+/*
+ * Prints "certctl NAME: message" and the usage line on stderr, records the
+ * E_USAGE error for --json; returns EXIT_USAGE.
+ */
 int cmd_usage_error(const char *name, const char *fmt, ...) ERR_PRINTF(2, 3);
+/* help [COMMAND]. */
+int cmd_help(struct ctl *ctl, int argc, char **argv);
 
 /* Connects (once) to the agent; on failure prints where it looked and returns EXIT_UNREACHABLE. */
 int ctl_connect(struct ctl *ctl);

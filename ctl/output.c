@@ -81,6 +81,92 @@ table_free(struct table *t)
     free(t);
 }
 
+/* What this run printed on stdout with --json, and its error. */
+static struct {
+    int on;
+    unsigned objects; /* output_json */
+    unsigned lines;   /* output_json_line */
+    cJSON *error;     /* the last error recorded, or NULL */
+} json_run;
+
+void
+output_json_mode(int on)
+{
+    json_run.on = on;
+}
+
+int
+output_json_mode_on(void)
+{
+    return json_run.on;
+}
+
+void
+output_error(const char *code, const char *message, const char *detail, cJSON *extra)
+{
+    cJSON *e = cJSON_CreateObject(), *it;
+
+    if (e == NULL) {
+        cJSON_Delete(extra);
+        return;
+    }
+    cJSON_AddStringToObject(e, "code", code != NULL ? code : "E_INTERNAL");
+    cJSON_AddStringToObject(e, "message", message != NULL ? message : "");
+    if (detail != NULL)
+        cJSON_AddStringToObject(e, "detail", detail);
+    else
+        cJSON_AddNullToObject(e, "detail");
+    while (extra != NULL && (it = extra->child) != NULL) {
+        cJSON_DetachItemViaPointer(extra, it);
+        if (it->string != NULL && cJSON_GetObjectItemCaseSensitive(e, it->string) == NULL)
+            cJSON_AddItemToObject(e, it->string, it);
+        else
+            cJSON_Delete(it);
+    }
+    cJSON_Delete(extra);
+    cJSON_Delete(json_run.error);
+    json_run.error = e;
+}
+
+/* The error of a run that failed without recording one: named after its exit code. */
+static cJSON *
+error_from_exit(int rc)
+{
+    char msg[160];
+    const char *code = rc == 2 ? "E_USAGE" : rc == 3 ? "E_UNAVAILABLE" : "E_FAILED";
+
+    snprintf(msg, sizeof(msg), "certctl failed with exit status %d; its message is on stderr", rc);
+    output_error(code, msg, NULL, NULL);
+    return json_run.error;
+}
+
+int
+output_finish(int rc)
+{
+    cJSON *o;
+    char *s;
+
+    if (json_run.on && json_run.objects == 0 && (rc != 0 || json_run.lines == 0)) {
+        o = cJSON_CreateObject();
+        if (rc != 0) {
+            cJSON_AddFalseToObject(o, "ok");
+            cJSON_AddItemToObject(o, "error",
+                                  json_run.error != NULL ? json_run.error : error_from_exit(rc));
+            json_run.error = NULL;
+        }
+        /* A stream of records ends with the error as one more record. */
+        s = json_run.lines > 0 ? cJSON_PrintUnformatted(o) : cJSON_Print(o);
+        if (s != NULL)
+            printf("%s\n", s);
+        free(s);
+        cJSON_Delete(o);
+    }
+    cJSON_Delete(json_run.error);
+    json_run.error = NULL;
+    fflush(stdout);
+    return rc;
+}
+
 void
 output_json(const cJSON *o)
 {
@@ -90,6 +176,7 @@ output_json(const cJSON *o)
         fputs(s, stdout);
         fputc('\n', stdout);
         free(s);
+        json_run.objects++;
     }
 }
 
@@ -98,8 +185,10 @@ output_json_line(const cJSON *o)
 {
     char *s = cJSON_PrintUnformatted(o);
 
-    if (s != NULL)
+    if (s != NULL) {
         printf("%s\n", s);
+        json_run.lines++;
+    }
     free(s);
 }
 

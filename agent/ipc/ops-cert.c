@@ -266,7 +266,7 @@ change_done(struct job *job)
     } else {
         err_set(&line, "%s of '%s' failed: %s", proto_op_name(job->op), cj->name,
                 job->cause != NULL ? job->cause : err_message(job->rc));
-        log_change(cj, line != NULL ? line : "a change failed");
+        ops_log_failure(cj->job.client, job->rc, line != NULL ? line : "a change failed");
         free(line);
     }
     if (cj->notify != NULL)
@@ -753,7 +753,13 @@ show_done(struct job *job)
         err_set(&job->cause, "'%s' was removed meanwhile", cj->name);
         return;
     }
-    live = fsutil_join(job->agent->state_dir, "live");
+    /* live_dir: the certificate's own folder, STATE/live/NAME (cert.pem, fullchain.pem...). */
+    {
+        char *root = fsutil_join(job->agent->state_dir, "live");
+
+        live = root != NULL ? fsutil_join(root, cert->name) : NULL;
+        free(root);
+    }
     st = deploy_settings(job->agent->deploy, cert->name);
     proto_begin_result(pk, job->id, 25);
     proto_pack_kv_str(pk, "name", cert->name);

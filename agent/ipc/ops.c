@@ -77,6 +77,25 @@ static const struct op_entry {
     {PROTO_OP_LOGS, ops_logs, PEER_RIGHT_OPERATE},
 };
 
+/* "remove of 'web' failed: no certificate named 'web'" (the name when the request has one). */
+static void
+log_failed_change(struct request *req, int rc)
+{
+    char *name = NULL, *line = NULL;
+
+    if (req->args == NULL || proto_get_strdup(req->args, "name", &name) != 0)
+        name = NULL;
+    if (name != NULL)
+        err_set(&line, "%s of '%s' failed: %s", proto_op_name(req->op), name,
+                req->cause != NULL ? req->cause : err_message(rc));
+    else
+        err_set(&line, "%s failed: %s", proto_op_name(req->op),
+                req->cause != NULL ? req->cause : err_message(rc));
+    ops_log_failure(req->client, rc, line != NULL ? line : "a change failed");
+    free(line);
+    free(name);
+}
+
 void
 ops_dispatch(struct client *client, const msgpack_object *msg)
 {
@@ -129,6 +148,9 @@ ops_dispatch(struct client *client, const msgpack_object *msg)
     if (!server_acl_allow(client, req.id, entry->right, proto_op_name(req.op)))
         return;
     if ((rc = entry->handler(&req)) != 0) {
+        /* A change turned down or failed at once is logged (those queued log when done). */
+        if (entry->right == PEER_RIGHT_CHANGE)
+            log_failed_change(&req, rc);
         server_send_error(client, req.id, rc, req.cause);
         if (rc == -E_VERSION)
             server_drop(client, "protocol version mismatch");
@@ -306,6 +328,35 @@ ops_job_queue(struct request *req, struct job *job, job_fn run, job_fn done, job
     server_client_ref(req->client);
     req->agent->jobs++;
     return 0;
+}
+
+/* Codes of a request the agent turned down rather than one it failed to carry out. */
+static int
+is_refusal(int rc)
+{
+    switch (rc < 0 ? -rc : rc) {
+    case E_BAD_INPUT:
+    case E_NOT_FOUND:
+    case E_EXISTS:
+    case E_DENIED:
+    case E_BUSY:
+    case E_TOO_BIG:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+void
+ops_log_failure(const struct client *client, int rc, const char *what)
+{
+    enum log_level level = is_refusal(rc) ? LOG_LEVEL_INFO : LOG_LEVEL_WARN;
+
+    if (client == NULL)
+        log_msg(level, "%s [%s]", what, err_name(rc));
+    else
+        log_msg(level, "%s (uid %ld, pid %ld): %s [%s]", client->peer.name, client->peer.uid,
+                client->peer.pid, what, err_name(rc));
 }
 
 void

@@ -77,6 +77,15 @@ int ops_arg_bin(struct request *req, const char *key, int required, unsigned cha
 #define OPS_MAX_WARNINGS 8
 void ops_warn(char ***v, size_t *n, const char *fmt, ...) ERR_PRINTF(3, 4);
 
+/*
+ * Logs a failed operation once, with who asked (client NULL: the agent itself):
+ * at warn when the agent could not do what it was asked (a file, the crypto,
+ * the CA, memory: logs --level warn shows it), at info when it refused input
+ * (malformed, an unknown name, a duplicate, busy, denied: the client was told).
+ * what is the sentence, "import of 'web' failed: ..."; it must hold no secret.
+ */
+void ops_log_failure(const struct client *client, int rc, const char *what);
+
 /* ops-cert.c */
 int ops_show(struct request *req);
 int ops_import(struct request *req);

@@ -731,6 +731,8 @@ status_pack_row(struct status *st, msgpack_packer *pk, const struct store_cert *
         c->expired++;
     else if (pem_days_left(v->not_after, now) < 30)
         c->expiring_30d++;
+    if (v->not_after > now && pem_days_left(v->not_after, now) < st->env->config->warn_days)
+        c->expiring++;
     if (ev->level == STATUS_CRITICAL)
         c->critical++;
     else if (ev->level == STATUS_WARNING)
@@ -758,6 +760,9 @@ status_pack_summary(struct status *st, msgpack_packer *pk, const struct status_c
     proto_pack_kv_uint(pk, "count", c->n);
     proto_pack_kv_uint(pk, "expired", c->expired);
     proto_pack_kv_uint(pk, "expiring_30d", c->expiring_30d);
+    /* The same count against the configured warn_days (the header of certctl status). */
+    proto_pack_kv_int(pk, "warn_days", st->env->config->warn_days);
+    proto_pack_kv_uint(pk, "expiring", c->expiring);
     proto_pack_kv_uint(pk, "connections", *st->in.connections);
     proto_pack_kv_uint(pk, "jobs", *st->env->jobs);
     proto_pack_kv_uint(pk, "acme_orders", acme_active_orders(st->in.acme));

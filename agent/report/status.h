@@ -133,6 +133,7 @@ void status_free(struct status *st);
 /* Counts over the certificates of a report, for its summary. */
 struct status_counts {
     size_t n, expired, expiring_30d, ok, warning, critical, warnings, unchecked;
+    size_t expiring; /* not expired, less than warn_days left */
     int health;
 };
 /*
@@ -142,7 +143,7 @@ struct status_counts {
 void status_pack_row(struct status *st, msgpack_packer *pk, const struct store_cert *cert,
                      int64_t now, struct status_counts *c);
 /* The summary: the agent, the counts and the health (STATUS_SUMMARY_FIELDS entries). */
-#define STATUS_SUMMARY_FIELDS 23
+#define STATUS_SUMMARY_FIELDS 25
 void status_pack_summary(struct status *st, msgpack_packer *pk, const struct status_counts *c,
                          int64_t now);
 /* Versions not checked yet (or against another trust store) are checked soon. */

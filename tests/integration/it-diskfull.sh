@@ -35,6 +35,11 @@ whole self
 run 1 ctl rollback self
 disk_full_error
 whole self
+# Failed changes (not refusals of bad input) are logged at warn, so logs --level warn shows them.
+run 0 ctl logs --level warn
+has "selfsigned of 'self' failed"
+has "rollback of 'self' failed"
+has "[E_IO]"
 # remove frees space; on a full disk it either succeeds or fails clearly, never half-way.
 ctl remove gone >"$T/remove.out" 2>&1
 rc=$?

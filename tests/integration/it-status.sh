@@ -208,7 +208,7 @@ lacks " info "
 run 0 ctl logs --lines 2
 check "--lines 2 prints 2 lines" [ "$(printf '%s\n' "$JOUT" | wc -l)" -eq 2 ]
 run 0 ctl --json logs --name weak --lines 1
-json "j['level'] in ('info', 'warn') and 'weak' in j['text'] and j['seq'] > 0"
+json "len(j['lines']) == 1 and j['lines'][0]['level'] in ('info', 'warn') and 'weak' in j['lines'][0]['text'] and j['lines'][0]['seq'] > 0"
 run 2 ctl logs --level loud
 has "unknown level 'loud'"
 
