@@ -63,8 +63,8 @@ static const struct key_def keys[] = {
      "error, warn, info or debug"},
     {"default_key", KEY_ENUM, OFF(default_key), 0, 0, key_types, "ec256", 1, 0,
      "key type for new keys: ec256, ec384, rsa2048, rsa3072, rsa4096, ed25519"},
-    {"selfsigned_days", KEY_INT, OFF(selfsigned_days), 1, 3650, NULL, "365", 1, 0,
-     "validity in days of self-signed certificates when --days is not given"},
+    {"selfsigned_days", KEY_INT, OFF(selfsigned_days), 1, CONFIG_SELFSIGNED_DAYS_MAX, NULL, "365",
+     1, 0, "validity in days of self-signed certificates when --days is not given"},
     {"max_connections", KEY_INT, OFF(max_connections), 1, 100000, NULL, "1024", 1, 0,
      "IPC clients served at once; more are refused with E_UNAVAILABLE"},
     {"default_ca", KEY_STRING, OFF(default_ca), 0, 0, NULL, "letsencrypt", 1, 0,
@@ -118,6 +118,9 @@ static const struct key_def keys[] = {
     {"renew_before_days", KEY_INT, OFF(renew_before_days), 0, 365, NULL, "0", 1, 0,
      "renew this many days before expiry (0: when a third of the lifetime is left, or inside "
      "the CA's renewal window)"},
+    {"renew_after_revoke", KEY_BOOL, OFF(renew_after_revoke), 0, 0, NULL, "true", 1, 0,
+     "after certctl revoke, renew an ACME certificate at once (false: the revoked version stays "
+     "until certctl renew NAME --force or its planned renewal)"},
     {"renew_concurrency", KEY_INT, OFF(renew_concurrency), 1, 256, NULL, "4", 1, 0,
      "automatic renewals running at once"},
     {"renew_retry_min", KEY_INT, OFF(renew_retry_min), 1, 86400, NULL, "60", 1, 0,

@@ -26,6 +26,9 @@ struct config_cas {
     size_t n;
 };
 
+/* The longest validity of a self-signed certificate (selfsigned_days, selfsigned --days). */
+#define CONFIG_SELFSIGNED_DAYS_MAX 3650
+
 struct config {
     char *socket;        /* NULL: the platform default */
     char *socket_group;  /* group allowed to use the socket; NULL: the agent's own */
@@ -61,6 +64,7 @@ struct config {
     struct config_list probes;  /* URLs probed every probe_interval */
     /* Renewal and hooks (agent/renew.c, agent/deploy.c, agent/hooks.c). */
     int renew_before_days;    /* renew this many days before expiry; 0: the lifetime rule */
+    int renew_after_revoke;   /* an ACME certificate revoked by certctl revoke renews at once */
     int renew_concurrency;    /* renewals running at once */
     int renew_retry_min;      /* seconds before the first retry after a failure */
     int renew_retry_max;      /* cap of the doubling retry delay */

@@ -1,10 +1,12 @@
 /* certctl show, selfsigned, import, export, remove, rollback. */
+#include <cjson/cJSON.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
+#include "config.h"
 #include "err.h"
 #include "fsutil.h"
 #include "output.h"
@@ -190,8 +192,9 @@ cmd_selfsigned(struct ctl *ctl, int argc, char **argv)
         return rc;
     if (a.ndns == 0 && a.nips == 0)
         return cmd_usage_error(argv[0], "%s", "give at least one --dns NAME or --ip ADDRESS");
-    if (a.days != NULL && (days = cmd_parse_count(a.days, 36500)) <= 0)
-        return bad_number(argv[0], "--days", a.days);
+    if (a.days != NULL && (days = cmd_parse_count(a.days, CONFIG_SELFSIGNED_DAYS_MAX)) <= 0)
+        return cmd_usage_error(argv[0], "--days takes 1 to %d (days), not '%s'",
+                               CONFIG_SELFSIGNED_DAYS_MAX, a.days);
     if ((rc = ctl_connect(ctl)) != 0)
         return rc;
     if (ctl->settings != NULL && (rc = cmd_settings_apply(ctl, a.name, ctl->settings, 0)) != 0)
@@ -269,6 +272,13 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
     if (a.pfx != NULL && (a.keyfile != NULL || a.chain != NULL))
         return cmd_usage_error(argv[0], "%s",
                                "--pfx carries key and chain: do not add --key or --chain");
+    if (ctl->settings != NULL &&
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ctl->settings, "auto_renew")))
+        return cmd_usage_error(argv[0], "%s",
+                               "--auto-renew yes cannot act on an imported certificate: "
+                               "certagent has no CA to renew it with; leave it out and import "
+                               "each new version, or get the certificate from a CA with "
+                               "certctl request NAME --dns NAME --ca CA (renewed automatically)");
     paths[0] = a.cert;
     paths[1] = a.keyfile;
     paths[2] = a.chain;
@@ -542,6 +552,10 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
         printf("days left:    EXPIRED %lld days ago\n", (long long)-jint(r.result, "days_left"));
     else
         printf("days left:    %lld\n", (long long)jint(r.result, "days_left"));
+    if (jint(r.result, "revoked") > 0) {
+        output_time(jint(r.result, "revoked"), t1, sizeof(t1));
+        printf("revoked:      %s at its CA (%s)\n", t1, jstr(r.result, "revoked_reason"));
+    }
     printf("key:          %s\n",
            jbool(r.result, "has_key") ? jstr(r.result, "key") : "(no private key in the store)");
     printf("signature:    %s\n", jstr(r.result, "signature"));
@@ -563,14 +577,14 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
     history = cJSON_GetObjectItemCaseSensitive(r.result, "history");
     printf("history:\n");
     {
-        static const char *const headers[] = {"  VER",     "SOURCE", "CREATED",
-                                              "NOT AFTER", "KEY",    "SERIAL"};
-        struct table *t = table_new(6, headers);
+        static const char *const headers[] = {"  VER", "SOURCE", "CREATED", "NOT AFTER",
+                                              "KEY",   "SERIAL", "REVOKED"};
+        struct table *t = table_new(7, headers);
 
         cJSON_ArrayForEach(it, history)
         {
-            char ver[24];
-            const char *cells[6];
+            char ver[24], rev[32];
+            const char *cells[7];
 
             snprintf(ver, sizeof(ver), "%s%lld", jbool(it, "current") ? "* " : "  ",
                      (long long)jint(it, "version"));
@@ -582,6 +596,11 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
             cells[3] = t2;
             cells[4] = jstr(it, "key")[0] ? jstr(it, "key") : "(none)";
             cells[5] = jstr(it, "serial");
+            if (jint(it, "revoked") > 0)
+                output_date(jint(it, "revoked"), rev, sizeof(rev));
+            else
+                snprintf(rev, sizeof(rev), "-");
+            cells[6] = rev;
             table_add(t, cells);
         }
         table_print(t, stdout);

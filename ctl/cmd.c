@@ -28,7 +28,8 @@ const struct cmd cmd_table[] = {
      "  --dns D            a DNS name (repeatable); the first becomes the common name\n"
      "  --ip ADDR          an IPv4 or IPv6 address (repeatable)\n"
      "  --key TYPE         ec256 (default), ec384, rsa2048, rsa3072, rsa4096, ed25519\n"
-     "  --days N           validity in days (default 365, or selfsigned_days)\n" CMD_SETTINGS_HELP,
+     "  --days N           validity in days, 1 to 3650 (default 365, or "
+     "selfsigned_days)\n" CMD_SETTINGS_HELP,
      cmd_selfsigned},
     {"import",
      "NAME --cert FILE [--key FILE] [--chain FILE] | NAME --pfx FILE "
@@ -91,7 +92,8 @@ const struct cmd cmd_table[] = {
     {"renew", "NAME | --all [--force]", "renew a certificate now (or every one that is due)",
      "  --all              every certificate the agent renews (ACME, and self-signed with\n"
      "                     auto renew) whose renewal time has come\n"
-     "  --force            renew even when not due\n",
+     "  --force            renew even when not due; with NAME also a self-signed\n"
+     "                     certificate that is not set to auto renew\n",
      cmd_renew},
     {"revoke", "NAME [--reason R]", "revoke the current version of NAME at its CA",
      "  --reason R         unspecified, keyCompromise, affiliationChanged, superseded,\n"

@@ -121,7 +121,8 @@ int cmd_settings_apply(struct ctl *ctl, const char *name, const struct cJSON *se
     "  --store-exportable     import the key exportable (default: not exportable)\n"              \
     "  --deploy-hook CMD  shell command run after each new version is deployed\n"                 \
     "  --failure-hook CMD shell command run after each failed renewal\n"                          \
-    "  --auto-renew yes|no|default  renew automatically (default: ACME yes, self-signed no)\n"    \
+    "  --auto-renew yes|no|default  renew automatically (default: ACME yes, self-signed no;\n"    \
+    "                     imported: never, yes is refused)\n"                                     \
     "  --renew-before-days N  renew N days before expiry (0: the agent's rule)\n"
 
 /* cmd-certbot.c: import --from-certbot DIR (deploy: keep DIR/live/NAME current). */

@@ -35,6 +35,8 @@ enum event_type {
     /* The trust store's anchors or intermediates changed (trust add, trust remove):
      * chains judged against it are to be judged again. */
     EVENT_TRUST_CHANGED,
+    /* A version of a certificate was revoked at its CA and the store recorded it. */
+    EVENT_CERT_REVOKED,
     EVENT_TYPES
 };
 
@@ -45,7 +47,7 @@ enum event_type {
 struct event {
     enum event_type type;
     const char *name;  /* the certificate; NULL when the event is not about one */
-    unsigned version;  /* EVENT_CERT_CHANGED, EVENT_DEPLOY_RESULT: the version; 0: none */
+    unsigned version;  /* EVENT_CERT_CHANGED, _REVOKED, _DEPLOY_RESULT: the version; 0: none */
     int rc;            /* EVENT_DEPLOY_RESULT: 0 or a negative error code */
     const char *cause; /* EVENT_DEPLOY_RESULT: the words of a failure, or NULL */
 };

@@ -21,8 +21,10 @@
 #include "server.h"
 #include "store.h"
 #include "strv.h"
+#include "sys.h"
 
 struct waiter {
+    struct agent *agent;
     struct client *client;
     uint64_t id;
     unsigned steps;
@@ -39,6 +41,7 @@ waiter_new(struct request *req)
 
     if (w == NULL)
         return NULL;
+    w->agent = req->agent;
     w->client = req->client;
     w->id = req->id;
     server_client_ref(w->client);
@@ -239,6 +242,41 @@ renew_all_done(void *arg, int rc, const char *cause, const char *detail, const c
     renew_all_release(w);
 }
 
+/*
+ * Why renew NAME (without --force) does nothing now, and what will happen
+ * instead: when the agent renews it, or that it never does by itself.
+ */
+static void
+not_due_cause(struct request *req, struct renew *renew, const char *name,
+              const struct store_version *v, int64_t now)
+{
+    struct renew_info info;
+    char when[32];
+    long long days = (long long)((v->not_after - now) / 86400);
+
+    if (renew_info_get(renew, name, &info) != 0) {
+        err_set(&req->cause, "'%s' is being planned; try again in a moment", name);
+    } else if (!info.auto_renew) {
+        err_set(&req->cause,
+                "'%s' is not renewed automatically (%s, auto-renew off) and expires in %lld "
+                "days: certctl renew %s --force renews it now; certctl set %s --auto-renew %s "
+                "lets the agent renew it",
+                name, store_source_name(v->source), days, name, name,
+                v->source == CERT_SOURCE_ACME ? "default" : "yes");
+    } else if (info.next == 0) {
+        err_set(&req->cause,
+                "'%s' is not due for renewal and being planned (expires in %lld days); use "
+                "--force to renew now",
+                name, days);
+    } else {
+        sys_format_time(info.next, when, sizeof(when));
+        err_set(&req->cause,
+                "'%s' is not due for renewal: the agent renews it at %s (expires in %lld "
+                "days); use --force to renew now",
+                name, when, days);
+    }
+}
+
 int
 ops_renew(struct request *req)
 {
@@ -270,10 +308,7 @@ ops_renew(struct request *req)
                     name);
             rc = -E_BAD_INPUT;
         } else if (!force && !renew_due(renew, name)) {
-            err_set(&req->cause,
-                    "'%s' is not due for renewal (expires in %lld days); use "
-                    "--force to renew now",
-                    name, (long long)((v->not_after - now) / 86400));
+            not_due_cause(req, renew, name, v, now);
             rc = -E_BAD_INPUT;
         } else {
             obs = observer(w);
@@ -325,10 +360,78 @@ out:
 
 /* revoke */
 
+/* A revocation the CA accepted, while the store records it. */
+struct revoke_wait {
+    struct waiter *w;
+    cJSON *result;
+};
+
+static void
+revoke_wait_free(struct revoke_wait *rw)
+{
+    if (rw->w != NULL)
+        waiter_free(rw->w);
+    cJSON_Delete(rw->result);
+    free(rw);
+}
+
+/* The store has recorded the revocation (or could not): the client gets the CA's answer. */
+static void
+revoke_recorded(void *arg, int rc, const char *cause)
+{
+    struct revoke_wait *rw = arg;
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rw->result, "name"));
+
+    if (rc != 0) {
+        log_error("'%s' was revoked at its CA, but the store could not record it (%s); status "
+                  "does not show it revoked: run certctl renew %s --force to replace it",
+                  name != NULL ? name : "?", cause != NULL ? cause : err_message(rc),
+                  name != NULL ? name : "NAME");
+    }
+    cJSON_AddBoolToObject(rw->result, "recorded", rc == 0);
+    on_done(rw->w, 0, NULL, NULL, rw->result);
+    rw->w = NULL;
+    revoke_wait_free(rw);
+}
+
+static void
+revoke_progress(void *arg, const char *message, unsigned done, unsigned total)
+{
+    struct revoke_wait *rw = arg;
+
+    on_progress(rw->w, message, done, total);
+}
+
+static void
+revoke_done(void *arg, int rc, const char *cause, const char *detail, const cJSON *result)
+{
+    struct revoke_wait *rw = arg;
+    struct waiter *w = rw->w;
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(result, "name");
+    const cJSON *version = cJSON_GetObjectItemCaseSensitive(result, "version");
+    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(result, "reason");
+    char *why = NULL;
+    int rec;
+
+    if (rc != 0 || !cJSON_IsString(name) || !cJSON_IsNumber(version) ||
+        (rw->result = cJSON_Duplicate(result, 1)) == NULL) {
+        on_done(w, rc, cause, detail, result);
+        rw->w = NULL;
+        revoke_wait_free(rw);
+        return;
+    }
+    /* Recorded in the store: status shows it, the scheduler replaces it (renew_after_revoke). */
+    if ((rec = ops_cert_revoked(w->agent, name->valuestring, (unsigned)version->valuedouble,
+                                (int64_t)time(NULL), cJSON_GetStringValue(reason), revoke_recorded,
+                                rw, &why)) != 0)
+        revoke_recorded(rw, rec, why != NULL ? why : err_message(rec));
+    free(why);
+}
+
 int
 ops_revoke(struct request *req)
 {
-    struct waiter *w;
+    struct revoke_wait *rw = NULL;
     struct acme_observer obs;
     char *name = NULL, *reason = NULL;
     int rc;
@@ -336,14 +439,20 @@ ops_revoke(struct request *req)
     if ((rc = ops_arg_str(req, "name", 1, &name)) != 0 ||
         (rc = ops_arg_str(req, "reason", 0, &reason)) != 0)
         goto out;
-    if ((w = waiter_new(req)) == NULL) {
+    if ((rw = calloc(1, sizeof(*rw))) == NULL || (rw->w = waiter_new(req)) == NULL) {
+        free(rw);
+        rw = NULL;
         rc = -E_NOMEM;
         goto out;
     }
-    obs = observer(w);
-    if ((rc = acme_revoke(req->agent->acme, name, reason, &obs, &req->cause)) != 0)
-        waiter_free(w);
+    obs.progress = revoke_progress;
+    obs.done = revoke_done;
+    obs.arg = rw;
+    if ((rc = acme_revoke(req->agent->acme, name, reason, &obs, &req->cause)) == 0)
+        rw = NULL;
 out:
+    if (rw != NULL)
+        revoke_wait_free(rw);
     free(name);
     free(reason);
     return rc;

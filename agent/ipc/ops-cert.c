@@ -53,6 +53,9 @@ struct cert_job {
     /* a version the agent obtained itself (ACME) */
     enum cert_source source;
     char *meta; /* extra JSON for meta.json */
+    /* a revocation to record (version is the one revoked) */
+    int64_t revoked_at;
+    char *revoked_reason;
     ops_cert_notify notify;
     void *notify_arg;
     /* results */
@@ -84,6 +87,7 @@ cert_job_release(struct job *job)
     free(cj->from_store);
     free(cj->store_name);
     free(cj->meta);
+    free(cj->revoked_reason);
     strv_free(cj->warnings, cj->nwarnings);
     free(cj->log_line);
     if (cj->have_info)
@@ -254,6 +258,11 @@ change_done(struct job *job)
 
     if (cj->change != NULL)
         ev.version = store_change_version(cj->change);
+    if (job->op == PROTO_OP_REVOKE) {
+        /* The same version, now known revoked: the scheduler and the report react. */
+        ev.type = EVENT_CERT_REVOKED;
+        ev.version = (unsigned)cj->version;
+    }
     store_finish(job->agent->store, cj->change, job->rc);
     cj->change = NULL;
     if (job->rc == 0) {
@@ -463,6 +472,7 @@ int
 ops_import(struct request *req)
 {
     struct cert_job *cj = cert_job_new(req, 1);
+    const struct cert_settings *st;
     int rc;
 
     if (cj == NULL)
@@ -510,6 +520,13 @@ ops_import(struct request *req)
         goto fail;
     if ((rc = import_acme_params(req, cj)) != 0)
         goto fail;
+    st = deploy_settings(req->agent->deploy, cj->name);
+    if (cj->source == CERT_SOURCE_IMPORT && st != NULL && st->auto_renew == 1)
+        ops_warn(&cj->warnings, &cj->nwarnings,
+                 "auto-renew is set to yes, but an imported certificate has no CA to renew it "
+                 "with: it is not renewed; certctl set %s --auto-renew default clears the "
+                 "setting",
+                 cj->name);
     return queue_change(req, cj, STORE_CHANGE_ADD, import_run);
 fail:
     cert_job_release(&cj->job);
@@ -561,8 +578,10 @@ ops_selfsigned(struct request *req)
         rc = -E_BAD_INPUT;
         goto fail;
     }
-    if (cj->days < 1 || cj->days > 36500) {
-        err_set(&req->cause, "days must be between 1 and 36500");
+    if (cj->days < 1 || cj->days > CONFIG_SELFSIGNED_DAYS_MAX) {
+        /* The same range as the config's selfsigned_days. */
+        err_set(&req->cause, "--days takes 1 to %d (days), not %llu", CONFIG_SELFSIGNED_DAYS_MAX,
+                (unsigned long long)cj->days);
         rc = -E_BAD_INPUT;
         goto fail;
     }
@@ -654,6 +673,49 @@ ops_rollback(struct request *req)
         return rc;
     }
     return queue_change(req, cj, STORE_CHANGE_ROLLBACK, rollback_run);
+}
+
+/* revocation record */
+
+static void
+revoke_record_run(struct job *job)
+{
+    struct cert_job *cj = (struct cert_job *)job;
+
+    job->rc = store_change_revoke(cj->change, (unsigned)cj->version, cj->revoked_at,
+                                  cj->revoked_reason, &job->cause);
+    if (job->rc == 0)
+        err_set(&cj->log_line, "recorded that '%s' version %llu was revoked at its CA (%s)",
+                cj->name, (unsigned long long)cj->version, cj->revoked_reason);
+}
+
+int
+ops_cert_revoked(struct agent *agent, const char *name, unsigned version, int64_t when,
+                 const char *reason, ops_cert_notify notify, void *arg, char **cause)
+{
+    struct request req;
+    struct cert_job *cj;
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    req.agent = agent;
+    req.op = PROTO_OP_REVOKE;
+    if ((cj = calloc(1, sizeof(*cj))) == NULL)
+        return -E_NOMEM;
+    cj->notify = notify;
+    cj->notify_arg = arg;
+    cj->version = version;
+    cj->revoked_at = when;
+    if ((cj->name = strdup(name)) == NULL ||
+        (cj->revoked_reason = strdup(reason != NULL ? reason : "unspecified")) == NULL) {
+        cert_job_release(&cj->job);
+        return -E_NOMEM;
+    }
+    /* queue_change releases cj when it fails. */
+    rc = queue_change(&req, cj, STORE_CHANGE_REVOKE, revoke_record_run);
+
+    *cause = req.cause;
+    return rc;
 }
 
 /* The version a show or export reads: the one asked for, else the current one. */
@@ -761,7 +823,7 @@ show_done(struct job *job)
         free(root);
     }
     st = deploy_settings(job->agent->deploy, cert->name);
-    proto_begin_result(pk, job->id, 25);
+    proto_begin_result(pk, job->id, 27);
     proto_pack_kv_str(pk, "name", cert->name);
     proto_pack_kv_uint(pk, "version", v->version);
     proto_pack_kv_uint(pk, "current", cert->current);
@@ -785,6 +847,14 @@ show_done(struct job *job)
     proto_pack_kv_str(pk, "signature", cj->info.sig_alg);
     proto_pack_kv_bool(pk, "self_signed", cj->info.self_signed);
     proto_pack_kv_int(pk, "created", v->created);
+    if (v->revoked != 0) {
+        proto_pack_kv_int(pk, "revoked", v->revoked);
+        proto_pack_kv_str(pk, "revoked_reason",
+                          v->revoked_reason != NULL ? v->revoked_reason : "unspecified");
+    } else {
+        proto_pack_kv_nil(pk, "revoked");
+        proto_pack_kv_nil(pk, "revoked_reason");
+    }
     proto_pack_str(pk, "chain");
     msgpack_pack_array(pk, cj->nchain_info);
     for (size_t i = 0; i < cj->nchain_info; i++)
@@ -794,7 +864,7 @@ show_done(struct job *job)
     for (size_t i = cert->nversions; i-- > 0;) {
         const struct store_version *h = &cert->versions[i];
 
-        msgpack_pack_map(pk, 8);
+        msgpack_pack_map(pk, 10);
         proto_pack_kv_uint(pk, "version", h->version);
         proto_pack_kv_bool(pk, "current", h->version == cert->current);
         proto_pack_kv_str(pk, "source", store_source_name(h->source));
@@ -803,6 +873,14 @@ show_done(struct job *job)
         proto_pack_kv_str(pk, "serial", h->serial);
         proto_pack_kv_str(pk, "fingerprint", h->fingerprint);
         proto_pack_kv_str(pk, "key", h->key_desc);
+        if (h->revoked != 0) {
+            proto_pack_kv_int(pk, "revoked", h->revoked);
+            proto_pack_kv_str(pk, "revoked_reason",
+                              h->revoked_reason != NULL ? h->revoked_reason : "unspecified");
+        } else {
+            proto_pack_kv_nil(pk, "revoked");
+            proto_pack_kv_nil(pk, "revoked_reason");
+        }
     }
     proto_pack_kv_str(pk, "live_dir", live != NULL ? live : "");
     free(live);

@@ -114,6 +114,27 @@ saved(void *arg, int rc, const char *cause)
     waiter_free(w);
 }
 
+/*
+ * auto_renew true on an imported certificate would be shown but never acted
+ * on (there is no CA to renew it with): refused, with what to do instead.
+ */
+static int
+refuse_auto_renew_import(struct request *req, const char *name, const cJSON *changes)
+{
+    const struct store_cert *c = store_find(req->agent->store, name);
+    const struct store_version *v = c != NULL ? store_current(c) : NULL;
+
+    if (v == NULL || v->source != CERT_SOURCE_IMPORT ||
+        !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(changes, "auto_renew")))
+        return 0;
+    err_set(&req->cause,
+            "'%s' was imported: certagent has no CA to renew it with, so auto-renew would "
+            "never act; to have it renewed, get it from a CA with certctl request %s --dns "
+            "NAME --ca CA, or import each new version with certctl import %s --cert FILE",
+            name, name, name);
+    return -E_BAD_INPUT;
+}
+
 int
 ops_set(struct request *req)
 {
@@ -134,6 +155,8 @@ ops_set(struct request *req)
         rc = -E_NOMEM;
         goto out;
     }
+    if ((rc = refuse_auto_renew_import(req, name, changes)) != 0)
+        goto out;
     w->deploy_after = cJSON_GetObjectItemCaseSensitive(changes, "add_files") != NULL ||
                       cJSON_GetObjectItemCaseSensitive(changes, "add_pfx") != NULL ||
                       cJSON_GetObjectItemCaseSensitive(changes, "add_store") != NULL;

@@ -113,6 +113,14 @@ int ops_cert_selfsigned(struct agent *agent, const char *name, const char *const
                         const char *const *ips, size_t nips, const char *key_type, unsigned days,
                         ops_cert_notify notify, void *arg, char **cause);
 
+/*
+ * Records that version of name was revoked at its CA at `when` for reason
+ * (ops_revoke, after the CA accepted it), then publishes EVENT_CERT_REVOKED;
+ * notify as for ops_cert_store.  -E_BUSY when another change is in flight.
+ */
+int ops_cert_revoked(struct agent *agent, const char *name, unsigned version, int64_t when,
+                     const char *reason, ops_cert_notify notify, void *arg, char **cause);
+
 /* ops-status.c */
 int ops_status(struct request *req);
 int ops_metrics(struct request *req);

@@ -55,6 +55,7 @@ struct entry {
     unsigned version; /* the version planned; 0 until loaded */
     enum cert_source source;
     int64_t not_before, not_after;
+    int64_t revoked; /* when the version was revoked at its CA (certctl revoke); 0: not */
     char *ca, *key_type, *challenge, *preferred_chain, *profile;
     char *cert_id; /* ARI CertID, NULL when the certificate has no AKI */
     char **dns, **ips;
@@ -242,6 +243,13 @@ plan(struct renew *r, struct entry *e)
         e->reason = "retry";
         return;
     }
+    /* Revoked at its CA: clients that check refuse it; replace it now (renew_after_revoke). */
+    if (e->revoked != 0 && e->source == CERT_SOURCE_ACME && e->ca != NULL &&
+        r->env->config->renew_after_revoke) {
+        e->next = e->revoked;
+        e->reason = "revoked";
+        return;
+    }
     if (e->source == CERT_SOURCE_ACME && e->cert_id != NULL && e->ari_for != NULL &&
         strcmp(e->ari_for, e->cert_id) == 0 && e->ari_end > 0) {
         if (e->ari_pick < e->ari_start || e->ari_pick > e->ari_end)
@@ -368,6 +376,7 @@ load_after(uv_work_t *work, int status)
     e->source = v->source;
     e->not_before = v->not_before;
     e->not_after = v->not_after;
+    e->revoked = v->revoked;
 #define TAKE(f) (e->f = l->f, l->f = NULL)
     TAKE(ca);
     TAKE(key_type);
@@ -1056,7 +1065,7 @@ renew_new(const struct env *env, struct store *store, struct acme *acme, struct 
     r->save_timer->data = r;
     if (events_subscribe(env->events,
                          EVENT_MASK(EVENT_CERT_CHANGED) | EVENT_MASK(EVENT_SETTINGS_CHANGED) |
-                             EVENT_MASK(EVENT_CONFIG_RELOADED),
+                             EVENT_MASK(EVENT_CERT_REVOKED) | EVENT_MASK(EVENT_CONFIG_RELOADED),
                          on_event, r) != 0) {
         renew_free(r);
         return -E_NOMEM;

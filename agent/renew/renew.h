@@ -12,6 +12,8 @@
  *     new self-signed version with the same names and key type is made.
  *   - Imported certificates are never renewed; they are tracked so that the
  *     status report warns ahead of expiry.
+ *   - An ACME certificate whose current version was revoked (certctl revoke,
+ *     recorded in the store) renews at once, when renew_after_revoke is true.
  * Failures back off exponentially (1 minute doubling to 1 hour), and the
  * scheduler never gives up while the certificate is still valid.  At most
  * renew_concurrency renewals run at once.
@@ -40,7 +42,7 @@ struct acme_observer;
 struct renew_info {
     int auto_renew;          /* the scheduler renews it (ACME, or self-signed set to) */
     int64_t next;            /* planned attempt (Unix seconds); 0: none planned */
-    const char *next_reason; /* "ari", "lifetime", "renew_before_days", "retry", "due" */
+    const char *next_reason; /* "ari", "lifetime", "renew_before_days", "retry", "revoked" */
     int64_t ari_start;       /* the CA's suggested window; 0 when none */
     int64_t ari_end;
     const char *ari_explanation; /* the CA's explanationURL, or NULL */
@@ -80,7 +82,8 @@ void renew_free(struct renew *r);
 
 /*
  * The scheduler follows events (events.h): a certificate changed (new
- * version, rollback, removal) or its settings changed: it is planned again;
+ * version, rollback, removal), was revoked, or its settings changed: it is
+ * planned again;
  * the config was reloaded: everything is.  Each change of a plan or of the
  * history publishes EVENT_RENEW_STATE.
  */

@@ -529,6 +529,51 @@ warn_expiry(struct status *st, const struct store_cert *cert, const struct store
     data_num(w, "overdue", overdue);
 }
 
+/*
+ * The current version was revoked at its CA (certctl revoke): critical, with
+ * what happens next (the scheduler replaces it, or the command that does).
+ */
+static void
+warn_revoked(struct status *st, const struct store_cert *cert, const struct store_version *v,
+             const struct renew_info *ri, int have_ri, struct status_eval *ev)
+{
+    const char *reason = v->revoked_reason != NULL ? v->revoked_reason : "unspecified";
+    struct status_warning *w;
+    char date[32], next[256];
+
+    if (v->revoked == 0 || (w = warning_add(ev, "revoked", STATUS_CRITICAL)) == NULL)
+        return;
+    sys_format_time(v->revoked, date, sizeof(date));
+    if (have_ri && ri->in_progress)
+        snprintf(next, sizeof(next), "a new version is being requested now");
+    else if (have_ri && ri->next_reason != NULL && strcmp(ri->next_reason, "revoked") == 0)
+        snprintf(next, sizeof(next), "the agent requests a new version now");
+    else if (have_ri && ri->failures > 0 && ri->auto_renew)
+        snprintf(next, sizeof(next),
+                 "replacing it has failed so far (see renewal_failing); certctl renew %s "
+                 "--force tries again",
+                 cert->name);
+    else if (v->source == CERT_SOURCE_ACME && !st->env->config->renew_after_revoke)
+        snprintf(next, sizeof(next),
+                 "renew_after_revoke is false, so it is not replaced by itself: run certctl "
+                 "renew %s --force",
+                 cert->name);
+    else if (v->source == CERT_SOURCE_ACME && have_ri && !ri->auto_renew)
+        snprintf(next, sizeof(next),
+                 "auto-renew is off, so it is not replaced by itself: run certctl renew %s "
+                 "--force",
+                 cert->name);
+    else
+        snprintf(next, sizeof(next), "replace it with certctl renew %s --force", cert->name);
+    snprintf(w->message, sizeof(w->message),
+             "%s: version %u was revoked at its CA on %s (%s): clients that check revocation "
+             "refuse it; %s",
+             cert->name, v->version, date, reason, next);
+    data_num(w, "version", v->version);
+    data_num(w, "revoked", v->revoked);
+    data_str(w, "reason", reason);
+}
+
 void
 status_evaluate(struct status *st, const struct store_cert *cert, int64_t now,
                 struct status_eval *ev)
@@ -572,6 +617,7 @@ status_evaluate(struct status *st, const struct store_cert *cert, int64_t now,
                  cert->name, ri.ca, ri.ca, cert->name);
         data_str(w, "ca", ri.ca);
     }
+    warn_revoked(st, cert, v, &ri, have_ri, ev);
     warn_expiry(st, cert, v, &ri, have_ri, now, ev);
     {
         unsigned dv = 0;
@@ -1054,7 +1100,8 @@ status_new(const struct env *env, const struct status_inputs *in, struct status 
     if (events_subscribe(env->events,
                          EVENT_MASK(EVENT_CERT_CHANGED) | EVENT_MASK(EVENT_RENEW_STATE) |
                              EVENT_MASK(EVENT_DEPLOY_RESULT) | EVENT_MASK(EVENT_CONFIG_RELOADED) |
-                             EVENT_MASK(EVENT_STATUS_STALE) | EVENT_MASK(EVENT_TRUST_CHANGED),
+                             EVENT_MASK(EVENT_STATUS_STALE) | EVENT_MASK(EVENT_TRUST_CHANGED) |
+                             EVENT_MASK(EVENT_CERT_REVOKED),
                          on_event, st) != 0) {
         free(st);
         return -E_NOMEM;

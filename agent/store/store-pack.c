@@ -35,4 +35,13 @@ store_pack_cert_fields(msgpack_packer *pk, const struct store_cert *cert, int64_
     proto_pack_kv_str(pk, "key", v->key_desc);
     proto_pack_kv_str(pk, "fingerprint", v->fingerprint);
     proto_pack_kv_bool(pk, "busy", cert->busy);
+    /* When the current version was revoked at its CA (certctl revoke), and why; else nil. */
+    if (v->revoked != 0) {
+        proto_pack_kv_int(pk, "revoked", v->revoked);
+        proto_pack_kv_str(pk, "revoked_reason",
+                          v->revoked_reason != NULL ? v->revoked_reason : "unspecified");
+    } else {
+        proto_pack_kv_nil(pk, "revoked");
+        proto_pack_kv_nil(pk, "revoked_reason");
+    }
 }

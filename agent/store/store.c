@@ -116,6 +116,7 @@ store_version_clear(struct store_version *v)
     free(v->common_name);
     free(v->issuer);
     free(v->key_desc);
+    free(v->revoked_reason);
     strv_free(v->dns, v->ndns);
     strv_free(v->ips, v->nips);
     memset(v, 0, sizeof(*v));
@@ -132,6 +133,9 @@ store_version_copy(struct store_version *dst, const struct store_version *src)
     dst->not_after = src->not_after;
     dst->has_key = src->has_key;
     dst->chain_len = src->chain_len;
+    dst->revoked = src->revoked;
+    if (src->revoked_reason != NULL && (dst->revoked_reason = strdup(src->revoked_reason)) == NULL)
+        return -E_NOMEM;
     dst->serial = dup_or_empty(src->serial);
     dst->fingerprint = dup_or_empty(src->fingerprint);
     dst->subject = dup_or_empty(src->subject);
@@ -254,6 +258,15 @@ version_json(const struct store_version *v)
         cJSON_Delete(o);
         return NULL;
     }
+    /* Only a revoked version carries these (a new version's meta.json never does). */
+    if (v->revoked != 0 &&
+        (cJSON_AddNumberToObject(o, "revoked", (double)v->revoked) == NULL ||
+         cJSON_AddStringToObject(o, "revoked_reason",
+                                 v->revoked_reason != NULL ? v->revoked_reason : "unspecified") ==
+             NULL)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -365,6 +378,11 @@ version_from_json(const cJSON *o, struct store_version *v)
     if (jinteger(o, "chain_len", 0, 1e6, &num) == 0)
         v->chain_len = (unsigned)num;
     v->has_key = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "has_key"));
+    if (jinteger(o, "revoked", 1, tmax, &num) == 0) {
+        v->revoked = (int64_t)num;
+        if ((v->revoked_reason = dup_or_empty(jstring(o, "revoked_reason"))) == NULL)
+            return -1;
+    }
     v->serial = dup_or_empty(jstring(o, "serial"));
     v->fingerprint = dup_or_empty(jstring(o, "fingerprint"));
     v->subject = dup_or_empty(jstring(o, "subject"));
@@ -1419,6 +1437,51 @@ store_change_rollback(struct store_change *ch, unsigned to, char **cause)
     }
     ch->made_current = target;
     publish(ch);
+    return 0;
+}
+
+int
+store_change_revoke(struct store_change *ch, unsigned version, int64_t when, const char *reason,
+                    char **cause)
+{
+    struct store_version *v = NULL;
+    char *old_reason, *new_reason;
+    int64_t old_when;
+    int rc;
+
+    if (ch->kind != STORE_CHANGE_REVOKE) {
+        err_set(cause, "internal error: recording a revocation of '%s' in another kind of change",
+                ch->name);
+        return -E_INTERNAL;
+    }
+    if (version == 0)
+        version = ch->lineage.current;
+    for (size_t i = 0; i < ch->lineage.nversions; i++) {
+        if (ch->lineage.versions[i].version == version)
+            v = &ch->lineage.versions[i];
+    }
+    if (v == NULL) {
+        err_set(cause, "'%s' has no version %u", ch->name, version);
+        return -E_NOT_FOUND;
+    }
+    if ((new_reason = strdup(reason != NULL && reason[0] != '\0' ? reason : "unspecified")) ==
+        NULL) {
+        err_set(cause, "cannot record the revocation of '%s': out of memory", ch->name);
+        return -E_NOMEM;
+    }
+    old_when = v->revoked;
+    old_reason = v->revoked_reason;
+    v->revoked = when > 0 ? when : 1;
+    v->revoked_reason = new_reason;
+    /* The commit point: lineage.json says the version is revoked. */
+    if ((rc = write_lineage(ch, cause)) != 0) {
+        v->revoked = old_when;
+        v->revoked_reason = old_reason;
+        free(new_reason);
+        return rc;
+    }
+    free(old_reason);
+    ch->made_current = ch->lineage.current;
     return 0;
 }
 

@@ -59,7 +59,9 @@ struct store_version {
     char **ips; /* SAN iPAddress entries */
     size_t nips;
     int has_key;
-    unsigned chain_len; /* certificates in chain.pem */
+    unsigned chain_len;   /* certificates in chain.pem */
+    int64_t revoked;      /* Unix seconds when it was revoked at its CA (certctl revoke); 0: not */
+    char *revoked_reason; /* the reason given then ("unspecified", "superseded", ...) or NULL */
 };
 
 /* One lineage.  A name that is being created has current == 0: skip it. */
@@ -103,6 +105,7 @@ enum store_change_kind {
     STORE_CHANGE_ADD,      /* add a version and make it current (creates the name if new) */
     STORE_CHANGE_ROLLBACK, /* make an older version current */
     STORE_CHANGE_REMOVE,   /* remove the name and all its versions */
+    STORE_CHANGE_REVOKE,   /* record that a version was revoked at its CA */
 };
 
 struct store_change;
@@ -132,6 +135,15 @@ int store_change_add(struct store_change *change, const struct store_version *su
  * when it is already current.
  */
 int store_change_rollback(struct store_change *change, unsigned to, char **cause);
+
+/*
+ * Thread pool: records in lineage.json that version (0: the current one) was
+ * revoked at `when` for `reason` (NULL: "unspecified").  The version's files
+ * are not touched; the record survives restarts.  -E_NOT_FOUND when there is
+ * no such version.
+ */
+int store_change_revoke(struct store_change *change, unsigned version, int64_t when,
+                        const char *reason, char **cause);
 
 /* Thread pool: removes the lineage, its versions and its live/ link. */
 int store_change_remove(struct store_change *change, char **cause);

@@ -93,6 +93,10 @@ cp "$live/cert.pem" "$T/revoked.pem"
 run 0 ctl revoke web --reason superseded
 has "revoked 'web' version 2"
 check "Pebble reports the certificate revoked (superseded = 4)" pebble_revoked "$T/revoked.pem" 4
+# The agent replaces it at once (renew_after_revoke; tests/acme/it-revoke.sh has the rest):
+# wait for that, so that the account changes below do not race with the order.
+check "the revoked certificate is replaced" wait_for 60 test -s "$STATE/certs/web/v3/cert.pem"
+check "the replacement is deployed" wait_log "'web' version 3" 20
 run 1 ctl revoke web --reason nonsense
 has "unknown reason"
 

@@ -19,7 +19,7 @@ has "give at least one --dns"
 run 2 ctl selfsigned --dns a.example
 has "missing NAME"
 run 2 ctl selfsigned web --dns a.example --days abc
-has "--days must be a positive number"
+has "--days takes 1 to 3650"
 run 2 ctl import web
 has "give either --cert FILE, --pfx FILE or --from-store THUMBPRINT"
 run 2 ctl import web --pfx "$T/x.pfx" --from-store 00112233445566778899AABBCCDDEEFF00112233

@@ -1,6 +1,9 @@
 #!/bin/bash
 # Self-signed certificates of every key type, the store's files and modes,
-# show, list, rollback and remove.
+# show, list, rollback and remove; --days within selfsigned_days' range (1..3650); renew
+# says what will happen to a certificate the agent does not renew by itself, and --force
+# renews a self-signed one whatever auto-renew says; --auto-renew yes is refused for an
+# imported certificate (no CA to renew it with).
 . "$(dirname "$0")/lib.sh" "$@"
 start_agent
 
@@ -79,6 +82,54 @@ run 1 ctl selfsigned bad --ip 999.1.1.1
 has "999.1.1.1"
 run 1 ctl selfsigned 'bad/name' --dns x.test
 has "E_BAD_INPUT"
+
+# --days has the range of the config's selfsigned_days: 1 to 3650.
+run 2 ctl selfsigned long --dns long.example.test --days 4000
+has "--days takes 1 to 3650"
+run 2 ctl selfsigned long --dns long.example.test --days 0
+has "--days takes 1 to 3650"
+check "nothing was made" test ! -e "$STATE/certs/long"
+run 0 ctl selfsigned long --dns long.example.test --days 3650
+has "created self-signed 'long' version 1"
+
+# renew of a self-signed certificate that is not set to auto-renew: without --force it says
+# that the agent never renews it and how to change that; --force renews it (asked by name).
+run 1 ctl renew long
+has "'long' is not renewed automatically (selfsigned, auto-renew off)"
+has "certctl renew long --force"
+has "certctl set long --auto-renew yes"
+lacks "not due for renewal"
+run 0 ctl renew long --force
+has "renewed 'long' version 2"
+run 0 ctl --json show long
+json "j['version'] == 2 and j['source'] == 'selfsigned' and j['not_after'] - j['not_before'] == 3650 * 86400 + 300"
+# Set to auto-renew and not due: when the agent will renew it.
+run 0 ctl set long --auto-renew yes
+run 1 ctl renew long
+has "'long' is not due for renewal: the agent renews it at"
+# renew --all renews only what the agent renews by itself (and only when due).
+run 0 ctl --json renew --all --force
+json "[r['name'] for r in j['renewed']] == ['long']"
+
+# An imported certificate has no CA to renew it with: --auto-renew yes is refused, whether
+# given with import or with set, and says what to do instead.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/imp.key" \
+    -out "$T/imp.pem" -subj /CN=imp.example.test -days 30 2>/dev/null
+run 2 ctl import imp --cert "$T/imp.pem" --key "$T/imp.key" --auto-renew yes
+has "--auto-renew yes cannot act on an imported certificate"
+has "certctl request"
+check "nothing was imported" test ! -e "$STATE/certs/imp"
+run 0 ctl import imp --cert "$T/imp.pem" --key "$T/imp.key"
+run 1 ctl set imp --auto-renew yes
+has "'imp' was imported: certagent has no CA to renew it with"
+has "certctl request imp"
+run 0 ctl --json set imp
+json "'auto_renew' not in j['settings']"
+run 0 ctl set imp --auto-renew no
+run 1 ctl renew imp
+has "'imp' was imported; certagent cannot renew it"
+run 0 ctl remove imp
+run 0 ctl remove long
 
 # The store survives a restart as it was.
 stop_agent

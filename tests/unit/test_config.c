@@ -29,6 +29,7 @@ test_defaults(void **state)
     assert_string_equal(c.default_key, "ec256");
     assert_int_equal(c.socket_mode, 0660);
     assert_int_equal(c.selfsigned_days, 365);
+    assert_int_equal(c.renew_after_revoke, 1); /* a revoked ACME certificate renews at once */
     assert_null(c.socket);
     assert_null(c.state_dir);
     config_free(&c);
@@ -182,7 +183,7 @@ test_docs_cover_every_key(void **state)
     struct config c;
 
     (void)state;
-    assert_int_equal(n, 15 + 10 /* trust_* and probe* keys */ + 8 /* renewal and hooks */ +
+    assert_int_equal(n, 15 + 10 /* trust_* and probe* keys */ + 9 /* renewal and hooks */ +
                             4 /* status, metrics, logs */ +
                             2 /* ipc_frame_timeout and acme_http_timeout */ +
                             1 /* operate_group */ + 4 /* responder_* connection limits */ +

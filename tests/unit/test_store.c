@@ -540,6 +540,58 @@ assert_same_version(const struct store_version *a, const struct store_version *b
     assert_int_equal(a->chain_len, b->chain_len);
 }
 
+/*
+ * A revocation is recorded in lineage.json for the version it names (0: the
+ * current one), is kept by a reopen, and leaves the version's files alone.
+ */
+static void
+test_revocation_recorded(void **state)
+{
+    struct fx *f = *state;
+    struct store_change *ch = NULL;
+    const struct store_cert *c;
+    char *cause = NULL, *lineage, *meta;
+
+    add_version(f, "web", 1, 1);
+    add_version(f, "web", 2, 1);
+    meta = tdir_slurp(f->dir, "certs/web/v2/meta.json");
+    assert_non_null(meta);
+    assert_null(store_version_get(store_find(f->store, "web"), 2)->revoked_reason);
+    assert_int_equal(store_begin(f->store, "web", STORE_CHANGE_REVOKE, &ch, NULL), 0);
+    assert_int_equal(store_change_revoke(ch, 0, 1750000000, "keyCompromise", &cause), 0);
+    store_finish(f->store, ch, 0);
+    c = store_find(f->store, "web");
+    assert_int_equal(c->current, 2);
+    assert_int_equal(store_version_get(c, 2)->revoked, 1750000000);
+    assert_string_equal(store_version_get(c, 2)->revoked_reason, "keyCompromise");
+    assert_int_equal(store_version_get(c, 1)->revoked, 0);
+    lineage = tdir_slurp(f->dir, "certs/web/lineage.json");
+    assert_non_null(strstr(lineage, "\"revoked_reason\":\t\"keyCompromise\""));
+    free(lineage);
+    assert_content(f, "certs/web/v2/meta.json", meta);
+    free(meta);
+    /* An older version by number; no reason: "unspecified". */
+    assert_int_equal(store_begin(f->store, "web", STORE_CHANGE_REVOKE, &ch, NULL), 0);
+    assert_int_equal(store_change_revoke(ch, 1, 1750000100, NULL, NULL), 0);
+    store_finish(f->store, ch, 0);
+    /* A version that does not exist: refused, nothing changes. */
+    assert_int_equal(store_begin(f->store, "web", STORE_CHANGE_REVOKE, &ch, NULL), 0);
+    assert_int_equal(store_change_revoke(ch, 9, 1750000200, "superseded", &cause), -E_NOT_FOUND);
+    assert_non_null(strstr(cause, "no version 9"));
+    store_finish(f->store, ch, -E_NOT_FOUND);
+    /* Kept across a restart. */
+    reopen(f);
+    c = store_find(f->store, "web");
+    assert_int_equal(store_version_get(c, 2)->revoked, 1750000000);
+    assert_string_equal(store_version_get(c, 2)->revoked_reason, "keyCompromise");
+    assert_int_equal(store_version_get(c, 1)->revoked, 1750000100);
+    assert_string_equal(store_version_get(c, 1)->revoked_reason, "unspecified");
+    /* A new version is not revoked. */
+    add_version(f, "web", 3, 1);
+    assert_int_equal(store_current(store_find(f->store, "web"))->revoked, 0);
+    free(cause);
+}
+
 static void
 test_reopen_gives_same_index(void **state)
 {
@@ -1084,6 +1136,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lineage_and_meta_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revocation_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_and_add_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_gives_same_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_name, setup, teardown),
