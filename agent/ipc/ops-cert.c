@@ -25,6 +25,7 @@
 #include "ops.h"
 #include "pem.h"
 #include "platform.h"
+#include "store-pack.h"
 #include "store.h"
 #include "strv.h"
 #include "sys.h"
@@ -847,14 +848,7 @@ show_done(struct job *job)
     proto_pack_kv_str(pk, "signature", cj->info.sig_alg);
     proto_pack_kv_bool(pk, "self_signed", cj->info.self_signed);
     proto_pack_kv_int(pk, "created", v->created);
-    if (v->revoked != 0) {
-        proto_pack_kv_int(pk, "revoked", v->revoked);
-        proto_pack_kv_str(pk, "revoked_reason",
-                          v->revoked_reason != NULL ? v->revoked_reason : "unspecified");
-    } else {
-        proto_pack_kv_nil(pk, "revoked");
-        proto_pack_kv_nil(pk, "revoked_reason");
-    }
+    store_pack_revoked(pk, v);
     proto_pack_str(pk, "chain");
     msgpack_pack_array(pk, cj->nchain_info);
     for (size_t i = 0; i < cj->nchain_info; i++)
@@ -873,14 +867,7 @@ show_done(struct job *job)
         proto_pack_kv_str(pk, "serial", h->serial);
         proto_pack_kv_str(pk, "fingerprint", h->fingerprint);
         proto_pack_kv_str(pk, "key", h->key_desc);
-        if (h->revoked != 0) {
-            proto_pack_kv_int(pk, "revoked", h->revoked);
-            proto_pack_kv_str(pk, "revoked_reason",
-                              h->revoked_reason != NULL ? h->revoked_reason : "unspecified");
-        } else {
-            proto_pack_kv_nil(pk, "revoked");
-            proto_pack_kv_nil(pk, "revoked_reason");
-        }
+        store_pack_revoked(pk, h);
     }
     proto_pack_kv_str(pk, "live_dir", live != NULL ? live : "");
     free(live);

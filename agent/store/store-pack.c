@@ -36,6 +36,12 @@ store_pack_cert_fields(msgpack_packer *pk, const struct store_cert *cert, int64_
     proto_pack_kv_str(pk, "fingerprint", v->fingerprint);
     proto_pack_kv_bool(pk, "busy", cert->busy);
     /* When the current version was revoked at its CA (certctl revoke), and why; else nil. */
+    store_pack_revoked(pk, v);
+}
+
+void
+store_pack_revoked(msgpack_packer *pk, const struct store_version *v)
+{
     if (v->revoked != 0) {
         proto_pack_kv_int(pk, "revoked", v->revoked);
         proto_pack_kv_str(pk, "revoked_reason",

@@ -176,18 +176,10 @@ run 0 ctl --json ca list
 json "any(c['name'] == 'pebble' and c['trust'] for c in j['cas']) and not any(c['name'] == 'tmpca' for c in j['cas'])"
 
 # dns-01 hooks that cannot run or fail: the order fails with words, the agent stays up.
-reload_with() {
-    local before
-    before=$(grep -c "configuration reloaded" "$LOG")
-    pebble_agent_config "$1"
-    kill -HUP "$AGENT_PID"
-    wait_for 30 sh -c "[ \$(grep -c 'configuration reloaded' '$LOG') -gt $before ]" ||
-        fail "the agent did not reload"
-}
-reload_with '{"dns01_hook": "/nonexistent/hook"}'
+pebble_agent_reload '{"dns01_hook": "/nonexistent/hook"}'
 run 1 ctl request nohook --dns nohook.example.test --ca pebble --challenge dns-01
 has "cannot run the dns-01 hook /nonexistent/hook"
-reload_with '{"dns01_hook": "/bin/false"}'
+pebble_agent_reload '{"dns01_hook": "/bin/false"}'
 run 1 ctl request badhook --dns badhook.example.test --ca pebble --challenge dns-01
 has "the dns-01 hook failed for badhook.example.test"
 if [ "$(id -u)" -eq 0 ]; then
@@ -196,13 +188,13 @@ if [ "$(id -u)" -eq 0 ]; then
     printf '#!/bin/sh\ntouch "%s/planted-ran"\n' "$T" >"$T/nobodys/hook"
     chmod 0755 "$T/nobodys/hook"
     chown nobody "$T/nobodys"
-    reload_with "{\"dns01_hook\": \"$T/nobodys/hook\"}"
+    pebble_agent_reload "{\"dns01_hook\": \"$T/nobodys/hook\"}"
     run 1 ctl request planted --dns planted.example.test --ca pebble --challenge dns-01
     has "refusing to run $T/nobodys/hook"
     has "$T/nobodys is owned by uid $(id -u nobody)"
     check "the planted hook did not run" test ! -e "$T/planted-ran"
 fi
-reload_with '{}'
+pebble_agent_reload '{}'
 run 0 ctl ping
 
 # Deactivate: the account is gone; a new request must agree again.

@@ -23,14 +23,6 @@ l = json.load(open('$STATE/certs/$1/lineage.json'))
 v = [v for v in l['versions'] if v['version'] == $2][0]
 sys.exit(0 if v.get('revoked', 0) > 0 and v.get('revoked_reason') == '$3' else 1)"
 }
-reload_with() {
-    local before
-    before=$(grep -c "configuration reloaded" "$LOG")
-    pebble_agent_config "$1"
-    kill -HUP "$AGENT_PID"
-    wait_for 30 sh -c "[ \$(grep -c 'configuration reloaded' '$LOG') -gt $before ]" ||
-        fail "the agent did not reload"
-}
 # row EXPR: a Python expression on the status row of web (r) must hold.
 row() { json "[c for c in j['certificates'] if c['name'] == 'web'][0] and (lambda r: $1)([c for c in j['certificates'] if c['name'] == 'web'][0])"; }
 
@@ -67,7 +59,7 @@ row "r['revoked'] > 0 and r['revoked_reason'] == 'keyCompromise' and r['next_rea
 check "A: still version 1" test "$(version_of web)" = 1
 
 # --- B: renew_after_revoke true (reloaded): replaced at once, the warning clears -------------
-reload_with '{"renew_after_revoke": true}'
+pebble_agent_reload '{"renew_after_revoke": true}'
 check "B: renewed after the reload" wait_for 60 version_gt web 1
 check "B: the renewal says why" wait_log "renewing 'web' (revoked)" 10
 check "B: version 2 is not revoked" sh -c "! python3 -c \"import json,sys; l = json.load(open('$STATE/certs/web/lineage.json')); sys.exit(0 if [v for v in l['versions'] if v['version'] == 2][0].get('revoked') else 1)\""

@@ -437,6 +437,17 @@ PY
     mv "$CONFIG.tmp" "$CONFIG"
 }
 
+# pebble_agent_reload [EXTRA-JSON-OBJECT]: pebble_agent_config, then SIGHUP the agent and wait
+# until its log says the configuration was reloaded.
+pebble_agent_reload() {
+    local before
+    before=$(grep -c "configuration reloaded" "$LOG")
+    pebble_agent_config "$1"
+    kill -HUP "$AGENT_PID"
+    wait_for 30 sh -c "[ \$(grep -c 'configuration reloaded' '$LOG') -gt $before ]" ||
+        fail "the agent did not reload"
+}
+
 # --- the fault-injecting proxy (acmeproxy.py) ---------------------------------------------
 
 # acmeproxy_start [CONFIG-JSON]: starts the proxy in front of Pebble with that configuration
