@@ -522,21 +522,27 @@ ops_ca_list(struct request *req)
 }
 
 /* The certificates that renew with CA name (their current version says so), as a JSON
- * array of names; NULL when out of memory. */
+ * array of names; NULL when out of memory.  *unknown counts the ACME certificates whose
+ * CA the scheduler has not read yet (just after start or a change). */
 static cJSON *
-ca_users(struct agent *agent, const char *name)
+ca_users(struct agent *agent, const char *name, size_t *unknown)
 {
     cJSON *names = cJSON_CreateArray();
     size_t n = store_count(agent->store);
 
+    *unknown = 0;
     for (size_t i = 0; names != NULL && i < n; i++) {
         const struct store_cert *c = store_at(agent->store, i);
         const struct store_version *v = c->current != 0 ? store_current(c) : NULL;
         struct renew_info ri;
 
-        if (v == NULL || v->source != CERT_SOURCE_ACME ||
-            renew_info_get(agent->renew, c->name, &ri) != 0 || ri.ca == NULL ||
-            strcmp(ri.ca, name) != 0)
+        if (v == NULL || v->source != CERT_SOURCE_ACME)
+            continue;
+        if (renew_info_get(agent->renew, c->name, &ri) != 0 || ri.loading) {
+            (*unknown)++;
+            continue;
+        }
+        if (ri.ca == NULL || strcmp(ri.ca, name) != 0)
             continue;
         cJSON_AddItemToArray(names, cJSON_CreateString(c->name));
     }
@@ -600,6 +606,7 @@ ops_ca_remove(struct request *req)
     struct acme_observer obs;
     cJSON *users = NULL;
     char list[400];
+    size_t unknown = 0;
     int rc, n, force = arg_bool(req, "force");
 
     if ((rc = ops_arg_str(req, "name", 1, &name)) != 0)
@@ -607,8 +614,18 @@ ops_ca_remove(struct request *req)
     if ((rc = acme_ca_removable(req->agent->acme, name, &req->cause)) != 0)
         goto out;
     rc = -E_NOMEM;
-    if ((users = ca_users(req->agent, name)) == NULL)
+    if ((users = ca_users(req->agent, name, &unknown)) == NULL)
         goto out;
+    if (unknown > 0 && !force) {
+        /* Not knowing whether they renew with it is not knowing that it is unused. */
+        err_set(&req->cause,
+                "cannot tell yet whether CA '%s' is in use: the agent is still reading %zu "
+                "certificate%s' details; try again in a moment, or remove the CA anyway with "
+                "'certctl ca remove %s --force'",
+                name, unknown, unknown == 1 ? "" : "s", name);
+        rc = -E_BUSY;
+        goto out;
+    }
     n = cJSON_GetArraySize(users);
     names_text(users, list, sizeof(list));
     if (n > 0 && !force) {

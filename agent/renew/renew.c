@@ -1211,6 +1211,7 @@ renew_info_get(const struct renew *r, const char *name, struct renew_info *out)
     out->failures_total = e->failures_total;
     out->in_progress = e->in_progress;
     out->ca = e->ca;
+    out->loading = e->loading || e->version == 0;
     return 0;
 }
 

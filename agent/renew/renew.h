@@ -55,6 +55,7 @@ struct renew_info {
     uint64_t failures_total;
     int in_progress; /* a renewal is running now */
     const char *ca;  /* ACME CA name, or NULL */
+    int loading;     /* its details (ca among them) are still being read from the store */
 };
 
 /*
