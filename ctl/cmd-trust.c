@@ -203,8 +203,10 @@ trust_show(struct ctl *ctl, const char *fp)
                jstr(e, "key"), jstr(e, "signature"), jstr(e, "fingerprint"), jstr(e, "pem"));
     } else {
         printf("trust store:     %s\n", jstr(r.result, "dir"));
-        printf("anchors:         %lld root(s), %lld intermediate(s)\n",
-               (long long)jint(r.result, "roots"), (long long)jint(r.result, "intermediates"));
+        printf("anchors:         %lld root(s), %lld self-signed certificate(s) trusted for "
+               "themselves; %lld intermediate(s)\n",
+               (long long)jint(r.result, "roots"), (long long)jint(r.result, "leaves"),
+               (long long)jint(r.result, "intermediates"));
         printf("system roots:    %s\n",
                jbool(r.result, "system_roots") ? "trusted too (trust_system_roots)" : "not used");
         printf("AIA fetching:    %s\n", jbool(r.result, "aia_fetch") ? "allowed" : "off");

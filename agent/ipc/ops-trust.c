@@ -758,7 +758,7 @@ ops_trust_show(struct request *req)
     struct trust *t = agent->trust;
     struct proto_writer w;
     char *fp = NULL, *pem = NULL;
-    size_t i = 0, len = 0, roots = 0;
+    size_t i = 0, len = 0, roots = 0, leaves = 0;
     int rc;
 
     if ((rc = ops_arg_str(req, "fingerprint", 0, &fp)) != 0)
@@ -779,12 +779,16 @@ ops_trust_show(struct request *req)
         free(fp);
         return 0;
     }
-    for (size_t k = 0; k < t->n; k++)
-        roots += !t->v[k].intermediate;
-    proto_begin_result(&w.pk, req->id, 9);
+    /* Anchors are CA roots or self-signed certificates trusted for themselves (kind leaf). */
+    for (size_t k = 0; k < t->n; k++) {
+        roots += !t->v[k].intermediate && t->v[k].info.is_ca;
+        leaves += !t->v[k].intermediate && !t->v[k].info.is_ca;
+    }
+    proto_begin_result(&w.pk, req->id, 10);
     proto_pack_kv_str(&w.pk, "dir", t->dir);
     proto_pack_kv_uint(&w.pk, "roots", roots);
-    proto_pack_kv_uint(&w.pk, "intermediates", t->n - roots);
+    proto_pack_kv_uint(&w.pk, "leaves", leaves);
+    proto_pack_kv_uint(&w.pk, "intermediates", t->n - roots - leaves);
     if (agent->config.trust_system_dir != NULL)
         proto_pack_kv_str(&w.pk, "system_dir", agent->config.trust_system_dir);
     else

@@ -84,7 +84,7 @@ run 0 ctl trust list
 has "root"
 has "intermediate"
 run 0 ctl trust show
-has "1 root(s), 1 intermediate(s)"
+has "1 root(s), 0 self-signed certificate(s) trusted for themselves; 1 intermediate(s)"
 has "$T/sysdir, then $T/update-ca --fresh"
 has "exited with status 0"
 run 0 ctl trust show "${ROOT_ID:0:12}"
@@ -255,6 +255,8 @@ run 0 ctl verify selfie --host selfie.test
 has "result:      trusted"
 run 0 ctl --json trust list
 json "[e['kind'] for e in j['entries']] == ['leaf']"
+run 0 ctl --json trust show
+json "(j['roots'], j['leaves'], j['intermediates']) == (0, 1, 0)"
 # It vouches for itself only: a certificate it signed is not trusted.
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/child.key" \
     -subj "/CN=child.test" -out "$T/child.csr" 2>/dev/null
