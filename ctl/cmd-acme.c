@@ -259,10 +259,20 @@ cmd_revoke(struct ctl *ctl, int argc, char **argv)
     if ((rc = ctl_call(ctl, &w, &r)) == 0) {
         if (ctl->json)
             output_json(r.result);
-        else
+        else {
             printf("revoked '%s' version %lld (serial %s, reason %s) at CA '%s'\n",
                    jstr(r.result, "name"), (long long)jint(r.result, "version"),
                    jstr(r.result, "serial"), jstr(r.result, "reason"), jstr(r.result, "ca"));
+            /* What follows: the store's record drives status and the scheduler. */
+            if (jbool(r.result, "recorded"))
+                printf("recorded: status warns 'revoked' until a new version replaces it (the "
+                       "agent requests one at once when renew_after_revoke is on and the "
+                       "certificate renews automatically)\n");
+            else
+                printf("not recorded in the store (see the log); replace it with 'certctl renew "
+                       "%s --force'\n",
+                       jstr(r.result, "name"));
+        }
     }
     reply_free(&r);
     return rc;

@@ -76,6 +76,7 @@ json "[h['revoked'] is not None for h in j['history']] == [False, True]"
 cp "$STATE/live/web/cert.pem" "$T/v2.pem"
 run 0 ctl revoke web --reason superseded
 has "revoked 'web' version 2"
+has "recorded: status warns 'revoked' until a new version replaces it"
 check "B: Pebble reports version 2 revoked (superseded = 4)" pebble_revoked "$T/v2.pem" 4
 check "B: lineage.json records version 2 revoked" lineage_revoked web 2 superseded
 check "B: replaced at once" wait_for 60 version_gt web 2
