@@ -23,6 +23,12 @@ apt-get install -y -qq --no-install-recommends dpkg-dev lintian adduser init-sys
 apt-get install -y -qq --no-install-recommends libfaketime >/dev/null
 # The man pages' test (tests/docs/docs-man.sh): groff and man-db's `man --warnings`.
 apt-get install -y -qq --no-install-recommends groff-base man-db bsdextrautils >/dev/null
+# The second wave's real parts, started by the tests on loopback: a 3-member etcd cluster
+# (tests/fleet), an SMTP server with STARTTLS and AUTH (python3-aiosmtpd, tests/notify),
+# headless Chromium for the dashboard (tests/notify), nginx and Dovecot whose served
+# certificate the agent checks (tests/served).  Their packaged services are not used.
+apt-get install -y -qq --no-install-recommends etcd-server etcd-client python3-aiosmtpd \
+    chromium nginx-light dovecot-imapd >/dev/null
 # Fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes.
 apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev >/dev/null
 echo "install-deps: build and test dependencies are installed"

@@ -17,7 +17,8 @@ import sys
 # Lowest first.  unix/ and win/ are the platform layer, beside base; ipc/ (the
 # op table and its handlers) is one subsystem with agent.c and main.c (the
 # agent's top folder, "" here): they drive everything below.
-AGENT_LAYERS = ["base", "store", "trust", "deploy", "acme", "renew", "report", "ipc"]
+AGENT_LAYERS = ["base", "store", "trust", "deploy", "acme", "fleet", "renew", "report",
+                "notify", "web", "ipc"]
 RANK = {name: i + 1 for i, name in enumerate(AGENT_LAYERS)}
 RANK.update({"unix": RANK["base"], "win": RANK["base"], "": RANK["ipc"]})
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
