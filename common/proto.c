@@ -45,6 +45,7 @@ static const struct {
     {PROTO_OP_PROBE, "probe"},
     {PROTO_OP_METRICS, "metrics"},
     {PROTO_OP_LOGS, "logs"},
+    {PROTO_OP_REPORT, "report"},
 };
 
 const char *

@@ -164,6 +164,9 @@ const struct cmd cmd_table[] = {
      "  --level L          error, warn, info or debug: that level and more severe\n"
      "  --json             one JSON object per line: {seq, time, level, text}\n",
      cmd_logs},
+    {"report", "",
+     "the status report for a person: every certificate worst first, with its warnings",
+     "  --json             {subject, text}\n", cmd_report},
     {"help", "[COMMAND]", "the list of commands, or one command's usage and options",
      "  COMMAND            the command to explain (also: certctl COMMAND --help)\n"
      "  --json             {usage, commands: [{name, usage, summary, options}]}\n",
@@ -251,7 +254,7 @@ cmd_usage_all(FILE *f)
         "  --json         machine-readable output: one JSON object on stdout, errors\n"
         "                 included ({\"ok\": false, \"error\": {...}}; fields in certctl(1))\n\n"
         "Rights (each includes those above it; a command without its right: E_DENIED):\n"
-        "  read     anyone who can connect: status, list, show, version, ping\n"
+        "  read     anyone who can connect: status, list, show, version, ping, report\n"
         "  operate  root, the agent's user, the socket's group, operate_group:\n"
         "           probe, verify, logs, metrics, trust list|show, ca list, account show\n"
         "  change   root, the agent's user, the socket's group: every other command\n\n"

@@ -75,6 +75,7 @@ static const struct op_entry {
     {PROTO_OP_PROBE, ops_probe, PEER_RIGHT_OPERATE},
     {PROTO_OP_METRICS, ops_metrics, PEER_RIGHT_OPERATE},
     {PROTO_OP_LOGS, ops_logs, PEER_RIGHT_OPERATE},
+    {PROTO_OP_REPORT, ops_report, PEER_RIGHT_READ},
 };
 
 /* "remove of 'web' failed: no certificate named 'web'" (the name when the request has one). */
