@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "acme.h"
+#include "dashboard.h"
 #include "deploy.h"
 #include "err.h"
 #include "events.h"
@@ -232,9 +233,25 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
             goto fail;
         }
     }
+    {
+        struct dashboard_inputs din = {
+            .status = agent->status,
+            .store = agent->store,
+            .deploy = agent->deploy,
+            .selfsigned = {selfsigned_for_renew, agent},
+        };
+
+        if ((rc = dashboard_start(&agent->env, &din, &agent->dashboard, cause)) != 0) {
+            probe_sched_stop(agent->probe_sched);
+            status_stop(agent->status);
+            goto fail;
+        }
+    }
     if ((rc = server_start(&agent->server, agent, agent->socket_path, cause)) != 0) {
         probe_sched_stop(agent->probe_sched);
         status_stop(agent->status);
+        dashboard_close(agent->dashboard);
+        agent->dashboard = NULL;
         goto fail;
     }
     agent->signals.on_stop = on_stop;
@@ -244,6 +261,8 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         server_stop(&agent->server);
         probe_sched_stop(agent->probe_sched);
         status_stop(agent->status);
+        dashboard_close(agent->dashboard);
+        agent->dashboard = NULL;
         goto fail;
     }
     log_info("certagent %s listening on %s, store %s (%zu certificates)", CERTAGENT_VERSION,
@@ -274,6 +293,8 @@ agent_stop(struct agent *agent)
     else
         log_info("stopping");
     status_stop(agent->status);
+    dashboard_close(agent->dashboard);
+    agent->dashboard = NULL;
     ops_logs_stop(agent->logs);
     server_stop(&agent->server);
     /* The scheduler first: orders the stop interrupts are not failures to retry or report. */

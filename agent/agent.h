@@ -50,6 +50,7 @@ struct agent {
     struct hooks *hooks;             /* hooks.c: deploy, failure and dns-01 hook processes */
     struct status *status;           /* status.c: report, status file, metrics */
     struct ops_logs *logs;           /* ops-logs.c: certctl logs and its followers */
+    struct dashboard *dashboard;     /* web/dashboard.c: the dashboard, or NULL when off */
     struct server server;
     struct platform_signals signals;
     int lock_handle;

@@ -160,6 +160,17 @@ static const struct key_def keys[] = {
      "MiB of incomplete frames held for all IPC clients together; past it the oldest is dropped"},
     {"acme_http_timeout", KEY_INT, OFF(acme_http_timeout), 1, 600, NULL, "30", 1, 0,
      "seconds one HTTP exchange with an ACME CA may take (connection included)"},
+    {"dashboard_listen", KEY_STRING, OFF(dashboard_listen), 0, 0, NULL, NULL, 0, 0,
+     "ADDR:PORT (e.g. 127.0.0.1:8443) serving the read-only dashboard; unset: off"},
+    {"dashboard_certificate", KEY_STRING, OFF(dashboard_certificate), 0, 0, NULL, NULL, 0, 0,
+     "store certificate the dashboard serves (default: certagent-dashboard, self-signed at "
+     "first start)"},
+    {"dashboard_plain_http", KEY_BOOL, OFF(dashboard_plain_http), 0, 0, NULL, "false", 0, 0,
+     "serve the dashboard over plain HTTP instead of HTTPS"},
+    {"dashboard_token_file", KEY_STRING, OFF(dashboard_token_file), 0, 0, NULL, NULL, 0, 0,
+     "file holding the dashboard's access token (required on a non-loopback address)"},
+    {"dashboard_refresh", KEY_INT, OFF(dashboard_refresh), 5, 86400, NULL, "60", 1, 0,
+     "seconds after which the dashboard page reloads itself"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

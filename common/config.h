@@ -85,7 +85,20 @@ struct config {
     int max_connections_per_uid; /* IPC clients of one user who may not change the store */
     int reserved_connections;    /* IPC slots kept for users who may change the store */
     int ipc_partial_limit_mib;   /* MiB of partial frames held for all IPC clients */
+    /* The dashboard (agent/web/dashboard.c). */
+    char *dashboard_listen;      /* "ADDR:PORT" serving the dashboard; NULL: off */
+    char *dashboard_certificate; /* store certificate served; NULL: CONFIG_DASHBOARD_SELFSIGNED */
+    int dashboard_plain_http;    /* serve plain HTTP instead of HTTPS */
+    char *dashboard_token_file;  /* file holding the token; required off loopback */
+    int dashboard_refresh;       /* seconds between the page's own reloads */
 };
+
+/*
+ * The store name of the dashboard's self-signed certificate, made at first
+ * start when dashboard_certificate is unset (it is self-signed on purpose:
+ * the status report does not warn self_signed_in_use for it).
+ */
+#define CONFIG_DASHBOARD_SELFSIGNED "certagent-dashboard"
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */
 int config_defaults(struct config *c);

@@ -674,6 +674,10 @@ status_evaluate(struct status *st, const struct store_cert *cert, int64_t now,
         data_str(w, "algorithm", a->sig_alg);
     }
     if (v->source == CERT_SOURCE_SELFSIGNED &&
+        /* The dashboard's own certificate is self-signed on purpose (web/dashboard.c). */
+        !(strcmp(cert->name, CONFIG_DASHBOARD_SELFSIGNED) == 0 &&
+          st->env->config->dashboard_listen != NULL &&
+          st->env->config->dashboard_certificate == NULL) &&
         (w = warning_add(ev, "self_signed_in_use", STATUS_WARNING)) != NULL) {
         snprintf(w->message, sizeof(w->message),
                  "%s is self-signed: clients do not trust it unless told to", cert->name);
