@@ -10,6 +10,7 @@
 #include "agent.h"
 #include "digest.h"
 #include "err.h"
+#include "log.h"
 #include "ops.h"
 #include "server.h"
 
@@ -22,11 +23,14 @@ ops_report(struct request *req)
     struct digest d;
     struct proto_writer w;
     size_t len, off = 0;
+    uint64_t t0 = uv_hrtime();
     int rc;
 
     if ((rc = digest_build(req->agent->status, (int64_t)time(NULL), &d, &req->cause)) != 0)
         return rc;
     len = strlen(d.text);
+    log_debug("report: built in %llu ms: text %zu bytes, HTML %zu bytes",
+              (unsigned long long)((uv_hrtime() - t0) / 1000000u), len, strlen(d.html));
     while (off < len) {
         size_t n = len - off > REPORT_CHUNK ? REPORT_CHUNK : len - off;
 

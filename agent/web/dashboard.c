@@ -491,7 +491,7 @@ static void
 respond(struct web_conn *wc, int status, const char *reason, const char *type, const char *extra,
         const char *body, size_t blen, int head_only)
 {
-    char head[2048];
+    char head[4096];
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\nServer: certagent\r\nContent-Type: %s\r\n"
                      "Content-Length: %zu\r\n" SAFE_HEADERS "%sConnection: close\r\n\r\n",
@@ -687,11 +687,16 @@ answer(struct dashboard *d, struct web_conn *wc, size_t end)
                           "WWW-Authenticate: Bearer realm=\"certagent\"\r\n");
             return;
         }
-        /* A cookie for the next requests, and the same page without the token in its address. */
+        /*
+         * A cookie for the next requests, and the same page without the token in its
+         * address (one of the two paths served: never a path of the client's, which
+         * "//host" would turn into another site).
+         */
         snprintf(extra, sizeof(extra),
                  "Set-Cookie: " COOKIE_NAME "=%.*s; Path=/; HttpOnly; SameSite=Strict%s\r\n"
-                 "Location: %.*s\r\n",
-                 (int)toklen, tok, d->tls ? "; Secure" : "", (int)plen, path);
+                 "Location: %s\r\n",
+                 (int)toklen, tok, d->tls ? "; Secure" : "",
+                 plen == 12 && memcmp(path, "/status.json", 12) == 0 ? "/status.json" : "/");
         respond(wc, 303, "See Other", "text/plain; charset=utf-8", extra, "", 0, 0);
         return;
     }

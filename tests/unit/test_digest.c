@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "dashboard.h"
 #include "digest.h"
 #include "err.h"
 #include "proto.h"
@@ -241,13 +242,42 @@ test_empty_and_ok(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* The dashboard's page from the same document: order, escaping, no script, refresh. */
+static void
+test_dashboard_page(void **state)
+{
+    struct metrics_buf b = {NULL, 0, 0};
+    msgpack_sbuffer sb;
+    msgpack_unpacked u;
+    size_t off = 0;
+
+    (void)state;
+    make_doc(&sb, rows, 5, "critical");
+    msgpack_unpacked_init(&u);
+    assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(dashboard_page(&u.data, NULL, "host<1>", NOW, 45, &b), 0);
+    assert_non_null(strstr(b.p, "<meta http-equiv=\"refresh\" content=\"45\">"));
+    assert_non_null(strstr(b.p, "<header class=\"critical\"><h1>CRITICAL</h1>"));
+    assert_true(pos(b.p, "<b>crit-soon</b>") < pos(b.p, "<b>warn</b>"));
+    assert_true(pos(b.p, "<b>warn</b>") < pos(b.p, "<b>a-ok</b>"));
+    assert_null(strstr(b.p, "<script"));
+    assert_null(strstr(b.p, "host<1>"));
+    assert_non_null(strstr(b.p, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert_null(strstr(b.p, "src="));
+    assert_null(strstr(b.p, "http://"));
+    assert_null(strstr(b.p, "https://"));
+    free(b.p);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order),           cmocka_unit_test(test_html_escaped),
         cmocka_unit_test(test_escape_function), cmocka_unit_test(test_text_wrapped),
-        cmocka_unit_test(test_empty_and_ok),
+        cmocka_unit_test(test_empty_and_ok),    cmocka_unit_test(test_dashboard_page),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -160,6 +160,8 @@ run 0 curl -s -D - -o /dev/null "$URL/?token=$TOKEN"
 has "HTTP/1.1 303"
 has "Set-Cookie: certagent_dashboard=$TOKEN; Path=/; HttpOnly; SameSite=Strict"
 has "Location: /"
+run 0 curl -s -D - -o /dev/null "$URL//evil.example/?token=$TOKEN"
+lacks "evil"
 run 0 curl -s -o /dev/null -w "%{http_code}" -b "certagent_dashboard=$TOKEN" "$URL/"
 has 200
 run 0 curl -s -o /dev/null -w "%{http_code}" "$URL/?token=wrong-token-wrong-token"
