@@ -83,6 +83,23 @@ parse_addr(const char *s, struct sockaddr_storage *ss, int *ipv6)
     return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0 ? 0 : -1;
 }
 
+int
+challenge_net_addr_loopback(const char *addr, int *loopback)
+{
+    static const unsigned char loop6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    struct sockaddr_storage ss;
+    int ipv6;
+
+    if (parse_addr(addr, &ss, &ipv6) != 0)
+        return -E_BAD_INPUT;
+    if (ipv6)
+        *loopback = memcmp(&((const struct sockaddr_in6 *)&ss)->sin6_addr, loop6, 16) == 0;
+    else
+        *loopback =
+            ((const unsigned char *)&((const struct sockaddr_in *)&ss)->sin_addr)[0] == 127;
+    return 0;
+}
+
 /* The port of a socket address, read byte by byte (network order). */
 static int
 addr_port(const struct sockaddr_storage *ss)

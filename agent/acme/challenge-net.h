@@ -131,6 +131,13 @@ int challenge_net_open(struct challenge_net *net, char **cause);
 /* No challenge is pending any more: closes the listeners unless keep_open. */
 void challenge_net_idle(struct challenge_net *net);
 
+/*
+ * Checks that addr is "ADDR:PORT" or "[ADDR]:PORT" with a numeric address (as
+ * challenge_net_configure wants it) and says whether ADDR is loopback
+ * (127.0.0.0/8 or ::1; the wildcards are not).  0, or -E_BAD_INPUT.
+ */
+int challenge_net_addr_loopback(const char *addr, int *loopback);
+
 /* Port of the i-th open listener (for port 0 in tests), 0 when there is none. */
 int challenge_net_port(const struct challenge_net *net, size_t i);
 

@@ -84,50 +84,6 @@ static void load_current(struct dashboard *d);
 
 /* ---- the config ---- */
 
-/*
- * Splits "ADDR:PORT" / "[ADDR]:PORT"; *loopback says whether ADDR is in
- * 127.0.0.0/8 or ::1.  -E_BAD_INPUT when it is not that shape.
- */
-static int
-parse_listen(const char *addr, int *loopback)
-{
-    const char *colon = strrchr(addr, ':');
-    char host[64];
-    size_t hlen;
-    long port = 0;
-    struct sockaddr_in in4;
-    struct sockaddr_in6 in6;
-    static const unsigned char loop6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-
-    if (colon == NULL || colon == addr || colon[1] == '\0')
-        return -E_BAD_INPUT;
-    for (const char *p = colon + 1; *p; p++) {
-        if (*p < '0' || *p > '9' || port > 65535)
-            return -E_BAD_INPUT;
-        port = port * 10 + (*p - '0');
-    }
-    if (port > 65535)
-        return -E_BAD_INPUT;
-    hlen = (size_t)(colon - addr);
-    if (addr[0] == '[') {
-        if (hlen < 3 || addr[hlen - 1] != ']')
-            return -E_BAD_INPUT;
-        addr++;
-        hlen -= 2;
-    }
-    if (hlen >= sizeof(host))
-        return -E_BAD_INPUT;
-    memcpy(host, addr, hlen);
-    host[hlen] = '\0';
-    if (uv_ip4_addr(host, (int)port, &in4) == 0)
-        *loopback = ((const unsigned char *)&in4.sin_addr)[0] == 127;
-    else if (strchr(host, ':') != NULL && uv_ip6_addr(host, (int)port, &in6) == 0)
-        *loopback = memcmp(&in6.sin6_addr, loop6, 16) == 0;
-    else
-        return -E_BAD_INPUT;
-    return 0;
-}
-
 /* Reads the token (its first line) and keeps its SHA-256.  Secrets never reach a message. */
 static int
 read_token(const char *path, unsigned char hash[32], char **cause)
@@ -184,7 +140,7 @@ dashboard_check(const struct config *c, const struct store *store, char **cause)
 
     if (c->dashboard_listen == NULL)
         return 0;
-    if (parse_listen(c->dashboard_listen, &loopback) != 0) {
+    if (challenge_net_addr_loopback(c->dashboard_listen, &loopback) != 0) {
         err_set(cause,
                 "dashboard_listen: '%s' is not ADDR:PORT with a numeric address (e.g. "
                 "\"127.0.0.1:8443\", \"[::1]:8443\" or \"0.0.0.0:8443\")",
