@@ -134,6 +134,30 @@ run 0 curl -sk -o /dev/null -w "%{http_code}" "$URL/"
 has 200
 stop_agent
 
+# A certificate of the store (dashboard_certificate), and its next version once stored.
+cat >"$CONFIG" <<JSON
+{"dashboard_listen": "[::1]:0", "dashboard_certificate": "good"}
+JSON
+if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+    HOST6='[::1]'
+else
+    sed -i 's/\[::1\]:0/127.0.0.1:0/' "$CONFIG"
+    HOST6=127.0.0.1
+fi
+start_agent
+wait_log "dashboard: serving certificate 'good' version 1"
+PORT=$(sed -n 's/.*dashboard: serving https:.*(port \([0-9]*\)).*/\1/p' "$LOG" | tail -1)
+served() { # the serial of the certificate the dashboard serves
+    timeout 30 openssl s_client -connect "$HOST6:$PORT" </dev/null 2>/dev/null |
+        openssl x509 -noout -serial
+}
+check "it serves 'good'" [ "$(served)" = "$(openssl x509 -noout -serial -in "$W/good.pem")" ]
+issue good2 "-1 day" "+200 days" DNS:good.example.test
+run 0 ctl import good --cert "$W/good2.pem" --key "$W/good2.key" --chain "$W/ca.pem"
+wait_log "dashboard: serving certificate 'good' version 2"
+check "it serves the new version" [ "$(served)" = "$(openssl x509 -noout -serial -in "$W/good2.pem")" ]
+stop_agent
+
 # Not loopback: the token is required (plain HTTP here, on purpose).
 TOKEN=0123456789abcdef0123456789abcdef
 printf '%s\n' "$TOKEN" >"$T/token"
