@@ -198,7 +198,7 @@ def big(path, size):
 SAFE_OPS = ["hello", "ping", "version", "status", "list", "show", "export", "import",
             "selfsigned", "remove", "rollback", "set", "deploy", "ca-list", "ca-remove",
             "account-show", "trust-add", "trust-list", "trust-remove", "trust-show", "metrics",
-            "logs"]
+            "logs", "report"]
 ARG_NAMES = ["name", "password", "pfx", "cert", "key", "chain", "dns", "ips", "format", "version",
              "days", "proto", "client", "follow", "level", "lines", "fingerprint", "purpose",
              "to", "ca", "reason", "directory", "eab_kid", "eab_hmac", "trust", "out"]
