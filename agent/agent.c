@@ -11,6 +11,7 @@
 #include "fsutil.h"
 #include "hooks.h"
 #include "log.h"
+#include "notify.h"
 #include "ops-trust.h"
 #include "ops.h"
 #include "paths.h"
@@ -232,9 +233,21 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
             goto fail;
         }
     }
+    {
+        struct notify_inputs in = {agent->store, agent->renew, agent->status};
+
+        if ((rc = notify_new(&agent->env, &in, &agent->notify, cause)) != 0 ||
+            (rc = notify_start(agent->notify, cause)) != 0) {
+            probe_sched_stop(agent->probe_sched);
+            status_stop(agent->status);
+            notify_stop(agent->notify);
+            goto fail;
+        }
+    }
     if ((rc = server_start(&agent->server, agent, agent->socket_path, cause)) != 0) {
         probe_sched_stop(agent->probe_sched);
         status_stop(agent->status);
+        notify_stop(agent->notify);
         goto fail;
     }
     agent->signals.on_stop = on_stop;
@@ -244,6 +257,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         server_stop(&agent->server);
         probe_sched_stop(agent->probe_sched);
         status_stop(agent->status);
+        notify_stop(agent->notify);
         goto fail;
     }
     log_info("certagent %s listening on %s, store %s (%zu certificates)", CERTAGENT_VERSION,
@@ -274,6 +288,7 @@ agent_stop(struct agent *agent)
     else
         log_info("stopping");
     status_stop(agent->status);
+    notify_stop(agent->notify);
     ops_logs_stop(agent->logs);
     server_stop(&agent->server);
     /* The scheduler first: orders the stop interrupts are not failures to retry or report. */
@@ -321,6 +336,7 @@ agent_reload(struct agent *agent)
 void
 agent_free(struct agent *agent)
 {
+    notify_free(agent->notify);
     status_free(agent->status);
     agent->status = NULL;
     ops_logs_free(agent->logs);

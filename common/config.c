@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config-notify.h"
 #include "err.h"
 #include "fsutil.h"
 #include "sys.h"
@@ -26,6 +27,7 @@ enum key_type {
     KEY_BOOL,
     KEY_CAS,     /* object of {"directory": URL, "trust": PATH} by CA name */
     KEY_STRLIST, /* array of non-empty strings (no address check), struct config_list */
+    KEY_NOTIFY,  /* the "notify" object (config-notify.c), struct config_notify * */
 };
 
 struct key_def {
@@ -160,6 +162,9 @@ static const struct key_def keys[] = {
      "MiB of incomplete frames held for all IPC clients together; past it the oldest is dropped"},
     {"acme_http_timeout", KEY_INT, OFF(acme_http_timeout), 1, 600, NULL, "30", 1, 0,
      "seconds one HTTP exchange with an ACME CA may take (connection included)"},
+    {"notify", KEY_NOTIFY, OFF(notify), 0, 0, NULL, NULL, 1, 0,
+     "alerts that reach a person: {\"email\": {...}, \"webhooks\": [...], \"report\": "
+     "\"daily 07:00\", \"repeat_hours\": 24} (docs/notifications.md); unset: none"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -183,6 +188,8 @@ type_name(enum key_type t)
         return "object";
     case KEY_STRLIST:
         return "array of strings";
+    case KEY_NOTIFY:
+        return "object";
     }
     return "?";
 }
@@ -562,6 +569,18 @@ set_value(struct config *c, const struct key_def *k, const cJSON *j, const char 
         return 0;
     case KEY_STRLIST:
         return set_strlist(k, j, (struct config_list *)(void *)field, cause);
+    case KEY_NOTIFY: {
+        struct config_notify **np = (struct config_notify **)(void *)field, *n = NULL;
+        int rc;
+
+        if (j == NULL)
+            return 0;
+        if ((rc = config_notify_parse(j, &n, cause)) != 0)
+            return rc;
+        config_notify_free(*np);
+        *np = n;
+        return 0;
+    }
     }
     return -E_INTERNAL;
 }
@@ -839,6 +858,8 @@ field_size(enum key_type t)
         return sizeof(struct config_list);
     case KEY_CAS:
         return sizeof(struct config_cas);
+    case KEY_NOTIFY:
+        return sizeof(struct config_notify *);
     default:
         return sizeof(int);
     }
@@ -878,6 +899,13 @@ config_free(struct config *c)
             cas_free((struct config_cas *)(void *)((char *)c + keys[i].offset));
         if (keys[i].type == KEY_STRLIST)
             list_free((struct config_list *)(void *)((char *)c + keys[i].offset));
+        if (keys[i].type == KEY_NOTIFY) {
+            struct config_notify **np =
+                (struct config_notify **)(void *)((char *)c + keys[i].offset);
+
+            config_notify_free(*np);
+            *np = NULL;
+        }
     }
 }
 

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+struct config_notify;
+
 /* A list of strings from a JSON array (listen addresses, probe URLs). */
 struct config_list {
     char **items;
@@ -85,6 +87,8 @@ struct config {
     int max_connections_per_uid; /* IPC clients of one user who may not change the store */
     int reserved_connections;    /* IPC slots kept for users who may change the store */
     int ipc_partial_limit_mib;   /* MiB of partial frames held for all IPC clients */
+    /* Alerts (agent/notify/, common/config-notify.h); NULL: none configured. */
+    struct config_notify *notify;
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */

@@ -75,6 +75,9 @@ static const struct op_entry {
     {PROTO_OP_PROBE, ops_probe, PEER_RIGHT_OPERATE},
     {PROTO_OP_METRICS, ops_metrics, PEER_RIGHT_OPERATE},
     {PROTO_OP_LOGS, ops_logs, PEER_RIGHT_OPERATE},
+    {PROTO_OP_NOTIFY_TEST, ops_notify_test, PEER_RIGHT_CHANGE},
+    {PROTO_OP_NOTIFY_STATUS, ops_notify_status, PEER_RIGHT_OPERATE},
+    {PROTO_OP_ACK, ops_ack, PEER_RIGHT_CHANGE},
 };
 
 /* "remove of 'web' failed: no certificate named 'web'" (the name when the request has one). */

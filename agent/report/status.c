@@ -67,6 +67,9 @@ struct status_entry {
     char fingerprint[128];   /* of the version: a name removed and made again is not confused */
     unsigned long trust_gen; /* the trust store's generation when checked: a change checks again */
     struct analysis a;
+    uint32_t
+        judged;     /* hash of the level and warning codes last announced (EVENT_STATUS_CHANGED) */
+    int judged_set; /* judged holds one */
 };
 
 #define NBUCKETS 4096
@@ -1018,12 +1021,51 @@ fail:
     free(job);
 }
 
+/*
+ * EVENT_STATUS_CHANGED for every certificate whose level or set of warning
+ * codes differs from the last look (the first look after start is a
+ * change).  Certificates whose PEM checks are not back yet wait: a warning
+ * they would add must not look like a change twice.
+ */
+static void
+publish_changes(struct status *st)
+{
+    size_t total = store_count(st->in.store);
+    int64_t now = (int64_t)time(NULL);
+    struct status_eval *ev = malloc(sizeof(*ev));
+
+    if (ev == NULL)
+        return;
+    for (size_t i = 0; i < total; i++) {
+        const struct store_cert *cert = store_at(st->in.store, i);
+        struct status_entry *e = entry_find(st, cert->name);
+        uint32_t h = 2166136261u;
+
+        if (cert->current == 0 || e == NULL || !same_version(e, cert) || !e->a.done)
+            continue;
+        status_evaluate(st, cert, now, ev);
+        h = (h ^ (uint32_t)ev->level) * 16777619u;
+        for (size_t w = 0; w < ev->nwarnings; w++) {
+            for (const unsigned char *p = (const unsigned char *)ev->w[w].code; *p; p++)
+                h = (h ^ *p) * 16777619u;
+            h = (h ^ (uint32_t)(ev->w[w].level + 1)) * 16777619u;
+        }
+        if (e->judged_set && e->judged == h)
+            continue;
+        e->judged = h;
+        e->judged_set = 1;
+        events_publish_name(st->env->events, EVENT_STATUS_CHANGED, cert->name);
+    }
+    free(ev);
+}
+
 static void
 on_debounce(uv_timer_t *t)
 {
     /* New versions are checked in the pool; their results make another write. */
     analysis_queue(t->data);
     write_now(t->data);
+    publish_changes(t->data);
 }
 
 static void
