@@ -17,6 +17,7 @@ serve() {
         fail "$name did not start: $(cat "$T/$name.err")"
         exit 1
     }
+    # shellcheck disable=SC2034 # the port is for the test that sources this file
     PORT=$(sed -n 's/^READY \([0-9]*\)$/\1/p' "$T/$name.out")
 }
 
