@@ -79,6 +79,8 @@ enum proto_op {
     /* session (status report): Prometheus text, and the agent's recent log lines */
     PROTO_OP_METRICS = 5,
     PROTO_OP_LOGS = 6,
+    /* the status report as text for a person (report/digest.c) */
+    PROTO_OP_REPORT = 7,
 };
 
 /* Wire name of an op ("import"), or NULL. */

@@ -177,6 +177,9 @@ const struct cmd cmd_table[] = {
      "  CODE               one warning code (e.g. expiring); default: every open warning\n"
      "  The acknowledgement lasts until the problem changes or clears (notify status).\n",
      cmd_ack},
+    {"report", "",
+     "the status report for a person: every certificate worst first, with its warnings",
+     "  --json             {subject, text}\n", cmd_report},
     {"help", "[COMMAND]", "the list of commands, or one command's usage and options",
      "  COMMAND            the command to explain (also: certctl COMMAND --help)\n"
      "  --json             {usage, commands: [{name, usage, summary, options}]}\n",
@@ -264,7 +267,7 @@ cmd_usage_all(FILE *f)
         "  --json         machine-readable output: one JSON object on stdout, errors\n"
         "                 included ({\"ok\": false, \"error\": {...}}; fields in certctl(1))\n\n"
         "Rights (each includes those above it; a command without its right: E_DENIED):\n"
-        "  read     anyone who can connect: status, list, show, version, ping\n"
+        "  read     anyone who can connect: status, list, show, version, ping, report\n"
         "  operate  root, the agent's user, the socket's group, operate_group:\n"
         "           probe, verify, logs, metrics, trust list|show, ca list, account show\n"
         "  change   root, the agent's user, the socket's group: every other command\n\n"

@@ -143,6 +143,8 @@ int cmd_probe(struct ctl *ctl, int argc, char **argv);
 /* cmd-status.c (cmd_status is there too) */
 int cmd_metrics(struct ctl *ctl, int argc, char **argv);
 int cmd_logs(struct ctl *ctl, int argc, char **argv);
+/* cmd-report.c */
+int cmd_report(struct ctl *ctl, int argc, char **argv);
 
 /* cmd-trust.c: prints the chain and problems of a verify report. */
 void cmd_print_chain(const cJSON *verify, const char *indent);

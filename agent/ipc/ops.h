@@ -125,6 +125,9 @@ int ops_cert_revoked(struct agent *agent, const char *name, unsigned version, in
 int ops_status(struct request *req);
 int ops_metrics(struct request *req);
 
+/* ops-report.c: the status report's text (report/digest.c), in chunks. */
+int ops_report(struct request *req);
+
 /* ops-deploy.c */
 int ops_set(struct request *req);
 int ops_deploy(struct request *req);

@@ -960,13 +960,12 @@ write_after(uv_work_t *work, int status)
 
 /* Packs the whole report (summary and "certificates") into one msgpack map. */
 static int
-pack_document(struct status *st, msgpack_sbuffer *out)
+pack_document(struct status *st, msgpack_sbuffer *out, int64_t now)
 {
     msgpack_sbuffer rows;
     msgpack_packer pk, rpk;
     struct status_counts c;
     size_t total = store_count(st->in.store), n = 0;
-    int64_t now = (int64_t)time(NULL);
 
     memset(&c, 0, sizeof(c));
     for (size_t i = 0; i < total; i++)
@@ -1005,7 +1004,7 @@ write_now(struct status *st)
     job->st = st;
     msgpack_sbuffer_init(&job->doc);
     if ((job->path = fsutil_join(st->env->state_dir, STATUS_FILE)) == NULL ||
-        pack_document(st, &job->doc) != 0) {
+        pack_document(st, &job->doc, (int64_t)time(NULL)) != 0) {
         rc = UV_ENOMEM;
         goto fail;
     }
@@ -1217,4 +1216,25 @@ const struct status_inputs *
 status_inputs_of(const struct status *st)
 {
     return &st->in;
+}
+
+int
+status_pack_document(struct status *st, int64_t now, msgpack_sbuffer *out)
+{
+    return pack_document(st, out, now);
+}
+
+int
+status_document_json(const char *data, size_t len, struct metrics_buf *out)
+{
+    msgpack_unpacked u;
+    size_t off = 0;
+    int rc = -E_BAD_INPUT;
+
+    msgpack_unpacked_init(&u);
+    if (msgpack_unpack_next(&u, data, len, &off) == MSGPACK_UNPACK_SUCCESS)
+        rc = json_write(out, &u.data, 0);
+    rc = rc ? rc : metrics_append(out, "\n");
+    msgpack_unpacked_destroy(&u);
+    return rc;
 }

@@ -146,6 +146,18 @@ void status_pack_row(struct status *st, msgpack_packer *pk, const struct store_c
 #define STATUS_SUMMARY_FIELDS 25
 void status_pack_summary(struct status *st, msgpack_packer *pk, const struct status_counts *c,
                          int64_t now);
+/*
+ * The whole report as one msgpack map (the summary's fields and
+ * "certificates", the rows): what STATE/status.json holds, at time now.
+ * Appends to out; 0 or -E_NOMEM.
+ */
+int status_pack_document(struct status *st, int64_t now, msgpack_sbuffer *out);
+/*
+ * A packed document (or any msgpack map) as the JSON text of status.json,
+ * appended to out (struct metrics_buf, below).  0, -E_BAD_INPUT, -E_NOMEM.
+ */
+struct metrics_buf;
+int status_document_json(const char *data, size_t len, struct metrics_buf *out);
 /* Versions not checked yet (or against another trust store) are checked soon. */
 void status_recheck(struct status *st);
 

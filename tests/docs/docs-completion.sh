@@ -73,7 +73,7 @@ expect() {
     fi
 }
 
-expect "certctl re" "remove renew request revoke"
+expect "certctl re" "remove renew report request revoke"
 expect "certctl ro" "rollback"
 expect "certctl --js" "--json"
 expect "certctl --json st" "status"
