@@ -48,6 +48,7 @@ static const struct {
     {PROTO_OP_NOTIFY_TEST, "notify_test"},
     {PROTO_OP_NOTIFY_STATUS, "notify_status"},
     {PROTO_OP_ACK, "ack"},
+    {PROTO_OP_REPORT_SEND, "report_send"},
     {PROTO_OP_REPORT, "report"},
 };
 

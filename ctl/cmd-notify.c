@@ -164,3 +164,28 @@ cmd_ack(struct ctl *ctl, int argc, char **argv)
     reply_free(&r);
     return rc;
 }
+
+int
+cmd_report_send(struct ctl *ctl, int argc, char **argv)
+{
+    struct proto_writer w;
+    struct reply r;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") != 0 && strcmp(argv[i], "--send") != 0)
+            return cmd_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
+    }
+    if ((rc = ctl_connect(ctl)) != 0)
+        return rc;
+    client_request_begin(&ctl->client, &w, PROTO_OP_REPORT_SEND, 0);
+    if ((rc = ctl_call(ctl, &w, &r)) == 0) {
+        if (ctl->json)
+            output_json(r.result);
+        else
+            printf("spooled for e-mail: %s\n(certctl notify status shows its delivery)\n",
+                   jstr(r.result, "subject"));
+    }
+    reply_free(&r);
+    return rc;
+}

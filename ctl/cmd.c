@@ -177,9 +177,11 @@ const struct cmd cmd_table[] = {
      "  CODE               one warning code (e.g. expiring); default: every open warning\n"
      "  The acknowledgement lasts until the problem changes or clears (notify status).\n",
      cmd_ack},
-    {"report", "",
+    {"report", "[--send]",
      "the status report for a person: every certificate worst first, with its warnings",
-     "  --json             {subject, text}\n", cmd_report},
+     "  --send             e-mail it now (text and HTML) through notify.email, spooled\n"
+     "  --json             {subject, text}; with --send {subject, spooled}\n",
+     cmd_report},
     {"help", "[COMMAND]", "the list of commands, or one command's usage and options",
      "  COMMAND            the command to explain (also: certctl COMMAND --help)\n"
      "  --json             {usage, commands: [{name, usage, summary, options}]}\n",

@@ -1,7 +1,8 @@
 /*
  * The alert ops (notify/notify.c): notify test (a test message through each
  * channel, answered when every channel has answered), notify status (the
- * spool and the channels), ack (stop the reminders of an open problem).
+ * spool and the channels), ack (stop the reminders of an open problem),
+ * report_send (certctl report --send: the status report by e-mail now).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -115,4 +116,21 @@ out:
     free(name);
     free(code);
     return rc;
+}
+
+int
+ops_report_send(struct request *req)
+{
+    struct proto_writer w;
+    char subject[512];
+    int rc;
+
+    if ((rc = notify_send_report(req->agent->notify, subject, sizeof(subject), &req->cause)) != 0)
+        return rc;
+    proto_writer_init(&w);
+    proto_begin_result(&w.pk, req->id, 2);
+    proto_pack_kv_str(&w.pk, "subject", subject);
+    proto_pack_kv_bool(&w.pk, "spooled", 1);
+    server_send_writer(req->client, req->id, &w);
+    return 0;
 }

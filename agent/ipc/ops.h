@@ -165,5 +165,6 @@ void ops_logs_free(struct ops_logs *l);
 int ops_notify_test(struct request *req);
 int ops_notify_status(struct request *req);
 int ops_ack(struct request *req);
+int ops_report_send(struct request *req);
 
 #endif

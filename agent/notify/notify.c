@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "config-notify.h"
+#include "digest.h"
 #include "config.h"
 #include "env.h"
 #include "err.h"
@@ -120,7 +121,8 @@ struct notify {
     struct nevent *pending, **pending_tail;
     size_t npending;
     struct test_run *tests;
-    uv_timer_t coalesce, deliver, tick;
+    uv_timer_t coalesce, deliver, tick, report;
+    int64_t last_report; /* when the scheduled status report was last spooled */
     int timers;
     int started, stopping;
     int state_dirty;
@@ -269,6 +271,7 @@ state_load(struct notify *n)
         log_warn("notify: %s is not valid JSON (what was announced is forgotten)", path);
         goto out;
     }
+    n->last_report = json_int(root, "last_report");
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "certificates"))
     {
         struct announced *a = ann_find(n, it->string, 1);
@@ -314,6 +317,7 @@ state_save(struct notify *n)
     if (root == NULL || (certs = cJSON_AddObjectToObject(root, "certificates")) == NULL ||
         (chans = cJSON_AddObjectToObject(root, "channels")) == NULL)
         goto out;
+    cJSON_AddNumberToObject(root, "last_report", (double)n->last_report);
     for (size_t b = 0; b < NBUCKETS; b++) {
         for (struct announced *a = n->buckets[b]; a != NULL; a = a->next) {
             cJSON *o = cJSON_AddObjectToObject(certs, a->name);
@@ -433,6 +437,7 @@ msg_unlink(struct notify *n, struct spool_msg *m)
 
 static void schedule_delivery(struct notify *n);
 static void on_deliver_timer(uv_timer_t *t);
+static void arm_report(struct notify *n);
 
 /* Adds m to the spool: written first, then kept in memory.  Takes m. */
 static int
@@ -1196,6 +1201,10 @@ on_event(void *arg, const struct event *ev)
         if (ev->name != NULL && store_find(n->in.store, ev->name) == NULL)
             ann_remove(n, ev->name);
         break;
+    case EVENT_CONFIG_RELOADED:
+        arm_report(n);
+        schedule_delivery(n);
+        break;
     default:
         break;
     }
@@ -1262,6 +1271,106 @@ on_tick(uv_timer_t *t)
 
 static void test_end(struct test_run *t);
 
+/* The status report. */
+
+int64_t
+notify_report_next(const struct config_notify *c, int64_t now)
+{
+    struct tm tm;
+    int64_t t;
+
+    if (c == NULL || c->report == CONFIG_NOTIFY_REPORT_OFF || sys_localtime(now, &tm) != 0)
+        return 0;
+    for (int day = 0; day <= 8; day++) {
+        struct tm d = tm;
+
+        d.tm_mday += day;
+        d.tm_hour = c->report_hour;
+        d.tm_min = c->report_minute;
+        d.tm_sec = 0;
+        d.tm_isdst = -1;
+        if ((t = (int64_t)mktime(&d)) <= now)
+            continue;
+        if (c->report == CONFIG_NOTIFY_REPORT_WEEKLY && d.tm_wday != c->report_wday)
+            continue;
+        return t;
+    }
+    return 0;
+}
+
+int
+notify_send_report(struct notify *n, char *subject, size_t len, char **cause)
+{
+    struct digest d;
+    int rc;
+
+    memset(&d, 0, sizeof(d));
+    if (cfg(n) == NULL || cfg(n)->smtp_url == NULL) {
+        err_set(cause, "no e-mail is configured: add $.notify.email to the config and reload "
+                       "(docs/notifications.md)");
+        return -E_NOT_FOUND;
+    }
+    if ((rc = digest_build(n->in.status, now_s(), &d, cause)) != 0)
+        return rc;
+    if ((rc = notify_spool_email(n, d.subject, d.text, d.html, cause)) == 0) {
+        log_info("notify: status report spooled: %s", d.subject);
+        if (subject != NULL)
+            snprintf(subject, len, "%s", d.subject);
+    }
+    digest_clear(&d);
+    return rc;
+}
+
+static void arm_report(struct notify *n);
+
+static void
+on_report_check(uv_timer_t *t)
+{
+    arm_report(t->data);
+}
+
+static void
+on_report(uv_timer_t *t)
+{
+    struct notify *n = t->data;
+    char *cause = NULL;
+    int rc;
+
+    if (n->stopping)
+        return;
+    if (cfg(n) != NULL && cfg(n)->report != CONFIG_NOTIFY_REPORT_OFF &&
+        now_s() - n->last_report > 60) {
+        if ((rc = notify_send_report(n, NULL, 0, &cause)) != 0)
+            log_warn("notify: the scheduled status report was not sent: %s",
+                     cause != NULL ? cause : err_message(rc));
+        n->last_report = now_s();
+        state_save(n);
+        free(cause);
+    }
+    arm_report(n);
+}
+
+/* Arms the report timer for the next scheduled time (at most a day ahead, then again). */
+static void
+arm_report(struct notify *n)
+{
+    int64_t now = now_s(), next = notify_report_next(cfg(n), now);
+    int64_t wait = next - now;
+
+    if (!n->timers || n->stopping)
+        return;
+    if (next == 0) {
+        uv_timer_stop(&n->report);
+        return;
+    }
+    /* A clock change or a sleep is caught by looking again at least hourly. */
+    if (wait > 3600) {
+        uv_timer_start(&n->report, on_report_check, 3600 * 1000, 0);
+        return;
+    }
+    uv_timer_start(&n->report, on_report, (uint64_t)(wait > 0 ? wait : 0) * 1000, 0);
+}
+
 /* Lifecycle. */
 
 int
@@ -1293,7 +1402,8 @@ notify_new(const struct env *env, const struct notify_inputs *in, struct notify 
     n->multi = http_loop_multi(n->hl);
     if (events_subscribe(env->events,
                          EVENT_MASK(EVENT_STATUS_CHANGED) | EVENT_MASK(EVENT_RENEW_STATE) |
-                             EVENT_MASK(EVENT_DEPLOY_RESULT) | EVENT_MASK(EVENT_CERT_CHANGED),
+                             EVENT_MASK(EVENT_DEPLOY_RESULT) | EVENT_MASK(EVENT_CERT_CHANGED) |
+                             EVENT_MASK(EVENT_CONFIG_RELOADED),
                          on_event, n) != 0) {
         notify_free(n);
         return -E_NOMEM;
@@ -1311,17 +1421,20 @@ notify_start(struct notify *n, char **cause)
         return rc;
     if (uv_timer_init(n->env->loop, &n->coalesce) != 0 ||
         uv_timer_init(n->env->loop, &n->deliver) != 0 ||
-        uv_timer_init(n->env->loop, &n->tick) != 0) {
+        uv_timer_init(n->env->loop, &n->tick) != 0 ||
+        uv_timer_init(n->env->loop, &n->report) != 0) {
         err_set(cause, "notify: cannot make timers");
         return -E_INTERNAL;
     }
-    n->coalesce.data = n->deliver.data = n->tick.data = n;
+    n->coalesce.data = n->deliver.data = n->tick.data = n->report.data = n;
     n->timers = 1;
     state_load(n);
     spool_load(n);
     n->started = 1;
     uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
     uv_unref((uv_handle_t *)&n->tick);
+    arm_report(n);
+    uv_unref((uv_handle_t *)&n->report);
     schedule_delivery(n);
     return 0;
 }
@@ -1358,6 +1471,7 @@ notify_stop(struct notify *n)
         uv_close((uv_handle_t *)&n->coalesce, NULL);
         uv_close((uv_handle_t *)&n->deliver, NULL);
         uv_close((uv_handle_t *)&n->tick, NULL);
+        uv_close((uv_handle_t *)&n->report, NULL);
     }
     http_loop_free(n->hl);
     n->hl = NULL;

@@ -80,6 +80,16 @@ void notify_pack_status(struct notify *n, msgpack_packer *pk);
 int notify_spool_email(struct notify *n, const char *subject, const char *text, const char *html,
                        char **cause);
 
+/*
+ * Renders the status report (report/digest.c) and spools it as an e-mail:
+ * `certctl report --send` and the report schedule.  subject (may be NULL)
+ * receives its subject.  -E_NOT_FOUND when no e-mail is configured.
+ */
+int notify_send_report(struct notify *n, char *subject, size_t len, char **cause);
+/* The next time of c's report schedule after now (local time), 0 when off.  Pure. */
+struct config_notify;
+int64_t notify_report_next(const struct config_notify *c, int64_t now);
+
 /* The acknowledged codes of name ("*": all), or NULL (for status). */
 const char *notify_acked(const struct notify *n, const char *name);
 

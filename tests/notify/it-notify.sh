@@ -133,6 +133,22 @@ check "the recovery webhook event arrived" wait_for 30 hook_with "$T/hook" '"eve
 run 0 ctl notify status --json
 json "j['acknowledged'] == []"
 
+# The status report by e-mail now (report --send): text and HTML parts.
+run 0 ctl report --send --json
+json "j['spooled'] and j['subject'].startswith('[certagent] ')"
+SUBJECT=$(printf '%s' "$JOUT" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["subject"])')
+check "the status report arrived" wait_for 30 mail_with "$T/mail" "$SUBJECT"
+REPORT=$(mail_with "$T/mail" "$SUBJECT")
+run 0 "$PY" - "$REPORT" <<'PY'
+import email, email.policy, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)
+plain = m.get_body(("plain",)).get_content()
+html = m.get_body(("html",)).get_content()
+assert "web" in plain and "web" in html and "<html" in html.lower(), (plain, html)
+print("report parts ok")
+PY
+has "report parts ok"
+
 # The mail server down, the agent killed with messages spooled: after the restart every
 # message arrives once.
 BEFORE=$(mails "$T/mail")

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "err.h"
 #include "notify-send.h"
+#include "notify.h"
 
 /* Parses a whole config; 0 or the error (cause in *cause). */
 static int
@@ -208,13 +209,40 @@ test_headers_file(void **state)
     rmdir(dir);
 }
 
+static void
+test_report_next(void **state)
+{
+    struct config_notify c;
+    /* Thursday 2026-12-03 10:00:00 UTC. */
+    int64_t now = 1796292000;
+
+    (void)state;
+    setenv("TZ", "UTC", 1);
+    tzset();
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(notify_report_next(&c, now), 0);
+    c.report = CONFIG_NOTIFY_REPORT_DAILY;
+    c.report_hour = 7;
+    assert_int_equal(notify_report_next(&c, now), now + 21 * 3600); /* tomorrow 07:00 */
+    c.report_hour = 11;
+    c.report_minute = 30;
+    assert_int_equal(notify_report_next(&c, now), now + 5400); /* today 11:30 */
+    c.report = CONFIG_NOTIFY_REPORT_WEEKLY;
+    c.report_wday = 1; /* Monday 2026-12-07 11:30 */
+    assert_int_equal(notify_report_next(&c, now), now + 4 * 86400 + 5400);
+    c.report_wday = 4; /* Thursday: today, later */
+    assert_int_equal(notify_report_next(&c, now), now + 5400);
+    c.report_hour = 9; /* Thursday, but earlier: next week */
+    assert_int_equal(notify_report_next(&c, now), now + 7 * 86400 - 3600 + 1800);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good),         cmocka_unit_test(test_bad),
         cmocka_unit_test(test_addresses),    cmocka_unit_test(test_mime),
-        cmocka_unit_test(test_headers_file),
+        cmocka_unit_test(test_headers_file), cmocka_unit_test(test_report_next),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
