@@ -7,6 +7,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "alert-log.h"
 #include "config-notify.h"
 #include "digest.h"
 #include "config.h"
@@ -996,6 +997,9 @@ event_add(struct notify *n, const char *kind, const char *name, int level, const
     n->pending_tail = &e->next;
     n->npending++;
     log_info("notify: %s %s: %s", name != NULL ? name : "agent", kind_words(kind), message);
+    /* The system's log too: the journal with CERTAGENT_CODE=, the Event Log by code. */
+    if (strcmp(kind, "test") != 0)
+        platform_alert_log(level, kind, code, name, message);
     if (!n->timers)
         return;
     if (cfg(n) == NULL || cfg(n)->coalesce_seconds == 0)
@@ -1079,12 +1083,14 @@ check_status(struct notify *n, const struct store_cert *cert)
             a->last_sent = now_s();
     } else if (level == STATUS_OK && a->level > STATUS_OK) {
         cJSON *d = cJSON_CreateObject();
+        char cleared[48];
 
         snprintf(msg, sizeof(msg), "%s has no warning any more (it had: %s)", cert->name,
                  a->codes[0] ? a->codes : "none");
         if (d != NULL)
             cJSON_AddStringToObject(d, "cleared", a->codes);
-        event_add(n, "recovered", cert->name, STATUS_OK, NULL, msg, d);
+        snprintf(cleared, sizeof(cleared), "%.*s", (int)strcspn(a->codes, ","), a->codes);
+        event_add(n, "recovered", cert->name, STATUS_OK, cleared[0] ? cleared : NULL, msg, d);
     }
     if (strcmp(a->codes, joined) != 0)
         a->ack[0] = '\0'; /* an acknowledgement lasts until the problem changes */
@@ -1177,7 +1183,9 @@ on_event(void *arg, const struct event *ev)
     struct notify *n = arg;
     const struct store_cert *cert;
 
-    if (n->stopping || cfg(n) == NULL)
+    /* Transitions are followed without channels too (the system log gets them, and a
+     * channel configured later does not hear of old ones). */
+    if (n->stopping)
         return;
     switch (ev->type) {
     case EVENT_STATUS_CHANGED:

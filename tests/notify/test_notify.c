@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "alert-log.h"
 #include "config-notify.h"
 #include "config.h"
 #include "err.h"
@@ -236,6 +237,20 @@ test_report_next(void **state)
     assert_int_equal(notify_report_next(&c, now), now + 7 * 86400 - 3600 + 1800);
 }
 
+/* The Event Log IDs are a contract with monitoring: they never change. */
+static void
+test_event_ids(void **state)
+{
+    (void)state;
+    assert_int_equal(alert_log_event_id("expiring", 0), 1001);
+    assert_int_equal(alert_log_event_id("renewal_failing", 0), 1002);
+    assert_int_equal(alert_log_event_id("deploy_failing", 0), 1010);
+    assert_int_equal(alert_log_event_id("notify_failing", 0), 1011);
+    assert_int_equal(alert_log_event_id("expiring", 1), 2001);
+    assert_int_equal(alert_log_event_id("no_such_code", 0), 1000);
+    assert_int_equal(alert_log_event_id(NULL, 1), 2000);
+}
+
 int
 main(void)
 {
@@ -243,6 +258,7 @@ main(void)
         cmocka_unit_test(test_good),         cmocka_unit_test(test_bad),
         cmocka_unit_test(test_addresses),    cmocka_unit_test(test_mime),
         cmocka_unit_test(test_headers_file), cmocka_unit_test(test_report_next),
+        cmocka_unit_test(test_event_ids),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
