@@ -232,6 +232,14 @@ check_build(const cJSON *result, const cJSON *items, struct check_line *l)
     each_warning_worst_first(items, check_sentence, l);
     if (n > l->shown)
         check_add(l, "; and %lld more", (long long)(n - l->shown));
+    {
+        const cJSON *aw;
+
+        cJSON_ArrayForEach(aw, cJSON_GetObjectItemCaseSensitive(result, "agent_warnings"))
+        {
+            check_add(l, "; %s", jstr(aw, "message"));
+        }
+    }
     check_add(l, " | certificates=%lld critical=%lld warning=%lld",
               (long long)jint(result, "count"), (long long)jint(result, "certs_critical"),
               (long long)jint(result, "certs_warning"));
@@ -312,6 +320,15 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
         print_warnings(r.items);
     }
     print_probes(r.result);
+    {
+        const cJSON *aw;
+
+        /* Warnings of the agent itself (notify_failing). */
+        cJSON_ArrayForEach(aw, cJSON_GetObjectItemCaseSensitive(r.result, "agent_warnings"))
+        {
+            printf("agent: %s: %s\n", jstr(aw, "code"), jstr(aw, "message"));
+        }
+    }
 out:
     reply_free(&r);
     return rc;

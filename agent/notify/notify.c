@@ -571,6 +571,8 @@ on_delivered(void *arg, int rc, const char *reply, const char *cause)
                  reply ? reply : "");
         if (c != NULL) {
             c->last_ok = now;
+            if (c->failing_logged)
+                status_recheck(n->in.status);
             c->failing_since = 0;
             c->failing_logged = 0;
             set_str(&c->last_error, NULL);
@@ -1234,6 +1236,7 @@ on_tick(uv_timer_t *t)
         if (ch->failing_since != 0 && !ch->failing_logged &&
             now - ch->failing_since >= (int64_t)c->failing_minutes * 60) {
             ch->failing_logged = 1;
+            status_recheck(n->in.status);
             log_warn("notify: alerts to %s have failed for %lld minutes: %s; certctl notify "
                      "status shows the spool",
                      strcmp(ch->key, "email") == 0 ? "the SMTP server" : ch->key,
@@ -1802,4 +1805,39 @@ notify_spool_email(struct notify *n, const char *subject, const char *text, cons
     }
     schedule_delivery(n);
     return 0;
+}
+
+size_t
+notify_agent_warnings(void *arg, struct status_warning *out, size_t max)
+{
+    struct notify *n = arg;
+    const struct config_notify *c = cfg(n);
+    int64_t now = now_s();
+    size_t k = 0;
+
+    if (c == NULL)
+        return 0;
+    for (struct channel *ch = n->channels; ch != NULL && k < max; ch = ch->next) {
+        struct status_warning *w = &out[k];
+
+        if (ch->failing_since == 0 || now - ch->failing_since < (int64_t)c->failing_minutes * 60)
+            continue;
+        memset(w, 0, sizeof(*w));
+        w->code = "notify_failing";
+        w->level = STATUS_WARNING;
+        snprintf(w->message, sizeof(w->message),
+                 "alerts to %s have not been delivered for %lld minutes: %s; certctl notify "
+                 "status shows the spool",
+                 strcmp(ch->key, "email") == 0 ? "the SMTP server" : ch->key,
+                 (long long)((now - ch->failing_since) / 60),
+                 ch->last_error != NULL ? ch->last_error : "no reason given");
+        w->ndata = 2;
+        w->data[0].key = "channel";
+        w->data[0].is_str = 1;
+        snprintf(w->data[0].str, sizeof(w->data[0].str), "%s", ch->key);
+        w->data[1].key = "since";
+        w->data[1].num = ch->failing_since;
+        k++;
+    }
+    return k;
 }

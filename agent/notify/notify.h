@@ -90,6 +90,10 @@ int notify_send_report(struct notify *n, char *subject, size_t len, char **cause
 struct config_notify;
 int64_t notify_report_next(const struct config_notify *c, int64_t now);
 
+/* notify_failing for each channel failing for failing_minutes (status_agent_warnings_fn). */
+struct status_warning;
+size_t notify_agent_warnings(void *arg, struct status_warning *out, size_t max);
+
 /* The acknowledged codes of name ("*": all), or NULL (for status). */
 const char *notify_acked(const struct notify *n, const char *name);
 

@@ -87,6 +87,8 @@ struct status {
     int write_running;
     int write_dirty; /* a change came while writing */
     struct metrics_http *http;
+    status_agent_warnings_fn agent_warnings; /* notify_failing and the like; NULL: none */
+    void *agent_warnings_arg;
 };
 
 const char *
@@ -798,6 +800,13 @@ void
 status_pack_summary(struct status *st, msgpack_packer *pk, const struct status_counts *c,
                     int64_t now)
 {
+    struct status_warning aw[4];
+    size_t naw =
+        st->agent_warnings != NULL ? st->agent_warnings(st->agent_warnings_arg, aw, 4) : 0;
+    int health = c->health;
+
+    for (size_t i = 0; i < naw; i++)
+        health = aw[i].level > health ? aw[i].level : health;
     proto_pack_kv_str(pk, "agent", CERTAGENT_VERSION);
     proto_pack_kv_uint(pk, "proto", PROTO_VERSION);
     proto_pack_kv_int(pk, "pid", platform_pid());
@@ -816,8 +825,8 @@ status_pack_summary(struct status *st, msgpack_packer *pk, const struct status_c
     proto_pack_kv_uint(pk, "jobs", *st->env->jobs);
     proto_pack_kv_uint(pk, "acme_orders", acme_active_orders(st->in.acme));
     probe_sched_pack_status(st->in.probes, pk);
-    proto_pack_kv_str(pk, "health", status_level_name(c->health));
-    proto_pack_kv_uint(pk, "health_code", (uint64_t)c->health);
+    proto_pack_kv_str(pk, "health", status_level_name(health));
+    proto_pack_kv_uint(pk, "health_code", (uint64_t)health);
     proto_pack_kv_int(pk, "generated", now);
     proto_pack_kv_uint(pk, "certs_ok", c->ok);
     proto_pack_kv_uint(pk, "certs_warning", c->warning);
@@ -825,6 +834,17 @@ status_pack_summary(struct status *st, msgpack_packer *pk, const struct status_c
     proto_pack_kv_uint(pk, "warnings_count", c->warnings);
     /* Versions whose key, signature and chain checks have not run yet. */
     proto_pack_kv_uint(pk, "certs_unchecked", c->unchecked);
+    proto_pack_str(pk, "agent_warnings");
+    msgpack_pack_array(pk, naw);
+    for (size_t i = 0; i < naw; i++)
+        pack_warning(pk, &aw[i]);
+}
+
+void
+status_set_agent_warnings(struct status *st, status_agent_warnings_fn fn, void *arg)
+{
+    st->agent_warnings = fn;
+    st->agent_warnings_arg = arg;
 }
 
 /* The status file. */

@@ -197,6 +197,10 @@ check "the spooled alert failed with the server's 535 and the channel is failing
     wait_for 30 email_failing_535
 run 0 ctl notify status
 has "FAILING"
+run 0 ctl status --json
+json "any(w['code'] == 'notify_failing' and w['channel'] == 'email' and '535' in w['message'] for w in j['agent_warnings']) and j['health'] != 'ok'"
+run 1 ctl status --check
+has "alerts to the SMTP server have not been delivered"
 # A password file others can read is refused with words naming the key.
 chmod 644 "$T/wrong-pass"
 run 1 ctl notify test --channel email
