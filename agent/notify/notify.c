@@ -122,7 +122,7 @@ struct notify {
     struct nevent *pending, **pending_tail;
     size_t npending;
     struct test_run *tests;
-    uv_timer_t coalesce, deliver, tick, report;
+    uv_timer_t coalesce, deliver, tick, report, save;
     int64_t last_report; /* when the scheduled status report was last spooled */
     int timers;
     int started, stopping;
@@ -437,6 +437,7 @@ msg_unlink(struct notify *n, struct spool_msg *m)
 }
 
 static void schedule_delivery(struct notify *n);
+static void schedule_save(struct notify *n);
 static void on_deliver_timer(uv_timer_t *t);
 static void arm_report(struct notify *n);
 
@@ -444,11 +445,21 @@ static void arm_report(struct notify *n);
 static int
 spool_add(struct notify *n, struct spool_msg *m)
 {
-    char name[64];
+    char name[64], *path = NULL;
+    uv_timeval64_t tv;
     int rc;
 
-    snprintf(name, sizeof(name), MSG_PREFIX "%013lld-%06u" MSG_SUFFIX,
-             (long long)(uv_now(n->env->loop) % 10000000000000ull), n->seq++ % 1000000u);
+    /* Wall-clock microseconds and a counter: ordered, and unique across restarts. */
+    if (uv_gettimeofday(&tv) != 0)
+        tv.tv_sec = now_s(), tv.tv_usec = 0;
+    for (int tries = 0; tries < 100; tries++) {
+        snprintf(name, sizeof(name), MSG_PREFIX "%011lld%06d-%06u" MSG_SUFFIX,
+                 (long long)tv.tv_sec, (int)tv.tv_usec, n->seq++ % 1000000u);
+        free(path);
+        if ((path = fsutil_join(n->dir, name)) == NULL || !fsutil_exists(path))
+            break;
+    }
+    free(path);
     m->n = n;
     m->created = now_s();
     m->next_try = m->created;
@@ -607,8 +618,7 @@ on_delivered(void *arg, int rc, const char *reply, const char *cause)
         }
     }
     n->state_dirty = 1;
-    if (n->npending == 0)
-        state_save(n);
+    schedule_save(n);
     schedule_delivery(n);
 }
 
@@ -702,6 +712,24 @@ schedule_delivery(struct notify *n)
 {
     if (n->timers && !n->stopping)
         uv_timer_start(&n->deliver, on_deliver_timer, 0, 0);
+}
+
+static void
+on_save(uv_timer_t *t)
+{
+    struct notify *n = t->data;
+
+    /* While events wait for their window, flush_pending saves (after spooling them). */
+    if (n->state_dirty && n->npending == 0)
+        state_save(n);
+}
+
+/* What was announced is written within a second (many changes make one write). */
+static void
+schedule_save(struct notify *n)
+{
+    if (n->timers && !n->stopping && !uv_is_active((uv_handle_t *)&n->save))
+        uv_timer_start(&n->save, on_save, 1000, 0);
 }
 
 static void
@@ -1218,8 +1246,8 @@ on_event(void *arg, const struct event *ev)
     default:
         break;
     }
-    if (n->state_dirty && n->npending == 0)
-        state_save(n);
+    if (n->state_dirty)
+        schedule_save(n);
 }
 
 /* Reminders of open critical problems; channels failing too long. */
@@ -1433,11 +1461,12 @@ notify_start(struct notify *n, char **cause)
     if (uv_timer_init(n->env->loop, &n->coalesce) != 0 ||
         uv_timer_init(n->env->loop, &n->deliver) != 0 ||
         uv_timer_init(n->env->loop, &n->tick) != 0 ||
-        uv_timer_init(n->env->loop, &n->report) != 0) {
+        uv_timer_init(n->env->loop, &n->report) != 0 ||
+        uv_timer_init(n->env->loop, &n->save) != 0) {
         err_set(cause, "notify: cannot make timers");
         return -E_INTERNAL;
     }
-    n->coalesce.data = n->deliver.data = n->tick.data = n->report.data = n;
+    n->coalesce.data = n->deliver.data = n->tick.data = n->report.data = n->save.data = n;
     n->timers = 1;
     state_load(n);
     spool_load(n);
@@ -1483,6 +1512,7 @@ notify_stop(struct notify *n)
         uv_close((uv_handle_t *)&n->deliver, NULL);
         uv_close((uv_handle_t *)&n->tick, NULL);
         uv_close((uv_handle_t *)&n->report, NULL);
+        uv_close((uv_handle_t *)&n->save, NULL);
     }
     http_loop_free(n->hl);
     n->hl = NULL;
@@ -1698,8 +1728,7 @@ notify_ack(struct notify *n, const char *name, const char *code, char **cause)
     log_info("notify: %s acknowledged (%s): no reminders until the problem changes or clears",
              name, code != NULL ? code : "every warning");
     n->state_dirty = 1;
-    if (n->npending == 0)
-        state_save(n);
+    schedule_save(n);
     return 0;
 }
 
