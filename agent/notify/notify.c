@@ -1471,7 +1471,8 @@ notify_start(struct notify *n, char **cause)
     state_load(n);
     spool_load(n);
     n->started = 1;
-    uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
+    /* The first look soon after start: reminders that fell due while the agent was down. */
+    uv_timer_start(&n->tick, on_tick, 1000, TICK_MS);
     uv_unref((uv_handle_t *)&n->tick);
     arm_report(n);
     uv_unref((uv_handle_t *)&n->report);

@@ -133,6 +133,31 @@ check "the recovery webhook event arrived" wait_for 30 hook_with "$T/hook" '"eve
 run 0 ctl notify status --json
 json "j['acknowledged'] == []"
 
+# Reminders: an open critical problem is sent again after repeat_hours (the last time is
+# moved back in state.json while the agent is stopped) until it is acknowledged.
+run 0 ctl import old --cert "$DATA/expired.pem" --key "$DATA/expired.key"
+check "the critical alert for old arrived" wait_for 30 mail_with "$T/mail" "old: warning"
+stop_agent
+backdate() {
+    "$PY" - "$STATE/notify/state.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+j["certificates"]["old"]["last_sent"] = 0
+json.dump(j, open(sys.argv[1], "w"))
+PY
+}
+backdate
+start_agent
+check "the reminder arrived" wait_for 30 mail_with "$T/mail" "old: still critical"
+run 0 ctl ack old
+stop_agent
+backdate
+start_agent
+run 0 ctl selfsigned marker --dns marker.test
+check "a later alert arrived" wait_for 30 mail_with "$T/mail" "marker"
+check "no reminder after the ack" test "$(mails_body_with "$T/mail" "old: still critical")" = 1
+run 0 ctl remove old
+
 # The status report by e-mail now (report --send): text and HTML parts.
 run 0 ctl report --send --json
 json "j['spooled'] and j['subject'].startswith('[certagent] ')"

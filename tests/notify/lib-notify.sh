@@ -80,6 +80,18 @@ print(n)
 PY
 }
 
+# mails_body_with DIR TEXT: how many delivered messages hold TEXT in their text part.
+mails_body_with() {
+    "$PY" - "$1" "$2" <<'PY'
+import email, email.policy, glob, sys
+n = 0
+for f in sorted(glob.glob(sys.argv[1] + "/*.eml")):
+    m = email.message_from_binary_file(open(f, "rb"), policy=email.policy.default)
+    n += sys.argv[2] in m.get_body(("plain",)).get_content()
+print(n)
+PY
+}
+
 # hook_with DIR TEXT: a webhook body in DIR holds TEXT (prints its file).
 hook_with() {
     grep -lF -- "$2" "$1"/*.json 2>/dev/null | head -n 1 | grep .
