@@ -23,6 +23,8 @@ serve smtp smtpd.py "$T/mail" --cert "$T/tls/srv.pem" --key "$T/tls/srv.key" \
 SMTP_PORT=$PORT
 serve plainsmtp smtpd.py "$T/mail-plain"
 PLAIN_PORT=$PORT
+serve garbage smtpd.py "$T/mail-garbage" --garbage
+GARBAGE_PORT=$PORT
 serve hook hookd.py "$T/hook"
 HOOK_PORT=$PORT
 serve hooktls hookd.py "$T/hooktls" --cert "$T/tls/srv.pem" --key "$T/tls/srv.key"
@@ -45,7 +47,7 @@ config() {
      "trust": "$T/tls/srv.pem"},
     {"url": "http://127.0.0.1:$FLAKY_PORT/flaky"},
     {"url": "http://127.0.0.1:$HANG_PORT/hang", "format": "teams"}],
-  "coalesce_seconds": 1, "retry_seconds": 1, "timeout": 4, "failing_minutes": 0
+  "coalesce_seconds": ${COALESCE:-1}, "retry_seconds": 1, "timeout": 4, "failing_minutes": 0
   ${3:-}
 }}
 JSON
@@ -158,6 +160,23 @@ check "a later alert arrived" wait_for 30 mail_with "$T/mail" "marker"
 check "no reminder after the ack" test "$(mails_body_with "$T/mail" "old: still critical")" = 1
 run 0 ctl remove old
 
+# A burst within coalesce_seconds is one e-mail that lists every certificate.
+COALESCE=5 config "$SMTP_PORT" "$T/smtp-pass"
+kill -HUP "$AGENT_PID"
+wait_for 20 bash -c "[ \$(grep -c 'configuration reloaded' '$LOG') -ge 1 ]"
+run 0 ctl selfsigned burst1 --dns burst1.test
+run 0 ctl selfsigned burst2 --dns burst2.test
+run 0 ctl selfsigned burst3 --dns burst3.test
+check "the burst's e-mail arrived" wait_for 30 mail_with "$T/mail" "burst3"
+BURST=$(mail_with "$T/mail" "burst3")
+B1=$(mail_with "$T/mail" burst1)
+B2=$(mail_with "$T/mail" burst2)
+check "one e-mail lists the whole burst ($B1 $B2 $BURST)" test "$B1" = "$BURST" -a "$B2" = "$BURST"
+check "its subject counts the alerts" grep -q "^Subject: .*3 alerts" "$BURST"
+config "$SMTP_PORT" "$T/smtp-pass"
+kill -HUP "$AGENT_PID"
+wait_for 20 bash -c "[ \$(grep -c 'configuration reloaded' '$LOG') -ge 2 ]"
+
 # The status report by e-mail now (report --send): text and HTML parts.
 run 0 ctl report --send --json
 json "j['spooled'] and j['subject'].startswith('[certagent] ')"
@@ -202,15 +221,23 @@ check "more mail arrived than before the outage" test "$(mails "$T/mail")" -gt "
 # A server without STARTTLS is refused; a wrong password is a clear error and notify_failing.
 config "$PLAIN_PORT" "$T/smtp-pass"
 kill -HUP "$AGENT_PID"
-wait_log "configuration reloaded"
+wait_for 20 bash -c "[ \$(grep -c 'configuration reloaded' '$LOG') -ge 3 ]"
 run 1 ctl notify test --channel email
 has "SSL"
 lacks "$PASSWORD"
+# A server that answers garbage: a clear failure, the agent keeps serving.
+config "$GARBAGE_PORT" "$T/smtp-pass"
+kill -HUP "$AGENT_PID"
+wait_for 20 bash -c "[ \$(grep -c 'configuration reloaded' '$LOG') -ge 4 ]"
+run 1 ctl notify test --channel email
+has "email: FAILED"
+has "this is not an SMTP server"
+run 0 ctl ping
 printf 'wrong\n' >"$T/wrong-pass"
 chmod 600 "$T/wrong-pass"
 config "$SMTP_PORT" "$T/wrong-pass"
 kill -HUP "$AGENT_PID"
-wait_for 20 bash -c "[ \$(grep -c 'configuration reloaded' '$LOG') -ge 2 ]"
+wait_for 20 bash -c "[ \$(grep -c 'configuration reloaded' '$LOG') -ge 5 ]"
 run 1 ctl notify test --channel email
 has "email: FAILED"
 has "535"
