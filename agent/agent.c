@@ -236,8 +236,11 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     {
         struct notify_inputs in = {agent->store, agent->renew, agent->status};
 
-        if ((rc = notify_new(&agent->env, &in, &agent->notify, cause)) == 0)
+        if ((rc = notify_new(&agent->env, &in, &agent->notify, cause)) == 0) {
+            /* The report shows notify_failing and acknowledgements without knowing notify. */
             status_set_agent_warnings(agent->status, notify_agent_warnings, agent->notify);
+            status_set_acked(agent->status, notify_acked, agent->notify);
+        }
         if (rc != 0 || (rc = notify_start(agent->notify, cause)) != 0) {
             probe_sched_stop(agent->probe_sched);
             status_stop(agent->status);

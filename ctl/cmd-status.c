@@ -318,6 +318,19 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
         printf("\n");
         print_dashboard(r.items);
         print_warnings(r.items);
+        {
+            const cJSON *row;
+
+            /* Problems someone acknowledged (certctl ack): no reminders until they change. */
+            cJSON_ArrayForEach(row, r.items)
+            {
+                if (jstr(row, "acknowledged") != NULL)
+                    printf("acknowledged: %s (%s)\n", jstr(row, "name"),
+                           strcmp(jstr(row, "acknowledged"), "*") == 0
+                               ? "every open warning"
+                               : jstr(row, "acknowledged"));
+            }
+        }
     }
     print_probes(r.result);
     {

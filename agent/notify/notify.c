@@ -1734,13 +1734,14 @@ notify_ack(struct notify *n, const char *name, const char *code, char **cause)
 }
 
 const char *
-notify_acked(const struct notify *n, const char *name)
+notify_acked(void *arg, const char *name)
 {
+    struct notify *n = arg;
     struct announced *a;
 
     if (n == NULL)
         return NULL;
-    a = ann_find((struct notify *)n, name, 0);
+    a = ann_find(n, name, 0);
     return a != NULL && a->ack[0] != '\0' ? a->ack : NULL;
 }
 

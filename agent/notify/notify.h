@@ -94,7 +94,7 @@ int64_t notify_report_next(const struct config_notify *c, int64_t now);
 struct status_warning;
 size_t notify_agent_warnings(void *arg, struct status_warning *out, size_t max);
 
-/* The acknowledged codes of name ("*": all), or NULL (for status). */
-const char *notify_acked(const struct notify *n, const char *name);
+/* The acknowledged codes of name ("*": all), or NULL (for status: status_acked_fn). */
+const char *notify_acked(void *n, const char *name);
 
 #endif

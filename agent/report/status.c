@@ -89,6 +89,8 @@ struct status {
     struct metrics_http *http;
     status_agent_warnings_fn agent_warnings; /* notify_failing and the like; NULL: none */
     void *agent_warnings_arg;
+    status_acked_fn acked; /* acknowledged problems (notify); NULL: none */
+    void *acked_arg;
 };
 
 const char *
@@ -744,7 +746,7 @@ status_pack_row(struct status *st, msgpack_packer *pk, const struct store_cert *
     have = st->in.renew != NULL && renew_info_get(st->in.renew, cert->name, &ri) == 0;
     if (have && ri.last_attempt != 0)
         result = ri.last_ok == 1 ? "ok" : ri.last_ok == 0 ? "failed" : NULL;
-    msgpack_pack_map(pk, STORE_CERT_FIELDS + 15);
+    msgpack_pack_map(pk, STORE_CERT_FIELDS + 16);
     store_pack_cert_fields(pk, cert, now);
     kv_str_or_nil(pk, "ca", have ? ri.ca : NULL);
     proto_pack_kv_int(pk, "lifetime_days", (v->not_after - v->not_before) / 86400);
@@ -777,6 +779,9 @@ status_pack_row(struct status *st, msgpack_packer *pk, const struct store_cert *
         for (size_t i = 0; cs != NULL && i < cs->nthumbprints; i++)
             proto_pack_kv_str(pk, cs->thumbprints[i].store, cs->thumbprints[i].thumbprint);
     }
+    /* The codes of its open problem someone acknowledged (certctl ack), or nil. */
+    kv_str_or_nil(pk, "acknowledged",
+                  st->acked != NULL ? st->acked(st->acked_arg, cert->name) : NULL);
     c->n++;
     if (v->not_after <= now)
         c->expired++;
@@ -845,6 +850,13 @@ status_set_agent_warnings(struct status *st, status_agent_warnings_fn fn, void *
 {
     st->agent_warnings = fn;
     st->agent_warnings_arg = arg;
+}
+
+void
+status_set_acked(struct status *st, status_acked_fn fn, void *arg)
+{
+    st->acked = fn;
+    st->acked_arg = arg;
 }
 
 /* The status file. */

@@ -166,6 +166,12 @@ int status_document_json(const char *data, size_t len, struct metrics_buf *out);
  */
 typedef size_t (*status_agent_warnings_fn)(void *arg, struct status_warning *out, size_t max);
 void status_set_agent_warnings(struct status *st, status_agent_warnings_fn fn, void *arg);
+/*
+ * The acknowledged codes of a certificate's open problem ("*": all) or NULL,
+ * from a higher layer (notify, wired by agent.c): each row's "acknowledged".
+ */
+typedef const char *(*status_acked_fn)(void *arg, const char *name);
+void status_set_acked(struct status *st, status_acked_fn fn, void *arg);
 /* Versions not checked yet (or against another trust store) are checked soon. */
 void status_recheck(struct status *st);
 

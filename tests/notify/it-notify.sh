@@ -124,6 +124,10 @@ check "no secret in the spool" bash -c "! grep -rqF -e '$PASSWORD' -e '$TOKEN' '
 run 1 ctl ack nosuch
 has "nosuch has no open problem"
 run 0 ctl ack web expiring
+run 0 ctl status
+has "acknowledged: web (expiring)"
+run 0 ctl status --json
+json "[c['acknowledged'] for c in j['certificates'] if c['name'] == 'web'] == ['expiring']"
 run 0 ctl notify status --json
 json "j['acknowledged'][0]['name'] == 'web' and 'expiring' in j['acknowledged'][0]['codes']"
 json "any(c['channel'] == 'email' and c['last_ok'] > 0 for c in j['channels'])"
