@@ -28,5 +28,10 @@ check "a critical journal entry with CERTAGENT_CODE=expiring" wait_for 30 entry 
 check "its MESSAGE says it expired" grep -q '^MESSAGE=web expired' "$T/journal.txt"
 run 0 ctl import web --cert "$DATA/fullchain.pem" --key "$DATA/leaf.key"
 check "a recovery entry" wait_for 30 entry CERTAGENT_EVENT=recovered CERTAGENT_CERT=web PRIORITY=5
+# A failed deploy (its hook fails) is one entry too, with the deploy's words.
+run 0 ctl set web --deploy-hook "echo hook-broke >&2; exit 3"
+ctl deploy web >/dev/null 2>&1
+check "a deploy_failed entry" wait_for 30 entry CERTAGENT_EVENT=deploy_failed CERTAGENT_CERT=web \
+    CERTAGENT_CODE=deploy_failing PRIORITY=4
 stop_agent
 finish

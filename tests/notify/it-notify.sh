@@ -205,9 +205,21 @@ run 0 ctl selfsigned down1 --dns down1.test
 run 0 ctl selfsigned down2 --dns down2.test
 check "delivery failed while the server was down" wait_log "delivery to the SMTP server failed"
 kill_agent
+# A message to the receiver that never answers, spooled 8 days ago: dropped with a log line.
+OLD_MSG=$(grep -l "/hang" "$STATE"/notify/msg-*.json | head -n 1)
+check "a message to the hanging receiver is spooled" test -n "$OLD_MSG"
+"$PY" - "$OLD_MSG" <<'PY'
+import json, sys, time
+j = json.load(open(sys.argv[1]))
+j["created"] = int(time.time()) - 8 * 86400
+json.dump(j, open(sys.argv[1], "w"))
+PY
 serve smtp smtpd.py "$T/mail" --cert "$T/tls/srv.pem" --key "$T/tls/srv.key" \
     --user certagent --password "$PASSWORD" --port "$SMTP_PORT"
 start_agent
+check "a message older than 7 days is dropped with a log line" \
+    wait_log "after 7 days of failed delivery"
+check "its file is gone" test ! -e "$OLD_MSG"
 check "the spooled alerts arrived after the restart" wait_for 40 mail_with "$T/mail" "down2"
 run 0 ctl selfsigned after --dns after.test
 check "a new alert after the restart arrived" wait_for 30 mail_with "$T/mail" "after"
