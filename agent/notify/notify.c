@@ -417,6 +417,51 @@ out:
     return rc;
 }
 
+/*
+ * A spooled message's text lives in its file, not in memory, while it waits:
+ * 1,000 queued status reports would otherwise hold their megabytes.
+ */
+static void
+msg_drop_bodies(struct spool_msg *m)
+{
+    free(m->subject);
+    free(m->text);
+    free(m->html);
+    free(m->body);
+    m->subject = m->text = m->html = m->body = NULL;
+}
+
+/* Reads the text of m back from its file for a delivery.  0 or -E_*. */
+static int
+msg_load_bodies(struct notify *n, struct spool_msg *m)
+{
+    char *path = fsutil_join(n->dir, m->file);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    cJSON *o = NULL;
+    int rc = -E_NOMEM;
+
+    if (path == NULL)
+        goto out;
+    if ((rc = fsutil_read_file(path, FILE_MAX, &data, &len, NULL)) != 0)
+        goto out;
+    if ((o = cJSON_ParseWithLength((const char *)data, len)) == NULL) {
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    msg_drop_bodies(m);
+    set_str(&m->subject, json_str(o, "subject"));
+    set_str(&m->text, json_str(o, "text"));
+    set_str(&m->html, json_str(o, "html"));
+    set_str(&m->body, json_str(o, "body"));
+    rc = 0;
+out:
+    cJSON_Delete(o);
+    free(data);
+    free(path);
+    return rc;
+}
+
 static void
 msg_unlink(struct notify *n, struct spool_msg *m)
 {
@@ -471,6 +516,7 @@ spool_add(struct notify *n, struct spool_msg *m)
         msg_free(m);
         return rc;
     }
+    msg_drop_bodies(m);
     m->next = n->spool;
     n->spool = m;
     n->nspool++;
@@ -518,10 +564,6 @@ spool_load(struct notify *n)
         m->is_email = strcmp(ch, "email") == 0;
         m->file = strdup(names[i]);
         set_str(&m->target, json_str(o, "target"));
-        set_str(&m->subject, json_str(o, "subject"));
-        set_str(&m->text, json_str(o, "text"));
-        set_str(&m->html, json_str(o, "html"));
-        set_str(&m->body, json_str(o, "body"));
         set_str(&m->last_error, json_str(o, "last_error"));
         m->created = json_int(o, "created");
         m->next_try = json_int(o, "next_try");
@@ -610,6 +652,7 @@ on_delivered(void *arg, int rc, const char *reply, const char *cause)
             set_str(&c->last_error, m->last_error);
         }
         msg_write(n, m);
+        msg_drop_bodies(m);
         /* The channel backs off as a whole: its other messages wait as long. */
         for (struct spool_msg *o = n->spool; o != NULL; o = o->next) {
             if (o != m && o->xfer == NULL && o->next_try < m->next_try &&
@@ -668,6 +711,13 @@ deliver_due(struct notify *n)
         if (best == NULL)
             break;
         c = channel_get(n, msg_channel(best));
+        if ((rc = msg_load_bodies(n, best)) != 0) {
+            log_warn("notify: dropped the spooled message %s: it cannot be read back (%s)",
+                     best->file, err_message(rc));
+            n->dropped++;
+            msg_unlink(n, best);
+            continue;
+        }
         if (best->is_email)
             rc = notify_send_email(n->multi, cfg(n), n->host, best->subject,
                                    best->text != NULL ? best->text : "", best->html, on_delivered,
