@@ -12,6 +12,7 @@
 #include "fsutil.h"
 #include "hooks.h"
 #include "log.h"
+#include "notify.h"
 #include "ops-trust.h"
 #include "ops.h"
 #include "paths.h"
@@ -234,6 +235,21 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         }
     }
     {
+        struct notify_inputs in = {agent->store, agent->renew, agent->status};
+
+        if ((rc = notify_new(&agent->env, &in, &agent->notify, cause)) == 0) {
+            /* The report shows notify_failing and acknowledgements without knowing notify. */
+            status_set_agent_warnings(agent->status, notify_agent_warnings, agent->notify);
+            status_set_acked(agent->status, notify_acked, agent->notify);
+        }
+        if (rc != 0 || (rc = notify_start(agent->notify, cause)) != 0) {
+            probe_sched_stop(agent->probe_sched);
+            status_stop(agent->status);
+            notify_stop(agent->notify);
+            goto fail;
+        }
+    }
+    {
         struct dashboard_inputs din = {
             .status = agent->status,
             .store = agent->store,
@@ -244,6 +260,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         if ((rc = dashboard_start(&agent->env, &din, &agent->dashboard, cause)) != 0) {
             probe_sched_stop(agent->probe_sched);
             status_stop(agent->status);
+            notify_stop(agent->notify);
             goto fail;
         }
     }
@@ -252,6 +269,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         status_stop(agent->status);
         dashboard_close(agent->dashboard);
         agent->dashboard = NULL;
+        notify_stop(agent->notify);
         goto fail;
     }
     agent->signals.on_stop = on_stop;
@@ -263,6 +281,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         status_stop(agent->status);
         dashboard_close(agent->dashboard);
         agent->dashboard = NULL;
+        notify_stop(agent->notify);
         goto fail;
     }
     log_info("certagent %s listening on %s, store %s (%zu certificates)", CERTAGENT_VERSION,
@@ -295,6 +314,7 @@ agent_stop(struct agent *agent)
     status_stop(agent->status);
     dashboard_close(agent->dashboard);
     agent->dashboard = NULL;
+    notify_stop(agent->notify);
     ops_logs_stop(agent->logs);
     server_stop(&agent->server);
     /* The scheduler first: orders the stop interrupts are not failures to retry or report. */
@@ -342,6 +362,7 @@ agent_reload(struct agent *agent)
 void
 agent_free(struct agent *agent)
 {
+    notify_free(agent->notify);
     status_free(agent->status);
     agent->status = NULL;
     ops_logs_free(agent->logs);

@@ -21,6 +21,7 @@ struct renew;
 struct deploy;
 struct hooks;
 struct status;
+struct notify;
 struct ops_logs;
 struct events;
 
@@ -49,6 +50,7 @@ struct agent {
     struct deploy *deploy;           /* deploy.c: settings, deploy targets, hooks */
     struct hooks *hooks;             /* hooks.c: deploy, failure and dns-01 hook processes */
     struct status *status;           /* status.c: report, status file, metrics */
+    struct notify *notify;           /* notify.c: alerts by e-mail and webhooks */
     struct ops_logs *logs;           /* ops-logs.c: certctl logs and its followers */
     struct dashboard *dashboard;     /* web/dashboard.c: the dashboard, or NULL when off */
     struct server server;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config-notify.h"
 #include "err.h"
 #include "fsutil.h"
 #include "sys.h"
@@ -26,6 +27,7 @@ enum key_type {
     KEY_BOOL,
     KEY_CAS,     /* object of {"directory": URL, "trust": PATH} by CA name */
     KEY_STRLIST, /* array of non-empty strings (no address check), struct config_list */
+    KEY_NOTIFY,  /* the "notify" object (config-notify.c), struct config_notify * */
 };
 
 struct key_def {
@@ -171,6 +173,9 @@ static const struct key_def keys[] = {
      "file holding the dashboard's access token (required on a non-loopback address)"},
     {"dashboard_refresh", KEY_INT, OFF(dashboard_refresh), 5, 86400, NULL, "60", 1, 0,
      "seconds after which the dashboard page reloads itself"},
+    {"notify", KEY_NOTIFY, OFF(notify), 0, 0, NULL, NULL, 1, 0,
+     "alerts that reach a person: {\"email\": {...}, \"webhooks\": [...], \"report\": "
+     "\"daily 07:00\", \"repeat_hours\": 24} (docs/notifications.md); unset: none"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -194,6 +199,8 @@ type_name(enum key_type t)
         return "object";
     case KEY_STRLIST:
         return "array of strings";
+    case KEY_NOTIFY:
+        return "object";
     }
     return "?";
 }
@@ -573,6 +580,18 @@ set_value(struct config *c, const struct key_def *k, const cJSON *j, const char 
         return 0;
     case KEY_STRLIST:
         return set_strlist(k, j, (struct config_list *)(void *)field, cause);
+    case KEY_NOTIFY: {
+        struct config_notify **np = (struct config_notify **)(void *)field, *n = NULL;
+        int rc;
+
+        if (j == NULL)
+            return 0;
+        if ((rc = config_notify_parse(j, &n, cause)) != 0)
+            return rc;
+        config_notify_free(*np);
+        *np = n;
+        return 0;
+    }
     }
     return -E_INTERNAL;
 }
@@ -850,6 +869,8 @@ field_size(enum key_type t)
         return sizeof(struct config_list);
     case KEY_CAS:
         return sizeof(struct config_cas);
+    case KEY_NOTIFY:
+        return sizeof(struct config_notify *);
     default:
         return sizeof(int);
     }
@@ -889,6 +910,13 @@ config_free(struct config *c)
             cas_free((struct config_cas *)(void *)((char *)c + keys[i].offset));
         if (keys[i].type == KEY_STRLIST)
             list_free((struct config_list *)(void *)((char *)c + keys[i].offset));
+        if (keys[i].type == KEY_NOTIFY) {
+            struct config_notify **np =
+                (struct config_notify **)(void *)((char *)c + keys[i].offset);
+
+            config_notify_free(*np);
+            *np = NULL;
+        }
     }
 }
 

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+struct config_notify;
+
 /* A list of strings from a JSON array (listen addresses, probe URLs). */
 struct config_list {
     char **items;
@@ -91,6 +93,8 @@ struct config {
     int dashboard_plain_http;    /* serve plain HTTP instead of HTTPS */
     char *dashboard_token_file;  /* file holding the token; required off loopback */
     int dashboard_refresh;       /* seconds between the page's own reloads */
+    /* Alerts (agent/notify/, common/config-notify.h); NULL: none configured. */
+    struct config_notify *notify;
 };
 
 /*

@@ -45,6 +45,10 @@ static const struct {
     {PROTO_OP_PROBE, "probe"},
     {PROTO_OP_METRICS, "metrics"},
     {PROTO_OP_LOGS, "logs"},
+    {PROTO_OP_NOTIFY_TEST, "notify_test"},
+    {PROTO_OP_NOTIFY_STATUS, "notify_status"},
+    {PROTO_OP_ACK, "ack"},
+    {PROTO_OP_REPORT_SEND, "report_send"},
     {PROTO_OP_REPORT, "report"},
 };
 

@@ -72,6 +72,11 @@ enum proto_op {
     PROTO_OP_TRUST_SHOW = 131,
     PROTO_OP_VERIFY = 132,
     PROTO_OP_PROBE = 133,
+    /* 192..223: alerts (notify test, notify status, ack) */
+    PROTO_OP_NOTIFY_TEST = 192,
+    PROTO_OP_NOTIFY_STATUS = 193,
+    PROTO_OP_ACK = 194,
+    PROTO_OP_REPORT_SEND = 195,
     /* session (status report): Prometheus text, and the agent's recent log lines */
     PROTO_OP_METRICS = 5,
     PROTO_OP_LOGS = 6,

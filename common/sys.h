@@ -11,6 +11,8 @@
 
 /* Thread-safe gmtime (gmtime_r / gmtime_s).  0 or -1. */
 int sys_gmtime(int64_t t, struct tm *out);
+/* Thread-safe localtime (localtime_r / _localtime64_s): local time.  0 or -1. */
+int sys_localtime(int64_t t, struct tm *out);
 /* Formats Unix seconds as "2026-11-23T10:00:00Z" into buf (at least 21 bytes). */
 void sys_format_time(int64_t t, char *buf, size_t len);
 /* timegm: struct tm in UTC to Unix seconds. */

@@ -55,6 +55,8 @@ cmd_report(struct ctl *ctl, int argc, char **argv)
     int rc;
 
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--send") == 0)
+            return cmd_report_send(ctl, argc, argv); /* cmd-notify.c */
         if (strcmp(argv[i], "--json") != 0)
             return cmd_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
     }

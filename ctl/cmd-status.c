@@ -232,6 +232,14 @@ check_build(const cJSON *result, const cJSON *items, struct check_line *l)
     each_warning_worst_first(items, check_sentence, l);
     if (n > l->shown)
         check_add(l, "; and %lld more", (long long)(n - l->shown));
+    {
+        const cJSON *aw;
+
+        cJSON_ArrayForEach(aw, cJSON_GetObjectItemCaseSensitive(result, "agent_warnings"))
+        {
+            check_add(l, "; %s", jstr(aw, "message"));
+        }
+    }
     check_add(l, " | certificates=%lld critical=%lld warning=%lld",
               (long long)jint(result, "count"), (long long)jint(result, "certs_critical"),
               (long long)jint(result, "certs_warning"));
@@ -310,8 +318,30 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
         printf("\n");
         print_dashboard(r.items);
         print_warnings(r.items);
+        {
+            const cJSON *row;
+
+            /* Problems someone acknowledged (certctl ack): no reminders until they change. */
+            cJSON_ArrayForEach(row, r.items)
+            {
+                if (jstr(row, "acknowledged") != NULL)
+                    printf("acknowledged: %s (%s)\n", jstr(row, "name"),
+                           strcmp(jstr(row, "acknowledged"), "*") == 0
+                               ? "every open warning"
+                               : jstr(row, "acknowledged"));
+            }
+        }
     }
     print_probes(r.result);
+    {
+        const cJSON *aw;
+
+        /* Warnings of the agent itself (notify_failing). */
+        cJSON_ArrayForEach(aw, cJSON_GetObjectItemCaseSensitive(r.result, "agent_warnings"))
+        {
+            printf("agent: %s: %s\n", jstr(aw, "code"), jstr(aw, "message"));
+        }
+    }
 out:
     reply_free(&r);
     return rc;

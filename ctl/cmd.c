@@ -164,9 +164,24 @@ const struct cmd cmd_table[] = {
      "  --level L          error, warn, info or debug: that level and more severe\n"
      "  --json             one JSON object per line: {seq, time, level, text}\n",
      cmd_logs},
-    {"report", "",
+    {"notify", "test [--channel email|webhook] | status",
+     "alerts: send a test message, or show the spool and each channel's last delivery",
+     "  test               send a test message now through every channel (or one) and\n"
+     "                     print each server's reply; exit status 1 when one failed\n"
+     "  --channel C        email or webhook (default: every configured channel)\n"
+     "  status             the messages waiting in the spool, the last delivery and error\n"
+     "                     per channel, notify_failing, and acknowledged problems\n",
+     cmd_notify},
+    {"ack", "NAME [CODE]", "acknowledge an open problem: its reminders stop until it changes",
+     "  NAME               the certificate\n"
+     "  CODE               one warning code (e.g. expiring); default: every open warning\n"
+     "  The acknowledgement lasts until the problem changes or clears (notify status).\n",
+     cmd_ack},
+    {"report", "[--send]",
      "the status report for a person: every certificate worst first, with its warnings",
-     "  --json             {subject, text}\n", cmd_report},
+     "  --send             e-mail it now (text and HTML) through notify.email, spooled\n"
+     "  --json             {subject, text}; with --send {subject, spooled}\n",
+     cmd_report},
     {"help", "[COMMAND]", "the list of commands, or one command's usage and options",
      "  COMMAND            the command to explain (also: certctl COMMAND --help)\n"
      "  --json             {usage, commands: [{name, usage, summary, options}]}\n",

@@ -94,6 +94,11 @@ int cmd_export(struct ctl *ctl, int argc, char **argv);
 int cmd_remove(struct ctl *ctl, int argc, char **argv);
 int cmd_rollback(struct ctl *ctl, int argc, char **argv);
 int cmd_ping(struct ctl *ctl, int argc, char **argv);
+/* cmd-notify.c */
+int cmd_notify(struct ctl *ctl, int argc, char **argv);
+int cmd_ack(struct ctl *ctl, int argc, char **argv);
+/* report --send: the status report by e-mail now (argv as cmd_report's). */
+int cmd_report_send(struct ctl *ctl, int argc, char **argv);
 /* cmd-deploy.c */
 struct cJSON;
 int cmd_set(struct ctl *ctl, int argc, char **argv);

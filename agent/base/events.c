@@ -27,6 +27,7 @@ static const char *const type_names[EVENT_TYPES] = {
     [EVENT_RENEW_STATE] = "renew_state",         [EVENT_DEPLOY_RESULT] = "deploy_result",
     [EVENT_CONFIG_RELOADED] = "config_reloaded", [EVENT_STATUS_STALE] = "status_stale",
     [EVENT_TRUST_CHANGED] = "trust_changed",     [EVENT_CERT_REVOKED] = "cert_revoked",
+    [EVENT_STATUS_CHANGED] = "status_changed",
 };
 
 int

@@ -37,6 +37,9 @@ enum event_type {
     EVENT_TRUST_CHANGED,
     /* A version of a certificate was revoked at its CA and the store recorded it. */
     EVENT_CERT_REVOKED,
+    /* The report judged a certificate again and its level or its set of warning codes
+     * differs from the last judgement (the first one after start counts as a change). */
+    EVENT_STATUS_CHANGED,
     EVENT_TYPES
 };
 

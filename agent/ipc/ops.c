@@ -75,6 +75,10 @@ static const struct op_entry {
     {PROTO_OP_PROBE, ops_probe, PEER_RIGHT_OPERATE},
     {PROTO_OP_METRICS, ops_metrics, PEER_RIGHT_OPERATE},
     {PROTO_OP_LOGS, ops_logs, PEER_RIGHT_OPERATE},
+    {PROTO_OP_NOTIFY_TEST, ops_notify_test, PEER_RIGHT_CHANGE},
+    {PROTO_OP_NOTIFY_STATUS, ops_notify_status, PEER_RIGHT_OPERATE},
+    {PROTO_OP_ACK, ops_ack, PEER_RIGHT_CHANGE},
+    {PROTO_OP_REPORT_SEND, ops_report_send, PEER_RIGHT_CHANGE},
     {PROTO_OP_REPORT, ops_report, PEER_RIGHT_READ},
 };
 

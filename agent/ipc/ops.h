@@ -161,4 +161,10 @@ int ops_logs(struct request *req);
 void ops_logs_stop(struct ops_logs *l);
 void ops_logs_free(struct ops_logs *l);
 
+/* ops-notify.c: notify test, notify status, ack */
+int ops_notify_test(struct request *req);
+int ops_notify_status(struct request *req);
+int ops_ack(struct request *req);
+int ops_report_send(struct request *req);
+
 #endif

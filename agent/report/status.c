@@ -67,6 +67,9 @@ struct status_entry {
     char fingerprint[128];   /* of the version: a name removed and made again is not confused */
     unsigned long trust_gen; /* the trust store's generation when checked: a change checks again */
     struct analysis a;
+    uint32_t
+        judged;     /* hash of the level and warning codes last announced (EVENT_STATUS_CHANGED) */
+    int judged_set; /* judged holds one */
 };
 
 #define NBUCKETS 4096
@@ -84,6 +87,10 @@ struct status {
     int write_running;
     int write_dirty; /* a change came while writing */
     struct metrics_http *http;
+    status_agent_warnings_fn agent_warnings; /* notify_failing and the like; NULL: none */
+    void *agent_warnings_arg;
+    status_acked_fn acked; /* acknowledged problems (notify); NULL: none */
+    void *acked_arg;
 };
 
 const char *
@@ -743,7 +750,7 @@ status_pack_row(struct status *st, msgpack_packer *pk, const struct store_cert *
     have = st->in.renew != NULL && renew_info_get(st->in.renew, cert->name, &ri) == 0;
     if (have && ri.last_attempt != 0)
         result = ri.last_ok == 1 ? "ok" : ri.last_ok == 0 ? "failed" : NULL;
-    msgpack_pack_map(pk, STORE_CERT_FIELDS + 15);
+    msgpack_pack_map(pk, STORE_CERT_FIELDS + 16);
     store_pack_cert_fields(pk, cert, now);
     kv_str_or_nil(pk, "ca", have ? ri.ca : NULL);
     proto_pack_kv_int(pk, "lifetime_days", (v->not_after - v->not_before) / 86400);
@@ -776,6 +783,9 @@ status_pack_row(struct status *st, msgpack_packer *pk, const struct store_cert *
         for (size_t i = 0; cs != NULL && i < cs->nthumbprints; i++)
             proto_pack_kv_str(pk, cs->thumbprints[i].store, cs->thumbprints[i].thumbprint);
     }
+    /* The codes of its open problem someone acknowledged (certctl ack), or nil. */
+    kv_str_or_nil(pk, "acknowledged",
+                  st->acked != NULL ? st->acked(st->acked_arg, cert->name) : NULL);
     c->n++;
     if (v->not_after <= now)
         c->expired++;
@@ -799,6 +809,13 @@ void
 status_pack_summary(struct status *st, msgpack_packer *pk, const struct status_counts *c,
                     int64_t now)
 {
+    struct status_warning aw[4];
+    size_t naw =
+        st->agent_warnings != NULL ? st->agent_warnings(st->agent_warnings_arg, aw, 4) : 0;
+    int health = c->health;
+
+    for (size_t i = 0; i < naw; i++)
+        health = aw[i].level > health ? aw[i].level : health;
     proto_pack_kv_str(pk, "agent", CERTAGENT_VERSION);
     proto_pack_kv_uint(pk, "proto", PROTO_VERSION);
     proto_pack_kv_int(pk, "pid", platform_pid());
@@ -817,8 +834,8 @@ status_pack_summary(struct status *st, msgpack_packer *pk, const struct status_c
     proto_pack_kv_uint(pk, "jobs", *st->env->jobs);
     proto_pack_kv_uint(pk, "acme_orders", acme_active_orders(st->in.acme));
     probe_sched_pack_status(st->in.probes, pk);
-    proto_pack_kv_str(pk, "health", status_level_name(c->health));
-    proto_pack_kv_uint(pk, "health_code", (uint64_t)c->health);
+    proto_pack_kv_str(pk, "health", status_level_name(health));
+    proto_pack_kv_uint(pk, "health_code", (uint64_t)health);
     proto_pack_kv_int(pk, "generated", now);
     proto_pack_kv_uint(pk, "certs_ok", c->ok);
     proto_pack_kv_uint(pk, "certs_warning", c->warning);
@@ -826,6 +843,24 @@ status_pack_summary(struct status *st, msgpack_packer *pk, const struct status_c
     proto_pack_kv_uint(pk, "warnings_count", c->warnings);
     /* Versions whose key, signature and chain checks have not run yet. */
     proto_pack_kv_uint(pk, "certs_unchecked", c->unchecked);
+    proto_pack_str(pk, "agent_warnings");
+    msgpack_pack_array(pk, naw);
+    for (size_t i = 0; i < naw; i++)
+        pack_warning(pk, &aw[i]);
+}
+
+void
+status_set_agent_warnings(struct status *st, status_agent_warnings_fn fn, void *arg)
+{
+    st->agent_warnings = fn;
+    st->agent_warnings_arg = arg;
+}
+
+void
+status_set_acked(struct status *st, status_acked_fn fn, void *arg)
+{
+    st->acked = fn;
+    st->acked_arg = arg;
 }
 
 /* The status file. */
@@ -1021,12 +1056,51 @@ fail:
     free(job);
 }
 
+/*
+ * EVENT_STATUS_CHANGED for every certificate whose level or set of warning
+ * codes differs from the last look (the first look after start is a
+ * change).  Certificates whose PEM checks are not back yet wait: a warning
+ * they would add must not look like a change twice.
+ */
+static void
+publish_changes(struct status *st)
+{
+    size_t total = store_count(st->in.store);
+    int64_t now = (int64_t)time(NULL);
+    struct status_eval *ev = malloc(sizeof(*ev));
+
+    if (ev == NULL)
+        return;
+    for (size_t i = 0; i < total; i++) {
+        const struct store_cert *cert = store_at(st->in.store, i);
+        struct status_entry *e = entry_find(st, cert->name);
+        uint32_t h = 2166136261u;
+
+        if (cert->current == 0 || e == NULL || !same_version(e, cert) || !e->a.done)
+            continue;
+        status_evaluate(st, cert, now, ev);
+        h = (h ^ (uint32_t)ev->level) * 16777619u;
+        for (size_t w = 0; w < ev->nwarnings; w++) {
+            for (const unsigned char *p = (const unsigned char *)ev->w[w].code; *p; p++)
+                h = (h ^ *p) * 16777619u;
+            h = (h ^ (uint32_t)(ev->w[w].level + 1)) * 16777619u;
+        }
+        if (e->judged_set && e->judged == h)
+            continue;
+        e->judged = h;
+        e->judged_set = 1;
+        events_publish_name(st->env->events, EVENT_STATUS_CHANGED, cert->name);
+    }
+    free(ev);
+}
+
 static void
 on_debounce(uv_timer_t *t)
 {
     /* New versions are checked in the pool; their results make another write. */
     analysis_queue(t->data);
     write_now(t->data);
+    publish_changes(t->data);
 }
 
 static void

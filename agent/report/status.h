@@ -143,7 +143,7 @@ struct status_counts {
 void status_pack_row(struct status *st, msgpack_packer *pk, const struct store_cert *cert,
                      int64_t now, struct status_counts *c);
 /* The summary: the agent, the counts and the health (STATUS_SUMMARY_FIELDS entries). */
-#define STATUS_SUMMARY_FIELDS 25
+#define STATUS_SUMMARY_FIELDS 26
 void status_pack_summary(struct status *st, msgpack_packer *pk, const struct status_counts *c,
                          int64_t now);
 /*
@@ -158,6 +158,20 @@ int status_pack_document(struct status *st, int64_t now, msgpack_sbuffer *out);
  */
 struct metrics_buf;
 int status_document_json(const char *data, size_t len, struct metrics_buf *out);
+/*
+ * Warnings of the agent itself, not of one certificate (notify_failing: alerts
+ * not delivered), from a higher layer that agent.c wires: fn fills at most max
+ * and returns how many.  The summary carries them as "agent_warnings" and they
+ * count in the health.
+ */
+typedef size_t (*status_agent_warnings_fn)(void *arg, struct status_warning *out, size_t max);
+void status_set_agent_warnings(struct status *st, status_agent_warnings_fn fn, void *arg);
+/*
+ * The acknowledged codes of a certificate's open problem ("*": all) or NULL,
+ * from a higher layer (notify, wired by agent.c): each row's "acknowledged".
+ */
+typedef const char *(*status_acked_fn)(void *arg, const char *name);
+void status_set_acked(struct status *st, status_acked_fn fn, void *arg);
 /* Versions not checked yet (or against another trust store) are checked soon. */
 void status_recheck(struct status *st);
 

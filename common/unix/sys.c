@@ -21,6 +21,14 @@ sys_gmtime(int64_t t, struct tm *out)
     return gmtime_r(&tt, out) != NULL ? 0 : -1;
 }
 
+int
+sys_localtime(int64_t t, struct tm *out)
+{
+    time_t tt = (time_t)t;
+
+    return localtime_r(&tt, out) != NULL ? 0 : -1;
+}
+
 int64_t
 sys_timegm(struct tm *tm)
 {

@@ -33,6 +33,14 @@ sys_gmtime(int64_t t, struct tm *out)
     return _gmtime64_s(out, &tt) == 0 ? 0 : -1;
 }
 
+int
+sys_localtime(int64_t t, struct tm *out)
+{
+    __time64_t tt = (__time64_t)t;
+
+    return _localtime64_s(out, &tt) == 0 ? 0 : -1;
+}
+
 int64_t
 sys_timegm(struct tm *tm)
 {
