@@ -85,6 +85,9 @@ struct config {
     int max_connections_per_uid; /* IPC clients of one user who may not change the store */
     int reserved_connections;    /* IPC slots kept for users who may change the store */
     int ipc_partial_limit_mib;   /* MiB of partial frames held for all IPC clients */
+    /* The served check (agent/deploy/served.c). */
+    int served_check_interval; /* seconds between checks of the --check-served URLs */
+    int served_grace;          /* seconds after a deploy before a mismatch is reported */
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */

@@ -123,7 +123,16 @@ int cmd_settings_apply(struct ctl *ctl, const char *name, const struct cJSON *se
     "  --failure-hook CMD shell command run after each failed renewal\n"                          \
     "  --auto-renew yes|no|default  renew automatically (default: ACME yes, self-signed no;\n"    \
     "                     imported: never, yes is refused)\n"                                     \
-    "  --renew-before-days N  renew N days before expiry (0: the agent's rule)\n"
+    "  --renew-before-days N  renew N days before expiry (0: the agent's rule)\n"                 \
+    "  --check-served URL after each deploy and every served_check_interval, check that\n"        \
+    "                     URL (https://, imaps://, smtp+starttls://, tls://HOST:PORT, ...)\n"     \
+    "                     serves the current version (repeatable)\n"                              \
+    "  --served-sni NAME  the server name to send to the --check-served URL just before\n"        \
+    "                     (default: the URL's host; none for an address)\n"                       \
+    "  --no-check-served URL  stop checking URL\n"
+
+/* cmd-deploy.c: show's lines for the served check (the reply's "served" array). */
+void cmd_show_served(const cJSON *served);
 
 /* cmd-certbot.c: import --from-certbot DIR (deploy: keep DIR/live/NAME current). */
 int cmd_import_certbot(struct ctl *ctl, const char *dir, int deploy);

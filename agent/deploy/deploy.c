@@ -26,6 +26,7 @@
 #include "log.h"
 #include "pem.h"
 #include "platform.h"
+#include "probe.h"
 #include "store.h"
 #include "sys.h"
 #include "temps.h"
@@ -34,6 +35,8 @@
 #define MAX_TARGETS 16
 #define PASSWORD_MAX 1024
 #define STORE_NAME_MAX 64
+#define MAX_SERVED 16
+#define SERVED_URL_MAX 1024
 
 struct entry {
     char *name;
@@ -93,6 +96,11 @@ settings_clear(struct cert_settings *s)
         free(s->thumbprints[i].thumbprint);
     }
     free(s->thumbprints);
+    for (size_t i = 0; i < s->nserved; i++) {
+        free(s->served[i].url);
+        free(s->served[i].sni);
+    }
+    free(s->served);
     free(s->deploy_hook);
     free(s->failure_hook);
     memset(s, 0, sizeof(*s));
@@ -142,7 +150,8 @@ static int
 entry_empty(const struct entry *e)
 {
     return e->s.ntargets == 0 && e->s.deploy_hook == NULL && e->s.failure_hook == NULL &&
-           e->s.auto_renew < 0 && e->s.renew_before_days == 0 && e->s.nthumbprints == 0;
+           e->s.auto_renew < 0 && e->s.renew_before_days == 0 && e->s.nthumbprints == 0 &&
+           e->s.nserved == 0;
 }
 
 /*
@@ -371,6 +380,135 @@ target_remove(struct cert_settings *s, const char *path, char **cause)
     return -E_NOT_FOUND;
 }
 
+/* A server name to send (SNI): a DNS name, not an address. */
+static int
+sni_ok(const char *n)
+{
+    size_t len = strlen(n), label = 0;
+    int alpha = 0;
+
+    if (len == 0 || len > 253)
+        return 0;
+    for (const char *p = n; *p != '\0'; p++) {
+        if (*p == '.') {
+            if (label == 0)
+                return 0;
+            label = 0;
+            continue;
+        }
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_'))
+            return 0;
+        if (++label > 63)
+            return 0;
+        alpha |= !(*p >= '0' && *p <= '9');
+    }
+    return alpha;
+}
+
+/*
+ * Adds (or, for a URL already there, updates the server name of) a served
+ * URL.  The URL is checked by the probe's own parser, so what set accepts
+ * is what the check can probe.
+ */
+static int
+served_add(struct cert_settings *s, const char *url, const char *sni, char **cause)
+{
+    struct served_url *v;
+    struct probe_url u;
+    int rc;
+
+    if (strlen(url) > SERVED_URL_MAX) {
+        err_set(cause, "--check-served: the URL is longer than %d characters", SERVED_URL_MAX);
+        return -E_BAD_INPUT;
+    }
+    if ((rc = probe_url_parse(url, &u, cause)) != 0) {
+        char *words = *cause;
+
+        *cause = NULL;
+        err_set(cause, "--check-served: %s", words != NULL ? words : err_message(rc));
+        free(words);
+        return rc;
+    }
+    probe_url_free(&u);
+    if (sni != NULL && sni[0] == '\0')
+        sni = NULL;
+    if (sni != NULL && !sni_ok(sni)) {
+        err_set(cause,
+                "--served-sni '%.200s' is not a DNS name (letters, digits, '-' and '.'); for "
+                "%s leave it out to send none",
+                sni, url);
+        return -E_BAD_INPUT;
+    }
+    for (size_t i = 0; i < s->nserved; i++) {
+        if (strcmp(s->served[i].url, url) != 0)
+            continue;
+        free(s->served[i].sni);
+        s->served[i].sni = NULL;
+        if (sni != NULL && (s->served[i].sni = strdup(sni)) == NULL)
+            return -E_NOMEM;
+        return 0;
+    }
+    if (s->nserved >= MAX_SERVED) {
+        err_set(cause, "at most %d --check-served URLs per certificate", MAX_SERVED);
+        return -E_BAD_INPUT;
+    }
+    if ((v = realloc(s->served, (s->nserved + 1) * sizeof(*v))) == NULL)
+        return -E_NOMEM;
+    s->served = v;
+    memset(&v[s->nserved], 0, sizeof(*v));
+    if ((v[s->nserved].url = strdup(url)) == NULL ||
+        (sni != NULL && (v[s->nserved].sni = strdup(sni)) == NULL)) {
+        free(v[s->nserved].url);
+        return -E_NOMEM;
+    }
+    s->nserved++;
+    return 0;
+}
+
+static int
+served_remove(struct cert_settings *s, const char *url, char **cause)
+{
+    for (size_t i = 0; i < s->nserved; i++) {
+        if (strcmp(s->served[i].url, url) != 0)
+            continue;
+        free(s->served[i].url);
+        free(s->served[i].sni);
+        memmove(&s->served[i], &s->served[i + 1], (s->nserved - i - 1) * sizeof(*s->served));
+        s->nserved--;
+        return 0;
+    }
+    err_set(cause, "'%.200s' is not a --check-served URL of this certificate", url);
+    return -E_NOT_FOUND;
+}
+
+/* "check_served" (the file) and "add_served": [{"url", "sni"}] or ["URL"]. */
+static int
+served_apply(struct cert_settings *s, const cJSON *list, const char *key, char **cause)
+{
+    const cJSON *it;
+    int rc;
+
+    if (!cJSON_IsArray(list)) {
+        err_set(cause, "%s must be an array of {\"url\", \"sni\"}", key);
+        return -E_BAD_INPUT;
+    }
+    cJSON_ArrayForEach(it, list)
+    {
+        const cJSON *u = cJSON_IsString(it) ? it : cJSON_GetObjectItemCaseSensitive(it, "url");
+        const cJSON *n = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "sni") : NULL;
+
+        if (!cJSON_IsString(u) || (n != NULL && !cJSON_IsString(n) && !cJSON_IsNull(n))) {
+            err_set(cause, "%s must be an array of {\"url\", \"sni\"}", key);
+            return -E_BAD_INPUT;
+        }
+        if ((rc = served_add(s, u->valuestring, cJSON_IsString(n) ? n->valuestring : NULL,
+                             cause)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int
 set_hook(char **slot, const cJSON *v, const char *key, char **cause)
 {
@@ -467,6 +605,25 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
                 if (rc != 0)
                     return rc;
             }
+        } else if (strcmp(k, "check_served") == 0 || strcmp(k, "add_served") == 0) {
+            if ((rc = served_apply(s, it, k, cause)) != 0)
+                return rc;
+        } else if (strcmp(k, "remove_served") == 0) {
+            const cJSON *p;
+
+            if (!cJSON_IsArray(it)) {
+                err_set(cause, "remove_served must be an array of URLs");
+                return -E_BAD_INPUT;
+            }
+            cJSON_ArrayForEach(p, it)
+            {
+                if (!cJSON_IsString(p)) {
+                    err_set(cause, "remove_served must be an array of URLs");
+                    return -E_BAD_INPUT;
+                }
+                if ((rc = served_remove(s, p->valuestring, cause)) != 0)
+                    return rc;
+            }
         } else if (strcmp(k, "pfx_password_file") == 0 || strcmp(k, "store_keep_previous") == 0 ||
                    strcmp(k, "store_exportable") == 0) {
             continue;
@@ -551,6 +708,18 @@ settings_to_json(const struct cert_settings *s)
     if (s->nthumbprints > 0 && (a = cJSON_AddObjectToObject(o, "store_thumbprints")) != NULL) {
         for (size_t i = 0; i < s->nthumbprints; i++)
             cJSON_AddStringToObject(a, s->thumbprints[i].store, s->thumbprints[i].thumbprint);
+    }
+    if (s->nserved > 0 && (a = cJSON_AddArrayToObject(o, "check_served")) != NULL) {
+        for (size_t i = 0; i < s->nserved; i++) {
+            cJSON *t = cJSON_CreateObject();
+
+            if (t == NULL)
+                continue;
+            cJSON_AddStringToObject(t, "url", s->served[i].url);
+            if (s->served[i].sni != NULL)
+                cJSON_AddStringToObject(t, "sni", s->served[i].sni);
+            cJSON_AddItemToArray(a, t);
+        }
     }
     if (s->deploy_hook != NULL)
         cJSON_AddStringToObject(o, "deploy_hook", s->deploy_hook);

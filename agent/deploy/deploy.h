@@ -8,7 +8,8 @@
  *                         "keep_previous": false, "exportable": false}],
  *             "deploy_hook": CMD, "failure_hook": CMD,
  *             "auto_renew": true|false, "renew_before_days": N,
- *             "store_thumbprints": {"MY": THUMBPRINT}}}
+ *             "store_thumbprints": {"MY": THUMBPRINT},
+ *             "check_served": [{"url": URL, "sni": NAME}]}}
  * Settings may exist before the certificate does (certctl request with
  * --deploy-* sets them first) and are dropped with it.  store_thumbprints is
  * a record, not a setting: the certificate last put into each Windows store,
@@ -79,6 +80,12 @@ struct store_thumbprint {
     char *thumbprint;
 };
 
+/* A URL whose server must serve the current version (served.c checks it). */
+struct served_url {
+    char *url; /* as probe_url_parse takes it: "https://host[:port]", "imaps://", ... */
+    char *sni; /* the server name to send; NULL: the URL's host (none for an address) */
+};
+
 struct cert_settings {
     struct deploy_target *targets;
     size_t ntargets;
@@ -88,6 +95,8 @@ struct cert_settings {
     int renew_before_days;                /* 0: the config's */
     struct store_thumbprint *thumbprints; /* a record: what each store holds */
     size_t nthumbprints;
+    struct served_url *served; /* check_served: what must serve the current version */
+    size_t nserved;
 };
 
 /* Loads STATE/settings.json (at start, before the agent listens). */
@@ -105,9 +114,13 @@ const struct cert_settings *deploy_settings(const struct deploy *d, const char *
  * "add_files"/"add_pfx" arrays of paths; "pfx_password_file" string for the
  * pfx targets added; "add_store" array of store names, with the booleans
  * "store_keep_previous" and "store_exportable" for the store targets added;
- * "remove" array of paths or store names; "clear_deploy" true) and saves.
+ * "remove" array of paths or store names; "clear_deploy" true;
+ * "add_served" array of {"url", "sni"} (or URL strings), "remove_served"
+ * array of URLs) and saves.
  * -E_BAD_INPUT with words for a relative path, an unknown member, a store
- * target where there is no Windows certificate store.
+ * target where there is no Windows certificate store, a served URL that
+ * probe_url_parse refuses (unknown scheme, no host, port out of range) or
+ * a server name that is not a DNS name.
  * done(arg, rc, cause) once the file is written.
  */
 int deploy_settings_change(struct deploy *d, const char *name, const struct cJSON *changes,
