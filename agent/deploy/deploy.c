@@ -7,6 +7,8 @@
 #include "deploy.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -1007,6 +1009,9 @@ struct run {
     char *cause;
     unsigned written;
     char *thumbprints[MAX_TARGETS + 1]; /* windows_store targets: what each store holds now */
+    unsigned previous;                  /* the version deployed before (for the hooks), 0: none */
+    char sha1[41], sha256[65];          /* the leaf's digests, upper-case hex ("": unknown) */
+    char previous_sha1[41];
     /* hooks, one after the other */
     const char *hooks[2];
     unsigned nhooks, next_hook;
@@ -1212,6 +1217,44 @@ write_store(struct run *r, const struct deploy_target *t, const unsigned char *c
     return rc;
 }
 
+/*
+ * The SHA-1 (the thumbprint Windows tools name a certificate by) and the
+ * SHA-256 of the first certificate in pem, as upper-case hex without
+ * separators; left "" when it cannot be read.
+ */
+static void
+leaf_digests(const unsigned char *pem, size_t len, char sha1[41], char sha256[65])
+{
+    static const char hex[] = "0123456789ABCDEF";
+    STACK_OF(X509) *certs = NULL;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    X509 *leaf;
+
+    sha1[0] = '\0';
+    if (sha256 != NULL)
+        sha256[0] = '\0';
+    if (pem == NULL || pem_read_certs(pem, len, "stored certificate", &certs, NULL) != 0)
+        return;
+    leaf = sk_X509_value(certs, 0);
+    if (leaf != NULL && X509_digest(leaf, EVP_sha1(), md, &mdlen) && mdlen == 20) {
+        for (unsigned i = 0; i < mdlen; i++) {
+            sha1[2 * i] = hex[md[i] >> 4];
+            sha1[2 * i + 1] = hex[md[i] & 15];
+        }
+        sha1[40] = '\0';
+    }
+    if (sha256 != NULL && leaf != NULL && X509_digest(leaf, EVP_sha256(), md, &mdlen) &&
+        mdlen == 32) {
+        for (unsigned i = 0; i < mdlen; i++) {
+            sha256[2 * i] = hex[md[i] >> 4];
+            sha256[2 * i + 1] = hex[md[i] & 15];
+        }
+        sha256[64] = '\0';
+    }
+    sk_X509_pop_free(certs, X509_free);
+}
+
 /* Pool: writes every target; the first failure is kept, the others still run. */
 static void
 deploy_run(uv_work_t *work)
@@ -1234,6 +1277,18 @@ deploy_run(uv_work_t *work)
             r->rc = rc;
             goto out;
         }
+    }
+    /* For the hooks: CERTAGENT_THUMBPRINT, _SHA256 and _PREVIOUS_THUMBPRINT. */
+    leaf_digests(data[0], len[0], r->sha1, r->sha256);
+    if (r->previous != 0) {
+        unsigned char *prev = NULL;
+        size_t prev_len = 0;
+        char *why = NULL;
+
+        if (store_read_file(store, r->name, r->previous, "cert.pem", &prev, &prev_len, &why) == 0)
+            leaf_digests(prev, prev_len, r->previous_sha1, NULL);
+        free(prev);
+        free(why);
     }
     for (size_t i = 0; i < r->s.ntargets; i++) {
         const struct deploy_target *t = &r->s.targets[i];
@@ -1351,7 +1406,7 @@ static void
 run_next_hook(struct run *r)
 {
     struct hooks_run_args a;
-    char *env[20], when[32], next[32], what[160], *cause = NULL;
+    char *env[32], when[32], next[32], what[160], *cause = NULL;
     size_t n = 0;
     int rc;
 
@@ -1371,6 +1426,24 @@ run_next_hook(struct run *r)
     env_add(env, &n, "CERTAGENT_DOMAINS=%s", r->domains != NULL ? r->domains : "");
     env_add(env, &n, "CERTAGENT_NOT_AFTER=%s", when);
     env_add(env, &n, "CERTAGENT_NOT_AFTER_UNIX=%lld", (long long)r->not_after);
+    if (r->sha1[0] != '\0')
+        env_add(env, &n, "CERTAGENT_THUMBPRINT=%s", r->sha1);
+    if (r->sha256[0] != '\0')
+        env_add(env, &n, "CERTAGENT_SHA256=%s", r->sha256);
+    if (r->previous_sha1[0] != '\0')
+        env_add(env, &n, "CERTAGENT_PREVIOUS_THUMBPRINT=%s", r->previous_sha1);
+    for (size_t i = 0; i < r->s.ntargets; i++) {
+        if (r->s.targets[i].type == DEPLOY_PFX) {
+            env_add(env, &n, "CERTAGENT_PFX=%s", r->s.targets[i].path);
+            break;
+        }
+    }
+    for (size_t i = 0; i < r->s.ntargets; i++) {
+        if (r->s.targets[i].type == DEPLOY_STORE) {
+            env_add(env, &n, "CERTAGENT_STORE=%s", r->s.targets[i].path);
+            break;
+        }
+    }
     if (r->event_failure) {
         next[0] = '\0';
         if (r->next_attempt > 0)
@@ -1487,6 +1560,17 @@ run_new(struct deploy *d, const char *name, int failure)
     r->version = v->version;
     r->source = v->source;
     r->not_after = v->not_after;
+    {
+        /* The version the services had before: the one last deployed, else the one before. */
+        const struct entry *prev = entry_find(d, name);
+
+        if (prev != NULL && prev->deployed != 0 && prev->deployed != v->version &&
+            store_version_get(c, prev->deployed) != NULL)
+            r->previous = prev->deployed;
+        for (size_t i = c->nversions; r->previous == 0 && i-- > 0;)
+            if (c->versions[i].version < v->version)
+                r->previous = c->versions[i].version; /* descending: the first one below */
+    }
     r->timeout = (unsigned)config->hook_timeout;
     if ((r->name = strdup(name)) == NULL)
         goto fail;

@@ -43,6 +43,12 @@
  *                          files of the current version (STATE/live/NAME/...)
  *   CERTAGENT_DOMAINS      the DNS names and IP addresses, space-separated
  *   CERTAGENT_NOT_AFTER    RFC 3339; CERTAGENT_NOT_AFTER_UNIX: Unix seconds
+ *   deploy only: CERTAGENT_THUMBPRINT (the leaf's SHA-1, 40 upper-case hex
+ *   digits, as Windows tools name a certificate), CERTAGENT_SHA256 (64),
+ *   CERTAGENT_PREVIOUS_THUMBPRINT (the version deployed before, else the one
+ *   below; absent for a first version), CERTAGENT_PFX (the first pfx
+ *   target's path) and CERTAGENT_STORE (the first windows_store target's
+ *   store, "MY"), each only when there is one
  *   failure only: CERTAGENT_ERROR (the error text), CERTAGENT_FAILURES
  *   (consecutive), CERTAGENT_NEXT_ATTEMPT (RFC 3339, or empty)
  *
