@@ -44,6 +44,8 @@ cmd_settings_extract(const char *cmd, int *argc, char **argv, int set_only, cJSO
             cJSON_AddStringToObject(s, "pfx_password_file", v);
         } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--deploy-store", &v)) > 0) {
             add_path(s, "add_store", v);
+        } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--deploy-binding", &v)) > 0) {
+            add_path(s, "add_binding", v);
         } else if (r == 0 && strcmp(argv[i], "--store-keep-previous") == 0) {
             cJSON_AddBoolToObject(s, "store_keep_previous", 1);
             r = 1;

@@ -117,6 +117,9 @@ int cmd_settings_apply(struct ctl *ctl, const char *name, const struct cJSON *se
     "  --deploy-store STORE  Windows: import each new version with its key into\n"                \
     "                     LocalMachine\\STORE (e.g. MY) as \"certagent NAME\"; the previous\n"    \
     "                     version leaves the store, intermediates go to LocalMachine\\CA\n"       \
+    "  --deploy-binding IP:PORT  Windows: then point the http.sys SSL binding IP:PORT\n"          \
+    "                     (0.0.0.0:443, [::]:443) at it, keeping its app id and flags;\n"         \
+    "                     needs --deploy-store (or the config's windows_store)\n"                 \
     "  --store-keep-previous  leave the previous version in the --deploy-store store\n"           \
     "  --store-exportable     import the key exportable (default: not exportable)\n"              \
     "  --deploy-hook CMD  shell command run after each new version is deployed\n"                 \

@@ -204,7 +204,10 @@ entry_prune(struct deploy *d, struct entry *e)
 static const char *
 type_name(enum deploy_type t)
 {
-    return t == DEPLOY_PFX ? "pfx" : t == DEPLOY_STORE ? "windows_store" : "files";
+    return t == DEPLOY_PFX       ? "pfx"
+           : t == DEPLOY_STORE   ? "windows_store"
+           : t == DEPLOY_BINDING ? "binding"
+                                 : "files";
 }
 
 /* Store names compare as Windows does, without regard to case. */
@@ -287,6 +290,37 @@ thumbprint_record(struct cert_settings *s, const char *store, const char *thumbp
     return 1;
 }
 
+/* An http.sys binding's key: "IPv4:PORT" or "[IPv6]:PORT". */
+static int
+ipport_ok(const char *s)
+{
+    const char *colon = s != NULL ? strrchr(s, ':') : NULL;
+    char host[64], *end;
+    size_t hl;
+    long port;
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+
+    if (colon == NULL || (hl = (size_t)(colon - s)) < 1 || hl >= sizeof(host) + 2)
+        return 0;
+    if (s[0] == '[') {
+        if (hl < 3 || s[hl - 1] != ']')
+            return 0;
+        memcpy(host, s + 1, hl - 2);
+        host[hl - 2] = '\0';
+    } else {
+        if (hl >= sizeof(host))
+            return 0;
+        memcpy(host, s, hl);
+        host[hl] = '\0';
+    }
+    port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535)
+        return 0;
+    return s[0] == '[' ? uv_ip6_addr(host, (int)port, &a6) == 0
+                       : uv_ip4_addr(host, (int)port, &a4) == 0;
+}
+
 /* Paths must be absolute: the agent's working directory is not the user's. */
 static int
 path_ok(const char *p)
@@ -320,6 +354,19 @@ target_add(struct cert_settings *s, enum deploy_type type, const char *path, con
                     "'%s' is not a certificate store name (letters, digits, spaces, "
                     "'_', '-' and '.', at most %d), e.g. MY",
                     path != NULL ? path : "", STORE_NAME_MAX);
+            return -E_BAD_INPUT;
+        }
+    } else if (type == DEPLOY_BINDING) {
+        if (!platform_httpsys_available()) {
+            err_set(cause, "cannot bind %s: http.sys SSL bindings are Windows only",
+                    path != NULL ? path : "");
+            return -E_BAD_INPUT;
+        }
+        if (!ipport_ok(path)) {
+            err_set(cause,
+                    "--deploy-binding '%s' is not IP:PORT (an address and a port from 1 to "
+                    "65535: 0.0.0.0:443, [::]:443)",
+                    path != NULL ? path : "");
             return -E_BAD_INPUT;
         }
     } else if (!path_ok(path)) {
@@ -582,7 +629,8 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
                 s->ntargets = 0;
             }
         } else if (strcmp(k, "add_files") == 0 || strcmp(k, "add_pfx") == 0 ||
-                   strcmp(k, "add_store") == 0 || strcmp(k, "remove") == 0) {
+                   strcmp(k, "add_store") == 0 || strcmp(k, "add_binding") == 0 ||
+                   strcmp(k, "remove") == 0) {
             const cJSON *p;
 
             if (!cJSON_IsArray(it)) {
@@ -599,6 +647,8 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
                     rc = target_remove(s, p->valuestring, cause);
                 else if (strcmp(k, "add_pfx") == 0)
                     rc = target_add(s, DEPLOY_PFX, p->valuestring, pwfile, 0, 0, cause);
+                else if (strcmp(k, "add_binding") == 0)
+                    rc = target_add(s, DEPLOY_BINDING, p->valuestring, NULL, 0, 0, cause);
                 else if (strcmp(k, "add_store") == 0)
                     rc = target_add(s, DEPLOY_STORE, p->valuestring, NULL, cJSON_IsTrue(keep),
                                     cJSON_IsTrue(exportable), cause);
@@ -663,9 +713,10 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
                     return -E_BAD_INPUT;
                 }
                 rc = target_add(s,
-                                store                                 ? DEPLOY_STORE
-                                : strcmp(ty->valuestring, "pfx") == 0 ? DEPLOY_PFX
-                                                                      : DEPLOY_FILES,
+                                store                                     ? DEPLOY_STORE
+                                : strcmp(ty->valuestring, "pfx") == 0     ? DEPLOY_PFX
+                                : strcmp(ty->valuestring, "binding") == 0 ? DEPLOY_BINDING
+                                                                          : DEPLOY_FILES,
                                 pa->valuestring, cJSON_IsString(pf) ? pf->valuestring : NULL,
                                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "keep_previous")),
                                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "exportable")),
@@ -838,6 +889,32 @@ save_start(struct deploy *d)
     d->saving = 1;
 }
 
+/*
+ * A binding names the certificate a store holds: refused on a certificate
+ * that is in no store (no store target of its own, no windows_store in the
+ * config).
+ */
+static int
+binding_needs_store(const struct deploy *d, const struct cert_settings *s, char **cause)
+{
+    const char *binding = NULL;
+    int store = d->env->config->windows_store != NULL;
+
+    for (size_t i = 0; i < s->ntargets; i++) {
+        if (s->targets[i].type == DEPLOY_STORE)
+            store = 1;
+        else if (s->targets[i].type == DEPLOY_BINDING && binding == NULL)
+            binding = s->targets[i].path;
+    }
+    if (binding == NULL || store)
+        return 0;
+    err_set(cause,
+            "--deploy-binding %s needs the certificate in a Windows store first: add "
+            "--deploy-store MY (or set windows_store in the config)",
+            binding);
+    return -E_BAD_INPUT;
+}
+
 int
 deploy_settings_change(struct deploy *d, const char *name, const cJSON *changes,
                        void (*done)(void *arg, int rc, const char *cause), void *arg, char **cause)
@@ -871,6 +948,11 @@ deploy_settings_change(struct deploy *d, const char *name, const cJSON *changes,
         return rc;
     }
     cJSON_Delete(snapshot);
+    if ((rc = binding_needs_store(d, &copy, cause)) != 0) {
+        settings_clear(&copy);
+        entry_prune(d, e);
+        return rc;
+    }
     if ((w = calloc(1, sizeof(*w))) == NULL) {
         settings_clear(&copy);
         entry_prune(d, e);
@@ -1010,6 +1092,7 @@ struct run {
     unsigned written;
     char *thumbprints[MAX_TARGETS + 1]; /* windows_store targets: what each store holds now */
     unsigned previous;                  /* the version deployed before (for the hooks), 0: none */
+    unsigned bound_new;                 /* http.sys bindings that did not exist and were made */
     char sha1[41], sha256[65];          /* the leaf's digests, upper-case hex ("": unknown) */
     char previous_sha1[41];
     /* hooks, one after the other */
@@ -1255,6 +1338,45 @@ leaf_digests(const unsigned char *pem, size_t len, char sha1[41], char sha256[65
     sk_X509_pop_free(certs, X509_free);
 }
 
+/* Pool: points each http.sys binding at the certificate the first store target holds now. */
+static void
+bind_all(struct run *r)
+{
+    const char *store = NULL, *thumbprint = NULL;
+
+    for (size_t i = 0; i < r->s.ntargets && thumbprint == NULL; i++) {
+        if (r->s.targets[i].type == DEPLOY_STORE && r->thumbprints[i] != NULL) {
+            store = r->s.targets[i].path;
+            thumbprint = r->thumbprints[i];
+        }
+    }
+    for (size_t i = 0; i < r->s.ntargets; i++) {
+        const struct deploy_target *t = &r->s.targets[i];
+        char *why = NULL;
+        int rc, created = 0;
+
+        if (t->type != DEPLOY_BINDING)
+            continue;
+        if (thumbprint == NULL) {
+            rc = -E_BAD_INPUT;
+            err_set(&why, "no store target put the certificate in a Windows store (add "
+                          "--deploy-store MY)");
+        } else {
+            rc = platform_httpsys_bind(t->path, thumbprint, store, &created, &why);
+        }
+        if (rc == 0) {
+            r->written++;
+            if (created)
+                r->bound_new++;
+        } else if (r->rc == 0) {
+            r->rc = rc;
+            err_set(&r->cause, "deploy to the http.sys binding %s failed: %s", t->path,
+                    why != NULL ? why : err_message(rc));
+        }
+        free(why);
+    }
+}
+
 /* Pool: writes every target; the first failure is kept, the others still run. */
 static void
 deploy_run(uv_work_t *work)
@@ -1294,6 +1416,8 @@ deploy_run(uv_work_t *work)
         const struct deploy_target *t = &r->s.targets[i];
         char *why = NULL;
 
+        if (t->type == DEPLOY_BINDING)
+            continue; /* once every store target is written, below */
         if (t->type == DEPLOY_FILES) {
             rc = write_files(t->path, files, data, len, &why);
         } else if (t->type == DEPLOY_STORE) {
@@ -1312,6 +1436,7 @@ deploy_run(uv_work_t *work)
         }
         free(why);
     }
+    bind_all(r);
 out:
     for (size_t i = 0; i < 4; i++) {
         if (i == 3 && data[i] != NULL)

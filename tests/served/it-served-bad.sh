@@ -44,8 +44,11 @@ run 2 ctl set a --served-sni a.test
 has "--served-sni a.test must follow the --check-served URL"
 run 1 ctl set a --no-check-served "https://a.test"
 has "is not a --check-served URL of this certificate"
+# An http.sys binding exists only on Windows.
+run 1 ctl set a --deploy-binding 0.0.0.0:443
+has "cannot bind 0.0.0.0:443: http.sys SSL bindings are Windows only"
 run 0 ctl --json set a
-json "'check_served' not in j['settings']"
+json "'check_served' not in j['settings'] and j['settings']['deploy'] == []"
 
 # Unreachable endpoints: each with its reason; a stalled server ends at probe_timeout.
 py_server garbage -c 'import socket, threading
