@@ -34,6 +34,14 @@
 /* Retries during the grace after a deploy: grace / 10, within these bounds (ms). */
 #define SERVED_RETRY_MIN_MS 1000
 #define SERVED_RETRY_MAX_MS 10000
+/*
+ * Connections of one run at once (at most probe_concurrency): each loop turn
+ * handles every connection that is ready, and the handshakes' CPU is spent
+ * on the loop, so a smaller number keeps the loop's turns short for IPC
+ * while a round of a thousand endpoints still ends in seconds (loopback or
+ * LAN services answer in milliseconds).
+ */
+#define SERVED_CONCURRENCY 32
 
 struct waiter {
     struct waiter *next;
@@ -525,6 +533,8 @@ run_due(struct served *s, uint64_t limit)
     memset(&opts, 0, sizeof(opts));
     opts.timeout_ms = (uint64_t)s->env->config->probe_timeout * 1000u;
     opts.concurrency = (unsigned)s->env->config->probe_concurrency;
+    if (opts.concurrency > SERVED_CONCURRENCY)
+        opts.concurrency = SERVED_CONCURRENCY;
     opts.min_version = TLS1_VERSION; /* whatever the service speaks: only its certificate counts */
     opts.leaf_only = 1;
     opts.sni = (const char *const *)b->snis;

@@ -240,13 +240,14 @@ run 0 wine "$SC" --has MY "$T1"
 run 0 ctl --json status
 same "status --json shows the thumbprint" \
     "$(jget "[c for c in j['certificates'] if c['name'] == '$ST'][0]['windows_store']['MY']")" "$T3"
-# The deploy hooks' environment as a Windows hook sees it (cmd.exe /c set): the thumbprint
+# The deploy hooks' environment as a Windows hook sees it (cmd.exe /c set; no space before
+# '>', which Wine's set would take as part of the prefix): the thumbprint
 # Windows tools name the certificate by, its SHA-256, the previous version's thumbprint, the
 # PFX target and the store (docs/windows-services.md).
 log "the deploy hooks' environment"
 HK=hk-$$
 run 0 ctl selfsigned "$HK" --dns hk.example.test --key rsa2048 --deploy-store MY \
-    --deploy-pfx "$WT\\hk.pfx" --deploy-hook "cmd.exe /c set CERTAGENT_ > $WT\\hk-%CERTAGENT_VERSION%.txt"
+    --deploy-pfx "$WT\\hk.pfx" --deploy-hook "cmd.exe /c set CERTAGENT_>$WT\\hk-%CERTAGENT_VERSION%.txt"
 run 0 ctl deploy "$HK"
 cp "$T/state/live/$HK/cert.pem" "$T/hk-v1.pem"
 run 0 ctl selfsigned "$HK" --dns hk.example.test --key rsa2048
