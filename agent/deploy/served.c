@@ -499,7 +499,7 @@ run_due(struct served *s, uint64_t limit)
 {
     struct batch *b = NULL;
     struct probe_opts opts;
-    size_t total = 0, k = 0;
+    size_t total = 0, k = 0, count;
     char *cause = NULL;
     int rc;
 
@@ -538,21 +538,7 @@ run_due(struct served *s, uint64_t limit)
     opts.min_version = TLS1_VERSION; /* whatever the service speaks: only its certificate counts */
     opts.leaf_only = 1;
     opts.sni = (const char *const *)b->snis;
-    rc = probe_run_start(s->env->loop, NULL, b->urls, b->n, &opts, on_result, on_done, b, &b->run,
-                         &cause);
-    if (rc != 0) {
-        /* Only a URL the settings accepted is here: this is out of memory or TLS setup. */
-        log_error("served check: %s", cause != NULL ? cause : err_message(rc));
-        free(cause);
-        for (size_t i = 0; i < s->names.n; i++) {
-            struct sname *n = s->names.items[i];
-
-            if (!n->checking && n->due != 0 && n->due <= limit)
-                n->due = uv_now(s->env->loop) + interval_ms(s);
-        }
-        batch_free(b);
-        return;
-    }
+    /* Marked before the start: a run may end within probe_run_start (no timer). */
     for (size_t i = 0; i < s->names.n; i++) {
         struct sname *n = s->names.items[i];
 
@@ -563,7 +549,26 @@ run_due(struct served *s, uint64_t limit)
     }
     b->next = s->batches;
     s->batches = b;
-    log_debug("served check: %zu endpoint(s)", b->n);
+    count = b->n;
+    rc = probe_run_start(s->env->loop, NULL, b->urls, b->n, &opts, on_result, on_done, b, &b->run,
+                         &cause);
+    if (rc != 0) {
+        /* Only a URL the settings accepted is here: this is out of memory or TLS setup. */
+        log_error("served check: %s", cause != NULL ? cause : err_message(rc));
+        free(cause);
+        s->batches = b->next;
+        for (size_t i = 0; i < b->n; i++) {
+            struct sname *n = byname_find(&s->names, b->names[i]);
+
+            if (n != NULL && n->checking) {
+                n->checking = 0;
+                n->due = uv_now(s->env->loop) + interval_ms(s);
+            }
+        }
+        batch_free(b);
+        return;
+    }
+    log_debug("served check: %zu endpoint(s)", count);
     return;
 nomem:
     log_error("served check: out of memory");
@@ -911,8 +916,10 @@ served_stop(struct served *s)
         uv_close((uv_handle_t *)&s->timer, timer_closed);
         s->timer_open = 0;
     }
-    for (struct batch *b = s->batches; b != NULL; b = b->next)
+    for (struct batch *b = s->batches, *next; b != NULL; b = next) {
+        next = b->next; /* b may end (and go) within the abort */
         probe_run_abort(b->run);
+    }
     for (size_t i = 0; i < s->names.n; i++) {
         struct sname *n = s->names.items[i];
 
