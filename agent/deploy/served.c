@@ -629,7 +629,18 @@ on_event(void *arg, const struct event *ev)
 
     if (s->stopping || !s->started)
         return;
-    if (ev->type == EVENT_DEPLOY_RESULT && ev->name != NULL) {
+    if (ev->type == EVENT_CONFIG_RELOADED) {
+        /* A shorter served_check_interval takes effect now, not an old interval later. */
+        uint64_t now = uv_now(s->env->loop);
+        uint64_t every = (uint64_t)s->env->config->served_check_interval * 1000u;
+
+        for (size_t i = 0; i < s->names.n; i++) {
+            struct sname *n = s->names.items[i];
+
+            if (!n->checking && n->due > now + every + every / 10)
+                n->due = now + interval_ms(s);
+        }
+    } else if (ev->type == EVENT_DEPLOY_RESULT && ev->name != NULL) {
         deployed(s, ev->name);
     } else if (ev->name != NULL) {
         /* Settings changed (URLs added or removed), or the certificate went. */
@@ -834,7 +845,7 @@ served_new(const struct env *env, struct store *store, struct deploy *deploy, st
     if ((s->path = fsutil_join(env->state_dir, "served.json")) == NULL ||
         events_subscribe(env->events,
                          EVENT_MASK(EVENT_DEPLOY_RESULT) | EVENT_MASK(EVENT_SETTINGS_CHANGED) |
-                             EVENT_MASK(EVENT_CERT_CHANGED),
+                             EVENT_MASK(EVENT_CERT_CHANGED) | EVENT_MASK(EVENT_CONFIG_RELOADED),
                          on_event, s) != 0) {
         free(s->path);
         free(s);

@@ -11,8 +11,9 @@
  *     then for served_grace seconds again every few seconds while an
  *     endpoint does not serve the current version (services reload
  *     asynchronously); no warning during the grace;
- *   - every served_check_interval seconds (jittered by up to a tenth), and
- *     at once for a URL just added with certctl set --check-served.
+ *   - every served_check_interval seconds (jittered by up to a tenth; a
+ *     reload that shortens it re-plans the later ones), and at once for a
+ *     URL just added with certctl set --check-served.
  *
  * Results (per endpoint: match, stale, unreachable, with what was served)
  * are kept in STATE/served.json, so a restart keeps them, and shown by
