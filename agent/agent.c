@@ -7,6 +7,7 @@
 #include "acme.h"
 #include "dashboard.h"
 #include "deploy.h"
+#include "served.h"
 #include "err.h"
 #include "events.h"
 #include "fsutil.h"
@@ -205,6 +206,8 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         goto fail;
     if ((rc = deploy_open(&agent->env, agent->store, agent->hooks, &agent->deploy, cause)) != 0)
         goto fail;
+    if ((rc = served_new(&agent->env, agent->store, agent->deploy, &agent->served, cause)) != 0)
+        goto fail;
     if ((rc = renew_new(&agent->env, agent->store, agent->acme, agent->deploy,
                         &(struct renew_selfsigned){selfsigned_for_renew, agent}, &agent->renew,
                         cause)) != 0)
@@ -221,6 +224,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
             .deploy = agent->deploy,
             .acme = agent->acme,
             .probes = agent->probe_sched,
+            .served = agent->served,
             .started = agent->started,
             .started_hr = agent->started_hr,
             .socket_path = agent->socket_path,
@@ -287,6 +291,14 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     log_info("certagent %s listening on %s, store %s (%zu certificates)", CERTAGENT_VERSION,
              agent->socket_path, agent->state_dir, store_count(agent->store));
     acme_start(agent->acme);
+    {
+        char *why = NULL;
+
+        /* Only the record of the last results: without it every URL is checked again. */
+        if (served_start(agent->served, &why) != 0)
+            log_error("served check: %s", why != NULL ? why : "cannot start");
+        free(why);
+    }
     deploy_resume(agent->deploy);
     renew_start(agent->renew);
     events_publish_name(agent->events, EVENT_STATUS_STALE, NULL);
@@ -320,6 +332,7 @@ agent_stop(struct agent *agent)
     /* The scheduler first: orders the stop interrupts are not failures to retry or report. */
     renew_stop(agent->renew);
     deploy_stop(agent->deploy);
+    served_stop(agent->served);
     hooks_stop(agent->hooks);
     acme_stop(agent->acme);
     probe_sched_stop(agent->probe_sched);
@@ -369,6 +382,8 @@ agent_free(struct agent *agent)
     agent->logs = NULL;
     renew_free(agent->renew);
     agent->renew = NULL;
+    served_free(agent->served);
+    agent->served = NULL;
     deploy_free(agent->deploy);
     agent->deploy = NULL;
     hooks_free(agent->hooks);

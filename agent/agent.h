@@ -48,6 +48,7 @@ struct agent {
     struct probe_sched *probe_sched; /* probe.c: the configured probes */
     struct renew *renew;             /* renew.c: the renewal scheduler */
     struct deploy *deploy;           /* deploy.c: settings, deploy targets, hooks */
+    struct served *served;           /* served.c: what the services serve */
     struct hooks *hooks;             /* hooks.c: deploy, failure and dns-01 hook processes */
     struct status *status;           /* status.c: report, status file, metrics */
     struct notify *notify;           /* notify.c: alerts by e-mail and webhooks */

@@ -117,6 +117,12 @@ static const struct key_def keys[] = {
      "seconds between runs of the probes in the probes list"},
     {"probes", KEY_STRLIST, OFF(probes), 0, 256, NULL, NULL, 1, 0,
      "URLs probed every probe_interval; results and warnings appear in status"},
+    {"served_check_interval", KEY_INT, OFF(served_check_interval), 10, 604800, NULL, "3600", 1, 0,
+     "seconds between checks that each --check-served URL serves the current version "
+     "(jittered by up to a tenth)"},
+    {"served_grace", KEY_INT, OFF(served_grace), 0, 3600, NULL, "120", 1, 0,
+     "seconds after a deploy during which a --check-served URL that serves another "
+     "certificate is checked again, not reported"},
     {"renew_before_days", KEY_INT, OFF(renew_before_days), 0, 365, NULL, "0", 1, 0,
      "renew this many days before expiry (0: when a third of the lifetime is left, or inside "
      "the CA's renewal window)"},

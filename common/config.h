@@ -95,6 +95,9 @@ struct config {
     int dashboard_refresh;       /* seconds between the page's own reloads */
     /* Alerts (agent/notify/, common/config-notify.h); NULL: none configured. */
     struct config_notify *notify;
+    /* The served check (agent/deploy/served.c). */
+    int served_check_interval; /* seconds between checks of the --check-served URLs */
+    int served_grace;          /* seconds after a deploy before a mismatch is reported */
 };
 
 /*

@@ -566,6 +566,7 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
         if (cJSON_IsString(it))
             printf("in store:     LocalMachine\\%s, thumbprint %s\n", it->string, it->valuestring);
     }
+    cmd_show_served(cJSON_GetObjectItemCaseSensitive(r.result, "served"));
     chain = cJSON_GetObjectItemCaseSensitive(r.result, "chain");
     printf("chain:        %d certificate(s)\n", cJSON_GetArraySize(chain));
     cJSON_ArrayForEach(it, chain)

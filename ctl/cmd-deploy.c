@@ -44,12 +44,38 @@ cmd_settings_extract(const char *cmd, int *argc, char **argv, int set_only, cJSO
             cJSON_AddStringToObject(s, "pfx_password_file", v);
         } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--deploy-store", &v)) > 0) {
             add_path(s, "add_store", v);
+        } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--deploy-binding", &v)) > 0) {
+            add_path(s, "add_binding", v);
         } else if (r == 0 && strcmp(argv[i], "--store-keep-previous") == 0) {
             cJSON_AddBoolToObject(s, "store_keep_previous", 1);
             r = 1;
         } else if (r == 0 && strcmp(argv[i], "--store-exportable") == 0) {
             cJSON_AddBoolToObject(s, "store_exportable", 1);
             r = 1;
+        } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--check-served", &v)) > 0) {
+            cJSON *a = cJSON_GetObjectItemCaseSensitive(s, "add_served"), *o;
+
+            if (a == NULL)
+                a = cJSON_AddArrayToObject(s, "add_served");
+            if (a != NULL && (o = cJSON_CreateObject()) != NULL) {
+                cJSON_AddStringToObject(o, "url", v);
+                cJSON_AddItemToArray(a, o);
+            }
+        } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--served-sni", &v)) > 0) {
+            /* The server name of the --check-served URL just before it. */
+            cJSON *a = cJSON_GetObjectItemCaseSensitive(s, "add_served");
+            cJSON *last = a != NULL ? cJSON_GetArrayItem(a, cJSON_GetArraySize(a) - 1) : NULL;
+
+            if (last == NULL || cJSON_GetObjectItemCaseSensitive(last, "sni") != NULL) {
+                cJSON_Delete(s);
+                return cmd_usage_error(cmd,
+                                       "--served-sni %s must follow the --check-served URL "
+                                       "it applies to (one --served-sni per URL)",
+                                       v);
+            }
+            cJSON_AddStringToObject(last, "sni", v);
+        } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--no-check-served", &v)) > 0) {
+            add_path(s, "remove_served", v);
         } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--deploy-hook", &v)) > 0) {
             cJSON_AddStringToObject(s, "deploy_hook", v);
         } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--failure-hook", &v)) > 0) {
@@ -129,6 +155,13 @@ print_settings(const char *name, const cJSON *s)
         if (cJSON_IsString(t))
             printf("  in store     LocalMachine\\%s, thumbprint %s\n", t->string, t->valuestring);
     }
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(s, "check_served"))
+    {
+        if (jstr(t, "sni")[0] != '\0')
+            printf("  check served %s (server name %s)\n", jstr(t, "url"), jstr(t, "sni"));
+        else
+            printf("  check served %s\n", jstr(t, "url"));
+    }
     printf("  deploy hook  %s\n", jstr(s, "deploy_hook")[0] ? jstr(s, "deploy_hook") : "(none)");
     printf("  failure hook %s\n", jstr(s, "failure_hook")[0] ? jstr(s, "failure_hook") : "(none)");
     v = cJSON_GetObjectItemCaseSensitive(s, "auto_renew");
@@ -197,11 +230,15 @@ cmd_deploy(struct ctl *ctl, int argc, char **argv)
     struct proto_writer w;
     struct reply r;
     const char *name = NULL;
-    int rc;
+    int rc, wait = 0;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             continue;
+        if (strcmp(argv[i], "--wait-served") == 0) {
+            wait = 1;
+            continue;
+        }
         if (argv[i][0] == '-' || name != NULL)
             return cmd_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
         name = argv[i];
@@ -210,15 +247,57 @@ cmd_deploy(struct ctl *ctl, int argc, char **argv)
         return cmd_usage_error(argv[0], "%s", "missing NAME");
     if ((rc = ctl_connect(ctl)) != 0)
         return rc;
-    client_request_begin(&ctl->client, &w, PROTO_OP_DEPLOY, 1);
+    client_request_begin(&ctl->client, &w, PROTO_OP_DEPLOY, 1 + wait);
     proto_pack_kv_str(&w.pk, "name", name);
+    if (wait)
+        proto_pack_kv_uint(&w.pk, "wait_served", 1);
     if ((rc = ctl_call(ctl, &w, &r)) == 0) {
-        if (ctl->json)
+        const cJSON *e;
+
+        if (ctl->json) {
             output_json(r.result);
-        else
+        } else {
             printf("deployed '%s' version %lld\n", jstr(r.result, "name"),
                    (long long)jint(r.result, "version"));
+            cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r.result, "served"))
+                printf("  served by %s (serial %s)\n", jstr(e, "url"), jstr(e, "served_serial"));
+        }
     }
     reply_free(&r);
     return rc;
+}
+
+/*
+ * show's lines for the served check: per --check-served URL its last result,
+ * what it served and when it was checked.
+ */
+void
+cmd_show_served(const cJSON *served)
+{
+    const cJSON *e;
+    char when[32], until[32];
+
+    cJSON_ArrayForEach(e, served)
+    {
+        const char *result = jstr(e, "result");
+
+        output_time(jint(e, "checked"), when, sizeof(when));
+        printf("served:       %s%s%s%s: %s%s", jstr(e, "url"), jstr(e, "sni")[0] ? " (SNI " : "",
+               jstr(e, "sni"), jstr(e, "sni")[0] ? ")" : "", result,
+               jbool(e, "in_grace") ? " (checking again: a deploy's grace runs)" : "");
+        if (jint(e, "checked") > 0)
+            printf(", checked %s", when);
+        printf("\n");
+        if (strcmp(result, "unreachable") == 0) {
+            printf("                %s\n", jstr(e, "error"));
+        } else if (jstr(e, "served_serial")[0] != '\0') {
+            output_date(jint(e, "served_not_after"), until, sizeof(until));
+            if (jint(e, "served_version") > 0)
+                printf("                serial %s (version %lld), until %s\n",
+                       jstr(e, "served_serial"), (long long)jint(e, "served_version"), until);
+            else
+                printf("                serial %s (not a stored version), %s, until %s\n",
+                       jstr(e, "served_serial"), jstr(e, "served_subject"), until);
+        }
+    }
 }

@@ -87,7 +87,9 @@ const struct cmd cmd_table[] = {
      "  --no-failure-hook  remove the failure hook\n"
      "  Adding a target deploys the current version to it at once.\n",
      cmd_set},
-    {"deploy", "NAME", "deploy the current version again and run the deploy hooks", "",
+    {"deploy", "NAME [--wait-served]", "deploy the current version again and run the deploy hooks",
+     "  --wait-served      then wait until every --check-served URL serves it (at most\n"
+     "                     served_grace); exit status 1 naming what each one serves if not\n",
      cmd_deploy},
     {"renew", "NAME | --all [--force]", "renew a certificate now (or every one that is due)",
      "  --all              every certificate the agent renews (ACME, and self-signed with\n"

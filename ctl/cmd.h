@@ -122,13 +122,25 @@ int cmd_settings_apply(struct ctl *ctl, const char *name, const struct cJSON *se
     "  --deploy-store STORE  Windows: import each new version with its key into\n"                \
     "                     LocalMachine\\STORE (e.g. MY) as \"certagent NAME\"; the previous\n"    \
     "                     version leaves the store, intermediates go to LocalMachine\\CA\n"       \
+    "  --deploy-binding IP:PORT  Windows: then point the http.sys SSL binding IP:PORT\n"          \
+    "                     (0.0.0.0:443, [::]:443) at it, keeping its app id and flags;\n"         \
+    "                     needs --deploy-store (or the config's windows_store)\n"                 \
     "  --store-keep-previous  leave the previous version in the --deploy-store store\n"           \
     "  --store-exportable     import the key exportable (default: not exportable)\n"              \
     "  --deploy-hook CMD  shell command run after each new version is deployed\n"                 \
     "  --failure-hook CMD shell command run after each failed renewal\n"                          \
     "  --auto-renew yes|no|default  renew automatically (default: ACME yes, self-signed no;\n"    \
     "                     imported: never, yes is refused)\n"                                     \
-    "  --renew-before-days N  renew N days before expiry (0: the agent's rule)\n"
+    "  --renew-before-days N  renew N days before expiry (0: the agent's rule)\n"                 \
+    "  --check-served URL after each deploy and every served_check_interval, check that\n"        \
+    "                     URL (https://, imaps://, smtp+starttls://, tls://HOST:PORT, ...)\n"     \
+    "                     serves the current version (repeatable)\n"                              \
+    "  --served-sni NAME  the server name to send to the --check-served URL just before\n"        \
+    "                     (default: the URL's host; none for an address)\n"                       \
+    "  --no-check-served URL  stop checking URL\n"
+
+/* cmd-deploy.c: show's lines for the served check (the reply's "served" array). */
+void cmd_show_served(const cJSON *served);
 
 /* cmd-certbot.c: import --from-certbot DIR (deploy: keep DIR/live/NAME current). */
 int cmd_import_certbot(struct ctl *ctl, const char *dir, int deploy);

@@ -196,6 +196,21 @@ int platform_certstore_remove_cert(const char *store, const unsigned char *der, 
                                    char **cause);
 
 /*
+ * http.sys SSL bindings, what IIS, WinRM, SSTP and many Windows services
+ * serve TLS with (agent/win/httpsys.c; agent/unix/httpsys.c: not available,
+ * and platform_httpsys_bind refuses, "Windows only").
+ * platform_httpsys_bind points the binding of ipport ("0.0.0.0:443",
+ * "[::]:443", "192.0.2.10:8443") at the certificate of thumbprint (40 hex
+ * digits) in LocalMachine\store: an existing binding keeps its application
+ * id, its checks and its flags (only the certificate changes), a missing one
+ * is made with certagent's application id; *created says which.  Thread-safe
+ * (httpapi is): called from pool threads.
+ */
+int platform_httpsys_available(void);
+int platform_httpsys_bind(const char *ipport, const char *thumbprint, const char *store,
+                          int *created, char **cause);
+
+/*
  * An administrator's hook command line run through the system shell:
  * fills argv (NULL-terminated: /bin/sh -c COMMAND, or cmd.exe /d /s /c "COMMAND")
  * and the uv_spawn flags it needs.  an entry may be a heap string: free it

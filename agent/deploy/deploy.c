@@ -7,6 +7,8 @@
 #include "deploy.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@
 #include "log.h"
 #include "pem.h"
 #include "platform.h"
+#include "probe.h"
 #include "store.h"
 #include "sys.h"
 #include "temps.h"
@@ -34,6 +37,8 @@
 #define MAX_TARGETS 16
 #define PASSWORD_MAX 1024
 #define STORE_NAME_MAX 64
+#define MAX_SERVED 16
+#define SERVED_URL_MAX 1024
 
 struct entry {
     char *name;
@@ -93,6 +98,11 @@ settings_clear(struct cert_settings *s)
         free(s->thumbprints[i].thumbprint);
     }
     free(s->thumbprints);
+    for (size_t i = 0; i < s->nserved; i++) {
+        free(s->served[i].url);
+        free(s->served[i].sni);
+    }
+    free(s->served);
     free(s->deploy_hook);
     free(s->failure_hook);
     memset(s, 0, sizeof(*s));
@@ -142,7 +152,8 @@ static int
 entry_empty(const struct entry *e)
 {
     return e->s.ntargets == 0 && e->s.deploy_hook == NULL && e->s.failure_hook == NULL &&
-           e->s.auto_renew < 0 && e->s.renew_before_days == 0 && e->s.nthumbprints == 0;
+           e->s.auto_renew < 0 && e->s.renew_before_days == 0 && e->s.nthumbprints == 0 &&
+           e->s.nserved == 0;
 }
 
 /*
@@ -193,7 +204,10 @@ entry_prune(struct deploy *d, struct entry *e)
 static const char *
 type_name(enum deploy_type t)
 {
-    return t == DEPLOY_PFX ? "pfx" : t == DEPLOY_STORE ? "windows_store" : "files";
+    return t == DEPLOY_PFX       ? "pfx"
+           : t == DEPLOY_STORE   ? "windows_store"
+           : t == DEPLOY_BINDING ? "binding"
+                                 : "files";
 }
 
 /* Store names compare as Windows does, without regard to case. */
@@ -276,6 +290,37 @@ thumbprint_record(struct cert_settings *s, const char *store, const char *thumbp
     return 1;
 }
 
+/* An http.sys binding's key: "IPv4:PORT" or "[IPv6]:PORT". */
+static int
+ipport_ok(const char *s)
+{
+    const char *colon = s != NULL ? strrchr(s, ':') : NULL;
+    char host[64], *end;
+    size_t hl;
+    long port;
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+
+    if (colon == NULL || (hl = (size_t)(colon - s)) < 1 || hl >= sizeof(host) + 2)
+        return 0;
+    if (s[0] == '[') {
+        if (hl < 3 || s[hl - 1] != ']')
+            return 0;
+        memcpy(host, s + 1, hl - 2);
+        host[hl - 2] = '\0';
+    } else {
+        if (hl >= sizeof(host))
+            return 0;
+        memcpy(host, s, hl);
+        host[hl] = '\0';
+    }
+    port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535)
+        return 0;
+    return s[0] == '[' ? uv_ip6_addr(host, (int)port, &a6) == 0
+                       : uv_ip4_addr(host, (int)port, &a4) == 0;
+}
+
 /* Paths must be absolute: the agent's working directory is not the user's. */
 static int
 path_ok(const char *p)
@@ -309,6 +354,19 @@ target_add(struct cert_settings *s, enum deploy_type type, const char *path, con
                     "'%s' is not a certificate store name (letters, digits, spaces, "
                     "'_', '-' and '.', at most %d), e.g. MY",
                     path != NULL ? path : "", STORE_NAME_MAX);
+            return -E_BAD_INPUT;
+        }
+    } else if (type == DEPLOY_BINDING) {
+        if (!platform_httpsys_available()) {
+            err_set(cause, "cannot bind %s: http.sys SSL bindings are Windows only",
+                    path != NULL ? path : "");
+            return -E_BAD_INPUT;
+        }
+        if (!ipport_ok(path)) {
+            err_set(cause,
+                    "--deploy-binding '%s' is not IP:PORT (an address and a port from 1 to "
+                    "65535: 0.0.0.0:443, [::]:443)",
+                    path != NULL ? path : "");
             return -E_BAD_INPUT;
         }
     } else if (!path_ok(path)) {
@@ -369,6 +427,135 @@ target_remove(struct cert_settings *s, const char *path, char **cause)
     }
     err_set(cause, "'%s' is not a deploy target of this certificate", path);
     return -E_NOT_FOUND;
+}
+
+/* A server name to send (SNI): a DNS name, not an address. */
+static int
+sni_ok(const char *n)
+{
+    size_t len = strlen(n), label = 0;
+    int alpha = 0;
+
+    if (len == 0 || len > 253)
+        return 0;
+    for (const char *p = n; *p != '\0'; p++) {
+        if (*p == '.') {
+            if (label == 0)
+                return 0;
+            label = 0;
+            continue;
+        }
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_'))
+            return 0;
+        if (++label > 63)
+            return 0;
+        alpha |= !(*p >= '0' && *p <= '9');
+    }
+    return alpha;
+}
+
+/*
+ * Adds (or, for a URL already there, updates the server name of) a served
+ * URL.  The URL is checked by the probe's own parser, so what set accepts
+ * is what the check can probe.
+ */
+static int
+served_add(struct cert_settings *s, const char *url, const char *sni, char **cause)
+{
+    struct served_url *v;
+    struct probe_url u;
+    int rc;
+
+    if (strlen(url) > SERVED_URL_MAX) {
+        err_set(cause, "--check-served: the URL is longer than %d characters", SERVED_URL_MAX);
+        return -E_BAD_INPUT;
+    }
+    if ((rc = probe_url_parse(url, &u, cause)) != 0) {
+        char *words = *cause;
+
+        *cause = NULL;
+        err_set(cause, "--check-served: %s", words != NULL ? words : err_message(rc));
+        free(words);
+        return rc;
+    }
+    probe_url_free(&u);
+    if (sni != NULL && sni[0] == '\0')
+        sni = NULL;
+    if (sni != NULL && !sni_ok(sni)) {
+        err_set(cause,
+                "--served-sni '%.200s' is not a DNS name (letters, digits, '-' and '.'); for "
+                "%s leave it out to send none",
+                sni, url);
+        return -E_BAD_INPUT;
+    }
+    for (size_t i = 0; i < s->nserved; i++) {
+        if (strcmp(s->served[i].url, url) != 0)
+            continue;
+        free(s->served[i].sni);
+        s->served[i].sni = NULL;
+        if (sni != NULL && (s->served[i].sni = strdup(sni)) == NULL)
+            return -E_NOMEM;
+        return 0;
+    }
+    if (s->nserved >= MAX_SERVED) {
+        err_set(cause, "at most %d --check-served URLs per certificate", MAX_SERVED);
+        return -E_BAD_INPUT;
+    }
+    if ((v = realloc(s->served, (s->nserved + 1) * sizeof(*v))) == NULL)
+        return -E_NOMEM;
+    s->served = v;
+    memset(&v[s->nserved], 0, sizeof(*v));
+    if ((v[s->nserved].url = strdup(url)) == NULL ||
+        (sni != NULL && (v[s->nserved].sni = strdup(sni)) == NULL)) {
+        free(v[s->nserved].url);
+        return -E_NOMEM;
+    }
+    s->nserved++;
+    return 0;
+}
+
+static int
+served_remove(struct cert_settings *s, const char *url, char **cause)
+{
+    for (size_t i = 0; i < s->nserved; i++) {
+        if (strcmp(s->served[i].url, url) != 0)
+            continue;
+        free(s->served[i].url);
+        free(s->served[i].sni);
+        memmove(&s->served[i], &s->served[i + 1], (s->nserved - i - 1) * sizeof(*s->served));
+        s->nserved--;
+        return 0;
+    }
+    err_set(cause, "'%.200s' is not a --check-served URL of this certificate", url);
+    return -E_NOT_FOUND;
+}
+
+/* "check_served" (the file) and "add_served": [{"url", "sni"}] or ["URL"]. */
+static int
+served_apply(struct cert_settings *s, const cJSON *list, const char *key, char **cause)
+{
+    const cJSON *it;
+    int rc;
+
+    if (!cJSON_IsArray(list)) {
+        err_set(cause, "%s must be an array of {\"url\", \"sni\"}", key);
+        return -E_BAD_INPUT;
+    }
+    cJSON_ArrayForEach(it, list)
+    {
+        const cJSON *u = cJSON_IsString(it) ? it : cJSON_GetObjectItemCaseSensitive(it, "url");
+        const cJSON *n = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "sni") : NULL;
+
+        if (!cJSON_IsString(u) || (n != NULL && !cJSON_IsString(n) && !cJSON_IsNull(n))) {
+            err_set(cause, "%s must be an array of {\"url\", \"sni\"}", key);
+            return -E_BAD_INPUT;
+        }
+        if ((rc = served_add(s, u->valuestring, cJSON_IsString(n) ? n->valuestring : NULL,
+                             cause)) != 0)
+            return rc;
+    }
+    return 0;
 }
 
 static int
@@ -442,7 +629,8 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
                 s->ntargets = 0;
             }
         } else if (strcmp(k, "add_files") == 0 || strcmp(k, "add_pfx") == 0 ||
-                   strcmp(k, "add_store") == 0 || strcmp(k, "remove") == 0) {
+                   strcmp(k, "add_store") == 0 || strcmp(k, "add_binding") == 0 ||
+                   strcmp(k, "remove") == 0) {
             const cJSON *p;
 
             if (!cJSON_IsArray(it)) {
@@ -459,12 +647,33 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
                     rc = target_remove(s, p->valuestring, cause);
                 else if (strcmp(k, "add_pfx") == 0)
                     rc = target_add(s, DEPLOY_PFX, p->valuestring, pwfile, 0, 0, cause);
+                else if (strcmp(k, "add_binding") == 0)
+                    rc = target_add(s, DEPLOY_BINDING, p->valuestring, NULL, 0, 0, cause);
                 else if (strcmp(k, "add_store") == 0)
                     rc = target_add(s, DEPLOY_STORE, p->valuestring, NULL, cJSON_IsTrue(keep),
                                     cJSON_IsTrue(exportable), cause);
                 else
                     rc = target_add(s, DEPLOY_FILES, p->valuestring, NULL, 0, 0, cause);
                 if (rc != 0)
+                    return rc;
+            }
+        } else if (strcmp(k, "check_served") == 0 || strcmp(k, "add_served") == 0) {
+            if ((rc = served_apply(s, it, k, cause)) != 0)
+                return rc;
+        } else if (strcmp(k, "remove_served") == 0) {
+            const cJSON *p;
+
+            if (!cJSON_IsArray(it)) {
+                err_set(cause, "remove_served must be an array of URLs");
+                return -E_BAD_INPUT;
+            }
+            cJSON_ArrayForEach(p, it)
+            {
+                if (!cJSON_IsString(p)) {
+                    err_set(cause, "remove_served must be an array of URLs");
+                    return -E_BAD_INPUT;
+                }
+                if ((rc = served_remove(s, p->valuestring, cause)) != 0)
                     return rc;
             }
         } else if (strcmp(k, "pfx_password_file") == 0 || strcmp(k, "store_keep_previous") == 0 ||
@@ -504,9 +713,10 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
                     return -E_BAD_INPUT;
                 }
                 rc = target_add(s,
-                                store                                 ? DEPLOY_STORE
-                                : strcmp(ty->valuestring, "pfx") == 0 ? DEPLOY_PFX
-                                                                      : DEPLOY_FILES,
+                                store                                     ? DEPLOY_STORE
+                                : strcmp(ty->valuestring, "pfx") == 0     ? DEPLOY_PFX
+                                : strcmp(ty->valuestring, "binding") == 0 ? DEPLOY_BINDING
+                                                                          : DEPLOY_FILES,
                                 pa->valuestring, cJSON_IsString(pf) ? pf->valuestring : NULL,
                                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "keep_previous")),
                                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "exportable")),
@@ -551,6 +761,18 @@ settings_to_json(const struct cert_settings *s)
     if (s->nthumbprints > 0 && (a = cJSON_AddObjectToObject(o, "store_thumbprints")) != NULL) {
         for (size_t i = 0; i < s->nthumbprints; i++)
             cJSON_AddStringToObject(a, s->thumbprints[i].store, s->thumbprints[i].thumbprint);
+    }
+    if (s->nserved > 0 && (a = cJSON_AddArrayToObject(o, "check_served")) != NULL) {
+        for (size_t i = 0; i < s->nserved; i++) {
+            cJSON *t = cJSON_CreateObject();
+
+            if (t == NULL)
+                continue;
+            cJSON_AddStringToObject(t, "url", s->served[i].url);
+            if (s->served[i].sni != NULL)
+                cJSON_AddStringToObject(t, "sni", s->served[i].sni);
+            cJSON_AddItemToArray(a, t);
+        }
     }
     if (s->deploy_hook != NULL)
         cJSON_AddStringToObject(o, "deploy_hook", s->deploy_hook);
@@ -667,6 +889,32 @@ save_start(struct deploy *d)
     d->saving = 1;
 }
 
+/*
+ * A binding names the certificate a store holds: refused on a certificate
+ * that is in no store (no store target of its own, no windows_store in the
+ * config).
+ */
+static int
+binding_needs_store(const struct deploy *d, const struct cert_settings *s, char **cause)
+{
+    const char *binding = NULL;
+    int store = d->env->config->windows_store != NULL;
+
+    for (size_t i = 0; i < s->ntargets; i++) {
+        if (s->targets[i].type == DEPLOY_STORE)
+            store = 1;
+        else if (s->targets[i].type == DEPLOY_BINDING && binding == NULL)
+            binding = s->targets[i].path;
+    }
+    if (binding == NULL || store)
+        return 0;
+    err_set(cause,
+            "--deploy-binding %s needs the certificate in a Windows store first: add "
+            "--deploy-store MY (or set windows_store in the config)",
+            binding);
+    return -E_BAD_INPUT;
+}
+
 int
 deploy_settings_change(struct deploy *d, const char *name, const cJSON *changes,
                        void (*done)(void *arg, int rc, const char *cause), void *arg, char **cause)
@@ -700,6 +948,11 @@ deploy_settings_change(struct deploy *d, const char *name, const cJSON *changes,
         return rc;
     }
     cJSON_Delete(snapshot);
+    if ((rc = binding_needs_store(d, &copy, cause)) != 0) {
+        settings_clear(&copy);
+        entry_prune(d, e);
+        return rc;
+    }
     if ((w = calloc(1, sizeof(*w))) == NULL) {
         settings_clear(&copy);
         entry_prune(d, e);
@@ -838,6 +1091,10 @@ struct run {
     char *cause;
     unsigned written;
     char *thumbprints[MAX_TARGETS + 1]; /* windows_store targets: what each store holds now */
+    unsigned previous;                  /* the version deployed before (for the hooks), 0: none */
+    unsigned bound_new;                 /* http.sys bindings that did not exist and were made */
+    char sha1[41], sha256[65];          /* the leaf's digests, upper-case hex ("": unknown) */
+    char previous_sha1[41];
     /* hooks, one after the other */
     const char *hooks[2];
     unsigned nhooks, next_hook;
@@ -1043,6 +1300,83 @@ write_store(struct run *r, const struct deploy_target *t, const unsigned char *c
     return rc;
 }
 
+/*
+ * The SHA-1 (the thumbprint Windows tools name a certificate by) and the
+ * SHA-256 of the first certificate in pem, as upper-case hex without
+ * separators; left "" when it cannot be read.
+ */
+static void
+leaf_digests(const unsigned char *pem, size_t len, char sha1[41], char sha256[65])
+{
+    static const char hex[] = "0123456789ABCDEF";
+    STACK_OF(X509) *certs = NULL;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    X509 *leaf;
+
+    sha1[0] = '\0';
+    if (sha256 != NULL)
+        sha256[0] = '\0';
+    if (pem == NULL || pem_read_certs(pem, len, "stored certificate", &certs, NULL) != 0)
+        return;
+    leaf = sk_X509_value(certs, 0);
+    if (leaf != NULL && X509_digest(leaf, EVP_sha1(), md, &mdlen) && mdlen == 20) {
+        for (unsigned i = 0; i < mdlen; i++) {
+            sha1[2 * i] = hex[md[i] >> 4];
+            sha1[2 * i + 1] = hex[md[i] & 15];
+        }
+        sha1[40] = '\0';
+    }
+    if (sha256 != NULL && leaf != NULL && X509_digest(leaf, EVP_sha256(), md, &mdlen) &&
+        mdlen == 32) {
+        for (unsigned i = 0; i < mdlen; i++) {
+            sha256[2 * i] = hex[md[i] >> 4];
+            sha256[2 * i + 1] = hex[md[i] & 15];
+        }
+        sha256[64] = '\0';
+    }
+    sk_X509_pop_free(certs, X509_free);
+}
+
+/* Pool: points each http.sys binding at the certificate the first store target holds now. */
+static void
+bind_all(struct run *r)
+{
+    const char *store = NULL, *thumbprint = NULL;
+
+    for (size_t i = 0; i < r->s.ntargets && thumbprint == NULL; i++) {
+        if (r->s.targets[i].type == DEPLOY_STORE && r->thumbprints[i] != NULL) {
+            store = r->s.targets[i].path;
+            thumbprint = r->thumbprints[i];
+        }
+    }
+    for (size_t i = 0; i < r->s.ntargets; i++) {
+        const struct deploy_target *t = &r->s.targets[i];
+        char *why = NULL;
+        int rc, created = 0;
+
+        if (t->type != DEPLOY_BINDING)
+            continue;
+        if (thumbprint == NULL) {
+            rc = -E_BAD_INPUT;
+            err_set(&why, "no store target put the certificate in a Windows store (add "
+                          "--deploy-store MY)");
+        } else {
+            rc = platform_httpsys_bind(t->path, thumbprint, store, &created, &why);
+        }
+        if (rc == 0) {
+            r->written++;
+            if (created)
+                r->bound_new++;
+        } else if (r->rc == 0) {
+            r->rc = rc;
+            err_set(&r->cause, "deploy to the http.sys binding %s failed: %s", t->path,
+                    why != NULL ? why : err_message(rc));
+        }
+        free(why);
+    }
+}
+
 /* Pool: writes every target; the first failure is kept, the others still run. */
 static void
 deploy_run(uv_work_t *work)
@@ -1066,10 +1400,24 @@ deploy_run(uv_work_t *work)
             goto out;
         }
     }
+    /* For the hooks: CERTAGENT_THUMBPRINT, _SHA256 and _PREVIOUS_THUMBPRINT. */
+    leaf_digests(data[0], len[0], r->sha1, r->sha256);
+    if (r->previous != 0) {
+        unsigned char *prev = NULL;
+        size_t prev_len = 0;
+        char *why = NULL;
+
+        if (store_read_file(store, r->name, r->previous, "cert.pem", &prev, &prev_len, &why) == 0)
+            leaf_digests(prev, prev_len, r->previous_sha1, NULL);
+        free(prev);
+        free(why);
+    }
     for (size_t i = 0; i < r->s.ntargets; i++) {
         const struct deploy_target *t = &r->s.targets[i];
         char *why = NULL;
 
+        if (t->type == DEPLOY_BINDING)
+            continue; /* once every store target is written, below */
         if (t->type == DEPLOY_FILES) {
             rc = write_files(t->path, files, data, len, &why);
         } else if (t->type == DEPLOY_STORE) {
@@ -1088,6 +1436,7 @@ deploy_run(uv_work_t *work)
         }
         free(why);
     }
+    bind_all(r);
 out:
     for (size_t i = 0; i < 4; i++) {
         if (i == 3 && data[i] != NULL)
@@ -1182,7 +1531,7 @@ static void
 run_next_hook(struct run *r)
 {
     struct hooks_run_args a;
-    char *env[20], when[32], next[32], what[160], *cause = NULL;
+    char *env[32], when[32], next[32], what[160], *cause = NULL;
     size_t n = 0;
     int rc;
 
@@ -1202,6 +1551,24 @@ run_next_hook(struct run *r)
     env_add(env, &n, "CERTAGENT_DOMAINS=%s", r->domains != NULL ? r->domains : "");
     env_add(env, &n, "CERTAGENT_NOT_AFTER=%s", when);
     env_add(env, &n, "CERTAGENT_NOT_AFTER_UNIX=%lld", (long long)r->not_after);
+    if (r->sha1[0] != '\0')
+        env_add(env, &n, "CERTAGENT_THUMBPRINT=%s", r->sha1);
+    if (r->sha256[0] != '\0')
+        env_add(env, &n, "CERTAGENT_SHA256=%s", r->sha256);
+    if (r->previous_sha1[0] != '\0')
+        env_add(env, &n, "CERTAGENT_PREVIOUS_THUMBPRINT=%s", r->previous_sha1);
+    for (size_t i = 0; i < r->s.ntargets; i++) {
+        if (r->s.targets[i].type == DEPLOY_PFX) {
+            env_add(env, &n, "CERTAGENT_PFX=%s", r->s.targets[i].path);
+            break;
+        }
+    }
+    for (size_t i = 0; i < r->s.ntargets; i++) {
+        if (r->s.targets[i].type == DEPLOY_STORE) {
+            env_add(env, &n, "CERTAGENT_STORE=%s", r->s.targets[i].path);
+            break;
+        }
+    }
     if (r->event_failure) {
         next[0] = '\0';
         if (r->next_attempt > 0)
@@ -1318,6 +1685,17 @@ run_new(struct deploy *d, const char *name, int failure)
     r->version = v->version;
     r->source = v->source;
     r->not_after = v->not_after;
+    {
+        /* The version the services had before: the one last deployed, else the one before. */
+        const struct entry *prev = entry_find(d, name);
+
+        if (prev != NULL && prev->deployed != 0 && prev->deployed != v->version &&
+            store_version_get(c, prev->deployed) != NULL)
+            r->previous = prev->deployed;
+        for (size_t i = c->nversions; r->previous == 0 && i-- > 0;)
+            if (c->versions[i].version < v->version)
+                r->previous = c->versions[i].version; /* descending: the first one below */
+    }
     r->timeout = (unsigned)config->hook_timeout;
     if ((r->name = strdup(name)) == NULL)
         goto fail;

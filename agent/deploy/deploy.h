@@ -5,10 +5,12 @@
  *   {"NAME": {"deploy": [{"type": "files", "path": DIR},
  *                        {"type": "pfx", "path": FILE, "password_file": FILE},
  *                        {"type": "windows_store", "store": "MY",
- *                         "keep_previous": false, "exportable": false}],
+ *                         "keep_previous": false, "exportable": false},
+ *                        {"type": "binding", "path": "0.0.0.0:443"}],
  *             "deploy_hook": CMD, "failure_hook": CMD,
  *             "auto_renew": true|false, "renew_before_days": N,
- *             "store_thumbprints": {"MY": THUMBPRINT}}}
+ *             "store_thumbprints": {"MY": THUMBPRINT},
+ *             "check_served": [{"url": URL, "sni": NAME}]}}
  * Settings may exist before the certificate does (certctl request with
  * --deploy-* sets them first) and are dropped with it.  store_thumbprints is
  * a record, not a setting: the certificate last put into each Windows store,
@@ -26,6 +28,11 @@
  *          Windows only: elsewhere such a target is refused when added.  The
  *          config's windows_store, when set, is such a target (defaults) for
  *          every certificate without one of its own.
+ *   binding: after every store target, the http.sys SSL binding IP:PORT
+ *          names the certificate the first store target holds now (its
+ *          application id and flags kept: platform_httpsys_bind).  Windows
+ *          only; refused when added to a certificate without a store target
+ *          (its own or the config's windows_store).
  * A files or pfx target is written relative to its directory, opened from
  * "/" without following a link, each directory owned by root or the agent
  * and not writable by others (fsutil_dir_open); a target that breaks the
@@ -42,6 +49,12 @@
  *                          files of the current version (STATE/live/NAME/...)
  *   CERTAGENT_DOMAINS      the DNS names and IP addresses, space-separated
  *   CERTAGENT_NOT_AFTER    RFC 3339; CERTAGENT_NOT_AFTER_UNIX: Unix seconds
+ *   deploy only: CERTAGENT_THUMBPRINT (the leaf's SHA-1, 40 upper-case hex
+ *   digits, as Windows tools name a certificate), CERTAGENT_SHA256 (64),
+ *   CERTAGENT_PREVIOUS_THUMBPRINT (the version deployed before, else the one
+ *   below; absent for a first version), CERTAGENT_PFX (the first pfx
+ *   target's path) and CERTAGENT_STORE (the first windows_store target's
+ *   store, "MY"), each only when there is one
  *   failure only: CERTAGENT_ERROR (the error text), CERTAGENT_FAILURES
  *   (consecutive), CERTAGENT_NEXT_ATTEMPT (RFC 3339, or empty)
  *
@@ -63,11 +76,12 @@ enum deploy_type {
     DEPLOY_FILES,
     DEPLOY_PFX,
     DEPLOY_STORE,
+    DEPLOY_BINDING, /* an http.sys SSL binding "IP:PORT" (Windows), after a store target */
 };
 
 struct deploy_target {
     enum deploy_type type;
-    char *path;          /* files, pfx: absolute path; windows_store: the store ("MY") */
+    char *path; /* files, pfx: absolute path; windows_store: the store ("MY"); binding: IP:PORT */
     char *password_file; /* pfx: NULL for an empty password */
     int keep_previous;   /* windows_store: leave the previous version in the store */
     int exportable;      /* windows_store: import the private key exportable */
@@ -79,6 +93,12 @@ struct store_thumbprint {
     char *thumbprint;
 };
 
+/* A URL whose server must serve the current version (served.c checks it). */
+struct served_url {
+    char *url; /* as probe_url_parse takes it: "https://host[:port]", "imaps://", ... */
+    char *sni; /* the server name to send; NULL: the URL's host (none for an address) */
+};
+
 struct cert_settings {
     struct deploy_target *targets;
     size_t ntargets;
@@ -88,6 +108,8 @@ struct cert_settings {
     int renew_before_days;                /* 0: the config's */
     struct store_thumbprint *thumbprints; /* a record: what each store holds */
     size_t nthumbprints;
+    struct served_url *served; /* check_served: what must serve the current version */
+    size_t nserved;
 };
 
 /* Loads STATE/settings.json (at start, before the agent listens). */
@@ -103,11 +125,13 @@ const struct cert_settings *deploy_settings(const struct deploy *d, const char *
  * Applies changes (a JSON object: "deploy_hook"/"failure_hook" string, ""
  * clears; "auto_renew" bool or null; "renew_before_days" number (0 clears);
  * "add_files"/"add_pfx" arrays of paths; "pfx_password_file" string for the
- * pfx targets added; "add_store" array of store names, with the booleans
- * "store_keep_previous" and "store_exportable" for the store targets added;
- * "remove" array of paths or store names; "clear_deploy" true) and saves.
- * -E_BAD_INPUT with words for a relative path, an unknown member, a store
- * target where there is no Windows certificate store.
+ * pfx targets added; "add_binding" array of IP:PORT; "add_store" array of store names, with the
+ * booleans "store_keep_previous" and "store_exportable" for the store targets added; "remove"
+ * array of paths or store names; "clear_deploy" true; "add_served" array of {"url", "sni"} (or URL
+ * strings), "remove_served" array of URLs) and saves. -E_BAD_INPUT with words for a relative path,
+ * an unknown member, a store target where there is no Windows certificate store, a served URL that
+ * probe_url_parse refuses (unknown scheme, no host, port out of range) or
+ * a server name that is not a DNS name.
  * done(arg, rc, cause) once the file is written.
  */
 int deploy_settings_change(struct deploy *d, const char *name, const struct cJSON *changes,

@@ -17,6 +17,7 @@
 #include "acme.h"
 #include "agent.h"
 #include "deploy.h"
+#include "served.h"
 #include "err.h"
 #include "events.h"
 #include "fsutil.h"
@@ -824,7 +825,7 @@ show_done(struct job *job)
         free(root);
     }
     st = deploy_settings(job->agent->deploy, cert->name);
-    proto_begin_result(pk, job->id, 27);
+    proto_begin_result(pk, job->id, 27 + 1 /* served */);
     proto_pack_kv_str(pk, "name", cert->name);
     proto_pack_kv_uint(pk, "version", v->version);
     proto_pack_kv_uint(pk, "current", cert->current);
@@ -876,6 +877,9 @@ show_done(struct job *job)
     msgpack_pack_map(pk, st != NULL ? st->nthumbprints : 0);
     for (size_t i = 0; st != NULL && i < st->nthumbprints; i++)
         proto_pack_kv_str(pk, st->thumbprints[i].store, st->thumbprints[i].thumbprint);
+    /* What each --check-served URL served at its last check (deploy/served.c). */
+    proto_pack_str(pk, "served");
+    served_pack(job->agent->served, cert->name, pk);
 }
 
 int

@@ -14,6 +14,7 @@
 #include "events.h"
 #include "log.h"
 #include "ops.h"
+#include "served.h"
 #include "server.h"
 #include "store.h"
 
@@ -23,6 +24,7 @@ struct deploy_waiter {
     uint64_t id;
     char *name;
     int deploy_after; /* set: the settings added a target, deploy once saved */
+    int wait_served;  /* deploy --wait-served: reply once the served check has a verdict */
 };
 
 static struct deploy_waiter *
@@ -80,11 +82,56 @@ reply(struct deploy_waiter *w, int rc, const char *cause, int with_settings)
     server_send_writer(w->client, w->id, &pw);
 }
 
+/* deploy --wait-served: the served check's verdict, with every endpoint's result. */
+static void
+served_checked(void *arg, int rc, const char *cause)
+{
+    struct deploy_waiter *w = arg;
+    const struct store_cert *c = store_find(w->agent->store, w->name);
+    struct proto_writer pw;
+    char *words = NULL;
+
+    if (!server_client_alive(w->client))
+        goto out;
+    proto_writer_init(&pw);
+    if (rc != 0) {
+        err_set(&words,
+                "deployed, but not served: %s; reload the service (or fix the deploy hook) and "
+                "run certctl deploy %s --wait-served again",
+                cause != NULL ? cause : err_message(rc), w->name);
+        proto_pack_error(&pw.pk, w->id, rc < 0 ? -rc : rc, words, NULL);
+    } else {
+        proto_begin_result(&pw.pk, w->id, 3);
+        proto_pack_kv_str(&pw.pk, "name", w->name);
+        proto_pack_kv_uint(&pw.pk, "version", c != NULL ? c->current : 0);
+        proto_pack_str(&pw.pk, "served");
+        served_pack(w->agent->served, w->name, &pw.pk);
+    }
+    server_send_writer(w->client, w->id, &pw);
+out:
+    free(words);
+    waiter_free(w);
+}
+
 static void
 deployed(void *arg, int rc, const char *cause)
 {
     struct deploy_waiter *w = arg;
     char *words = NULL;
+
+    if (rc == 0 && w->wait_served) {
+        char *why = NULL;
+        int src = served_wait(w->agent->served, w->name, served_checked, w, &why);
+
+        if (src == 0) {
+            free(why);
+            return;
+        }
+        reply(w, src, why, 0);
+        free(why);
+        waiter_free(w);
+        return;
+    }
 
     if (rc != 0 && w->deploy_after)
         err_set(&words,
@@ -176,6 +223,7 @@ ops_deploy(struct request *req)
 {
     struct deploy_waiter *w;
     char *name = NULL;
+    uint64_t wait = 0;
     int rc;
 
     if ((rc = ops_arg_str(req, "name", 1, &name)) != 0)
@@ -185,11 +233,28 @@ ops_deploy(struct request *req)
         free(name);
         return -E_NOT_FOUND;
     }
+    if ((rc = ops_arg_uint(req, "wait_served", 0, &wait)) != 0) {
+        free(name);
+        return rc;
+    }
+    if (wait) {
+        size_t n = 0;
+
+        served_endpoints(req->agent->served, name, &n, NULL);
+        if (n == 0) {
+            err_set(&req->cause,
+                    "'%s' has no URL to check: add one with certctl set %s --check-served URL",
+                    name, name);
+            free(name);
+            return -E_BAD_INPUT;
+        }
+    }
     if ((w = waiter_new(req, name)) == NULL) {
         free(name);
         return -E_NOMEM;
     }
     free(name);
+    w->wait_served = wait != 0;
     deploy_changed(req->agent->deploy, w->name, deployed, w);
     return 0;
 }

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "renew.h"
 #include "status.h"
+#include "served.h"
 #include "store.h"
 #include "version.h"
 
@@ -217,6 +218,25 @@ metrics_text(struct status *st, char **out, size_t *len)
             rc = rc ? rc
                     : metrics_append(&b, "\",code=\"%s\",level=\"%s\"} 1\n", ev->w[k].code,
                                      status_level_name(ev->w[k].level));
+        }
+    }
+    rc = rc ? rc
+            : family(&b, "certagent_served_matches", "gauge",
+                     "1 when the --check-served URL served the current version at its last "
+                     "check, 0 when it served another certificate or was unreachable.");
+    for (size_t i = 0; i < total && rc == 0; i++) {
+        const struct store_cert *cert = store_at(in->store, i);
+        size_t n = 0;
+        const struct served_endpoint *e = served_endpoints(in->served, cert->name, &n, NULL);
+
+        for (size_t k = 0; k < n && rc == 0; k++) {
+            if (e[k].result == SERVED_PENDING)
+                continue;
+            rc = metrics_append(&b, "certagent_served_matches{name=\"");
+            rc = rc ? rc : metrics_escape_label(&b, cert->name);
+            rc = rc ? rc : metrics_append(&b, "\",url=\"");
+            rc = rc ? rc : metrics_escape_label(&b, e[k].url);
+            rc = rc ? rc : metrics_append(&b, "\"} %d\n", e[k].result == SERVED_MATCH);
         }
     }
     rc = rc ? rc

@@ -29,6 +29,7 @@
 #include "probe.h"
 #include "proto.h"
 #include "renew.h"
+#include "served.h"
 #include "store-pack.h"
 #include "store.h"
 #include "sys.h"
@@ -581,6 +582,62 @@ warn_revoked(struct status *st, const struct store_cert *cert, const struct stor
     data_str(w, "reason", reason);
 }
 
+/*
+ * The served check (deploy/served.c): an endpoint that serves another
+ * certificate than the current version (served_stale: critical when what it
+ * serves expires within critical_days) or that could not be checked
+ * (served_unreachable).  Nothing during the grace after a deploy.
+ */
+static void
+warn_served(struct status *st, const struct store_cert *cert, const struct store_version *v,
+            int64_t now, struct status_eval *ev)
+{
+    size_t n = 0;
+    int grace = 0;
+    const struct served_endpoint *e = served_endpoints(st->in.served, cert->name, &n, &grace);
+    struct status_warning *w;
+    char date[32], sni[300], which[48];
+
+    for (size_t i = 0; i < n && !grace; i++, e++) {
+        snprintf(sni, sizeof(sni), "%s%s%s", e->sni != NULL ? " (server name " : "",
+                 e->sni != NULL ? e->sni : "", e->sni != NULL ? ")" : "");
+        if (e->result == SERVED_STALE) {
+            int critical = e->not_after - now < (int64_t)st->env->config->critical_days * 86400;
+
+            if ((w = warning_add(ev, "served_stale",
+                                 critical ? STATUS_CRITICAL : STATUS_WARNING)) == NULL)
+                return;
+            sys_format_time(e->not_after, date, sizeof(date));
+            if (e->served_version != 0)
+                snprintf(which, sizeof(which), "version %u", e->served_version);
+            else
+                snprintf(which, sizeof(which), "not a stored version");
+            snprintf(w->message, sizeof(w->message),
+                     "%s: %s%s serves serial %s (%s, %s, not after %s), not the current version "
+                     "%u (serial %s): the service did not load it; reload it (or fix its deploy "
+                     "hook) and run certctl deploy %s --wait-served",
+                     cert->name, e->url, sni, e->serial != NULL ? e->serial : "?",
+                     e->subject != NULL ? e->subject : "?", which, date, v->version,
+                     v->serial != NULL ? v->serial : "?", cert->name);
+            data_str(w, "url", e->url);
+            data_str(w, "served_serial", e->serial != NULL ? e->serial : "");
+            data_str(w, "current_serial", v->serial != NULL ? v->serial : "");
+            data_num(w, "served_not_after", e->not_after);
+        } else if (e->result == SERVED_UNREACHABLE) {
+            if ((w = warning_add(ev, "served_unreachable", STATUS_WARNING)) == NULL)
+                return;
+            snprintf(w->message, sizeof(w->message),
+                     "%s: cannot check what %s%s serves: %s; start the service or fix the URL "
+                     "(certctl set %s --no-check-served URL removes it)",
+                     cert->name, e->url, sni, e->error != NULL ? e->error : "no reason given",
+                     cert->name);
+            data_str(w, "url", e->url);
+            data_str(w, "error", e->error != NULL ? e->error : "");
+            data_num(w, "checked", e->checked);
+        }
+    }
+}
+
 void
 status_evaluate(struct status *st, const struct store_cert *cert, int64_t now,
                 struct status_eval *ev)
@@ -643,6 +700,7 @@ status_evaluate(struct status *st, const struct store_cert *cert, int64_t now,
             data_num(w, "since", since);
         }
     }
+    warn_served(st, cert, v, now, ev);
     if (a != NULL && a->chain_complete == 0 &&
         (w = warning_add(ev, "chain_incomplete", STATUS_WARNING)) != NULL) {
         /* A verdict of the trust store before a change is marked until the check against
@@ -750,7 +808,7 @@ status_pack_row(struct status *st, msgpack_packer *pk, const struct store_cert *
     have = st->in.renew != NULL && renew_info_get(st->in.renew, cert->name, &ri) == 0;
     if (have && ri.last_attempt != 0)
         result = ri.last_ok == 1 ? "ok" : ri.last_ok == 0 ? "failed" : NULL;
-    msgpack_pack_map(pk, STORE_CERT_FIELDS + 16);
+    msgpack_pack_map(pk, STORE_CERT_FIELDS + 16 + 1 /* served */);
     store_pack_cert_fields(pk, cert, now);
     kv_str_or_nil(pk, "ca", have ? ri.ca : NULL);
     proto_pack_kv_int(pk, "lifetime_days", (v->not_after - v->not_before) / 86400);
@@ -786,6 +844,8 @@ status_pack_row(struct status *st, msgpack_packer *pk, const struct store_cert *
     /* The codes of its open problem someone acknowledged (certctl ack), or nil. */
     kv_str_or_nil(pk, "acknowledged",
                   st->acked != NULL ? st->acked(st->acked_arg, cert->name) : NULL);
+    proto_pack_str(pk, "served"); /* the served check's endpoints (deploy/served.c) */
+    served_pack(st->in.served, cert->name, pk);
     c->n++;
     if (v->not_after <= now)
         c->expired++;

@@ -102,6 +102,7 @@ struct status_inputs {
     const char *socket_path;   /* the IPC endpoint */
     const char *config_path;   /* the config file */
     const size_t *connections; /* IPC clients connected now */
+    struct served *served;     /* the served check's results (may be NULL) */
 };
 
 /* The inputs it was made with (metrics.c). */

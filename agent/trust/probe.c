@@ -56,6 +56,7 @@ struct probe {
     int tcp_open;
     int timer_open;
     int dns_slot;     /* holds one of the PROBE_MAX_RESOLVING slots */
+    char *sni;        /* the server name to send instead of the host's (probe_opts.sni) */
     unsigned pending; /* callbacks still to come: timer, tcp, getaddrinfo */
     uint64_t started;
 };
@@ -569,6 +570,15 @@ collect(struct probe *p)
         set_error(p, "the server sent no certificate");
         return;
     }
+    if (p->run->opts.leaf_only) {
+        if (r->nsent > 0) {
+            r->have_cert = 1;
+            r->not_after = r->sent[0].not_after;
+            r->days_left = pem_days_left(r->not_after, now);
+        }
+        ERR_clear_error();
+        return;
+    }
     memset(&vo, 0, sizeof(vo));
     vo.host = p->url.host;
     vo.purpose = TRUST_PURPOSE_SERVER;
@@ -618,7 +628,7 @@ attempt_done(struct probe *p, int handshake_ok)
     if (!p->legacy) {
         if (handshake_ok)
             collect(p);
-        if (!p->reached_tls || run->opts.min_version <= TLS1_VERSION) {
+        if (!p->reached_tls || run->opts.min_version <= TLS1_VERSION || run->opts.leaf_only) {
             p->res.legacy_checked = run->opts.min_version <= TLS1_VERSION;
             end_attempt(p, 0);
             return;
@@ -799,7 +809,9 @@ new_ssl(struct probe *p)
     if (p->legacy && (SSL_set_min_proto_version(p->ssl, TLS1_VERSION) != 1 ||
                       SSL_set_max_proto_version(p->ssl, p->legacy_max) != 1))
         return -E_CRYPTO;
-    if (!is_address(p->url.host) && SSL_set_tlsext_host_name(p->ssl, p->url.host) != 1)
+    if (p->sni != NULL
+            ? SSL_set_tlsext_host_name(p->ssl, p->sni) != 1
+            : !is_address(p->url.host) && SSL_set_tlsext_host_name(p->ssl, p->url.host) != 1)
         return -E_CRYPTO;
     if (SSL_set_tlsext_status_type(p->ssl, TLSEXT_STATUSTYPE_ocsp) != 1)
         return -E_CRYPTO;
@@ -905,7 +917,9 @@ start_probe(struct probe *p)
     p->started = uv_now(run->loop);
     p->res.checked = (int64_t)time(NULL);
     p->res.starttls = p->url.starttls != PROBE_TLS;
-    if (!is_address(p->url.host))
+    if (p->sni != NULL)
+        p->res.sni = strdup(p->sni);
+    else if (!is_address(p->url.host))
         p->res.sni = strdup(p->url.host);
     if ((rc = uv_timer_init(run->loop, &p->timer)) != 0) {
         /* Nothing is open: report and free without waiting for a callback. */
@@ -1031,6 +1045,7 @@ run_free(struct probe_run *run)
     for (size_t i = 0; i < run->n; i++) {
         probe_result_free(&run->probes[i].res);
         probe_url_free(&run->probes[i].url);
+        free(run->probes[i].sni);
     }
     free(run->probes);
     SSL_CTX_free(run->ssl_main);
@@ -1154,6 +1169,7 @@ probe_run_start(uv_loop_t *loop, struct trust_ctx *ctx, char *const *urls, size_
         return -E_NOMEM;
     run->loop = loop;
     run->opts = *opts;
+    run->opts.sni = NULL; /* copied into each probe */
     if (run->opts.concurrency == 0)
         run->opts.concurrency = 1;
     run->on_result = on_result;
@@ -1171,6 +1187,10 @@ probe_run_start(uv_loop_t *loop, struct trust_ctx *ctx, char *const *urls, size_
         p->res.sent_complete = -1; /* judged after a handshake */
         if ((rc = probe_url_parse(urls[i], &p->url, cause)) != 0)
             goto fail;
+        if (opts->sni != NULL && opts->sni[i] != NULL && (p->sni = strdup(opts->sni[i])) == NULL) {
+            rc = -E_NOMEM;
+            goto fail;
+        }
         p->res.url = strdup(urls[i]);
         p->res.host = strdup(p->url.host);
         p->res.port = p->url.port;

@@ -56,6 +56,14 @@ struct probe_opts {
     uint64_t timeout_ms;
     unsigned concurrency;
     int min_version; /* TLS1_VERSION .. TLS1_3_VERSION */
+    /*
+     * Only what the server sends (the served check): no chain verification
+     * (ctx may be NULL), no attempts below min_version.
+     */
+    int leaf_only;
+    /* NULL, or one server name per URL to send instead of the URL's host (NULL entry: the
+     * host's); copied at the start. */
+    const char *const *sni;
 };
 
 struct probe_result {

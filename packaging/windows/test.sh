@@ -240,6 +240,49 @@ run 0 wine "$SC" --has MY "$T1"
 run 0 ctl --json status
 same "status --json shows the thumbprint" \
     "$(jget "[c for c in j['certificates'] if c['name'] == '$ST'][0]['windows_store']['MY']")" "$T3"
+# The deploy hooks' environment as a Windows hook sees it (cmd.exe /c set; no space before
+# '>', which Wine's set would take as part of the prefix): the thumbprint
+# Windows tools name the certificate by, its SHA-256, the previous version's thumbprint, the
+# PFX target and the store (docs/windows-services.md).
+log "the deploy hooks' environment"
+HK=hk-$$
+run 0 ctl selfsigned "$HK" --dns hk.example.test --key rsa2048 --deploy-store MY \
+    --deploy-pfx "$WT\\hk.pfx" --deploy-hook "cmd.exe /c set CERTAGENT_>$WT\\hk-%CERTAGENT_VERSION%.txt"
+run 0 ctl deploy "$HK"
+cp "$T/state/live/$HK/cert.pem" "$T/hk-v1.pem"
+run 0 ctl selfsigned "$HK" --dns hk.example.test --key rsa2048
+run 0 ctl deploy "$HK"
+OUT_TEXT=$(tr -d '\r' <"$T/hk-1.txt" 2>&1)
+has "CERTAGENT_THUMBPRINT=$(sha1_of "$T/hk-v1.pem")"
+has "CERTAGENT_SHA256=$(openssl x509 -in "$T/hk-v1.pem" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d ':')"
+has "CERTAGENT_STORE=MY"
+has "CERTAGENT_PFX=$WT\\hk.pfx"
+lacks_text "CERTAGENT_PREVIOUS_THUMBPRINT"
+OUT_TEXT=$(tr -d '\r' <"$T/hk-2.txt" 2>&1)
+has "CERTAGENT_THUMBPRINT=$(sha1_of "$T/state/live/$HK/cert.pem")"
+has "CERTAGENT_PREVIOUS_THUMBPRINT=$(sha1_of "$T/hk-v1.pem")"
+run 0 ctl --json show "$HK"
+same "the hook's thumbprint is the one in LocalMachine\\MY" "$(jget "j['windows_store']['MY']")" \
+    "$(sha1_of "$T/state/live/$HK/cert.pem")"
+# http.sys SSL bindings (--deploy-binding): refused without a store target and for a bad
+# IP:PORT; with one, the thumbprint the store holds is what the binding is given.  What Wine's
+# httpapi does with it is recorded in docs/windows.md (checked only on real Windows: the
+# binding serving the certificate).
+log "http.sys bindings"
+BD=bd-$$
+run 0 ctl selfsigned "$BD" --dns bd.example.test --key rsa2048
+run 1 ctl set "$BD" --deploy-binding 127.0.0.1:8443
+has "--deploy-binding 127.0.0.1:8443 needs the certificate in a Windows store first: add --deploy-store MY"
+run 1 ctl set "$BD" --deploy-store MY --deploy-binding 127.0.0.1
+has "--deploy-binding '127.0.0.1' is not IP:PORT"
+run 0 ctl --json set "$BD"
+same "a refused binding leaves the settings alone" "$(jget "len(j['settings']['deploy'])")" "0"
+# Wine 8's HttpQuery/SetServiceConfiguration are stubs that report success: the deploy with
+# the binding succeeds, the certificate is in MY; nothing more can be seen here.
+run 0 ctl set "$BD" --deploy-store MY --deploy-binding 127.0.0.1:8443
+has "deploy binding 127.0.0.1:8443"
+has "in store     LocalMachine\\MY, thumbprint"
+run 0 ctl deploy "$BD"
 # A certificate with a chain: the leaf and its key go to MY, the intermediate to CA, the
 # root nowhere (an RSA chain made here: the fixed test files are EC).
 CH=$T/chain

@@ -188,7 +188,8 @@ test_docs_cover_every_key(void **state)
                             2 /* ipc_frame_timeout and acme_http_timeout */ +
                             1 /* operate_group */ + 4 /* responder_* connection limits */ +
                             5 /* IPC limits: hello, idle, per uid, reserved, partial frames */ +
-                            5 /* dashboard_* */ + 1 /* notify */);
+                            5 /* dashboard_* */ + 1 /* notify */ +
+                            2 /* served_check_interval and served_grace */);
     /* The ACME keys: a default CA, no dns-01 hook until one is configured. */
     assert_int_equal(config_defaults(&c), 0);
     assert_string_equal(c.default_ca, "letsencrypt");

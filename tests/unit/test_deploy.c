@@ -200,11 +200,82 @@ test_no_targets_is_a_success(void **state)
     assert_null(deploy_error(x->d, "plain", NULL, NULL));
 }
 
+/* A refused change: its words contain want, and the settings stay as they were. */
+static void
+refused(struct dfx *x, const char *name, const char *json, const char *want)
+{
+    cJSON *c = cJSON_Parse(json), *before = deploy_settings_json(x->d, name), *after;
+    char *cause = NULL, *a, *b;
+
+    assert_non_null(c);
+    assert_int_not_equal(deploy_settings_change(x->d, name, c, on_saved, x, &cause), 0);
+    if (cause == NULL || strstr(cause, want) == NULL)
+        fail_msg("%s: '%s' without '%s'", json, cause != NULL ? cause : "(no words)", want);
+    after = deploy_settings_json(x->d, name);
+    a = cJSON_PrintUnformatted(before);
+    b = cJSON_PrintUnformatted(after);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    free(cause);
+    cJSON_Delete(before);
+    cJSON_Delete(after);
+    cJSON_Delete(c);
+}
+
+/*
+ * check_served: URLs the probe's parser accepts, each with an optional server
+ * name; the same URL again changes its server name; bad ones are refused with
+ * the option named and nothing changed; kept in settings.json.
+ */
+static void
+test_check_served_settings(void **state)
+{
+    struct dfx *x = *state;
+    const struct cert_settings *s;
+    char *text = NULL, path[400];
+
+    change(x, "web",
+           "{\"add_served\": [{\"url\": \"https://127.0.0.1:8443\", \"sni\": "
+           "\"www.example.com\"}, \"imap+starttls://mail.example.com\"]}");
+    assert_non_null(s = deploy_settings(x->d, "web"));
+    assert_int_equal(s->nserved, 2);
+    assert_string_equal(s->served[0].url, "https://127.0.0.1:8443");
+    assert_string_equal(s->served[0].sni, "www.example.com");
+    assert_null(s->served[1].sni);
+    change(x, "web",
+           "{\"add_served\": [{\"url\": \"https://127.0.0.1:8443\", \"sni\": \"a.test\"}]}");
+    assert_int_equal(deploy_settings(x->d, "web")->nserved, 2);
+    assert_string_equal(deploy_settings(x->d, "web")->served[0].sni, "a.test");
+    refused(x, "web", "{\"add_served\": [\"gopher://a.test\"]}",
+            "--check-served: 'gopher://a.test': unknown scheme");
+    refused(x, "web", "{\"add_served\": [\"https://\"]}", "no host");
+    refused(x, "web", "{\"add_served\": [\"https://a.test:0\"]}",
+            "port must be a number from 1 to 65535");
+    refused(x, "web", "{\"add_served\": [{\"url\": \"https://a.test\", \"sni\": \"a b\"}]}",
+            "--served-sni 'a b' is not a DNS name");
+    refused(x, "web", "{\"add_served\": [{\"url\": \"https://a.test\", \"sni\": \"10.0.0.1\"}]}",
+            "is not a DNS name");
+    refused(x, "web", "{\"remove_served\": [\"https://nowhere.test\"]}",
+            "is not a --check-served URL of this certificate");
+    refused(x, "web", "{\"add_served\": 5}", "add_served must be an array");
+    snprintf(path, sizeof(path), "%s/settings.json", x->f.state_dir);
+    assert_non_null(text = fixture_read(path));
+    assert_non_null(strstr(text, "\"check_served\""));
+    assert_non_null(strstr(text, "imap+starttls://mail.example.com"));
+    free(text);
+    change(x, "web",
+           "{\"remove_served\": [\"https://127.0.0.1:8443\", "
+           "\"imap+starttls://mail.example.com\"]}");
+    assert_null(deploy_settings(x->d, "web")); /* nothing left: the entry goes */
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_target_and_hook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_served_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_until_fixed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_targets_is_a_success, setup, teardown),
     };
