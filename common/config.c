@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config-cluster.h"
 #include "err.h"
 #include "fsutil.h"
 #include "sys.h"
@@ -26,6 +27,7 @@ enum key_type {
     KEY_BOOL,
     KEY_CAS,     /* object of {"directory": URL, "trust": PATH} by CA name */
     KEY_STRLIST, /* array of non-empty strings (no address check), struct config_list */
+    KEY_CLUSTER, /* the fleet's object (config-cluster.c), struct config_cluster * */
 };
 
 struct key_def {
@@ -160,6 +162,10 @@ static const struct key_def keys[] = {
      "MiB of incomplete frames held for all IPC clients together; past it the oldest is dropped"},
     {"acme_http_timeout", KEY_INT, OFF(acme_http_timeout), 1, 600, NULL, "30", 1, 0,
      "seconds one HTTP exchange with an ACME CA may take (connection included)"},
+    {"cluster", KEY_CLUSTER, OFF(cluster), 0, 0, NULL, NULL, 0, 0,
+     "join a fleet through etcd: {\"etcd\": [URL...], \"trust\", \"client_cert\" or "
+     "\"client_cert_file\"/\"client_key_file\", \"fleet\", \"fleet_key_file\", \"node\", "
+     "\"tags\", \"fleet_grace\"} (docs/fleet.md); unset: no fleet"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -183,6 +189,8 @@ type_name(enum key_type t)
         return "object";
     case KEY_STRLIST:
         return "array of strings";
+    case KEY_CLUSTER:
+        return "object";
     }
     return "?";
 }
@@ -562,6 +570,16 @@ set_value(struct config *c, const struct key_def *k, const cJSON *j, const char 
         return 0;
     case KEY_STRLIST:
         return set_strlist(k, j, (struct config_list *)(void *)field, cause);
+    case KEY_CLUSTER: {
+        struct config_cluster **cp = (struct config_cluster **)(void *)field, *nc = NULL;
+        int rc;
+
+        if (j != NULL && (rc = config_cluster_parse(j, &nc, cause)) != 0)
+            return rc;
+        config_cluster_free(*cp);
+        *cp = nc;
+        return 0;
+    }
     }
     return -E_INTERNAL;
 }
@@ -815,6 +833,9 @@ config_restart_needed(const struct config *a, const struct config *b)
         else if (k->type == KEY_CAS)
             differs = cas_differs((const struct config_cas *)(const void *)fa,
                                   (const struct config_cas *)(const void *)fb);
+        else if (k->type == KEY_CLUSTER)
+            differs = config_cluster_differs(*(struct config_cluster *const *)(const void *)fa,
+                                             *(struct config_cluster *const *)(const void *)fb);
         else
             differs = *(const int *)(const void *)fa != *(const int *)(const void *)fb;
         if (differs) {
@@ -839,6 +860,8 @@ field_size(enum key_type t)
         return sizeof(struct config_list);
     case KEY_CAS:
         return sizeof(struct config_cas);
+    case KEY_CLUSTER:
+        return sizeof(struct config_cluster *);
     default:
         return sizeof(int);
     }
@@ -878,6 +901,13 @@ config_free(struct config *c)
             cas_free((struct config_cas *)(void *)((char *)c + keys[i].offset));
         if (keys[i].type == KEY_STRLIST)
             list_free((struct config_list *)(void *)((char *)c + keys[i].offset));
+        if (keys[i].type == KEY_CLUSTER) {
+            struct config_cluster **cp =
+                (struct config_cluster **)(void *)((char *)c + keys[i].offset);
+
+            config_cluster_free(*cp);
+            *cp = NULL;
+        }
     }
 }
 

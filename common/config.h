@@ -21,6 +21,7 @@ struct config_ca {
     char *directory;
     char *trust; /* PEM file trusted for the CA's HTTPS endpoint; NULL: system store */
 };
+struct config_cluster;
 struct config_cas {
     struct config_ca *items;
     size_t n;
@@ -85,6 +86,8 @@ struct config {
     int max_connections_per_uid; /* IPC clients of one user who may not change the store */
     int reserved_connections;    /* IPC slots kept for users who may change the store */
     int ipc_partial_limit_mib;   /* MiB of partial frames held for all IPC clients */
+    /* The fleet (agent/fleet/, common/config-cluster.h); NULL: this agent is in no fleet. */
+    struct config_cluster *cluster;
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */

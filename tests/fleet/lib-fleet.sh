@@ -30,7 +30,7 @@ _etcd_cleanup() {
         for m in $ETCD_MEMBERS; do
             [ -s "$ETCD_DIR/$m.log" ] || continue
             echo "--- etcd $m ($ETCD_DIR/$m.log) ---"
-            tail -n 15 "$ETCD_DIR/$m.log"
+            tail -n 5 "$ETCD_DIR/$m.log"
         done
     fi
     for m in $ETCD_MEMBERS; do
@@ -137,9 +137,11 @@ etcd_start() {
             _ETCD_INITIAL="${_ETCD_INITIAL:+$_ETCD_INITIAL,}$m=https://127.0.0.1:$p"
             p=$(_etcd_var ETCD_CLIENT_PORT "$m")
             ETCD_ENDPOINTS="${ETCD_ENDPOINTS:+$ETCD_ENDPOINTS,}https://127.0.0.1:$p"
+            # shellcheck disable=SC2089 # JSON text, not words for a command line
             ETCD_ENDPOINTS_JSON="${ETCD_ENDPOINTS_JSON:+$ETCD_ENDPOINTS_JSON, }\"https://127.0.0.1:$p\""
         done
         ETCD_ENDPOINTS_JSON="[$ETCD_ENDPOINTS_JSON]"
+        # shellcheck disable=SC2090
         export ETCD_ENDPOINTS ETCD_ENDPOINTS_JSON
         for m in $ETCD_MEMBERS; do
             rm -rf "${ETCD_DIR:?}/$m"
