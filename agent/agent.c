@@ -213,8 +213,9 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         goto fail;
     if ((rc = deploy_open(&agent->env, agent->store, agent->hooks, &agent->deploy, cause)) != 0)
         goto fail;
-    if ((rc = fleet_new(&agent->env, agent->store, &(struct fleet_commit){commit_for_fleet, agent},
-                        &agent->fleet, cause)) != 0)
+    if ((rc = fleet_new(&agent->env, agent->store, agent->deploy,
+                        &(struct fleet_commit){commit_for_fleet, agent}, &agent->fleet, cause)) !=
+        0)
         goto fail;
     if ((rc = renew_new(&agent->env, agent->store, agent->acme, agent->deploy,
                         &(struct renew_selfsigned){selfsigned_for_renew, agent}, &agent->renew,

@@ -123,7 +123,9 @@ int cmd_settings_apply(struct ctl *ctl, const char *name, const struct cJSON *se
     "  --failure-hook CMD shell command run after each failed renewal\n"                          \
     "  --auto-renew yes|no|default  renew automatically (default: ACME yes, self-signed no;\n"    \
     "                     imported: never, yes is refused)\n"                                     \
-    "  --renew-before-days N  renew N days before expiry (0: the agent's rule)\n"
+    "  --renew-before-days N  renew N days before expiry (0: the agent's rule)\n"                 \
+    "  --shared / --no-shared  share it with the agent's fleet: each new version goes to\n"       \
+    "                     etcd for the other nodes (docs/fleet.md) / stop sharing it\n"
 
 /* cmd-certbot.c: import --from-certbot DIR (deploy: keep DIR/live/NAME current). */
 int cmd_import_certbot(struct ctl *ctl, const char *dir, int deploy);

@@ -84,8 +84,9 @@ struct cert_settings {
     size_t ntargets;
     char *deploy_hook;
     char *failure_hook;
-    int auto_renew;                       /* -1: the default (on for ACME, off for self-signed) */
-    int renew_before_days;                /* 0: the config's */
+    int auto_renew;        /* -1: the default (on for ACME, off for self-signed) */
+    int renew_before_days; /* 0: the config's */
+    int shared; /* 1: shared with the agent's fleet (certctl set --shared; agent/fleet/) */
     struct store_thumbprint *thumbprints; /* a record: what each store holds */
     size_t nthumbprints;
 };
@@ -105,7 +106,7 @@ const struct cert_settings *deploy_settings(const struct deploy *d, const char *
  * "add_files"/"add_pfx" arrays of paths; "pfx_password_file" string for the
  * pfx targets added; "add_store" array of store names, with the booleans
  * "store_keep_previous" and "store_exportable" for the store targets added;
- * "remove" array of paths or store names; "clear_deploy" true) and saves.
+ * "remove" array of paths or store names; "clear_deploy" true; "shared" bool) and saves.
  * -E_BAD_INPUT with words for a relative path, an unknown member, a store
  * target where there is no Windows certificate store.
  * done(arg, rc, cause) once the file is written.

@@ -9,9 +9,11 @@
 
 #include "config-cluster.h"
 #include "config.h"
+#include "deploy.h"
 #include "env.h"
 #include "err.h"
 #include "etcd.h"
+#include "events.h"
 #include "fsutil.h"
 #include "log.h"
 #include "record.h"
@@ -34,9 +36,28 @@ struct fleet_sync {
     size_t waiting_len;
 };
 
+/* A version of a shared certificate on its way to etcd. */
+struct fleet_pub {
+    struct fleet_pub *next;
+    struct fleet *fleet;
+    uv_work_t work;
+    char *name;
+    unsigned local; /* the store's version */
+    char *serial;
+    int64_t not_after;
+    unsigned char *fullchain, *key;
+    size_t fullchain_len, key_len;
+    int rc;
+    char *cause;
+    int again;      /* another change came while this one was on its way */
+    unsigned *jobs; /* the agent's count of thread-pool jobs */
+};
+
 struct fleet {
     const struct env *env;
     struct store *store;
+    struct deploy *deploy;
+    struct fleet_pub *pubs;
     struct fleet_commit commit;
     const struct config_cluster *cfg;
     struct etcd *etcd;
@@ -55,10 +76,11 @@ struct fleet {
 };
 
 static void join(struct fleet *fleet);
+static void publish_all(struct fleet *fleet);
 
 int
-fleet_new(const struct env *env, struct store *store, const struct fleet_commit *commit,
-          struct fleet **out, char **cause)
+fleet_new(const struct env *env, struct store *store, struct deploy *deploy,
+          const struct fleet_commit *commit, struct fleet **out, char **cause)
 {
     struct fleet *f = calloc(1, sizeof(*f));
 
@@ -68,6 +90,7 @@ fleet_new(const struct env *env, struct store *store, const struct fleet_commit 
         return -E_NOMEM;
     f->env = env;
     f->store = store;
+    f->deploy = deploy;
     f->commit = *commit;
     f->cfg = env->config->cluster;
     uv_timer_init(env->loop, &f->timer);
@@ -322,6 +345,7 @@ on_catch_up(void *arg, int rc, const char *cause, const cJSON *reply)
     fleet->joined = 1;
     log_info("fleet: node '%s' joined fleet '%s' (%zu etcd endpoints)", fleet->cfg->node,
              fleet->cfg->fleet, fleet->cfg->netcd);
+    publish_all(fleet);
     uv_timer_start(&fleet->timer, on_retry, FLEET_KEEPALIVE_MS, 0);
 }
 
@@ -469,6 +493,254 @@ join(struct fleet *fleet)
     }
 }
 
+/* Publishing */
+
+static void maybe_publish(struct fleet *fleet, const char *name);
+
+static void
+pub_end(struct fleet_pub *p)
+{
+    struct fleet *fleet = p->fleet;
+    struct fleet_pub **pp;
+    int again = p->again;
+    char *name = p->name;
+
+    if (fleet != NULL) {
+        for (pp = &fleet->pubs; *pp != NULL; pp = &(*pp)->next) {
+            if (*pp == p) {
+                *pp = p->next;
+                break;
+            }
+        }
+    }
+    if (p->key != NULL) {
+        OPENSSL_cleanse(p->key, p->key_len);
+        free(p->key);
+    }
+    free(p->fullchain);
+    free(p->serial);
+    free(p->cause);
+    free(p);
+    if (fleet != NULL && again && !fleet->stopping)
+        maybe_publish(fleet, name);
+    free(name);
+}
+
+static void
+on_published(void *arg, int rc, const char *cause, const cJSON *reply)
+{
+    struct fleet_pub *p = arg;
+
+    if (p->fleet == NULL) {
+        pub_end(p);
+        return;
+    }
+    if (rc != 0)
+        log_warn("fleet: could not publish '%s' version %u: %s", p->name, p->local, cause);
+    else if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "succeeded")))
+        log_warn("fleet: another node wrote a version of '%s' first; version %u of this node "
+                 "was not published",
+                 p->name, p->local);
+    else
+        log_info("fleet: published '%s' (local version %u, serial %s) to fleet '%s'", p->name,
+                 p->local, p->serial, p->fleet->cfg->fleet);
+    pub_end(p);
+}
+
+/* The fleet's current record of the name read: write the next one unless it is ours already. */
+static void
+on_pub_read(void *arg, int rc, const char *cause, const cJSON *reply)
+{
+    struct fleet_pub *p = arg;
+    struct fleet *fleet = p->fleet;
+    const cJSON *kv = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(reply, "kvs"), 0);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(kv, "value");
+    struct fleet_record rec;
+    unsigned char *old = NULL;
+    size_t oldlen = 0;
+    cJSON *o = NULL, *body = NULL, *cmp, *c, *ops, *op, *put;
+    char key[512], rev[32], *text = NULL, *words = NULL;
+    unsigned next = 1;
+
+    if (fleet == NULL) {
+        pub_end(p);
+        return;
+    }
+    if (rc != 0) {
+        log_warn("fleet: could not publish '%s': %s", p->name, cause);
+        pub_end(p);
+        return;
+    }
+    snprintf(key, sizeof(key), "%s%s/current", fleet->certs, p->name);
+    if (cJSON_IsString(v) && etcd_unb64(v->valuestring, &old, &oldlen) == 0 &&
+        (o = cJSON_ParseWithLength((char *)old, oldlen)) != NULL) {
+        const cJSON *ver = cJSON_GetObjectItemCaseSensitive(o, "version");
+        const cJSON *ser = cJSON_GetObjectItemCaseSensitive(o, "serial");
+        const cJSON *na = cJSON_GetObjectItemCaseSensitive(o, "not_after");
+
+        if (cJSON_IsString(ser) && same_serial(ser->valuestring, p->serial)) {
+            log_debug("fleet: '%s' serial %s is the fleet's already", p->name, p->serial);
+            goto out;
+        }
+        if (cJSON_IsNumber(na) && (int64_t)na->valuedouble > p->not_after) {
+            log_info("fleet: the fleet's version of '%s' expires later than local version %u; "
+                     "not published",
+                     p->name, p->local);
+            goto out;
+        }
+        if (cJSON_IsNumber(ver) && ver->valuedouble >= 1 && ver->valuedouble < 4e9)
+            next = (unsigned)ver->valuedouble + 1;
+    }
+    memset(&rec, 0, sizeof(rec));
+    rec.version = next;
+    rec.serial = p->serial;
+    rec.not_after = p->not_after;
+    rec.node = fleet->cfg->node;
+    rec.fullchain = (char *)p->fullchain;
+    rec.key_pem = (char *)p->key;
+    if (record_seal(fleet->key, fleet->cfg->fleet, p->name, &rec, &text, &words) != 0) {
+        log_error("fleet: could not publish '%s': %s", p->name, words ? words : "?");
+        goto out;
+    }
+    /* Fencing: the put happens only if the key is still what was read. */
+    snprintf(rev, sizeof(rev), "%lld", (long long)etcd_int(kv, "mod_revision"));
+    body = cJSON_CreateObject();
+    cmp = cJSON_AddArrayToObject(body, "compare");
+    c = cJSON_CreateObject();
+    cJSON_AddItemToArray(cmp, c);
+    etcd_add_b64(c, "key", key, strlen(key));
+    if (kv != NULL) {
+        cJSON_AddStringToObject(c, "target", "MOD");
+        cJSON_AddStringToObject(c, "mod_revision", rev);
+    } else {
+        cJSON_AddStringToObject(c, "target", "CREATE");
+        cJSON_AddStringToObject(c, "create_revision", "0");
+    }
+    ops = cJSON_AddArrayToObject(body, "success");
+    op = cJSON_CreateObject();
+    cJSON_AddItemToArray(ops, op);
+    put = cJSON_AddObjectToObject(op, "request_put");
+    if (put == NULL || etcd_add_b64(put, "key", key, strlen(key)) != 0 ||
+        etcd_add_b64(put, "value", text, strlen(text)) != 0) {
+        cJSON_Delete(body);
+        goto out;
+    }
+    if (etcd_call(fleet->etcd, "/v3/kv/txn", body, on_published, p, NULL, &words) != 0) {
+        log_warn("fleet: could not publish '%s': %s", p->name, words ? words : "?");
+        goto out;
+    }
+    p = NULL;
+out:
+    if (text != NULL) {
+        OPENSSL_cleanse(text, strlen(text));
+        free(text);
+    }
+    free(words);
+    free(old);
+    cJSON_Delete(o);
+    if (p != NULL)
+        pub_end(p);
+}
+
+static void
+pub_read_files(uv_work_t *w)
+{
+    struct fleet_pub *p = w->data;
+
+    /* The fleet outlives the job: fleet_free comes after the agent waited for its jobs. */
+    p->rc = store_read_file(p->fleet->store, p->name, p->local, "fullchain.pem", &p->fullchain,
+                            &p->fullchain_len, &p->cause);
+    if (p->rc == 0)
+        p->rc = store_read_file(p->fleet->store, p->name, p->local, "privkey.pem", &p->key,
+                                &p->key_len, &p->cause);
+}
+
+static void
+pub_files_read(uv_work_t *w, int status)
+{
+    struct fleet_pub *p = w->data;
+    struct fleet *fleet = p->fleet;
+    cJSON *body;
+    char key[512], *words = NULL;
+
+    (*p->jobs)--;
+    if (fleet == NULL || fleet->stopping) {
+        pub_end(p);
+        return;
+    }
+    if (status != 0 || p->rc != 0) {
+        log_warn("fleet: could not publish '%s': %s", p->name,
+                 p->cause != NULL ? p->cause : "the store's files could not be read");
+        pub_end(p);
+        return;
+    }
+    snprintf(key, sizeof(key), "%s%s/current", fleet->certs, p->name);
+    if ((body = cJSON_CreateObject()) == NULL ||
+        etcd_add_b64(body, "key", key, strlen(key)) != 0 ||
+        etcd_call(fleet->etcd, "/v3/kv/range", body, on_pub_read, p, NULL, &words) != 0) {
+        log_warn("fleet: could not publish '%s': %s", p->name, words ? words : "out of memory");
+        free(words);
+        pub_end(p);
+    }
+}
+
+/* name's current version goes to the fleet when it is shared and was made on this node. */
+static void
+maybe_publish(struct fleet *fleet, const char *name)
+{
+    const struct cert_settings *s = deploy_settings(fleet->deploy, name);
+    const struct store_cert *cert = store_find(fleet->store, name);
+    const struct store_version *cur;
+    struct fleet_pub *p;
+
+    if (!fleet->joined || fleet->stopping || s == NULL || !s->shared || cert == NULL ||
+        cert->current == 0 || (cur = store_current(cert)) == NULL ||
+        cur->source == CERT_SOURCE_FLEET || !cur->has_key)
+        return;
+    for (p = fleet->pubs; p != NULL; p = p->next) {
+        if (strcmp(p->name, name) == 0) {
+            p->again = 1;
+            return;
+        }
+    }
+    if ((p = calloc(1, sizeof(*p))) == NULL || (p->name = strdup(name)) == NULL ||
+        (p->serial = strdup(cur->serial != NULL ? cur->serial : "")) == NULL) {
+        if (p != NULL) {
+            free(p->name);
+            free(p);
+        }
+        return;
+    }
+    p->fleet = fleet;
+    p->jobs = fleet->env->jobs;
+    p->local = cert->current;
+    p->not_after = cur->not_after;
+    p->work.data = p;
+    p->next = fleet->pubs;
+    fleet->pubs = p;
+    if (uv_queue_work(fleet->env->loop, &p->work, pub_read_files, pub_files_read) != 0) {
+        log_warn("fleet: could not publish '%s': the thread pool refused the job", name);
+        pub_end(p);
+        return;
+    }
+    (*fleet->env->jobs)++;
+}
+
+static void
+on_event(void *arg, const struct event *ev)
+{
+    if (ev->name != NULL)
+        maybe_publish(arg, ev->name);
+}
+
+/* At join: every shared certificate this node made and the fleet may not have. */
+static void
+publish_all(struct fleet *fleet)
+{
+    for (size_t i = 0; i < store_count(fleet->store); i++)
+        maybe_publish(fleet, store_at(fleet->store, i)->name);
+}
+
 /* The client certificate's files: the store's live copy of client_cert, or the config's. */
 static int
 client_files(struct fleet *fleet, char **cause)
@@ -535,6 +807,10 @@ fleet_start(struct fleet *fleet, char **cause)
     opts.key_file = fleet->key_file;
     if ((rc = etcd_new(fleet->env->loop, &opts, &fleet->etcd, cause)) != 0)
         return rc;
+    if ((rc = events_subscribe(fleet->env->events,
+                               EVENT_MASK(EVENT_CERT_CHANGED) | EVENT_MASK(EVENT_SETTINGS_CHANGED),
+                               on_event, fleet)) != 0)
+        return rc;
     join(fleet);
     return 0;
 }
@@ -545,6 +821,7 @@ fleet_stop(struct fleet *fleet)
     if (fleet == NULL || fleet->stopping)
         return;
     fleet->stopping = 1;
+    events_unsubscribe(fleet->env->events, on_event, fleet);
     uv_timer_stop(&fleet->timer);
     etcd_call_cancel(fleet->call);
     fleet->call = NULL;
@@ -573,6 +850,15 @@ fleet_free(struct fleet *fleet)
         fleet->syncs = s->next;
         s->next = NULL;
         s->fleet = NULL;
+    }
+    /* Publications: those in the thread pool end in pub_files_read (stopping), the rest
+     * in their etcd callbacks, which etcd_free cancels. */
+    while (fleet->pubs != NULL) {
+        struct fleet_pub *p = fleet->pubs;
+
+        fleet->pubs = p->next;
+        p->next = NULL;
+        p->fleet = NULL;
     }
     etcd_free(fleet->etcd);
     OPENSSL_cleanse(fleet->key, sizeof(fleet->key));

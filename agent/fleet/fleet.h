@@ -12,7 +12,8 @@
  *
  * Keys under /certagent/FLEET/:
  *   nodes/NODE             {"node", "host", "version", "tags", "started"} (lease)
- *   certs/NAME/current     the newest version's record (record.h)
+ *   certs/NAME/current     the newest version's record (record.h), written by
+ *                          the node that made it
  *
  * Loop thread only.
  */
@@ -22,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct deploy;
 struct env;
 struct fleet;
 struct store;
@@ -37,9 +39,15 @@ struct fleet_commit {
     void *ctx;
 };
 
-/* A fleet service; without env->config->cluster it does nothing. */
-int fleet_new(const struct env *env, struct store *store, const struct fleet_commit *commit,
-              struct fleet **out, char **cause);
+/*
+ * A fleet service; without env->config->cluster it does nothing.  deploy
+ * says which certificates are shared (certctl set NAME --shared): each new
+ * current version of one that this node made (not one taken from the fleet)
+ * is published as the fleet's next version of it, in a transaction that
+ * fails when another node wrote a version since this one read it.
+ */
+int fleet_new(const struct env *env, struct store *store, struct deploy *deploy,
+              const struct fleet_commit *commit, struct fleet **out, char **cause);
 /* Joins the fleet (asynchronously; failures are logged and retried). */
 int fleet_start(struct fleet *fleet, char **cause);
 /* Revokes the node's lease (best effort) and stops every request. */

@@ -1245,8 +1245,8 @@ renew_now(struct renew *r, const char *name, const struct acme_observer *obs, ch
     }
     if (e->source == CERT_SOURCE_FLEET) {
         err_set(cause,
-                "'%s' came from the fleet: the node that holds the fleet's lock renews it, and "
-                "this node takes the new version within seconds",
+                "'%s' came from the fleet: the node of the fleet that issued it renews it, and "
+                "this node takes each new version within seconds",
                 name);
         return -E_BAD_INPUT;
     }
