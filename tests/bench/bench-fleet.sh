@@ -70,7 +70,7 @@ for i in $(seq 1 "$N"); do
     "$CTL" --socket "$T/$n.sock" request "f$i" --dns "f$i.example.test" --shared >/dev/null 2>&1 &
     pids="$pids $!"
 done
-wait_for 600 all_deployed || echo "only $(deploys) of $((3 * N)) deploys"
+wait_for 240 all_deployed || echo "only $(deploys) of $((3 * N)) deploys"
 ms=$((($(date +%s%N) - start) / 1000000))
 for p in $pids; do
     wait "$p"
