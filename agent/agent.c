@@ -10,6 +10,7 @@
 #include "served.h"
 #include "err.h"
 #include "events.h"
+#include "fleet.h"
 #include "fsutil.h"
 #include "hooks.h"
 #include "log.h"
@@ -125,6 +126,15 @@ commit_for_acme(void *ctx, const char *name, const char *fullchain_pem, const ch
                           key_pem, meta_json, done, arg, cause);
 }
 
+/* A version taken from the fleet goes through the same commit path, as source "fleet". */
+static int
+commit_for_fleet(void *ctx, const char *name, const char *fullchain_pem, const char *key_pem,
+                 void (*done)(void *arg, int rc, const char *cause), void *arg, char **cause)
+{
+    return ops_cert_store(ctx, NULL, 0, PROTO_OP_REQUEST, name, CERT_SOURCE_FLEET, fullchain_pem,
+                          key_pem, NULL, done, arg, cause);
+}
+
 int
 agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *opts, char **cause)
 {
@@ -207,6 +217,10 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     if ((rc = deploy_open(&agent->env, agent->store, agent->hooks, &agent->deploy, cause)) != 0)
         goto fail;
     if ((rc = served_new(&agent->env, agent->store, agent->deploy, &agent->served, cause)) != 0)
+        goto fail;
+    if ((rc = fleet_new(&agent->env, agent->store, agent->deploy,
+                        &(struct fleet_commit){commit_for_fleet, agent}, &agent->fleet, cause)) !=
+        0)
         goto fail;
     if ((rc = renew_new(&agent->env, agent->store, agent->acme, agent->deploy,
                         &(struct renew_selfsigned){selfsigned_for_renew, agent}, &agent->renew,
@@ -301,6 +315,14 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     }
     deploy_resume(agent->deploy);
     renew_start(agent->renew);
+    {
+        char *why = NULL;
+
+        /* The agent serves its local certificates without the fleet: a failure is logged. */
+        if (fleet_start(agent->fleet, &why) != 0)
+            log_error("fleet: not joined: %s", why != NULL ? why : "error");
+        free(why);
+    }
     events_publish_name(agent->events, EVENT_STATUS_STALE, NULL);
     free(lock_path);
     paths_free(&defaults);
@@ -335,6 +357,7 @@ agent_stop(struct agent *agent)
     served_stop(agent->served);
     hooks_stop(agent->hooks);
     acme_stop(agent->acme);
+    fleet_stop(agent->fleet);
     probe_sched_stop(agent->probe_sched);
     ops_trust_stop(agent);
     platform_signals_close(&agent->signals);
@@ -388,6 +411,8 @@ agent_free(struct agent *agent)
     agent->deploy = NULL;
     hooks_free(agent->hooks);
     agent->hooks = NULL;
+    fleet_free(agent->fleet);
+    agent->fleet = NULL;
     acme_free(agent->acme);
     agent->acme = NULL;
     store_close(agent->store);

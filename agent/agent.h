@@ -44,6 +44,7 @@ struct agent {
     struct env env;        /* what the services are given: loop, events, config, state dir */
     struct store *store;
     struct acme *acme;
+    struct fleet *fleet;             /* fleet/fleet.c: certificates shared through etcd */
     struct trust *trust;             /* trust.c: anchors and intermediates */
     struct probe_sched *probe_sched; /* probe.c: the configured probes */
     struct renew *renew;             /* renew.c: the renewal scheduler */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config-notify.h"
+#include "config-cluster.h"
 #include "err.h"
 #include "fsutil.h"
 #include "sys.h"
@@ -28,6 +29,7 @@ enum key_type {
     KEY_CAS,     /* object of {"directory": URL, "trust": PATH} by CA name */
     KEY_STRLIST, /* array of non-empty strings (no address check), struct config_list */
     KEY_NOTIFY,  /* the "notify" object (config-notify.c), struct config_notify * */
+    KEY_CLUSTER, /* the fleet's object (config-cluster.c), struct config_cluster * */
 };
 
 struct key_def {
@@ -182,6 +184,10 @@ static const struct key_def keys[] = {
     {"notify", KEY_NOTIFY, OFF(notify), 0, 0, NULL, NULL, 1, 0,
      "alerts that reach a person: {\"email\": {...}, \"webhooks\": [...], \"report\": "
      "\"daily 07:00\", \"repeat_hours\": 24} (docs/notifications.md); unset: none"},
+    {"cluster", KEY_CLUSTER, OFF(cluster), 0, 0, NULL, NULL, 0, 0,
+     "join a fleet through etcd: {\"etcd\": [URL...], \"trust\", \"client_cert\" or "
+     "\"client_cert_file\"/\"client_key_file\", \"fleet\", \"fleet_key_file\", \"node\", "
+     "\"tags\", \"fleet_grace\"} (docs/fleet.md); unset: no fleet"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -206,6 +212,7 @@ type_name(enum key_type t)
     case KEY_STRLIST:
         return "array of strings";
     case KEY_NOTIFY:
+    case KEY_CLUSTER:
         return "object";
     }
     return "?";
@@ -598,6 +605,16 @@ set_value(struct config *c, const struct key_def *k, const cJSON *j, const char 
         *np = n;
         return 0;
     }
+    case KEY_CLUSTER: {
+        struct config_cluster **cp = (struct config_cluster **)(void *)field, *nc = NULL;
+        int rc;
+
+        if (j != NULL && (rc = config_cluster_parse(j, &nc, cause)) != 0)
+            return rc;
+        config_cluster_free(*cp);
+        *cp = nc;
+        return 0;
+    }
     }
     return -E_INTERNAL;
 }
@@ -851,6 +868,9 @@ config_restart_needed(const struct config *a, const struct config *b)
         else if (k->type == KEY_CAS)
             differs = cas_differs((const struct config_cas *)(const void *)fa,
                                   (const struct config_cas *)(const void *)fb);
+        else if (k->type == KEY_CLUSTER)
+            differs = config_cluster_differs(*(struct config_cluster *const *)(const void *)fa,
+                                             *(struct config_cluster *const *)(const void *)fb);
         else
             differs = *(const int *)(const void *)fa != *(const int *)(const void *)fb;
         if (differs) {
@@ -877,6 +897,8 @@ field_size(enum key_type t)
         return sizeof(struct config_cas);
     case KEY_NOTIFY:
         return sizeof(struct config_notify *);
+    case KEY_CLUSTER:
+        return sizeof(struct config_cluster *);
     default:
         return sizeof(int);
     }
@@ -922,6 +944,13 @@ config_free(struct config *c)
 
             config_notify_free(*np);
             *np = NULL;
+        }
+        if (keys[i].type == KEY_CLUSTER) {
+            struct config_cluster **cp =
+                (struct config_cluster **)(void *)((char *)c + keys[i].offset);
+
+            config_cluster_free(*cp);
+            *cp = NULL;
         }
     }
 }

@@ -23,6 +23,7 @@ struct config_ca {
     char *directory;
     char *trust; /* PEM file trusted for the CA's HTTPS endpoint; NULL: system store */
 };
+struct config_cluster;
 struct config_cas {
     struct config_ca *items;
     size_t n;
@@ -98,6 +99,8 @@ struct config {
     /* The served check (agent/deploy/served.c). */
     int served_check_interval; /* seconds between checks of the --check-served URLs */
     int served_grace;          /* seconds after a deploy before a mismatch is reported */
+    /* The fleet (agent/fleet/, common/config-cluster.h); NULL: this agent is in no fleet. */
+    struct config_cluster *cluster;
 };
 
 /*

@@ -111,6 +111,12 @@ cmd_settings_extract(const char *cmd, int *argc, char **argv, int set_only, cJSO
         } else if (r == 0 && set_only && strcmp(argv[i], "--no-failure-hook") == 0) {
             cJSON_AddStringToObject(s, "failure_hook", "");
             r = 1;
+        } else if (r == 0 && strcmp(argv[i], "--shared") == 0) {
+            cJSON_AddBoolToObject(s, "shared", 1);
+            r = 1;
+        } else if (r == 0 && strcmp(argv[i], "--no-shared") == 0) {
+            cJSON_AddBoolToObject(s, "shared", 0);
+            r = 1;
         }
         if (r < 0) {
             cJSON_Delete(s);
@@ -169,6 +175,8 @@ print_settings(const char *name, const cJSON *s)
                                                   : "default (ACME: yes, self-signed: no)");
     if (jint(s, "renew_before_days") > 0)
         printf("  renew before %lld days\n", (long long)jint(s, "renew_before_days"));
+    if (jbool(s, "shared"))
+        printf("  shared       yes (with the agent's fleet)\n");
 }
 
 int

@@ -133,6 +133,10 @@ const struct cmd cmd_table[] = {
      "  remove FINGERPRINT remove one (SHA-256, colons optional, 8 or more hex digits)\n"
      "  show [FINGERPRINT] the trust store's settings, or one certificate with its PEM\n",
      cmd_trust},
+    {"fleet", "keygen FILE", "what a node of a fleet (certificates shared through etcd) does",
+     "  keygen FILE        write a new fleet key (32 random bytes, mode 0600) to FILE, which\n"
+     "                     must not exist; copy it to every node as cluster.fleet_key_file\n",
+     cmd_fleet},
     {"verify", "NAME | --cert FILE [--host H] [--purpose server|client]",
      "build and check the chain of a certificate, naming any bad or missing link",
      "  NAME               the current version of a certificate in the store\n"

@@ -137,7 +137,9 @@ int cmd_settings_apply(struct ctl *ctl, const char *name, const struct cJSON *se
     "                     serves the current version (repeatable)\n"                              \
     "  --served-sni NAME  the server name to send to the --check-served URL just before\n"        \
     "                     (default: the URL's host; none for an address)\n"                       \
-    "  --no-check-served URL  stop checking URL\n"
+    "  --no-check-served URL  stop checking URL\n"                                                \
+    "  --shared / --no-shared  share it with the agent's fleet: each new version goes to\n"       \
+    "                     etcd for the other nodes (docs/fleet.md) / stop sharing it\n"
 
 /* cmd-deploy.c: show's lines for the served check (the reply's "served" array). */
 void cmd_show_served(const cJSON *served);
@@ -154,6 +156,8 @@ int cmd_account(struct ctl *ctl, int argc, char **argv);
 int cmd_trust(struct ctl *ctl, int argc, char **argv);
 int cmd_verify(struct ctl *ctl, int argc, char **argv);
 int cmd_probe(struct ctl *ctl, int argc, char **argv);
+/* cmd-fleet.c */
+int cmd_fleet(struct ctl *ctl, int argc, char **argv);
 /* cmd-status.c (cmd_status is there too) */
 int cmd_metrics(struct ctl *ctl, int argc, char **argv);
 int cmd_logs(struct ctl *ctl, int argc, char **argv);

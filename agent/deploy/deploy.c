@@ -153,7 +153,7 @@ entry_empty(const struct entry *e)
 {
     return e->s.ntargets == 0 && e->s.deploy_hook == NULL && e->s.failure_hook == NULL &&
            e->s.auto_renew < 0 && e->s.renew_before_days == 0 && e->s.nthumbprints == 0 &&
-           e->s.nserved == 0;
+           e->s.nserved == 0 && !e->s.shared;
 }
 
 /*
@@ -614,6 +614,12 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
                 err_set(cause, "auto_renew must be true, false or null");
                 return -E_BAD_INPUT;
             }
+        } else if (strcmp(k, "shared") == 0) {
+            if (!cJSON_IsBool(it)) {
+                err_set(cause, "shared must be true or false");
+                return -E_BAD_INPUT;
+            }
+            s->shared = cJSON_IsTrue(it);
         } else if (strcmp(k, "renew_before_days") == 0) {
             if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 365) {
                 err_set(cause, "renew_before_days must be a number of days from 0 to 365");
@@ -782,6 +788,8 @@ settings_to_json(const struct cert_settings *s)
         cJSON_AddBoolToObject(o, "auto_renew", s->auto_renew);
     if (s->renew_before_days > 0)
         cJSON_AddNumberToObject(o, "renew_before_days", s->renew_before_days);
+    if (s->shared)
+        cJSON_AddBoolToObject(o, "shared", 1);
     return o;
 }
 

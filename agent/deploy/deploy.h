@@ -104,8 +104,9 @@ struct cert_settings {
     size_t ntargets;
     char *deploy_hook;
     char *failure_hook;
-    int auto_renew;                       /* -1: the default (on for ACME, off for self-signed) */
-    int renew_before_days;                /* 0: the config's */
+    int auto_renew;        /* -1: the default (on for ACME, off for self-signed) */
+    int renew_before_days; /* 0: the config's */
+    int shared; /* 1: shared with the agent's fleet (certctl set --shared; agent/fleet/) */
     struct store_thumbprint *thumbprints; /* a record: what each store holds */
     size_t nthumbprints;
     struct served_url *served; /* check_served: what must serve the current version */
@@ -131,7 +132,7 @@ const struct cert_settings *deploy_settings(const struct deploy *d, const char *
  * strings), "remove_served" array of URLs) and saves. -E_BAD_INPUT with words for a relative path,
  * an unknown member, a store target where there is no Windows certificate store, a served URL that
  * probe_url_parse refuses (unknown scheme, no host, port out of range) or
- * a server name that is not a DNS name.
+ * a server name that is not a DNS name. "shared" bool: share it with the fleet.
  * done(arg, rc, cause) once the file is written.
  */
 int deploy_settings_change(struct deploy *d, const char *name, const struct cJSON *changes,

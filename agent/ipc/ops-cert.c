@@ -225,9 +225,10 @@ commit_version(struct cert_job *cj, enum cert_source src, X509 *leaf, STACK_OF(X
     /* Reply. */
     sys_format_time(cj->info.not_after, when, sizeof(when));
     err_set(&cj->log_line, "%s '%s' version %u: %s, %s, expires %s",
-            src == CERT_SOURCE_IMPORT ? "imported"
-            : src == CERT_SOURCE_ACME ? "issued by ACME"
-                                      : "created self-signed",
+            src == CERT_SOURCE_IMPORT  ? "imported"
+            : src == CERT_SOURCE_ACME  ? "issued by ACME"
+            : src == CERT_SOURCE_FLEET ? "taken from the fleet"
+                                       : "created self-signed",
             cj->name, store_change_version(cj->change), cj->info.subject,
             key_desc != NULL ? key_desc : "no key", when);
     proto_begin_result(&job->reply.pk, job->id, 9);

@@ -232,7 +232,9 @@ plan(struct renew *r, struct entry *e)
     int64_t life = e->not_after - e->not_before;
 
     e->auto_renew = e->source == CERT_SOURCE_ACME;
-    if (s != NULL && s->auto_renew >= 0 && e->source != CERT_SOURCE_IMPORT)
+    /* A fleet version renews where the fleet's lock is held (agent/fleet/), never here. */
+    if (s != NULL && s->auto_renew >= 0 && e->source != CERT_SOURCE_IMPORT &&
+        e->source != CERT_SOURCE_FLEET)
         e->auto_renew = s->auto_renew;
     e->next = 0;
     e->reason = NULL;
@@ -1240,6 +1242,13 @@ renew_now(struct renew *r, const char *name, const struct acme_observer *obs, ch
     if (e->in_progress) {
         err_set(cause, "a renewal of '%s' is already running", name);
         return -E_BUSY;
+    }
+    if (e->source == CERT_SOURCE_FLEET) {
+        err_set(cause,
+                "'%s' came from the fleet: the node of the fleet that issued it renews it, and "
+                "this node takes each new version within seconds",
+                name);
+        return -E_BAD_INPUT;
     }
     if (e->source == CERT_SOURCE_IMPORT) {
         err_set(cause,

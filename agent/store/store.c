@@ -44,7 +44,7 @@ struct store_change {
     unsigned previous;
 };
 
-static const char *const source_names[] = {"import", "selfsigned", "acme"};
+static const char *const source_names[] = {"import", "selfsigned", "acme", "fleet"};
 
 const char *
 store_source_name(enum cert_source source)

@@ -36,9 +36,10 @@ enum cert_source {
     CERT_SOURCE_IMPORT,
     CERT_SOURCE_SELFSIGNED,
     CERT_SOURCE_ACME,
+    CERT_SOURCE_FLEET, /* a version another node of the fleet issued (agent/fleet/) */
 };
 
-/* "import", "selfsigned", "acme". */
+/* "import", "selfsigned", "acme", "fleet". */
 const char *store_source_name(enum cert_source source);
 
 /* Summary of one version, as kept in lineage.json and in memory. */

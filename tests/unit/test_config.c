@@ -3,11 +3,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "config-cluster.h"
 #include "config.h"
 #include "err.h"
 
@@ -183,13 +185,13 @@ test_docs_cover_every_key(void **state)
     struct config c;
 
     (void)state;
-    assert_int_equal(n, 15 + 10 /* trust_* and probe* keys */ + 9 /* renewal and hooks */ +
-                            4 /* status, metrics, logs */ +
-                            2 /* ipc_frame_timeout and acme_http_timeout */ +
-                            1 /* operate_group */ + 4 /* responder_* connection limits */ +
-                            5 /* IPC limits: hello, idle, per uid, reserved, partial frames */ +
-                            5 /* dashboard_* */ + 1 /* notify */ +
-                            2 /* served_check_interval and served_grace */);
+    assert_int_equal(
+        n, 15 + 10 /* trust_* and probe* keys */ + 9 /* renewal and hooks */ +
+               4 /* status, metrics, logs */ + 2 /* ipc_frame_timeout and acme_http_timeout */ +
+               1 /* operate_group */ + 4 /* responder_* connection limits */ +
+               5 /* IPC limits: hello, idle, per uid, reserved, partial frames */ +
+               5 /* dashboard_* */ + 1 /* notify */ +
+               2 /* served_check_interval and served_grace */ + 1 /* cluster (the fleet) */);
     /* The ACME keys: a default CA, no dns-01 hook until one is configured. */
     assert_int_equal(config_defaults(&c), 0);
     assert_string_equal(c.default_ca, "letsencrypt");
@@ -305,6 +307,72 @@ test_challenge_listen(void **state)
                  "$.challenge_listen_always: expected true or false, got a number");
 }
 
+/* cluster: the fleet's object, each mistake named by its sub-key. */
+static void
+cluster_refused(const char *json, const char *words)
+{
+    struct config c;
+    char *cause = NULL;
+
+    assert_int_equal(parse(json, &c, NULL, NULL, &cause), -E_BAD_INPUT);
+    assert_non_null(cause);
+    if (strstr(cause, words) == NULL)
+        fail_msg("expected '%s' in: %s", words, cause);
+    free(cause);
+    config_free(&c);
+}
+
+static void
+test_cluster(void **state)
+{
+    static const char key_path[] = "test_config_fleet.key";
+    struct config c;
+    char json[512], *cause = NULL;
+    FILE *f;
+
+    (void)state;
+    assert_int_equal(config_defaults(&c), 0);
+    assert_null(c.cluster);
+    config_free(&c);
+    cluster_refused("{\"cluster\": []}", "$.cluster: expected an object");
+    cluster_refused("{\"cluster\": {\"etcd\": [\"https://a:1\"], \"nope\": 1}}",
+                    "$.cluster.nope: unknown key");
+    cluster_refused("{\"cluster\": {\"fleet\": \"p\"}}", "$.cluster.etcd");
+    cluster_refused("{\"cluster\": {\"etcd\": [\"http://10.0.0.1:2379\"], \"fleet\": \"p\"}}",
+                    "only on a loopback");
+    cluster_refused("{\"cluster\": {\"etcd\": [\"ftp://a\"], \"fleet\": \"p\"}}",
+                    "$.cluster.etcd[0]");
+    cluster_refused("{\"cluster\": {\"etcd\": [\"https://a:1\"], \"fleet\": \"a/b\"}}",
+                    "$.cluster.fleet: name the fleet");
+    cluster_refused("{\"cluster\": {\"etcd\": [\"https://a:1\"], \"fleet\": \"p\"}}",
+                    "$.cluster.fleet_key_file: required");
+    cluster_refused("{\"cluster\": {\"etcd\": [\"https://a:1\"], \"fleet\": \"p\", "
+                    "\"fleet_grace\": 1}}",
+                    "$.cluster.fleet_grace");
+    /* A key file of 31 bytes is refused with its size. */
+    assert_non_null(f = fopen(key_path, "wb"));
+    assert_int_equal(fwrite("0123456789012345678901234567890", 1, 31, f), 31);
+    fclose(f);
+    snprintf(json, sizeof(json),
+             "{\"cluster\": {\"etcd\": [\"https://a:1\"], \"fleet\": \"p\", "
+             "\"fleet_key_file\": \"%s\", \"node\": \"n1\"}}",
+             key_path);
+    cluster_refused(json, "holds 31 bytes, not exactly 32");
+    remove(key_path);
+    /* Loopback http:// is accepted (and marked insecure); other hosts are not. */
+    assert_true(config_cluster_loopback_url("http://127.0.0.1:2379"));
+    assert_true(config_cluster_loopback_url("http://[::1]:2379"));
+    assert_true(config_cluster_loopback_url("http://localhost:2379/"));
+    assert_false(config_cluster_loopback_url("http://127.0.0.1.evil.test:2379"));
+    assert_false(config_cluster_loopback_url("http://localhost.evil.test"));
+    assert_false(config_cluster_loopback_url("http://10.0.0.1"));
+    assert_true(config_cluster_name_ok("prod-1.web_a"));
+    assert_false(config_cluster_name_ok(".."));
+    assert_false(config_cluster_name_ok("a/b"));
+    assert_false(config_cluster_name_ok(""));
+    (void)cause;
+}
+
 int
 main(void)
 {
@@ -318,6 +386,7 @@ main(void)
         cmocka_unit_test(test_docs_cover_every_key),
         cmocka_unit_test(test_challenge_listen),
         cmocka_unit_test(test_acme_cas),
+        cmocka_unit_test(test_cluster),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

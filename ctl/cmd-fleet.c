@@ -1,0 +1,48 @@
+/* certctl fleet: what a node of a fleet (docs/fleet.md) does on its own. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "fleetkey.h"
+#include "output.h"
+
+/* fleet keygen FILE: 32 random bytes, 0600, never over an existing file. */
+static int
+fleet_keygen(struct ctl *ctl, int argc, char **argv)
+{
+    char *cause = NULL;
+    int rc;
+
+    if (argc != 1 || argv[0][0] == '-')
+        return cmd_usage_error("fleet", "fleet keygen takes one FILE");
+    if ((rc = fleetkey_write(argv[0], &cause)) != 0) {
+        fprintf(stderr, "certctl: cannot write the fleet key: %s\n",
+                cause ? cause : err_message(rc));
+        output_error(err_name(rc), cause ? cause : err_message(rc), NULL, NULL);
+        free(cause);
+        return EXIT_AGENT_ERROR;
+    }
+    if (ctl->json) {
+        cJSON *o = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(o, "file", argv[0]);
+        cJSON_AddNumberToObject(o, "bytes", FLEETKEY_LEN);
+        output_json(o);
+        cJSON_Delete(o);
+    } else {
+        printf("wrote a new fleet key to %s (%d bytes, mode 0600); copy it to every node of the "
+               "fleet as cluster.fleet_key_file\n",
+               argv[0], FLEETKEY_LEN);
+    }
+    return 0;
+}
+
+int
+cmd_fleet(struct ctl *ctl, int argc, char **argv)
+{
+    /* argv[0] is "fleet"; --json was taken by main. */
+    if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
+        return fleet_keygen(ctl, argc - 2, argv + 2);
+    return cmd_usage_error("fleet", "unknown or missing subcommand (keygen FILE)");
+}
