@@ -8,6 +8,7 @@
 #include "deploy.h"
 #include "err.h"
 #include "events.h"
+#include "fallback.h"
 #include "fsutil.h"
 #include "hooks.h"
 #include "log.h"
@@ -203,6 +204,11 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         goto fail;
     if ((rc = deploy_open(&agent->env, agent->store, agent->hooks, &agent->deploy, cause)) != 0)
         goto fail;
+    /* Fallback CAs the agent does not know stop the start (docs/resilience.md). */
+    if ((rc = fallback_check(agent->acme, "fallback_cas",
+                             (const char *const *)agent->config.fallback_cas.items,
+                             agent->config.fallback_cas.n, cause)) != 0)
+        goto fail;
     if ((rc = renew_new(&agent->env, agent->store, agent->acme, agent->deploy,
                         &(struct renew_selfsigned){selfsigned_for_renew, agent}, &agent->renew,
                         cause)) != 0)
@@ -298,6 +304,15 @@ agent_reload(struct agent *agent)
         log_error("reload failed, keeping the running configuration: %s",
                   cause != NULL ? cause : "error");
         free(cause);
+        platform_notify("READY=1");
+        return;
+    }
+    if (fallback_check(agent->acme, "fallback_cas", (const char *const *)c.fallback_cas.items,
+                       c.fallback_cas.n, &cause) != 0) {
+        log_error("reload failed, keeping the running configuration: %s",
+                  cause != NULL ? cause : "error");
+        free(cause);
+        config_free(&c);
         platform_notify("READY=1");
         return;
     }

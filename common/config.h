@@ -20,6 +20,12 @@ struct config_ca {
     char *name;
     char *directory;
     char *trust; /* PEM file trusted for the CA's HTTPS endpoint; NULL: system store */
+    /* Registration on first use (a fallback CA): "auto_register", "email", "eab_kid",
+     * "eab_hmac_file" (read at load; eab_hmac holds its text, secret). */
+    int auto_register;
+    char *email;
+    char *eab_kid;
+    char *eab_hmac;
 };
 struct config_cas {
     struct config_ca *items;
@@ -85,6 +91,12 @@ struct config {
     int max_connections_per_uid; /* IPC clients of one user who may not change the store */
     int reserved_connections;    /* IPC slots kept for users who may change the store */
     int ipc_partial_limit_mib;   /* MiB of partial frames held for all IPC clients */
+    /* Resilience (agent/renew/fallback.c, docs/resilience.md). */
+    struct config_list fallback_cas; /* CAs tried when a certificate's own CA keeps failing */
+    int fallback_after;              /* failures in a row at one CA before the next is tried */
+    char *on_expiry;                 /* "keep" or "selfsigned": the last resort's default */
+    int last_resort_hours;           /* the self-signed stand-in this long before expiry */
+    int last_resort_minutes;         /* the same in minutes; 0: last_resort_hours */
 };
 
 /* Fills c with the defaults. 0 or -E_NOMEM. */

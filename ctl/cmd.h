@@ -123,7 +123,12 @@ int cmd_settings_apply(struct ctl *ctl, const char *name, const struct cJSON *se
     "  --failure-hook CMD shell command run after each failed renewal\n"                          \
     "  --auto-renew yes|no|default  renew automatically (default: ACME yes, self-signed no;\n"    \
     "                     imported: never, yes is refused)\n"                                     \
-    "  --renew-before-days N  renew N days before expiry (0: the agent's rule)\n"
+    "  --renew-before-days N  renew N days before expiry (0: the agent's rule)\n"                 \
+    "  --fallback-ca CA   when its own CA keeps failing, try CA (repeatable, in order;\n"         \
+    "                     default: fallback_cas from the config)\n"                               \
+    "  --no-fallback-ca   no fallback CA for this certificate\n"                                  \
+    "  --on-expiry keep|selfsigned|default  when renewal fails just before expiry, keep\n"        \
+    "                     the certificate or deploy a self-signed stand-in\n"
 
 /* cmd-certbot.c: import --from-certbot DIR (deploy: keep DIR/live/NAME current). */
 int cmd_import_certbot(struct ctl *ctl, const char *dir, int deploy);

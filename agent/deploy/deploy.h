@@ -88,6 +88,14 @@ struct cert_settings {
     int renew_before_days;                /* 0: the config's */
     struct store_thumbprint *thumbprints; /* a record: what each store holds */
     size_t nthumbprints;
+    /* Resilience (docs/resilience.md): the CAs tried when its own CA keeps failing
+     * (fallback_set 0: the config's fallback_cas; 1: this list, maybe empty), and what
+     * happens just before expiry when renewal fails (0: the config's on_expiry, 1 keep,
+     * 2 selfsigned). */
+    char **fallback_cas;
+    size_t nfallback_cas;
+    int fallback_set;
+    int on_expiry;
 };
 
 /* Loads STATE/settings.json (at start, before the agent listens). */
@@ -105,7 +113,9 @@ const struct cert_settings *deploy_settings(const struct deploy *d, const char *
  * "add_files"/"add_pfx" arrays of paths; "pfx_password_file" string for the
  * pfx targets added; "add_store" array of store names, with the booleans
  * "store_keep_previous" and "store_exportable" for the store targets added;
- * "remove" array of paths or store names; "clear_deploy" true) and saves.
+ * "remove" array of paths or store names; "clear_deploy" true; "fallback_cas"
+ * array of CA names, each once ([] none, null the config's); "on_expiry" "keep",
+ * "selfsigned" or null) and saves.
  * -E_BAD_INPUT with words for a relative path, an unknown member, a store
  * target where there is no Windows certificate store.
  * done(arg, rc, cause) once the file is written.

@@ -29,6 +29,7 @@
 #include "deploy.h"
 #include "err.h"
 #include "events.h"
+#include "fallback.h"
 #include "fsutil.h"
 #include "log.h"
 #include "pem.h"
@@ -48,6 +49,8 @@
 #define BUSY_RETRY_S 60
 /* Changes within this time go to STATE/renew.json in one write. */
 #define SAVE_DELAY_MS 200
+/* Attempts kept in an entry's "tried" history (every CA tried and its words). */
+#define TRIED_MAX 20
 
 struct entry {
     char *name;
@@ -57,7 +60,8 @@ struct entry {
     int64_t not_before, not_after;
     int64_t revoked; /* when the version was revoked at its CA (certctl revoke); 0: not */
     char *ca, *key_type, *challenge, *preferred_chain, *profile;
-    char *cert_id; /* ARI CertID, NULL when the certificate has no AKI */
+    char *cert_id;      /* ARI CertID, NULL when the certificate has no AKI */
+    char *preferred_ca; /* issued by a fallback CA: the certificate's own CA; else NULL */
     char **dns, **ips;
     size_t ndns, nips;
     int loading, reload;
@@ -78,6 +82,8 @@ struct entry {
     unsigned failures;
     uint64_t attempts_total, failures_total;
     int in_progress;
+    int64_t due_at; /* when the current streak of attempts became due; 0: none */
+    cJSON *tried;   /* the last TRIED_MAX attempts: [{"at", "ca", "ok", "error"}] */
 };
 
 struct renew {
@@ -118,6 +124,8 @@ entry_clear_cert(struct entry *e)
     free(e->preferred_chain);
     free(e->profile);
     free(e->cert_id);
+    free(e->preferred_ca);
+    e->preferred_ca = NULL;
     strv_free(e->dns, e->ndns);
     strv_free(e->ips, e->nips);
     e->ca = e->key_type = e->challenge = e->preferred_chain = e->profile = e->cert_id = NULL;
@@ -134,6 +142,7 @@ entry_free(struct entry *e)
     free(e->ari_explanation);
     free(e->ari_for);
     free(e->last_error);
+    cJSON_Delete(e->tried);
     free(e->name);
     free(e);
 }
@@ -223,6 +232,12 @@ renew_lifetime_point(int64_t not_before, int64_t not_after, int before_days)
     return not_after - life / 3;
 }
 
+int64_t
+renew_floor_point(int64_t not_before, int64_t not_after)
+{
+    return not_after - (not_after - not_before) / 20;
+}
+
 static void
 plan(struct renew *r, struct entry *e)
 {
@@ -256,6 +271,15 @@ plan(struct renew *r, struct entry *e)
             e->ari_pick = random_in(e->ari_start, e->ari_end);
         e->next = e->ari_pick;
         e->reason = "ari";
+        /* The emergency floor: a window that ended, or one later than 1/20 of the lifetime
+         * left, is not waited for (a CA's mistake or a stale window must not let it expire). */
+        if (e->ari_end < (int64_t)time(NULL)) {
+            e->next = (int64_t)time(NULL);
+            e->reason = "ari_past";
+        } else if (e->next > renew_floor_point(e->not_before, e->not_after)) {
+            e->next = renew_floor_point(e->not_before, e->not_after);
+            e->reason = "floor";
+        }
         return;
     }
     if (before > 0 && !before_applies(before, life))
@@ -277,6 +301,7 @@ struct load {
     int rc;
     char *cause;
     char *ca, *key_type, *challenge, *preferred_chain, *profile, *cert_id;
+    char *preferred_ca;
 };
 
 static void
@@ -290,6 +315,7 @@ load_free(struct load *l)
     free(l->preferred_chain);
     free(l->profile);
     free(l->cert_id);
+    free(l->preferred_ca);
     free(l);
 }
 
@@ -321,6 +347,7 @@ load_run(uv_work_t *work)
             l->challenge = json_str(a, "challenge");
             l->preferred_chain = json_str(a, "preferred_chain");
             l->profile = json_str(a, "profile");
+            l->preferred_ca = json_str(a, "preferred_ca");
         }
         cJSON_Delete(root);
         free(data);
@@ -384,7 +411,12 @@ load_after(uv_work_t *work, int status)
     TAKE(preferred_chain);
     TAKE(profile);
     TAKE(cert_id);
+    TAKE(preferred_ca);
 #undef TAKE
+    if (e->preferred_ca != NULL && e->ca != NULL && strcmp(e->preferred_ca, e->ca) == 0) {
+        free(e->preferred_ca);
+        e->preferred_ca = NULL;
+    }
     /* Out of memory leaves a list empty; the next load fills it. */
     strv_dup(&e->dns, &e->ndns, (const char *const *)v->dns, v->ndns);
     strv_dup(&e->ips, &e->nips, (const char *const *)v->ips, v->nips);
@@ -487,6 +519,10 @@ entry_json(const struct entry *e)
     cJSON_AddNumberToObject(o, "failures", e->failures);
     cJSON_AddNumberToObject(o, "attempts_total", (double)e->attempts_total);
     cJSON_AddNumberToObject(o, "failures_total", (double)e->failures_total);
+    if (e->due_at != 0)
+        cJSON_AddNumberToObject(o, "due_at", (double)e->due_at);
+    if (e->tried != NULL)
+        cJSON_AddItemToObject(o, "tried", cJSON_Duplicate(e->tried, 1));
     if (e->ari_for != NULL) {
         cJSON_AddStringToObject(o, "ari_cert_id", e->ari_for);
         cJSON_AddNumberToObject(o, "ari_start", (double)e->ari_start);
@@ -616,6 +652,9 @@ load_state(struct renew *r)
         e->failures = (unsigned)num(it, "failures");
         e->attempts_total = (uint64_t)num(it, "attempts_total");
         e->failures_total = (uint64_t)num(it, "failures_total");
+        e->due_at = num(it, "due_at");
+        if (cJSON_IsArray(s = cJSON_GetObjectItemCaseSensitive(it, "tried")))
+            e->tried = cJSON_Duplicate(s, 1);
         if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(it, "last_error")))
             set_str(&e->last_error, s->valuestring);
         if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(it, "ari_cert_id"))) {
@@ -721,6 +760,7 @@ ari_poll(struct renew *r, struct entry *e)
 struct attempt {
     struct renew *r;
     char *name;
+    char *ca;                  /* the CA asked (ACME), or NULL */
     struct acme_observer user; /* a certctl renew waiting for this attempt */
     int has_user;
 };
@@ -731,6 +771,33 @@ user_done(struct attempt *a, int rc, const char *cause, const char *detail, cons
     if (a->has_user && a->user.done != NULL)
         a->user.done(a->user.arg, rc, cause, detail, result);
     a->has_user = 0;
+}
+
+/* Keeps one attempt in the entry's "tried" history (the last TRIED_MAX). */
+static void
+tried_add(struct entry *e, int64_t at, const char *ca, int ok, const char *words)
+{
+    cJSON *t;
+
+    if (e->tried == NULL && (e->tried = cJSON_CreateArray()) == NULL)
+        return;
+    if ((t = cJSON_CreateObject()) == NULL)
+        return;
+    cJSON_AddNumberToObject(t, "at", (double)at);
+    cJSON_AddStringToObject(t, "ca", ca);
+    cJSON_AddBoolToObject(t, "ok", ok);
+    if (words != NULL)
+        cJSON_AddStringToObject(t, "error", words);
+    cJSON_AddItemToArray(e->tried, t);
+    while (cJSON_GetArraySize(e->tried) > TRIED_MAX)
+        cJSON_DeleteItemFromArray(e->tried, 0);
+}
+
+/* The CA the certificate renews with: its own, also when a fallback CA issued it. */
+static const char *
+own_ca(const struct entry *e)
+{
+    return e->preferred_ca != NULL ? e->preferred_ca : e->ca;
 }
 
 static void
@@ -760,6 +827,9 @@ attempt_end(struct renew *r, struct entry *e, struct attempt *a, int rc, const c
         e->last_success = now;
         e->failures = 0;
         e->retry_at = 0;
+        e->due_at = 0;
+        if (a != NULL && a->ca != NULL)
+            tried_add(e, now, a->ca, 1, NULL);
         free(e->last_error);
         e->last_error = NULL;
     } else {
@@ -769,6 +839,18 @@ attempt_end(struct renew *r, struct entry *e, struct attempt *a, int rc, const c
         e->failures++;
         e->failures_total++;
         set_str(&e->last_error, cause != NULL ? cause : err_message(rc));
+        if (a != NULL && a->ca != NULL) {
+            tried_add(e, now, a->ca, 0, e->last_error);
+            if (own_ca(e) != NULL && strcmp(a->ca, own_ca(e)) != 0) {
+                /* A fallback CA's words say which CA they are from. */
+                char *w = NULL;
+
+                err_set(&w, "fallback CA '%s': %s", a->ca,
+                        e->last_error != NULL ? e->last_error : "error");
+                free(e->last_error);
+                e->last_error = w;
+            }
+        }
         for (unsigned i = 1; i < e->failures && delay < r->env->config->renew_retry_max; i++)
             delay *= 2;
         if (delay > r->env->config->renew_retry_max)
@@ -817,6 +899,7 @@ acme_done(void *arg, int rc, const char *cause, const char *detail, const cJSON 
         a->r->running--;
         user_done(a, rc, cause, detail, result);
     }
+    free(a->ca);
     free(a->name);
     free(a);
 }
@@ -855,6 +938,31 @@ selfsigned_done(void *arg, int rc, const char *cause)
     free(a);
 }
 
+/*
+ * Appends to list (n entries, at most max) the fallback CAs of e: its settings'
+ * list, else the config's, without its own CA and without CAs the agent does
+ * not know (any longer).
+ */
+static void
+fallback_list(struct renew *r, const struct entry *e, const char **list, size_t *n, size_t max)
+{
+    const struct cert_settings *s = deploy_settings(r->deploy, e->name);
+    char *const *fb = r->env->config->fallback_cas.items;
+    size_t nfb = r->env->config->fallback_cas.n;
+
+    if (s != NULL && s->fallback_set) {
+        fb = s->fallback_cas;
+        nfb = s->nfallback_cas;
+    }
+    for (size_t i = 0; i < nfb && *n < max; i++) {
+        if (list[0] != NULL && strcmp(fb[i], list[0]) == 0)
+            continue;
+        if (!acme_ca_known(r->acme, fb[i]))
+            continue;
+        list[(*n)++] = fb[i];
+    }
+}
+
 static int
 attempt_start(struct renew *r, struct entry *e, const struct acme_observer *user, char **cause)
 {
@@ -889,8 +997,33 @@ attempt_start(struct renew *r, struct entry *e, const struct acme_observer *user
         args.challenge = e->challenge;
         args.preferred_chain = e->preferred_chain;
         args.profile = e->profile;
-        /* RFC 9773 section 5: name the certificate replaced when the CA has ARI. */
-        if (e->ari_for != NULL && e->cert_id != NULL && strcmp(e->ari_for, e->cert_id) == 0)
+        if (e->ca != NULL) {
+            int64_t now = (int64_t)time(NULL);
+            const char *list[9];
+            size_t n = 0, idx;
+
+            list[n++] = own_ca(e);
+            fallback_list(r, e, list, &n, sizeof(list) / sizeof(list[0]));
+            if (e->failures == 0)
+                e->due_at = e->next > 0 && e->next <= now ? e->next : now;
+            idx = fallback_index(n, e->failures, (unsigned)r->env->config->fallback_after,
+                                 e->due_at, e->not_after, now);
+            args.ca = list[idx];
+            args.preferred_ca = idx > 0 ? list[0] : NULL;
+            if (idx > 0)
+                log_warn("'%s': renewing at fallback CA '%s' (%u failed attempt%s in a row; "
+                         "its own CA is '%s')",
+                         e->name, list[idx], e->failures, e->failures == 1 ? "" : "s", list[0]);
+            if ((a->ca = strdup(args.ca)) == NULL) {
+                free(a->name);
+                free(a);
+                return -E_NOMEM;
+            }
+        }
+        /* RFC 9773 section 5: name the certificate replaced when the CA has ARI (and is the
+         * CA that issued it). */
+        if (e->ari_for != NULL && e->cert_id != NULL && strcmp(e->ari_for, e->cert_id) == 0 &&
+            args.ca != NULL && e->ca != NULL && strcmp(args.ca, e->ca) == 0)
             args.replaces = e->cert_id;
         if (e->ca == NULL) {
             err_set(cause, "version %u of '%s' does not say which CA issued it", e->version,
@@ -923,6 +1056,7 @@ attempt_start(struct renew *r, struct entry *e, const struct acme_observer *user
                                 selfsigned_done, a, cause);
     }
     if (rc != 0) {
+        free(a->ca);
         free(a->name);
         free(a);
     }
@@ -935,6 +1069,12 @@ attempt(struct renew *r, struct entry *e)
     char *cause = NULL;
     int rc;
 
+    if (e->reason != NULL && strcmp(e->reason, "floor") == 0)
+        log_warn("'%s': less than 1/20 of its lifetime is left and the CA's renewal window "
+                 "is later: renewing at once (the emergency floor)",
+                 e->name);
+    else if (e->reason != NULL && strcmp(e->reason, "ari_past") == 0)
+        log_warn("'%s': the CA's renewal window ended in the past: renewing at once", e->name);
     log_info("renewing '%s' (%s)", e->name, e->reason != NULL ? e->reason : "due");
     if ((rc = attempt_start(r, e, NULL, &cause)) != 0)
         attempt_end(r, e, NULL, rc, cause != NULL ? cause : err_message(rc), NULL, NULL);
@@ -1212,6 +1352,8 @@ renew_info_get(const struct renew *r, const char *name, struct renew_info *out)
     out->in_progress = e->in_progress;
     out->ca = e->ca;
     out->loading = e->loading || e->version == 0;
+    out->preferred_ca = e->preferred_ca;
+    out->tried = e->tried;
     return 0;
 }
 
