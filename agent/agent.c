@@ -49,6 +49,17 @@ selfsigned_for_renew(void *ctx, const char *name, const char *const *dns, size_t
     return ops_cert_selfsigned(ctx, name, dns, ndns, ips, nips, key_type, days, done, arg, cause);
 }
 
+static int
+selfsigned_meta_for_renew(void *ctx, const char *name, const char *const *dns, size_t ndns,
+                          const char *const *ips, size_t nips, const char *key_type, unsigned days,
+                          const char *meta_json,
+                          void (*done)(void *arg, int rc, const char *cause), void *arg,
+                          char **cause)
+{
+    return ops_cert_selfsigned_meta(ctx, name, dns, ndns, ips, nips, key_type, days, meta_json,
+                                    done, arg, cause);
+}
+
 static void
 on_stop(void *arg)
 {
@@ -209,9 +220,10 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
                              (const char *const *)agent->config.fallback_cas.items,
                              agent->config.fallback_cas.n, cause)) != 0)
         goto fail;
-    if ((rc = renew_new(&agent->env, agent->store, agent->acme, agent->deploy,
-                        &(struct renew_selfsigned){selfsigned_for_renew, agent}, &agent->renew,
-                        cause)) != 0)
+    if ((rc = renew_new(
+             &agent->env, agent->store, agent->acme, agent->deploy,
+             &(struct renew_selfsigned){selfsigned_for_renew, agent, selfsigned_meta_for_renew},
+             &agent->renew, cause)) != 0)
         goto fail;
     if ((rc = ops_logs_new(loop, &agent->logs)) != 0)
         goto fail;

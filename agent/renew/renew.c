@@ -82,8 +82,10 @@ struct entry {
     unsigned failures;
     uint64_t attempts_total, failures_total;
     int in_progress;
-    int64_t due_at; /* when the current streak of attempts became due; 0: none */
-    cJSON *tried;   /* the last TRIED_MAX attempts: [{"at", "ca", "ok", "error"}] */
+    int64_t due_at;  /* when the current streak of attempts became due; 0: none */
+    int last_resort; /* the current version is the last resort's stand-in (meta.json) */
+    int making_last_resort;
+    cJSON *tried; /* the last TRIED_MAX attempts: [{"at", "ca", "ok", "error"}] */
 };
 
 struct renew {
@@ -246,7 +248,7 @@ plan(struct renew *r, struct entry *e)
                                                        : r->env->config->renew_before_days;
     int64_t life = e->not_after - e->not_before;
 
-    e->auto_renew = e->source == CERT_SOURCE_ACME;
+    e->auto_renew = e->source == CERT_SOURCE_ACME || e->last_resort;
     if (s != NULL && s->auto_renew >= 0 && e->source != CERT_SOURCE_IMPORT)
         e->auto_renew = s->auto_renew;
     e->next = 0;
@@ -256,6 +258,12 @@ plan(struct renew *r, struct entry *e)
     if (e->failures > 0 && e->retry_at > 0) {
         e->next = e->retry_at;
         e->reason = "retry";
+        return;
+    }
+    if (e->last_resort) {
+        /* The stand-in is replaced by the CA's certificate as soon as the CA answers. */
+        e->next = (int64_t)time(NULL);
+        e->reason = "last_resort";
         return;
     }
     /* Revoked at its CA: clients that check refuse it; replace it now (renew_after_revoke). */
@@ -302,6 +310,7 @@ struct load {
     char *cause;
     char *ca, *key_type, *challenge, *preferred_chain, *profile, *cert_id;
     char *preferred_ca;
+    int last_resort;
 };
 
 static void
@@ -348,6 +357,7 @@ load_run(uv_work_t *work)
             l->preferred_chain = json_str(a, "preferred_chain");
             l->profile = json_str(a, "profile");
             l->preferred_ca = json_str(a, "preferred_ca");
+            l->last_resort = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "last_resort"));
         }
         cJSON_Delete(root);
         free(data);
@@ -393,8 +403,9 @@ load_after(uv_work_t *work, int status)
         log_error("renewal: cannot read '%s' version %u: %s", l->name, l->version,
                   l->cause != NULL ? l->cause : err_message(l->rc));
     entry_clear_cert(e);
-    if (e->version != 0 && e->version != v->version) {
-        /* A new version: the failures were about the old one. */
+    if (e->version != 0 && e->version != v->version && !l->last_resort) {
+        /* A new version: the failures were about the old one (not for the last resort's
+         * stand-in: renewal at the CA goes on failing and backing off as before). */
         e->failures = 0;
         e->retry_at = 0;
         e->ari_pick = 0;
@@ -404,6 +415,7 @@ load_after(uv_work_t *work, int status)
     e->not_before = v->not_before;
     e->not_after = v->not_after;
     e->revoked = v->revoked;
+    e->last_resort = l->last_resort;
 #define TAKE(f) (e->f = l->f, l->f = NULL)
     TAKE(ca);
     TAKE(key_type);
@@ -800,6 +812,139 @@ own_ca(const struct entry *e)
     return e->preferred_ca != NULL ? e->preferred_ca : e->ca;
 }
 
+/* The last resort */
+
+/* Is the last resort on for e (its setting, else the config's on_expiry)? */
+static int
+last_resort_on(struct renew *r, const struct entry *e)
+{
+    const struct cert_settings *s = deploy_settings(r->deploy, e->name);
+
+    if (s != NULL && s->on_expiry != 0)
+        return s->on_expiry == 2;
+    return r->env->config->on_expiry != NULL &&
+           strcmp(r->env->config->on_expiry, "selfsigned") == 0;
+}
+
+/* How long before expiry the stand-in is made (last_resort_minutes, else _hours). */
+static int64_t
+last_resort_window(const struct renew *r)
+{
+    const struct config *c = r->env->config;
+
+    return c->last_resort_minutes > 0 ? (int64_t)c->last_resort_minutes * 60
+                                      : (int64_t)c->last_resort_hours * 3600;
+}
+
+static void
+last_resort_done(void *arg, int rc, const char *cause)
+{
+    struct attempt *a = arg;
+    struct renew *r = a->r;
+    struct entry *e = entry_find(r, a->name);
+
+    r->running--;
+    if (e != NULL) {
+        e->in_progress = 0;
+        e->making_last_resort = 0;
+    }
+    if (rc != 0)
+        log_error("'%s': the last resort's self-signed stand-in could not be made: %s", a->name,
+                  cause != NULL ? cause : err_message(rc));
+    else
+        log_warn("'%s': renewal keeps failing and it expires soon: a self-signed stand-in "
+                 "with the same names is now current and deployed (the last resort); the "
+                 "CA's certificate replaces it at the first renewal that succeeds",
+                 a->name);
+    if (e != NULL && !e->loading && store_find(r->store, e->name) != NULL)
+        plan(r, e);
+    save(r);
+    schedule_soon(r);
+    free(a->name);
+    free(a);
+}
+
+/* The key type name of e's current version ("ec256", ...): meta.json's, else its key. */
+static const char *
+key_type_of(struct renew *r, const struct entry *e)
+{
+    const struct store_cert *c = store_find(r->store, e->name);
+    const struct store_version *v = c != NULL ? store_current(c) : NULL;
+
+    if (e->key_type != NULL || v == NULL)
+        return e->key_type != NULL ? e->key_type : "ec256";
+    return strcmp(v->key_desc, "EC P-384") == 0   ? "ec384"
+           : strcmp(v->key_desc, "RSA 2048") == 0 ? "rsa2048"
+           : strcmp(v->key_desc, "RSA 3072") == 0 ? "rsa3072"
+           : strcmp(v->key_desc, "RSA 4096") == 0 ? "rsa4096"
+           : strcmp(v->key_desc, "Ed25519") == 0  ? "ed25519"
+                                                  : "ec256";
+}
+
+/*
+ * After a failed renewal of an ACME certificate: with on_expiry "selfsigned"
+ * and expiry within the window, a self-signed stand-in with the same names and
+ * key type goes through the commit path (deployed, hooks run); its meta.json
+ * keeps the ACME parameters, so that renewal at the CA goes on.
+ */
+static void
+last_resort_check(struct renew *r, struct entry *e, int64_t now)
+{
+    struct attempt *a = NULL;
+    cJSON *root = NULL, *m;
+    char *meta = NULL, *cause = NULL;
+    int rc;
+
+    if (e->source != CERT_SOURCE_ACME || e->last_resort || e->making_last_resort ||
+        e->in_progress || e->ca == NULL || r->selfsigned.make_meta == NULL ||
+        !last_resort_on(r, e) || e->not_after - now > last_resort_window(r))
+        return;
+    if ((root = cJSON_CreateObject()) == NULL ||
+        (m = cJSON_AddObjectToObject(root, "acme")) == NULL)
+        goto out;
+    cJSON_AddStringToObject(m, "ca", e->ca);
+    if (e->preferred_ca != NULL)
+        cJSON_AddStringToObject(m, "preferred_ca", e->preferred_ca);
+    cJSON_AddStringToObject(m, "key_type", key_type_of(r, e));
+    if (e->challenge != NULL)
+        cJSON_AddStringToObject(m, "challenge", e->challenge);
+    if (e->preferred_chain != NULL)
+        cJSON_AddStringToObject(m, "preferred_chain", e->preferred_chain);
+    if (e->profile != NULL)
+        cJSON_AddStringToObject(m, "profile", e->profile);
+    cJSON_AddBoolToObject(m, "last_resort", 1);
+    if ((meta = cJSON_PrintUnformatted(root)) == NULL || (a = calloc(1, sizeof(*a))) == NULL ||
+        (a->name = strdup(e->name)) == NULL)
+        goto out;
+    a->r = r;
+    log_warn("'%s': renewal failed and it expires within the last resort's window: making a "
+             "self-signed stand-in (on_expiry selfsigned)",
+             e->name);
+    e->in_progress = 1;
+    e->making_last_resort = 1;
+    r->running++;
+    rc = r->selfsigned.make_meta(r->selfsigned.ctx, e->name, (const char *const *)e->dns, e->ndns,
+                                 (const char *const *)e->ips, e->nips, key_type_of(r, e), 30, meta,
+                                 last_resort_done, a, &cause);
+    if (rc != 0) {
+        e->in_progress = 0;
+        e->making_last_resort = 0;
+        r->running--;
+        log_error("'%s': the last resort's self-signed stand-in could not be made: %s", e->name,
+                  cause != NULL ? cause : err_message(rc));
+        free(a->name);
+        free(a);
+    }
+    a = NULL;
+out:
+    if (a != NULL)
+        free(a->name);
+    free(a);
+    free(cause);
+    free(meta);
+    cJSON_Delete(root);
+}
+
 static void
 attempt_end(struct renew *r, struct entry *e, struct attempt *a, int rc, const char *cause,
             const char *detail, const cJSON *result)
@@ -860,6 +1005,7 @@ attempt_end(struct renew *r, struct entry *e, struct attempt *a, int rc, const c
         log_error("renewal of '%s' failed (%u in a row); next attempt at %s: %s", e->name,
                   e->failures, when, e->last_error != NULL ? e->last_error : "error");
         deploy_failed(r->deploy, e->name, e->last_error, e->failures, e->retry_at);
+        last_resort_check(r, e, now);
     }
     if (a != NULL)
         user_done(a, rc, cause, detail, result);
@@ -982,7 +1128,7 @@ attempt_start(struct renew *r, struct entry *e, const struct acme_observer *user
     e->last_attempt = (int64_t)time(NULL);
     e->attempts_total++;
     r->running++;
-    if (e->source == CERT_SOURCE_ACME) {
+    if (e->source == CERT_SOURCE_ACME || e->last_resort) {
         struct acme_order_args args;
         struct acme_observer obs = {acme_progress, acme_done, a};
 
@@ -1136,7 +1282,7 @@ schedule(struct renew *r)
         if (e->loading || e->version == 0 || e->in_progress)
             continue;
         if (e->auto_renew && e->source == CERT_SOURCE_ACME && e->cert_id != NULL &&
-            e->ca != NULL && !e->ari_fetching) {
+            e->ca != NULL && !e->ari_fetching && !e->last_resort) {
             if (e->ari_next_poll <= now && r->ari_fetching < ARI_POLLS_AT_ONCE) {
                 ari_poll(r, e);
                 i = (size_t)-1; /* the entries may have moved; start over */
@@ -1354,6 +1500,7 @@ renew_info_get(const struct renew *r, const char *name, struct renew_info *out)
     out->loading = e->loading || e->version == 0;
     out->preferred_ca = e->preferred_ca;
     out->tried = e->tried;
+    out->last_resort = e->last_resort;
     return 0;
 }
 

@@ -19,7 +19,10 @@
  * emergency floor).  After fallback_after failures in a row at its own CA,
  * or once less than a third of the time left when renewal became due
  * remains, an attempt goes to the next fallback CA (fallback.h); the next
- * renewal goes back to its own CA.
+ * renewal goes back to its own CA.  With on_expiry "selfsigned", a failed
+ * renewal of a certificate that expires within last_resort_hours makes a
+ * self-signed stand-in with the same names and key type (the last resort),
+ * which renews at the CA like the version it replaced.
  * Failures back off exponentially (1 minute doubling to 1 hour), and the
  * scheduler never gives up while the certificate is still valid.  At most
  * renew_concurrency renewals run at once.
@@ -68,6 +71,7 @@ struct renew_info {
      * its next renewal goes back; NULL when ca is its own. */
     const char *preferred_ca;
     const struct cJSON *tried; /* the last attempts: [{"at", "ca", "ok", "error"}], or NULL */
+    int last_resort;           /* the current version is the last resort's self-signed stand-in */
 };
 
 /*
@@ -79,6 +83,12 @@ struct renew_selfsigned {
                 const char *const *ips, size_t nips, const char *key_type, unsigned days,
                 void (*done)(void *arg, int rc, const char *cause), void *arg, char **cause);
     void *ctx;
+    /* The same with meta_json ({"acme": {...}}) stored in the version's meta.json "extra":
+     * the last resort's stand-in (docs/resilience.md) remembers how to renew at the CA. */
+    int (*make_meta)(void *ctx, const char *name, const char *const *dns, size_t ndns,
+                     const char *const *ips, size_t nips, const char *key_type, unsigned days,
+                     const char *meta_json, void (*done)(void *arg, int rc, const char *cause),
+                     void *arg, char **cause);
 };
 
 /*

@@ -630,6 +630,17 @@ status_evaluate(struct status *st, const struct store_cert *cert, int64_t now,
         data_str(w, "ca", ri.ca);
         data_str(w, "preferred_ca", ri.preferred_ca);
     }
+    if (have_ri && ri.last_resort &&
+        (w = warning_add(ev, "last_resort_in_use", STATUS_CRITICAL)) != NULL) {
+        /* The last resort's self-signed stand-in (docs/resilience.md). */
+        snprintf(w->message, sizeof(w->message),
+                 "%s: renewal failed before expiry, so a self-signed stand-in is deployed "
+                 "(clients warn); it is replaced at the first renewal that succeeds at CA '%s' "
+                 "(certctl renew %s --force tries now; certctl rollback %s goes back to the CA's "
+                 "version)",
+                 cert->name, ri.ca != NULL ? ri.ca : "?", cert->name, cert->name);
+        data_num(w, "not_after", v->not_after);
+    }
     {
         unsigned dv = 0;
         int64_t since = 0;
