@@ -11,6 +11,7 @@
 #include "err.h"
 #include "events.h"
 #include "fleet.h"
+#include "fallback.h"
 #include "fsutil.h"
 #include "hooks.h"
 #include "log.h"
@@ -50,6 +51,17 @@ selfsigned_for_renew(void *ctx, const char *name, const char *const *dns, size_t
                      void (*done)(void *arg, int rc, const char *cause), void *arg, char **cause)
 {
     return ops_cert_selfsigned(ctx, name, dns, ndns, ips, nips, key_type, days, done, arg, cause);
+}
+
+static int
+selfsigned_meta_for_renew(void *ctx, const char *name, const char *const *dns, size_t ndns,
+                          const char *const *ips, size_t nips, const char *key_type, unsigned days,
+                          const char *meta_json,
+                          void (*done)(void *arg, int rc, const char *cause), void *arg,
+                          char **cause)
+{
+    return ops_cert_selfsigned_meta(ctx, name, dns, ndns, ips, nips, key_type, days, meta_json,
+                                    done, arg, cause);
 }
 
 static void
@@ -222,9 +234,15 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
                         &(struct fleet_commit){commit_for_fleet, agent}, &agent->fleet, cause)) !=
         0)
         goto fail;
-    if ((rc = renew_new(&agent->env, agent->store, agent->acme, agent->deploy,
-                        &(struct renew_selfsigned){selfsigned_for_renew, agent}, &agent->renew,
-                        cause)) != 0)
+    /* Fallback CAs the agent does not know stop the start (docs/resilience.md). */
+    if ((rc = fallback_check(agent->acme, "fallback_cas",
+                             (const char *const *)agent->config.fallback_cas.items,
+                             agent->config.fallback_cas.n, cause)) != 0)
+        goto fail;
+    if ((rc = renew_new(
+             &agent->env, agent->store, agent->acme, agent->deploy,
+             &(struct renew_selfsigned){selfsigned_for_renew, agent, selfsigned_meta_for_renew},
+             &agent->renew, cause)) != 0)
         goto fail;
     if ((rc = ops_logs_new(loop, &agent->logs)) != 0)
         goto fail;
@@ -375,6 +393,15 @@ agent_reload(struct agent *agent)
         log_error("reload failed, keeping the running configuration: %s",
                   cause != NULL ? cause : "error");
         free(cause);
+        platform_notify("READY=1");
+        return;
+    }
+    if (fallback_check(agent->acme, "fallback_cas", (const char *const *)c.fallback_cas.items,
+                       c.fallback_cas.n, &cause) != 0) {
+        log_error("reload failed, keeping the running configuration: %s",
+                  cause != NULL ? cause : "error");
+        free(cause);
+        config_free(&c);
         platform_notify("READY=1");
         return;
     }

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <stddef.h>
@@ -46,6 +47,7 @@ struct key_def {
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const tls_versions[] = {"1.0", "1.1", "1.2", "1.3", NULL};
+static const char *const on_expiry_values[] = {"keep", "selfsigned", NULL};
 static const char *const key_types[] = {"ec256",   "ec384",   "rsa2048", "rsa3072",
                                         "rsa4096", "ed25519", NULL};
 
@@ -188,6 +190,19 @@ static const struct key_def keys[] = {
      "join a fleet through etcd: {\"etcd\": [URL...], \"trust\", \"client_cert\" or "
      "\"client_cert_file\"/\"client_key_file\", \"fleet\", \"fleet_key_file\", \"node\", "
      "\"tags\", \"fleet_grace\"} (docs/fleet.md); unset: no fleet"},
+    {"fallback_cas", KEY_STRLIST, OFF(fallback_cas), 0, 8, NULL, NULL, 1, 0,
+     "CAs tried in turn when a certificate's own CA keeps failing (certctl set --fallback-ca "
+     "overrides it per certificate)"},
+    {"fallback_after", KEY_INT, OFF(fallback_after), 1, 100, NULL, "3", 1, 0,
+     "failed renewals in a row at one CA before the next CA in the fallback list is tried"},
+    {"on_expiry", KEY_ENUM, OFF(on_expiry), 0, 0, on_expiry_values, "keep", 1, 0,
+     "when renewal keeps failing and the certificate is about to expire: keep it, or make a "
+     "self-signed stand-in (selfsigned); certctl set --on-expiry overrides it"},
+    {"last_resort_hours", KEY_INT, OFF(last_resort_hours), 1, 720, NULL, "24", 1, 0,
+     "with on_expiry selfsigned: hours before expiry when a failing renewal makes the "
+     "self-signed stand-in"},
+    {"last_resort_minutes", KEY_INT, OFF(last_resort_minutes), 0, 43200, NULL, "0", 1, 0,
+     "the same in minutes, for short-lived certificates; when set it replaces last_resort_hours"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -402,10 +417,73 @@ cas_free(struct config_cas *cas)
         free(cas->items[i].name);
         free(cas->items[i].directory);
         free(cas->items[i].trust);
+        free(cas->items[i].email);
+        free(cas->items[i].eab_kid);
+        if (cas->items[i].eab_hmac != NULL) {
+            OPENSSL_cleanse(cas->items[i].eab_hmac, strlen(cas->items[i].eab_hmac));
+            free(cas->items[i].eab_hmac);
+        }
     }
     free(cas->items);
     cas->items = NULL;
     cas->n = 0;
+}
+
+/*
+ * The optional registration members of an acme_cas entry: "auto_register"
+ * (bool), "email", "eab_kid" and "eab_hmac_file" (strings; the file is read
+ * here, so that a missing one stops the load, and its text is kept secret).
+ */
+static int
+cas_registration(struct config_ca *ca, const struct key_def *k, const cJSON *it, char **cause)
+{
+    const cJSON *ar = cJSON_GetObjectItemCaseSensitive(it, "auto_register");
+    const cJSON *em = cJSON_GetObjectItemCaseSensitive(it, "email");
+    const cJSON *kid = cJSON_GetObjectItemCaseSensitive(it, "eab_kid");
+    const cJSON *hf = cJSON_GetObjectItemCaseSensitive(it, "eab_hmac_file");
+    unsigned char *data = NULL;
+    size_t len = 0;
+    char *inner = NULL;
+    int rc = 0;
+
+    if ((ar != NULL && !cJSON_IsBool(ar)) || (em != NULL && !cJSON_IsString(em)) ||
+        (kid != NULL && !cJSON_IsString(kid)) || (hf != NULL && !cJSON_IsString(hf))) {
+        err_set(cause,
+                "$.%s.%s: auto_register is true or false; email, eab_kid and eab_hmac_file "
+                "are strings",
+                k->name, it->string);
+        return -E_BAD_INPUT;
+    }
+    if ((kid != NULL) != (hf != NULL)) {
+        err_set(cause, "$.%s.%s: eab_kid and eab_hmac_file go together", k->name, it->string);
+        return -E_BAD_INPUT;
+    }
+    ca->auto_register = cJSON_IsTrue(ar);
+    if ((em != NULL && (ca->email = strdup(em->valuestring)) == NULL) ||
+        (kid != NULL && (ca->eab_kid = strdup(kid->valuestring)) == NULL))
+        return -E_NOMEM;
+    if (hf == NULL)
+        return 0;
+    if ((rc = fsutil_read_file(hf->valuestring, 4096, &data, &len, &inner)) != 0) {
+        err_set(cause, "$.%s.%s.eab_hmac_file: %s", k->name, it->string,
+                inner != NULL ? inner : err_message(rc));
+        free(inner);
+        return rc == -E_NOMEM ? rc : -E_BAD_INPUT;
+    }
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' '))
+        len--;
+    if (len == 0) {
+        err_set(cause, "$.%s.%s.eab_hmac_file: %s is empty", k->name, it->string, hf->valuestring);
+        rc = -E_BAD_INPUT;
+    } else if ((ca->eab_hmac = malloc(len + 1)) == NULL) {
+        rc = -E_NOMEM;
+    } else {
+        memcpy(ca->eab_hmac, data, len);
+        ca->eab_hmac[len] = '\0';
+    }
+    OPENSSL_cleanse(data, len);
+    free(data);
+    return rc;
 }
 
 /* acme_cas: an object whose members are {"directory": "https://...", "trust": "FILE"}. */
@@ -415,6 +493,7 @@ set_cas(struct config_cas *cas, const struct key_def *k, const cJSON *j, char **
     const cJSON *it;
     struct config_cas out = {NULL, 0};
     size_t n = 0;
+    int rc;
 
     if (j == NULL) {
         cas_free(cas);
@@ -457,6 +536,10 @@ set_cas(struct config_cas *cas, const struct key_def *k, const cJSON *j, char **
             return -E_NOMEM;
         }
         out.n++;
+        if ((rc = cas_registration(ca, k, it, cause)) != 0) {
+            cas_free(&out);
+            return rc;
+        }
     }
     cas_free(cas);
     *cas = out;

@@ -22,6 +22,12 @@ struct config_ca {
     char *name;
     char *directory;
     char *trust; /* PEM file trusted for the CA's HTTPS endpoint; NULL: system store */
+    /* Registration on first use (a fallback CA): "auto_register", "email", "eab_kid",
+     * "eab_hmac_file" (read at load; eab_hmac holds its text, secret). */
+    int auto_register;
+    char *email;
+    char *eab_kid;
+    char *eab_hmac;
 };
 struct config_cluster;
 struct config_cas {
@@ -101,6 +107,12 @@ struct config {
     int served_grace;          /* seconds after a deploy before a mismatch is reported */
     /* The fleet (agent/fleet/, common/config-cluster.h); NULL: this agent is in no fleet. */
     struct config_cluster *cluster;
+    /* Resilience (agent/renew/fallback.c, docs/resilience.md). */
+    struct config_list fallback_cas; /* CAs tried when a certificate's own CA keeps failing */
+    int fallback_after;              /* failures in a row at one CA before the next is tried */
+    char *on_expiry;                 /* "keep" or "selfsigned": the last resort's default */
+    int last_resort_hours;           /* the self-signed stand-in this long before expiry */
+    int last_resort_minutes;         /* the same in minutes; 0: last_resort_hours */
 };
 
 /*

@@ -99,6 +99,28 @@ cmd_settings_extract(const char *cmd, int *argc, char **argv, int set_only, cJSO
                 return cmd_usage_error(cmd, "--renew-before-days takes 0 to 365, not '%s'", v);
             }
             cJSON_AddNumberToObject(s, "renew_before_days", (double)d);
+        } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--fallback-ca", &v)) > 0) {
+            add_path(s, "fallback_cas", v);
+        } else if (r == 0 && strcmp(argv[i], "--no-fallback-ca") == 0) {
+            cJSON_DeleteItemFromObjectCaseSensitive(s, "fallback_cas");
+            cJSON_AddArrayToObject(s, "fallback_cas");
+            r = 1;
+        } else if (r == 0 && set_only && strcmp(argv[i], "--default-fallback-ca") == 0) {
+            cJSON_DeleteItemFromObjectCaseSensitive(s, "fallback_cas");
+            cJSON_AddNullToObject(s, "fallback_cas");
+            r = 1;
+        } else if (r == 0 && (r = cmd_opt(*argc, argv, &i, "--on-expiry", &v)) > 0) {
+            if (strcmp(v, "keep") == 0 || strcmp(v, "selfsigned") == 0)
+                cJSON_AddStringToObject(s, "on_expiry", v);
+            else if (strcmp(v, "default") == 0)
+                cJSON_AddNullToObject(s, "on_expiry");
+            else {
+                cJSON_Delete(s);
+                return cmd_usage_error(cmd,
+                                       "--on-expiry takes keep, selfsigned or default, "
+                                       "not '%s'",
+                                       v);
+            }
         } else if (r == 0 && set_only &&
                    (r = cmd_opt(*argc, argv, &i, "--remove-target", &v)) > 0) {
             add_path(s, "remove", v);
@@ -177,6 +199,16 @@ print_settings(const char *name, const cJSON *s)
         printf("  renew before %lld days\n", (long long)jint(s, "renew_before_days"));
     if (jbool(s, "shared"))
         printf("  shared       yes (with the agent's fleet)\n");
+    v = cJSON_GetObjectItemCaseSensitive(s, "fallback_cas");
+    if (cJSON_IsArray(v)) {
+        printf("  fallback CAs");
+        cJSON_ArrayForEach(t, v) printf(" %s", cJSON_IsString(t) ? t->valuestring : "?");
+        printf("%s\n", cJSON_GetArraySize(v) == 0 ? " (none)" : "");
+    } else {
+        printf("  fallback CAs default (the config's fallback_cas)\n");
+    }
+    printf("  on expiry    %s\n",
+           jstr(s, "on_expiry")[0] ? jstr(s, "on_expiry") : "default (the config's on_expiry)");
 }
 
 int

@@ -85,6 +85,7 @@ const struct cmd cmd_table[] = {
      "  --clear-deploy     remove every deploy target\n"
      "  --no-deploy-hook   remove the deploy hook\n"
      "  --no-failure-hook  remove the failure hook\n"
+     "  --default-fallback-ca  use the config's fallback_cas again\n"
      "  Adding a target deploys the current version to it at once.\n",
      cmd_set},
     {"deploy", "NAME [--wait-served]", "deploy the current version again and run the deploy hooks",

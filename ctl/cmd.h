@@ -139,7 +139,12 @@ int cmd_settings_apply(struct ctl *ctl, const char *name, const struct cJSON *se
     "                     (default: the URL's host; none for an address)\n"                       \
     "  --no-check-served URL  stop checking URL\n"                                                \
     "  --shared / --no-shared  share it with the agent's fleet: each new version goes to\n"       \
-    "                     etcd for the other nodes (docs/fleet.md) / stop sharing it\n"
+    "                     etcd for the other nodes (docs/fleet.md) / stop sharing it\n"           \
+    "  --fallback-ca CA   when its own CA keeps failing, try CA (repeatable, in order;\n"         \
+    "                     default: fallback_cas from the config)\n"                               \
+    "  --no-fallback-ca   no fallback CA for this certificate\n"                                  \
+    "  --on-expiry keep|selfsigned|default  when renewal fails just before expiry, keep\n"        \
+    "                     the certificate or deploy a self-signed stand-in\n"
 
 /* cmd-deploy.c: show's lines for the served check (the reply's "served" array). */
 void cmd_show_served(const cJSON *served);

@@ -69,7 +69,8 @@ struct acme_order {
     int require_profile;
     int agree_tos;
     char *email;
-    char *replaces; /* ARI CertID of the certificate this order replaces */
+    char *replaces;     /* ARI CertID of the certificate this order replaces */
+    char *preferred_ca; /* a fallback CA's order: the certificate's own CA */
     struct acme_observer obs;
     uint64_t deadline;
     char *url;
@@ -124,6 +125,7 @@ order_free(struct acme_order *o)
     free(o->key_type);
     free(o->challenge);
     free(o->preferred_chain);
+    free(o->preferred_ca);
     free(o->profile);
     free(o->email);
     free(o->replaces);
@@ -483,6 +485,8 @@ order_meta(struct acme_order *o)
         cJSON_AddStringToObject(a, "preferred_chain", o->preferred_chain);
     if (o->profile != NULL)
         cJSON_AddStringToObject(a, "profile", o->profile);
+    if (o->preferred_ca != NULL)
+        cJSON_AddStringToObject(a, "preferred_ca", o->preferred_ca);
     text = cJSON_PrintUnformatted(root);
 out:
     cJSON_Delete(root);
@@ -1174,6 +1178,8 @@ persist(struct acme_order *o)
         cJSON_AddStringToObject(root, "preferred_chain", o->preferred_chain);
     if (o->profile != NULL)
         cJSON_AddStringToObject(root, "profile", o->profile);
+    if (o->preferred_ca != NULL)
+        cJSON_AddStringToObject(root, "preferred_ca", o->preferred_ca);
     cJSON_AddNumberToObject(root, "created", (double)time(NULL));
     dns = cJSON_AddArrayToObject(root, "dns");
     ips = cJSON_AddArrayToObject(root, "ips");
@@ -1462,6 +1468,7 @@ order_new(struct acme *acme, const struct acme_order_args *args, struct acme_ord
         (args->profile != NULL && (o->profile = strdup(args->profile)) == NULL) ||
         (args->email != NULL && (o->email = strdup(args->email)) == NULL) ||
         (args->replaces != NULL && (o->replaces = strdup(args->replaces)) == NULL) ||
+        (args->preferred_ca != NULL && (o->preferred_ca = strdup(args->preferred_ca)) == NULL) ||
         strv_dup(&o->dns, &o->ndns, args->dns, args->ndns) != 0 ||
         strv_dup(&o->ips, &o->nips, args->ips, args->nips) != 0) {
         order_free(o);
@@ -1549,6 +1556,7 @@ resume_one(struct acme *acme, const char *file)
     args.challenge = S("challenge");
     args.preferred_chain = S("preferred_chain");
     args.profile = S("profile");
+    args.preferred_ca = S("preferred_ca");
     url = S("url");
     if (args.name == NULL || url == NULL || args.ca == NULL) {
         err_set(&cause, "name, url or ca missing");

@@ -1849,6 +1849,21 @@ acme_ca_account(struct acme *acme, struct acme_ca *ca, int agree_tos, const char
     memset(&args, 0, sizeof(args));
     args.ca = ca->name;
     args.email = email;
+    {
+        /* A CA declared with "auto_register": true registers on first use (a fallback CA,
+         * docs/resilience.md), with the config's e-mail and EAB credentials. */
+        const struct config_cas *cc = &acme->env->config->acme_cas;
+
+        for (size_t i = 0; i < cc->n; i++) {
+            if (strcmp(cc->items[i].name, ca->name) != 0 || !cc->items[i].auto_register)
+                continue;
+            agree_tos = 1;
+            if (args.email == NULL)
+                args.email = cc->items[i].email;
+            args.eab_kid = cc->items[i].eab_kid;
+            args.eab_hmac = cc->items[i].eab_hmac;
+        }
+    }
     /* Wait first: the registration may end before reg_start returns (cached directory). */
     w->next = ca->account_waiters;
     ca->account_waiters = w;

@@ -131,6 +131,9 @@ struct acme_order_args {
     int agree_tos; /* may register an account */
     const char *email;
     const char *replaces; /* ARI CertID of the certificate being replaced, or NULL */
+    /* A fallback CA's order (ca): the CA the certificate renews with otherwise, kept in
+     * the version's meta.json so that its next renewal goes back there; else NULL. */
+    const char *preferred_ca;
 };
 int acme_request(struct acme *acme, const struct acme_order_args *args,
                  const struct acme_observer *obs, char **cause);

@@ -30,6 +30,7 @@
 #include "platform.h"
 #include "probe.h"
 #include "store.h"
+#include "strv.h"
 #include "sys.h"
 #include "temps.h"
 
@@ -105,6 +106,7 @@ settings_clear(struct cert_settings *s)
     free(s->served);
     free(s->deploy_hook);
     free(s->failure_hook);
+    strv_free(s->fallback_cas, s->nfallback_cas);
     memset(s, 0, sizeof(*s));
     s->auto_renew = -1;
 }
@@ -153,7 +155,7 @@ entry_empty(const struct entry *e)
 {
     return e->s.ntargets == 0 && e->s.deploy_hook == NULL && e->s.failure_hook == NULL &&
            e->s.auto_renew < 0 && e->s.renew_before_days == 0 && e->s.nthumbprints == 0 &&
-           e->s.nserved == 0 && !e->s.shared;
+           e->s.nserved == 0 && !e->s.shared && !e->s.fallback_set && e->s.on_expiry == 0;
 }
 
 /*
@@ -572,6 +574,55 @@ set_hook(char **slot, const cJSON *v, const char *key, char **cause)
     return 0;
 }
 
+/*
+ * fallback_cas: null (the config's list), or an array of CA names, each at most
+ * once.  Whether the agent knows them is the caller's to check (ops-deploy.c).
+ */
+static int
+set_fallback_cas(struct cert_settings *s, const cJSON *it, char **cause)
+{
+    const cJSON *c;
+    char **list = NULL;
+    size_t n = 0;
+
+    if (cJSON_IsNull(it)) {
+        strv_free(s->fallback_cas, s->nfallback_cas);
+        s->fallback_cas = NULL;
+        s->nfallback_cas = 0;
+        s->fallback_set = 0;
+        return 0;
+    }
+    if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) > 8) {
+        err_set(cause, "fallback_cas must be an array of at most 8 CA names, or null");
+        return -E_BAD_INPUT;
+    }
+    cJSON_ArrayForEach(c, it)
+    {
+        if (!cJSON_IsString(c) || c->valuestring[0] == '\0') {
+            err_set(cause, "fallback_cas must be an array of CA names");
+            strv_free(list, n);
+            return -E_BAD_INPUT;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(list[i], c->valuestring) == 0) {
+                err_set(cause, "fallback CA '%s' is named twice; name each CA once",
+                        c->valuestring);
+                strv_free(list, n);
+                return -E_BAD_INPUT;
+            }
+        }
+        if (strv_addf(&list, &n, 256, "%s", c->valuestring) != 0) {
+            strv_free(list, n);
+            return -E_NOMEM;
+        }
+    }
+    strv_free(s->fallback_cas, s->nfallback_cas);
+    s->fallback_cas = list;
+    s->nfallback_cas = n;
+    s->fallback_set = 1;
+    return 0;
+}
+
 /* Applies a change object (from the wire or from the file) to s. */
 static int
 settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
@@ -626,6 +677,20 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
                 return -E_BAD_INPUT;
             }
             s->renew_before_days = (int)it->valuedouble;
+        } else if (strcmp(k, "fallback_cas") == 0) {
+            if ((rc = set_fallback_cas(s, it, cause)) != 0)
+                return rc;
+        } else if (strcmp(k, "on_expiry") == 0) {
+            if (cJSON_IsNull(it))
+                s->on_expiry = 0;
+            else if (cJSON_IsString(it) && strcmp(it->valuestring, "keep") == 0)
+                s->on_expiry = 1;
+            else if (cJSON_IsString(it) && strcmp(it->valuestring, "selfsigned") == 0)
+                s->on_expiry = 2;
+            else {
+                err_set(cause, "on_expiry must be \"keep\", \"selfsigned\" or null");
+                return -E_BAD_INPUT;
+            }
         } else if (strcmp(k, "clear_deploy") == 0) {
             if (cJSON_IsTrue(it)) {
                 for (size_t i = 0; i < s->ntargets; i++) {
@@ -790,6 +855,14 @@ settings_to_json(const struct cert_settings *s)
         cJSON_AddNumberToObject(o, "renew_before_days", s->renew_before_days);
     if (s->shared)
         cJSON_AddBoolToObject(o, "shared", 1);
+    if (s->fallback_set) {
+        cJSON *fa = cJSON_AddArrayToObject(o, "fallback_cas");
+
+        for (size_t i = 0; fa != NULL && i < s->nfallback_cas; i++)
+            cJSON_AddItemToArray(fa, cJSON_CreateString(s->fallback_cas[i]));
+    }
+    if (s->on_expiry != 0)
+        cJSON_AddStringToObject(o, "on_expiry", s->on_expiry == 2 ? "selfsigned" : "keep");
     return o;
 }
 

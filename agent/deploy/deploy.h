@@ -111,6 +111,14 @@ struct cert_settings {
     size_t nthumbprints;
     struct served_url *served; /* check_served: what must serve the current version */
     size_t nserved;
+    /* Resilience (docs/resilience.md): the CAs tried when its own CA keeps failing
+     * (fallback_set 0: the config's fallback_cas; 1: this list, maybe empty), and what
+     * happens just before expiry when renewal fails (0: the config's on_expiry, 1 keep,
+     * 2 selfsigned). */
+    char **fallback_cas;
+    size_t nfallback_cas;
+    int fallback_set;
+    int on_expiry;
 };
 
 /* Loads STATE/settings.json (at start, before the agent listens). */
@@ -132,7 +140,9 @@ const struct cert_settings *deploy_settings(const struct deploy *d, const char *
  * strings), "remove_served" array of URLs) and saves. -E_BAD_INPUT with words for a relative path,
  * an unknown member, a store target where there is no Windows certificate store, a served URL that
  * probe_url_parse refuses (unknown scheme, no host, port out of range) or
- * a server name that is not a DNS name. "shared" bool: share it with the fleet.
+ * a server name that is not a DNS name. "shared" bool: share it with the fleet; "fallback_cas"
+ * array of CA names, each once ([] none, null the config's); "on_expiry" "keep",
+ * "selfsigned" or null.
  * done(arg, rc, cause) once the file is written.
  */
 int deploy_settings_change(struct deploy *d, const char *name, const struct cJSON *changes,

@@ -1065,9 +1065,10 @@ fail:
 }
 
 int
-ops_cert_selfsigned(struct agent *agent, const char *name, const char *const *dns, size_t ndns,
-                    const char *const *ips, size_t nips, const char *key_type, unsigned days,
-                    ops_cert_notify notify, void *arg, char **cause)
+ops_cert_selfsigned_meta(struct agent *agent, const char *name, const char *const *dns,
+                         size_t ndns, const char *const *ips, size_t nips, const char *key_type,
+                         unsigned days, const char *cj_meta, ops_cert_notify notify, void *arg,
+                         char **cause)
 {
     struct request req;
     struct cert_job *cj;
@@ -1088,10 +1089,23 @@ ops_cert_selfsigned(struct agent *agent, const char *name, const char *const *dn
         goto fail;
     if ((rc = keys_type_parse(key_type, &cj->key_type, cause)) != 0)
         goto fail;
+    if (cj_meta != NULL && (cj->meta = strdup(cj_meta)) == NULL) {
+        rc = -E_NOMEM;
+        goto fail;
+    }
     rc = queue_change(&req, cj, STORE_CHANGE_ADD, selfsigned_run);
     *cause = req.cause;
     return rc;
 fail:
     cert_job_release(&cj->job);
     return rc;
+}
+
+int
+ops_cert_selfsigned(struct agent *agent, const char *name, const char *const *dns, size_t ndns,
+                    const char *const *ips, size_t nips, const char *key_type, unsigned days,
+                    ops_cert_notify notify, void *arg, char **cause)
+{
+    return ops_cert_selfsigned_meta(agent, name, dns, ndns, ips, nips, key_type, days, NULL,
+                                    notify, arg, cause);
 }

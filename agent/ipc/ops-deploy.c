@@ -12,6 +12,7 @@
 #include "deploy.h"
 #include "err.h"
 #include "events.h"
+#include "fallback.h"
 #include "log.h"
 #include "ops.h"
 #include "served.h"
@@ -182,6 +183,25 @@ refuse_auto_renew_import(struct request *req, const char *name, const cJSON *cha
     return -E_BAD_INPUT;
 }
 
+/* Fallback CAs must exist and be named once (deploy checks the shape only). */
+static int
+refuse_bad_fallback(struct request *req, const cJSON *changes)
+{
+    const cJSON *fb = cJSON_GetObjectItemCaseSensitive(changes, "fallback_cas"), *it;
+    const char *names[8];
+    size_t n = 0;
+
+    if (!cJSON_IsArray(fb))
+        return 0;
+    cJSON_ArrayForEach(it, fb)
+    {
+        if (!cJSON_IsString(it) || n == sizeof(names) / sizeof(names[0]))
+            return 0; /* deploy's check words it */
+        names[n++] = it->valuestring;
+    }
+    return fallback_check(req->agent->acme, "--fallback-ca", names, n, &req->cause);
+}
+
 int
 ops_set(struct request *req)
 {
@@ -203,6 +223,8 @@ ops_set(struct request *req)
         goto out;
     }
     if ((rc = refuse_auto_renew_import(req, name, changes)) != 0)
+        goto out;
+    if ((rc = refuse_bad_fallback(req, changes)) != 0)
         goto out;
     w->deploy_after = cJSON_GetObjectItemCaseSensitive(changes, "add_files") != NULL ||
                       cJSON_GetObjectItemCaseSensitive(changes, "add_pfx") != NULL ||

@@ -112,6 +112,11 @@ int ops_cert_store(struct agent *agent, struct client *client, uint64_t id, enum
 int ops_cert_selfsigned(struct agent *agent, const char *name, const char *const *dns, size_t ndns,
                         const char *const *ips, size_t nips, const char *key_type, unsigned days,
                         ops_cert_notify notify, void *arg, char **cause);
+/* The same, with meta_json stored as the version's meta.json "extra" (the last resort). */
+int ops_cert_selfsigned_meta(struct agent *agent, const char *name, const char *const *dns,
+                             size_t ndns, const char *const *ips, size_t nips,
+                             const char *key_type, unsigned days, const char *meta_json,
+                             ops_cert_notify notify, void *arg, char **cause);
 
 /*
  * Records that version of name was revoked at its CA at `when` for reason

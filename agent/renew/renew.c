@@ -29,6 +29,7 @@
 #include "deploy.h"
 #include "err.h"
 #include "events.h"
+#include "fallback.h"
 #include "fsutil.h"
 #include "log.h"
 #include "pem.h"
@@ -48,6 +49,8 @@
 #define BUSY_RETRY_S 60
 /* Changes within this time go to STATE/renew.json in one write. */
 #define SAVE_DELAY_MS 200
+/* Attempts kept in an entry's "tried" history (every CA tried and its words). */
+#define TRIED_MAX 20
 
 struct entry {
     char *name;
@@ -57,7 +60,8 @@ struct entry {
     int64_t not_before, not_after;
     int64_t revoked; /* when the version was revoked at its CA (certctl revoke); 0: not */
     char *ca, *key_type, *challenge, *preferred_chain, *profile;
-    char *cert_id; /* ARI CertID, NULL when the certificate has no AKI */
+    char *cert_id;      /* ARI CertID, NULL when the certificate has no AKI */
+    char *preferred_ca; /* issued by a fallback CA: the certificate's own CA; else NULL */
     char **dns, **ips;
     size_t ndns, nips;
     int loading, reload;
@@ -78,6 +82,10 @@ struct entry {
     unsigned failures;
     uint64_t attempts_total, failures_total;
     int in_progress;
+    int64_t due_at;  /* when the current streak of attempts became due; 0: none */
+    int last_resort; /* the current version is the last resort's stand-in (meta.json) */
+    int making_last_resort;
+    cJSON *tried; /* the last TRIED_MAX attempts: [{"at", "ca", "ok", "error"}] */
 };
 
 struct renew {
@@ -118,6 +126,8 @@ entry_clear_cert(struct entry *e)
     free(e->preferred_chain);
     free(e->profile);
     free(e->cert_id);
+    free(e->preferred_ca);
+    e->preferred_ca = NULL;
     strv_free(e->dns, e->ndns);
     strv_free(e->ips, e->nips);
     e->ca = e->key_type = e->challenge = e->preferred_chain = e->profile = e->cert_id = NULL;
@@ -134,6 +144,7 @@ entry_free(struct entry *e)
     free(e->ari_explanation);
     free(e->ari_for);
     free(e->last_error);
+    cJSON_Delete(e->tried);
     free(e->name);
     free(e);
 }
@@ -223,6 +234,12 @@ renew_lifetime_point(int64_t not_before, int64_t not_after, int before_days)
     return not_after - life / 3;
 }
 
+int64_t
+renew_floor_point(int64_t not_before, int64_t not_after)
+{
+    return not_after - (not_after - not_before) / 20;
+}
+
 static void
 plan(struct renew *r, struct entry *e)
 {
@@ -231,7 +248,7 @@ plan(struct renew *r, struct entry *e)
                                                        : r->env->config->renew_before_days;
     int64_t life = e->not_after - e->not_before;
 
-    e->auto_renew = e->source == CERT_SOURCE_ACME;
+    e->auto_renew = e->source == CERT_SOURCE_ACME || e->last_resort;
     /* A fleet version renews where the fleet's lock is held (agent/fleet/), never here. */
     if (s != NULL && s->auto_renew >= 0 && e->source != CERT_SOURCE_IMPORT &&
         e->source != CERT_SOURCE_FLEET)
@@ -243,6 +260,12 @@ plan(struct renew *r, struct entry *e)
     if (e->failures > 0 && e->retry_at > 0) {
         e->next = e->retry_at;
         e->reason = "retry";
+        return;
+    }
+    if (e->last_resort) {
+        /* The stand-in is replaced by the CA's certificate as soon as the CA answers. */
+        e->next = (int64_t)time(NULL);
+        e->reason = "last_resort";
         return;
     }
     /* Revoked at its CA: clients that check refuse it; replace it now (renew_after_revoke). */
@@ -258,6 +281,15 @@ plan(struct renew *r, struct entry *e)
             e->ari_pick = random_in(e->ari_start, e->ari_end);
         e->next = e->ari_pick;
         e->reason = "ari";
+        /* The emergency floor: a window that ended, or one later than 1/20 of the lifetime
+         * left, is not waited for (a CA's mistake or a stale window must not let it expire). */
+        if (e->ari_end < (int64_t)time(NULL)) {
+            e->next = (int64_t)time(NULL);
+            e->reason = "ari_past";
+        } else if (e->next > renew_floor_point(e->not_before, e->not_after)) {
+            e->next = renew_floor_point(e->not_before, e->not_after);
+            e->reason = "floor";
+        }
         return;
     }
     if (before > 0 && !before_applies(before, life))
@@ -279,6 +311,8 @@ struct load {
     int rc;
     char *cause;
     char *ca, *key_type, *challenge, *preferred_chain, *profile, *cert_id;
+    char *preferred_ca;
+    int last_resort;
 };
 
 static void
@@ -292,6 +326,7 @@ load_free(struct load *l)
     free(l->preferred_chain);
     free(l->profile);
     free(l->cert_id);
+    free(l->preferred_ca);
     free(l);
 }
 
@@ -323,6 +358,8 @@ load_run(uv_work_t *work)
             l->challenge = json_str(a, "challenge");
             l->preferred_chain = json_str(a, "preferred_chain");
             l->profile = json_str(a, "profile");
+            l->preferred_ca = json_str(a, "preferred_ca");
+            l->last_resort = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "last_resort"));
         }
         cJSON_Delete(root);
         free(data);
@@ -368,8 +405,9 @@ load_after(uv_work_t *work, int status)
         log_error("renewal: cannot read '%s' version %u: %s", l->name, l->version,
                   l->cause != NULL ? l->cause : err_message(l->rc));
     entry_clear_cert(e);
-    if (e->version != 0 && e->version != v->version) {
-        /* A new version: the failures were about the old one. */
+    if (e->version != 0 && e->version != v->version && !l->last_resort) {
+        /* A new version: the failures were about the old one (not for the last resort's
+         * stand-in: renewal at the CA goes on failing and backing off as before). */
         e->failures = 0;
         e->retry_at = 0;
         e->ari_pick = 0;
@@ -379,6 +417,7 @@ load_after(uv_work_t *work, int status)
     e->not_before = v->not_before;
     e->not_after = v->not_after;
     e->revoked = v->revoked;
+    e->last_resort = l->last_resort;
 #define TAKE(f) (e->f = l->f, l->f = NULL)
     TAKE(ca);
     TAKE(key_type);
@@ -386,7 +425,12 @@ load_after(uv_work_t *work, int status)
     TAKE(preferred_chain);
     TAKE(profile);
     TAKE(cert_id);
+    TAKE(preferred_ca);
 #undef TAKE
+    if (e->preferred_ca != NULL && e->ca != NULL && strcmp(e->preferred_ca, e->ca) == 0) {
+        free(e->preferred_ca);
+        e->preferred_ca = NULL;
+    }
     /* Out of memory leaves a list empty; the next load fills it. */
     strv_dup(&e->dns, &e->ndns, (const char *const *)v->dns, v->ndns);
     strv_dup(&e->ips, &e->nips, (const char *const *)v->ips, v->nips);
@@ -489,6 +533,10 @@ entry_json(const struct entry *e)
     cJSON_AddNumberToObject(o, "failures", e->failures);
     cJSON_AddNumberToObject(o, "attempts_total", (double)e->attempts_total);
     cJSON_AddNumberToObject(o, "failures_total", (double)e->failures_total);
+    if (e->due_at != 0)
+        cJSON_AddNumberToObject(o, "due_at", (double)e->due_at);
+    if (e->tried != NULL)
+        cJSON_AddItemToObject(o, "tried", cJSON_Duplicate(e->tried, 1));
     if (e->ari_for != NULL) {
         cJSON_AddStringToObject(o, "ari_cert_id", e->ari_for);
         cJSON_AddNumberToObject(o, "ari_start", (double)e->ari_start);
@@ -618,6 +666,9 @@ load_state(struct renew *r)
         e->failures = (unsigned)num(it, "failures");
         e->attempts_total = (uint64_t)num(it, "attempts_total");
         e->failures_total = (uint64_t)num(it, "failures_total");
+        e->due_at = num(it, "due_at");
+        if (cJSON_IsArray(s = cJSON_GetObjectItemCaseSensitive(it, "tried")))
+            e->tried = cJSON_Duplicate(s, 1);
         if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(it, "last_error")))
             set_str(&e->last_error, s->valuestring);
         if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(it, "ari_cert_id"))) {
@@ -723,6 +774,7 @@ ari_poll(struct renew *r, struct entry *e)
 struct attempt {
     struct renew *r;
     char *name;
+    char *ca;                  /* the CA asked (ACME), or NULL */
     struct acme_observer user; /* a certctl renew waiting for this attempt */
     int has_user;
 };
@@ -733,6 +785,166 @@ user_done(struct attempt *a, int rc, const char *cause, const char *detail, cons
     if (a->has_user && a->user.done != NULL)
         a->user.done(a->user.arg, rc, cause, detail, result);
     a->has_user = 0;
+}
+
+/* Keeps one attempt in the entry's "tried" history (the last TRIED_MAX). */
+static void
+tried_add(struct entry *e, int64_t at, const char *ca, int ok, const char *words)
+{
+    cJSON *t;
+
+    if (e->tried == NULL && (e->tried = cJSON_CreateArray()) == NULL)
+        return;
+    if ((t = cJSON_CreateObject()) == NULL)
+        return;
+    cJSON_AddNumberToObject(t, "at", (double)at);
+    cJSON_AddStringToObject(t, "ca", ca);
+    cJSON_AddBoolToObject(t, "ok", ok);
+    if (words != NULL)
+        cJSON_AddStringToObject(t, "error", words);
+    cJSON_AddItemToArray(e->tried, t);
+    while (cJSON_GetArraySize(e->tried) > TRIED_MAX)
+        cJSON_DeleteItemFromArray(e->tried, 0);
+}
+
+/* The CA the certificate renews with: its own, also when a fallback CA issued it. */
+static const char *
+own_ca(const struct entry *e)
+{
+    return e->preferred_ca != NULL ? e->preferred_ca : e->ca;
+}
+
+/* The last resort */
+
+/* Is the last resort on for e (its setting, else the config's on_expiry)? */
+static int
+last_resort_on(struct renew *r, const struct entry *e)
+{
+    const struct cert_settings *s = deploy_settings(r->deploy, e->name);
+
+    if (s != NULL && s->on_expiry != 0)
+        return s->on_expiry == 2;
+    return r->env->config->on_expiry != NULL &&
+           strcmp(r->env->config->on_expiry, "selfsigned") == 0;
+}
+
+/* How long before expiry the stand-in is made (last_resort_minutes, else _hours). */
+static int64_t
+last_resort_window(const struct renew *r)
+{
+    const struct config *c = r->env->config;
+
+    return c->last_resort_minutes > 0 ? (int64_t)c->last_resort_minutes * 60
+                                      : (int64_t)c->last_resort_hours * 3600;
+}
+
+static void
+last_resort_done(void *arg, int rc, const char *cause)
+{
+    struct attempt *a = arg;
+    struct renew *r = a->r;
+    struct entry *e = entry_find(r, a->name);
+
+    r->running--;
+    if (e != NULL) {
+        e->in_progress = 0;
+        e->making_last_resort = 0;
+    }
+    if (rc != 0)
+        log_error("'%s': the last resort's self-signed stand-in could not be made: %s", a->name,
+                  cause != NULL ? cause : err_message(rc));
+    else
+        log_warn("'%s': renewal keeps failing and it expires soon: a self-signed stand-in "
+                 "with the same names is now current and deployed (the last resort); the "
+                 "CA's certificate replaces it at the first renewal that succeeds",
+                 a->name);
+    if (e != NULL && !e->loading && store_find(r->store, e->name) != NULL)
+        plan(r, e);
+    save(r);
+    schedule_soon(r);
+    free(a->name);
+    free(a);
+}
+
+/* The key type name of e's current version ("ec256", ...): meta.json's, else its key. */
+static const char *
+key_type_of(struct renew *r, const struct entry *e)
+{
+    const struct store_cert *c = store_find(r->store, e->name);
+    const struct store_version *v = c != NULL ? store_current(c) : NULL;
+
+    if (e->key_type != NULL || v == NULL)
+        return e->key_type != NULL ? e->key_type : "ec256";
+    return strcmp(v->key_desc, "EC P-384") == 0   ? "ec384"
+           : strcmp(v->key_desc, "RSA 2048") == 0 ? "rsa2048"
+           : strcmp(v->key_desc, "RSA 3072") == 0 ? "rsa3072"
+           : strcmp(v->key_desc, "RSA 4096") == 0 ? "rsa4096"
+           : strcmp(v->key_desc, "Ed25519") == 0  ? "ed25519"
+                                                  : "ec256";
+}
+
+/*
+ * After a failed renewal of an ACME certificate: with on_expiry "selfsigned"
+ * and expiry within the window, a self-signed stand-in with the same names and
+ * key type goes through the commit path (deployed, hooks run); its meta.json
+ * keeps the ACME parameters, so that renewal at the CA goes on.
+ */
+static void
+last_resort_check(struct renew *r, struct entry *e, int64_t now)
+{
+    struct attempt *a = NULL;
+    cJSON *root = NULL, *m;
+    char *meta = NULL, *cause = NULL;
+    int rc;
+
+    if (e->source != CERT_SOURCE_ACME || e->last_resort || e->making_last_resort ||
+        e->in_progress || e->ca == NULL || r->selfsigned.make_meta == NULL ||
+        !last_resort_on(r, e) || e->not_after - now > last_resort_window(r))
+        return;
+    if ((root = cJSON_CreateObject()) == NULL ||
+        (m = cJSON_AddObjectToObject(root, "acme")) == NULL)
+        goto out;
+    cJSON_AddStringToObject(m, "ca", e->ca);
+    if (e->preferred_ca != NULL)
+        cJSON_AddStringToObject(m, "preferred_ca", e->preferred_ca);
+    cJSON_AddStringToObject(m, "key_type", key_type_of(r, e));
+    if (e->challenge != NULL)
+        cJSON_AddStringToObject(m, "challenge", e->challenge);
+    if (e->preferred_chain != NULL)
+        cJSON_AddStringToObject(m, "preferred_chain", e->preferred_chain);
+    if (e->profile != NULL)
+        cJSON_AddStringToObject(m, "profile", e->profile);
+    cJSON_AddBoolToObject(m, "last_resort", 1);
+    if ((meta = cJSON_PrintUnformatted(root)) == NULL || (a = calloc(1, sizeof(*a))) == NULL ||
+        (a->name = strdup(e->name)) == NULL)
+        goto out;
+    a->r = r;
+    log_warn("'%s': renewal failed and it expires within the last resort's window: making a "
+             "self-signed stand-in (on_expiry selfsigned)",
+             e->name);
+    e->in_progress = 1;
+    e->making_last_resort = 1;
+    r->running++;
+    rc = r->selfsigned.make_meta(r->selfsigned.ctx, e->name, (const char *const *)e->dns, e->ndns,
+                                 (const char *const *)e->ips, e->nips, key_type_of(r, e), 30, meta,
+                                 last_resort_done, a, &cause);
+    if (rc != 0) {
+        e->in_progress = 0;
+        e->making_last_resort = 0;
+        r->running--;
+        log_error("'%s': the last resort's self-signed stand-in could not be made: %s", e->name,
+                  cause != NULL ? cause : err_message(rc));
+        free(a->name);
+        free(a);
+    }
+    a = NULL;
+out:
+    if (a != NULL)
+        free(a->name);
+    free(a);
+    free(cause);
+    free(meta);
+    cJSON_Delete(root);
 }
 
 static void
@@ -762,6 +974,9 @@ attempt_end(struct renew *r, struct entry *e, struct attempt *a, int rc, const c
         e->last_success = now;
         e->failures = 0;
         e->retry_at = 0;
+        e->due_at = 0;
+        if (a != NULL && a->ca != NULL)
+            tried_add(e, now, a->ca, 1, NULL);
         free(e->last_error);
         e->last_error = NULL;
     } else {
@@ -771,6 +986,18 @@ attempt_end(struct renew *r, struct entry *e, struct attempt *a, int rc, const c
         e->failures++;
         e->failures_total++;
         set_str(&e->last_error, cause != NULL ? cause : err_message(rc));
+        if (a != NULL && a->ca != NULL) {
+            tried_add(e, now, a->ca, 0, e->last_error);
+            if (own_ca(e) != NULL && strcmp(a->ca, own_ca(e)) != 0) {
+                /* A fallback CA's words say which CA they are from. */
+                char *w = NULL;
+
+                err_set(&w, "fallback CA '%s': %s", a->ca,
+                        e->last_error != NULL ? e->last_error : "error");
+                free(e->last_error);
+                e->last_error = w;
+            }
+        }
         for (unsigned i = 1; i < e->failures && delay < r->env->config->renew_retry_max; i++)
             delay *= 2;
         if (delay > r->env->config->renew_retry_max)
@@ -780,6 +1007,7 @@ attempt_end(struct renew *r, struct entry *e, struct attempt *a, int rc, const c
         log_error("renewal of '%s' failed (%u in a row); next attempt at %s: %s", e->name,
                   e->failures, when, e->last_error != NULL ? e->last_error : "error");
         deploy_failed(r->deploy, e->name, e->last_error, e->failures, e->retry_at);
+        last_resort_check(r, e, now);
     }
     if (a != NULL)
         user_done(a, rc, cause, detail, result);
@@ -819,6 +1047,7 @@ acme_done(void *arg, int rc, const char *cause, const char *detail, const cJSON 
         a->r->running--;
         user_done(a, rc, cause, detail, result);
     }
+    free(a->ca);
     free(a->name);
     free(a);
 }
@@ -857,6 +1086,31 @@ selfsigned_done(void *arg, int rc, const char *cause)
     free(a);
 }
 
+/*
+ * Appends to list (n entries, at most max) the fallback CAs of e: its settings'
+ * list, else the config's, without its own CA and without CAs the agent does
+ * not know (any longer).
+ */
+static void
+fallback_list(struct renew *r, const struct entry *e, const char **list, size_t *n, size_t max)
+{
+    const struct cert_settings *s = deploy_settings(r->deploy, e->name);
+    char *const *fb = r->env->config->fallback_cas.items;
+    size_t nfb = r->env->config->fallback_cas.n;
+
+    if (s != NULL && s->fallback_set) {
+        fb = s->fallback_cas;
+        nfb = s->nfallback_cas;
+    }
+    for (size_t i = 0; i < nfb && *n < max; i++) {
+        if (list[0] != NULL && strcmp(fb[i], list[0]) == 0)
+            continue;
+        if (!acme_ca_known(r->acme, fb[i]))
+            continue;
+        list[(*n)++] = fb[i];
+    }
+}
+
 static int
 attempt_start(struct renew *r, struct entry *e, const struct acme_observer *user, char **cause)
 {
@@ -876,7 +1130,7 @@ attempt_start(struct renew *r, struct entry *e, const struct acme_observer *user
     e->last_attempt = (int64_t)time(NULL);
     e->attempts_total++;
     r->running++;
-    if (e->source == CERT_SOURCE_ACME) {
+    if (e->source == CERT_SOURCE_ACME || e->last_resort) {
         struct acme_order_args args;
         struct acme_observer obs = {acme_progress, acme_done, a};
 
@@ -891,8 +1145,33 @@ attempt_start(struct renew *r, struct entry *e, const struct acme_observer *user
         args.challenge = e->challenge;
         args.preferred_chain = e->preferred_chain;
         args.profile = e->profile;
-        /* RFC 9773 section 5: name the certificate replaced when the CA has ARI. */
-        if (e->ari_for != NULL && e->cert_id != NULL && strcmp(e->ari_for, e->cert_id) == 0)
+        if (e->ca != NULL) {
+            int64_t now = (int64_t)time(NULL);
+            const char *list[9];
+            size_t n = 0, idx;
+
+            list[n++] = own_ca(e);
+            fallback_list(r, e, list, &n, sizeof(list) / sizeof(list[0]));
+            if (e->failures == 0)
+                e->due_at = e->next > 0 && e->next <= now ? e->next : now;
+            idx = fallback_index(n, e->failures, (unsigned)r->env->config->fallback_after,
+                                 e->due_at, e->not_after, now);
+            args.ca = list[idx];
+            args.preferred_ca = idx > 0 ? list[0] : NULL;
+            if (idx > 0)
+                log_warn("'%s': renewing at fallback CA '%s' (%u failed attempt%s in a row; "
+                         "its own CA is '%s')",
+                         e->name, list[idx], e->failures, e->failures == 1 ? "" : "s", list[0]);
+            if ((a->ca = strdup(args.ca)) == NULL) {
+                free(a->name);
+                free(a);
+                return -E_NOMEM;
+            }
+        }
+        /* RFC 9773 section 5: name the certificate replaced when the CA has ARI (and is the
+         * CA that issued it). */
+        if (e->ari_for != NULL && e->cert_id != NULL && strcmp(e->ari_for, e->cert_id) == 0 &&
+            args.ca != NULL && e->ca != NULL && strcmp(args.ca, e->ca) == 0)
             args.replaces = e->cert_id;
         if (e->ca == NULL) {
             err_set(cause, "version %u of '%s' does not say which CA issued it", e->version,
@@ -925,6 +1204,7 @@ attempt_start(struct renew *r, struct entry *e, const struct acme_observer *user
                                 selfsigned_done, a, cause);
     }
     if (rc != 0) {
+        free(a->ca);
         free(a->name);
         free(a);
     }
@@ -937,6 +1217,12 @@ attempt(struct renew *r, struct entry *e)
     char *cause = NULL;
     int rc;
 
+    if (e->reason != NULL && strcmp(e->reason, "floor") == 0)
+        log_warn("'%s': less than 1/20 of its lifetime is left and the CA's renewal window "
+                 "is later: renewing at once (the emergency floor)",
+                 e->name);
+    else if (e->reason != NULL && strcmp(e->reason, "ari_past") == 0)
+        log_warn("'%s': the CA's renewal window ended in the past: renewing at once", e->name);
     log_info("renewing '%s' (%s)", e->name, e->reason != NULL ? e->reason : "due");
     if ((rc = attempt_start(r, e, NULL, &cause)) != 0)
         attempt_end(r, e, NULL, rc, cause != NULL ? cause : err_message(rc), NULL, NULL);
@@ -998,7 +1284,7 @@ schedule(struct renew *r)
         if (e->loading || e->version == 0 || e->in_progress)
             continue;
         if (e->auto_renew && e->source == CERT_SOURCE_ACME && e->cert_id != NULL &&
-            e->ca != NULL && !e->ari_fetching) {
+            e->ca != NULL && !e->ari_fetching && !e->last_resort) {
             if (e->ari_next_poll <= now && r->ari_fetching < ARI_POLLS_AT_ONCE) {
                 ari_poll(r, e);
                 i = (size_t)-1; /* the entries may have moved; start over */
@@ -1214,6 +1500,9 @@ renew_info_get(const struct renew *r, const char *name, struct renew_info *out)
     out->in_progress = e->in_progress;
     out->ca = e->ca;
     out->loading = e->loading || e->version == 0;
+    out->preferred_ca = e->preferred_ca;
+    out->tried = e->tried;
+    out->last_resort = e->last_resort;
     return 0;
 }
 

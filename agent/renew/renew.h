@@ -14,6 +14,15 @@
  *     status report warns ahead of expiry.
  *   - An ACME certificate whose current version was revoked (certctl revoke,
  *     recorded in the store) renews at once, when renew_after_revoke is true.
+ * Whatever the ARI window says, a certificate renews at once once less than
+ * 1/20 of its lifetime is left, or when the window ended in the past (the
+ * emergency floor).  After fallback_after failures in a row at its own CA,
+ * or once less than a third of the time left when renewal became due
+ * remains, an attempt goes to the next fallback CA (fallback.h); the next
+ * renewal goes back to its own CA.  With on_expiry "selfsigned", a failed
+ * renewal of a certificate that expires within last_resort_hours makes a
+ * self-signed stand-in with the same names and key type (the last resort),
+ * which renews at the CA like the version it replaced.
  * Failures back off exponentially (1 minute doubling to 1 hour), and the
  * scheduler never gives up while the certificate is still valid.  At most
  * renew_concurrency renewals run at once.
@@ -37,12 +46,14 @@ struct env;
 struct renew;
 struct store;
 struct acme_observer;
+struct cJSON;
 
 /* What the scheduler knows about one certificate (borrowed strings). */
 struct renew_info {
     int auto_renew;          /* the scheduler renews it (ACME, or self-signed set to) */
     int64_t next;            /* planned attempt (Unix seconds); 0: none planned */
-    const char *next_reason; /* "ari", "lifetime", "renew_before_days", "retry", "revoked" */
+    const char *next_reason; /* "ari", "lifetime", "renew_before_days", "retry", "revoked",
+                              * "floor" (1/20 of the lifetime left, ARI later), "ari_past" */
     int64_t ari_start;       /* the CA's suggested window; 0 when none */
     int64_t ari_end;
     const char *ari_explanation; /* the CA's explanationURL, or NULL */
@@ -56,6 +67,11 @@ struct renew_info {
     int in_progress; /* a renewal is running now */
     const char *ca;  /* ACME CA name, or NULL */
     int loading;     /* its details (ca among them) are still being read from the store */
+    /* The current version came from a fallback CA (ca): the certificate's own CA, to which
+     * its next renewal goes back; NULL when ca is its own. */
+    const char *preferred_ca;
+    const struct cJSON *tried; /* the last attempts: [{"at", "ca", "ok", "error"}], or NULL */
+    int last_resort;           /* the current version is the last resort's self-signed stand-in */
 };
 
 /*
@@ -67,6 +83,12 @@ struct renew_selfsigned {
                 const char *const *ips, size_t nips, const char *key_type, unsigned days,
                 void (*done)(void *arg, int rc, const char *cause), void *arg, char **cause);
     void *ctx;
+    /* The same with meta_json ({"acme": {...}}) stored in the version's meta.json "extra":
+     * the last resort's stand-in (docs/resilience.md) remembers how to renew at the CA. */
+    int (*make_meta)(void *ctx, const char *name, const char *const *dns, size_t ndns,
+                     const char *const *ips, size_t nips, const char *key_type, unsigned days,
+                     const char *meta_json, void (*done)(void *arg, int rc, const char *cause),
+                     void *arg, char **cause);
 };
 
 /*
@@ -108,5 +130,11 @@ int renew_now(struct renew *r, const char *name, const struct acme_observer *obs
  * is left (half, under 10 days).  For tests.
  */
 int64_t renew_lifetime_point(int64_t not_before, int64_t not_after, int before_days);
+
+/*
+ * The emergency floor: whatever the CA's renewal window says, a certificate
+ * renews at once from here on (1/20 of its lifetime left).  For tests.
+ */
+int64_t renew_floor_point(int64_t not_before, int64_t not_after);
 
 #endif

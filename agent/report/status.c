@@ -683,6 +683,28 @@ status_evaluate(struct status *st, const struct store_cert *cert, int64_t now,
     }
     warn_revoked(st, cert, v, &ri, have_ri, ev);
     warn_expiry(st, cert, v, &ri, have_ri, now, ev);
+    if (have_ri && ri.preferred_ca != NULL && ri.ca != NULL &&
+        (w = warning_add(ev, "ca_fallback_in_use", STATUS_WARNING)) != NULL) {
+        /* Issued by a fallback CA because its own failed (docs/resilience.md). */
+        snprintf(w->message, sizeof(w->message),
+                 "%s: the current version comes from fallback CA '%s' because its own CA "
+                 "'%s' failed; its next renewal goes back to '%s' (certctl renew %s --force "
+                 "tries now)",
+                 cert->name, ri.ca, ri.preferred_ca, ri.preferred_ca, cert->name);
+        data_str(w, "ca", ri.ca);
+        data_str(w, "preferred_ca", ri.preferred_ca);
+    }
+    if (have_ri && ri.last_resort &&
+        (w = warning_add(ev, "last_resort_in_use", STATUS_CRITICAL)) != NULL) {
+        /* The last resort's self-signed stand-in (docs/resilience.md). */
+        snprintf(w->message, sizeof(w->message),
+                 "%s: renewal failed before expiry, so a self-signed stand-in is deployed "
+                 "(clients warn); it is replaced at the first renewal that succeeds at CA '%s' "
+                 "(certctl renew %s --force tries now; certctl rollback %s goes back to the CA's "
+                 "version)",
+                 cert->name, ri.ca != NULL ? ri.ca : "?", cert->name, cert->name);
+        data_num(w, "not_after", v->not_after);
+    }
     {
         unsigned dv = 0;
         int64_t since = 0;

@@ -68,7 +68,9 @@ so a plan is reproducible up to the order in which concurrent requests arrive.  
 
 renewal_info window bounds ("start", "end") are seconds relative to now (numbers), absolute
 RFC 3339 strings, or "notBefore+N" / "notAfter-N" relative to the certificate named by the
-CertID (looked up in Pebble's management interface given with --mgmt).
+CertID (looked up in Pebble's management interface given with --mgmt).  renewal_info's "for":
+{CERT_ID: {"start": ..., "end": ...}} gives one certificate its own window (a mass revocation
+moving one window into the past).
 
 Control endpoint (plain HTTP on another loopback port):
     GET  /config, POST /config       the whole configuration
@@ -951,9 +953,11 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         except (ValueError, base64.binascii.Error):
             self.problem(400, "malformed", "the CertID is not valid base64url", nonce=False)
             return
+        # "for": {CERT_ID: {"start": ..., "end": ...}}: another window for that certificate.
+        win = (ri.get("for") or {}).get(cert_id) or ri
         try:
-            start = self.window_time(ri["start"], serial)
-            end = self.window_time(ri["end"], serial)
+            start = self.window_time(win["start"], serial)
+            end = self.window_time(win["end"], serial)
         except LookupError as exc:
             self.problem(404, "malformed", str(exc), nonce=False)
             return

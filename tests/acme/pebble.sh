@@ -68,6 +68,7 @@ _pebble_cleanup() {
     fi
     acmeproxy_stop
     pebble_stop_all
+    pebble_second_stop
     eval "$_pebble_prev_exit"
     return $rc
 }
@@ -513,4 +514,58 @@ import json, sys
 inj = json.load(sys.stdin)["injected"]
 a = sys.argv[1] if len(sys.argv) > 1 else None
 print(sum(1 for e in inj if a is None or e["action"] == a))' "$@"
+}
+
+# --- a second Pebble (another CA with its own roots: fallback CAs, canaries) ---------------
+
+PEBBLE2_PID=
+CHALLTEST2_PID=
+
+# pebble_start_second [pebble_start OPTIONS]: starts another Pebble and challtestsrv under
+# $T/pebble2 (their own listener CA and roots), leaving the first one's PEBBLE_* variables as
+# they were, and exports the second's as PEBBLE2_DIRECTORY, PEBBLE2_TRUST, PEBBLE2_ROOT,
+# PEBBLE2_MGMT, PEBBLE2_HTTP01_PORT, PEBBLE2_TLSALPN01_PORT, PEBBLE2_PID, PEBBLE2_LOG and
+# PEBBLE2_DIR.  The cleanup stops it.
+pebble_start_second() {
+    local v rc saved=()
+    local vars="PEBBLE_DIR PEBBLE_LOG CHALLTEST_LOG PEBBLE_PID CHALLTEST_PID PEBBLE_TRUST
+        PEBBLE_DIRECTORY PEBBLE_MGMT CHALLTEST_MGMT CHALLTEST_DNS PEBBLE_HTTP01_PORT
+        PEBBLE_TLSALPN01_PORT PEBBLE_ROOT PEBBLE_ROOTS PEBBLE_INTERMEDIATE PEBBLE_ROOT_0
+        _PEBBLE_PORT _PEBBLE_MPORT _CHALLTEST_DNSPORT _CHALLTEST_MPORT"
+    for v in $vars; do saved+=("${!v:-}"); done
+    PEBBLE_DIR=$T/pebble2
+    PEBBLE_LOG=$PEBBLE_DIR/pebble.log
+    CHALLTEST_LOG=$PEBBLE_DIR/challtestsrv.log
+    PEBBLE_PID=''
+    CHALLTEST_PID=''
+    mkdir -p "$PEBBLE_DIR"
+    pebble_start "$@"
+    rc=$?
+    PEBBLE2_DIR=$PEBBLE_DIR PEBBLE2_LOG=$PEBBLE_LOG PEBBLE2_PID=$PEBBLE_PID
+    CHALLTEST2_PID=$CHALLTEST_PID PEBBLE2_TRUST=${PEBBLE_TRUST:-}
+    PEBBLE2_DIRECTORY=${PEBBLE_DIRECTORY:-} PEBBLE2_MGMT=${PEBBLE_MGMT:-}
+    PEBBLE2_ROOT=${PEBBLE_ROOT:-} PEBBLE2_HTTP01_PORT=${PEBBLE_HTTP01_PORT:-}
+    PEBBLE2_TLSALPN01_PORT=${PEBBLE_TLSALPN01_PORT:-}
+    export PEBBLE2_DIR PEBBLE2_LOG PEBBLE2_PID PEBBLE2_TRUST PEBBLE2_DIRECTORY PEBBLE2_MGMT \
+        PEBBLE2_ROOT PEBBLE2_HTTP01_PORT PEBBLE2_TLSALPN01_PORT
+    local i=0
+    for v in $vars; do
+        printf -v "$v" '%s' "${saved[$i]}"
+        export "${v?}"
+        i=$((i + 1))
+    done
+    return $rc
+}
+
+# pebble_second_stop: stops the second Pebble and its challtestsrv (the cleanup calls it).
+pebble_second_stop() {
+    local p
+    for p in "$PEBBLE2_PID" "$CHALLTEST2_PID"; do
+        [ -n "$p" ] || continue
+        kill -CONT "$p" 2>/dev/null
+        kill -TERM "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    PEBBLE2_PID=''
+    CHALLTEST2_PID=''
 }

@@ -191,7 +191,8 @@ test_docs_cover_every_key(void **state)
                1 /* operate_group */ + 4 /* responder_* connection limits */ +
                5 /* IPC limits: hello, idle, per uid, reserved, partial frames */ +
                5 /* dashboard_* */ + 1 /* notify */ +
-               2 /* served_check_interval and served_grace */ + 1 /* cluster (the fleet) */);
+               2 /* served_check_interval and served_grace */ + 1 /* cluster (the fleet) */ +
+               5 /* fallback_cas, fallback_after, on_expiry, last_resort_* */);
     /* The ACME keys: a default CA, no dns-01 hook until one is configured. */
     assert_int_equal(config_defaults(&c), 0);
     assert_string_equal(c.default_ca, "letsencrypt");
@@ -218,6 +219,11 @@ test_acme_cas(void **state)
         "{\"acme_cas\": {\"x\": {\"trust\": \"/f\"}}}",
         "{\"acme_cas\": {\"x\": {\"directory\": \"ftp://x.test/dir\"}}}",
         "{\"acme_cas\": {\"x\": {\"directory\": \"https://x.test\", \"trust\": 3}}}",
+        /* Registration on first use: a missing EAB file, a key id without its file. */
+        "{\"acme_cas\": {\"x\": {\"directory\": \"https://x.test\", \"auto_register\": true, "
+        "\"eab_kid\": \"k\", \"eab_hmac_file\": \"/nonexistent/eab-hmac\"}}}",
+        "{\"acme_cas\": {\"x\": {\"directory\": \"https://x.test\", \"eab_kid\": \"k\"}}}",
+        "{\"acme_cas\": {\"x\": {\"directory\": \"https://x.test\", \"auto_register\": 1}}}",
     };
     struct config c;
     char **w = NULL, *cause = NULL, *restart;

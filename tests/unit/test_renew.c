@@ -56,6 +56,20 @@ test_lifetime_rule(void **state)
     assert_int_equal(renew_lifetime_point(nb, nb + 90 * DAY, 81), nb + 9 * DAY);
 }
 
+/* The emergency floor: 1/20 of the lifetime before expiry, whatever ARI says. */
+static void
+test_floor(void **state)
+{
+    const int64_t nb = 1800000000;
+
+    (void)state;
+    assert_int_equal(renew_floor_point(nb, nb + 90 * DAY), nb + 90 * DAY - (90 * DAY) / 20);
+    assert_int_equal(renew_floor_point(nb, nb + 60), nb + 57);
+    assert_int_equal(renew_floor_point(nb, nb + 6 * DAY), nb + 6 * DAY - (6 * DAY) / 20);
+    /* Always after the lifetime rule: the floor never comes first. */
+    assert_true(renew_floor_point(nb, nb + 30) > renew_lifetime_point(nb, nb + 30, 0));
+}
+
 /* A certificate with the given AKI keyIdentifier (NULL: none) and serial. */
 static X509 *
 make_cert(const unsigned char *aki, size_t aki_len, const char *serial_hex)
@@ -151,6 +165,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lifetime_rule),
+        cmocka_unit_test(test_floor),
         cmocka_unit_test(test_ari_cert_id),
         cmocka_unit_test(test_rfc3339),
     };
