@@ -123,6 +123,7 @@ struct notify {
     size_t npending;
     struct test_run *tests;
     uv_timer_t coalesce, deliver, tick, report, save;
+    uv_timer_t rescan;   /* one look at every certificate's renewal for many changes */
     int64_t last_report; /* when the scheduled status report was last spooled */
     int timers;
     int started, stopping;
@@ -1257,6 +1258,28 @@ check_deploy(struct notify *n, const struct event *ev)
     event_add(n, "deploy_failed", ev->name, STATUS_WARNING, "deploy_failing", msg, d);
 }
 
+/* How long after the scheduler's first "something changed" every certificate is looked at. */
+#define RESCAN_MS 200
+
+static void
+rescan_all(struct notify *n)
+{
+    for (size_t i = 0; i < store_count(n->in.store); i++)
+        check_renew(n, store_at(n->in.store, i)->name);
+}
+
+static void
+on_rescan(uv_timer_t *t)
+{
+    struct notify *n = t->data;
+
+    if (n->stopping)
+        return;
+    rescan_all(n);
+    if (n->state_dirty)
+        schedule_save(n);
+}
+
 static void
 on_event(void *arg, const struct event *ev)
 {
@@ -1277,10 +1300,13 @@ on_event(void *arg, const struct event *ev)
     case EVENT_RENEW_STATE:
         if (ev->name != NULL)
             check_renew(n, ev->name);
-        else {
-            for (size_t i = 0; i < store_count(n->in.store); i++)
-                check_renew(n, store_at(n->in.store, i)->name);
-        }
+        else if (n->timers) {
+            /* The scheduler says "something changed" once per change (10,000 at the load of a
+             * big store): one look at every certificate shortly after, not one per change. */
+            if (!uv_is_active((uv_handle_t *)&n->rescan))
+                uv_timer_start(&n->rescan, on_rescan, RESCAN_MS, 0);
+        } else
+            rescan_all(n);
         break;
     case EVENT_DEPLOY_RESULT:
         check_deploy(n, ev);
@@ -1512,11 +1538,13 @@ notify_start(struct notify *n, char **cause)
         uv_timer_init(n->env->loop, &n->deliver) != 0 ||
         uv_timer_init(n->env->loop, &n->tick) != 0 ||
         uv_timer_init(n->env->loop, &n->report) != 0 ||
-        uv_timer_init(n->env->loop, &n->save) != 0) {
+        uv_timer_init(n->env->loop, &n->save) != 0 ||
+        uv_timer_init(n->env->loop, &n->rescan) != 0) {
         err_set(cause, "notify: cannot make timers");
         return -E_INTERNAL;
     }
     n->coalesce.data = n->deliver.data = n->tick.data = n->report.data = n->save.data = n;
+    n->rescan.data = n;
     n->timers = 1;
     state_load(n);
     spool_load(n);
@@ -1564,6 +1592,7 @@ notify_stop(struct notify *n)
         uv_close((uv_handle_t *)&n->tick, NULL);
         uv_close((uv_handle_t *)&n->report, NULL);
         uv_close((uv_handle_t *)&n->save, NULL);
+        uv_close((uv_handle_t *)&n->rescan, NULL);
     }
     http_loop_free(n->hl);
     n->hl = NULL;
