@@ -65,8 +65,10 @@ run 1 ctl renew kept --force
 check "keep: no stand-in" test "$(meta kept last_resort)" != True
 check "keep: still version 1" test "$(version_of kept)" = 1
 # A rollback to the CA's version is possible.
+# (The scheduler may renew at once after it, fail and make the next stand-in, so the rollback's
+# own answer is what is checked, not the version current a moment later.)
 run 0 ctl rollback www --to 1
-check "rolled back to the CA's version" test "$(version_of www)" = 1
+has "'www' is now at version 1 (was "
 
 # --- the CA comes back: a real certificate replaces the stand-in ---------------------------
 acmeproxy_rules '[]'
