@@ -106,9 +106,8 @@ digest_html_escape(struct metrics_buf *b, const char *s, size_t len)
 
 /* ---- reading the document ---- */
 
-/* The string at key as pointer and length ("" when absent or not a string). */
-static const char *
-str_of(const msgpack_object *m, const char *key, size_t *len)
+const char *
+digest_str(const msgpack_object *m, const char *key, size_t *len)
 {
     const char *s;
 
@@ -119,8 +118,8 @@ str_of(const msgpack_object *m, const char *key, size_t *len)
     return s;
 }
 
-static int64_t
-int_of(const msgpack_object *m, const char *key)
+int64_t
+digest_int(const msgpack_object *m, const char *key)
 {
     int64_t v;
 
@@ -131,7 +130,7 @@ static int
 level_of(const msgpack_object *row)
 {
     size_t len;
-    const char *h = str_of(row, "health", &len);
+    const char *h = digest_str(row, "health", &len);
 
     if (len == 8 && memcmp(h, "critical", 8) == 0)
         return STATUS_CRITICAL;
@@ -146,7 +145,7 @@ compare_rows(const void *pa, const void *pb)
     const msgpack_object *a = *(const msgpack_object *const *)pa;
     const msgpack_object *b = *(const msgpack_object *const *)pb;
     int la = level_of(a), lb = level_of(b);
-    int64_t ea = int_of(a, "not_after"), eb = int_of(b, "not_after");
+    int64_t ea = digest_int(a, "not_after"), eb = digest_int(b, "not_after");
     size_t na, nb;
     const char *sa, *sb;
     int c;
@@ -155,8 +154,8 @@ compare_rows(const void *pa, const void *pb)
         return lb - la;
     if (ea != eb)
         return ea < eb ? -1 : 1;
-    sa = str_of(a, "name", &na);
-    sb = str_of(b, "name", &nb);
+    sa = digest_str(a, "name", &na);
+    sb = digest_str(b, "name", &nb);
     c = memcmp(sa, sb, na < nb ? na : nb);
     return c != 0 ? c : na < nb ? -1 : na > nb ? 1 : 0;
 }
@@ -200,10 +199,10 @@ make_subject(const msgpack_object *doc, const char *host, char **out)
 {
     struct metrics_buf b = {NULL, 0, 0};
     size_t hlen;
-    const char *h = str_of(doc, "health", &hlen);
+    const char *h = digest_str(doc, "health", &hlen);
     char health[16];
-    int64_t expired = int_of(doc, "expired"), expiring = int_of(doc, "expiring");
-    int64_t warnings = int_of(doc, "warnings_count"), count = int_of(doc, "count");
+    int64_t expired = digest_int(doc, "expired"), expiring = digest_int(doc, "expiring");
+    int64_t warnings = digest_int(doc, "warnings_count"), count = digest_int(doc, "count");
     int rc;
 
     snprintf(health, sizeof(health), "%.*s", (int)(hlen > 0 ? hlen : 2), hlen > 0 ? h : "ok");
@@ -318,11 +317,11 @@ static void
 describe(const msgpack_object *row, int64_t now, struct row_words *w)
 {
     size_t slen, calen, rlen;
-    const char *source = str_of(row, "source", &slen);
-    const char *ca = str_of(row, "ca", &calen);
-    const char *reason = str_of(row, "next_reason", &rlen);
-    int64_t not_after = int_of(row, "not_after"), days = int_of(row, "days_left");
-    int64_t next = int_of(row, "next_renewal"), last = int_of(row, "last_attempt");
+    const char *source = digest_str(row, "source", &slen);
+    const char *ca = digest_str(row, "ca", &calen);
+    const char *reason = digest_str(row, "next_reason", &rlen);
+    int64_t not_after = digest_int(row, "not_after"), days = digest_int(row, "days_left");
+    int64_t next = digest_int(row, "next_renewal"), last = digest_int(row, "last_attempt");
     int in_progress = 0, auto_renew = 0;
     char date[32];
 
@@ -351,8 +350,8 @@ describe(const msgpack_object *row, int64_t now, struct row_words *w)
                  auto_renew ? "not planned" : "none (not renewed by the agent)");
     }
     digest_format_time(last, w->last, sizeof(w->last));
-    w->last_result = str_of(row, "last_result", &w->last_result_len);
-    w->last_error = str_of(row, "last_error", &w->last_error_len);
+    w->last_result = digest_str(row, "last_result", &w->last_result_len);
+    w->last_error = digest_str(row, "last_error", &w->last_error_len);
 }
 
 static const char *const level_word[] = {"OK", "WARNING", "CRITICAL"};
@@ -364,7 +363,7 @@ text_row(struct metrics_buf *b, const msgpack_object *row, int64_t now)
     struct row_words w;
     const msgpack_object_array *warnings;
     size_t nlen;
-    const char *name = str_of(row, "name", &nlen);
+    const char *name = digest_str(row, "name", &nlen);
     int level = level_of(row), rc;
 
     describe(row, now, &w);
@@ -389,8 +388,8 @@ text_row(struct metrics_buf *b, const msgpack_object *row, int64_t now)
         for (uint32_t i = 0; i < warnings->size && rc == 0; i++) {
             const msgpack_object *wo = &warnings->ptr[i];
             size_t llen, clen, mlen;
-            const char *lv = str_of(wo, "level", &llen), *code = str_of(wo, "code", &clen);
-            const char *msg = str_of(wo, "message", &mlen);
+            const char *lv = digest_str(wo, "level", &llen), *code = digest_str(wo, "code", &clen);
+            const char *msg = digest_str(wo, "message", &mlen);
             char head[80];
             int n =
                 snprintf(head, sizeof(head), "    - %.*s (%.*s): ", (int)(llen > 10 ? 10 : llen),
@@ -410,7 +409,7 @@ make_text(const msgpack_object *doc, const msgpack_object **rows, size_t n, cons
 {
     struct metrics_buf b = {NULL, 0, 0}, summary = {NULL, 0, 0};
     char date[32];
-    int64_t count = int_of(doc, "count"), warnings = int_of(doc, "warnings_count");
+    int64_t count = digest_int(doc, "count"), warnings = digest_int(doc, "warnings_count");
     int rc;
 
     digest_format_time(now, date, sizeof(date));
@@ -425,11 +424,12 @@ make_text(const msgpack_object *doc, const msgpack_object **rows, size_t n, cons
                   &summary,
                   "%lld certificate%s: %lld ok, %lld warning, %lld critical; %lld "
                   "expired, %lld expiring within %lld days; %lld warning%s.",
-                  (long long)count, count == 1 ? "" : "s", (long long)int_of(doc, "certs_ok"),
-                  (long long)int_of(doc, "certs_warning"),
-                  (long long)int_of(doc, "certs_critical"), (long long)int_of(doc, "expired"),
-                  (long long)int_of(doc, "expiring"), (long long)int_of(doc, "warn_days"),
-                  (long long)warnings, warnings == 1 ? "" : "s");
+                  (long long)count, count == 1 ? "" : "s", (long long)digest_int(doc, "certs_ok"),
+                  (long long)digest_int(doc, "certs_warning"),
+                  (long long)digest_int(doc, "certs_critical"),
+                  (long long)digest_int(doc, "expired"), (long long)digest_int(doc, "expiring"),
+                  (long long)digest_int(doc, "warn_days"), (long long)warnings,
+                  warnings == 1 ? "" : "s");
     rc = rc ? rc : text_wrapped(&b, summary.p, summary.len, 0, 0);
     free(summary.p);
     if (rc == 0 && n == 0)
@@ -438,7 +438,7 @@ make_text(const msgpack_object *doc, const msgpack_object **rows, size_t n, cons
         rc = text_row(&b, rows[i], now);
     if (rc == 0) {
         size_t alen;
-        const char *agent = str_of(doc, "agent", &alen);
+        const char *agent = digest_str(doc, "agent", &alen);
 
         rc = metrics_append(&b, "\n-- \ncertagent %.*s; certctl status shows the same on %s.\n",
                             (int)alen, agent, host);
@@ -477,7 +477,7 @@ html_row(struct metrics_buf *b, const msgpack_object *row, int64_t now)
     struct row_words w;
     const msgpack_object_array *warnings;
     size_t nlen;
-    const char *name = str_of(row, "name", &nlen);
+    const char *name = digest_str(row, "name", &nlen);
     int level = level_of(row), rc;
 
     describe(row, now, &w);
@@ -517,8 +517,8 @@ html_row(struct metrics_buf *b, const msgpack_object *row, int64_t now)
         for (uint32_t i = 0; i < warnings->size && rc == 0; i++) {
             const msgpack_object *wo = &warnings->ptr[i];
             size_t llen, clen, mlen;
-            const char *lv = str_of(wo, "level", &llen), *code = str_of(wo, "code", &clen);
-            const char *msg = str_of(wo, "message", &mlen);
+            const char *lv = digest_str(wo, "level", &llen), *code = digest_str(wo, "code", &clen);
+            const char *msg = digest_str(wo, "message", &mlen);
             int wl = llen == 8 ? STATUS_CRITICAL : STATUS_WARNING;
 
             rc = metrics_append(b,
@@ -546,7 +546,7 @@ make_html(const msgpack_object *doc, const msgpack_object **rows, size_t n, cons
                                         "Expires", "Next renewal", "Last attempt"};
     struct metrics_buf b = {NULL, 0, 0};
     size_t hlen;
-    const char *h = str_of(doc, "health", &hlen);
+    const char *h = digest_str(doc, "health", &hlen);
     int level = hlen == 8 ? STATUS_CRITICAL : hlen == 7 ? STATUS_WARNING : STATUS_OK;
     char date[32];
     int rc;
@@ -571,16 +571,17 @@ make_html(const msgpack_object *doc, const msgpack_object **rows, size_t n, cons
     rc = rc ? rc : metrics_append(&b, "Status report of the certificate agent on <b>");
     rc = rc ? rc : html_text(&b, host);
     rc = rc ? rc : metrics_append(&b, "</b>, %s.<br>", date);
-    rc =
-        rc ? rc
-           : metrics_append(
-                 &b,
-                 "%lld certificates: %lld ok, %lld warning, %lld critical; %lld expired, "
-                 "%lld expiring within %lld days; %lld warnings.</td></tr></table>\n",
-                 (long long)int_of(doc, "count"), (long long)int_of(doc, "certs_ok"),
-                 (long long)int_of(doc, "certs_warning"), (long long)int_of(doc, "certs_critical"),
-                 (long long)int_of(doc, "expired"), (long long)int_of(doc, "expiring"),
-                 (long long)int_of(doc, "warn_days"), (long long)int_of(doc, "warnings_count"));
+    rc = rc ? rc
+            : metrics_append(
+                  &b,
+                  "%lld certificates: %lld ok, %lld warning, %lld critical; %lld expired, "
+                  "%lld expiring within %lld days; %lld warnings.</td></tr></table>\n",
+                  (long long)digest_int(doc, "count"), (long long)digest_int(doc, "certs_ok"),
+                  (long long)digest_int(doc, "certs_warning"),
+                  (long long)digest_int(doc, "certs_critical"),
+                  (long long)digest_int(doc, "expired"), (long long)digest_int(doc, "expiring"),
+                  (long long)digest_int(doc, "warn_days"),
+                  (long long)digest_int(doc, "warnings_count"));
     if (rc == 0 && n == 0)
         rc =
             metrics_append(&b, "<p style=\"font-size:14px;\">The store holds no certificate.</p>");

@@ -32,6 +32,11 @@ struct digest {
 int digest_build(struct status *st, int64_t now, struct digest *out, char **cause);
 void digest_clear(struct digest *d);
 
+/* Reading the status document (shared with the dashboard's page): the string at key as
+ * pointer and length ("" when absent or not a string), the integer at key (0 when absent). */
+const char *digest_str(const msgpack_object *m, const char *key, size_t *len);
+int64_t digest_int(const msgpack_object *m, const char *key);
+
 /*
  * The pure part, for tests: renders doc (a status document: the summary's
  * fields and "certificates") for host.  0, -E_BAD_INPUT when doc is not a

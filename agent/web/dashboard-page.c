@@ -51,34 +51,14 @@ static const char style[] =
     "code{font-size:12px}"
     "footer{color:#777;font-size:12px;padding:0 24px 24px 24px}";
 
-static const char *
-str_of(const msgpack_object *m, const char *key, size_t *len)
-{
-    const char *s;
-
-    if (proto_get_str(m, key, &s, len) != 0) {
-        *len = 0;
-        return "";
-    }
-    return s;
-}
-
-static int64_t
-int_of(const msgpack_object *m, const char *key)
-{
-    int64_t v;
-
-    return proto_get_int(m, key, &v) == 0 ? v : 0;
-}
-
 static int
 level_of(const msgpack_object *m)
 {
     size_t len;
-    const char *h = str_of(m, "health", &len);
+    const char *h = digest_str(m, "health", &len);
 
     if (len == 0)
-        h = str_of(m, "level", &len);
+        h = digest_str(m, "level", &len);
     return len == 8 && memcmp(h, "critical", 8) == 0  ? STATUS_CRITICAL
            : len == 7 && memcmp(h, "warning", 7) == 0 ? STATUS_WARNING
                                                       : STATUS_OK;
@@ -100,7 +80,7 @@ static int
 esc_field(struct metrics_buf *b, const msgpack_object *m, const char *key)
 {
     size_t len;
-    const char *s = str_of(m, key, &len);
+    const char *s = digest_str(m, key, &len);
 
     return esc(b, s, len);
 }
@@ -159,13 +139,13 @@ static int
 cert_row(struct metrics_buf *b, const msgpack_object *row, const struct store *store, int64_t now)
 {
     int level = level_of(row), rc;
-    int64_t not_before = int_of(row, "not_before"), not_after = int_of(row, "not_after");
-    int64_t days = int_of(row, "days_left"), next = int_of(row, "next_renewal");
-    int64_t last = int_of(row, "last_attempt"), life = not_after - not_before, pct;
+    int64_t not_before = digest_int(row, "not_before"), not_after = digest_int(row, "not_after");
+    int64_t days = digest_int(row, "days_left"), next = digest_int(row, "next_renewal");
+    int64_t last = digest_int(row, "last_attempt"), life = not_after - not_before, pct;
     size_t nlen, calen, rlen, elen;
-    const char *name = str_of(row, "name", &nlen), *ca = str_of(row, "ca", &calen);
-    const char *result = str_of(row, "last_result", &rlen),
-               *err = str_of(row, "last_error", &elen);
+    const char *name = digest_str(row, "name", &nlen), *ca = digest_str(row, "ca", &calen);
+    const char *result = digest_str(row, "last_result", &rlen),
+               *err = digest_str(row, "last_error", &elen);
     char date[32];
 
     pct = life > 0 && not_after > now ? (not_after - now) * 100 / life : 0;
@@ -202,7 +182,7 @@ cert_row(struct metrics_buf *b, const msgpack_object *row, const struct store *s
         rc = metrics_append(b, "<td>%s", in_progress ? "in progress" : next != 0 ? date : "-");
         if (rc == 0 && next != 0 && !in_progress) {
             size_t len;
-            const char *why = str_of(row, "next_reason", &len);
+            const char *why = digest_str(row, "next_reason", &len);
 
             if (len > 0) {
                 rc = metrics_append(b, "<div class=\"names\">");
@@ -259,8 +239,8 @@ warnings_section(struct metrics_buf *b, const msgpack_object **rows, size_t n)
 static int
 compare_next(const void *pa, const void *pb)
 {
-    int64_t a = int_of(*(const msgpack_object *const *)pa, "next_renewal");
-    int64_t b = int_of(*(const msgpack_object *const *)pb, "next_renewal");
+    int64_t a = digest_int(*(const msgpack_object *const *)pa, "next_renewal");
+    int64_t b = digest_int(*(const msgpack_object *const *)pb, "next_renewal");
 
     return a < b ? -1 : a > b;
 }
@@ -275,7 +255,7 @@ next_section(struct metrics_buf *b, const msgpack_object **rows, size_t n)
     if (n > 0 && planned == NULL)
         return -E_NOMEM;
     for (size_t i = 0; i < n; i++) {
-        if (int_of(rows[i], "next_renewal") != 0)
+        if (digest_int(rows[i], "next_renewal") != 0)
             planned[k++] = rows[i];
     }
     qsort(planned, k, sizeof(*planned), compare_next);
@@ -283,9 +263,9 @@ next_section(struct metrics_buf *b, const msgpack_object **rows, size_t n)
     for (size_t i = 0; i < k && i < NEXT_RENEWALS_MAX && rc == 0; i++) {
         char date[32];
         size_t len;
-        const char *why = str_of(planned[i], "next_reason", &len);
+        const char *why = digest_str(planned[i], "next_reason", &len);
 
-        digest_format_time(int_of(planned[i], "next_renewal"), date, sizeof(date));
+        digest_format_time(digest_int(planned[i], "next_renewal"), date, sizeof(date));
         rc = metrics_append(b, "<li>%s: <b>", date);
         rc = rc ? rc : esc_field(b, planned[i], "name");
         rc = rc ? rc : metrics_append(b, "</b>%s", len > 0 ? " (" : "");
@@ -317,7 +297,7 @@ probes_section(struct metrics_buf *b, const msgpack_object *doc)
         const msgpack_object *r = &p->ptr[i], *w = proto_get(r, "warnings");
         int ok = 0;
         size_t elen;
-        const char *err = str_of(r, "error", &elen);
+        const char *err = digest_str(r, "error", &elen);
 
         proto_get_bool(r, "ok", &ok);
         rc = metrics_append(b, "<tr class=\"%s\"><td class=\"lv %s\">%s</td><td>",
@@ -326,7 +306,8 @@ probes_section(struct metrics_buf *b, const msgpack_object *doc)
         rc = rc ? rc : metrics_append(b, "</td><td>");
         rc = rc ? rc : esc_field(b, r, "version");
         rc = rc ? rc
-                : metrics_append(b, "</td><td>%lld</td><td>", (long long)int_of(r, "days_left"));
+                : metrics_append(b, "</td><td>%lld</td><td>",
+                                 (long long)digest_int(r, "days_left"));
         rc = rc ? rc : esc(b, err, elen);
         for (uint32_t k = 0;
              rc == 0 && w != NULL && w->type == MSGPACK_OBJECT_ARRAY && k < w->via.array.size;
@@ -375,11 +356,12 @@ dashboard_page(const msgpack_object *doc, const struct store *store, const char 
                   "</b>: %lld certificates, %lld ok, %lld warning, %lld critical; %lld expired, "
                   "%lld expiring within %lld days; %lld warnings. As of %s, reloads every %d s."
                   "</p></header>\n<main>\n",
-                  (long long)int_of(doc, "count"), (long long)int_of(doc, "certs_ok"),
-                  (long long)int_of(doc, "certs_warning"),
-                  (long long)int_of(doc, "certs_critical"), (long long)int_of(doc, "expired"),
-                  (long long)int_of(doc, "expiring"), (long long)int_of(doc, "warn_days"),
-                  (long long)int_of(doc, "warnings_count"), date, refresh);
+                  (long long)digest_int(doc, "count"), (long long)digest_int(doc, "certs_ok"),
+                  (long long)digest_int(doc, "certs_warning"),
+                  (long long)digest_int(doc, "certs_critical"),
+                  (long long)digest_int(doc, "expired"), (long long)digest_int(doc, "expiring"),
+                  (long long)digest_int(doc, "warn_days"),
+                  (long long)digest_int(doc, "warnings_count"), date, refresh);
     rc = rc ? rc
             : metrics_append(out, "<h2 id=\"certificates\">Certificates</h2>\n<table>"
                                   "<tr><th>Health</th><th>Certificate</th><th>Source</th>"
