@@ -398,6 +398,11 @@ run 1 wine sc query certagent
 run 3 wine "$OUT/tests/eventlog-check.exe"
 has "no event source"
 
+# A Windows node in a fleet (issue 18): certagent.exe joins a real etcd cluster on loopback
+# and deploys the shared certificate's versions (packaging/windows/test-fleet.sh).
+log "a Windows node in a fleet (packaging/windows/test-fleet.sh)"
+if bash "$ROOT/packaging/windows/test-fleet.sh"; then pass; else fail "the fleet node tests"; fi
+
 # The MSI (packaging/msi/test-msi.sh): its tables, then installs, upgrades and
 # refusals under Wine's msiexec, in this Wine prefix and wineserver.
 log "the MSI (packaging/msi/test-msi.sh)"
