@@ -126,12 +126,14 @@ digest_int(const msgpack_object *m, const char *key)
     return proto_get_int(m, key, &v) == 0 ? v : 0;
 }
 
-static int
-level_of(const msgpack_object *row)
+int
+digest_level(const msgpack_object *m)
 {
     size_t len;
-    const char *h = digest_str(row, "health", &len);
+    const char *h = digest_str(m, "health", &len);
 
+    if (len == 0)
+        h = digest_str(m, "level", &len);
     if (len == 8 && memcmp(h, "critical", 8) == 0)
         return STATUS_CRITICAL;
     if (len == 7 && memcmp(h, "warning", 7) == 0)
@@ -144,7 +146,7 @@ compare_rows(const void *pa, const void *pb)
 {
     const msgpack_object *a = *(const msgpack_object *const *)pa;
     const msgpack_object *b = *(const msgpack_object *const *)pb;
-    int la = level_of(a), lb = level_of(b);
+    int la = digest_level(a), lb = digest_level(b);
     int64_t ea = digest_int(a, "not_after"), eb = digest_int(b, "not_after");
     size_t na, nb;
     const char *sa, *sb;
@@ -278,9 +280,8 @@ text_field(struct metrics_buf *b, const char *label, const char *value, size_t l
     return rc ? rc : text_wrapped(b, value, len, 16, 16);
 }
 
-/* The names of a row: its DNS names and IP addresses, ", " between. */
-static int
-names_of(const msgpack_object *row, struct metrics_buf *out)
+int
+digest_names(const msgpack_object *row, struct metrics_buf *out)
 {
     static const char *const keys[] = {"dns", "ips"};
     int rc = 0;
@@ -364,11 +365,11 @@ text_row(struct metrics_buf *b, const msgpack_object *row, int64_t now)
     const msgpack_object_array *warnings;
     size_t nlen;
     const char *name = digest_str(row, "name", &nlen);
-    int level = level_of(row), rc;
+    int level = digest_level(row), rc;
 
     describe(row, now, &w);
     rc = metrics_append(b, "\n%-9s %.*s\n", level_word[level], (int)nlen, name);
-    rc = rc ? rc : names_of(row, &names);
+    rc = rc ? rc : digest_names(row, &names);
     rc = rc ? rc : text_field(b, "Names:", names.p, names.len);
     rc = rc ? rc : text_field(b, "Source:", w.source, strlen(w.source));
     rc = rc ? rc : text_field(b, "Expires:", w.expires, strlen(w.expires));
@@ -478,7 +479,7 @@ html_row(struct metrics_buf *b, const msgpack_object *row, int64_t now)
     const msgpack_object_array *warnings;
     size_t nlen;
     const char *name = digest_str(row, "name", &nlen);
-    int level = level_of(row), rc;
+    int level = digest_level(row), rc;
 
     describe(row, now, &w);
     rc = metrics_append(b,
@@ -491,7 +492,7 @@ html_row(struct metrics_buf *b, const msgpack_object *row, int64_t now)
                                 "vertical-align:top;font-size:13px;\"><b>");
     rc = rc ? rc : digest_html_escape(b, name, nlen);
     rc = rc ? rc : metrics_append(b, "</b><br><span style=\"color:#555555;font-size:12px;\">");
-    rc = rc ? rc : names_of(row, &names);
+    rc = rc ? rc : digest_names(row, &names);
     rc = rc ? rc : digest_html_escape(b, names.p, names.len);
     rc = rc ? rc : metrics_append(b, "</span></td>");
     rc = rc ? rc : html_cell(b, w.source, strlen(w.source));

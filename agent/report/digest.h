@@ -36,6 +36,10 @@ void digest_clear(struct digest *d);
  * pointer and length ("" when absent or not a string), the integer at key (0 when absent). */
 const char *digest_str(const msgpack_object *m, const char *key, size_t *len);
 int64_t digest_int(const msgpack_object *m, const char *key);
+/* The STATUS_* level of a row ("health") or of a warning ("level"). */
+int digest_level(const msgpack_object *m);
+/* Appends a row's DNS names and IP addresses to out, ", " between (out->p is a string). */
+int digest_names(const msgpack_object *row, struct metrics_buf *out);
 
 /*
  * The pure part, for tests: renders doc (a status document: the summary's

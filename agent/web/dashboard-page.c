@@ -52,19 +52,6 @@ static const char style[] =
     "footer{color:#777;font-size:12px;padding:0 24px 24px 24px}";
 
 static int
-level_of(const msgpack_object *m)
-{
-    size_t len;
-    const char *h = digest_str(m, "health", &len);
-
-    if (len == 0)
-        h = digest_str(m, "level", &len);
-    return len == 8 && memcmp(h, "critical", 8) == 0  ? STATUS_CRITICAL
-           : len == 7 && memcmp(h, "warning", 7) == 0 ? STATUS_WARNING
-                                                      : STATUS_OK;
-}
-
-static int
 esc(struct metrics_buf *b, const char *s, size_t len)
 {
     return digest_html_escape(b, s, len);
@@ -85,25 +72,15 @@ esc_field(struct metrics_buf *b, const msgpack_object *m, const char *key)
     return esc(b, s, len);
 }
 
+/* A row's names, escaped. */
 static int
 names_cell(struct metrics_buf *b, const msgpack_object *row)
 {
-    static const char *const keys[] = {"dns", "ips"};
-    int rc = 0, first = 1;
+    struct metrics_buf names = {0};
+    int rc = digest_names(row, &names);
 
-    for (size_t k = 0; k < 2 && rc == 0; k++) {
-        const msgpack_object_array *a;
-
-        if (proto_get_array(row, keys[k], &a) != 0)
-            continue;
-        for (uint32_t i = 0; i < a->size && rc == 0; i++) {
-            if (a->ptr[i].type != MSGPACK_OBJECT_STR)
-                continue;
-            rc = first ? 0 : metrics_append(b, ", ");
-            rc = rc ? rc : esc(b, a->ptr[i].via.str.ptr, a->ptr[i].via.str.size);
-            first = 0;
-        }
-    }
+    rc = rc ? rc : esc(b, names.p, names.len);
+    free(names.p);
     return rc;
 }
 
@@ -138,7 +115,7 @@ history_cell(struct metrics_buf *b, const struct store *store, const char *name,
 static int
 cert_row(struct metrics_buf *b, const msgpack_object *row, const struct store *store, int64_t now)
 {
-    int level = level_of(row), rc;
+    int level = digest_level(row), rc;
     int64_t not_before = digest_int(row, "not_before"), not_after = digest_int(row, "not_after");
     int64_t days = digest_int(row, "days_left"), next = digest_int(row, "next_renewal");
     int64_t last = digest_int(row, "last_attempt"), life = not_after - not_before, pct;
@@ -221,7 +198,7 @@ warnings_section(struct metrics_buf *b, const msgpack_object **rows, size_t n)
         if (proto_get_array(rows[i], "warnings", &w) != 0)
             continue;
         for (uint32_t k = 0; k < w->size && rc == 0; k++, shown++) {
-            int level = level_of(&w->ptr[k]);
+            int level = digest_level(&w->ptr[k]);
 
             rc = metrics_append(b, "<li><span class=\"lv %s\">%s</span> <code>",
                                 level_class[level], level_word[level]);
@@ -332,7 +309,7 @@ dashboard_page(const msgpack_object *doc, const struct store *store, const char 
 {
     const msgpack_object **rows = NULL;
     size_t n = 0;
-    int level = level_of(doc), rc;
+    int level = digest_level(doc), rc;
     char date[32];
 
     if ((rc = digest_sorted_rows(doc, &rows, &n)) != 0)

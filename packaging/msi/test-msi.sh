@@ -12,26 +12,13 @@
 # (allowed, state backed up by the custom action), a downgrade (refused).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-OUT=$ROOT/build-win
-export WINEPREFIX=${WINEPREFIX:-$OUT/wineprefix}
-export WINEDEBUG=-all
-FAILURES=0
-CHECKS=0
-log() { echo "msi/test-msi.sh: $*"; }
-fail() { FAILURES=$((FAILURES + 1)); echo "FAIL: $*"; }
-pass() { CHECKS=$((CHECKS + 1)); }
-run() {
-    want=$1
-    shift
-    OUT_TEXT=$("$@" 2>&1 | tr -d '\r')
-    rc=${PIPESTATUS[0]}
-    if [ "$rc" -ne "$want" ]; then fail "'$*' exited $rc, expected $want: $OUT_TEXT"; else pass; fi
-}
+WINE_TEST=msi/test-msi.sh
+# shellcheck source=packaging/windows/lib-wine.sh
+. "$ROOT/packaging/windows/lib-wine.sh"
 run_fails() {
     OUT_TEXT=$("$@" 2>&1 | tr -d '\r')
     if [ "${PIPESTATUS[0]}" -ne 0 ]; then pass; else fail "'$*' succeeded, expected a refusal"; fi
 }
-has() { if printf '%s' "$OUT_TEXT" | grep -qF -- "$1"; then pass; else fail "expected '$1' in: $OUT_TEXT"; fi; }
 T=$(mktemp -d /tmp/certagent-msi-XXXXXX)
 WT=$(winepath -w "$T" 2>/dev/null)
 trap 'rm -rf "$T"' EXIT

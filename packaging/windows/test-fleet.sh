@@ -10,37 +10,9 @@
 # fleet key and keeps its store, and announces itself under nodes/.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-OUT=$ROOT/build-win
-export WINEPREFIX=${WINEPREFIX:-$OUT/wineprefix}
-export WINEDEBUG=-all
-FAILURES=0
-CHECKS=0
-log() { echo "windows/test-fleet.sh: $*"; }
-fail() { FAILURES=$((FAILURES + 1)); echo "FAIL: $*"; }
-pass() { CHECKS=$((CHECKS + 1)); }
-check() {
-    local what=$1
-    shift
-    if "$@" >/dev/null 2>&1; then pass; else fail "$what"; fi
-}
-run() {
-    want=$1
-    shift
-    OUT_TEXT=$("$@" 2>&1 | tr -d '\r')
-    rc=${PIPESTATUS[0]}
-    if [ "$rc" -ne "$want" ]; then fail "'$*' exited $rc, expected $want: $OUT_TEXT"; else pass; fi
-}
-has() { if printf '%s' "$OUT_TEXT" | grep -qF -- "$1"; then pass; else fail "expected '$1' in: $OUT_TEXT"; fi; }
-# wait_for SECONDS CMD...: until CMD succeeds (bounded), as tests/integration/lib.sh's.
-wait_for() {
-    local limit=$1 end
-    shift
-    end=$(($(date +%s%N) + limit * 1000000000))
-    while ! "$@" >/dev/null 2>&1; do
-        [ "$(date +%s%N)" -lt "$end" ] || return 1
-        sleep 0.1
-    done
-}
+WINE_TEST=windows/test-fleet.sh
+# shellcheck source=packaging/windows/lib-wine.sh
+. "$ROOT/packaging/windows/lib-wine.sh"
 
 T=$(mktemp -d /tmp/certagent-wine-fleet-XXXXXX)
 WT=$(winepath -w "$T" 2>/dev/null)

@@ -6,15 +6,9 @@
 # Exits non-zero when anything fails.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-OUT=$ROOT/build-win
-export WINEPREFIX=${WINEPREFIX:-$OUT/wineprefix}
-export WINEDEBUG=-all
-FAILURES=0
-CHECKS=0
-
-log() { echo "windows/test.sh: $*"; }
-fail() { FAILURES=$((FAILURES + 1)); echo "FAIL: $*"; }
-pass() { CHECKS=$((CHECKS + 1)); }
+WINE_TEST=windows/test.sh
+# shellcheck source=packaging/windows/lib-wine.sh
+. "$ROOT/packaging/windows/lib-wine.sh"
 
 if [ ! -d "$WINEPREFIX" ]; then
     log "creating the Wine prefix"
@@ -39,14 +33,6 @@ T=$(mktemp -d /tmp/certagent-wine-XXXXXX)
 WT=$(winepath -w "$T" 2>/dev/null)
 echo '{}' >"$T/certagent.json"
 ctl() { wine "$CTL" --socket "$PIPE" "$@"; }
-run() {
-    want=$1
-    shift
-    OUT_TEXT=$("$@" 2>&1 | tr -d '\r')
-    rc=${PIPESTATUS[0]}
-    if [ "$rc" -ne "$want" ]; then fail "'$*' exited $rc, expected $want: $OUT_TEXT"; else pass; fi
-}
-has() { if printf '%s' "$OUT_TEXT" | grep -qF -- "$1"; then pass; else fail "expected '$1' in: $OUT_TEXT"; fi; }
 lacks_text() { if printf '%s' "$OUT_TEXT" | grep -qF -- "$1"; then fail "unexpected '$1' in: $OUT_TEXT"; else pass; fi; }
 # jget EXPR: a value of the last JSON output (j), e.g. "j['windows_store']['MY']".
 jget() { printf '%s' "$OUT_TEXT" | python3 -c "import json,sys; j=json.load(sys.stdin); print($1)" 2>/dev/null; }
