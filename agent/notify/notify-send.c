@@ -283,6 +283,20 @@ xfer_common(struct notify_xfer *x, const char *url, const char *trust, int timeo
            (trust != NULL && curl_easy_setopt(h, CURLOPT_CAINFO, trust) != CURLE_OK);
 }
 
+/* Adds *x to multi: on success *out takes it (and *x is NULL). */
+static int
+xfer_start(CURLM *multi, struct notify_xfer **x, const char *what, struct notify_xfer **out,
+           char **cause)
+{
+    if (curl_multi_add_handle(multi, (*x)->easy) != CURLM_OK) {
+        err_set(cause, "cannot start the %s transfer", what);
+        return -E_INTERNAL;
+    }
+    *out = *x;
+    *x = NULL;
+    return 0;
+}
+
 /* Reads the first line of a secret file (no line end) into a heap string. */
 static int
 read_password(const char *path, char **out, char **cause)
@@ -366,13 +380,7 @@ notify_send_email(CURLM *multi, const struct config_notify *cfg, const char *hos
         rc = -E_INTERNAL;
         goto out;
     }
-    if (curl_multi_add_handle(multi, x->easy) != CURLM_OK) {
-        err_set(cause, "cannot start the SMTP transfer");
-        rc = -E_INTERNAL;
-        goto out;
-    }
-    *out = x;
-    x = NULL;
+    rc = xfer_start(multi, &x, "SMTP", out, cause);
 out:
     xfer_free(x);
     return rc;
@@ -492,13 +500,7 @@ notify_send_webhook(CURLM *multi, const struct config_webhook *wh, int timeout, 
         rc = -E_INTERNAL;
         goto out;
     }
-    if (curl_multi_add_handle(multi, x->easy) != CURLM_OK) {
-        err_set(cause, "cannot start the webhook transfer");
-        rc = -E_INTERNAL;
-        goto out;
-    }
-    *out = x;
-    x = NULL;
+    rc = xfer_start(multi, &x, "webhook", out, cause);
 out:
     xfer_free(x);
     return rc;
