@@ -19,6 +19,7 @@
 #include "record.h"
 #include "store.h"
 #include "version.h"
+#include "view.h"
 
 /* The node's lease: its key goes 15 s after the node stops renewing it. */
 #define FLEET_LEASE_TTL 15
@@ -73,6 +74,7 @@ struct fleet {
     int stopping;
     uv_timer_t timer; /* keep-alive and retries */
     struct fleet_sync *syncs;
+    struct view *view; /* view.c: this node's status in etcd, fleet_behind/_unreachable */
 };
 
 static void join(struct fleet *fleet);
@@ -93,6 +95,12 @@ fleet_new(const struct env *env, struct store *store, struct deploy *deploy,
     f->deploy = deploy;
     f->commit = *commit;
     f->cfg = env->config->cluster;
+    if (f->cfg != NULL && view_new(&(struct view_inputs){env, store, deploy, f->cfg->fleet,
+                                                         f->cfg->node, f->cfg->fleet_grace},
+                                   &f->view) != 0) {
+        free(f);
+        return -E_NOMEM;
+    }
     uv_timer_init(env->loop, &f->timer);
     f->timer.data = f;
     *out = f;
@@ -227,6 +235,7 @@ sync_record(struct fleet *fleet, const char *name, const char *text, size_t len)
         free(cause);
         return;
     }
+    view_record(fleet->view, name, rec.version, rec.serial, rec.not_after, rec.node);
     if ((cert = store_find(fleet->store, name)) != NULL && cert->current != 0)
         cur = store_current(cert);
     if (cur != NULL && same_serial(cur->serial, rec.serial)) {
@@ -343,6 +352,7 @@ on_catch_up(void *arg, int rc, const char *cause, const cJSON *reply)
         free(words);
     }
     fleet->joined = 1;
+    view_joined(fleet->view);
     log_info("fleet: node '%s' joined fleet '%s' (%zu etcd endpoints)", fleet->cfg->node,
              fleet->cfg->fleet, fleet->cfg->netcd);
     publish_all(fleet);
@@ -783,8 +793,10 @@ fleet_start(struct fleet *fleet, char **cause)
     size_t n;
     int rc;
 
-    if (c == NULL)
+    if (c == NULL) {
+        view_note_left(fleet->store, fleet->deploy);
         return 0;
+    }
     if ((rc = fleetkey_read(c->fleet_key_file, fleet->key, cause)) != 0 ||
         (rc = client_files(fleet, cause)) != 0)
         return rc;
@@ -805,7 +817,9 @@ fleet_start(struct fleet *fleet, char **cause)
     opts.trust = c->trust;
     opts.cert_file = fleet->cert_file;
     opts.key_file = fleet->key_file;
-    if ((rc = etcd_new(fleet->env->loop, &opts, &fleet->etcd, cause)) != 0)
+    view_check_client_cert(fleet->cert_file);
+    if ((rc = etcd_new(fleet->env->loop, &opts, &fleet->etcd, cause)) != 0 ||
+        (rc = view_start(fleet->view, fleet->etcd)) != 0)
         return rc;
     if ((rc = events_subscribe(fleet->env->events,
                                EVENT_MASK(EVENT_CERT_CHANGED) | EVENT_MASK(EVENT_SETTINGS_CHANGED),
@@ -821,6 +835,7 @@ fleet_stop(struct fleet *fleet)
     if (fleet == NULL || fleet->stopping)
         return;
     fleet->stopping = 1;
+    view_stop(fleet->view);
     events_unsubscribe(fleet->env->events, on_event, fleet);
     uv_timer_stop(&fleet->timer);
     etcd_call_cancel(fleet->call);
@@ -860,6 +875,7 @@ fleet_free(struct fleet *fleet)
         p->next = NULL;
         p->fleet = NULL;
     }
+    view_free(fleet->view);
     etcd_free(fleet->etcd);
     OPENSSL_cleanse(fleet->key, sizeof(fleet->key));
     free(fleet->prefix);
@@ -867,4 +883,10 @@ fleet_free(struct fleet *fleet)
     free(fleet->cert_file);
     free(fleet->key_file);
     uv_close((uv_handle_t *)&fleet->timer, on_closed);
+}
+
+struct view *
+fleet_view(const struct fleet *fleet)
+{
+    return fleet != NULL ? fleet->view : NULL;
 }
