@@ -1,6 +1,8 @@
 #include "view.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -887,13 +889,17 @@ view_note_left(struct store *store, struct deploy *deploy)
 void
 view_check_client_cert(const char *file)
 {
-    FILE *f;
+    BIO *b;
     X509 *x = NULL;
 
-    if (file == NULL || (f = fopen(file, "r")) == NULL)
+    /* A BIO, not a FILE *: OpenSSL's DLL and the agent may use different C runtimes. */
+    if (file == NULL || (b = BIO_new_file(file, "r")) == NULL) {
+        ERR_clear_error();
         return;
-    x = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
+    }
+    x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    BIO_free(b);
+    ERR_clear_error();
     if (x == NULL) {
         log_warn("fleet: the etcd client certificate %s holds no PEM certificate; etcd will "
                  "refuse this node",
