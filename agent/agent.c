@@ -192,10 +192,11 @@ health_for_fleet(void *arg, const char *name, char *codes, size_t size)
     codes[0] = '\0';
     if (ev == NULL || agent->status == NULL)
         goto out;
-    for (size_t i = 0; i < store_count(agent->store); i++) {
-        const struct store_cert *cert = store_at(agent->store, i);
+    for (size_t i = 0; i < (name != NULL ? 1 : store_count(agent->store)); i++) {
+        const struct store_cert *cert =
+            name != NULL ? store_find(agent->store, name) : store_at(agent->store, i);
 
-        if (cert->current == 0 || (name != NULL && strcmp(cert->name, name) != 0))
+        if (cert == NULL || cert->current == 0)
             continue;
         status_evaluate(agent->status, cert, now, ev);
         level = ev->level > level ? ev->level : level;
