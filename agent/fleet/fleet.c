@@ -75,6 +75,7 @@ struct fleet {
     uv_timer_t timer; /* keep-alive and retries */
     struct fleet_sync *syncs;
     struct view *view; /* view.c: this node's status in etcd, fleet_behind/_unreachable */
+    char *join_warned; /* the reason of the join failure logged as a warning, until a join */
 };
 
 static void join(struct fleet *fleet);
@@ -434,6 +435,20 @@ announce(struct fleet *fleet)
     }
 }
 
+/*
+ * Has a join failure been said since the last join?  Remembers why: once a
+ * warning, then the debug log (the reason of one member's TLS failure varies
+ * from try to try).
+ */
+static int
+join_said_before(struct fleet *fleet, const char *why)
+{
+    if (fleet->join_warned != NULL)
+        return 1;
+    fleet->join_warned = strdup(why);
+    return 0;
+}
+
 static void
 on_granted(void *arg, int rc, const char *cause, const cJSON *reply)
 {
@@ -441,11 +456,17 @@ on_granted(void *arg, int rc, const char *cause, const cJSON *reply)
 
     fleet->call = NULL;
     if (rc != 0 || (fleet->lease = etcd_int(reply, "ID")) == 0) {
-        log_warn("fleet: cannot join fleet '%s': %s; retrying", fleet->cfg->fleet,
-                 cause != NULL ? cause : "etcd granted no lease");
+        const char *why = cause != NULL ? cause : "etcd granted no lease";
+
+        /* A warning the first time, then the debug log: retries every 2 s must not flood
+         * the log (fleet_unreachable says that it lasts, view.c). */
+        log_msg(join_said_before(fleet, why) ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
+                "fleet: cannot join fleet '%s': %s; retrying", fleet->cfg->fleet, why);
         retry_later(fleet);
         return;
     }
+    free(fleet->join_warned);
+    fleet->join_warned = NULL;
     announce(fleet);
 }
 
@@ -876,6 +897,7 @@ fleet_free(struct fleet *fleet)
         p->fleet = NULL;
     }
     view_free(fleet->view);
+    free(fleet->join_warned);
     etcd_free(fleet->etcd);
     OPENSSL_cleanse(fleet->key, sizeof(fleet->key));
     free(fleet->prefix);

@@ -93,6 +93,8 @@ for n in badca expired noetcd; do
     check "$n still runs" kill -0 "$(node_pid "$n")"
 done
 grep -q "certificate problem" "$T/badca.log" || fail "badca: no log line names the certificate problem"
+check "badca says it cannot join once as a warning, not at every retry" \
+    test "$(grep -c '\[warn\]: fleet: cannot join' "$T/badca.log")" = 1
 grep -q "the etcd client certificate $T/expired.pem has expired" "$T/expired.log" ||
     fail "expired: the expired client certificate is not named"
 grep -q "127.0.0.1:$closed.*Couldn't connect" "$T/noetcd.log" ||
