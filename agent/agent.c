@@ -1,5 +1,6 @@
 #include "agent.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,6 +12,7 @@
 #include "err.h"
 #include "events.h"
 #include "fleet.h"
+#include "view.h"
 #include "fallback.h"
 #include "fsutil.h"
 #include "hooks.h"
@@ -147,6 +149,72 @@ commit_for_fleet(void *ctx, const char *name, const char *fullchain_pem, const c
                           key_pem, NULL, done, arg, cause);
 }
 
+/* The report's warnings of the agent itself: notify's, then the fleet's. */
+static size_t
+agent_warnings(void *arg, struct status_warning *out, size_t max)
+{
+    struct agent *agent = arg;
+    size_t n = notify_agent_warnings(agent->notify, out, max);
+
+    return n + status_fleet_warnings(agent->status, out + n, max - n);
+}
+
+/* Adds code to the comma-separated list codes unless it is there. */
+static void
+codes_add(char *codes, size_t size, const char *code)
+{
+    size_t len = strlen(codes), n = strlen(code);
+    const char *p = codes;
+
+    while ((p = strstr(p, code)) != NULL) {
+        if ((p == codes || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return;
+        p += n;
+    }
+    if (len + n + 2 <= size)
+        snprintf(codes + len, size - len, "%s%s", len > 0 ? "," : "", code);
+}
+
+/*
+ * The fleet's view publishes the report's judgement (the fleet is below the
+ * report): of one certificate, or (name NULL) of the whole agent.
+ */
+static int
+health_for_fleet(void *arg, const char *name, char *codes, size_t size)
+{
+    struct agent *agent = arg;
+    struct status_eval *ev = malloc(sizeof(*ev));
+    struct status_warning aw[4];
+    int64_t now = (int64_t)time(NULL);
+    int level = 0;
+    size_t naw;
+
+    codes[0] = '\0';
+    if (ev == NULL || agent->status == NULL)
+        goto out;
+    for (size_t i = 0; i < (name != NULL ? 1 : store_count(agent->store)); i++) {
+        const struct store_cert *cert =
+            name != NULL ? store_find(agent->store, name) : store_at(agent->store, i);
+
+        if (cert == NULL || cert->current == 0)
+            continue;
+        status_evaluate(agent->status, cert, now, ev);
+        level = ev->level > level ? ev->level : level;
+        for (size_t w = 0; w < ev->nwarnings; w++)
+            codes_add(codes, size, ev->w[w].code);
+    }
+    if (name == NULL) {
+        naw = agent_warnings(agent, aw, 4);
+        for (size_t w = 0; w < naw; w++) {
+            level = aw[w].level > level ? aw[w].level : level;
+            codes_add(codes, size, aw[w].code);
+        }
+    }
+out:
+    free(ev);
+    return level;
+}
+
 int
 agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *opts, char **cause)
 {
@@ -257,6 +325,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
             .acme = agent->acme,
             .probes = agent->probe_sched,
             .served = agent->served,
+            .fleet_view = fleet_view(agent->fleet),
             .started = agent->started,
             .started_hr = agent->started_hr,
             .socket_path = agent->socket_path,
@@ -277,6 +346,9 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
             /* The report shows notify_failing and acknowledgements without knowing notify. */
             status_set_agent_warnings(agent->status, notify_agent_warnings, agent->notify);
             status_set_acked(agent->status, notify_acked, agent->notify);
+            /* The fleet's fleet_unreachable joins notify's; the fleet publishes the report. */
+            status_set_agent_warnings(agent->status, agent_warnings, agent);
+            view_set_health(fleet_view(agent->fleet), health_for_fleet, agent);
         }
         if (rc != 0 || (rc = notify_start(agent->notify, cause)) != 0) {
             probe_sched_stop(agent->probe_sched);

@@ -50,6 +50,7 @@ static const struct {
     {PROTO_OP_ACK, "ack"},
     {PROTO_OP_REPORT_SEND, "report_send"},
     {PROTO_OP_REPORT, "report"},
+    {PROTO_OP_FLEET_STATUS, "fleet_status"},
 };
 
 const char *

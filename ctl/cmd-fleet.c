@@ -44,5 +44,7 @@ cmd_fleet(struct ctl *ctl, int argc, char **argv)
     /* argv[0] is "fleet"; --json was taken by main. */
     if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
         return fleet_keygen(ctl, argc - 2, argv + 2);
-    return cmd_usage_error("fleet", "unknown or missing subcommand (keygen FILE)");
+    if (argc >= 2 && (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "nodes") == 0))
+        return cmd_fleet_view(ctl, argc, argv);
+    return cmd_usage_error("fleet", "unknown or missing subcommand (keygen FILE, status, nodes)");
 }

@@ -163,6 +163,8 @@ int cmd_verify(struct ctl *ctl, int argc, char **argv);
 int cmd_probe(struct ctl *ctl, int argc, char **argv);
 /* cmd-fleet.c */
 int cmd_fleet(struct ctl *ctl, int argc, char **argv);
+/* cmd-fleet-view.c: fleet status, fleet nodes (argv[1] says which). */
+int cmd_fleet_view(struct ctl *ctl, int argc, char **argv);
 /* cmd-status.c (cmd_status is there too) */
 int cmd_metrics(struct ctl *ctl, int argc, char **argv);
 int cmd_logs(struct ctl *ctl, int argc, char **argv);

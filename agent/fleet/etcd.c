@@ -71,6 +71,7 @@ struct etcd {
     int reachable;
     struct etcd_call *calls;
     struct etcd_watch *watches;
+    char *last_error; /* the words of the last call no member answered */
 };
 
 static void on_progress(void *arg);
@@ -214,6 +215,12 @@ etcd_reachable(const struct etcd *etcd)
     return etcd != NULL && etcd->reachable;
 }
 
+const char *
+etcd_last_error(const struct etcd *etcd)
+{
+    return etcd != NULL ? etcd->last_error : NULL;
+}
+
 static size_t
 on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -334,6 +341,10 @@ call_finish(struct etcd_call *c, int rc, const char *cause, const cJSON *reply)
         c->etcd->reachable = 1;
     else if (rc == -E_UNAVAILABLE)
         c->etcd->reachable = 0;
+    if (rc == -E_UNAVAILABLE && cause != NULL) {
+        free(c->etcd->last_error);
+        c->etcd->last_error = strdup(cause);
+    }
     cb(arg, rc, cause, reply);
     call_free(c, 0);
 }
@@ -694,5 +705,6 @@ etcd_free(struct etcd *etcd)
     free(etcd->trust);
     free(etcd->cert_file);
     free(etcd->key_file);
+    free(etcd->last_error);
     free(etcd);
 }

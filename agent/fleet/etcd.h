@@ -39,6 +39,8 @@ void etcd_free(struct etcd *etcd);
 uint64_t etcd_requests(const struct etcd *etcd);
 /* Is the cluster reachable (the last call or watch connection got an answer)? */
 int etcd_reachable(const struct etcd *etcd);
+/* The words of the last call that no member answered (borrowed), or NULL. */
+const char *etcd_last_error(const struct etcd *etcd);
 
 /*
  * rc 0: reply is the gateway's JSON object (borrowed for the callback).

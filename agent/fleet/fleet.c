@@ -19,6 +19,7 @@
 #include "record.h"
 #include "store.h"
 #include "version.h"
+#include "view.h"
 
 /* The node's lease: its key goes 15 s after the node stops renewing it. */
 #define FLEET_LEASE_TTL 15
@@ -73,6 +74,8 @@ struct fleet {
     int stopping;
     uv_timer_t timer; /* keep-alive and retries */
     struct fleet_sync *syncs;
+    struct view *view; /* view.c: this node's status in etcd, fleet_behind/_unreachable */
+    char *join_warned; /* the reason of the join failure logged as a warning, until a join */
 };
 
 static void join(struct fleet *fleet);
@@ -93,6 +96,12 @@ fleet_new(const struct env *env, struct store *store, struct deploy *deploy,
     f->deploy = deploy;
     f->commit = *commit;
     f->cfg = env->config->cluster;
+    if (f->cfg != NULL && view_new(&(struct view_inputs){env, store, deploy, f->cfg->fleet,
+                                                         f->cfg->node, f->cfg->fleet_grace},
+                                   &f->view) != 0) {
+        free(f);
+        return -E_NOMEM;
+    }
     uv_timer_init(env->loop, &f->timer);
     f->timer.data = f;
     *out = f;
@@ -227,6 +236,7 @@ sync_record(struct fleet *fleet, const char *name, const char *text, size_t len)
         free(cause);
         return;
     }
+    view_record(fleet->view, name, rec.version, rec.serial, rec.not_after, rec.node);
     if ((cert = store_find(fleet->store, name)) != NULL && cert->current != 0)
         cur = store_current(cert);
     if (cur != NULL && same_serial(cur->serial, rec.serial)) {
@@ -343,6 +353,7 @@ on_catch_up(void *arg, int rc, const char *cause, const cJSON *reply)
         free(words);
     }
     fleet->joined = 1;
+    view_joined(fleet->view);
     log_info("fleet: node '%s' joined fleet '%s' (%zu etcd endpoints)", fleet->cfg->node,
              fleet->cfg->fleet, fleet->cfg->netcd);
     publish_all(fleet);
@@ -424,6 +435,20 @@ announce(struct fleet *fleet)
     }
 }
 
+/*
+ * Has a join failure been said since the last join?  Remembers why: once a
+ * warning, then the debug log (the reason of one member's TLS failure varies
+ * from try to try).
+ */
+static int
+join_said_before(struct fleet *fleet, const char *why)
+{
+    if (fleet->join_warned != NULL)
+        return 1;
+    fleet->join_warned = strdup(why);
+    return 0;
+}
+
 static void
 on_granted(void *arg, int rc, const char *cause, const cJSON *reply)
 {
@@ -431,11 +456,17 @@ on_granted(void *arg, int rc, const char *cause, const cJSON *reply)
 
     fleet->call = NULL;
     if (rc != 0 || (fleet->lease = etcd_int(reply, "ID")) == 0) {
-        log_warn("fleet: cannot join fleet '%s': %s; retrying", fleet->cfg->fleet,
-                 cause != NULL ? cause : "etcd granted no lease");
+        const char *why = cause != NULL ? cause : "etcd granted no lease";
+
+        /* A warning the first time, then the debug log: retries every 2 s must not flood
+         * the log (fleet_unreachable says that it lasts, view.c). */
+        log_msg(join_said_before(fleet, why) ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
+                "fleet: cannot join fleet '%s': %s; retrying", fleet->cfg->fleet, why);
         retry_later(fleet);
         return;
     }
+    free(fleet->join_warned);
+    fleet->join_warned = NULL;
     announce(fleet);
 }
 
@@ -783,8 +814,10 @@ fleet_start(struct fleet *fleet, char **cause)
     size_t n;
     int rc;
 
-    if (c == NULL)
+    if (c == NULL) {
+        view_note_left(fleet->store, fleet->deploy);
         return 0;
+    }
     if ((rc = fleetkey_read(c->fleet_key_file, fleet->key, cause)) != 0 ||
         (rc = client_files(fleet, cause)) != 0)
         return rc;
@@ -805,7 +838,9 @@ fleet_start(struct fleet *fleet, char **cause)
     opts.trust = c->trust;
     opts.cert_file = fleet->cert_file;
     opts.key_file = fleet->key_file;
-    if ((rc = etcd_new(fleet->env->loop, &opts, &fleet->etcd, cause)) != 0)
+    view_check_client_cert(fleet->cert_file);
+    if ((rc = etcd_new(fleet->env->loop, &opts, &fleet->etcd, cause)) != 0 ||
+        (rc = view_start(fleet->view, fleet->etcd)) != 0)
         return rc;
     if ((rc = events_subscribe(fleet->env->events,
                                EVENT_MASK(EVENT_CERT_CHANGED) | EVENT_MASK(EVENT_SETTINGS_CHANGED),
@@ -821,6 +856,7 @@ fleet_stop(struct fleet *fleet)
     if (fleet == NULL || fleet->stopping)
         return;
     fleet->stopping = 1;
+    view_stop(fleet->view);
     events_unsubscribe(fleet->env->events, on_event, fleet);
     uv_timer_stop(&fleet->timer);
     etcd_call_cancel(fleet->call);
@@ -860,6 +896,8 @@ fleet_free(struct fleet *fleet)
         p->next = NULL;
         p->fleet = NULL;
     }
+    view_free(fleet->view);
+    free(fleet->join_warned);
     etcd_free(fleet->etcd);
     OPENSSL_cleanse(fleet->key, sizeof(fleet->key));
     free(fleet->prefix);
@@ -867,4 +905,10 @@ fleet_free(struct fleet *fleet)
     free(fleet->cert_file);
     free(fleet->key_file);
     uv_close((uv_handle_t *)&fleet->timer, on_closed);
+}
+
+struct view *
+fleet_view(const struct fleet *fleet)
+{
+    return fleet != NULL ? fleet->view : NULL;
 }

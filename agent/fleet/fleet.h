@@ -59,5 +59,8 @@ int fleet_enabled(const struct fleet *fleet);
 int fleet_reachable(const struct fleet *fleet);
 /* HTTP requests made to etcd so far (benchmarks, metrics). */
 uint64_t fleet_etcd_requests(const struct fleet *fleet);
+/* The fleet's view (view.h: status in etcd, fleet_behind, fleet_unreachable); NULL: none. */
+struct view;
+struct view *fleet_view(const struct fleet *fleet);
 
 #endif

@@ -80,6 +80,7 @@ static const struct op_entry {
     {PROTO_OP_ACK, ops_ack, PEER_RIGHT_CHANGE},
     {PROTO_OP_REPORT_SEND, ops_report_send, PEER_RIGHT_CHANGE},
     {PROTO_OP_REPORT, ops_report, PEER_RIGHT_READ},
+    {PROTO_OP_FLEET_STATUS, ops_fleet_status, PEER_RIGHT_OPERATE},
 };
 
 /* "remove of 'web' failed: no certificate named 'web'" (the name when the request has one). */

@@ -172,4 +172,7 @@ int ops_notify_status(struct request *req);
 int ops_ack(struct request *req);
 int ops_report_send(struct request *req);
 
+/* ops-fleet.c: fleet status and fleet nodes (the fleet's view, fleet/view.c). */
+int ops_fleet_status(struct request *req);
+
 #endif

@@ -35,6 +35,7 @@
 #include "sys.h"
 #include "trust.h"
 #include "version.h"
+#include "view.h"
 
 /* Changes within this many milliseconds make one write of the status file. */
 #define STATUS_DEBOUNCE_MS 200
@@ -638,6 +639,80 @@ warn_served(struct status *st, const struct store_cert *cert, const struct store
     }
 }
 
+/*
+ * The fleet (fleet/view.c): fleet_unreachable on a fleet certificate while
+ * etcd has not answered for cluster.fleet_grace (renewals of shared names
+ * wait; the local copy is served), fleet_behind when this node's version is
+ * older than the fleet's, or its deploy fails, for more than a minute.
+ */
+static void
+warn_fleet(struct status *st, const struct store_cert *cert, struct status_eval *ev)
+{
+    struct view_cert_state fs;
+    struct status_warning *w;
+    int64_t since = 0;
+    char why[384], span[64];
+
+    if (st->in.fleet_view == NULL)
+        return;
+    view_cert_state(st->in.fleet_view, cert->name, &fs);
+    if (!fs.fleet)
+        return;
+    if (view_unreachable(st->in.fleet_view, &since, why, sizeof(why)) &&
+        (w = warning_add(ev, "fleet_unreachable", STATUS_WARNING)) != NULL) {
+        sys_format_time(since, span, sizeof(span));
+        snprintf(w->message, sizeof(w->message),
+                 "%s: the fleet's etcd has not answered since %s (%s); this node serves its "
+                 "local copy and the fleet's renewals and new versions wait for etcd (certctl "
+                 "fleet status shows the fleet once it answers)",
+                 cert->name, span, why);
+        data_str(w, "error", why);
+        data_num(w, "since", since);
+    }
+    if (fs.behind && (w = warning_add(ev, "fleet_behind", STATUS_WARNING)) != NULL) {
+        sys_format_time(fs.since, span, sizeof(span));
+        if (fs.deploy_failing)
+            snprintf(w->message, sizeof(w->message),
+                     "%s: this node has the fleet's version %u (serial %s) but deploying it "
+                     "fails since %s, so its targets serve an older one; fix it and run "
+                     "certctl deploy %s",
+                     cert->name, fs.fleet_version, fs.fleet_serial, span, cert->name);
+        else
+            snprintf(w->message, sizeof(w->message),
+                     "%s: this node's version is older than the fleet's version %u (serial %s) "
+                     "since %s (certctl logs says why it was not taken; certctl fleet status "
+                     "shows every node)",
+                     cert->name, fs.fleet_version, fs.fleet_serial, span);
+        data_num(w, "fleet_version", fs.fleet_version);
+        data_str(w, "fleet_serial", fs.fleet_serial);
+        data_num(w, "since", fs.since);
+        data_num(w, "deploy_failing", fs.deploy_failing);
+    }
+}
+
+size_t
+status_fleet_warnings(struct status *st, struct status_warning *out, size_t max)
+{
+    int64_t since = 0;
+    char why[384], span[64];
+
+    if (max == 0 || st->in.fleet_view == NULL ||
+        !view_unreachable(st->in.fleet_view, &since, why, sizeof(why)))
+        return 0;
+    memset(out, 0, sizeof(*out));
+    out->code = "fleet_unreachable";
+    out->level = STATUS_WARNING;
+    sys_format_time(since, span, sizeof(span));
+    snprintf(out->message, sizeof(out->message),
+             "the fleet's etcd has not answered since %s (%s); local certificates are served, "
+             "shared ones wait for the fleet (certctl fleet status shows it once it answers)",
+             span, why);
+    out->ndata = 1;
+    out->data[0].key = "since";
+    out->data[0].num = since;
+    return 1;
+}
+
 void
 status_evaluate(struct status *st, const struct store_cert *cert, int64_t now,
                 struct status_eval *ev)
@@ -770,6 +845,7 @@ status_evaluate(struct status *st, const struct store_cert *cert, int64_t now,
                  "%s is self-signed: clients do not trust it unless told to", cert->name);
         data_num(w, "not_after", v->not_after);
     }
+    warn_fleet(st, cert, ev);
 }
 
 /* Packing the report. */

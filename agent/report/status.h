@@ -39,6 +39,7 @@ struct status;
 struct store;
 struct store_cert;
 struct trust;
+struct view;
 
 enum status_level {
     STATUS_OK = 0,
@@ -103,6 +104,7 @@ struct status_inputs {
     const char *config_path;   /* the config file */
     const size_t *connections; /* IPC clients connected now */
     struct served *served;     /* the served check's results (may be NULL) */
+    struct view *fleet_view;   /* the fleet's view (fleet/view.h; NULL: not in a fleet) */
 };
 
 /* The inputs it was made with (metrics.c). */
@@ -167,6 +169,11 @@ int status_document_json(const char *data, size_t len, struct metrics_buf *out);
  */
 typedef size_t (*status_agent_warnings_fn)(void *arg, struct status_warning *out, size_t max);
 void status_set_agent_warnings(struct status *st, status_agent_warnings_fn fn, void *arg);
+/*
+ * The fleet's warning of the agent itself (fleet_unreachable), at most max: for
+ * agent.c, which hands the report notify's and these together.
+ */
+size_t status_fleet_warnings(struct status *st, struct status_warning *out, size_t max);
 /*
  * The acknowledged codes of a certificate's open problem ("*": all) or NULL,
  * from a higher layer (notify, wired by agent.c): each row's "acknowledged".

@@ -5,7 +5,8 @@
 # all 3*N deploys are done (each node's deploy_hook appends a line per new version), the
 # certificates Pebble issued, the requests the etcd members served (their gRPC counters, the
 # gateway's included; the harness's own etcdctl calls are a handful), then the idle cost: etcd
-# requests per node per minute with N shared names and nothing due. Asserts nothing.
+# requests per node per minute with N shared names and nothing due; the status writes of the
+# fleet's view and the time of certctl fleet status. Asserts nothing.
 # usage: bench-fleet.sh CERTAGENT CERTCTL AGENT-UP [N] [IDLE-SECONDS]
 N=${4:-100}
 IDLE=${5:-60}
@@ -82,4 +83,23 @@ echo "fleet: etcd requests during the run: $((req1 - req0))"
 sleep "$IDLE"
 req2=$(etcd_requests)
 echo "fleet: idle: $(((req2 - req1) * 60 / IDLE / 3)) etcd requests per node per minute (over ${IDLE} s, $N shared names, nothing due)"
+# The fleet's view: how often each node wrote its status (status/NODE's version counts the
+# writes), during the run and while idle, and how long certctl fleet status takes.
+status_writes() {
+    local n total=0 v
+    for n in $NODES; do
+        v=$(etcdctl_ get "/certagent/bench/status/$n" -w json 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+kvs = json.load(sys.stdin).get("kvs") or [{}]
+print(kvs[0].get("version", 0))')
+        total=$((total + v))
+    done
+    echo "$total"
+}
+sw=$(status_writes)
+sleep 30
+echo "fleet: status writes: $sw in all (3 nodes, run and idle), $(($(status_writes) - sw)) in 30 more idle seconds"
+start=$(date +%s%N)
+"$CTL" --socket "$T/n1.sock" --json fleet status >"$T/fleet-status.json"
+echo "fleet: certctl fleet status: $((($(date +%s%N) - start) / 1000000)) ms, $(wc -c <"$T/fleet-status.json") bytes of JSON"
 finish >/dev/null
