@@ -7,7 +7,8 @@
 # (tests/fleet/fleet-record.py, the record format of agent/fleet/record.c): the Windows node
 # takes the first one at start (catch-up), deploys it to its own files target, takes the next
 # version through the watch within seconds and deploys it too, refuses a record under another
-# fleet key and keeps its store, and announces itself under nodes/.
+# fleet key and keeps its store, announces itself under nodes/, publishes its status, and
+# shows itself in certctl fleet status.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WINE_TEST=windows/test-fleet.sh
@@ -103,6 +104,13 @@ check "version 2 deployed" wait_for 30 deployed "$T/www2.pem"
 check "the deployed key matches the certificate" test \
     "$(openssl x509 -in "$T/deploy/cert.pem" -noout -pubkey)" = \
     "$(openssl pkey -in "$T/deploy/privkey.pem" -pubout 2>/dev/null)"
+
+# The fleet view from the Windows node: it publishes its status, fleet status lists it.
+published() { etcdctl_ get /certagent/prod/status/winnode --print-value-only | grep -q '"www"'; }
+check "the Windows node published its status with www" wait_for 30 published
+run 0 ctl fleet status
+has "fleet prod, seen from node winnode"
+has "winnode  up"
 
 # A record under another fleet key: refused with a log line, nothing changes.
 mkcert bad 90
