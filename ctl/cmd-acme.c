@@ -278,6 +278,30 @@ cmd_revoke(struct ctl *ctl, int argc, char **argv)
     return rc;
 }
 
+/* The state columns of one CA of `ca list`: last success, failures in a row (with the
+ * last failure's words), canary, place in fallback_cas; "-" where there is nothing. */
+static void
+ca_state_cells(const cJSON *ca, char *success, char *failures, char *order, size_t slen,
+               size_t flen, size_t olen, const char **cells)
+{
+    const cJSON *canary = cJSON_GetObjectItemCaseSensitive(ca, "canary");
+
+    if (jint(ca, "last_success") > 0)
+        output_time(jint(ca, "last_success"), success, slen);
+    else
+        snprintf(success, slen, "-");
+    snprintf(failures, flen, "%lld", (long long)jint(ca, "failures"));
+    if (jint(ca, "fallback_order") > 0)
+        snprintf(order, olen, "%lld", (long long)jint(ca, "fallback_order"));
+    else
+        snprintf(order, olen, "-");
+    cells[0] = success;
+    cells[1] = failures;
+    cells[2] =
+        cJSON_IsObject(canary) && jstr(canary, "state")[0] != '\0' ? jstr(canary, "state") : "-";
+    cells[3] = order;
+}
+
 /* ca add|list|remove */
 
 int
@@ -340,14 +364,15 @@ cmd_ca(struct ctl *ctl, int argc, char **argv)
                        "again (certctl ca add %s --directory URL): %s\n",
                        jstr(r.result, "name"), names);
         } else {
-            static const char *const hdr[] = {"NAME", "DIRECTORY", "ACCOUNT"};
-            struct table *t = table_new(3, hdr);
+            static const char *const hdr[] = {"NAME",     "DIRECTORY", "ACCOUNT", "LAST SUCCESS",
+                                              "FAILURES", "CANARY",    "FALLBACK"};
+            struct table *t = table_new(7, hdr);
             const cJSON *it;
 
             cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r.result, "cas"))
             {
-                char name[96];
-                const char *cells[3];
+                char name[96], success[32], failures[16], order[16];
+                const char *cells[7];
 
                 snprintf(name, sizeof(name), "%s%s", jstr(it, "name"),
                          strcmp(jstr(it, "name"), jstr(r.result, "default_ca")) == 0 ? " (default)"
@@ -355,10 +380,18 @@ cmd_ca(struct ctl *ctl, int argc, char **argv)
                 cells[0] = name;
                 cells[1] = jstr(it, "directory");
                 cells[2] = jstr(it, "account")[0] != '\0' ? jstr(it, "account") : "-";
+                ca_state_cells(it, success, failures, order, sizeof(success), sizeof(failures),
+                               sizeof(order), cells + 3);
                 table_add(t, cells);
             }
             table_print(t, stdout);
             table_free(t);
+            cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r.result, "cas"))
+            {
+                if (jint(it, "failures") > 0 && jstr(it, "last_error")[0] != '\0')
+                    printf("%s: %lld failure(s) in a row, the last: %s\n", jstr(it, "name"),
+                           (long long)jint(it, "failures"), jstr(it, "last_error"));
+            }
         }
     }
     reply_free(&r);

@@ -512,6 +512,7 @@ ops_ca_list(struct request *req)
         cJSON_Delete(list);
         return -E_NOMEM;
     }
+    ops_ca_state_add(req->agent, list);
     cJSON_AddItemToObject(res, "cas", list);
     cJSON_AddStringToObject(res, "default_ca",
                             req->agent->config.default_ca != NULL ? req->agent->config.default_ca

@@ -144,6 +144,9 @@ int ops_revoke(struct request *req);
 int ops_ca_add(struct request *req);
 int ops_ca_list(struct request *req);
 int ops_ca_remove(struct request *req);
+/* Adds each CA's state (last success, failures in a row, fallback order, canary) to the
+ * objects of acme_ca_list's array (ops-ca-state.c). */
+void ops_ca_state_add(struct agent *agent, struct cJSON *list);
 /* account_register, account_show, account_rollover, account_deactivate */
 int ops_account(struct request *req);
 

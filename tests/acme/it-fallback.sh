@@ -16,7 +16,7 @@ PEBBLE_WFE_NONCEREJECT=0 pebble_start || finish
 acmeproxy_start '{}' || finish
 PEBBLE_WFE_NONCEREJECT=0 pebble_start_second || finish
 BASE="{\"http01_listen\": [\"127.0.0.1:$PEBBLE_HTTP01_PORT\", \"127.0.0.1:$PEBBLE2_HTTP01_PORT\"],
-  \"renew_retry_min\": 1, \"renew_retry_max\": 2, \"fallback_after\": 2, \"acme_http_timeout\": 1,
+  \"renew_retry_min\": 1, \"renew_retry_max\": 2, \"fallback_after\": 2, \"acme_http_timeout\": 1, \"fallback_cas\": [\"back\"],
   \"deploy_hook\": \"echo \$CERTAGENT_NAME \$CERTAGENT_VERSION >> $HOOKLOG\",
   \"acme_cas\": {\"back\": {\"directory\": \"$PEBBLE2_DIRECTORY\", \"trust\": \"$PEBBLE2_TRUST\",
     \"auto_register\": true, \"email\": \"ops@example.test\"}}}"
@@ -96,6 +96,16 @@ for t in json.load(open('$STATE/renew.json'))['www'].get('tried', []):
 check "A: the history has prim's words twice" test "$(tried | grep -c '^prim failed .*finalize is broken at prim')" = 2
 last_tried() { tried | tail -n "$1" | head -n 1; }
 check "A: ... and back's success" test "$(last_tried 1 | cut -d' ' -f1-2)" = "back ok"
+run 0 ctl --json ca list
+cajson() { json "(lambda c: $2)([c for c in j['cas'] if c['name'] == '$1'][0])"; }
+cajson prim "c['failures'] == 2"
+cajson prim "c['last_error'].find('finalize is broken at prim') >= 0"
+cajson prim "c['last_success'] is None and c['fallback_order'] is None"
+cajson back "c['failures'] == 0 and c['last_success'] > 0 and c['fallback_order'] == 1"
+cajson back "c['canary'] is None"
+run 0 ctl ca list
+has "prim: 2 failure(s) in a row, the last: "
+check "ca list: the columns" sh -c "echo '$OUT' | head -n 1 | grep -q 'LAST SUCCESS *FAILURES *CANARY *FALLBACK'"
 
 # --- B: the next renewal tries prim first; prim times out: back again -----------------------
 acmeproxy_rules '[{"kind": "newOrder", "action": "stall", "seconds": 5, "times": -1}]'
@@ -114,6 +124,8 @@ has "from CA 'prim'"
 check "C: issued by prim" test "$(meta www ca)" = prim
 check "C: no preferred_ca left" test -z "$(meta www preferred_ca)"
 check "C: the chain verifies against prim's root" pebble_verify "$STATE/live/www/fullchain.pem" "$PEBBLE_ROOT"
+run 0 ctl --json ca list
+cajson prim "c['failures'] == 0 and c['last_success'] > 0 and c['last_error'] is None"
 run 0 ctl --json status
 json "[w for w in [c for c in j['certificates'] if c['name'] == 'www'][0]['warnings'] if w['code'] == 'ca_fallback_in_use'] == []"
 run 0 ctl ping
