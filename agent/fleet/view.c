@@ -226,12 +226,21 @@ cert_status(struct view *v, const struct store_cert *cert, int64_t now)
     return o;
 }
 
+int
+view_left(const struct deploy *deploy, const char *name)
+{
+    const struct cert_settings *s = deploy_settings(deploy, name);
+
+    return s != NULL && s->left;
+}
+
 static int
 is_fleet_cert(const struct view *v, const char *name)
 {
     const struct cert_settings *s = deploy_settings(v->in.deploy, name);
 
-    return rec_find(v, name) != NULL || (s != NULL && s->shared);
+    return !view_left(v->in.deploy, name) &&
+           (rec_find(v, name) != NULL || (s != NULL && s->shared));
 }
 
 static char *
@@ -349,6 +358,8 @@ behind_now(const struct view *v, const struct view_rec *r, int *deploy_failing)
     int64_t since = 0;
 
     *deploy_failing = 0;
+    if (view_left(v->in.deploy, r->name))
+        return 0;
     if (cert == NULL || cert->current == 0 || (cur = store_current(cert)) == NULL)
         return 1;
     if (same_serial(cur->serial, r->serial)) {
@@ -487,7 +498,7 @@ view_cert_state(const struct view *v, const char *name, struct view_cert_state *
     memset(out, 0, sizeof(*out));
     if (v == NULL)
         return;
-    out->fleet = r != NULL || (s != NULL && s->shared);
+    out->fleet = !view_left(v->in.deploy, name) && (r != NULL || (s != NULL && s->shared));
     if (r == NULL)
         return;
     out->behind = r->behind;
