@@ -576,6 +576,14 @@ find_named(const cJSON *arr, const char *key, const char *name)
     return NULL;
 }
 
+static int
+by_name(const void *a, const void *b)
+{
+    const struct view_rec *const *ra = a, *const *rb = b;
+
+    return strcmp((*ra)->name, (*rb)->name);
+}
+
 /* The document: the nodes (up or gone) and the fleet's certificates by node. */
 static cJSON *
 query_doc(struct query *q, const cJSON *statuses)
@@ -584,7 +592,8 @@ query_doc(struct query *q, const cJSON *statuses)
     cJSON *doc = cJSON_CreateObject(), *nodes, *certs, *kv;
     char name[256], nodes_prefix[512], status_prefix[512];
     int64_t now = (int64_t)time(NULL), since = 0;
-    size_t up = 0, gone = 0;
+    size_t up = 0, gone = 0, nrecs = 0;
+    const struct view_rec **recs = NULL;
 
     if (doc == NULL)
         return NULL;
@@ -655,7 +664,23 @@ query_doc(struct query *q, const cJSON *statuses)
     /* The fleet's certificates (the records this node saw), each with every node's state. */
     certs = cJSON_AddArrayToObject(doc, "certificates");
     for (size_t b = 0; b < VIEW_BUCKETS; b++) {
-        for (const struct view_rec *r = v->buckets[b]; r != NULL; r = r->next) {
+        for (const struct view_rec *r = v->buckets[b]; r != NULL; r = r->next)
+            nrecs++;
+    }
+    if (nrecs > 0 && (recs = calloc(nrecs, sizeof(*recs))) == NULL) {
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    nrecs = 0;
+    for (size_t b = 0; b < VIEW_BUCKETS; b++) {
+        for (const struct view_rec *r = v->buckets[b]; r != NULL; r = r->next)
+            recs[nrecs++] = r;
+    }
+    if (nrecs > 0)
+        qsort(recs, nrecs, sizeof(*recs), by_name);
+    for (size_t i = 0; i < nrecs; i++) {
+        {
+            const struct view_rec *r = recs[i];
             cJSON *c = cJSON_CreateObject(), *by;
             const cJSON *n;
             size_t behind = 0;
@@ -708,6 +733,7 @@ query_doc(struct query *q, const cJSON *statuses)
             cJSON_AddItemToArray(certs, c);
         }
     }
+    free(recs);
     return doc;
 }
 
