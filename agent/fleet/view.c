@@ -59,7 +59,8 @@ struct view {
     int writing;
     uint64_t last_write; /* uv_now of the last write's start; 0: none */
     int64_t unreachable_since;
-    int unreachable; /* flagged (fleet_grace passed) */
+    uint64_t started_ms; /* uv_now at view_start */
+    int unreachable;     /* flagged (fleet_grace passed) */
     char host[256];
 };
 
@@ -190,9 +191,11 @@ on_written(void *arg, int rc, const char *cause, const cJSON *reply)
     (void)reply;
     v->writing = 0;
     if (rc != 0) {
+        /* Written again once etcd answers (on_tick), not retried against a silent etcd. */
         log_debug("fleet: could not write the status of node '%s': %s", v->in.node,
                   cause != NULL ? cause : err_name(rc));
         v->dirty = 1;
+        return;
     }
     if (v->dirty)
         schedule_write(v);
@@ -410,14 +413,17 @@ on_tick(uv_timer_t *t)
 {
     struct view *v = t->data;
     int64_t now = (int64_t)time(NULL);
-    int reach = etcd_reachable(v->etcd), flag;
+    uint64_t ms = uv_now(v->in.env->loop), last = etcd_last_answer(v->etcd);
+    int flag;
 
-    if (reach) {
-        v->unreachable_since = 0;
-    } else if (v->unreachable_since == 0) {
-        v->unreachable_since = now;
-    }
-    flag = v->unreachable_since != 0 && now - v->unreachable_since >= v->in.grace;
+    /* Silent since the last call a member answered (a watch's stream does not count: a
+     * member without quorum keeps it), or since the start. */
+    if (last == 0)
+        last = v->started_ms;
+    v->unreachable_since = now - (int64_t)((ms - last) / 1000);
+    flag = ms - last >= (uint64_t)v->in.grace * 1000;
+    if (!flag && v->dirty && etcd_reachable(v->etcd))
+        schedule_write(v);
     if (flag != v->unreachable) {
         const char *why = etcd_last_error(v->etcd);
 
@@ -824,6 +830,7 @@ view_start(struct view *v, struct etcd *etcd)
     if (v == NULL)
         return 0;
     v->etcd = etcd;
+    v->started_ms = uv_now(v->in.env->loop);
     uv_timer_init(v->in.env->loop, &v->write_timer);
     uv_timer_init(v->in.env->loop, &v->tick);
     v->write_timer.data = v->tick.data = v;
