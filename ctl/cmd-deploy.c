@@ -199,6 +199,8 @@ print_settings(const char *name, const cJSON *s)
         printf("  renew before %lld days\n", (long long)jint(s, "renew_before_days"));
     if (jbool(s, "shared"))
         printf("  shared       yes (with the agent's fleet)\n");
+    if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(s, "shared")))
+        printf("  shared       no (left the fleet: neither published nor taken from it)\n");
     v = cJSON_GetObjectItemCaseSensitive(s, "fallback_cas");
     if (cJSON_IsArray(v)) {
         printf("  fallback CAs");

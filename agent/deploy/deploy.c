@@ -155,7 +155,8 @@ entry_empty(const struct entry *e)
 {
     return e->s.ntargets == 0 && e->s.deploy_hook == NULL && e->s.failure_hook == NULL &&
            e->s.auto_renew < 0 && e->s.renew_before_days == 0 && e->s.nthumbprints == 0 &&
-           e->s.nserved == 0 && !e->s.shared && !e->s.fallback_set && e->s.on_expiry == 0;
+           e->s.nserved == 0 && !e->s.shared && !e->s.fallback_set && e->s.on_expiry == 0 &&
+           !e->s.left;
 }
 
 /*
@@ -671,6 +672,7 @@ settings_apply(struct cert_settings *s, const cJSON *changes, char **cause)
                 return -E_BAD_INPUT;
             }
             s->shared = cJSON_IsTrue(it);
+            s->left = cJSON_IsFalse(it);
         } else if (strcmp(k, "renew_before_days") == 0) {
             if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 365) {
                 err_set(cause, "renew_before_days must be a number of days from 0 to 365");
@@ -855,6 +857,8 @@ settings_to_json(const struct cert_settings *s)
         cJSON_AddNumberToObject(o, "renew_before_days", s->renew_before_days);
     if (s->shared)
         cJSON_AddBoolToObject(o, "shared", 1);
+    if (s->left)
+        cJSON_AddBoolToObject(o, "shared", 0);
     if (s->fallback_set) {
         cJSON *fa = cJSON_AddArrayToObject(o, "fallback_cas");
 

@@ -119,6 +119,9 @@ struct cert_settings {
     size_t nfallback_cas;
     int fallback_set;
     int on_expiry;
+    /* 1: certctl set --no-shared: this node neither publishes it to its fleet nor takes
+     * the fleet's versions of it (its local copy stays local; agent/fleet/). */
+    int left;
 };
 
 /* Loads STATE/settings.json (at start, before the agent listens). */

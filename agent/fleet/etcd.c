@@ -71,7 +71,8 @@ struct etcd {
     int reachable;
     struct etcd_call *calls;
     struct etcd_watch *watches;
-    char *last_error; /* the words of the last call no member answered */
+    char *last_error;     /* the words of the last call no member answered */
+    uint64_t last_answer; /* uv_now of the last call a member answered (0: none yet) */
 };
 
 static void on_progress(void *arg);
@@ -221,6 +222,12 @@ etcd_last_error(const struct etcd *etcd)
     return etcd != NULL ? etcd->last_error : NULL;
 }
 
+uint64_t
+etcd_last_answer(const struct etcd *etcd)
+{
+    return etcd != NULL ? etcd->last_answer : 0;
+}
+
 static size_t
 on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -341,6 +348,8 @@ call_finish(struct etcd_call *c, int rc, const char *cause, const cJSON *reply)
         c->etcd->reachable = 1;
     else if (rc == -E_UNAVAILABLE)
         c->etcd->reachable = 0;
+    if (rc == 0)
+        c->etcd->last_answer = uv_now(c->etcd->loop);
     if (rc == -E_UNAVAILABLE && cause != NULL) {
         free(c->etcd->last_error);
         c->etcd->last_error = strdup(cause);

@@ -41,6 +41,11 @@ uint64_t etcd_requests(const struct etcd *etcd);
 int etcd_reachable(const struct etcd *etcd);
 /* The words of the last call that no member answered (borrowed), or NULL. */
 const char *etcd_last_error(const struct etcd *etcd);
+/*
+ * uv_now of the last call a member answered (0: none yet).  Calls go through the
+ * cluster's leader, so a member without quorum does not count (a watch does).
+ */
+uint64_t etcd_last_answer(const struct etcd *etcd);
 
 /*
  * rc 0: reply is the gateway's JSON object (borrowed for the callback).

@@ -237,6 +237,12 @@ sync_record(struct fleet *fleet, const char *name, const char *text, size_t len)
         return;
     }
     view_record(fleet->view, name, rec.version, rec.serial, rec.not_after, rec.node);
+    if (view_left(fleet->deploy, name)) {
+        log_info("fleet: '%s' left the fleet on this node, so its fleet version %u is not "
+                 "taken (certctl set %s --shared takes the fleet's next version)",
+                 name, rec.version, name);
+        goto out;
+    }
     if ((cert = store_find(fleet->store, name)) != NULL && cert->current != 0)
         cur = store_current(cert);
     if (cur != NULL && same_serial(cur->serial, rec.serial)) {

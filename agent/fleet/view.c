@@ -59,7 +59,8 @@ struct view {
     int writing;
     uint64_t last_write; /* uv_now of the last write's start; 0: none */
     int64_t unreachable_since;
-    int unreachable; /* flagged (fleet_grace passed) */
+    uint64_t started_ms; /* uv_now at view_start */
+    int unreachable;     /* flagged (fleet_grace passed) */
     char host[256];
 };
 
@@ -190,9 +191,11 @@ on_written(void *arg, int rc, const char *cause, const cJSON *reply)
     (void)reply;
     v->writing = 0;
     if (rc != 0) {
+        /* Written again once etcd answers (on_tick), not retried against a silent etcd. */
         log_debug("fleet: could not write the status of node '%s': %s", v->in.node,
                   cause != NULL ? cause : err_name(rc));
         v->dirty = 1;
+        return;
     }
     if (v->dirty)
         schedule_write(v);
@@ -226,12 +229,21 @@ cert_status(struct view *v, const struct store_cert *cert, int64_t now)
     return o;
 }
 
+int
+view_left(const struct deploy *deploy, const char *name)
+{
+    const struct cert_settings *s = deploy_settings(deploy, name);
+
+    return s != NULL && s->left;
+}
+
 static int
 is_fleet_cert(const struct view *v, const char *name)
 {
     const struct cert_settings *s = deploy_settings(v->in.deploy, name);
 
-    return rec_find(v, name) != NULL || (s != NULL && s->shared);
+    return !view_left(v->in.deploy, name) &&
+           (rec_find(v, name) != NULL || (s != NULL && s->shared));
 }
 
 static char *
@@ -349,6 +361,8 @@ behind_now(const struct view *v, const struct view_rec *r, int *deploy_failing)
     int64_t since = 0;
 
     *deploy_failing = 0;
+    if (view_left(v->in.deploy, r->name))
+        return 0;
     if (cert == NULL || cert->current == 0 || (cur = store_current(cert)) == NULL)
         return 1;
     if (same_serial(cur->serial, r->serial)) {
@@ -399,14 +413,17 @@ on_tick(uv_timer_t *t)
 {
     struct view *v = t->data;
     int64_t now = (int64_t)time(NULL);
-    int reach = etcd_reachable(v->etcd), flag;
+    uint64_t ms = uv_now(v->in.env->loop), last = etcd_last_answer(v->etcd);
+    int flag;
 
-    if (reach) {
-        v->unreachable_since = 0;
-    } else if (v->unreachable_since == 0) {
-        v->unreachable_since = now;
-    }
-    flag = v->unreachable_since != 0 && now - v->unreachable_since >= v->in.grace;
+    /* Silent since the last call a member answered (a watch's stream does not count: a
+     * member without quorum keeps it), or since the start. */
+    if (last == 0)
+        last = v->started_ms;
+    v->unreachable_since = now - (int64_t)((ms - last) / 1000);
+    flag = ms - last >= (uint64_t)v->in.grace * 1000;
+    if (!flag && v->dirty && etcd_reachable(v->etcd))
+        schedule_write(v);
     if (flag != v->unreachable) {
         const char *why = etcd_last_error(v->etcd);
 
@@ -487,7 +504,7 @@ view_cert_state(const struct view *v, const char *name, struct view_cert_state *
     memset(out, 0, sizeof(*out));
     if (v == NULL)
         return;
-    out->fleet = r != NULL || (s != NULL && s->shared);
+    out->fleet = !view_left(v->in.deploy, name) && (r != NULL || (s != NULL && s->shared));
     if (r == NULL)
         return;
     out->behind = r->behind;
@@ -565,6 +582,14 @@ find_named(const cJSON *arr, const char *key, const char *name)
     return NULL;
 }
 
+static int
+by_name(const void *a, const void *b)
+{
+    const struct view_rec *const *ra = a, *const *rb = b;
+
+    return strcmp((*ra)->name, (*rb)->name);
+}
+
 /* The document: the nodes (up or gone) and the fleet's certificates by node. */
 static cJSON *
 query_doc(struct query *q, const cJSON *statuses)
@@ -573,7 +598,8 @@ query_doc(struct query *q, const cJSON *statuses)
     cJSON *doc = cJSON_CreateObject(), *nodes, *certs, *kv;
     char name[256], nodes_prefix[512], status_prefix[512];
     int64_t now = (int64_t)time(NULL), since = 0;
-    size_t up = 0, gone = 0;
+    size_t up = 0, gone = 0, nrecs = 0;
+    const struct view_rec **recs = NULL;
 
     if (doc == NULL)
         return NULL;
@@ -644,7 +670,23 @@ query_doc(struct query *q, const cJSON *statuses)
     /* The fleet's certificates (the records this node saw), each with every node's state. */
     certs = cJSON_AddArrayToObject(doc, "certificates");
     for (size_t b = 0; b < VIEW_BUCKETS; b++) {
-        for (const struct view_rec *r = v->buckets[b]; r != NULL; r = r->next) {
+        for (const struct view_rec *r = v->buckets[b]; r != NULL; r = r->next)
+            nrecs++;
+    }
+    if (nrecs > 0 && (recs = calloc(nrecs, sizeof(*recs))) == NULL) {
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    nrecs = 0;
+    for (size_t b = 0; b < VIEW_BUCKETS; b++) {
+        for (const struct view_rec *r = v->buckets[b]; r != NULL; r = r->next)
+            recs[nrecs++] = r;
+    }
+    if (nrecs > 0)
+        qsort(recs, nrecs, sizeof(*recs), by_name);
+    for (size_t i = 0; i < nrecs; i++) {
+        {
+            const struct view_rec *r = recs[i];
             cJSON *c = cJSON_CreateObject(), *by;
             const cJSON *n;
             size_t behind = 0;
@@ -697,6 +739,7 @@ query_doc(struct query *q, const cJSON *statuses)
             cJSON_AddItemToArray(certs, c);
         }
     }
+    free(recs);
     return doc;
 }
 
@@ -787,6 +830,7 @@ view_start(struct view *v, struct etcd *etcd)
     if (v == NULL)
         return 0;
     v->etcd = etcd;
+    v->started_ms = uv_now(v->in.env->loop);
     uv_timer_init(v->in.env->loop, &v->write_timer);
     uv_timer_init(v->in.env->loop, &v->tick);
     v->write_timer.data = v->tick.data = v;

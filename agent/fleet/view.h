@@ -94,6 +94,8 @@ int view_query(struct view *v, view_query_fn done, void *arg, char **cause);
  * fleet or shared with one stay here as local ones.
  */
 void view_note_left(struct store *store, struct deploy *deploy);
+/* Did name leave the fleet on this node (certctl set NAME --no-shared)? */
+int view_left(const struct deploy *deploy, const char *name);
 /* A client certificate file that has expired or is not yet valid: a warning naming it. */
 void view_check_client_cert(const char *file);
 

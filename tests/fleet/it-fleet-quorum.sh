@@ -106,6 +106,16 @@ json "'certificate' in [w for w in j['agent_warnings'] if w['code'] == 'fleet_un
 run 0 node_ctl n1 set loc --no-shared
 run 0 node_ctl n1 --json show loc
 json "j['source'] == 'selfsigned'"
+# On a node that takes web from the fleet: --no-shared keeps its copy, the next version is
+# not taken.
+run 0 node_ctl n1 set web --no-shared
+run 0 node_ctl n1 set web
+has "shared       no (left the fleet"
+mkcert web4 120
+put_record web 4 "$T/web4.pem" "$T/web4.key"
+check "n1 says it does not take web version 4" wait_for 20 \
+    grep -q "'web' left the fleet on this node, so its fleet version 4 is not taken" "$T/n1.log"
+check "web stays at version 3's serial" has_serial web "$T/web3.pem" "$T/n1.sock"
 kill -TERM "$(node_pid n1)"
 wait_gone "$(node_pid n1)"
 echo '{}' >"$T/n1-left.json"

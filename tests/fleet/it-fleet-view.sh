@@ -106,6 +106,8 @@ sys.exit(0 if c["nodes"]["n3"]["state"] == "behind" and c["nodes"]["n1"]["state"
          and c["nodes"]["n2"]["gone"] else 1)'
 }
 check "n1's fleet status shows n3 behind on web, n2 gone" wait_for 30 behind_in_table
+run 0 node_ctl n1 --json fleet status
+json "[c['name'] for c in j['certificates']] == sorted(['web'] + ['b%d' % i for i in range(10)])"
 run 0 node_ctl n1 fleet status
 printf '%s\n' "$OUT"
 has "BEHIND"
