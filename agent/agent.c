@@ -147,6 +147,16 @@ commit_for_fleet(void *ctx, const char *name, const char *fullchain_pem, const c
                           key_pem, NULL, done, arg, cause);
 }
 
+/* The same with how the version was ordered, so that this node can renew it under the lock. */
+static int
+commit_for_fleet_meta(void *ctx, const char *name, const char *fullchain_pem, const char *key_pem,
+                      const char *meta_json, void (*done)(void *arg, int rc, const char *cause),
+                      void *arg, char **cause)
+{
+    return ops_cert_store(ctx, NULL, 0, PROTO_OP_REQUEST, name, CERT_SOURCE_FLEET, fullchain_pem,
+                          key_pem, meta_json, done, arg, cause);
+}
+
 int
 agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *opts, char **cause)
 {
@@ -231,8 +241,8 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     if ((rc = served_new(&agent->env, agent->store, agent->deploy, &agent->served, cause)) != 0)
         goto fail;
     if ((rc = fleet_new(&agent->env, agent->store, agent->deploy,
-                        &(struct fleet_commit){commit_for_fleet, agent}, &agent->fleet, cause)) !=
-        0)
+                        &(struct fleet_commit){commit_for_fleet, agent, commit_for_fleet_meta},
+                        &agent->fleet, cause)) != 0)
         goto fail;
     /* Fallback CAs the agent does not know stop the start (docs/resilience.md). */
     if ((rc = fallback_check(agent->acme, "fallback_cas",
@@ -244,6 +254,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
              &(struct renew_selfsigned){selfsigned_for_renew, agent, selfsigned_meta_for_renew},
              &agent->renew, cause)) != 0)
         goto fail;
+    renew_set_fleet(agent->renew, agent->fleet);
     if ((rc = ops_logs_new(loop, &agent->logs)) != 0)
         goto fail;
     if ((rc = probe_sched_start(&agent->env, agent->trust, &agent->probe_sched, cause)) != 0)

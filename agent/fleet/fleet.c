@@ -13,6 +13,8 @@
 #include "env.h"
 #include "err.h"
 #include "etcd.h"
+#include "fleet-int.h"
+#include "fleet-lock.h"
 #include "events.h"
 #include "fsutil.h"
 #include "log.h"
@@ -49,8 +51,10 @@ struct fleet_pub {
     size_t fullchain_len, key_len;
     int rc;
     char *cause;
-    int again;      /* another change came while this one was on its way */
-    unsigned *jobs; /* the agent's count of thread-pool jobs */
+    int again;           /* another change came while this one was on its way */
+    unsigned *jobs;      /* the agent's count of thread-pool jobs */
+    unsigned char *meta; /* the version's meta.json */
+    size_t meta_len;
 };
 
 struct fleet {
@@ -73,6 +77,7 @@ struct fleet {
     int stopping;
     uv_timer_t timer; /* keep-alive and retries */
     struct fleet_sync *syncs;
+    struct fleet_locks *locks; /* lock.c */
 };
 
 static void join(struct fleet *fleet);
@@ -183,10 +188,11 @@ sync_done(void *arg, int rc, const char *cause)
             break;
         }
     }
-    if (rc == 0)
+    if (rc == 0) {
         log_info("fleet: stored '%s' fleet version %u (serial %s) from the fleet", s->name,
                  s->version, s->serial);
-    else
+        fleet_mark_shared(fleet, s->name);
+    } else
         log_warn("fleet: could not store '%s' fleet version %u: %s (%s)", s->name, s->version,
                  cause != NULL ? cause : "failed", err_name(rc));
     if (s->waiting != NULL && !fleet->stopping)
@@ -254,8 +260,12 @@ sync_record(struct fleet *fleet, const char *name, const char *text, size_t len)
     fleet->syncs = s;
     log_info("fleet: taking '%s' fleet version %u (serial %s, issued by node %s)", name,
              rec.version, rec.serial, rec.node);
-    if ((rc = fleet->commit.store(fleet->commit.ctx, name, rec.fullchain, rec.key_pem, sync_done,
-                                  s, &cause)) != 0) {
+    if (fleet->commit.store_meta != NULL && rec.acme != NULL)
+        rc = fleet_commit_with_acme(fleet, name, &rec, sync_done, s, &cause);
+    else
+        rc = fleet->commit.store(fleet->commit.ctx, name, rec.fullchain, rec.key_pem, sync_done, s,
+                                 &cause);
+    if (rc != 0) {
         sync_done(s, rc, cause);
         free(cause);
     }
@@ -518,11 +528,14 @@ pub_end(struct fleet_pub *p)
         free(p->key);
     }
     free(p->fullchain);
+    free(p->meta);
     free(p->serial);
     free(p->cause);
     free(p);
     if (fleet != NULL && again && !fleet->stopping)
         maybe_publish(fleet, name);
+    else if (fleet != NULL)
+        fleet_lock_published(fleet, name);
     free(name);
 }
 
@@ -598,7 +611,10 @@ on_pub_read(void *arg, int rc, const char *cause, const cJSON *reply)
     rec.node = fleet->cfg->node;
     rec.fullchain = (char *)p->fullchain;
     rec.key_pem = (char *)p->key;
-    if (record_seal(fleet->key, fleet->cfg->fleet, p->name, &rec, &text, &words) != 0) {
+    rec.acme = fleet_meta_acme(p->meta, p->meta_len);
+    rc = record_seal(fleet->key, fleet->cfg->fleet, p->name, &rec, &text, &words);
+    free(rec.acme);
+    if (rc != 0) {
         log_error("fleet: could not publish '%s': %s", p->name, words ? words : "?");
         goto out;
     }
@@ -616,6 +632,7 @@ on_pub_read(void *arg, int rc, const char *cause, const cJSON *reply)
         cJSON_AddStringToObject(c, "target", "CREATE");
         cJSON_AddStringToObject(c, "create_revision", "0");
     }
+    fleet_fence(fleet, p->name, cmp);
     ops = cJSON_AddArrayToObject(body, "success");
     op = cJSON_CreateObject();
     cJSON_AddItemToArray(ops, op);
@@ -653,6 +670,9 @@ pub_read_files(uv_work_t *w)
     if (p->rc == 0)
         p->rc = store_read_file(p->fleet->store, p->name, p->local, "privkey.pem", &p->key,
                                 &p->key_len, &p->cause);
+    if (p->rc == 0) /* how it was ordered, for the node that renews it next */
+        (void)store_read_file(p->fleet->store, p->name, p->local, "meta.json", &p->meta,
+                              &p->meta_len, NULL);
 }
 
 static void
@@ -693,7 +713,8 @@ maybe_publish(struct fleet *fleet, const char *name)
     const struct store_version *cur;
     struct fleet_pub *p;
 
-    if (!fleet->joined || fleet->stopping || s == NULL || !s->shared || cert == NULL ||
+    if (!fleet->joined || fleet->stopping ||
+        ((s == NULL || !s->shared) && fleet_lock_revision(fleet, name) == 0) || cert == NULL ||
         cert->current == 0 || (cur = store_current(cert)) == NULL ||
         cur->source == CERT_SOURCE_FLEET || !cur->has_key)
         return;
@@ -827,6 +848,7 @@ fleet_stop(struct fleet *fleet)
     fleet->call = NULL;
     etcd_watch_stop(fleet->watch);
     fleet->watch = NULL;
+    fleet_locks_stop(fleet);
 }
 
 static void
@@ -860,6 +882,7 @@ fleet_free(struct fleet *fleet)
         p->next = NULL;
         p->fleet = NULL;
     }
+    fleet_locks_free(fleet);
     etcd_free(fleet->etcd);
     OPENSSL_cleanse(fleet->key, sizeof(fleet->key));
     free(fleet->prefix);
@@ -867,4 +890,87 @@ fleet_free(struct fleet *fleet)
     free(fleet->cert_file);
     free(fleet->key_file);
     uv_close((uv_handle_t *)&fleet->timer, on_closed);
+}
+
+/* For lock.c (fleet-int.h) */
+
+struct etcd *
+fleet_etcd(const struct fleet *fleet)
+{
+    return fleet->etcd;
+}
+
+int64_t
+fleet_lease_id(const struct fleet *fleet)
+{
+    return fleet->joined && !fleet->stopping ? fleet->lease : 0;
+}
+
+const char *
+fleet_prefix(const struct fleet *fleet)
+{
+    return fleet->prefix;
+}
+
+const char *
+fleet_node(const struct fleet *fleet)
+{
+    return fleet->cfg->node;
+}
+
+struct fleet_locks **
+fleet_locks_slot(struct fleet *fleet)
+{
+    return &fleet->locks;
+}
+
+struct store *
+fleet_store(const struct fleet *fleet)
+{
+    return fleet->store;
+}
+
+struct deploy *
+fleet_deploy(const struct fleet *fleet)
+{
+    return fleet->deploy;
+}
+
+void
+fleet_take_record(struct fleet *fleet, const char *name, const char *text, size_t len)
+{
+    if (fleet->joined && !fleet->stopping)
+        sync_record(fleet, name, text, len);
+}
+
+int
+fleet_commit_with_acme(struct fleet *fleet, const char *name, const struct fleet_record *rec,
+                       void (*done)(void *arg, int rc, const char *cause), void *arg, char **cause)
+{
+    cJSON *root = cJSON_CreateObject(), *a = cJSON_Parse(rec->acme);
+    char *meta = NULL;
+    int rc;
+
+    if (root == NULL || !cJSON_IsObject(a) || !cJSON_AddItemToObject(root, "acme", a) ||
+        (a = NULL, meta = cJSON_PrintUnformatted(root)) == NULL) {
+        cJSON_Delete(root);
+        cJSON_Delete(a);
+        return fleet->commit.store(fleet->commit.ctx, name, rec->fullchain, rec->key_pem, done,
+                                   arg, cause);
+    }
+    cJSON_Delete(root);
+    rc = fleet->commit.store_meta(fleet->commit.ctx, name, rec->fullchain, rec->key_pem, meta,
+                                  done, arg, cause);
+    free(meta);
+    return rc;
+}
+
+int
+fleet_publishing(const struct fleet *fleet, const char *name)
+{
+    for (const struct fleet_pub *p = fleet->pubs; p != NULL; p = p->next) {
+        if (strcmp(p->name, name) == 0)
+            return 1;
+    }
+    return 0;
 }
