@@ -10,6 +10,7 @@
 #include "served.h"
 #include "err.h"
 #include "events.h"
+#include "fleet-lock.h"
 #include "fleet.h"
 #include "fallback.h"
 #include "fsutil.h"
@@ -138,6 +139,15 @@ commit_for_acme(void *ctx, const char *name, const char *fullchain_pem, const ch
                           key_pem, meta_json, done, arg, cause);
 }
 
+/* An order of a shared name is not resumed: the fleet's lock decides who orders it. */
+static int
+resume_ok_for_acme(void *ctx, const char *name)
+{
+    struct agent *agent = ctx;
+
+    return !fleet_shared(agent->fleet, name);
+}
+
 /* A version taken from the fleet goes through the same commit path, as source "fleet". */
 static int
 commit_for_fleet(void *ctx, const char *name, const char *fullchain_pem, const char *key_pem,
@@ -234,7 +244,8 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     if ((rc = hooks_new(agent->loop, &agent->hooks)) != 0)
         goto fail;
     if ((rc = acme_new(&agent->env, agent->store, agent->hooks,
-                       &(struct acme_commit){commit_for_acme, agent}, &agent->acme, cause)) != 0)
+                       &(struct acme_commit){commit_for_acme, agent, resume_ok_for_acme},
+                       &agent->acme, cause)) != 0)
         goto fail;
     if ((rc = deploy_open(&agent->env, agent->store, agent->hooks, &agent->deploy, cause)) != 0)
         goto fail;

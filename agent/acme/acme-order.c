@@ -1562,6 +1562,22 @@ resume_one(struct acme *acme, const char *file)
         err_set(&cause, "name, url or ca missing");
         goto out;
     }
+    if (acme->commit.resume_ok != NULL && !acme->commit.resume_ok(acme->commit.ctx, args.name)) {
+        uv_fs_t req;
+
+        /* A shared name of a fleet is ordered only under the fleet's lock, which a
+         * restarted node no longer holds: its renewal asks for the lock again. */
+        log_info("not resuming the ACME order for '%s': it is shared with the fleet, whose "
+                 "lock decides which node orders it",
+                 args.name);
+        if (uv_fs_unlink(NULL, &req, jpath, NULL) == 0) {
+            uv_fs_req_cleanup(&req);
+            (void)uv_fs_unlink(NULL, &req, kpath, NULL);
+        }
+        uv_fs_req_cleanup(&req);
+        rc = 0;
+        goto out;
+    }
     dns = calloc((size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "dns")) + 1,
                  sizeof(*dns));
     ips = calloc((size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "ips")) + 1,

@@ -37,6 +37,8 @@ struct acme_commit {
                  const char *meta_json, void (*done)(void *arg, int rc, const char *cause),
                  void *arg, char **cause);
     void *ctx;
+    /* May an order of name persisted by an earlier run resume? NULL: always. */
+    int (*resume_ok)(void *ctx, const char *name);
 };
 
 /*

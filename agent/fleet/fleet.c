@@ -599,6 +599,8 @@ on_pub_read(void *arg, int rc, const char *cause, const cJSON *reply)
             log_info("fleet: the fleet's version of '%s' expires later than local version %u; "
                      "not published",
                      p->name, p->local);
+            /* An older local version (an order that ended late) gives way to the fleet's. */
+            sync_record(fleet, p->name, (char *)old, oldlen);
             goto out;
         }
         if (cJSON_IsNumber(ver) && ver->valuedouble >= 1 && ver->valuedouble < 4e9)
