@@ -10,6 +10,7 @@
 #include "served.h"
 #include "err.h"
 #include "events.h"
+#include "fleet-challenge.h"
 #include "fleet-lock.h"
 #include "fleet.h"
 #include "fallback.h"
@@ -148,6 +149,43 @@ resume_ok_for_acme(void *ctx, const char *name)
     return !fleet_shared(agent->fleet, name);
 }
 
+/* http-01 tokens of a shared name's order go to the fleet (docs/fleet.md). */
+static void *
+token_put_for_acme(void *ctx, const char *name, const char *token, const char *keyauth,
+                   void (*done)(void *arg, int rc), void *arg)
+{
+    struct agent *agent = ctx;
+
+    if (!fleet_shared(agent->fleet, name))
+        return NULL;
+    return fleet_token_put(agent->fleet, token, keyauth, done, arg);
+}
+
+static void
+token_cancel_for_acme(void *ctx, void *handle)
+{
+    fleet_token_cancel(((struct agent *)ctx)->fleet, handle);
+}
+
+static void
+token_delete_for_acme(void *ctx, const char *token)
+{
+    fleet_token_delete(((struct agent *)ctx)->fleet, token);
+}
+
+static void *
+token_lookup_for_acme(void *ctx, const char *token,
+                      void (*reply)(void *rarg, const char *key_authorization), void *rarg)
+{
+    return fleet_token_lookup(((struct agent *)ctx)->fleet, token, reply, rarg);
+}
+
+static void
+token_lookup_cancel_for_acme(void *ctx, void *handle)
+{
+    fleet_token_lookup_cancel(((struct agent *)ctx)->fleet, handle);
+}
+
 /* A version taken from the fleet goes through the same commit path, as source "fleet". */
 static int
 commit_for_fleet(void *ctx, const char *name, const char *fullchain_pem, const char *key_pem,
@@ -244,7 +282,10 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     if ((rc = hooks_new(agent->loop, &agent->hooks)) != 0)
         goto fail;
     if ((rc = acme_new(&agent->env, agent->store, agent->hooks,
-                       &(struct acme_commit){commit_for_acme, agent, resume_ok_for_acme},
+                       &(struct acme_commit){commit_for_acme, agent, resume_ok_for_acme,
+                                             token_put_for_acme, token_cancel_for_acme,
+                                             token_delete_for_acme, token_lookup_for_acme,
+                                             token_lookup_cancel_for_acme},
                        &agent->acme, cause)) != 0)
         goto fail;
     if ((rc = deploy_open(&agent->env, agent->store, agent->hooks, &agent->deploy, cause)) != 0)
