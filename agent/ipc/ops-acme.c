@@ -14,6 +14,7 @@
 #include "acme.h"
 #include "agent.h"
 #include "err.h"
+#include "fleet-lock.h"
 #include "keys.h"
 #include "log.h"
 #include "ops.h"
@@ -170,7 +171,11 @@ ops_request(struct request *req)
     a.agree_tos = arg_bool(req, "agree_tos");
     a.email = email;
     obs = observer(w);
-    if ((rc = acme_request(req->agent->acme, &a, &obs, &req->cause)) == 0)
+    if (fleet_shared(req->agent->fleet, name))
+        rc = ops_request_shared(req->agent, &a, &obs, &req->cause);
+    else
+        rc = acme_request(req->agent->acme, &a, &obs, &req->cause);
+    if (rc == 0)
         w = NULL;
 out:
     if (w != NULL)

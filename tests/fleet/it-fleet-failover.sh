@@ -3,7 +3,8 @@
 # that renews it holds the etcd lock; it is killed (kill -9) in the middle of its order (the
 # fault proxy holds the reply to its new order), another node's renewal waits for the lock, takes
 # it once the dead node's lease expired and finishes: one certificate issued, every live node
-# holds it. Then twice at a random instant of the holder's renewal: the live nodes end with
+# holds it; the same name requested on two nodes at once is ordered once. Then twice at a
+# random instant of the holder's renewal: the live nodes end with
 # one serial, at most one order issued per attempt, and no store is torn.
 . "$(dirname "$0")/../integration/lib.sh" "$@"
 . "$(dirname "$0")/../acme/pebble.sh"
@@ -35,6 +36,16 @@ same_on() { # same_on NAME NODE... : those nodes hold one serial of NAME
 }
 run 0 node_ctl n1 request k1 --dns k1.example.test --shared
 check "all three nodes hold k1" wait_for 30 same_on k1 n1 n2 n3
+
+# 0. The same shared name requested on two nodes at once is ordered once (the lock).
+before=$(issued)
+node_ctl n1 request k2 --dns k2.example.test --shared >"$T/k2-n1.out" 2>&1 &
+p1=$!
+node_ctl n2 request k2 --dns k2.example.test --shared >"$T/k2-n2.out" 2>&1
+wait "$p1"
+check "all three nodes hold k2" wait_for 30 same_on k2 n1 n2 n3
+got=$(($(issued) - before))
+check "k2, asked on two nodes at once, was issued once (got $got)" test "$got" = 1
 
 # 1. The holder dies in the middle of its order (the proxy holds the reply to its newOrder).
 old=$(serial_on n2 k1)
