@@ -11,6 +11,7 @@
 #include "err.h"
 #include "events.h"
 #include "fleet-challenge.h"
+#include "fleet-def.h"
 #include "fleet-lock.h"
 #include "fleet.h"
 #include "fallback.h"
@@ -147,6 +148,13 @@ resume_ok_for_acme(void *ctx, const char *name)
     struct agent *agent = ctx;
 
     return !fleet_shared(agent->fleet, name);
+}
+
+/* A definition in etcd names a CA: does this node know it? */
+static int
+ca_known_for_fleet(void *ctx, const char *ca)
+{
+    return acme_ca_known(((struct agent *)ctx)->acme, ca);
 }
 
 /* http-01 tokens of a shared name's order go to the fleet (docs/fleet.md). */
@@ -307,6 +315,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
              &agent->renew, cause)) != 0)
         goto fail;
     renew_set_fleet(agent->renew, agent->fleet);
+    fleet_set_ca_known(agent->fleet, ca_known_for_fleet, agent);
     if ((rc = ops_logs_new(loop, &agent->logs)) != 0)
         goto fail;
     if ((rc = probe_sched_start(&agent->env, agent->trust, &agent->probe_sched, cause)) != 0)

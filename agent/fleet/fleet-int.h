@@ -10,7 +10,9 @@
 
 struct cJSON;
 struct deploy;
+struct env;
 struct etcd;
+struct fleet_defs;
 struct fleet;
 struct fleet_locks;
 struct fleet_record;
@@ -23,6 +25,10 @@ int64_t fleet_lease_id(const struct fleet *fleet);
 const char *fleet_prefix(const struct fleet *fleet);
 const char *fleet_node(const struct fleet *fleet);
 struct fleet_locks **fleet_locks_slot(struct fleet *fleet);
+struct fleet_defs **fleet_defs_slot(struct fleet *fleet);
+const struct env *fleet_env(const struct fleet *fleet);
+/* Does the node know CA ca (fleet_set_ca_known; yes when nobody said)? */
+int fleet_ca_known(const struct fleet *fleet, const char *ca);
 struct store *fleet_store(const struct fleet *fleet);
 struct deploy *fleet_deploy(const struct fleet *fleet);
 /* Is a publication of name on its way? */

@@ -13,6 +13,7 @@
 #include "env.h"
 #include "err.h"
 #include "etcd.h"
+#include "fleet-def.h"
 #include "fleet-int.h"
 #include "fleet-lock.h"
 #include "events.h"
@@ -78,6 +79,9 @@ struct fleet {
     uv_timer_t timer; /* keep-alive and retries */
     struct fleet_sync *syncs;
     struct fleet_locks *locks; /* lock.c */
+    struct fleet_defs *defs;   /* def.c */
+    int (*ca_known)(void *ctx, const char *ca);
+    void *ca_ctx;
 };
 
 static void join(struct fleet *fleet);
@@ -227,6 +231,10 @@ sync_record(struct fleet *fleet, const char *name, const char *text, size_t len)
         }
         return;
     }
+    if (!fleet_def_allows(fleet, name)) {
+        log_debug("fleet: '%s' is for other tags; not taken", name);
+        return;
+    }
     if ((rc = record_open(fleet->key, fleet->cfg->fleet, name, text, len, &rec, &cause)) != 0) {
         log_warn("fleet: refused the record of '%s': %s; the local store is unchanged", name,
                  cause != NULL ? cause : err_name(rc));
@@ -275,19 +283,23 @@ out:
 
 /* A key of the certs/ range: NAME/current records are taken, the rest is not ours yet. */
 static void
-on_cert_kv(struct fleet *fleet, const cJSON *kv)
+on_cert_kv(struct fleet *fleet, const cJSON *kv, int pass)
 {
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(kv, "key");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(kv, "value");
     unsigned char *key = NULL, *val = NULL;
     size_t klen = 0, vlen = 0, plen = strlen(fleet->certs);
     char *name = NULL, *slash;
+    int is_def;
 
     if (!cJSON_IsString(k) || etcd_unb64(k->valuestring, &key, &klen) != 0 || klen <= plen ||
         memcmp(key, fleet->certs, plen) != 0)
         goto out;
     if ((name = strdup((char *)key + plen)) == NULL || (slash = strchr(name, '/')) == NULL ||
-        strcmp(slash, "/current") != 0)
+        (strcmp(slash, "/current") != 0 && strcmp(slash, "/def") != 0))
+        goto out;
+    is_def = strcmp(slash, "/def") == 0;
+    if (pass >= 0 && pass != is_def)
         goto out;
     *slash = '\0';
     if (store_name_valid(name, NULL) != 0) {
@@ -300,7 +312,10 @@ on_cert_kv(struct fleet *fleet, const cJSON *kv)
                  name);
         goto out;
     }
-    sync_record(fleet, name, (char *)val, vlen);
+    if (is_def)
+        fleet_def_seen(fleet, name, (char *)val, vlen);
+    else
+        sync_record(fleet, name, (char *)val, vlen);
 out:
     if (val != NULL) {
         OPENSSL_cleanse(val, vlen);
@@ -319,7 +334,7 @@ on_watch_event(void *arg, const cJSON *event, int64_t revision)
     /* PUT is the default and the gateway leaves it out. */
     if (type != NULL && cJSON_IsString(type) && strcmp(type->valuestring, "PUT") != 0)
         return;
-    on_cert_kv(arg, cJSON_GetObjectItemCaseSensitive(event, "kv"));
+    on_cert_kv(arg, cJSON_GetObjectItemCaseSensitive(event, "kv"), -1);
 }
 
 static void
@@ -345,7 +360,11 @@ on_catch_up(void *arg, int rc, const char *cause, const cJSON *reply)
         return;
     }
     rev = etcd_int(cJSON_GetObjectItemCaseSensitive(reply, "header"), "revision");
-    cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(reply, "kvs")) on_cert_kv(fleet, kv);
+    /* Definitions first: they say whether this node takes the records. */
+    cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(reply, "kvs"))
+        on_cert_kv(fleet, kv, 1);
+    cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(reply, "kvs"))
+        on_cert_kv(fleet, kv, 0);
     if (fleet->watch == NULL &&
         etcd_watch_start(fleet->etcd, fleet->certs, rev + 1, on_watch_event, on_watch_up, fleet,
                          &fleet->watch, &words) != 0) {
@@ -885,6 +904,7 @@ fleet_free(struct fleet *fleet)
         p->fleet = NULL;
     }
     fleet_locks_free(fleet);
+    fleet_defs_free(fleet);
     etcd_free(fleet->etcd);
     OPENSSL_cleanse(fleet->key, sizeof(fleet->key));
     free(fleet->prefix);
@@ -975,4 +995,29 @@ fleet_publishing(const struct fleet *fleet, const char *name)
             return 1;
     }
     return 0;
+}
+
+struct fleet_defs **
+fleet_defs_slot(struct fleet *fleet)
+{
+    return &fleet->defs;
+}
+
+const struct env *
+fleet_env(const struct fleet *fleet)
+{
+    return fleet->env;
+}
+
+int
+fleet_ca_known(const struct fleet *fleet, const char *ca)
+{
+    return fleet->ca_known == NULL || fleet->ca_known(fleet->ca_ctx, ca);
+}
+
+void
+fleet_set_ca_known(struct fleet *fleet, int (*known)(void *ctx, const char *ca), void *ctx)
+{
+    fleet->ca_known = known;
+    fleet->ca_ctx = ctx;
 }

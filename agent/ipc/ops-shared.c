@@ -12,6 +12,7 @@
 #include "acme.h"
 #include "agent.h"
 #include "err.h"
+#include "fleet-def.h"
 #include "fleet-lock.h"
 #include "fleet.h"
 #include "log.h"
@@ -145,4 +146,37 @@ ops_request_shared(struct agent *agent, const struct acme_order_args *a,
 fail:
     shared_free(s);
     return rc;
+}
+
+void
+ops_shared_define(struct agent *agent, const struct acme_order_args *a, const char *const *tags,
+                  size_t ntags)
+{
+    cJSON *o = cJSON_CreateObject(), *arr;
+    char *text = NULL;
+
+    if (o == NULL)
+        return;
+    if ((arr = cJSON_AddArrayToObject(o, "names")) != NULL)
+        for (size_t i = 0; i < a->ndns; i++)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(a->dns[i]));
+    if ((arr = cJSON_AddArrayToObject(o, "ips")) != NULL)
+        for (size_t i = 0; i < a->nips; i++)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(a->ips[i]));
+#define ADD(k, v)                                                                                 \
+    if ((v) != NULL)                                                                              \
+        cJSON_AddStringToObject(o, k, v);
+    ADD("ca", a->ca != NULL ? a->ca : agent->config.default_ca)
+    ADD("key_type", a->key_type)
+    ADD("challenge", a->challenge)
+    ADD("preferred_chain", a->preferred_chain)
+    ADD("profile", a->profile)
+#undef ADD
+    if ((arr = cJSON_AddArrayToObject(o, "tags")) != NULL)
+        for (size_t i = 0; i < ntags; i++)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(tags[i]));
+    if ((text = cJSON_PrintUnformatted(o)) != NULL)
+        fleet_def_put(agent->fleet, a->name, text);
+    free(text);
+    cJSON_Delete(o);
 }

@@ -16,16 +16,16 @@ etcd_start || exit 1
 run 0 "$CTL" fleet keygen "$T/fleet.key"
 
 NODES="n1 n2 n3"
-ports=
+lb_ports=
 for n in $NODES; do
     # The responders listen all the time (as behind a load balancer they must).
     node_config "$n" "$PEBBLE_DIRECTORY" '{}' '{"challenge_listen_always": true}'
-    ports="$ports $(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http01_listen"][0].split(":")[1])' "$T/$n.json")"
+    lb_ports="$lb_ports $(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http01_listen"][0].split(":")[1])' "$T/$n.json")"
     node_start "$n" || finish
     run 0 node_ctl "$n" account register --ca pebble --agree-tos
 done
 # shellcheck disable=SC2086 # one argument per port
-/usr/bin/python3 "$(dirname "$0")/lb.py" "$PEBBLE_HTTP01_PORT" $ports >"$T/lb.log" 2>&1 &
+/usr/bin/python3 "$(dirname "$0")/lb.py" "$PEBBLE_HTTP01_PORT" $lb_ports >"$T/lb.log" 2>&1 &
 LB_PID=$!
 HELD_PIDS="$HELD_PIDS $LB_PID"
 check "the load balancer listens" wait_for 10 grep -q "lb: ready" "$T/lb.log"
