@@ -11,6 +11,9 @@
 #include "served.h"
 #include "err.h"
 #include "events.h"
+#include "fleet-challenge.h"
+#include "fleet-def.h"
+#include "fleet-lock.h"
 #include "fleet.h"
 #include "view.h"
 #include "fallback.h"
@@ -140,6 +143,59 @@ commit_for_acme(void *ctx, const char *name, const char *fullchain_pem, const ch
                           key_pem, meta_json, done, arg, cause);
 }
 
+/* An order of a shared name is not resumed: the fleet's lock decides who orders it. */
+static int
+resume_ok_for_acme(void *ctx, const char *name)
+{
+    struct agent *agent = ctx;
+
+    return !fleet_shared(agent->fleet, name);
+}
+
+/* A definition in etcd names a CA: does this node know it? */
+static int
+ca_known_for_fleet(void *ctx, const char *ca)
+{
+    return acme_ca_known(((struct agent *)ctx)->acme, ca);
+}
+
+/* http-01 tokens of a shared name's order go to the fleet (docs/fleet.md). */
+static void *
+token_put_for_acme(void *ctx, const char *name, const char *token, const char *keyauth,
+                   void (*done)(void *arg, int rc), void *arg)
+{
+    struct agent *agent = ctx;
+
+    if (!fleet_shared(agent->fleet, name))
+        return NULL;
+    return fleet_token_put(agent->fleet, token, keyauth, done, arg);
+}
+
+static void
+token_cancel_for_acme(void *ctx, void *handle)
+{
+    fleet_token_cancel(((struct agent *)ctx)->fleet, handle);
+}
+
+static void
+token_delete_for_acme(void *ctx, const char *token)
+{
+    fleet_token_delete(((struct agent *)ctx)->fleet, token);
+}
+
+static void *
+token_lookup_for_acme(void *ctx, const char *token,
+                      void (*reply)(void *rarg, const char *key_authorization), void *rarg)
+{
+    return fleet_token_lookup(((struct agent *)ctx)->fleet, token, reply, rarg);
+}
+
+static void
+token_lookup_cancel_for_acme(void *ctx, void *handle)
+{
+    fleet_token_lookup_cancel(((struct agent *)ctx)->fleet, handle);
+}
+
 /* A version taken from the fleet goes through the same commit path, as source "fleet". */
 static int
 commit_for_fleet(void *ctx, const char *name, const char *fullchain_pem, const char *key_pem,
@@ -213,6 +269,16 @@ health_for_fleet(void *arg, const char *name, char *codes, size_t size)
 out:
     free(ev);
     return level;
+}
+
+/* The same with how the version was ordered, so that this node can renew it under the lock. */
+static int
+commit_for_fleet_meta(void *ctx, const char *name, const char *fullchain_pem, const char *key_pem,
+                      const char *meta_json, void (*done)(void *arg, int rc, const char *cause),
+                      void *arg, char **cause)
+{
+    return ops_cert_store(ctx, NULL, 0, PROTO_OP_REQUEST, name, CERT_SOURCE_FLEET, fullchain_pem,
+                          key_pem, meta_json, done, arg, cause);
 }
 
 int
@@ -292,15 +358,19 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     if ((rc = hooks_new(agent->loop, &agent->hooks)) != 0)
         goto fail;
     if ((rc = acme_new(&agent->env, agent->store, agent->hooks,
-                       &(struct acme_commit){commit_for_acme, agent}, &agent->acme, cause)) != 0)
+                       &(struct acme_commit){commit_for_acme, agent, resume_ok_for_acme,
+                                             token_put_for_acme, token_cancel_for_acme,
+                                             token_delete_for_acme, token_lookup_for_acme,
+                                             token_lookup_cancel_for_acme},
+                       &agent->acme, cause)) != 0)
         goto fail;
     if ((rc = deploy_open(&agent->env, agent->store, agent->hooks, &agent->deploy, cause)) != 0)
         goto fail;
     if ((rc = served_new(&agent->env, agent->store, agent->deploy, &agent->served, cause)) != 0)
         goto fail;
     if ((rc = fleet_new(&agent->env, agent->store, agent->deploy,
-                        &(struct fleet_commit){commit_for_fleet, agent}, &agent->fleet, cause)) !=
-        0)
+                        &(struct fleet_commit){commit_for_fleet, agent, commit_for_fleet_meta},
+                        &agent->fleet, cause)) != 0)
         goto fail;
     /* Fallback CAs the agent does not know stop the start (docs/resilience.md). */
     if ((rc = fallback_check(agent->acme, "fallback_cas",
@@ -312,6 +382,8 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
              &(struct renew_selfsigned){selfsigned_for_renew, agent, selfsigned_meta_for_renew},
              &agent->renew, cause)) != 0)
         goto fail;
+    renew_set_fleet(agent->renew, agent->fleet);
+    fleet_set_ca_known(agent->fleet, ca_known_for_fleet, agent);
     if ((rc = ops_logs_new(loop, &agent->logs)) != 0)
         goto fail;
     if ((rc = probe_sched_start(&agent->env, agent->trust, &agent->probe_sched, cause)) != 0)

@@ -9,6 +9,7 @@
 #include "output.h"
 
 #define MAX_NAMES 100
+#define MAX_TAGS 16
 
 struct opts {
     const char *pos[2]; /* positional arguments */
@@ -16,6 +17,8 @@ struct opts {
     const char *dns[MAX_NAMES];
     size_t ndns;
     const char *ips[MAX_NAMES];
+    const char *tags[MAX_TAGS]; /* request --shared --tag */
+    size_t ntags;
     size_t nips;
     const char *ca, *key, *challenge, *preferred_chain, *profile, *require_profile, *email;
     const char *reason, *directory, *trust, *eab_kid, *eab_hmac_file;
@@ -70,6 +73,14 @@ parse(const char *cmd, int argc, char **argv, int first, const char *allowed, si
         snprintf(opt, sizeof(opt), "%.*s", (int)strcspn(argv[i], "="), argv[i]);
         if (strstr(allowed, opt) == NULL || strlen(opt) < 3) {
             return cmd_usage_error(cmd, "unknown option '%s'", argv[i]);
+        }
+        if (strcmp(opt, "--tag") == 0) {
+            if ((r = cmd_opt(argc, argv, &i, opt, &v)) < 0)
+                return cmd_usage_error(cmd, "%s needs a value", opt);
+            if (o->ntags == MAX_TAGS)
+                return cmd_usage_error(cmd, "at most %d tags", MAX_TAGS);
+            o->tags[o->ntags++] = v;
+            continue;
         }
         if (strcmp(opt, "--dns") == 0 || strcmp(opt, "--ip") == 0) {
             int dns = opt[2] == 'd';
@@ -143,11 +154,13 @@ cmd_request(struct ctl *ctl, int argc, char **argv)
 
     if ((rc = parse(argv[0], argc, argv, 1,
                     "--dns --ip --ca --key --challenge --preferred-chain --profile "
-                    "--require-profile --agree-tos --email",
+                    "--require-profile --agree-tos --email --tag",
                     1, &o)) != 0)
         return rc;
     if (o.npos != 1)
         return cmd_usage_error(argv[0], "%s", "missing NAME");
+    if (o.ntags > 0 && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ctl->settings, "shared")))
+        return cmd_usage_error(argv[0], "%s", "--tag goes with --shared");
     if (o.ndns + o.nips == 0)
         return cmd_usage_error(argv[0], "%s", "give at least one --dns name or --ip address");
     if (o.profile != NULL && o.require_profile != NULL)
@@ -158,7 +171,7 @@ cmd_request(struct ctl *ctl, int argc, char **argv)
         return rc;
     prepare_progress(ctl);
     n += (o.ca != NULL) + (o.key != NULL) + (o.challenge != NULL) + (o.preferred_chain != NULL) +
-         (o.profile != NULL || o.require_profile != NULL) * 2 + (o.email != NULL);
+         (o.profile != NULL || o.require_profile != NULL) * 2 + (o.email != NULL) + (o.ntags > 0);
     client_request_begin(&ctl->client, &w, PROTO_OP_REQUEST, n);
     proto_pack_kv_str(&w.pk, "name", o.pos[0]);
     proto_pack_str(&w.pk, "dns");
@@ -180,6 +193,10 @@ cmd_request(struct ctl *ctl, int argc, char **argv)
     }
     if (o.email != NULL)
         proto_pack_kv_str(&w.pk, "email", o.email);
+    if (o.ntags > 0) {
+        proto_pack_str(&w.pk, "tags");
+        proto_pack_str_array(&w.pk, (char *const *)o.tags, o.ntags);
+    }
     if ((rc = ctl_call(ctl, &w, &r)) == 0) {
         if (ctl->json)
             output_json(r.result);

@@ -63,7 +63,7 @@ const struct cmd cmd_table[] = {
     {"request",
      "NAME --dns D [--dns D2 ...] [--ip ADDR ...] [--ca CA] [--key TYPE] "
      "[--challenge C] [--preferred-chain CN] [--profile P | --require-profile P] "
-     "[--agree-tos] [--email E]",
+     "[--agree-tos] [--email E] [--tag TAG ...]",
      "get a certificate for NAME from an ACME CA (Let's Encrypt, ...)",
      "  --dns D            a DNS name (repeatable); *.example.com needs dns-01\n"
      "  --ip ADDR          an IP address (repeatable; http-01 or tls-alpn-01)\n"
@@ -74,7 +74,9 @@ const struct cmd cmd_table[] = {
      "  --profile P        ask for profile P; falls back to the default with a warning\n"
      "  --require-profile P  ask for profile P and fail when the CA does not offer it\n"
      "  --agree-tos        agree to the CA's terms of service (registers an account)\n"
-     "  --email E          contact address for a new account\n" CMD_SETTINGS_HELP,
+     "  --email E          contact address for a new account\n"
+     "  --tag TAG          with --shared: only the fleet's nodes with this tag take it\n"
+     "                     (repeatable)\n" CMD_SETTINGS_HELP,
      cmd_request},
     {"set",
      "NAME [--deploy-files DIR] [--deploy-pfx FILE] [--deploy-store STORE] "

@@ -51,6 +51,8 @@ struct authz {
     int hook_active;     /* a hook of this authorization runs */
     int remove_after;    /* run the "remove" hook once the "add" one has ended */
     char *chall_refused; /* the CA's refusal of the challenge POST, kept while we check */
+    void *token_put;     /* the http-01 token on its way to the fleet (acme_commit) */
+    int token_shared;    /* and there: deleted at cleanup */
 };
 
 struct acme_order {
@@ -189,6 +191,12 @@ authz_cleanup(struct authz *a)
     if (!a->setup)
         return;
     a->setup = 0;
+    if (a->token_put != NULL)
+        acme->commit.token_cancel(acme->commit.ctx, a->token_put);
+    a->token_put = NULL;
+    if (a->token_shared && acme->commit.token_delete != NULL)
+        acme->commit.token_delete(acme->commit.ctx, a->token);
+    a->token_shared = 0;
     if (strcmp(a->o->challenge, "http-01") == 0 && acme->http01 != NULL)
         challenge_http_remove(acme->http01, a->token);
     else if (strcmp(a->o->challenge, "tls-alpn-01") == 0 && acme->alpn01 != NULL)
@@ -961,6 +969,22 @@ hook_run(struct authz *a, int remove)
         free(env[i]);
 }
 
+/* The token is in the fleet (or could not be put there): the CA may ask any node now. */
+static void
+on_token_put(void *arg, int rc)
+{
+    struct authz *a = arg;
+
+    a->token_put = NULL;
+    if (rc != 0)
+        log_warn("'%s': the http-01 token could not be shared with the fleet (%s); only this "
+                 "node answers it",
+                 a->o->name, err_message(rc));
+    else
+        progress(a->o, "%s: the http-01 token is shared with the fleet", a->ident);
+    challenge_trigger(a);
+}
+
 static void
 authz_respond(struct authz *a)
 {
@@ -985,7 +1009,12 @@ authz_respond(struct authz *a)
             (rc = challenge_http_add(http01, a->token, a->keyauth, &cause)) != 0)
             goto fail;
         a->setup = 1;
-        challenge_trigger(a);
+        if (acme->commit.token_put != NULL &&
+            (a->token_put = acme->commit.token_put(acme->commit.ctx, o->name, a->token, a->keyauth,
+                                                   on_token_put, a)) != NULL)
+            a->token_shared = 1; /* challenge_trigger once it is there */
+        else
+            challenge_trigger(a);
     } else if (strcmp(o->challenge, "tls-alpn-01") == 0) {
         if ((rc = acme_responders_alpn01(acme, &alpn, &cause)) != 0 ||
             (rc = challenge_alpn_add(alpn, a->ident, a->keyauth, &cause)) != 0)
@@ -1560,6 +1589,22 @@ resume_one(struct acme *acme, const char *file)
     url = S("url");
     if (args.name == NULL || url == NULL || args.ca == NULL) {
         err_set(&cause, "name, url or ca missing");
+        goto out;
+    }
+    if (acme->commit.resume_ok != NULL && !acme->commit.resume_ok(acme->commit.ctx, args.name)) {
+        uv_fs_t req;
+
+        /* A shared name of a fleet is ordered only under the fleet's lock, which a
+         * restarted node no longer holds: its renewal asks for the lock again. */
+        log_info("not resuming the ACME order for '%s': it is shared with the fleet, whose "
+                 "lock decides which node orders it",
+                 args.name);
+        if (uv_fs_unlink(NULL, &req, jpath, NULL) == 0) {
+            uv_fs_req_cleanup(&req);
+            (void)uv_fs_unlink(NULL, &req, kpath, NULL);
+        }
+        uv_fs_req_cleanup(&req);
+        rc = 0;
         goto out;
     }
     dns = calloc((size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "dns")) + 1,

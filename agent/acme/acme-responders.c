@@ -29,8 +29,14 @@ acme_responders_http01(struct acme *acme, struct challenge_http **out, char **ca
     }
     if (acme->http01 == NULL &&
         (rc = challenge_http_new(acme->loop, LISTEN_ARGS(config->http01_listen),
-                                 config->challenge_listen_always, &acme->http01, cause)) == 0)
+                                 config->challenge_listen_always, &acme->http01, cause)) == 0) {
         challenge_http_use_config(acme->http01, config);
+        if (acme->commit.token_lookup != NULL)
+            challenge_http_set_lookup(
+                acme->http01, &(struct challenge_http_lookup){acme->commit.token_lookup,
+                                                              acme->commit.token_lookup_cancel,
+                                                              acme->commit.ctx});
+    }
     *out = acme->http01;
     return rc;
 }

@@ -37,6 +37,23 @@ struct acme_commit {
                  const char *meta_json, void (*done)(void *arg, int rc, const char *cause),
                  void *arg, char **cause);
     void *ctx;
+    /* May an order of name persisted by an earlier run resume? NULL: always. */
+    int (*resume_ok)(void *ctx, const char *name);
+    /*
+     * http-01 behind a load balancer (a fleet): token_put shares the token of name's order
+     * before the challenge is answered and returns a handle, then done(arg, rc) once unless
+     * token_cancel(ctx, handle) came first; NULL when name's tokens are not shared (nothing
+     * to wait for).  token_delete removes it after the order.  token_lookup /
+     * token_lookup_cancel answer the responder for a token it does not serve
+     * (challenge_http_lookup).  Any may be NULL.
+     */
+    void *(*token_put)(void *ctx, const char *name, const char *token, const char *keyauth,
+                       void (*done)(void *arg, int rc), void *arg);
+    void (*token_cancel)(void *ctx, void *handle);
+    void (*token_delete)(void *ctx, const char *token);
+    void *(*token_lookup)(void *ctx, const char *token,
+                          void (*reply)(void *rarg, const char *key_authorization), void *rarg);
+    void (*token_lookup_cancel)(void *ctx, void *handle);
 };
 
 /*

@@ -29,12 +29,18 @@ struct challenge_http {
     struct challenge_net net;
     struct http_token *tokens;
     uint64_t served;
+    struct challenge_http_lookup lookup; /* start NULL: none */
 };
 
 /* What one connection has read of its request head. */
 struct http_request {
     size_t used;
     char head[CHALLENGE_HTTP_HEAD_MAX + 1];
+    void *lookup;  /* a lookup of an unknown token in flight */
+    int head_only; /* its request was HEAD */
+    int answered;  /* the head was answered (or is being looked up) */
+    struct challenge_http *owner;
+    struct challenge_conn *conn;
 };
 
 static int
@@ -239,6 +245,41 @@ challenge_http_parse_head(const char *head, size_t end, const char **method, siz
 
 /* Answers the complete request head in head[0, end). */
 static void
+on_lookup(void *rarg, const char *key_authorization)
+{
+    struct http_request *req = rarg;
+    struct challenge_conn *conn = req->conn;
+
+    req->lookup = NULL;
+    if (key_authorization == NULL) {
+        log_debug("http-01: %s: token unknown here and in the fleet: 404", conn->peer);
+        reply_error(conn, 404, "Not Found", "");
+        return;
+    }
+    log_debug("http-01: %s: token of the fleet: 200", conn->peer);
+    if (!req->head_only)
+        req->owner->served++;
+    reply(conn, 200, "OK", "application/octet-stream", "", key_authorization, req->head_only);
+}
+
+/* An unknown token: asks the lookup (0), or -1 to answer 404 now. */
+static int
+lookup_start(struct challenge_http *h, struct challenge_conn *conn, const char *token,
+             size_t toklen, int head_only)
+{
+    struct http_request *req = conn->data;
+    char copy[TOKEN_MAX + 1];
+
+    memcpy(copy, token, toklen);
+    copy[toklen] = '\0';
+    req->owner = h;
+    req->conn = conn;
+    req->head_only = head_only;
+    req->lookup = h->lookup.start(h->lookup.ctx, copy, on_lookup, req);
+    return req->lookup != NULL ? 0 : -1;
+}
+
+static void
 answer(struct challenge_http *h, struct challenge_conn *conn, const char *head, size_t end)
 {
     const char *method, *path, *token;
@@ -265,7 +306,10 @@ answer(struct challenge_http *h, struct challenge_conn *conn, const char *head, 
         reply_error(conn, 404, "Not Found", "");
         return;
     }
-    if ((t = find_token(h, token, toklen)) == NULL) {
+    if ((t = find_token(h, token, toklen)) == NULL && h->lookup.start != NULL &&
+        toklen <= TOKEN_MAX && lookup_start(h, conn, token, toklen, head_only) == 0)
+        return;
+    if (t == NULL) {
         log_debug("http-01: %s: unknown token %.*s%s: 404", conn->peer,
                   toklen > 64 ? 64 : (int)toklen, token, toklen > 64 ? "..." : "");
         reply_error(conn, 404, "Not Found", "");
@@ -285,7 +329,7 @@ challenge_http_conn_open(struct challenge_conn *conn)
 
     if (req == NULL)
         return -E_NOMEM;
-    req->used = 0;
+    memset(req, 0, sizeof(*req));
     conn->data = req;
     return 0;
 }
@@ -293,6 +337,10 @@ challenge_http_conn_open(struct challenge_conn *conn)
 void
 challenge_http_conn_close(struct challenge_conn *conn)
 {
+    struct http_request *req = conn->data;
+
+    if (req != NULL && req->lookup != NULL && req->owner != NULL)
+        req->owner->lookup.cancel(req->owner->lookup.ctx, req->lookup);
     free(conn->data);
     conn->data = NULL;
 }
@@ -320,11 +368,16 @@ challenge_http_feed(struct challenge_conn *conn, const char *data, size_t len, c
 static void
 on_data(struct challenge_conn *conn, const char *data, size_t len)
 {
+    struct http_request *req = conn->data;
     const char *head;
-    size_t end = challenge_http_feed(conn, data, len, &head);
+    size_t end;
 
-    if (end > 0)
+    if (req->answered)
+        return; /* one request per connection; the answer may still be looked up */
+    if ((end = challenge_http_feed(conn, data, len, &head)) > 0) {
+        req->answered = 1;
         answer(conn->net->owner, conn, head, end);
+    }
 }
 
 static const struct challenge_net_ops http_ops = {challenge_http_conn_open, on_data,
@@ -491,4 +544,13 @@ challenge_http_free(struct challenge_http *h)
     if (h == NULL)
         return;
     challenge_net_close(&h->net);
+}
+
+void
+challenge_http_set_lookup(struct challenge_http *h, const struct challenge_http_lookup *l)
+{
+    if (l != NULL)
+        h->lookup = *l;
+    else
+        memset(&h->lookup, 0, sizeof(h->lookup));
 }

@@ -13,6 +13,9 @@
 #include "env.h"
 #include "err.h"
 #include "etcd.h"
+#include "fleet-def.h"
+#include "fleet-int.h"
+#include "fleet-lock.h"
 #include "events.h"
 #include "fsutil.h"
 #include "log.h"
@@ -50,8 +53,10 @@ struct fleet_pub {
     size_t fullchain_len, key_len;
     int rc;
     char *cause;
-    int again;      /* another change came while this one was on its way */
-    unsigned *jobs; /* the agent's count of thread-pool jobs */
+    int again;           /* another change came while this one was on its way */
+    unsigned *jobs;      /* the agent's count of thread-pool jobs */
+    unsigned char *meta; /* the version's meta.json */
+    size_t meta_len;
 };
 
 struct fleet {
@@ -76,6 +81,10 @@ struct fleet {
     struct fleet_sync *syncs;
     struct view *view; /* view.c: this node's status in etcd, fleet_behind/_unreachable */
     char *join_warned; /* the reason of the join failure logged as a warning, until a join */
+    struct fleet_locks *locks; /* lock.c */
+    struct fleet_defs *defs;   /* def.c */
+    int (*ca_known)(void *ctx, const char *ca);
+    void *ca_ctx;
 };
 
 static void join(struct fleet *fleet);
@@ -192,10 +201,11 @@ sync_done(void *arg, int rc, const char *cause)
             break;
         }
     }
-    if (rc == 0)
+    if (rc == 0) {
         log_info("fleet: stored '%s' fleet version %u (serial %s) from the fleet", s->name,
                  s->version, s->serial);
-    else
+        fleet_mark_shared(fleet, s->name);
+    } else
         log_warn("fleet: could not store '%s' fleet version %u: %s (%s)", s->name, s->version,
                  cause != NULL ? cause : "failed", err_name(rc));
     if (s->waiting != NULL && !fleet->stopping)
@@ -228,6 +238,10 @@ sync_record(struct fleet *fleet, const char *name, const char *text, size_t len)
             s->waiting = copy;
             s->waiting_len = len;
         }
+        return;
+    }
+    if (!fleet_def_allows(fleet, name)) {
+        log_debug("fleet: '%s' is for other tags; not taken", name);
         return;
     }
     if ((rc = record_open(fleet->key, fleet->cfg->fleet, name, text, len, &rec, &cause)) != 0) {
@@ -270,8 +284,12 @@ sync_record(struct fleet *fleet, const char *name, const char *text, size_t len)
     fleet->syncs = s;
     log_info("fleet: taking '%s' fleet version %u (serial %s, issued by node %s)", name,
              rec.version, rec.serial, rec.node);
-    if ((rc = fleet->commit.store(fleet->commit.ctx, name, rec.fullchain, rec.key_pem, sync_done,
-                                  s, &cause)) != 0) {
+    if (fleet->commit.store_meta != NULL && rec.acme != NULL)
+        rc = fleet_commit_with_acme(fleet, name, &rec, sync_done, s, &cause);
+    else
+        rc = fleet->commit.store(fleet->commit.ctx, name, rec.fullchain, rec.key_pem, sync_done, s,
+                                 &cause);
+    if (rc != 0) {
         sync_done(s, rc, cause);
         free(cause);
     }
@@ -281,19 +299,23 @@ out:
 
 /* A key of the certs/ range: NAME/current records are taken, the rest is not ours yet. */
 static void
-on_cert_kv(struct fleet *fleet, const cJSON *kv)
+on_cert_kv(struct fleet *fleet, const cJSON *kv, int pass)
 {
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(kv, "key");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(kv, "value");
     unsigned char *key = NULL, *val = NULL;
     size_t klen = 0, vlen = 0, plen = strlen(fleet->certs);
     char *name = NULL, *slash;
+    int is_def;
 
     if (!cJSON_IsString(k) || etcd_unb64(k->valuestring, &key, &klen) != 0 || klen <= plen ||
         memcmp(key, fleet->certs, plen) != 0)
         goto out;
     if ((name = strdup((char *)key + plen)) == NULL || (slash = strchr(name, '/')) == NULL ||
-        strcmp(slash, "/current") != 0)
+        (strcmp(slash, "/current") != 0 && strcmp(slash, "/def") != 0))
+        goto out;
+    is_def = strcmp(slash, "/def") == 0;
+    if (pass >= 0 && pass != is_def)
         goto out;
     *slash = '\0';
     if (store_name_valid(name, NULL) != 0) {
@@ -306,7 +328,10 @@ on_cert_kv(struct fleet *fleet, const cJSON *kv)
                  name);
         goto out;
     }
-    sync_record(fleet, name, (char *)val, vlen);
+    if (is_def)
+        fleet_def_seen(fleet, name, (char *)val, vlen);
+    else
+        sync_record(fleet, name, (char *)val, vlen);
 out:
     if (val != NULL) {
         OPENSSL_cleanse(val, vlen);
@@ -325,7 +350,7 @@ on_watch_event(void *arg, const cJSON *event, int64_t revision)
     /* PUT is the default and the gateway leaves it out. */
     if (type != NULL && cJSON_IsString(type) && strcmp(type->valuestring, "PUT") != 0)
         return;
-    on_cert_kv(arg, cJSON_GetObjectItemCaseSensitive(event, "kv"));
+    on_cert_kv(arg, cJSON_GetObjectItemCaseSensitive(event, "kv"), -1);
 }
 
 static void
@@ -351,7 +376,11 @@ on_catch_up(void *arg, int rc, const char *cause, const cJSON *reply)
         return;
     }
     rev = etcd_int(cJSON_GetObjectItemCaseSensitive(reply, "header"), "revision");
-    cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(reply, "kvs")) on_cert_kv(fleet, kv);
+    /* Definitions first: they say whether this node takes the records. */
+    cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(reply, "kvs"))
+        on_cert_kv(fleet, kv, 1);
+    cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(reply, "kvs"))
+        on_cert_kv(fleet, kv, 0);
     if (fleet->watch == NULL &&
         etcd_watch_start(fleet->etcd, fleet->certs, rev + 1, on_watch_event, on_watch_up, fleet,
                          &fleet->watch, &words) != 0) {
@@ -555,11 +584,14 @@ pub_end(struct fleet_pub *p)
         free(p->key);
     }
     free(p->fullchain);
+    free(p->meta);
     free(p->serial);
     free(p->cause);
     free(p);
     if (fleet != NULL && again && !fleet->stopping)
         maybe_publish(fleet, name);
+    else if (fleet != NULL)
+        fleet_lock_published(fleet, name);
     free(name);
 }
 
@@ -623,6 +655,8 @@ on_pub_read(void *arg, int rc, const char *cause, const cJSON *reply)
             log_info("fleet: the fleet's version of '%s' expires later than local version %u; "
                      "not published",
                      p->name, p->local);
+            /* An older local version (an order that ended late) gives way to the fleet's. */
+            sync_record(fleet, p->name, (char *)old, oldlen);
             goto out;
         }
         if (cJSON_IsNumber(ver) && ver->valuedouble >= 1 && ver->valuedouble < 4e9)
@@ -635,7 +669,10 @@ on_pub_read(void *arg, int rc, const char *cause, const cJSON *reply)
     rec.node = fleet->cfg->node;
     rec.fullchain = (char *)p->fullchain;
     rec.key_pem = (char *)p->key;
-    if (record_seal(fleet->key, fleet->cfg->fleet, p->name, &rec, &text, &words) != 0) {
+    rec.acme = fleet_meta_acme(p->meta, p->meta_len);
+    rc = record_seal(fleet->key, fleet->cfg->fleet, p->name, &rec, &text, &words);
+    free(rec.acme);
+    if (rc != 0) {
         log_error("fleet: could not publish '%s': %s", p->name, words ? words : "?");
         goto out;
     }
@@ -653,6 +690,7 @@ on_pub_read(void *arg, int rc, const char *cause, const cJSON *reply)
         cJSON_AddStringToObject(c, "target", "CREATE");
         cJSON_AddStringToObject(c, "create_revision", "0");
     }
+    fleet_fence(fleet, p->name, cmp);
     ops = cJSON_AddArrayToObject(body, "success");
     op = cJSON_CreateObject();
     cJSON_AddItemToArray(ops, op);
@@ -690,6 +728,9 @@ pub_read_files(uv_work_t *w)
     if (p->rc == 0)
         p->rc = store_read_file(p->fleet->store, p->name, p->local, "privkey.pem", &p->key,
                                 &p->key_len, &p->cause);
+    if (p->rc == 0) /* how it was ordered, for the node that renews it next */
+        (void)store_read_file(p->fleet->store, p->name, p->local, "meta.json", &p->meta,
+                              &p->meta_len, NULL);
 }
 
 static void
@@ -730,7 +771,8 @@ maybe_publish(struct fleet *fleet, const char *name)
     const struct store_version *cur;
     struct fleet_pub *p;
 
-    if (!fleet->joined || fleet->stopping || s == NULL || !s->shared || cert == NULL ||
+    if (!fleet->joined || fleet->stopping ||
+        ((s == NULL || !s->shared) && fleet_lock_revision(fleet, name) == 0) || cert == NULL ||
         cert->current == 0 || (cur = store_current(cert)) == NULL ||
         cur->source == CERT_SOURCE_FLEET || !cur->has_key)
         return;
@@ -869,6 +911,7 @@ fleet_stop(struct fleet *fleet)
     fleet->call = NULL;
     etcd_watch_stop(fleet->watch);
     fleet->watch = NULL;
+    fleet_locks_stop(fleet);
 }
 
 static void
@@ -904,6 +947,8 @@ fleet_free(struct fleet *fleet)
     }
     view_free(fleet->view);
     free(fleet->join_warned);
+    fleet_locks_free(fleet);
+    fleet_defs_free(fleet);
     etcd_free(fleet->etcd);
     OPENSSL_cleanse(fleet->key, sizeof(fleet->key));
     free(fleet->prefix);
@@ -917,4 +962,112 @@ struct view *
 fleet_view(const struct fleet *fleet)
 {
     return fleet != NULL ? fleet->view : NULL;
+}
+
+/* For lock.c (fleet-int.h) */
+
+struct etcd *
+fleet_etcd(const struct fleet *fleet)
+{
+    return fleet->etcd;
+}
+
+int64_t
+fleet_lease_id(const struct fleet *fleet)
+{
+    return fleet->joined && !fleet->stopping ? fleet->lease : 0;
+}
+
+const char *
+fleet_prefix(const struct fleet *fleet)
+{
+    return fleet->prefix;
+}
+
+const char *
+fleet_node(const struct fleet *fleet)
+{
+    return fleet->cfg->node;
+}
+
+struct fleet_locks **
+fleet_locks_slot(struct fleet *fleet)
+{
+    return &fleet->locks;
+}
+
+struct store *
+fleet_store(const struct fleet *fleet)
+{
+    return fleet->store;
+}
+
+struct deploy *
+fleet_deploy(const struct fleet *fleet)
+{
+    return fleet->deploy;
+}
+
+void
+fleet_take_record(struct fleet *fleet, const char *name, const char *text, size_t len)
+{
+    if (fleet->joined && !fleet->stopping)
+        sync_record(fleet, name, text, len);
+}
+
+int
+fleet_commit_with_acme(struct fleet *fleet, const char *name, const struct fleet_record *rec,
+                       void (*done)(void *arg, int rc, const char *cause), void *arg, char **cause)
+{
+    cJSON *root = cJSON_CreateObject(), *a = cJSON_Parse(rec->acme);
+    char *meta = NULL;
+    int rc;
+
+    if (root == NULL || !cJSON_IsObject(a) || !cJSON_AddItemToObject(root, "acme", a) ||
+        (a = NULL, meta = cJSON_PrintUnformatted(root)) == NULL) {
+        cJSON_Delete(root);
+        cJSON_Delete(a);
+        return fleet->commit.store(fleet->commit.ctx, name, rec->fullchain, rec->key_pem, done,
+                                   arg, cause);
+    }
+    cJSON_Delete(root);
+    rc = fleet->commit.store_meta(fleet->commit.ctx, name, rec->fullchain, rec->key_pem, meta,
+                                  done, arg, cause);
+    free(meta);
+    return rc;
+}
+
+int
+fleet_publishing(const struct fleet *fleet, const char *name)
+{
+    for (const struct fleet_pub *p = fleet->pubs; p != NULL; p = p->next) {
+        if (strcmp(p->name, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+struct fleet_defs **
+fleet_defs_slot(struct fleet *fleet)
+{
+    return &fleet->defs;
+}
+
+const struct env *
+fleet_env(const struct fleet *fleet)
+{
+    return fleet->env;
+}
+
+int
+fleet_ca_known(const struct fleet *fleet, const char *ca)
+{
+    return fleet->ca_known == NULL || fleet->ca_known(fleet->ca_ctx, ca);
+}
+
+void
+fleet_set_ca_known(struct fleet *fleet, int (*known)(void *ctx, const char *ca), void *ctx)
+{
+    fleet->ca_known = known;
+    fleet->ca_ctx = ctx;
 }

@@ -46,6 +46,21 @@ gcm(int enc, const unsigned char *key, const unsigned char *nonce, const char *a
     return ok ? 0 : -1;
 }
 
+/* The optional "acme" object (JSON text); 1 when added or when there is none. */
+static int
+add_acme(cJSON *o, const char *acme)
+{
+    cJSON *a;
+
+    if (acme == NULL)
+        return 1;
+    if ((a = cJSON_Parse(acme)) == NULL || !cJSON_IsObject(a)) {
+        cJSON_Delete(a);
+        return 1; /* not an object: the record goes without it */
+    }
+    return cJSON_AddItemToObject(o, "acme", a) ? 1 : 0;
+}
+
 int
 record_seal(const unsigned char key[FLEETKEY_LEN], const char *fleet, const char *name,
             const struct fleet_record *rec, char **out, char **cause)
@@ -78,7 +93,7 @@ record_seal(const unsigned char key[FLEETKEY_LEN], const char *fleet, const char
         cJSON_AddNumberToObject(o, "not_after", (double)rec->not_after) == NULL ||
         cJSON_AddStringToObject(o, "node", rec->node ? rec->node : "") == NULL ||
         cJSON_AddStringToObject(o, "fullchain", rec->fullchain) == NULL ||
-        etcd_add_b64(o, "key", blob, NONCE_LEN + klen + TAG_LEN) != 0 ||
+        etcd_add_b64(o, "key", blob, NONCE_LEN + klen + TAG_LEN) != 0 || !add_acme(o, rec->acme) ||
         (*out = cJSON_PrintUnformatted(o)) == NULL)
         goto out;
     rc = 0;
@@ -166,6 +181,12 @@ record_open(const unsigned char key[FLEETKEY_LEN], const char *fleet, const char
         goto out;
     }
     rec->key_pem[klen] = '\0';
+    if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, "acme")) &&
+        (rec->acme = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(o, "acme"))) ==
+            NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
     rc = 0;
 out:
     if (blob != NULL) {
@@ -186,6 +207,7 @@ record_clear(struct fleet_record *rec)
     free(rec->serial);
     free(rec->node);
     free(rec->fullchain);
+    free(rec->acme);
     if (rec->key_pem != NULL) {
         OPENSSL_cleanse(rec->key_pem, strlen(rec->key_pem));
         free(rec->key_pem);

@@ -3,7 +3,8 @@
  * /certagent/FLEET/certs/NAME/current, a JSON object
  *
  *   {"format": 1, "version": N, "serial": HEX, "not_after": UNIX, "node": NODE,
- *    "fullchain": PEM, "key": BASE64(nonce 12 | AES-256-GCM ciphertext | tag 16)}
+ *    "fullchain": PEM, "key": BASE64(nonce 12 | AES-256-GCM ciphertext | tag 16),
+ *    "acme": {"ca", "key_type", "challenge", ...} (optional)}
  *
  * The private key (PEM) is encrypted under the fleet key with the associated
  * data "FLEET|NAME|N", so that a record copied to another name, fleet or
@@ -26,6 +27,9 @@ struct fleet_record {
     char *node;
     char *fullchain;
     char *key_pem; /* secret: record_clear wipes it */
+    /* How the version was ordered (the "acme" object of its meta.json: ca, key_type,
+     * challenge, ...) as JSON text, or NULL: another node renews the name from it. */
+    char *acme;
 };
 
 /* rec's fields (key_pem in clear) into a new JSON text *out.  0 or -E_*. */

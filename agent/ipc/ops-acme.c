@@ -14,6 +14,7 @@
 #include "acme.h"
 #include "agent.h"
 #include "err.h"
+#include "fleet-lock.h"
 #include "keys.h"
 #include "log.h"
 #include "ops.h"
@@ -135,8 +136,8 @@ ops_request(struct request *req)
 {
     struct acme_order_args a;
     char *name = NULL, *ca = NULL, *key = NULL, *chall = NULL, *pc = NULL, *profile = NULL;
-    char *email = NULL, **dns = NULL, **ips = NULL;
-    size_t ndns = 0, nips = 0;
+    char *email = NULL, **dns = NULL, **ips = NULL, **tags = NULL;
+    size_t ndns = 0, nips = 0, ntags = 0;
     struct waiter *w = NULL;
     struct acme_observer obs;
     int rc;
@@ -149,7 +150,8 @@ ops_request(struct request *req)
         (rc = ops_arg_str(req, "challenge", 0, &chall)) != 0 ||
         (rc = ops_arg_str(req, "preferred_chain", 0, &pc)) != 0 ||
         (rc = ops_arg_str(req, "profile", 0, &profile)) != 0 ||
-        (rc = ops_arg_str(req, "email", 0, &email)) != 0)
+        (rc = ops_arg_str(req, "email", 0, &email)) != 0 ||
+        (rc = ops_arg_strs(req, "tags", &tags, &ntags)) != 0)
         goto out;
     if ((w = waiter_new(req)) == NULL) {
         rc = -E_NOMEM;
@@ -170,7 +172,17 @@ ops_request(struct request *req)
     a.agree_tos = arg_bool(req, "agree_tos");
     a.email = email;
     obs = observer(w);
-    if ((rc = acme_request(req->agent->acme, &a, &obs, &req->cause)) == 0)
+    if (fleet_shared(req->agent->fleet, name)) {
+        ops_shared_define(req->agent, &a, (const char *const *)tags, ntags);
+        rc = ops_request_shared(req->agent, &a, &obs, &req->cause);
+    } else if (ntags > 0) {
+        err_set(&req->cause, "--tag needs a shared certificate in a fleet (--shared, and the "
+                             "cluster key in the config)");
+        rc = -E_BAD_INPUT;
+    } else {
+        rc = acme_request(req->agent->acme, &a, &obs, &req->cause);
+    }
+    if (rc == 0)
         w = NULL;
 out:
     if (w != NULL)
@@ -184,6 +196,7 @@ out:
     free(email);
     strv_free(dns, ndns);
     strv_free(ips, nips);
+    strv_free(tags, ntags);
     return rc;
 }
 

@@ -139,6 +139,14 @@ int ops_deploy(struct request *req);
 
 /* ops-acme.c */
 int ops_request(struct request *req);
+/* A request of a shared name in a fleet: the order runs under the fleet's lock (ops-shared.c). */
+struct acme_order_args;
+struct acme_observer;
+int ops_request_shared(struct agent *agent, const struct acme_order_args *a,
+                       const struct acme_observer *obs, char **cause);
+/* Puts the definition of a shared name (names, CA, key type, challenge, tags) in etcd. */
+void ops_shared_define(struct agent *agent, const struct acme_order_args *a,
+                       const char *const *tags, size_t ntags);
 int ops_renew(struct request *req);
 int ops_revoke(struct request *req);
 int ops_ca_add(struct request *req);

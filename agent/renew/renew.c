@@ -30,6 +30,8 @@
 #include "err.h"
 #include "events.h"
 #include "fallback.h"
+#include "fleet-lock.h"
+#include "fleet.h"
 #include "fsutil.h"
 #include "log.h"
 #include "pem.h"
@@ -51,6 +53,10 @@
 #define SAVE_DELAY_MS 200
 /* Attempts kept in an entry's "tried" history (every CA tried and its words). */
 #define TRIED_MAX 20
+/* A shared name whose fleet lock another node holds, or whose fleet cannot be reached: the
+ * next try (the holder's new version usually comes first, by the watch). */
+#define LOCK_RETRY_S 5
+#define FLEET_DOWN_RETRY_S 30
 
 struct entry {
     char *name;
@@ -85,7 +91,9 @@ struct entry {
     int64_t due_at;  /* when the current streak of attempts became due; 0: none */
     int last_resort; /* the current version is the last resort's stand-in (meta.json) */
     int making_last_resort;
-    cJSON *tried; /* the last TRIED_MAX attempts: [{"at", "ca", "ok", "error"}] */
+    cJSON *tried;        /* the last TRIED_MAX attempts: [{"at", "ca", "ok", "error"}] */
+    int64_t fleet_retry; /* a shared name waits for the fleet's lock: the next try; 0: not */
+    int fleet_locked;    /* this attempt runs under the fleet's lock */
 };
 
 struct renew {
@@ -108,6 +116,7 @@ struct renew {
     /* saving STATE/renew.json */
     char *path;
     int saving, dirty;
+    struct fleet *fleet; /* shared names renew under its lock (renew_set_fleet) */
 };
 
 static void schedule(struct renew *r);
@@ -248,15 +257,21 @@ plan(struct renew *r, struct entry *e)
                                                        : r->env->config->renew_before_days;
     int64_t life = e->not_after - e->not_before;
 
-    e->auto_renew = e->source == CERT_SOURCE_ACME || e->last_resort;
+    e->auto_renew = e->source == CERT_SOURCE_ACME || e->last_resort ||
+                    (e->source == CERT_SOURCE_FLEET && e->ca != NULL);
     /* A fleet version renews where the fleet's lock is held (agent/fleet/), never here. */
-    if (s != NULL && s->auto_renew >= 0 && e->source != CERT_SOURCE_IMPORT &&
-        e->source != CERT_SOURCE_FLEET)
+    if (s != NULL && s->auto_renew >= 0 && e->source != CERT_SOURCE_IMPORT)
         e->auto_renew = s->auto_renew;
     e->next = 0;
     e->reason = NULL;
     if (!e->auto_renew || e->version == 0)
         return;
+    if (e->fleet_retry != 0 && e->failures == 0) {
+        /* Waiting for the fleet's lock (or for the holder's new version). */
+        e->next = e->fleet_retry;
+        e->reason = "fleet_lock";
+        return;
+    }
     if (e->failures > 0 && e->retry_at > 0) {
         e->next = e->retry_at;
         e->reason = "retry";
@@ -412,6 +427,8 @@ load_after(uv_work_t *work, int status)
         e->retry_at = 0;
         e->ari_pick = 0;
     }
+    if (e->version != v->version)
+        e->fleet_retry = 0; /* a new version (maybe the fleet's): nothing to wait for */
     e->version = v->version;
     e->source = v->source;
     e->not_before = v->not_before;
@@ -956,6 +973,10 @@ attempt_end(struct renew *r, struct entry *e, struct attempt *a, int rc, const c
 
     r->running--;
     e->in_progress = 0;
+    if (e->fleet_locked) {
+        e->fleet_locked = 0;
+        fleet_unlock(r->fleet, e->name);
+    }
     if (r->stopping) {
         /* The stop interrupted it (an ACME order resumes at the next start). */
         e->attempts_total--;
@@ -1130,7 +1151,7 @@ attempt_start(struct renew *r, struct entry *e, const struct acme_observer *user
     e->last_attempt = (int64_t)time(NULL);
     e->attempts_total++;
     r->running++;
-    if (e->source == CERT_SOURCE_ACME || e->last_resort) {
+    if (e->source == CERT_SOURCE_ACME || e->source == CERT_SOURCE_FLEET || e->last_resort) {
         struct acme_order_args args;
         struct acme_observer obs = {acme_progress, acme_done, a};
 
@@ -1211,6 +1232,151 @@ attempt_start(struct renew *r, struct entry *e, const struct acme_observer *user
     return rc;
 }
 
+/* The fleet's lock */
+
+struct locking {
+    struct renew *r;
+    char *name;
+    struct acme_observer user;
+    int has_user;
+};
+
+/* A shared name of a fleet is ordered under the fleet's lock (fleet-lock.h). */
+static int
+needs_lock(const struct renew *r, const struct entry *e)
+{
+    return r->fleet != NULL && !e->fleet_locked && fleet_shared(r->fleet, e->name) &&
+           (e->source == CERT_SOURCE_ACME || e->source == CERT_SOURCE_FLEET || e->last_resort);
+}
+
+/* No lock now (another node holds it, or the fleet is not reachable): try again later. */
+static void
+lock_wait(struct renew *r, struct entry *e, int rc, const char *cause)
+{
+    int64_t delay = rc == -E_BUSY ? LOCK_RETRY_S : FLEET_DOWN_RETRY_S;
+
+    e->fleet_retry = (int64_t)time(NULL) + delay;
+    if (rc == -E_BUSY)
+        log_info("'%s': %s", e->name, cause != NULL ? cause : "another node holds the lock");
+    else
+        log_warn("'%s' is not renewed now: %s; trying again in %lld s", e->name,
+                 cause != NULL ? cause : err_message(rc), (long long)delay);
+    if (e->failures == 0) {
+        e->next = e->fleet_retry;
+        e->reason = "fleet_lock";
+    }
+    save(r);
+    schedule_soon(r);
+}
+
+static void
+locking_free(struct locking *l)
+{
+    free(l->name);
+    free(l);
+}
+
+static void
+locking_done(struct locking *l, int rc, const char *cause, const cJSON *result)
+{
+    if (l->has_user && l->user.done != NULL)
+        l->user.done(l->user.arg, rc, cause, NULL, result);
+    l->has_user = 0;
+}
+
+static void attempt_end(struct renew *r, struct entry *e, struct attempt *a, int rc,
+                        const char *cause, const char *detail, const cJSON *result);
+
+static void
+on_locked(void *arg, int rc, const char *cause, const struct fleet_current *cur)
+{
+    struct locking *l = arg;
+    struct renew *r = l->r;
+    struct entry *e = entry_find(r, l->name);
+    const struct store_cert *c = store_find(r->store, l->name);
+    const struct store_version *v = c != NULL && c->current != 0 ? store_current(c) : NULL;
+    char *words = NULL;
+
+    r->running--;
+    if (e == NULL || r->stopping) {
+        if (rc == 0)
+            fleet_unlock(r->fleet, l->name);
+        locking_done(l, -E_UNAVAILABLE, "the renewal was stopped", NULL);
+        goto out;
+    }
+    e->in_progress = 0;
+    if (rc != 0) {
+        lock_wait(r, e, rc, cause);
+        locking_done(l, rc, cause, NULL);
+        goto out;
+    }
+    e->fleet_retry = 0;
+    if (cur->serial != NULL && v != NULL && cur->not_after > v->not_after) {
+        /* Another node renewed it while this one waited (certmagic's lesson): take that. */
+        cJSON *res = cJSON_CreateObject();
+
+        log_info("'%s': node '%s' of the fleet renewed it already (serial %s); taking that "
+                 "version instead of ordering",
+                 l->name, cur->node != NULL ? cur->node : "?", cur->serial);
+        fleet_take_current(r->fleet, l->name);
+        fleet_unlock(r->fleet, l->name);
+        cJSON_AddStringToObject(res, "name", l->name);
+        cJSON_AddStringToObject(res, "serial", cur->serial);
+        cJSON_AddNumberToObject(res, "not_after", (double)cur->not_after);
+        cJSON_AddStringToObject(res, "from_fleet", cur->node != NULL ? cur->node : "");
+        locking_done(l, 0, NULL, res);
+        cJSON_Delete(res);
+        plan(r, e);
+        save(r);
+        schedule_soon(r);
+        goto out;
+    }
+    e->fleet_locked = 1;
+    if ((rc = attempt_start(r, e, l->has_user ? &l->user : NULL, &words)) != 0) {
+        attempt_end(r, e, NULL, rc, words != NULL ? words : err_message(rc), NULL, NULL);
+        locking_done(l, rc, words != NULL ? words : err_message(rc), NULL);
+    }
+    l->has_user = 0; /* the attempt answers the user now */
+    save(r);
+out:
+    free(words);
+    locking_free(l);
+}
+
+/* Asks for the fleet's lock of e; the attempt starts once it is held (on_locked). */
+static int
+lock_start(struct renew *r, struct entry *e, const struct acme_observer *user, char **cause)
+{
+    struct locking *l = calloc(1, sizeof(*l));
+    char *words = NULL;
+    int rc;
+
+    if (l == NULL || (l->name = strdup(e->name)) == NULL) {
+        free(l);
+        return -E_NOMEM;
+    }
+    l->r = r;
+    if (user != NULL) {
+        l->user = *user;
+        l->has_user = 1;
+    }
+    e->in_progress = 1;
+    r->running++;
+    if ((rc = fleet_lock(r->fleet, e->name, on_locked, l, &words)) != 0) {
+        e->in_progress = 0;
+        r->running--;
+        lock_wait(r, e, rc, words);
+        if (cause != NULL) {
+            *cause = words;
+            words = NULL;
+        }
+        free(words);
+        locking_free(l);
+        return rc;
+    }
+    return 0;
+}
+
 static void
 attempt(struct renew *r, struct entry *e)
 {
@@ -1224,6 +1390,10 @@ attempt(struct renew *r, struct entry *e)
     else if (e->reason != NULL && strcmp(e->reason, "ari_past") == 0)
         log_warn("'%s': the CA's renewal window ended in the past: renewing at once", e->name);
     log_info("renewing '%s' (%s)", e->name, e->reason != NULL ? e->reason : "due");
+    if (needs_lock(r, e)) {
+        (void)lock_start(r, e, NULL, NULL);
+        return;
+    }
     if ((rc = attempt_start(r, e, NULL, &cause)) != 0)
         attempt_end(r, e, NULL, rc, cause != NULL ? cause : err_message(rc), NULL, NULL);
     free(cause);
@@ -1414,6 +1584,13 @@ renew_stop(struct renew *r)
 }
 
 void
+renew_set_fleet(struct renew *r, struct fleet *fleet)
+{
+    if (r != NULL)
+        r->fleet = fleet;
+}
+
+void
 renew_free(struct renew *r)
 {
     if (r == NULL)
@@ -1532,11 +1709,11 @@ renew_now(struct renew *r, const char *name, const struct acme_observer *obs, ch
         err_set(cause, "a renewal of '%s' is already running", name);
         return -E_BUSY;
     }
-    if (e->source == CERT_SOURCE_FLEET) {
+    if (e->source == CERT_SOURCE_FLEET && e->ca == NULL) {
         err_set(cause,
-                "'%s' came from the fleet: the node of the fleet that issued it renews it, and "
-                "this node takes each new version within seconds",
-                name);
+                "'%s' came from the fleet without saying how it was ordered (an older node "
+                "issued it): the node that issued it renews it (certctl renew %s --force there)",
+                name, name);
         return -E_BAD_INPUT;
     }
     if (e->source == CERT_SOURCE_IMPORT) {
@@ -1547,6 +1724,8 @@ renew_now(struct renew *r, const char *name, const struct acme_observer *obs, ch
         return -E_BAD_INPUT;
     }
     log_info("renewing '%s' (asked for)", e->name);
+    if (needs_lock(r, e))
+        return lock_start(r, e, obs, cause);
     if ((rc = attempt_start(r, e, obs, cause)) != 0) {
         e->in_progress = 0;
         r->running--;

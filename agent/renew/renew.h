@@ -98,6 +98,13 @@ struct renew_selfsigned {
  */
 int renew_new(const struct env *env, struct store *store, struct acme *acme, struct deploy *deploy,
               const struct renew_selfsigned *selfsigned, struct renew **out, char **cause);
+/*
+ * Shared names of fleet (fleet-lock.h) renew under the fleet's lock: a node
+ * that does not get it waits for the holder's new version and tries again
+ * every few seconds; a node whose fleet is unreachable does not order them.
+ */
+struct fleet;
+void renew_set_fleet(struct renew *r, struct fleet *fleet);
 /* Plans every certificate in the store and arms the timer. */
 void renew_start(struct renew *r);
 void renew_stop(struct renew *r);

@@ -47,7 +47,33 @@ test_round_trip(void **state)
     assert_string_equal(r.node, "web1");
     assert_int_equal(r.not_after, 1800000000);
     assert_string_equal(r.key_pem, key_pem);
+    assert_null(r.acme); /* none was sealed */
     record_clear(&r);
+    free(text);
+}
+
+/* How the version was ordered travels with it, so that another node can renew it. */
+static void
+test_acme_round_trip(void **state)
+{
+    struct fleet_record r = {
+        2,
+        "0A1B",
+        1800000000,
+        "web1",
+        "-----BEGIN CERTIFICATE-----\n",
+        (char *)key_pem,
+        (char *)"{\"ca\":\"pebble\",\"key_type\":\"ec256\",\"challenge\":\"http-01\"}"};
+    struct fleet_record o;
+    char *text = NULL, *cause = NULL;
+
+    (void)state;
+    assert_int_equal(record_seal(key1, "prod", "www", &r, &text, &cause), 0);
+    assert_int_equal(record_open(key1, "prod", "www", text, strlen(text), &o, &cause), 0);
+    assert_non_null(o.acme);
+    assert_non_null(strstr(o.acme, "\"ca\":\"pebble\""));
+    assert_non_null(strstr(o.acme, "\"challenge\":\"http-01\""));
+    record_clear(&o);
     free(text);
 }
 
@@ -127,6 +153,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_acme_round_trip),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_base64),
     };
