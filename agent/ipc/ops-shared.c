@@ -26,7 +26,11 @@ struct shared_order {
     char *name, *ca, *key_type, *challenge, *preferred_chain, *profile, *email;
     char **dns, **ips;
     struct acme_observer user;
+    unsigned tries; /* of the lock, when etcd did not answer in time */
 };
+
+/* A busy etcd (every member timed out) gets this many tries before the request fails. */
+#define LOCK_TRIES 3
 
 static char *
 dup_or_null(const char *s)
@@ -76,9 +80,17 @@ on_locked(void *arg, int rc, const char *cause, const struct fleet_current *cur)
     struct acme_observer obs = {shared_progress, shared_done, s};
     char *words = NULL;
 
+    if (rc == -E_UNAVAILABLE && ++s->tries < LOCK_TRIES) {
+        log_info("'%s': %s; asking again", s->name, cause != NULL ? cause : "no lock");
+        if (fleet_lock(s->agent->fleet, s->name, on_locked, s, &words) == 0)
+            return;
+        rc = -E_UNAVAILABLE;
+        cause = words;
+    }
     if (rc != 0) {
         s->user.done(s->user.arg, rc, cause, NULL, NULL);
         shared_free(s);
+        free(words);
         return;
     }
     if (cur->serial != NULL && store_find(s->agent->store, s->name) == NULL) {
