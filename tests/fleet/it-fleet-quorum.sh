@@ -2,9 +2,10 @@
 # A fleet node when etcd fails, is set up wrong, or is left: stop the etcd leader (the node
 # goes on with the two others), then a second member (no quorum): fleet_unreachable after
 # fleet_grace on the fleet's certificate and on the agent, the local files and certctl still
-# there; quorum back: the warning goes and a new version is taken.  A wrong etcd CA, an
-# expired client certificate and unreachable endpoints: a log line naming the problem,
-# fleet_unreachable, the agent up with its local certificates.  Leaving: --no-shared keeps the
+# there, no order of a shared name without the lock; quorum back: the warning goes and a new
+# version is taken.  A wrong etcd CA, an expired client certificate and unreachable
+# endpoints: a log line naming the problem, fleet_unreachable, the agent up with its local
+# certificates.  Leaving: --no-shared keeps the
 # local copy; the cluster key removed: every certificate kept, said once in the log.
 . "$(dirname "$0")/../integration/lib.sh" "$@"
 . "$(dirname "$0")/lib-fleet.sh"
@@ -27,7 +28,9 @@ leader=$(etcd_leader)
 check "an etcd leader is known ($leader)" test -n "$leader"
 etcd_stop "$leader"
 mkcert web2 60
-put_record web 2 "$T/web2.pem" "$T/web2.key"
+# Version 2 says how it was ordered (as a node that ordered it writes it): n1 may renew web.
+put_record web 2 "$T/web2.pem" "$T/web2.key" \
+    --acme '{"ca": "letsencrypt", "key_type": "ec256", "challenge": "http-01"}'
 check "without the leader, n1 takes web version 2" wait_for 40 has_serial web "$T/web2.pem" "$T/n1.sock"
 run 0 node_ctl n1 fleet nodes
 has "n1"
@@ -50,6 +53,12 @@ has "web2.example.test"
 run 1 node_ctl n1 fleet status
 has "no etcd member answered"
 grep -q "fleet: etcd of fleet 'prod' unreachable" "$T/n1.log" || fail "n1 did not log fleet_unreachable"
+# No split-brain: a shared name is not ordered while the fleet's lock cannot be taken.
+node_ctl n1 renew web --force >"$T/renew.out" 2>&1
+check "no quorum: renew --force of the shared web is refused" test $? -ne 0
+check "the refusal says why: no lock without etcd" \
+    grep -qF "a shared name is not ordered without the fleet's lock" "$T/renew.out"
+check "n1 still serves web version 2" cmp -s "$T/n1-state/live/web/cert.pem" "$T/web2.pem"
 
 # Quorum returns: the warning goes, a new version is taken.
 etcd_resume "$leader"

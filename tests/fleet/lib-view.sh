@@ -3,7 +3,7 @@
 # lib.sh and lib-fleet.sh: more agents, records put into etcd, what a node's status says.
 #
 #   mkcert NAME DAYS                  self-signed $T/NAME.pem and $T/NAME.key
-#   put_record NAME VERSION CERT KEY  the fleet's record of NAME in etcd (fleet prod)
+#   put_record NAME VERSION CERT KEY [--acme JSON]  the fleet's record of NAME in etcd (fleet prod)
 #   cluster_config FILE NODE [EXTRA]  an agent config joining fleet prod
 #   node_start NODE [CONFIG]          another agent: $T/NODE.sock, $T/NODE-state, $T/NODE.log
 #   node_ctl NODE ARGS...             certctl against it
@@ -19,7 +19,7 @@ mkcert() {
 }
 
 put_record() {
-    /usr/bin/python3 "$HERE/fleet-record.py" "$T/fleet.key" prod "$1" "$2" "$3" "$4" \
+    /usr/bin/python3 "$HERE/fleet-record.py" "$T/fleet.key" prod "$1" "$2" "$3" "$4" "${@:5}" \
         >"$T/record.json" || { fail "fleet-record.py failed"; return 1; }
     etcdctl_ put "/certagent/prod/certs/$1/current" <"$T/record.json" >/dev/null ||
         fail "etcdctl put of $1 failed"
