@@ -148,33 +148,6 @@ retry_later(struct fleet *fleet)
         uv_timer_start(&fleet->timer, on_retry, FLEET_RETRY_MS, 0);
 }
 
-/* Serials compare without case, colons and leading zeros. */
-static int
-same_serial(const char *a, const char *b)
-{
-    if (a == NULL || b == NULL)
-        return 0;
-    while (*a == '0' || *a == ':')
-        a++;
-    while (*b == '0' || *b == ':')
-        b++;
-    while (*a != '\0' && *b != '\0') {
-        if (*a == ':') {
-            a++;
-            continue;
-        }
-        if (*b == ':') {
-            b++;
-            continue;
-        }
-        if ((*a | 0x20) != (*b | 0x20))
-            return 0;
-        a++;
-        b++;
-    }
-    return *a == '\0' && *b == '\0';
-}
-
 static struct fleet_sync *
 sync_find(struct fleet *fleet, const char *name)
 {
@@ -259,7 +232,7 @@ sync_record(struct fleet *fleet, const char *name, const char *text, size_t len)
     }
     if ((cert = store_find(fleet->store, name)) != NULL && cert->current != 0)
         cur = store_current(cert);
-    if (cur != NULL && same_serial(cur->serial, rec.serial)) {
+    if (cur != NULL && record_same_serial(cur->serial, rec.serial)) {
         log_debug("fleet: '%s' is up to date (serial %s)", name, rec.serial);
         goto out;
     }
@@ -647,7 +620,7 @@ on_pub_read(void *arg, int rc, const char *cause, const cJSON *reply)
         const cJSON *ser = cJSON_GetObjectItemCaseSensitive(o, "serial");
         const cJSON *na = cJSON_GetObjectItemCaseSensitive(o, "not_after");
 
-        if (cJSON_IsString(ser) && same_serial(ser->valuestring, p->serial)) {
+        if (cJSON_IsString(ser) && record_same_serial(ser->valuestring, p->serial)) {
             log_debug("fleet: '%s' serial %s is the fleet's already", p->name, p->serial);
             goto out;
         }

@@ -214,3 +214,30 @@ record_clear(struct fleet_record *rec)
     }
     memset(rec, 0, sizeof(*rec));
 }
+
+/* Serials compare without case, colons and leading zeros. */
+int
+record_same_serial(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return 0;
+    while (*a == '0' || *a == ':')
+        a++;
+    while (*b == '0' || *b == ':')
+        b++;
+    while (*a != '\0' && *b != '\0') {
+        if (*a == ':') {
+            a++;
+            continue;
+        }
+        if (*b == ':') {
+            b++;
+            continue;
+        }
+        if ((*a | 0x20) != (*b | 0x20))
+            return 0;
+        a++;
+        b++;
+    }
+    return *a == '\0' && *b == '\0';
+}

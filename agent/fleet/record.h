@@ -45,4 +45,8 @@ int record_open(const unsigned char key[FLEETKEY_LEN], const char *fleet, const 
                 const char *text, size_t len, struct fleet_record *rec, char **cause);
 void record_clear(struct fleet_record *rec);
 
+/* Do two serials (hex, with or without colons) name the same number? Case and leading
+ * zeros do not count. */
+int record_same_serial(const char *a, const char *b);
+
 #endif

@@ -18,6 +18,7 @@
 #include "etcd.h"
 #include "events.h"
 #include "log.h"
+#include "record.h"
 #include "store.h"
 #include "version.h"
 
@@ -82,33 +83,6 @@ rec_find(const struct view *v, const char *name)
             return r;
     }
     return NULL;
-}
-
-/* Serials compare without case, colons and leading zeros. */
-static int
-same_serial(const char *a, const char *b)
-{
-    if (a == NULL || b == NULL)
-        return 0;
-    while (*a == '0' || *a == ':')
-        a++;
-    while (*b == '0' || *b == ':')
-        b++;
-    while (*a != '\0' && *b != '\0') {
-        if (*a == ':') {
-            a++;
-            continue;
-        }
-        if (*b == ':') {
-            b++;
-            continue;
-        }
-        if ((*a | 0x20) != (*b | 0x20))
-            return 0;
-        a++;
-        b++;
-    }
-    return *a == '\0' && *b == '\0';
 }
 
 /* Adds each code of "a,b,c" to arr. */
@@ -221,7 +195,7 @@ cert_status(struct view *v, const struct store_cert *cert, int64_t now)
     cJSON_AddNumberToObject(o, "not_after", (double)cur->not_after);
     cJSON_AddNumberToObject(o, "days_left", (double)((cur->not_after - now) / 86400));
     cJSON_AddStringToObject(o, "source", store_source_name(cur->source));
-    if (r != NULL && same_serial(r->serial, cur->serial))
+    if (r != NULL && record_same_serial(r->serial, cur->serial))
         cJSON_AddNumberToObject(o, "fleet_version", r->version);
     cJSON_AddStringToObject(o, "health", level >= 2 ? "critical" : level == 1 ? "warning" : "ok");
     w = cJSON_AddArrayToObject(o, "warnings");
@@ -365,7 +339,7 @@ behind_now(const struct view *v, const struct view_rec *r, int *deploy_failing)
         return 0;
     if (cert == NULL || cert->current == 0 || (cur = store_current(cert)) == NULL)
         return 1;
-    if (same_serial(cur->serial, r->serial)) {
+    if (record_same_serial(cur->serial, r->serial)) {
         if (deploy_error(v->in.deploy, r->name, &dv, &since) != NULL && dv == cert->current) {
             *deploy_failing = 1;
             return 1;
@@ -482,7 +456,7 @@ view_record(struct view *v, const char *name, unsigned version, const char *seri
         r->next = v->buckets[b];
         v->buckets[b] = r;
     }
-    if (r->serial == NULL || !same_serial(r->serial, serial) || r->version != version) {
+    if (r->serial == NULL || !record_same_serial(r->serial, serial) || r->version != version) {
         free(r->serial);
         free(r->node);
         r->serial = strdup(serial != NULL ? serial : "");
@@ -712,7 +686,7 @@ query_doc(struct query *q, const cJSON *statuses)
                     continue;
                 if (held == NULL) {
                     state = "missing";
-                } else if (same_serial(jstr_or(held, "serial"), r->serial)) {
+                } else if (record_same_serial(jstr_or(held, "serial"), r->serial)) {
                     state = "current";
                     if (find_code(held, "fleet_behind"))
                         state = "behind";

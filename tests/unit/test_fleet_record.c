@@ -148,14 +148,25 @@ test_base64(void **state)
     free(end);
 }
 
+/* Serials from openssl (colons, upper case) and etcd records (bare hex) are the same number. */
+static void
+test_same_serial(void **state)
+{
+    (void)state;
+    assert_true(record_same_serial("04:A1:0F", "4a10f"));
+    assert_true(record_same_serial("00FF", "ff"));
+    assert_false(record_same_serial("04A1", "04A2"));
+    assert_false(record_same_serial("04A1", "04A10"));
+    assert_false(record_same_serial(NULL, "1"));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_acme_round_trip),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_acme_round_trip),
+        cmocka_unit_test(test_refusals),    cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_same_serial),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
