@@ -116,6 +116,24 @@ json "[w for w in j['agent_warnings'] if w['code'] == 'ca_canary_failing'] == []
 run 0 ctl --json ca list
 json "[c for c in j['cas'] if c['name'] == 'prod'][0]['canary']['state'] == 'ok'"
 
+# --- the schedule: a canary whose last run is older than "every" (and its jitter) runs by itself
+stop_agent
+python3 - "$STATE/canary.json" <<'PY'
+import json, sys, time
+path = sys.argv[1]
+state = json.load(open(path))
+state["prod"]["last_run"] = int(time.time()) - 2 * 86400
+json.dump(state, open(path, "w"))
+PY
+start_agent
+ran_again() {
+    ctl --json canary status | python3 -c "
+import json, sys, time
+c = json.load(sys.stdin)['canaries'][0]
+sys.exit(0 if c['last_run'] > time.time() - 120 and c['state'] == 'ok' and not c['running'] else 1)"
+}
+check "schedule: an overdue canary runs after the start without being asked" wait_for 40 ran_again
+
 # --- the canary's certificates were thrown away --------------------------------------------
 run 0 ctl list
 lacks "canary"
