@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "acme.h"
+#include "canary.h"
 #include "dashboard.h"
 #include "deploy.h"
 #include "served.h"
@@ -212,7 +213,8 @@ agent_warnings(void *arg, struct status_warning *out, size_t max)
     struct agent *agent = arg;
     size_t n = notify_agent_warnings(agent->notify, out, max);
 
-    return n + status_fleet_warnings(agent->status, out + n, max - n);
+    n += status_fleet_warnings(agent->status, out + n, max - n);
+    return n + status_canary_warnings(agent->canary, out + n, max - n);
 }
 
 /* Adds code to the comma-separated list codes unless it is there. */
@@ -384,6 +386,10 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         goto fail;
     renew_set_fleet(agent->renew, agent->fleet);
     fleet_set_ca_known(agent->fleet, ca_known_for_fleet, agent);
+    /* Staging canaries of CAs the agent does not know stop the start (docs/resilience.md). */
+    if ((rc = canary_check(agent->acme, &agent->config.canaries, cause)) != 0 ||
+        (rc = canary_new(&agent->env, agent->acme, &agent->canary, cause)) != 0)
+        goto fail;
     if ((rc = ops_logs_new(loop, &agent->logs)) != 0)
         goto fail;
     if ((rc = probe_sched_start(&agent->env, agent->trust, &agent->probe_sched, cause)) != 0)
@@ -477,6 +483,7 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     }
     deploy_resume(agent->deploy);
     renew_start(agent->renew);
+    canary_start(agent->canary);
     {
         char *why = NULL;
 
@@ -515,6 +522,7 @@ agent_stop(struct agent *agent)
     server_stop(&agent->server);
     /* The scheduler first: orders the stop interrupts are not failures to retry or report. */
     renew_stop(agent->renew);
+    canary_stop(agent->canary);
     deploy_stop(agent->deploy);
     served_stop(agent->served);
     hooks_stop(agent->hooks);
@@ -542,6 +550,14 @@ agent_reload(struct agent *agent)
     }
     if (fallback_check(agent->acme, "fallback_cas", (const char *const *)c.fallback_cas.items,
                        c.fallback_cas.n, &cause) != 0) {
+        log_error("reload failed, keeping the running configuration: %s",
+                  cause != NULL ? cause : "error");
+        free(cause);
+        config_free(&c);
+        platform_notify("READY=1");
+        return;
+    }
+    if (canary_check(agent->acme, &c.canaries, &cause) != 0) {
         log_error("reload failed, keeping the running configuration: %s",
                   cause != NULL ? cause : "error");
         free(cause);
@@ -586,6 +602,9 @@ agent_free(struct agent *agent)
     agent->fleet = NULL;
     acme_free(agent->acme);
     agent->acme = NULL;
+    /* After the ACME client: its stop ends the canaries' orders. */
+    canary_free(agent->canary);
+    agent->canary = NULL;
     store_close(agent->store);
     agent->store = NULL;
     probe_sched_free(agent->probe_sched);

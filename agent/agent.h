@@ -48,6 +48,7 @@ struct agent {
     struct trust *trust;             /* trust.c: anchors and intermediates */
     struct probe_sched *probe_sched; /* probe.c: the configured probes */
     struct renew *renew;             /* renew.c: the renewal scheduler */
+    struct canary *canary;           /* renew/canary.c: the staging canaries */
     struct deploy *deploy;           /* deploy.c: settings, deploy targets, hooks */
     struct served *served;           /* served.c: what the services serve */
     struct hooks *hooks;             /* hooks.c: deploy, failure and dns-01 hook processes */

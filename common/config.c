@@ -11,6 +11,7 @@
 
 #include "config-notify.h"
 #include "config-cluster.h"
+#include "config-canary.h"
 #include "err.h"
 #include "fsutil.h"
 #include "sys.h"
@@ -31,6 +32,8 @@ enum key_type {
     KEY_STRLIST, /* array of non-empty strings (no address check), struct config_list */
     KEY_NOTIFY,  /* the "notify" object (config-notify.c), struct config_notify * */
     KEY_CLUSTER, /* the fleet's object (config-cluster.c), struct config_cluster * */
+    /* The staging canaries (config-canary.c), struct config_canaries. */
+    KEY_CANARIES,
 };
 
 struct key_def {
@@ -203,6 +206,9 @@ static const struct key_def keys[] = {
      "self-signed stand-in"},
     {"last_resort_minutes", KEY_INT, OFF(last_resort_minutes), 0, 43200, NULL, "0", 1, 0,
      "the same in minutes, for short-lived certificates; when set it replaces last_resort_hours"},
+    {"canaries", KEY_CANARIES, OFF(canaries), 0, 0, NULL, NULL, 1, 0,
+     "staging canaries, one per CA: [{\"ca\", \"name\", \"directory\", \"trust\", \"roots\", "
+     "\"challenge\", \"every\", \"deadline\"}] (docs/resilience.md); unset: none"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -229,6 +235,8 @@ type_name(enum key_type t)
     case KEY_NOTIFY:
     case KEY_CLUSTER:
         return "object";
+    case KEY_CANARIES:
+        return "array of objects";
     }
     return "?";
 }
@@ -688,6 +696,8 @@ set_value(struct config *c, const struct key_def *k, const cJSON *j, const char 
         *np = n;
         return 0;
     }
+    case KEY_CANARIES:
+        return config_canaries_parse(j, (struct config_canaries *)(void *)field, cause);
     case KEY_CLUSTER: {
         struct config_cluster **cp = (struct config_cluster **)(void *)field, *nc = NULL;
         int rc;
@@ -982,6 +992,8 @@ field_size(enum key_type t)
         return sizeof(struct config_notify *);
     case KEY_CLUSTER:
         return sizeof(struct config_cluster *);
+    case KEY_CANARIES:
+        return sizeof(struct config_canaries);
     default:
         return sizeof(int);
     }
@@ -1035,6 +1047,8 @@ config_free(struct config *c)
             config_cluster_free(*cp);
             *cp = NULL;
         }
+        if (keys[i].type == KEY_CANARIES)
+            config_canaries_free((struct config_canaries *)(void *)((char *)c + keys[i].offset));
     }
 }
 

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "config-canary.h"
+
 struct config_notify;
 
 /* A list of strings from a JSON array (listen addresses, probe URLs). */
@@ -113,6 +115,7 @@ struct config {
     char *on_expiry;                 /* "keep" or "selfsigned": the last resort's default */
     int last_resort_hours;           /* the self-signed stand-in this long before expiry */
     int last_resort_minutes;         /* the same in minutes; 0: last_resort_hours */
+    struct config_canaries canaries; /* staging canaries (agent/renew/canary.c) */
 };
 
 /*

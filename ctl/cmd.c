@@ -124,6 +124,18 @@ const struct cmd cmd_table[] = {
      "  --key TYPE         account key: ec256 (ES256, default), ec384, rsa2048 (RS256)\n"
      "  --agree-tos        agree to the CA's terms of service (required to register)\n",
      cmd_account},
+    {"canary", "run [CA] | status",
+     "the staging canaries: a complete order at each CA's staging directory, thrown away",
+     "  run [CA]           run the canary of CA (default: every configured one) now and\n"
+     "                     wait for it; exit status 1 when one fails (the step and the\n"
+     "                     CA's words are printed; status shows ca_canary_failing)\n"
+     "  status             each canary's state (ok, failing, never), last run, duration,\n"
+     "                     next run and the step that failed\n"
+     "  --json             {canaries: [{ca, name, directory, challenge, every, deadline,\n"
+     "                     state, running, last_run, last_success, next_run, duration_ms,\n"
+     "                     step, error}]}\n"
+     "  Canaries are set in the config's \"canaries\" (docs/resilience.md).\n",
+     cmd_canary},
     {"version", "", "versions of certctl, the agent and the protocol", "", cmd_version},
     {"ping", "", "check that the agent answers", "", cmd_ping},
     {"trust", "add FILE [--intermediate] | list | remove FINGERPRINT | show [FINGERPRINT]",

@@ -94,6 +94,8 @@ int cmd_export(struct ctl *ctl, int argc, char **argv);
 int cmd_remove(struct ctl *ctl, int argc, char **argv);
 int cmd_rollback(struct ctl *ctl, int argc, char **argv);
 int cmd_ping(struct ctl *ctl, int argc, char **argv);
+/* cmd-canary.c: canary run [CA], canary status. */
+int cmd_canary(struct ctl *ctl, int argc, char **argv);
 /* cmd-notify.c */
 int cmd_notify(struct ctl *ctl, int argc, char **argv);
 int cmd_ack(struct ctl *ctl, int argc, char **argv);

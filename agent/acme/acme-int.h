@@ -90,6 +90,7 @@ struct acme {
     struct acme_http *http;
     char *dir; /* STATE/acme */
     struct acme_ca *cas;
+    struct acme_ca *staging; /* the staging canaries' hidden CAs (acme_staging_ca) */
     struct acme_order *orders;
     size_t norders;
     struct acme_timer *timers;
@@ -121,6 +122,10 @@ int acme_later_cancel(struct acme *acme, uint64_t ms, void (*fn)(void *arg),
                       void (*cancel)(void *arg), void *arg);
 
 struct acme_ca *acme_ca_find(struct acme *acme, const char *name);
+/* The hidden CA a staging canary of CA caname orders from (made on first use); NULL: no
+ * memory. */
+struct acme_ca *acme_staging_ca(struct acme *acme, const char *caname, const char *directory,
+                                const char *trust);
 /* Makes sure ca->dir is fresh; fn runs once it is (or failed). */
 void acme_ca_directory(struct acme *acme, struct acme_ca *ca,
                        void (*fn)(void *arg, int rc, const char *cause, const char *detail),

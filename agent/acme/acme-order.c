@@ -97,6 +97,10 @@ struct acme_order {
     size_t nalternates, next_alternate;
     char *default_chain;
     struct acme_work work;
+    /* A staging canary's order (acme_canary_order): not persisted, not stored. */
+    int canary;
+    unsigned deadline_s;
+    const char *step; /* what the order does now: the step a failure names */
 };
 
 static void order_fetch(void *arg);
@@ -234,15 +238,25 @@ order_end(struct acme_order *o, int rc, const char *cause, const char *detail, c
     if (rc != 0)
         log_warn("ACME order for '%s' at CA '%s' failed: %s", o->name, o->ca->name,
                  cause != NULL ? cause : err_message(rc));
-    if (!keep_state && o->url != NULL) {
+    if (!keep_state && o->url != NULL && !o->canary) {
         struct file_batch *b = acme_batch_new();
 
         if (b != NULL && acme_batch_add(b, order_file(o, ".json"), NULL, 0, 0) == 0 &&
             acme_batch_add(b, order_file(o, ".key"), NULL, 0, 0) == 0)
             acme_batch_run(o->acme, b, NULL, NULL);
     }
-    if (o->obs.done != NULL)
+    if (o->canary && rc != 0 && result == NULL) {
+        /* The canary reports the step that failed. */
+        cJSON *res = cJSON_CreateObject();
+
+        if (res != NULL)
+            cJSON_AddStringToObject(res, "step", o->step != NULL ? o->step : "directory");
+        if (o->obs.done != NULL)
+            o->obs.done(o->obs.arg, rc, cause, detail, res);
+        cJSON_Delete(res);
+    } else if (o->obs.done != NULL) {
         o->obs.done(o->obs.arg, rc, cause, detail, result);
+    }
     order_unlink(o);
     order_release(o);
 }
@@ -365,8 +379,14 @@ poll_later(struct acme_order *o, const struct acme_http_response *resp, unsigned
     }
     (*polls)++;
     if (uv_now(o->acme->loop) + ms > o->deadline) {
-        order_fail(o, -E_ACME, "the CA did not finish the order within %u minutes (order %s)",
-                   ACME_ORDER_DEADLINE_MS / 60000, o->url != NULL ? o->url : "not created");
+        if (o->canary)
+            order_fail(o, -E_ACME,
+                       "the CA did not finish the order within the canary's deadline of %u s "
+                       "(order %s)",
+                       o->deadline_s, o->url != NULL ? o->url : "not created");
+        else
+            order_fail(o, -E_ACME, "the CA did not finish the order within %u minutes (order %s)",
+                       ACME_ORDER_DEADLINE_MS / 60000, o->url != NULL ? o->url : "not created");
         return -1;
     }
     {
@@ -599,6 +619,20 @@ cert_reply(void *arg, int rc, const char *cause, const char *detail,
         order_fail(o, -E_ACME, "the CA sent no PEM certificate chain from %s", o->url);
         return;
     }
+    if (o->canary) {
+        /* The canary's certificate is checked by the caller and thrown away. */
+        cJSON *res = cJSON_CreateObject();
+
+        if (res != NULL) {
+            cJSON_AddStringToObject(res, "chain", resp->body);
+            cJSON_AddStringToObject(res, "order", o->url);
+            cJSON_AddStringToObject(res, "step", "download");
+        }
+        progress(o, "downloaded the certificate");
+        order_end(o, 0, NULL, NULL, res);
+        cJSON_Delete(res);
+        return;
+    }
     if (o->default_chain == NULL) {
         /* The default chain: remember it and the alternates (RFC 8555 section 7.4.2). */
         if ((o->default_chain = strdup(resp->body)) == NULL) {
@@ -673,6 +707,7 @@ finalize(struct acme_order *o)
         o->finalize_waiting = 1;
         return;
     }
+    o->step = "finalize";
     o->finalized = 1;
     o->finalize_tries++;
     o->polls = 0;
@@ -698,6 +733,7 @@ authz_all_valid(struct acme_order *o)
             return;
     }
     progress(o, "all %zu authorization(s) valid", o->nauthz);
+    o->step = "order";
     o->polls = 0;
     order_fetch(o);
 }
@@ -887,6 +923,7 @@ static void
 challenge_trigger(struct authz *a)
 {
     a->responded = 1;
+    a->o->step = "challenge";
     order_post(a->o, a->chall_url, "{}", NULL, challenge_reply, a);
 }
 
@@ -1050,6 +1087,7 @@ authz_start(struct acme_order *o, const cJSON *list)
     size_t n = (size_t)cJSON_GetArraySize(list), i = 0;
 
     o->authz_started = 1;
+    o->step = "authorization";
     if (n == 0 || n > MAX_IDENTIFIERS) {
         order_fail(o, -E_ACME, "the order %s lists %zu authorizations", o->url, n);
         return;
@@ -1142,6 +1180,7 @@ order_handle(struct acme_order *o, cJSON *json, const struct acme_http_response 
             return;
         }
         progress(o, "order valid; downloading the certificate");
+        o->step = "download";
         order_post(o, cert->valuestring, "", "application/pem-certificate-chain", cert_reply, o);
     } else {
         char *pt = cJSON_IsObject(err) ? acme_problem_text(err) : NULL;
@@ -1192,10 +1231,14 @@ persisted(void *arg, int rc, const char *cause)
 static void
 persist(struct acme_order *o)
 {
-    cJSON *root = cJSON_CreateObject(), *dns, *ips;
-    struct file_batch *b = acme_batch_new();
+    cJSON *root, *dns, *ips;
+    struct file_batch *b;
     char *text = NULL;
 
+    if (o->canary)
+        return; /* a canary's order is not resumed after a restart */
+    root = cJSON_CreateObject();
+    b = acme_batch_new();
     if (root == NULL || b == NULL)
         goto nomem;
     cJSON_AddStringToObject(root, "name", o->name);
@@ -1354,6 +1397,7 @@ keygen_done(struct acme_work *w)
         progress(o, "resuming order %s", o->url);
         order_fetch(o);
     } else {
+        o->step = "order";
         new_order(o);
     }
 }
@@ -1369,6 +1413,7 @@ account_ready(void *arg, int rc, const char *cause, const char *detail)
         order_end(o, rc, cause, detail, NULL);
         return;
     }
+    o->step = "order";
     /* The work lives in the order: the order waits for it (o->ops) before it is freed. */
     o->ops++;
     if (acme_work_queue(o->acme, &o->work, keygen_run, keygen_done, o) != 0) {
@@ -1421,6 +1466,7 @@ dir_ready(void *arg, int rc, const char *cause, const char *detail)
         free(o->profile);
         o->profile = NULL;
     }
+    o->step = "account";
     acme_ca_account(o->acme, o->ca, o->agree_tos, o->email, account_ready, o);
 }
 
@@ -1434,9 +1480,10 @@ order_find(struct acme *acme, const char *name)
     return NULL;
 }
 
+/* staging: a canary's hidden CA (its order name is not a certificate's), else NULL. */
 static int
-order_new(struct acme *acme, const struct acme_order_args *args, struct acme_order **out,
-          char **cause)
+order_new(struct acme *acme, const struct acme_order_args *args, struct acme_ca *staging,
+          struct acme_order **out, char **cause)
 {
     struct acme_order *o;
     const char *caname = args->ca != NULL ? args->ca : acme->env->config->default_ca;
@@ -1445,9 +1492,11 @@ order_new(struct acme *acme, const struct acme_order_args *args, struct acme_ord
     int rc;
 
     *out = NULL;
-    if ((rc = store_name_valid(args->name, cause)) != 0)
+    if (staging == NULL && (rc = store_name_valid(args->name, cause)) != 0)
         return rc;
-    if (caname == NULL || (ca = acme_ca_find(acme, caname)) == NULL) {
+    if (staging != NULL)
+        ca = staging;
+    else if (caname == NULL || (ca = acme_ca_find(acme, caname)) == NULL) {
         err_set(cause,
                 "no CA named '%s' (see certctl ca list; add it with certctl ca add %s "
                 "--directory URL)",
@@ -1516,7 +1565,51 @@ order_go(struct acme *acme, struct acme_order *o)
         acme->orders->prev = o;
     acme->orders = o;
     acme->norders++;
+    o->step = "directory";
     acme_ca_directory(acme, o->ca, dir_ready, o);
+}
+
+int
+acme_canary_order(struct acme *acme, const struct acme_canary_args *args,
+                  const struct acme_observer *obs, char **cause)
+{
+    struct acme_order_args oa;
+    struct acme_order *o;
+    struct acme_ca *ca;
+    const char *dns[1];
+    char *name = NULL;
+    int rc;
+
+    if (acme->stopping) {
+        err_set(cause, "the agent is stopping");
+        return -E_UNAVAILABLE;
+    }
+    if ((ca = acme_staging_ca(acme, args->ca, args->directory, args->trust)) == NULL)
+        return -E_NOMEM;
+    err_set(&name, "%s", ca->name);
+    if (name == NULL)
+        return -E_NOMEM;
+    memset(&oa, 0, sizeof(oa));
+    dns[0] = args->name;
+    oa.name = name;
+    oa.dns = dns;
+    oa.ndns = 1;
+    oa.challenge = args->challenge;
+    oa.key_type = "ec256";
+    oa.agree_tos = 1; /* a staging CA: its terms bind no production account */
+    rc = order_new(acme, &oa, ca, &o, cause);
+    free(name);
+    if (rc != 0)
+        return rc;
+    o->canary = 1;
+    o->deadline_s = args->deadline_s > 0 ? args->deadline_s : 600;
+    o->deadline = uv_now(acme->loop) + (uint64_t)o->deadline_s * 1000;
+    if (obs != NULL)
+        o->obs = *obs;
+    log_info("staging canary of CA '%s' started (%s at %s, %s)", args->ca, args->name,
+             args->directory, o->challenge);
+    order_go(acme, o);
+    return 0;
 }
 
 int
@@ -1530,7 +1623,7 @@ acme_request(struct acme *acme, const struct acme_order_args *args,
         err_set(cause, "the agent is stopping");
         return -E_UNAVAILABLE;
     }
-    if ((rc = order_new(acme, args, &o, cause)) != 0)
+    if ((rc = order_new(acme, args, NULL, &o, cause)) != 0)
         return rc;
     if (obs != NULL)
         o->obs = *obs;
@@ -1623,7 +1716,7 @@ resume_one(struct acme *acme, const char *file)
     args.ndns = ndns;
     args.ips = ips;
     args.nips = nips;
-    if ((rc = order_new(acme, &args, &o, &cause)) != 0)
+    if ((rc = order_new(acme, &args, NULL, &o, &cause)) != 0)
         goto out;
     if ((rc = keys_parse(kdata, klen, NULL, &o->key, &cause)) != 0 ||
         (o->url = strdup(url)) == NULL) {

@@ -766,6 +766,69 @@ load_account(struct acme *acme, struct acme_ca *ca)
     return rc;
 }
 
+/*
+ * The hidden CA of a staging canary: "canary@CA" (no CA name holds '@', so it
+ * never meets one of the registry), with its own account files, kept apart from
+ * acme->cas (not listed, not usable for certificates).  A changed directory
+ * drops the cached directory and an account made at another directory.
+ */
+struct acme_ca *
+acme_staging_ca(struct acme *acme, const char *caname, const char *directory, const char *trust)
+{
+    struct acme_ca *ca;
+    char *name = NULL;
+
+    err_set(&name, "canary@%s", caname);
+    if (name == NULL)
+        return NULL;
+    for (ca = acme->staging; ca != NULL; ca = ca->next)
+        if (strcmp(ca->name, name) == 0)
+            break;
+    if (ca == NULL) {
+        if ((ca = calloc(1, sizeof(*ca))) == NULL || (ca->name = strdup(name)) == NULL ||
+            (ca->directory = strdup(directory)) == NULL) {
+            if (ca != NULL)
+                ca_free(ca);
+            free(name);
+            return NULL;
+        }
+        ca->acme = acme;
+        ca->next = acme->staging;
+        acme->staging = ca;
+        load_account(acme, ca);
+    } else if (strcmp(ca->directory, directory) != 0 && !ca->account_busy) {
+        char *d = strdup(directory);
+
+        if (d == NULL) {
+            free(name);
+            return NULL;
+        }
+        free(ca->directory);
+        ca->directory = d;
+        cJSON_Delete(ca->dir);
+        ca->dir = NULL;
+        for (size_t i = 0; i < ca->nnonces; i++)
+            free(ca->nonces[i]);
+        ca->nnonces = 0;
+    }
+    if (ca->account != NULL && ca->account->directory != NULL &&
+        strcmp(ca->account->directory, ca->directory) != 0 && !ca->account_busy) {
+        account_free(ca->account);
+        ca->account = NULL;
+    }
+    if (!ca->account_busy && ((trust == NULL) != (ca->trust == NULL) ||
+                              (trust != NULL && strcmp(trust, ca->trust) != 0))) {
+        char *t = trust != NULL ? strdup(trust) : NULL;
+
+        if (trust == NULL || t != NULL) {
+            free(ca->trust);
+            ca->trust = t;
+        }
+    }
+    free(name);
+    return ca;
+}
+
 /* A config reload: the responders take their new addresses. */
 static void
 on_config_reloaded(void *arg, const struct event *ev)
@@ -884,6 +947,12 @@ acme_free(struct acme *acme)
         struct acme_ca *ca = acme->cas;
 
         acme->cas = ca->next;
+        ca_free(ca);
+    }
+    while (acme->staging != NULL) {
+        struct acme_ca *ca = acme->staging;
+
+        acme->staging = ca->next;
         ca_free(ca);
     }
     free(acme->dir);

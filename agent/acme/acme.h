@@ -156,6 +156,26 @@ int acme_request(struct acme *acme, const struct acme_order_args *args,
                  const struct acme_observer *obs, char **cause);
 
 /*
+ * A staging canary's order (renew/canary.c): the whole flow for one name at a
+ * CA's staging directory, with a hidden account of the agent's own there
+ * (accounts/canary@CA.*, registered on first use, agreeing to the staging CA's
+ * terms), never persisted nor resumed, its certificate never stored.
+ * obs->done's result: {"chain": PEM (leaf first), "order": URL} on success; on
+ * failure {"step": S}, the step that failed: "directory", "account", "order",
+ * "authorization", "challenge", "finalize" or "download".
+ */
+struct acme_canary_args {
+    const char *ca;        /* the production CA it watches */
+    const char *directory; /* the staging directory */
+    const char *trust;     /* PEM file trusted for its HTTPS; NULL: the system store */
+    const char *name;      /* the DNS name ordered */
+    const char *challenge; /* NULL: http-01 */
+    unsigned deadline_s;   /* the whole order's deadline; 0: 600 s */
+};
+int acme_canary_order(struct acme *acme, const struct acme_canary_args *args,
+                      const struct acme_observer *obs, char **cause);
+
+/*
  * ACME Renewal Information (RFC 9773): GET renewalInfo/CERT_ID, the URL
  * taken from the CA's directory (refetched when older than an hour; never
  * stored).  rc -E_NOT_FOUND when the CA's directory has no renewalInfo.

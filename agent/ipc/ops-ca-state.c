@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "canary.h"
 #include "ops.h"
 #include "renew.h"
 #include "store.h"
@@ -124,7 +125,23 @@ ops_ca_state_add(struct agent *agent, cJSON *list)
             cJSON_AddNumberToObject(o, "fallback_order", (double)pos);
         else
             cJSON_AddNullToObject(o, "fallback_order");
-        /* The staging canary (planned): null until one is set up for the CA. */
+        /* The staging canary: its state, or null when the CA has none. */
+        {
+            struct canary_state cs;
+            cJSON *co;
+
+            if (canary_get(agent->canary, name, &cs) == 0 &&
+                cJSON_GetObjectItemCaseSensitive(o, "canary") == NULL &&
+                (co = cJSON_AddObjectToObject(o, "canary")) != NULL) {
+                cJSON_AddStringToObject(co, "state", cs.state);
+                cJSON_AddBoolToObject(co, "running", cs.running);
+                add_time(co, "last_run", cs.last_run);
+                if (cs.step != NULL)
+                    cJSON_AddStringToObject(co, "step", cs.step);
+                if (cs.error != NULL)
+                    cJSON_AddStringToObject(co, "error", cs.error);
+            }
+        }
         if (cJSON_GetObjectItemCaseSensitive(o, "canary") == NULL)
             cJSON_AddNullToObject(o, "canary");
     }

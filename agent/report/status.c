@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "acme.h"
+#include "canary.h"
 #include "config.h"
 #include "env.h"
 #include "deploy.h"
@@ -1005,6 +1006,36 @@ status_pack_summary(struct status *st, msgpack_packer *pk, const struct status_c
     msgpack_pack_array(pk, naw);
     for (size_t i = 0; i < naw; i++)
         pack_warning(pk, &aw[i]);
+}
+
+size_t
+status_canary_warnings(struct canary *c, struct status_warning *out, size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < canary_count(c) && n < max; i++) {
+        struct canary_state s;
+        struct status_warning *w = &out[n];
+        char when[64];
+
+        if (canary_at(c, i, &s) != 0 || strcmp(s.state, "failing") != 0)
+            continue;
+        memset(w, 0, sizeof(*w));
+        w->code = "ca_canary_failing";
+        w->level = STATUS_WARNING;
+        sys_format_time(s.last_run, when, sizeof(when));
+        snprintf(w->message, sizeof(w->message),
+                 "the staging canary of CA '%s' failed at step %s (%s): %s; production "
+                 "certificates are not affected yet, but the CA may have changed (certctl "
+                 "canary status shows it; certctl canary run %s tries again)",
+                 s.ca, s.step != NULL ? s.step : "?", when, s.error != NULL ? s.error : "?", s.ca);
+        data_str(w, "ca", s.ca);
+        data_str(w, "step", s.step != NULL ? s.step : "");
+        data_str(w, "error", s.error != NULL ? s.error : "");
+        data_num(w, "last_run", s.last_run);
+        n++;
+    }
+    return n;
 }
 
 void

@@ -15,6 +15,8 @@
  *   weak_key                    RSA (or DSA) key under 2048 bits
  *   weak_signature              signed with SHA-1 or MD5 (not checked on self-signed ones)
  *   self_signed_in_use          the current version is self-signed (source selfsigned)
+ * and of the agent itself (status_canary_warnings):
+ *   ca_canary_failing           a CA's staging canary failed (the CA, the step, its words)
  * The checks that need the certificate's PEM run in the thread pool once
  * per name and version and are cached; the rest is evaluated at each call.
  *
@@ -174,6 +176,9 @@ void status_set_agent_warnings(struct status *st, status_agent_warnings_fn fn, v
  * agent.c, which hands the report notify's and these together.
  */
 size_t status_fleet_warnings(struct status *st, struct status_warning *out, size_t max);
+/* ca_canary_failing, one per failing staging canary (renew/canary.h), at most max. */
+struct canary;
+size_t status_canary_warnings(struct canary *c, struct status_warning *out, size_t max);
 /*
  * The acknowledged codes of a certificate's open problem ("*": all) or NULL,
  * from a higher layer (notify, wired by agent.c): each row's "acknowledged".

@@ -192,7 +192,7 @@ test_docs_cover_every_key(void **state)
                5 /* IPC limits: hello, idle, per uid, reserved, partial frames */ +
                5 /* dashboard_* */ + 1 /* notify */ +
                2 /* served_check_interval and served_grace */ + 1 /* cluster (the fleet) */ +
-               5 /* fallback_cas, fallback_after, on_expiry, last_resort_* */);
+               5 /* fallback_cas, fallback_after, on_expiry, last_resort_* */ + 1 /* canaries */);
     /* The ACME keys: a default CA, no dns-01 hook until one is configured. */
     assert_int_equal(config_defaults(&c), 0);
     assert_string_equal(c.default_ca, "letsencrypt");
@@ -328,6 +328,59 @@ cluster_refused(const char *json, const char *words)
     config_free(&c);
 }
 
+/* The staging canaries: defaults, the built-in staging directory, and bad input named. */
+static void
+test_canaries(void **state)
+{
+    struct config c;
+    char *cause = NULL;
+
+    (void)state;
+    assert_int_equal(parse("{\"canaries\": [{\"ca\": \"letsencrypt\", \"name\": "
+                           "\"canary.example.com\"}, {\"ca\": \"x\", \"name\": \"*.example.com\", "
+                           "\"challenge\": \"dns-01\", \"directory\": \"http://127.0.0.1:4/d\", "
+                           "\"every\": \"12h\", \"deadline\": 30, \"roots\": \"r.pem\"}]}",
+                           &c, NULL, NULL, &cause),
+                     0);
+    assert_int_equal(c.canaries.n, 2);
+    assert_string_equal(c.canaries.items[0].directory,
+                        "https://acme-staging-v02.api.letsencrypt.org/directory");
+    assert_string_equal(c.canaries.items[0].challenge, "http-01");
+    assert_int_equal(c.canaries.items[0].every, 86400);
+    assert_int_equal(c.canaries.items[0].deadline, 600);
+    assert_null(c.canaries.items[0].roots);
+    assert_int_equal(c.canaries.items[1].every, 12 * 3600);
+    assert_int_equal(c.canaries.items[1].deadline, 30);
+    assert_string_equal(c.canaries.items[1].roots, "r.pem");
+    config_free(&c);
+    assert_int_equal(config_canary_interval("7d"), 7 * 86400);
+    assert_int_equal(config_canary_interval("30m"), 1800);
+    assert_int_equal(config_canary_interval("90"), -1);
+    assert_int_equal(config_canary_interval("d"), -1);
+    expect_error("{\"canaries\": {}}", "$.canaries: expected an array");
+    expect_error("{\"canaries\": [{\"name\": \"a.example.com\"}]}", "\"ca\" and \"name\" are "
+                                                                    "required");
+    expect_error("{\"canaries\": [{\"ca\": \"letsencrypt\", \"name\": \"a.example.com\"}, "
+                 "{\"ca\": \"letsencrypt\", \"name\": \"b.example.com\"}]}",
+                 "$.canaries[1].ca: CA 'letsencrypt' has a canary already");
+    expect_error("{\"canaries\": [{\"ca\": \"letsencrypt\", \"name\": \"*.example.com\"}]}",
+                 "$.canaries[0].name: the wildcard name *.example.com cannot be validated with "
+                 "http-01");
+    expect_error("{\"canaries\": [{\"ca\": \"letsencrypt\", \"name\": \"a.example.com\", "
+                 "\"directory\": \"http://acme.example.com/d\"}]}",
+                 "$.canaries[0].directory: 'http://acme.example.com/d' is not an https:// URL");
+    expect_error("{\"canaries\": [{\"ca\": \"zerossl\", \"name\": \"a.example.com\"}]}",
+                 "CA 'zerossl' has no built-in staging directory");
+    expect_error("{\"canaries\": [{\"ca\": \"letsencrypt\", \"name\": \"a.example.com\", "
+                 "\"every\": \"10s\"}]}",
+                 "$.canaries[0].every: '10s' is not a duration");
+    expect_error("{\"canaries\": [{\"ca\": \"letsencrypt\", \"name\": \"a b\"}]}",
+                 "$.canaries[0].name: 'a b' is not a DNS name");
+    expect_error("{\"canaries\": [{\"ca\": \"letsencrypt\", \"name\": \"a.example.com\", "
+                 "\"every\": \"1d\", \"nope\": 1}]}",
+                 "$.canaries[0].nope: unknown member");
+}
+
 static void
 test_cluster(void **state)
 {
@@ -393,6 +446,7 @@ main(void)
         cmocka_unit_test(test_challenge_listen),
         cmocka_unit_test(test_acme_cas),
         cmocka_unit_test(test_cluster),
+        cmocka_unit_test(test_canaries),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
