@@ -48,6 +48,8 @@ print_canaries(const cJSON *list)
         if (strcmp(jstr(it, "state"), "failing") == 0)
             printf("%s: failed at step %s: %s\n", jstr(it, "ca"), jstr(it, "step"),
                    jstr(it, "error"));
+        else if (jstr(it, "certificate") != NULL)
+            printf("%s: last certificate kept in %s\n", jstr(it, "ca"), jstr(it, "certificate"));
     }
 }
 

@@ -620,7 +620,8 @@ cert_reply(void *arg, int rc, const char *cause, const char *detail,
         return;
     }
     if (o->canary) {
-        /* The canary's certificate is checked by the caller and thrown away. */
+        /* The canary's certificate goes back to the caller (agent/renew/canary.c), never to the
+         * store. */
         cJSON *res = cJSON_CreateObject();
 
         if (res != NULL) {

@@ -2,7 +2,8 @@
  * The staging canaries (canary.h): each configured canary is an entry kept by
  * CA name with its last result; a run asks the ACME client for a canary order
  * (acme_canary_order: the order code, not a copy of it), checks the chain in
- * the thread pool, records the outcome and writes STATE/canary.json.
+ * the thread pool, keeps the last chain that passed in STATE/canary/CA.pem
+ * (never in the store), records the outcome and writes STATE/canary.json.
  */
 #include "canary.h"
 
@@ -60,6 +61,8 @@ struct entry {
     uv_work_t work;
     char *chain, *name, *roots, *check_error;
     int check_rc;
+    /* The last chain that passed is kept apart in STATE/canary/CA.pem (keep_error: why not). */
+    char *keep, *keep_error;
 };
 
 struct canary {
@@ -149,6 +152,18 @@ next_run(const struct canary *c, const struct entry *e, const struct config_cana
     return e->last_run + cc->every + (int64_t)(e->jitter % ((unsigned)cc->every / 10 + 1));
 }
 
+/* The path of CA's last canary certificate (kept apart from the store: not in list). */
+static char *
+kept_path(const struct canary *c, const char *ca)
+{
+    char file[300], *dir = fsutil_join(c->env->state_dir, "canary"), *path;
+
+    snprintf(file, sizeof(file), "%s.pem", ca);
+    path = dir != NULL ? fsutil_join(dir, file) : NULL;
+    free(dir);
+    return path;
+}
+
 static void
 fill_state(struct canary *c, struct entry *e, const struct config_canary *cc,
            struct canary_state *out)
@@ -203,6 +218,7 @@ canary_status_json(struct canary *c)
     for (size_t i = 0; i < canary_count(c); i++) {
         const struct config_canary *cc = &c->env->config->canaries.items[i];
         struct canary_state s;
+        char *kept = NULL;
         cJSON *o;
 
         if (canary_get(c, cc->ca, &s) != 0 || (o = cJSON_CreateObject()) == NULL)
@@ -219,6 +235,11 @@ canary_status_json(struct canary *c)
         cJSON_AddNumberToObject(o, "last_success", (double)s.last_success);
         cJSON_AddNumberToObject(o, "next_run", (double)s.next_run);
         cJSON_AddNumberToObject(o, "duration_ms", s.duration_ms);
+        if ((kept = kept_path(c, cc->ca)) != NULL && fsutil_exists(kept))
+            cJSON_AddStringToObject(o, "certificate", kept);
+        else
+            cJSON_AddNullToObject(o, "certificate");
+        free(kept);
         if (s.step != NULL)
             cJSON_AddStringToObject(o, "step", s.step);
         else
@@ -451,7 +472,9 @@ entry_end(struct entry *e, int ok, const char *step, const char *words)
     free(e->name);
     free(e->roots);
     free(e->check_error);
-    e->chain = e->name = e->roots = e->check_error = NULL;
+    free(e->keep);
+    free(e->keep_error);
+    e->chain = e->name = e->roots = e->check_error = e->keep = e->keep_error = NULL;
     if (!c->stopping) {
         save(c);
         events_publish_name(c->env->events, EVENT_STATUS_STALE, NULL);
@@ -462,6 +485,21 @@ entry_end(struct entry *e, int ok, const char *step, const char *words)
         req_done(w->req);
         free(w);
     }
+}
+
+/* Pool: the chain that passed replaces the previous one (only the last is kept; its key is
+ * never kept). A failure to write it does not fail the canary: check_after logs it. */
+static void
+keep_chain(struct entry *e)
+{
+    char *dir = fsutil_join(e->c->env->state_dir, "canary");
+
+    if (dir == NULL || e->keep == NULL || fsutil_mkdir_p(dir, 0700, &e->keep_error) != 0 ||
+        fsutil_write_atomic(e->keep, e->chain, strlen(e->chain), 0644, &e->keep_error) != 0) {
+        if (e->keep_error == NULL)
+            e->keep_error = strdup("out of memory");
+    }
+    free(dir);
 }
 
 /* The chain check (pool): the leaf names the canary's name and is valid now; the chain
@@ -537,6 +575,8 @@ out:
     sk_X509_free(untrusted);
     sk_X509_pop_free(certs, X509_free);
     free(why);
+    if (e->check_rc == 0)
+        keep_chain(e);
 }
 
 static void
@@ -546,6 +586,9 @@ check_after(uv_work_t *work, int status)
 
     (void)status;
     (*e->c->env->jobs)--;
+    if (e->check_rc == 0 && e->keep_error != NULL)
+        log_warn("staging canary of CA '%s': cannot keep its certificate: %s", e->ca,
+                 e->keep_error);
     if (e->check_rc == 0)
         entry_end(e, 1, NULL, NULL);
     else
@@ -587,6 +630,7 @@ order_done(void *arg, int rc, const char *cause, const char *detail, const cJSON
     }
     order_progress(e, "checking the chain", 0, 0);
     if ((e->chain = strdup(chain->valuestring)) == NULL || (e->name = strdup(cc->name)) == NULL ||
+        (e->keep = kept_path(e->c, e->ca)) == NULL ||
         (cc->roots != NULL && (e->roots = strdup(cc->roots)) == NULL)) {
         entry_end(e, 0, "chain", "out of memory");
         return;

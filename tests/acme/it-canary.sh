@@ -8,7 +8,8 @@
 # production certificate is issued by prod; an order that stays "processing" beyond the
 # canary's deadline fails at finalize too; a chain checked against another CA's root fails at
 # step chain; the state survives a restart; then staging behaves: certctl canary run recovers
-# it and the warning goes.  The canary's certificate is never stored, listed or resumed.
+# it and the warning goes.  Only the last canary certificate that passed is kept, apart in
+# STATE/canary/CA.pem: never in the store, listed or resumed.
 . "$(dirname "$0")/../integration/lib.sh" "$@"
 . "$(dirname "$0")/pebble.sh"
 
@@ -59,6 +60,11 @@ run 0 ctl canary run prod
 has "ok"
 run 0 ctl --json canary status
 json "j['canaries'][0]['ca'] == 'prod' and j['canaries'][0]['state'] == 'ok' and j['canaries'][0]['last_run'] > 0 and j['canaries'][0]['step'] is None"
+json "j['canaries'][0]['certificate'] == '$STATE/canary/prod.pem'"
+check "the canary's certificate is kept apart" pebble_verify "$STATE/canary/prod.pem" "$PEBBLE_ROOT"
+first_serial=$(openssl x509 -in "$STATE/canary/prod.pem" -noout -serial)
+run 0 ctl canary status
+has "prod: last certificate kept in $STATE/canary/prod.pem"
 check "the canary's account is staging's own, registered on first use" test -s "$STATE/acme/accounts/canary@prod.json"
 check "the canary went through the proxy (its finalize)" test "$(acmeproxy_count finalize)" -ge 1
 
@@ -115,6 +121,9 @@ run 0 ctl --json status
 json "[w for w in j['agent_warnings'] if w['code'] == 'ca_canary_failing'] == []"
 run 0 ctl --json ca list
 json "[c for c in j['cas'] if c['name'] == 'prod'][0]['canary']['state'] == 'ok'"
+check "only the last canary certificate is kept: the new one replaced the first" \
+    test "$(openssl x509 -in "$STATE/canary/prod.pem" -noout -serial)" != "$first_serial"
+check "one file per CA in canary/" test "$(ls "$STATE/canary")" = prod.pem
 
 # --- the schedule: a canary whose last run is older than "every" (and its jitter) runs by itself
 stop_agent
@@ -134,7 +143,7 @@ sys.exit(0 if c['last_run'] > time.time() - 120 and c['state'] == 'ok' and not c
 }
 check "schedule: an overdue canary runs after the start without being asked" wait_for 40 ran_again
 
-# --- the canary's certificates were thrown away --------------------------------------------
+# --- the canary's certificates are kept apart, not in the store --------------------------------------------
 run 0 ctl list
 lacks "canary"
 check "no certificate directory for the canary" sh -c "! ls '$STATE/certs' | grep -q canary"
