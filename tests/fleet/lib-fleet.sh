@@ -17,6 +17,10 @@
 # etcd_stop NAME / etcd_resume NAME: stop one member (SIGTERM) and start it again on its data.
 # etcdctl_ ARGS...: etcdctl v3 against the whole cluster with the client certificate.
 # etcd_leader: the name of the current leader (m1, m2 or m3).
+# With agents named in $NODES whose state is $T/NODE-state (and tests/acme/pebble.sh):
+#   chains_ok PREFIX K  on every node, live/PREFIX1..PREFIXK/fullchain.pem verifies against
+#                       Pebble's root
+#   deployed_own N      node N's deploy targets ($T/deploy-N/NAME) hold its live NAME
 
 ETCD_DIR=$T/etcd
 ETCD_MEMBERS="m1 m2 m3"
@@ -189,5 +193,21 @@ for s in st:
         for m in $ETCD_MEMBERS; do
             [ "$ep" = "https://127.0.0.1:$(_etcd_var ETCD_CLIENT_PORT "$m")" ] && echo "$m"
         done
+    done
+}
+
+chains_ok() {
+    local n i
+    for n in $NODES; do
+        for i in $(seq 1 "$2"); do
+            pebble_verify "$T/$n-state/live/$1$i/fullchain.pem" || return 1
+        done
+    done
+}
+
+deployed_own() {
+    local n=$1 f
+    for f in "$T/deploy-$n"/*; do
+        cmp -s "$f/fullchain.pem" "$T/$n-state/live/$(basename "$f")/fullchain.pem" || return 1
     done
 }

@@ -65,3 +65,4 @@ serial_on() {
     node_ctl "$1" --json show "$2" 2>/dev/null | /usr/bin/python3 -c \
         'import json,sys; print(json.load(sys.stdin).get("serial") or "")' 2>/dev/null
 }
+
