@@ -17,6 +17,7 @@ fleet_doc(struct ctl *ctl, int argc, char **argv, const char *what, struct reply
     struct proto_writer w;
     int rc;
 
+    memset(r, 0, sizeof(*r));
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") != 0)
             return cmd_usage_error("fleet", "fleet %s: unexpected argument '%s'", what, argv[i]);
@@ -98,8 +99,10 @@ fleet_nodes(struct ctl *ctl, int argc, char **argv)
     struct reply r;
     int rc;
 
-    if ((rc = fleet_doc(ctl, argc, argv, "nodes", &r)) != 0)
+    if ((rc = fleet_doc(ctl, argc, argv, "nodes", &r)) != 0) {
+        reply_free(&r); /* an error's code and words */
         return rc;
+    }
     if (ctl->json) {
         output_json(r.result);
     } else {
@@ -136,8 +139,10 @@ fleet_status(struct ctl *ctl, int argc, char **argv)
     size_t nn, col;
     int rc;
 
-    if ((rc = fleet_doc(ctl, argc, argv, "status", &r)) != 0)
+    if ((rc = fleet_doc(ctl, argc, argv, "status", &r)) != 0) {
+        reply_free(&r); /* an error's code and words */
         return rc;
+    }
     if (ctl->json) {
         output_json(r.result);
         goto out;
