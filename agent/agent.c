@@ -200,10 +200,11 @@ token_lookup_cancel_for_acme(void *ctx, void *handle)
 /* A version taken from the fleet goes through the same commit path, as source "fleet". */
 static int
 commit_for_fleet(void *ctx, const char *name, const char *fullchain_pem, const char *key_pem,
-                 void (*done)(void *arg, int rc, const char *cause), void *arg, char **cause)
+                 const char *meta_json, void (*done)(void *arg, int rc, const char *cause),
+                 void *arg, char **cause)
 {
     return ops_cert_store(ctx, NULL, 0, PROTO_OP_REQUEST, name, CERT_SOURCE_FLEET, fullchain_pem,
-                          key_pem, NULL, done, arg, cause);
+                          key_pem, meta_json, done, arg, cause);
 }
 
 /* The report's warnings of the agent itself: notify's, then the fleet's. */
@@ -271,16 +272,6 @@ health_for_fleet(void *arg, const char *name, char *codes, size_t size)
 out:
     free(ev);
     return level;
-}
-
-/* The same with how the version was ordered, so that this node can renew it under the lock. */
-static int
-commit_for_fleet_meta(void *ctx, const char *name, const char *fullchain_pem, const char *key_pem,
-                      const char *meta_json, void (*done)(void *arg, int rc, const char *cause),
-                      void *arg, char **cause)
-{
-    return ops_cert_store(ctx, NULL, 0, PROTO_OP_REQUEST, name, CERT_SOURCE_FLEET, fullchain_pem,
-                          key_pem, meta_json, done, arg, cause);
 }
 
 int
@@ -371,8 +362,8 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
     if ((rc = served_new(&agent->env, agent->store, agent->deploy, &agent->served, cause)) != 0)
         goto fail;
     if ((rc = fleet_new(&agent->env, agent->store, agent->deploy,
-                        &(struct fleet_commit){commit_for_fleet, agent, commit_for_fleet_meta},
-                        &agent->fleet, cause)) != 0)
+                        &(struct fleet_commit){commit_for_fleet, agent}, &agent->fleet, cause)) !=
+        0)
         goto fail;
     /* Fallback CAs the agent does not know stop the start (docs/resilience.md). */
     if ((rc = fallback_check(agent->acme, "fallback_cas",

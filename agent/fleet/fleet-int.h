@@ -35,7 +35,7 @@ struct deploy *fleet_deploy(const struct fleet *fleet);
 int fleet_publishing(const struct fleet *fleet, const char *name);
 /* A record's text of name as if the watch had brought it. */
 void fleet_take_record(struct fleet *fleet, const char *name, const char *text, size_t len);
-/* Stores rec through commit.store_meta with {"acme": rec->acme} as meta. */
+/* Stores rec through commit.store, with {"acme": rec->acme} as meta when the record has it. */
 int fleet_commit_with_acme(struct fleet *fleet, const char *name, const struct fleet_record *rec,
                            void (*done)(void *arg, int rc, const char *cause), void *arg,
                            char **cause);

@@ -257,11 +257,7 @@ sync_record(struct fleet *fleet, const char *name, const char *text, size_t len)
     fleet->syncs = s;
     log_info("fleet: taking '%s' fleet version %u (serial %s, issued by node %s)", name,
              rec.version, rec.serial, rec.node);
-    if (fleet->commit.store_meta != NULL && rec.acme != NULL)
-        rc = fleet_commit_with_acme(fleet, name, &rec, sync_done, s, &cause);
-    else
-        rc = fleet->commit.store(fleet->commit.ctx, name, rec.fullchain, rec.key_pem, sync_done, s,
-                                 &cause);
+    rc = fleet_commit_with_acme(fleet, name, &rec, sync_done, s, &cause);
     if (rc != 0) {
         sync_done(s, rc, cause);
         free(cause);
@@ -992,20 +988,18 @@ int
 fleet_commit_with_acme(struct fleet *fleet, const char *name, const struct fleet_record *rec,
                        void (*done)(void *arg, int rc, const char *cause), void *arg, char **cause)
 {
-    cJSON *root = cJSON_CreateObject(), *a = cJSON_Parse(rec->acme);
+    cJSON *root = rec->acme != NULL ? cJSON_CreateObject() : NULL;
+    cJSON *a = rec->acme != NULL ? cJSON_Parse(rec->acme) : NULL;
     char *meta = NULL;
     int rc;
 
-    if (root == NULL || !cJSON_IsObject(a) || !cJSON_AddItemToObject(root, "acme", a) ||
-        (a = NULL, meta = cJSON_PrintUnformatted(root)) == NULL) {
-        cJSON_Delete(root);
-        cJSON_Delete(a);
-        return fleet->commit.store(fleet->commit.ctx, name, rec->fullchain, rec->key_pem, done,
-                                   arg, cause);
-    }
+    /* Without (readable) "acme" the version is stored without saying how it was ordered. */
+    if (root != NULL && cJSON_IsObject(a) && cJSON_AddItemToObject(root, "acme", a))
+        a = NULL, meta = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
-    rc = fleet->commit.store_meta(fleet->commit.ctx, name, rec->fullchain, rec->key_pem, meta,
-                                  done, arg, cause);
+    cJSON_Delete(a);
+    rc = fleet->commit.store(fleet->commit.ctx, name, rec->fullchain, rec->key_pem, meta, done,
+                             arg, cause);
     free(meta);
     return rc;
 }

@@ -34,14 +34,12 @@ struct store;
  * agent.c.  0 when queued, then done(arg, rc, cause) on the loop.
  */
 struct fleet_commit {
+    /* meta_json ({"acme": {...}}: how the version was ordered, so that this node can renew
+     * it under the fleet's lock) or NULL when the record does not say. */
     int (*store)(void *ctx, const char *name, const char *fullchain_pem, const char *key_pem,
-                 void (*done)(void *arg, int rc, const char *cause), void *arg, char **cause);
+                 const char *meta_json, void (*done)(void *arg, int rc, const char *cause),
+                 void *arg, char **cause);
     void *ctx;
-    /* The same with meta_json ({"acme": {...}}: how the version was ordered, so that this
-     * node can renew it under the fleet's lock); NULL: store is used. */
-    int (*store_meta)(void *ctx, const char *name, const char *fullchain_pem, const char *key_pem,
-                      const char *meta_json, void (*done)(void *arg, int rc, const char *cause),
-                      void *arg, char **cause);
 };
 
 /*

@@ -9,6 +9,7 @@
 . "$(dirname "$0")/../integration/lib.sh" "$@"
 . "$(dirname "$0")/../acme/pebble.sh"
 . "$(dirname "$0")/lib-fleet.sh"
+. "$(dirname "$0")/lib-nodes.sh"
 
 # Validation is not what this test is about: Pebble takes every challenge as valid.
 export PEBBLE_VA_ALWAYS_VALID=1
@@ -17,40 +18,9 @@ etcd_start || exit 1
 run 0 "$CTL" fleet keygen "$T/fleet.key"
 
 NODES="n1 n2 n3"
-# node_config N: agent N's config (its own responder ports: nothing connects to them).
-node_config() {
-    /usr/bin/python3 - "$T/$1.json" "$1" "$T" <<PY
-import json, socket, sys
-path, node, t = sys.argv[1:]
-ports = []
-for _ in range(2):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    ports.append(s.getsockname()[1])
-    s.close()
-cfg = {"http01_listen": ["127.0.0.1:%d" % ports[0]],
-       "tls_alpn01_listen": ["127.0.0.1:%d" % ports[1]],
-       "acme_cas": {"pebble": {"directory": "$PEBBLE_DIRECTORY", "trust": "$PEBBLE_TRUST"}},
-       "default_ca": "pebble",
-       "cluster": {"etcd": $ETCD_ENDPOINTS_JSON, "trust": "$ETCD_CA",
-                   "client_cert_file": "$ETCD_CLIENT_CERT", "client_key_file": "$ETCD_CLIENT_KEY",
-                   "fleet": "prod", "fleet_key_file": t + "/fleet.key", "node": node}}
-json.dump(cfg, open(path, "w"), indent=2)
-PY
-}
-node_ctl() {
-    local n=$1
-    shift
-    "$CTL" --socket "$T/$n.sock" "$@"
-}
 for n in $NODES; do
     node_config "$n"
-    pid=$("$AGENT_UP" "$T/$n.log" "$AGENT" --foreground --config "$T/$n.json" \
-        --socket "$T/$n.sock" --state-dir "$T/$n-state" --log-level debug) ||
-        { fail "agent $n did not start"; finish; }
-    HELD_PIDS="$HELD_PIDS $pid"
-    eval "PID_$n=$pid"
-    wait_for 30 grep -q "node '$n' joined fleet 'prod'" "$T/$n.log" || fail "$n did not join"
+    node_start "$n" || finish
     # One account per node (each issues the names it was asked for).
     run 0 node_ctl "$n" account register --ca pebble --agree-tos
 done
@@ -74,10 +44,6 @@ check "every request succeeded" test "$rc" = 0
 [ "$rc" = 0 ] || cat "$T"/req-*.out | grep -v issued | head
 
 # same_everywhere NAME: the three nodes' current versions have one serial.
-serial_on() {
-    node_ctl "$1" --json show "$2" 2>/dev/null | /usr/bin/python3 -c \
-        'import json,sys; print(json.load(sys.stdin).get("serial") or "")'
-}
 same_everywhere() {
     local a b c
     a=$(serial_on n1 "$1") b=$(serial_on n2 "$1") c=$(serial_on n3 "$1")
