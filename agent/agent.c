@@ -160,7 +160,7 @@ ca_known_for_fleet(void *ctx, const char *ca)
     return acme_ca_known(((struct agent *)ctx)->acme, ca);
 }
 
-/* http-01 tokens of a shared name's order go to the fleet (docs/fleet.md). */
+/* Challenge answers of a shared name's order go to the fleet (docs/fleet.md). */
 static void *
 token_put_for_acme(void *ctx, const char *name, const char *token, const char *keyauth,
                    void (*done)(void *arg, int rc), void *arg)

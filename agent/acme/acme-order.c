@@ -51,8 +51,8 @@ struct authz {
     int hook_active;     /* a hook of this authorization runs */
     int remove_after;    /* run the "remove" hook once the "add" one has ended */
     char *chall_refused; /* the CA's refusal of the challenge POST, kept while we check */
-    void *token_put;     /* the http-01 token on its way to the fleet (acme_commit) */
-    int token_shared;    /* and there: deleted at cleanup */
+    void *token_put;     /* the answer on its way to the fleet (acme_commit) */
+    char *share_key;     /* its key there, deleted at cleanup (NULL: not shared) */
 };
 
 struct acme_order {
@@ -123,6 +123,7 @@ order_free(struct acme_order *o)
         free(a->keyauth);
         free(a->dns_value);
         free(a->chall_refused);
+        free(a->share_key);
     }
     free(o->authz);
     free(o->name);
@@ -198,9 +199,10 @@ authz_cleanup(struct authz *a)
     if (a->token_put != NULL)
         acme->commit.token_cancel(acme->commit.ctx, a->token_put);
     a->token_put = NULL;
-    if (a->token_shared && acme->commit.token_delete != NULL)
-        acme->commit.token_delete(acme->commit.ctx, a->token);
-    a->token_shared = 0;
+    if (a->share_key != NULL && acme->commit.token_delete != NULL)
+        acme->commit.token_delete(acme->commit.ctx, a->share_key);
+    free(a->share_key);
+    a->share_key = NULL;
     if (strcmp(a->o->challenge, "http-01") == 0 && acme->http01 != NULL)
         challenge_http_remove(acme->http01, a->token);
     else if (strcmp(a->o->challenge, "tls-alpn-01") == 0 && acme->alpn01 != NULL)
@@ -1007,7 +1009,7 @@ hook_run(struct authz *a, int remove)
         free(env[i]);
 }
 
-/* The token is in the fleet (or could not be put there): the CA may ask any node now. */
+/* The answer is in the fleet (or could not be put there): the CA may ask any node now. */
 static void
 on_token_put(void *arg, int rc)
 {
@@ -1015,11 +1017,30 @@ on_token_put(void *arg, int rc)
 
     a->token_put = NULL;
     if (rc != 0)
-        log_warn("'%s': the http-01 token could not be shared with the fleet (%s); only this "
+        log_warn("'%s': the %s answer of %s could not be shared with the fleet (%s); only this "
                  "node answers it",
-                 a->o->name, err_message(rc));
+                 a->o->name, a->o->challenge, a->ident, err_message(rc));
     else
-        progress(a->o, "%s: the http-01 token is shared with the fleet", a->ident);
+        progress(a->o, "%s: the %s answer is shared with the fleet", a->ident, a->o->challenge);
+    challenge_trigger(a);
+}
+
+/*
+ * Behind a load balancer (a fleet), the answer goes to the fleet under key
+ * (the http-01 token, or "alpn/" and the SNI) before the challenge is
+ * triggered; else the challenge is triggered now.
+ */
+static void
+authz_share(struct authz *a, const char *key, const char *value)
+{
+    struct acme *acme = a->o->acme;
+
+    if (acme->commit.token_put != NULL && (a->share_key = strdup(key)) != NULL &&
+        (a->token_put = acme->commit.token_put(acme->commit.ctx, a->o->name, key, value,
+                                               on_token_put, a)) != NULL)
+        return; /* challenge_trigger once it is there */
+    free(a->share_key);
+    a->share_key = NULL;
     challenge_trigger(a);
 }
 
@@ -1047,18 +1068,24 @@ authz_respond(struct authz *a)
             (rc = challenge_http_add(http01, a->token, a->keyauth, &cause)) != 0)
             goto fail;
         a->setup = 1;
-        if (acme->commit.token_put != NULL &&
-            (a->token_put = acme->commit.token_put(acme->commit.ctx, o->name, a->token, a->keyauth,
-                                                   on_token_put, a)) != NULL)
-            a->token_shared = 1; /* challenge_trigger once it is there */
-        else
-            challenge_trigger(a);
+        authz_share(a, a->token, a->keyauth);
     } else if (strcmp(o->challenge, "tls-alpn-01") == 0) {
+        char sni[300], *key = NULL, *value = NULL;
+
         if ((rc = acme_responders_alpn01(acme, &alpn, &cause)) != 0 ||
             (rc = challenge_alpn_add(alpn, a->ident, a->keyauth, &cause)) != 0)
             goto fail;
         a->setup = 1;
-        challenge_trigger(a);
+        if (challenge_alpn_sni(a->ident, sni, sizeof(sni)) != 0)
+            sni[0] = '\0'; /* not reached: challenge_alpn_add checked the identifier */
+        err_set(&key, "alpn/%s", sni);
+        err_set(&value, "%s %s", a->ident, a->keyauth);
+        if (key != NULL && value != NULL && sni[0] != '\0')
+            authz_share(a, key, value);
+        else
+            challenge_trigger(a);
+        free(key);
+        free(value);
     } else {
         unsigned char md[32];
 

@@ -8,6 +8,7 @@
 #include "acme-int.h"
 #include "challenge-alpn.h"
 #include "challenge-http.h"
+#include "challenge-net.h"
 #include "config.h"
 #include "env.h"
 #include "err.h"
@@ -32,10 +33,10 @@ acme_responders_http01(struct acme *acme, struct challenge_http **out, char **ca
                                  config->challenge_listen_always, &acme->http01, cause)) == 0) {
         challenge_http_use_config(acme->http01, config);
         if (acme->commit.token_lookup != NULL)
-            challenge_http_set_lookup(
-                acme->http01, &(struct challenge_http_lookup){acme->commit.token_lookup,
-                                                              acme->commit.token_lookup_cancel,
-                                                              acme->commit.ctx});
+            challenge_http_set_lookup(acme->http01,
+                                      &(struct challenge_lookup){acme->commit.token_lookup,
+                                                                 acme->commit.token_lookup_cancel,
+                                                                 acme->commit.ctx});
     }
     *out = acme->http01;
     return rc;
@@ -54,8 +55,14 @@ acme_responders_alpn01(struct acme *acme, struct challenge_alpn **out, char **ca
     }
     if (acme->alpn01 == NULL &&
         (rc = challenge_alpn_new(acme->loop, LISTEN_ARGS(config->tls_alpn01_listen),
-                                 config->challenge_listen_always, &acme->alpn01, cause)) == 0)
+                                 config->challenge_listen_always, &acme->alpn01, cause)) == 0) {
         challenge_alpn_use_config(acme->alpn01, config);
+        if (acme->commit.token_lookup != NULL)
+            challenge_alpn_set_lookup(acme->alpn01,
+                                      &(struct challenge_lookup){acme->commit.token_lookup,
+                                                                 acme->commit.token_lookup_cancel,
+                                                                 acme->commit.ctx});
+    }
     *out = acme->alpn01;
     return rc;
 }

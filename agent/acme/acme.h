@@ -40,12 +40,13 @@ struct acme_commit {
     /* May an order of name persisted by an earlier run resume? NULL: always. */
     int (*resume_ok)(void *ctx, const char *name);
     /*
-     * http-01 behind a load balancer (a fleet): token_put shares the token of name's order
-     * before the challenge is answered and returns a handle, then done(arg, rc) once unless
-     * token_cancel(ctx, handle) came first; NULL when name's tokens are not shared (nothing
-     * to wait for).  token_delete removes it after the order.  token_lookup /
-     * token_lookup_cancel answer the responder for a token it does not serve
-     * (challenge_http_lookup).  Any may be NULL.
+     * Challenges behind a load balancer (a fleet): token_put shares the answer of name's
+     * order (http-01: key the token, value the key authorization; tls-alpn-01: key "alpn/"
+     * and the SNI, value "IDENTIFIER KEY-AUTHORIZATION") before the challenge is answered
+     * and returns a handle, then done(arg, rc) once unless token_cancel(ctx, handle) came
+     * first; NULL when name's answers are not shared (nothing to wait for).  token_delete
+     * removes it after the order.  token_lookup / token_lookup_cancel answer the responders
+     * for what they do not serve (challenge_lookup in challenge-net.h).  Any may be NULL.
      */
     void *(*token_put)(void *ctx, const char *name, const char *token, const char *keyauth,
                        void (*done)(void *arg, int rc), void *arg);

@@ -6,6 +6,12 @@
  * refuses clients without ALPN, the servername callback picks the
  * validation certificate by SNI (through keys.c, the only code that touches
  * the key), the ALPN callback accepts "acme-tls/1" alone.
+ *
+ * A name with no local certificate is looked up (challenge_alpn_set_lookup:
+ * a fleet, whose node that orders may not be the one the CA reaches): the
+ * client-hello callback pauses the handshake (SSL_CLIENT_HELLO_RETRY) until
+ * the answer comes, which builds the validation certificate for this
+ * connection alone, and the handshake goes on from where it stopped.
  */
 #include "challenge-alpn.h"
 
@@ -43,6 +49,7 @@ struct challenge_alpn {
     SSL_CTX *ctx;
     struct alpn_cert *certs;
     uint64_t served;
+    struct challenge_lookup lookup; /* start NULL: none */
 };
 
 /* One TLS connection. */
@@ -53,6 +60,13 @@ struct alpn_session {
     struct challenge_conn *conn;
     const char *why;            /* why our callbacks refused, for the log */
     char sni[DNS_NAME_MAX + 1]; /* the name the client asked for */
+    /* A lookup of a name not served here: */
+    char asked[DNS_NAME_MAX + 1]; /* the SNI looked up */
+    void *lookup;       /* in flight */
+    int looked_up;      /* answered (found or not) */
+    int in_hello;       /* inside the client-hello callback (no handshake from the reply) */
+    struct key *fkey;   /* the certificate it made, for this connection alone */
+    X509 *fcert;
 };
 
 static char
@@ -103,6 +117,12 @@ sni_for(const char *identifier, char *out, size_t outlen)
     return 0;
 }
 
+int
+challenge_alpn_sni(const char *identifier, char *out, size_t outlen)
+{
+    return sni_for(identifier, out, outlen);
+}
+
 static struct alpn_cert *
 find_by_identifier(const struct challenge_alpn *a, const char *identifier)
 {
@@ -138,22 +158,84 @@ cert_free(struct alpn_cert *c)
 
 /* ---- OpenSSL callbacks ---- */
 
-/* Refuses a ClientHello without ALPN (else the handshake would succeed without it). */
+/*
+ * The host name of a ClientHello's server_name extension (RFC 6066 section
+ * 3), lower-cased into out; 0, or -1 when there is none or it is not a
+ * plausible DNS name (only letters, digits, '-' and '.' are looked up).
+ */
+static int
+hello_sni(SSL *ssl, char *out, size_t outlen)
+{
+    const unsigned char *ext;
+    size_t len, list, i;
+
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &len) || len < 2)
+        return -1;
+    list = (size_t)ext[0] << 8 | ext[1];
+    if (list + 2 > len)
+        return -1;
+    for (i = 2; i + 3 <= list + 2;) {
+        unsigned type = ext[i];
+        size_t n = (size_t)ext[i + 1] << 8 | ext[i + 2];
+
+        if (i + 3 + n > list + 2)
+            return -1;
+        if (type == TLSEXT_NAMETYPE_host_name) {
+            if (n == 0 || n >= outlen)
+                return -1;
+            for (size_t j = 0; j < n; j++) {
+                char c = lower((char)ext[i + 3 + j]);
+
+                if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+                    return -1;
+                out[j] = c;
+            }
+            out[n] = '\0';
+            return 0;
+        }
+        i += 3 + n;
+    }
+    return -1;
+}
+
+static void lookup_reply(void *rarg, const char *value);
+
+/*
+ * Refuses a ClientHello without ALPN (else the handshake would succeed
+ * without it), and pauses one that names what is not served here while the
+ * lookup runs.
+ */
 static int
 on_client_hello(SSL *ssl, int *al, void *arg)
 {
+    struct challenge_alpn *a = arg;
     struct alpn_session *s = SSL_get_app_data(ssl);
     const unsigned char *ext;
+    char sni[DNS_NAME_MAX + 1], key[sizeof(sni) + 8];
     size_t len;
 
-    (void)arg;
     if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext,
                                    &len)) {
         s->why = "the client offered no ALPN (acme-tls/1 is required)";
         *al = SSL_AD_NO_APPLICATION_PROTOCOL;
         return SSL_CLIENT_HELLO_ERROR;
     }
-    return SSL_CLIENT_HELLO_SUCCESS;
+    if (s->lookup != NULL)
+        return SSL_CLIENT_HELLO_RETRY; /* more bytes came; the answer did not */
+    if (s->looked_up || a->lookup.start == NULL || hello_sni(ssl, sni, sizeof(sni)) != 0 ||
+        find_by_sni(a, sni) != NULL)
+        return SSL_CLIENT_HELLO_SUCCESS; /* on_servername decides */
+    snprintf(key, sizeof(key), "alpn/%s", sni);
+    memcpy(s->asked, sni, sizeof(s->asked));
+    s->in_hello = 1;
+    s->lookup = a->lookup.start(a->lookup.ctx, key, lookup_reply, s);
+    s->in_hello = 0;
+    if (s->lookup == NULL) {
+        s->looked_up = 1;
+        return SSL_CLIENT_HELLO_SUCCESS;
+    }
+    log_debug("tls-alpn-01: %s: %s is not served here; looking it up", s->conn->peer, sni);
+    return SSL_CLIENT_HELLO_RETRY;
 }
 
 /* Installs the validation certificate the SNI names. */
@@ -176,12 +258,14 @@ on_servername(SSL *ssl, int *al, void *arg)
         if (*p < 0x20 || *p > 0x7e)
             *p = '?';
     }
-    if ((c = find_by_sni(a, name)) == NULL) {
-        s->why = "no challenge is pending for that name";
+    if ((c = find_by_sni(a, name)) == NULL && s->fcert == NULL) {
+        s->why = s->looked_up ? "no challenge is pending for that name here or in the fleet"
+                              : "no challenge is pending for that name";
         *al = SSL_AD_UNRECOGNIZED_NAME;
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
-    if (keys_ssl_use(ssl, c->key, c->cert, NULL) != 0) {
+    if (c != NULL ? keys_ssl_use(ssl, c->key, c->cert, NULL) != 0
+                  : keys_ssl_use(ssl, s->fkey, s->fcert, NULL) != 0) {
         s->why = "cannot install the validation certificate";
         *al = SSL_AD_INTERNAL_ERROR;
         return SSL_TLSEXT_ERR_ALERT_FATAL;
@@ -252,7 +336,7 @@ drive(struct challenge_alpn *a, struct alpn_session *s)
         return;
     }
     err = SSL_get_error(s->ssl, r);
-    if (err == SSL_ERROR_WANT_READ) {
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
         flush(s);
         return;
     }
@@ -266,6 +350,44 @@ drive(struct challenge_alpn *a, struct alpn_session *s)
     /* The alert, if OpenSSL wrote one, then close. */
     if (flush(s) == 0)
         challenge_net_finish(conn);
+}
+
+/*
+ * The lookup's answer: "IDENTIFIER KEY-AUTHORIZATION", or NULL.  The
+ * identifier must be the one the client asked for; the certificate is made
+ * for this connection, and the paused handshake goes on.
+ */
+static void
+lookup_reply(void *rarg, const char *value)
+{
+    struct alpn_session *s = rarg;
+    struct challenge_conn *conn = s->conn;
+    const char *space = value != NULL ? strchr(value, ' ') : NULL;
+    char ident[DNS_NAME_MAX + 1], sni[DNS_NAME_MAX + 1], *cause = NULL;
+    size_t ilen = space != NULL ? (size_t)(space - value) : 0;
+
+    s->lookup = NULL;
+    s->looked_up = 1;
+    if (ilen > 0 && ilen < sizeof(ident) && strlen(space + 1) <= KEY_AUTHORIZATION_MAX &&
+        space[1] != '\0') {
+        memcpy(ident, value, ilen);
+        ident[ilen] = '\0';
+        for (char *p = ident; *p != '\0'; p++)
+            *p = lower(*p);
+        if (sni_for(ident, sni, sizeof(sni)) != 0 || !same_name(sni, s->asked))
+            log_warn("tls-alpn-01: %s: the fleet's answer for %s names another identifier; "
+                     "refused",
+                     conn->peer, s->asked);
+        else if (keys_alpn_cert(ident, space + 1, &s->fkey, &s->fcert, &cause) != 0)
+            log_warn("tls-alpn-01: %s: cannot make the validation certificate of %s: %s",
+                     conn->peer, ident, cause != NULL ? cause : "error");
+        else
+            log_debug("tls-alpn-01: %s: %s is validated by another node of the fleet", conn->peer,
+                      ident);
+        free(cause);
+    }
+    if (!s->in_hello)
+        drive(conn->net->owner, s);
 }
 
 static int
@@ -314,8 +436,13 @@ static void
 on_close(struct challenge_conn *conn)
 {
     struct alpn_session *s = conn->data;
+    struct challenge_alpn *a = conn->net->owner;
 
+    if (s->lookup != NULL)
+        a->lookup.cancel(a->lookup.ctx, s->lookup);
     SSL_free(s->ssl);
+    keys_free(s->fkey);
+    X509_free(s->fcert);
     free(s);
     conn->data = NULL;
 }
@@ -480,6 +607,15 @@ challenge_alpn_set_listen(struct challenge_alpn *a, const char *const *listen, s
         return challenge_net_open(&a->net, cause);
     challenge_net_idle(&a->net);
     return 0;
+}
+
+void
+challenge_alpn_set_lookup(struct challenge_alpn *a, const struct challenge_lookup *l)
+{
+    if (l != NULL)
+        a->lookup = *l;
+    else
+        memset(&a->lookup, 0, sizeof(a->lookup));
 }
 
 uint64_t

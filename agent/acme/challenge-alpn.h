@@ -41,6 +41,21 @@ int challenge_alpn_add(struct challenge_alpn *a, const char *identifier,
 /* Undoes one add of identifier (unknown ones are ignored); closes the listeners after the last. */
 void challenge_alpn_remove(struct challenge_alpn *a, const char *identifier);
 
+/*
+ * The SNI a validator sends for identifier (the lower-cased DNS name, or the
+ * reverse-DNS name of an IP literal) into out; 0, or -E_BAD_INPUT.
+ */
+int challenge_alpn_sni(const char *identifier, char *out, size_t outlen);
+
+/*
+ * Where a name that has no certificate here is looked up (challenge-net.h):
+ * the key is "alpn/" and the SNI, the value "IDENTIFIER KEY-AUTHORIZATION"
+ * (the identifier must give that SNI); NULL: none.  The handshake waits for
+ * the answer within the connection's deadline.
+ */
+struct challenge_lookup;
+void challenge_alpn_set_lookup(struct challenge_alpn *a, const struct challenge_lookup *l);
+
 /* As challenge_http_set_listen. */
 int challenge_alpn_set_listen(struct challenge_alpn *a, const char *const *listen, size_t n,
                               int keep_open, char **cause);

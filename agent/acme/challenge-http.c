@@ -29,7 +29,7 @@ struct challenge_http {
     struct challenge_net net;
     struct http_token *tokens;
     uint64_t served;
-    struct challenge_http_lookup lookup; /* start NULL: none */
+    struct challenge_lookup lookup; /* start NULL: none */
 };
 
 /* What one connection has read of its request head. */
@@ -547,7 +547,7 @@ challenge_http_free(struct challenge_http *h)
 }
 
 void
-challenge_http_set_lookup(struct challenge_http *h, const struct challenge_http_lookup *l)
+challenge_http_set_lookup(struct challenge_http *h, const struct challenge_lookup *l)
 {
     if (l != NULL)
         h->lookup = *l;

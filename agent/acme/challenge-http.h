@@ -79,20 +79,12 @@ struct config;
 void challenge_http_use_config(struct challenge_http *h, const struct config *config);
 
 /*
- * Where a token the responder does not serve is looked up (a fleet: the token
- * of an order another node runs, behind a load balancer).  start(ctx, token,
- * reply, rarg) returns a handle (NULL: not looked up, 404 at once) and calls
- * reply(rarg, key_authorization or NULL) once on the loop, unless
- * cancel(ctx, handle) came first (the connection closed).  The connection
- * waits for the answer within its own deadline.
+ * Where a token the responder does not serve is looked up (challenge_lookup
+ * in challenge-net.h, the key being the token); the connection waits for the
+ * answer within its own deadline.
  */
-struct challenge_http_lookup {
-    void *(*start)(void *ctx, const char *token,
-                   void (*reply)(void *rarg, const char *key_authorization), void *rarg);
-    void (*cancel)(void *ctx, void *handle);
-    void *ctx;
-};
-void challenge_http_set_lookup(struct challenge_http *h, const struct challenge_http_lookup *l);
+struct challenge_lookup;
+void challenge_http_set_lookup(struct challenge_http *h, const struct challenge_lookup *l);
 
 /* Closes every handle; memory is released once libuv has closed them (the loop must run). */
 void challenge_http_free(struct challenge_http *h);

@@ -101,6 +101,22 @@ struct challenge_net {
 };
 
 /*
+ * Where a responder looks up what it does not serve itself (a fleet: the
+ * challenge of an order another node runs, behind a load balancer).
+ * start(ctx, key, reply, rarg) returns a handle (NULL: not looked up, refuse
+ * at once) and calls reply(rarg, value or NULL) once on the loop, never from
+ * within start, unless cancel(ctx, handle) came first (the connection
+ * closed).  The key and value are the responder's own (challenge-http.h,
+ * challenge-alpn.h).
+ */
+struct challenge_lookup {
+    void *(*start)(void *ctx, const char *key, void (*reply)(void *rarg, const char *value),
+                   void *rarg);
+    void (*cancel)(void *ctx, void *handle);
+    void *ctx;
+};
+
+/*
  * Prepares net (embedded in its owner).  what names the responder in
  * messages ("http-01"); default_port is for the default addresses
  * 0.0.0.0:PORT and [::]:PORT.  Opens nothing.

@@ -1,5 +1,5 @@
 /*
- * http-01 tokens of shared orders in etcd (fleet-challenge.h).
+ * Challenge answers of shared orders in etcd (fleet-challenge.h).
  */
 #include "fleet-challenge.h"
 
@@ -34,7 +34,7 @@ on_put(void *arg, int rc, const char *cause, const cJSON *reply)
 
     (void)reply;
     if (rc != 0)
-        log_warn("fleet: could not share an http-01 token: %s", cause ? cause : "error");
+        log_warn("fleet: could not share a challenge answer: %s", cause ? cause : "error");
     t->done(t->arg, rc);
     free(t);
 }
@@ -63,7 +63,7 @@ fleet_token_put(struct fleet *fleet, const char *token, const char *keyauth,
     t->done = done;
     t->arg = arg;
     if (etcd_call(fleet_etcd(fleet), "/v3/kv/put", body, on_put, t, &t->call, &cause) != 0) {
-        log_warn("fleet: could not share an http-01 token: %s", cause ? cause : "error");
+        log_warn("fleet: could not share a challenge answer: %s", cause ? cause : "error");
         free(cause);
         free(t);
         return NULL;
@@ -89,7 +89,7 @@ on_deleted(void *arg, int rc, const char *cause, const cJSON *reply)
     (void)arg;
     (void)reply;
     if (rc != 0)
-        log_debug("fleet: could not delete an http-01 token (%s); it goes with the lease",
+        log_debug("fleet: could not delete a challenge answer (%s); it goes with the lease",
                   cause ? cause : "error");
 }
 
@@ -121,7 +121,7 @@ on_looked_up(void *arg, int rc, const char *cause, const cJSON *reply)
     size_t len = 0;
 
     if (rc != 0)
-        log_debug("fleet: cannot look an http-01 token up: %s", cause ? cause : "error");
+        log_debug("fleet: cannot look a challenge answer up: %s", cause ? cause : "error");
     else if (cJSON_IsString(v) && etcd_unb64(v->valuestring, &ka, &len) == 0 &&
              memchr(ka, '\0', len) != NULL) {
         free(ka);

@@ -1260,6 +1260,145 @@ test_alpn_set_listen(void **state)
     challenge_alpn_free(a);
 }
 
+/* ---- tls-alpn-01 answers looked up elsewhere (a fleet) ---- */
+
+/* A lookup answered from a table after 20 ms on the loop, as etcd would answer. */
+struct alpn_lookup_call {
+    uv_timer_t timer;
+    void (*reply)(void *rarg, const char *value);
+    void *rarg;
+    const char *value;
+};
+
+static const char *const lookup_table[][2] = {
+    {"alpn/fleet.example.test", "fleet.example.test fleet.keyauth"},
+    {"alpn/1.0.0.127.in-addr.arpa", "127.0.0.1 ip.keyauth"},
+    /* An answer for another identifier than the SNI asked: refused. */
+    {"alpn/swapped.example.test", "victim.example.test swapped.keyauth"},
+    {"alpn/novalue.example.test", "novalue.example.test"},
+    {"alpn/silent.example.test", NULL}, /* never answered */
+};
+static unsigned lookups_started, lookups_cancelled;
+static char lookup_last_key[300];
+
+static void
+lookup_call_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void
+lookup_fire(uv_timer_t *timer)
+{
+    struct alpn_lookup_call *c = timer->data;
+
+    c->reply(c->rarg, c->value);
+    uv_close((uv_handle_t *)&c->timer, lookup_call_closed);
+}
+
+static void *
+lookup_start(void *ctx, const char *key, void (*reply)(void *rarg, const char *value), void *rarg)
+{
+    struct alpn_lookup_call *c = calloc(1, sizeof(*c));
+    int silent = 0;
+
+    assert_ptr_equal(ctx, &lookups_started);
+    lookups_started++;
+    snprintf(lookup_last_key, sizeof(lookup_last_key), "%s", key);
+    c->reply = reply;
+    c->rarg = rarg;
+    for (size_t i = 0; i < sizeof(lookup_table) / sizeof(lookup_table[0]); i++) {
+        if (strcmp(lookup_table[i][0], key) == 0) {
+            c->value = lookup_table[i][1];
+            silent = c->value == NULL;
+        }
+    }
+    c->timer.data = c;
+    assert_int_equal(uv_timer_init(&loop, &c->timer), 0);
+    if (!silent)
+        assert_int_equal(uv_timer_start(&c->timer, lookup_fire, 20, 0), 0);
+    return c;
+}
+
+static void
+lookup_cancel(void *ctx, void *handle)
+{
+    struct alpn_lookup_call *c = handle;
+
+    (void)ctx;
+    lookups_cancelled++;
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, lookup_call_closed);
+}
+
+static void
+test_alpn_lookup(void **state)
+{
+    static const unsigned char v4[4] = {127, 0, 0, 1};
+    struct challenge_lookup l = {lookup_start, lookup_cancel, &lookups_started};
+    struct challenge_alpn *a = NULL;
+    struct tls_call t;
+    char *cause = NULL;
+    int port;
+
+    (void)state;
+    lookups_started = lookups_cancelled = 0;
+    assert_int_equal(challenge_alpn_new(&loop, alpn_loopback4, 1, 1, &a, &cause), 0);
+    challenge_alpn_set_lookup(a, &l);
+    assert_int_equal(challenge_alpn_add(a, "local.example.test", KEYAUTH, &cause), 0);
+    port = challenge_alpn_port(a, 0);
+
+    /* Served here: no lookup. */
+    t = tls(port, "local.example.test", ALPN_ACME, 0);
+    assert_true(t.ok);
+    OPENSSL_free(t.cert_der);
+    assert_int_equal(lookups_started, 0);
+    /* Not served here: the handshake waits for the answer, then shows its certificate. */
+    t = tls(port, "Fleet.Example.Test", ALPN_ACME, 0);
+    assert_true(t.ok);
+    assert_string_equal(lookup_last_key, "alpn/fleet.example.test");
+    check_validation_cert(&t, GEN_DNS, (const unsigned char *)"fleet.example.test", 18,
+                          "fleet.keyauth");
+    OPENSSL_free(t.cert_der);
+    t = tls(port, "fleet.example.test", ALPN_ACME, TLS1_2_VERSION);
+    assert_true(t.ok);
+    assert_string_equal(t.version, "TLSv1.2");
+    OPENSSL_free(t.cert_der);
+    /* An IP identifier by its reverse-DNS name (RFC 8738). */
+    t = tls(port, "1.0.0.127.in-addr.arpa", ALPN_ACME, 0);
+    assert_true(t.ok);
+    check_validation_cert(&t, GEN_IPADD, v4, 4, "ip.keyauth");
+    OPENSSL_free(t.cert_der);
+    assert_int_equal(lookups_started, 3);
+    assert_int_equal(challenge_alpn_served(a), 4);
+
+    /* Unknown, an answer for another identifier, an answer without key authorization. */
+    t = tls(port, "unknown.example.test", ALPN_ACME, 0);
+    assert_false(t.ok);
+    assert_int_equal(ERR_GET_REASON(t.err), SSL_R_TLSV1_UNRECOGNIZED_NAME);
+    t = tls(port, "swapped.example.test", ALPN_ACME, 0);
+    assert_false(t.ok);
+    assert_int_equal(ERR_GET_REASON(t.err), SSL_R_TLSV1_UNRECOGNIZED_NAME);
+    t = tls(port, "novalue.example.test", ALPN_ACME, 0);
+    assert_false(t.ok);
+    assert_int_equal(lookups_started, 6);
+    /* Names that are not DNS names, and clients without ALPN, are never looked up. */
+    t = tls(port, "bad_name.example.test", ALPN_ACME, 0);
+    assert_false(t.ok);
+    t = tls(port, "fleet.example.test", NULL, 0);
+    assert_false(t.ok);
+    assert_int_equal(lookups_started, 6);
+    assert_int_equal(challenge_alpn_served(a), 4);
+
+    /* An answer that never comes: the deadline closes the connection and cancels the lookup. */
+    challenge_alpn_set_timeout(a, 300);
+    t = tls(port, "silent.example.test", ALPN_ACME, 0);
+    assert_false(t.ok);
+    assert_int_equal(lookups_started, 7);
+    assert_int_equal(lookups_cancelled, 1);
+    challenge_alpn_free(a);
+}
+
 /* keys_alpn_cert on its own: identifiers it refuses. */
 static void
 test_keys_alpn_cert(void **state)
@@ -1301,6 +1440,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_alpn_ip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alpn_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alpn_set_listen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alpn_lookup, setup, teardown),
         cmocka_unit_test(test_keys_alpn_cert),
     };
 
