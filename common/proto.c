@@ -51,6 +51,7 @@ static const struct {
     {PROTO_OP_REPORT_SEND, "report_send"},
     {PROTO_OP_REPORT, "report"},
     {PROTO_OP_FLEET_STATUS, "fleet_status"},
+    {PROTO_OP_FLEET_FORGET, "fleet_forget"},
     {PROTO_OP_CANARY_RUN, "canary_run"},
     {PROTO_OP_CANARY_STATUS, "canary_status"},
 };

@@ -84,8 +84,9 @@ enum proto_op {
     PROTO_OP_LOGS = 6,
     /* the status report as text for a person (report/digest.c) */
     PROTO_OP_REPORT = 7,
-    /* 224..239: the fleet (fleet status and fleet nodes: fleet/view.c) */
+    /* 224..239: the fleet (fleet status and fleet nodes, fleet forget: fleet/view.c) */
     PROTO_OP_FLEET_STATUS = 224,
+    PROTO_OP_FLEET_FORGET = 225,
 };
 
 /* Wire name of an op ("import"), or NULL. */

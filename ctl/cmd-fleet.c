@@ -38,6 +38,37 @@ fleet_keygen(struct ctl *ctl, int argc, char **argv)
     return 0;
 }
 
+/* fleet forget NODE: the last status of a node that is gone leaves the fleet's view. */
+static int
+fleet_forget(struct ctl *ctl, int argc, char **argv)
+{
+    struct proto_writer w;
+    struct reply r;
+    int rc;
+
+    if (argc != 1 || argv[0][0] == '-')
+        return cmd_usage_error("fleet", "fleet forget takes one NODE");
+    if ((rc = ctl_connect(ctl)) != 0)
+        return rc;
+    client_request_begin(&ctl->client, &w, PROTO_OP_FLEET_FORGET, 1);
+    proto_pack_kv_str(&w.pk, "node", argv[0]);
+    if ((rc = ctl_call(ctl, &w, &r)) != 0) {
+        reply_free(&r); /* an error's code and words */
+        return rc;
+    }
+    if (ctl->json) {
+        cJSON *o = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(o, "forgotten", argv[0]);
+        output_json(o);
+        cJSON_Delete(o);
+    } else {
+        printf("forgot node %s: its last status is deleted from the fleet's etcd\n", argv[0]);
+    }
+    reply_free(&r);
+    return 0;
+}
+
 int
 cmd_fleet(struct ctl *ctl, int argc, char **argv)
 {
@@ -46,5 +77,8 @@ cmd_fleet(struct ctl *ctl, int argc, char **argv)
         return fleet_keygen(ctl, argc - 2, argv + 2);
     if (argc >= 2 && (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "nodes") == 0))
         return cmd_fleet_view(ctl, argc, argv);
-    return cmd_usage_error("fleet", "unknown or missing subcommand (keygen FILE, status, nodes)");
+    if (argc >= 2 && strcmp(argv[1], "forget") == 0)
+        return fleet_forget(ctl, argc - 2, argv + 2);
+    return cmd_usage_error(
+        "fleet", "unknown or missing subcommand (keygen FILE, status, nodes, forget NODE)");
 }

@@ -148,14 +148,16 @@ const struct cmd cmd_table[] = {
      "  remove FINGERPRINT remove one (SHA-256, colons optional, 8 or more hex digits)\n"
      "  show [FINGERPRINT] the trust store's settings, or one certificate with its PEM\n",
      cmd_trust},
-    {"fleet", "keygen FILE | status | nodes",
+    {"fleet", "keygen FILE | status | nodes | forget NODE",
      "what a node of a fleet (certificates shared through etcd) does",
      "  keygen FILE        write a new fleet key (32 random bytes, mode 0600) to FILE, which\n"
      "                     must not exist; copy it to every node as cluster.fleet_key_file\n"
      "  status             the fleet from etcd: every node (up, or gone when its lease\n"
      "                     expired) and every fleet certificate by node (vN: the fleet's\n"
      "                     version, BEHIND: an older one or its deploy fails, -: missing)\n"
-     "  nodes              the nodes only: host, agent version, health, last status\n",
+     "  nodes              the nodes only: host, agent version, health, last status\n"
+     "  forget NODE        take a node that is gone (retired) off the fleet's view: its last\n"
+     "                     status is deleted from etcd; refused while the node is up\n",
      cmd_fleet},
     {"verify", "NAME | --cert FILE [--host H] [--purpose server|client]",
      "build and check the chain of a certificate, naming any bad or missing link",

@@ -60,12 +60,17 @@ struct alpn_session {
     struct challenge_conn *conn;
     const char *why;            /* why our callbacks refused, for the log */
     char sni[DNS_NAME_MAX + 1]; /* the name the client asked for */
-    /* A lookup of a name not served here: */
-    char asked[DNS_NAME_MAX + 1]; /* the SNI looked up */
-    void *lookup;       /* in flight */
-    int looked_up;      /* answered (found or not) */
-    int in_hello;       /* inside the client-hello callback (no handshake from the reply) */
-    struct key *fkey;   /* the certificate it made, for this connection alone */
+    /*
+     * A lookup of a name not served here: the SNI asked, the call in flight,
+     * whether it answered (found or not), whether we are inside the
+     * client-hello callback (no handshake from the reply then), and the
+     * certificate it made, for this connection alone.
+     */
+    char asked[DNS_NAME_MAX + 1];
+    void *lookup;
+    int looked_up;
+    int in_hello;
+    struct key *fkey;
     X509 *fcert;
 };
 

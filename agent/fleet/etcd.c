@@ -128,6 +128,23 @@ etcd_add_b64(cJSON *obj, const char *name, const void *data, size_t len)
     return rc;
 }
 
+cJSON *
+etcd_txn_op(cJSON *ops, const char *type, const char *key)
+{
+    cJSON *op = cJSON_CreateObject(), *in;
+
+    if (op == NULL)
+        return NULL;
+    if (!cJSON_AddItemToArray(ops, op)) {
+        cJSON_Delete(op);
+        return NULL;
+    }
+    if ((in = cJSON_AddObjectToObject(op, type)) == NULL ||
+        etcd_add_b64(in, "key", key, strlen(key)) != 0)
+        return NULL;
+    return in;
+}
+
 char *
 etcd_prefix_end(const char *prefix)
 {

@@ -81,6 +81,12 @@ char *etcd_b64(const void *data, size_t len);
 int etcd_unb64(const char *text, unsigned char **out, size_t *len);
 /* Adds member name = base64(s) to obj.  0 or -E_NOMEM. */
 int etcd_add_b64(struct cJSON *obj, const char *name, const void *data, size_t len);
+/*
+ * Appends {type: {"key": base64(key)}} to a txn's op list ("request_put",
+ * "request_range", "request_delete_range") and returns the inner object (for
+ * a put's value and lease), or NULL when out of memory.
+ */
+struct cJSON *etcd_txn_op(struct cJSON *ops, const char *type, const char *key);
 /* The end of the range of every key that starts with prefix (prefix + 1 at its last byte). */
 char *etcd_prefix_end(const char *prefix);
 /* An int64 the gateway sends as a string ("12") or a number; 0 when absent. */

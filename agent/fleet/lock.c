@@ -168,19 +168,6 @@ out:
     free(words);
 }
 
-/* {"key": K} plus the put's value and lease, or a range. */
-static cJSON *
-op_with_key(cJSON *ops, const char *type, const char *key)
-{
-    cJSON *op = cJSON_CreateObject(), *in;
-
-    if (op == NULL || !cJSON_AddItemToArray(ops, op) ||
-        (in = cJSON_AddObjectToObject(op, type)) == NULL ||
-        etcd_add_b64(in, "key", key, strlen(key)) != 0)
-        return NULL;
-    return in;
-}
-
 int
 fleet_lock(struct fleet *fleet, const char *name, fleet_lock_cb cb, void *arg, char **cause)
 {
@@ -217,12 +204,12 @@ fleet_lock(struct fleet *fleet, const char *name, fleet_lock_cb cb, void *arg, c
         cJSON_AddStringToObject(c, "create_revision", "0") == NULL ||
         (ok = cJSON_AddArrayToObject(body, "success")) == NULL ||
         (fail = cJSON_AddArrayToObject(body, "failure")) == NULL ||
-        (put = op_with_key(ok, "request_put", key)) == NULL ||
+        (put = etcd_txn_op(ok, "request_put", key)) == NULL ||
         etcd_add_b64(put, "value", value, strlen(value)) != 0 ||
         cJSON_AddStringToObject(put, "lease", lease) == NULL ||
-        op_with_key(ok, "request_range", cur) == NULL ||
-        op_with_key(fail, "request_range", key) == NULL ||
-        op_with_key(fail, "request_range", cur) == NULL)
+        etcd_txn_op(ok, "request_range", cur) == NULL ||
+        etcd_txn_op(fail, "request_range", key) == NULL ||
+        etcd_txn_op(fail, "request_range", cur) == NULL)
         goto out;
     l->next = *fleet_locks_slot(fleet);
     *fleet_locks_slot(fleet) = l;
@@ -277,7 +264,7 @@ release(struct fleet_locks *l)
         cJSON_AddStringToObject(c, "target", "CREATE") == NULL ||
         cJSON_AddStringToObject(c, "create_revision", rev) == NULL ||
         (ok = cJSON_AddArrayToObject(body, "success")) == NULL ||
-        op_with_key(ok, "request_delete_range", key) == NULL) {
+        etcd_txn_op(ok, "request_delete_range", key) == NULL) {
         cJSON_Delete(body);
         lock_drop(l);
         return;

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "config-cluster.h"
 #include "config.h"
 #include "deploy.h"
 #include "env.h"
@@ -791,6 +792,92 @@ view_query(struct view *v, view_query_fn done, void *arg, char **cause)
     q->arg = arg;
     if ((rc = range(v, "nodes/", on_nodes, q, cause)) != 0)
         free(q);
+    return rc;
+}
+
+/* certctl fleet forget NODE */
+
+struct forget {
+    view_forget_fn done;
+    void *arg;
+    char *node;
+};
+
+static void
+on_forgotten(void *arg, int rc, const char *cause, const cJSON *reply)
+{
+    struct forget *f = arg;
+    const cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(reply, "responses"), 0);
+    const cJSON *del = cJSON_GetObjectItemCaseSensitive(r, "response_delete_range");
+    char *words = NULL;
+
+    if (rc != 0) {
+        f->done(f->arg, rc, cause);
+    } else if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "succeeded"))) {
+        err_set(&words,
+                "node '%s' is up (its lease in etcd lives): stop its agent first, and forget it "
+                "once its lease has expired (15 s)",
+                f->node);
+        f->done(f->arg, -E_BUSY, words);
+    } else if (etcd_int(del, "deleted") == 0) {
+        err_set(&words, "the fleet has no node '%s' (certctl fleet nodes lists them)", f->node);
+        f->done(f->arg, -E_NOT_FOUND, words);
+    } else {
+        log_info("fleet: node '%s' forgotten: its last status was deleted from etcd", f->node);
+        f->done(f->arg, 0, NULL);
+    }
+    free(words);
+    free(f->node);
+    free(f);
+}
+
+int
+view_forget(struct view *v, const char *node, view_forget_fn done, void *arg, char **cause)
+{
+    cJSON *body = NULL, *cmp, *c, *ok;
+    char nodes_key[512], status_key[512];
+    struct forget *f = NULL;
+    int rc;
+
+    if (v == NULL || v->etcd == NULL || v->stopping) {
+        err_set(cause, "this agent is not in a fleet (its config has no cluster key; see "
+                       "docs/fleet.md)");
+        return -E_NOT_FOUND;
+    }
+    if (!config_cluster_name_ok(node)) {
+        err_set(cause, "'%s' is not a node name (1 to %d letters, digits, '.', '_' or '-')", node,
+                CONFIG_CLUSTER_NAME_MAX);
+        return -E_BAD_INPUT;
+    }
+    if (strcmp(node, v->in.node) == 0) {
+        err_set(cause, "'%s' is this node; forget it from another node after it left", node);
+        return -E_BAD_INPUT;
+    }
+    snprintf(nodes_key, sizeof(nodes_key), "%snodes/%s", v->prefix, node);
+    snprintf(status_key, sizeof(status_key), "%sstatus/%s", v->prefix, node);
+    /* Only a node without a lease (gone): its status is deleted in the same transaction. */
+    if ((f = calloc(1, sizeof(*f))) == NULL || (f->node = strdup(node)) == NULL ||
+        (body = cJSON_CreateObject()) == NULL ||
+        (cmp = cJSON_AddArrayToObject(body, "compare")) == NULL ||
+        (c = cJSON_CreateObject()) == NULL || !cJSON_AddItemToArray(cmp, c) ||
+        etcd_add_b64(c, "key", nodes_key, strlen(nodes_key)) != 0 ||
+        cJSON_AddStringToObject(c, "target", "CREATE") == NULL ||
+        cJSON_AddStringToObject(c, "create_revision", "0") == NULL ||
+        (ok = cJSON_AddArrayToObject(body, "success")) == NULL ||
+        etcd_txn_op(ok, "request_delete_range", status_key) == NULL) {
+        cJSON_Delete(body);
+        if (f != NULL)
+            free(f->node);
+        free(f);
+        err_set(cause, "out of memory");
+        return -E_NOMEM;
+    }
+    f->done = done;
+    f->arg = arg;
+    if ((rc = etcd_call(v->etcd, "/v3/kv/txn", body, on_forgotten, f, NULL, cause)) != 0) {
+        free(f->node);
+        free(f);
+    }
     return rc;
 }
 

@@ -90,6 +90,16 @@ typedef void (*view_query_fn)(void *arg, int rc, const char *cause, const struct
 int view_query(struct view *v, view_query_fn done, void *arg, char **cause);
 
 /*
+ * `certctl fleet forget NODE`: deletes the last status of a node that is gone
+ * (no lease in nodes/), in one transaction that checks it is gone; done(arg,
+ * rc, cause) once: 0, -E_BUSY (the node is up), -E_NOT_FOUND (no such node),
+ * or etcd's failure.  0 when started; -E_BAD_INPUT for this node's own name or
+ * a name that is not a node name.
+ */
+typedef void (*view_forget_fn)(void *arg, int rc, const char *cause);
+int view_forget(struct view *v, const char *node, view_forget_fn done, void *arg, char **cause);
+
+/*
  * Without a cluster key: logs once, at start, that the certificates taken from a
  * fleet or shared with one stay here as local ones.
  */

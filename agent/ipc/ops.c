@@ -81,6 +81,7 @@ static const struct op_entry {
     {PROTO_OP_REPORT_SEND, ops_report_send, PEER_RIGHT_CHANGE},
     {PROTO_OP_REPORT, ops_report, PEER_RIGHT_READ},
     {PROTO_OP_FLEET_STATUS, ops_fleet_status, PEER_RIGHT_OPERATE},
+    {PROTO_OP_FLEET_FORGET, ops_fleet_forget, PEER_RIGHT_CHANGE},
     {PROTO_OP_CANARY_RUN, ops_canary_run, PEER_RIGHT_CHANGE},
     {PROTO_OP_CANARY_STATUS, ops_canary_status, PEER_RIGHT_READ},
 };

@@ -185,6 +185,7 @@ int ops_report_send(struct request *req);
 
 /* ops-fleet.c: fleet status and fleet nodes (the fleet's view, fleet/view.c). */
 int ops_fleet_status(struct request *req);
+int ops_fleet_forget(struct request *req);
 
 /* ops-canary.c: canary_run (certctl canary run [CA]) and canary_status (renew/canary.c). */
 int ops_canary_run(struct request *req);

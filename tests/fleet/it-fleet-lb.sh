@@ -18,7 +18,8 @@ etcd_start || exit 1
 run 0 "$CTL" fleet keygen "$T/fleet.key"
 
 NODES="n1 n2 n3"
-http_ports= alpn_ports=
+http_ports=''
+alpn_ports=''
 port_of() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]][0].split(":")[1])' "$T/$1.json" "$2"; }
 for n in $NODES; do
     # The responders listen all the time (as behind a load balancer they must).

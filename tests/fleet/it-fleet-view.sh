@@ -114,6 +114,23 @@ has "BEHIND"
 has "(gone)"
 grep -q "is behind the fleet's version 2" "$T/n3.log" || fail "n3 did not log that it is behind"
 
+# certctl fleet forget: only a node that is gone, never this node or one that is up.
+run 1 node_ctl n1 fleet forget n3
+has "node 'n3' is up"
+run 1 node_ctl n1 fleet forget n1
+has "'n1' is this node"
+run 1 node_ctl n1 fleet forget nosuchnode
+has "the fleet has no node 'nosuchnode'"
+run 1 node_ctl n1 fleet forget 'bad/name'
+has "is not a node name"
+run 0 node_ctl n1 fleet forget n2
+has "forgot node n2"
+check "n2's status is gone from etcd" test -z "$(etcdctl_ get --keys-only /certagent/prod/status/n2)"
+run 0 node_ctl n3 --json fleet nodes
+json "[n['node'] for n in j['nodes']] == ['n1', 'n3'] and j['nodes_gone'] == 0"
+run 1 node_ctl n1 fleet forget n2
+has "the fleet has no node 'n2'"
+
 # Not in a fleet: fleet status says so.
 start_agent
 run 1 ctl fleet status

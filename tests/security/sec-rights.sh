@@ -90,7 +90,7 @@ has "shared"
 
 # operate: refused to nobody, with the op, the right and who has it, before any work.
 for args in "probe $TARGET" "verify --cert $T/leaf.pem" "logs" "metrics" "trust list" \
-    "trust show" "ca list" "account show"; do
+    "trust show" "ca list" "account show" "fleet status" "fleet nodes"; do
     # shellcheck disable=SC2086
     run 1 ctl_nobody $args
     has "E_DENIED"
@@ -107,6 +107,8 @@ run 1 ctl_nobody selfsigned evil --dns evil.test
 has "'selfsigned' needs the change right: root"
 run 1 ctl_nobody trust add "$T/ca.pem"
 has "needs the change right"
+run 1 ctl_nobody fleet forget somenode
+has "'fleet_forget' needs the change right"
 check "refusals logged with user, uid and pid" \
     grep -q "refused 'probe' from nobody (uid $NOBODY_UID, pid [0-9]*): it needs the operate right" "$LOG"
 check "the verify refusal is logged" grep -q "refused 'verify' from nobody" "$LOG"
