@@ -163,18 +163,12 @@ cert_free(struct alpn_cert *c)
 
 /* ---- OpenSSL callbacks ---- */
 
-/*
- * The host name of a ClientHello's server_name extension (RFC 6066 section
- * 3), lower-cased into out; 0, or -1 when there is none or it is not a
- * plausible DNS name (only letters, digits, '-' and '.' are looked up).
- */
-static int
-hello_sni(SSL *ssl, char *out, size_t outlen)
+int
+challenge_alpn_parse_sni(const unsigned char *ext, size_t len, char *out, size_t outlen)
 {
-    const unsigned char *ext;
-    size_t len, list, i;
+    size_t list, i;
 
-    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &len) || len < 2)
+    if (len < 2)
         return -1;
     list = (size_t)ext[0] << 8 | ext[1];
     if (list + 2 > len)
@@ -201,6 +195,18 @@ hello_sni(SSL *ssl, char *out, size_t outlen)
         i += 3 + n;
     }
     return -1;
+}
+
+/* The host name a ClientHello names (challenge_alpn_parse_sni); in the client-hello callback. */
+static int
+hello_sni(SSL *ssl, char *out, size_t outlen)
+{
+    const unsigned char *ext;
+    size_t len;
+
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &len))
+        return -1;
+    return challenge_alpn_parse_sni(ext, len, out, outlen);
 }
 
 static void lookup_reply(void *rarg, const char *value);
@@ -263,7 +269,7 @@ on_servername(SSL *ssl, int *al, void *arg)
         if (*p < 0x20 || *p > 0x7e)
             *p = '?';
     }
-    if ((c = find_by_sni(a, name)) == NULL && s->fcert == NULL) {
+    if ((c = find_by_sni(a, name)) == NULL && (s->fcert == NULL || !same_name(name, s->asked))) {
         s->why = s->looked_up ? "no challenge is pending for that name here or in the fleet"
                               : "no challenge is pending for that name";
         *al = SSL_AD_UNRECOGNIZED_NAME;

@@ -48,6 +48,15 @@ void challenge_alpn_remove(struct challenge_alpn *a, const char *identifier);
 int challenge_alpn_sni(const char *identifier, char *out, size_t outlen);
 
 /*
+ * The host name of a ClientHello's server_name extension (RFC 6066 section
+ * 3; ext, len: the extension's data), lower-cased into out; 0, or -1 when
+ * there is none, the extension is malformed, or the name is not made of
+ * letters, digits, '-' and '.' only (no lookup for it then).  For the
+ * responder, and tests/fuzz/fuzz_alpn_sni.c.
+ */
+int challenge_alpn_parse_sni(const unsigned char *ext, size_t len, char *out, size_t outlen);
+
+/*
  * Where a name that has no certificate here is looked up (challenge-net.h):
  * the key is "alpn/" and the SNI, the value "IDENTIFIER KEY-AUTHORIZATION"
  * (the identifier must give that SNI); NULL: none.  The handshake waits for

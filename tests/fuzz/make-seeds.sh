@@ -9,7 +9,8 @@ c=$here/corpus
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$c"/fuzz_proto "$c"/fuzz_pem "$c"/fuzz_der "$c"/fuzz_pkcs12 "$c"/fuzz_config \
-    "$c"/fuzz_acme_json "$c"/fuzz_http_headers "$c"/fuzz_starttls "$c"/fuzz_http01
+    "$c"/fuzz_acme_json "$c"/fuzz_http_headers "$c"/fuzz_starttls "$c"/fuzz_http01 \
+    "$c"/fuzz_alpn_sni
 
 # PEM: the test data's certificates and keys, an encrypted key with the fuzz password,
 # an EC key in traditional form, an Ed25519 key, a truncated block.
@@ -185,5 +186,16 @@ w("fuzz_http01", "post", "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
 w("fuzz_http01", "other", "GET /index.html HTTP/1.1\r\n\r\n")
 w("fuzz_http01", "bad", "\r\n\r\nGET  HTTP/2\r\nX:\x01\r\n\r\n")
 w("fuzz_http01", "lf-only", "GET /.well-known/acme-challenge/abc HTTP/1.1\nHost: x\n\n")
+
+# tls-alpn-01: a ClientHello's server_name extension data (list length, then type, length, name).
+def sni(names):
+    body = b"".join(bytes([t]) + struct.pack(">H", len(n)) + n for t, n in names)
+    return struct.pack(">H", len(body)) + body
+w("fuzz_alpn_sni", "one-name", sni([(0, b"www.example.test")]))
+w("fuzz_alpn_sni", "reverse-ip", sni([(0, b"1.0.0.127.in-addr.arpa")]))
+w("fuzz_alpn_sni", "two-entries", sni([(1, b"\x01\x02"), (0, b"Mixed.Case-Name.test")]))
+w("fuzz_alpn_sni", "bad-chars", sni([(0, b"a_b/c")]))
+w("fuzz_alpn_sni", "truncated", sni([(0, b"www.example.test")])[:9])
+w("fuzz_alpn_sni", "long-list-len", b"\xff\xff\x00\x00\x03abc")
 EOF
 echo "seeds written to $c"
