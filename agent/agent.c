@@ -377,6 +377,8 @@ agent_start(struct agent *agent, uv_loop_t *loop, const struct agent_options *op
         goto fail;
     renew_set_fleet(agent->renew, agent->fleet);
     fleet_set_ca_known(agent->fleet, ca_known_for_fleet, agent);
+    /* A definition in etcd that no node holds yet is ordered by a node it applies to. */
+    fleet_set_def_order(agent->fleet, ops_shared_order_def, agent);
     /* Staging canaries of CAs the agent does not know stop the start (docs/resilience.md). */
     if ((rc = canary_check(agent->acme, &agent->config.canaries, cause)) != 0 ||
         (rc = canary_new(&agent->env, agent->acme, &agent->canary, cause)) != 0)

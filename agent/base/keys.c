@@ -1098,6 +1098,17 @@ out:
 }
 
 int
+keys_names_check(const char *const *dns, size_t ndns, const char *const *ips, size_t nips,
+                 char **cause)
+{
+    GENERAL_NAMES *names = NULL;
+    int rc = make_sans(dns, ndns, ips, nips, &names, cause);
+
+    GENERAL_NAMES_free(names);
+    return rc;
+}
+
+int
 keys_csr(const struct key *key, const char *const *dns, size_t ndns, const char *const *ips,
          size_t nips, char **out, char **cause)
 {

@@ -100,6 +100,12 @@ int keys_jwk_thumbprint(const struct key *key, char **out, char **cause);
 int keys_jws_sign(const struct key *key, const char *input, size_t len, char **out, char **cause);
 int keys_csr(const struct key *key, const char *const *dns, size_t ndns, const char *const *ips,
              size_t nips, char **out, char **cause);
+/*
+ * Would keys_csr accept dns[] and ips[] as subjectAltNames?  0 yes; -E_BAD_INPUT with a
+ * cause naming the first entry that is not a DNS name (or "*." one) or an IP address.
+ */
+int keys_names_check(const char *const *dns, size_t ndns, const char *const *ips, size_t nips,
+                     char **cause);
 
 /* Describes the key: "EC P-256", "RSA 2048", "Ed25519". Static string or heap? -> heap. */
 char *keys_describe(const struct key *key);

@@ -29,6 +29,9 @@ struct fleet_defs **fleet_defs_slot(struct fleet *fleet);
 const struct env *fleet_env(const struct fleet *fleet);
 /* Does the node know CA ca (fleet_set_ca_known; yes when nobody said)? */
 int fleet_ca_known(const struct fleet *fleet, const char *ca);
+/* Orders name from its definition through fleet_set_def_order's function (fleet-def.h). */
+int fleet_order_def(struct fleet *fleet, const char *name, const char *def_json,
+                    void (*done)(void *arg, int rc), void *arg, char **cause);
 struct store *fleet_store(const struct fleet *fleet);
 struct deploy *fleet_deploy(const struct fleet *fleet);
 /* Is a publication of name on its way? */

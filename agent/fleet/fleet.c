@@ -85,6 +85,8 @@ struct fleet {
     struct fleet_defs *defs;   /* def.c */
     int (*ca_known)(void *ctx, const char *ca);
     void *ca_ctx;
+    fleet_def_order_fn def_order; /* fleet_set_def_order */
+    void *def_order_ctx;
 };
 
 static void join(struct fleet *fleet);
@@ -266,27 +268,47 @@ out:
     record_clear(&rec);
 }
 
-/* A key of the certs/ range: NAME/current records are taken, the rest is not ours yet. */
-static void
-on_cert_kv(struct fleet *fleet, const cJSON *kv, int pass)
+/*
+ * The certificate name of a key of the certs/ range (caller frees) when the key is
+ * NAME/current or NAME/def (*is_def), else NULL.  The name is not checked yet.
+ */
+static char *
+cert_kv_name(struct fleet *fleet, const cJSON *kv, int *is_def)
 {
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(kv, "key");
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(kv, "value");
-    unsigned char *key = NULL, *val = NULL;
-    size_t klen = 0, vlen = 0, plen = strlen(fleet->certs);
+    unsigned char *key = NULL;
+    size_t klen = 0, plen = strlen(fleet->certs);
     char *name = NULL, *slash;
-    int is_def;
 
     if (!cJSON_IsString(k) || etcd_unb64(k->valuestring, &key, &klen) != 0 || klen <= plen ||
         memcmp(key, fleet->certs, plen) != 0)
         goto out;
     if ((name = strdup((char *)key + plen)) == NULL || (slash = strchr(name, '/')) == NULL ||
-        (strcmp(slash, "/current") != 0 && strcmp(slash, "/def") != 0))
+        (strcmp(slash, "/current") != 0 && strcmp(slash, "/def") != 0)) {
+        free(name);
+        name = NULL;
         goto out;
-    is_def = strcmp(slash, "/def") == 0;
-    if (pass >= 0 && pass != is_def)
-        goto out;
+    }
+    *is_def = strcmp(slash, "/def") == 0;
     *slash = '\0';
+out:
+    free(key);
+    return name;
+}
+
+/* A key of the certs/ range: NAME/def definitions and NAME/current records; the rest is not
+ * ours yet.  pass: 1 definitions only, 0 records only, -1 both. */
+static void
+on_cert_kv(struct fleet *fleet, const cJSON *kv, int pass)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(kv, "value");
+    unsigned char *val = NULL;
+    size_t vlen = 0;
+    char *name;
+    int is_def = 0;
+
+    if ((name = cert_kv_name(fleet, kv, &is_def)) == NULL || (pass >= 0 && pass != is_def))
+        goto out;
     if (store_name_valid(name, NULL) != 0) {
         log_warn("fleet: ignored a record under an invalid certificate name in etcd");
         goto out;
@@ -297,29 +319,44 @@ on_cert_kv(struct fleet *fleet, const cJSON *kv, int pass)
                  name);
         goto out;
     }
-    if (is_def)
+    if (is_def) {
         fleet_def_seen(fleet, name, (char *)val, vlen);
-    else
+    } else {
+        /* Even one that does not open: some node ordered it, none orders it from its
+         * definition again. */
+        fleet_def_record_seen(fleet, name);
         sync_record(fleet, name, (char *)val, vlen);
+    }
 out:
     if (val != NULL) {
         OPENSSL_cleanse(val, vlen);
         free(val);
     }
-    free(key);
     free(name);
 }
 
 static void
 on_watch_event(void *arg, const cJSON *event, int64_t revision)
 {
+    struct fleet *fleet = arg;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(event, "type");
+    const cJSON *kv = cJSON_GetObjectItemCaseSensitive(event, "kv");
 
     (void)revision;
     /* PUT is the default and the gateway leaves it out. */
+    if (type != NULL && cJSON_IsString(type) && strcmp(type->valuestring, "DELETE") == 0) {
+        int is_def = 0;
+        char *name = cert_kv_name(fleet, kv, &is_def);
+
+        /* A deleted definition: no node orders it from there any more. */
+        if (name != NULL && is_def && store_name_valid(name, NULL) == 0)
+            fleet_def_gone(fleet, name);
+        free(name);
+        return;
+    }
     if (type != NULL && cJSON_IsString(type) && strcmp(type->valuestring, "PUT") != 0)
         return;
-    on_cert_kv(arg, cJSON_GetObjectItemCaseSensitive(event, "kv"), -1);
+    on_cert_kv(fleet, kv, -1);
 }
 
 static void
@@ -880,6 +917,7 @@ fleet_stop(struct fleet *fleet)
     fleet->call = NULL;
     etcd_watch_stop(fleet->watch);
     fleet->watch = NULL;
+    fleet_defs_stop(fleet);
     fleet_locks_stop(fleet);
 }
 
@@ -1037,4 +1075,22 @@ fleet_set_ca_known(struct fleet *fleet, int (*known)(void *ctx, const char *ca),
 {
     fleet->ca_known = known;
     fleet->ca_ctx = ctx;
+}
+
+void
+fleet_set_def_order(struct fleet *fleet, fleet_def_order_fn order, void *ctx)
+{
+    fleet->def_order = order;
+    fleet->def_order_ctx = ctx;
+}
+
+int
+fleet_order_def(struct fleet *fleet, const char *name, const char *def_json,
+                void (*done)(void *arg, int rc), void *arg, char **cause)
+{
+    if (fleet->def_order == NULL) {
+        err_set(cause, "this agent does not order certificates from their definitions");
+        return -E_INTERNAL;
+    }
+    return fleet->def_order(fleet->def_order_ctx, name, def_json, done, arg, cause);
 }

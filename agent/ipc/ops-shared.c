@@ -3,7 +3,8 @@
  * lock of NAME (fleet-lock.h), as renewals do, so that two nodes asked for
  * the same shared name at once order it once; when the fleet already has a
  * version of NAME and this node none, the node takes that one instead of
- * ordering.
+ * ordering.  The same path orders a name from its definition in etcd when no
+ * node of the fleet holds it yet (fleet-def.h: ops_shared_order_def).
  */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "fleet-def.h"
 #include "fleet-lock.h"
 #include "fleet.h"
+#include "keys.h"
 #include "log.h"
 #include "ops.h"
 #include "store.h"
@@ -27,6 +29,7 @@ struct shared_order {
     char **dns, **ips;
     struct acme_observer user;
     unsigned tries; /* of the lock, when etcd did not answer in time */
+    int from_def;   /* ordered from the definition in etcd, not by certctl request */
 };
 
 /* A busy etcd (every member timed out) gets this many tries before the request fails. */
@@ -111,6 +114,8 @@ on_locked(void *arg, int rc, const char *cause, const struct fleet_current *cur)
         shared_free(s);
         return;
     }
+    if (s->from_def)
+        log_info("fleet: ordering '%s' from its definition (no node holds it yet)", s->name);
     if ((rc = acme_request(s->agent->acme, &s->args, &obs, &words)) != 0) {
         fleet_unlock(s->agent->fleet, s->name);
         s->user.done(s->user.arg, rc, words != NULL ? words : err_message(rc), NULL, NULL);
@@ -119,9 +124,9 @@ on_locked(void *arg, int rc, const char *cause, const struct fleet_current *cur)
     free(words);
 }
 
-int
-ops_request_shared(struct agent *agent, const struct acme_order_args *a,
-                   const struct acme_observer *obs, char **cause)
+static int
+request_shared(struct agent *agent, const struct acme_order_args *a,
+               const struct acme_observer *obs, int from_def, char **cause)
 {
     struct shared_order *s = calloc(1, sizeof(*s));
     int rc = -E_NOMEM;
@@ -130,6 +135,7 @@ ops_request_shared(struct agent *agent, const struct acme_order_args *a,
         return -E_NOMEM;
     s->agent = agent;
     s->user = *obs;
+    s->from_def = from_def;
     s->args = *a;
     s->args.ndns = s->args.nips = 0;
     if ((s->name = strdup(a->name)) == NULL ||
@@ -157,6 +163,180 @@ ops_request_shared(struct agent *agent, const struct acme_order_args *a,
     return 0;
 fail:
     shared_free(s);
+    return rc;
+}
+
+int
+ops_request_shared(struct agent *agent, const struct acme_order_args *a,
+                   const struct acme_observer *obs, char **cause)
+{
+    return request_shared(agent, a, obs, 0, cause);
+}
+
+/* An order of a name from its definition (fleet-def.h). */
+struct def_order {
+    char *name;
+    void (*done)(void *arg, int rc);
+    void *arg;
+};
+
+static void
+def_order_done(void *arg, int rc, const char *cause, const char *detail, const cJSON *result)
+{
+    struct def_order *o = arg;
+    const cJSON *from = cJSON_GetObjectItemCaseSensitive(result, "from_fleet");
+    const cJSON *serial = cJSON_GetObjectItemCaseSensitive(result, "serial");
+
+    (void)detail;
+    if (rc == 0 && cJSON_IsString(from))
+        log_info("fleet: '%s' was not ordered from its definition: node '%s' of the fleet "
+                 "had it already",
+                 o->name, from->valuestring);
+    else if (rc == 0)
+        log_info("fleet: ordered '%s' from its definition (serial %s)", o->name,
+                 cJSON_IsString(serial) ? serial->valuestring : "?");
+    else if (rc == -E_BUSY || rc == -E_UNAVAILABLE)
+        log_debug("fleet: '%s' is not ordered from its definition now: %s; checking again "
+                  "later",
+                  o->name, cause != NULL ? cause : err_message(rc));
+    else
+        log_warn("fleet: could not order '%s' from its definition: %s", o->name,
+                 cause != NULL ? cause : err_message(rc));
+    o->done(o->arg, rc);
+    free(o->name);
+    free(o);
+}
+
+/* More entries than a certificate may name (the CA's limit is lower): a definition to refuse
+ * before anything is allocated for it. */
+#define DEF_MAX_NAMES 100
+
+/* The optional string key of a definition: *out borrowed, NULL when absent or null. */
+static int
+def_string(const cJSON *def, const char *key, const char **out, char **cause)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(def, key);
+
+    *out = NULL;
+    if (v == NULL || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0') {
+        err_set(cause, "its \"%s\" is not a non-empty string", key);
+        return -E_BAD_INPUT;
+    }
+    *out = v->valuestring;
+    return 0;
+}
+
+/* The optional list of strings key of a definition: *out (caller frees) and *n. */
+static int
+def_strings(const cJSON *def, const char *key, char ***out, size_t *n, char **cause)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(def, key), *it;
+    const char *items[DEF_MAX_NAMES];
+    size_t count = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (v == NULL || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > DEF_MAX_NAMES) {
+        err_set(cause, "its \"%s\" is not a list of at most %d strings", key, DEF_MAX_NAMES);
+        return -E_BAD_INPUT;
+    }
+    cJSON_ArrayForEach(it, v)
+    {
+        if (!cJSON_IsString(it)) {
+            err_set(cause, "its \"%s\" holds something else than strings", key);
+            return -E_BAD_INPUT;
+        }
+        items[count++] = it->valuestring;
+    }
+    return strv_dup(out, n, items, count) != 0 ? -E_NOMEM : 0;
+}
+
+int
+ops_shared_order_def(void *ctx, const char *name, const char *def_json,
+                     void (*done)(void *arg, int rc), void *arg, char **cause)
+{
+    struct agent *agent = ctx;
+    struct acme_order_args a;
+    struct acme_observer obs = {NULL, def_order_done, NULL};
+    struct def_order *o = NULL;
+    cJSON *def = cJSON_Parse(def_json);
+    char **dns = NULL, **ips = NULL, *why = NULL;
+    size_t ndns = 0, nips = 0;
+    enum key_type kt;
+    int rc;
+
+    memset(&a, 0, sizeof(a));
+    if (!cJSON_IsObject(def)) {
+        err_set(&why, "it is not a JSON object");
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    /* The checks of certctl request, before the lock: a bad definition is not ordered. */
+    if ((rc = def_strings(def, "names", &dns, &ndns, &why)) != 0 ||
+        (rc = def_strings(def, "ips", &ips, &nips, &why)) != 0 ||
+        (rc = def_string(def, "ca", &a.ca, &why)) != 0 ||
+        (rc = def_string(def, "key_type", &a.key_type, &why)) != 0 ||
+        (rc = def_string(def, "challenge", &a.challenge, &why)) != 0 ||
+        (rc = def_string(def, "preferred_chain", &a.preferred_chain, &why)) != 0 ||
+        (rc = def_string(def, "profile", &a.profile, &why)) != 0)
+        goto out;
+    if (ndns + nips == 0) {
+        err_set(&why, "it names no DNS name and no IP address");
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if ((rc = keys_names_check((const char *const *)dns, ndns, (const char *const *)ips, nips,
+                               &why)) != 0 ||
+        (a.key_type != NULL && (rc = keys_type_parse(a.key_type, &kt, &why)) != 0))
+        goto out;
+    if (a.challenge != NULL && strcmp(a.challenge, "http-01") != 0 &&
+        strcmp(a.challenge, "dns-01") != 0 && strcmp(a.challenge, "tls-alpn-01") != 0) {
+        err_set(&why, "unknown challenge '%s'", a.challenge);
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if (a.ca == NULL && agent->config.default_ca == NULL) {
+        err_set(&why, "it names no CA and this node has no default_ca");
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    if (a.ca != NULL && !acme_ca_known(agent->acme, a.ca)) {
+        err_set(&why, "it names CA '%s', which this node does not know", a.ca);
+        rc = -E_BAD_INPUT;
+        goto out;
+    }
+    a.name = name;
+    a.dns = (const char *const *)dns;
+    a.ndns = ndns;
+    a.ips = (const char *const *)ips;
+    a.nips = nips;
+    /* No agree_tos: the node orders with the account it has at the CA (or one the config
+     * lets it register, "auto_register"). */
+    if ((o = calloc(1, sizeof(*o))) == NULL || (o->name = strdup(name)) == NULL) {
+        rc = -E_NOMEM;
+        goto out;
+    }
+    o->done = done;
+    o->arg = arg;
+    obs.arg = o;
+    if ((rc = request_shared(agent, &a, &obs, 1, cause)) == 0)
+        o = NULL;
+out:
+    if (rc == -E_BAD_INPUT && why != NULL) {
+        err_set(cause, "its definition in etcd is not one to order: %s", why);
+    }
+    if (o != NULL) {
+        free(o->name);
+        free(o);
+    }
+    free(why);
+    strv_free(dns, ndns);
+    strv_free(ips, nips);
+    cJSON_Delete(def);
     return rc;
 }
 

@@ -144,6 +144,9 @@ struct acme_order_args;
 struct acme_observer;
 int ops_request_shared(struct agent *agent, const struct acme_order_args *a,
                        const struct acme_observer *obs, char **cause);
+/* Orders name from its definition in etcd (fleet-def.h: fleet_def_order_fn); ctx: the agent. */
+int ops_shared_order_def(void *ctx, const char *name, const char *def_json,
+                         void (*done)(void *arg, int rc), void *arg, char **cause);
 /* Puts the definition of a shared name (names, CA, key type, challenge, tags) in etcd. */
 void ops_shared_define(struct agent *agent, const struct acme_order_args *a,
                        const char *const *tags, size_t ntags);

@@ -3,6 +3,9 @@
 # certificate's definition in etcd; the nodes tagged web take its versions, a node tagged db
 # does not. A definition in etcd that is not JSON, or that names a CA the nodes do not know,
 # is warned about and the agents keep running.
+# A definition alone is enough (put into etcd with etcdctl, no node asked for it): one of the
+# nodes tagged web orders it, under the fleet's lock, and the other takes its version; a node
+# tagged db asked for a name tagged web orders it (it was asked) and the web nodes take it.
 . "$(dirname "$0")/../integration/lib.sh" "$@"
 . "$(dirname "$0")/../acme/pebble.sh"
 . "$(dirname "$0")/lib-fleet.sh"
@@ -44,6 +47,51 @@ check "a definition that is not JSON is warned about" wait_for 20 grep -q "the d
 etcdctl_ put /certagent/prod/certs/bad2/def '{"names": ["b.example.test"], "ca": "nosuchca"}' >/dev/null
 check "a definition naming an unknown CA is warned about" wait_for 20 grep -q "the definition of 'bad2' in etcd names CA 'nosuchca'" "$T/n2.log"
 run 0 node_ctl n2 list
+
+# A definition that no node requested: n1 or n2 (tagged web) orders it, exactly once.
+for n in n2 n3; do
+    run 0 node_ctl "$n" account register --ca pebble --agree-tos
+done
+issued_before=$(grep -c 'Issued certificate serial' "$PEBBLE_LOG")
+etcdctl_ put /certagent/prod/certs/t3/def \
+    '{"names": ["t3.example.test"], "ca": "pebble", "tags": ["web"]}' >/dev/null
+t3_on_web() {
+    [ -n "$(serial_on n1 t3)" ] && [ "$(serial_on n1 t3)" = "$(serial_on n2 t3)" ]
+}
+check "n1 and n2 (tagged web) hold t3 with one serial, ordered from its definition" \
+    wait_for 60 t3_on_web
+ordered=$(cat "$T/n1.log" "$T/n2.log" | grep -c "ordering 't3' from its definition")
+check "one node ordered t3 from its definition (got $ordered)" test "$ordered" = 1
+# The other node's check comes 2-5 s after the definition, a busy lock's 30-40 s later: let
+# a second order (if any) reach Pebble before counting.
+sleep 6
+issued=$(($(grep -c 'Issued certificate serial' "$PEBBLE_LOG") - issued_before))
+check "exactly one certificate for t3 issued by Pebble (got $issued)" test "$issued" = 1
+for n in n1 n2; do
+    node_ctl "$n" set t3 >"$T/$n-t3-settings.out" 2>&1
+    check "t3 is shared on $n" grep -q "shared *yes" "$T/$n-t3-settings.out"
+done
+check "n3 (tagged db) does not hold t3" test -z "$(serial_on n3 t3)"
+check "n3 did not order t3" sh -c "! grep -q \"ordering 't3'\" '$T/n3.log'"
+
+# A definition with a name that is not a DNS name: one warning, no order.
+etcdctl_ put /certagent/prod/certs/bad3/def '{"names": ["bad name!"], "tags": ["web"]}' >/dev/null
+check "a definition with a bad name is warned about" wait_for 20 grep -q \
+    "'bad3' is not ordered from its definition: .*'bad name!' is not a valid DNS name" "$T/n1.log"
+check "bad3 is not ordered" sh -c "! grep -q \"ordering 'bad3'\" '$T/n1.log' '$T/n2.log'"
+
+# n3 (tagged db) asked for a name tagged web: it orders it (it was asked), n1 and n2 take its
+# version, nobody orders it again.
+issued_before=$(grep -c 'Issued certificate serial' "$PEBBLE_LOG")
+run 0 node_ctl n3 request t4 --dns t4.example.test --shared --tag web
+t4_on_web() {
+    [ -n "$(serial_on n3 t4)" ] && [ "$(serial_on n1 t4)" = "$(serial_on n3 t4)" ] &&
+        [ "$(serial_on n2 t4)" = "$(serial_on n3 t4)" ]
+}
+check "n1 and n2 (tagged web) take t4 ordered by n3 (tagged db)" wait_for 30 t4_on_web
+sleep 6
+issued=$(($(grep -c 'Issued certificate serial' "$PEBBLE_LOG") - issued_before))
+check "exactly one certificate for t4 issued by Pebble (got $issued)" test "$issued" = 1
 for n in n1 n2 n3; do
     # shellcheck disable=SC2034 # verify_store reads STATE
     STATE=$T/$n-state
