@@ -2,7 +2,7 @@
 # Shared by the tests of the status report and the dashboard: a store with
 # one certificate per level, made at run time with the openssl CLI.
 #   good      imported, chain to its own CA, 300 days left          -> ok
-#   selfie    self-signed, 30 days                                  -> warning (self_signed_in_use)
+#   selfie    self-signed, 29 days (fewer than warn_days 30 in any second) -> warning (self_signed_in_use)
 #   soon      imported, 2 days left of 12                           -> warning (expiring)
 #   verysoon  imported, 4 days left of 100, a name <b>&quotes    -> critical (expiring)
 # Needs lib.sh sourced first (ctl, run, $T).
@@ -48,7 +48,7 @@ make_levels() {
     run 0 ctl import good --cert "$W/good.pem" --key "$W/good.key" --chain "$W/ca.pem"
     run 0 ctl import soon --cert "$W/soon.pem" --key "$W/soon.key" --chain "$W/ca.pem"
     run 0 ctl import verysoon --cert "$W/verysoon.pem" --key "$W/verysoon.key" --chain "$W/ca.pem"
-    run 0 ctl selfsigned selfie --dns selfie.example.test --days 30
+    run 0 ctl selfsigned selfie --dns selfie.example.test --days 29
     wait_for 20 unchecked_zero
 }
 
