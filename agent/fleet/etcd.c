@@ -145,6 +145,29 @@ etcd_txn_op(cJSON *ops, const char *type, const char *key)
     return in;
 }
 
+cJSON *
+etcd_txn_if_absent(const char *key, cJSON **success)
+{
+    cJSON *body = cJSON_CreateObject(), *cmp, *c;
+
+    if (body == NULL || (cmp = cJSON_AddArrayToObject(body, "compare")) == NULL ||
+        (c = cJSON_CreateObject()) == NULL)
+        goto fail;
+    if (!cJSON_AddItemToArray(cmp, c)) {
+        cJSON_Delete(c);
+        goto fail;
+    }
+    if (etcd_add_b64(c, "key", key, strlen(key)) != 0 ||
+        cJSON_AddStringToObject(c, "target", "CREATE") == NULL ||
+        cJSON_AddStringToObject(c, "create_revision", "0") == NULL ||
+        (*success = cJSON_AddArrayToObject(body, "success")) == NULL)
+        goto fail;
+    return body;
+fail:
+    cJSON_Delete(body);
+    return NULL;
+}
+
 char *
 etcd_prefix_end(const char *prefix)
 {

@@ -87,6 +87,12 @@ int etcd_add_b64(struct cJSON *obj, const char *name, const void *data, size_t l
  * a put's value and lease), or NULL when out of memory.
  */
 struct cJSON *etcd_txn_op(struct cJSON *ops, const char *type, const char *key);
+/*
+ * A txn body whose one compare holds when key does not exist (its
+ * create_revision is 0), with its "success" op list in *success; NULL when
+ * out of memory.
+ */
+struct cJSON *etcd_txn_if_absent(const char *key, struct cJSON **success);
 /* The end of the range of every key that starts with prefix (prefix + 1 at its last byte). */
 char *etcd_prefix_end(const char *prefix);
 /* An int64 the gateway sends as a string ("12") or a number; 0 when absent. */

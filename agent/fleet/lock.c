@@ -172,7 +172,7 @@ int
 fleet_lock(struct fleet *fleet, const char *name, fleet_lock_cb cb, void *arg, char **cause)
 {
     struct fleet_locks *l = NULL;
-    cJSON *body = NULL, *cmp, *c, *ok, *fail, *put;
+    cJSON *body = NULL, *ok, *fail, *put;
     char key[512], cur[512], lease[32], value[256];
     int64_t id = fleet_lease_id(fleet);
     int rc = -E_NOMEM;
@@ -196,13 +196,7 @@ fleet_lock(struct fleet *fleet, const char *name, fleet_lock_cb cb, void *arg, c
     l->fleet = fleet;
     l->cb = cb;
     l->arg = arg;
-    if ((body = cJSON_CreateObject()) == NULL ||
-        (cmp = cJSON_AddArrayToObject(body, "compare")) == NULL ||
-        (c = cJSON_CreateObject()) == NULL || !cJSON_AddItemToArray(cmp, c) ||
-        etcd_add_b64(c, "key", key, strlen(key)) != 0 ||
-        cJSON_AddStringToObject(c, "target", "CREATE") == NULL ||
-        cJSON_AddStringToObject(c, "create_revision", "0") == NULL ||
-        (ok = cJSON_AddArrayToObject(body, "success")) == NULL ||
+    if ((body = etcd_txn_if_absent(key, &ok)) == NULL ||
         (fail = cJSON_AddArrayToObject(body, "failure")) == NULL ||
         (put = etcd_txn_op(ok, "request_put", key)) == NULL ||
         etcd_add_b64(put, "value", value, strlen(value)) != 0 ||

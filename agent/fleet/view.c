@@ -834,7 +834,7 @@ on_forgotten(void *arg, int rc, const char *cause, const cJSON *reply)
 int
 view_forget(struct view *v, const char *node, view_forget_fn done, void *arg, char **cause)
 {
-    cJSON *body = NULL, *cmp, *c, *ok;
+    cJSON *body = NULL, *ok;
     char nodes_key[512], status_key[512];
     struct forget *f = NULL;
     int rc;
@@ -857,13 +857,7 @@ view_forget(struct view *v, const char *node, view_forget_fn done, void *arg, ch
     snprintf(status_key, sizeof(status_key), "%sstatus/%s", v->prefix, node);
     /* Only a node without a lease (gone): its status is deleted in the same transaction. */
     if ((f = calloc(1, sizeof(*f))) == NULL || (f->node = strdup(node)) == NULL ||
-        (body = cJSON_CreateObject()) == NULL ||
-        (cmp = cJSON_AddArrayToObject(body, "compare")) == NULL ||
-        (c = cJSON_CreateObject()) == NULL || !cJSON_AddItemToArray(cmp, c) ||
-        etcd_add_b64(c, "key", nodes_key, strlen(nodes_key)) != 0 ||
-        cJSON_AddStringToObject(c, "target", "CREATE") == NULL ||
-        cJSON_AddStringToObject(c, "create_revision", "0") == NULL ||
-        (ok = cJSON_AddArrayToObject(body, "success")) == NULL ||
+        (body = etcd_txn_if_absent(nodes_key, &ok)) == NULL ||
         etcd_txn_op(ok, "request_delete_range", status_key) == NULL) {
         cJSON_Delete(body);
         if (f != NULL)

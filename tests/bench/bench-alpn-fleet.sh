@@ -16,16 +16,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 etcd_start || exit 1
 "$CTL" fleet keygen "$T/fleet.key" >/dev/null
 
-etcd_requests() {
-    local m total=0 n
-    for m in $ETCD_MEMBERS; do
-        n=$(curl -s --cacert "$ETCD_CA" --cert "$ETCD_CLIENT_CERT" --key "$ETCD_CLIENT_KEY" \
-            "https://127.0.0.1:$(_etcd_var ETCD_CLIENT_PORT "$m")/metrics" |
-            awk '/^grpc_server_started_total/ {s += $2} END {printf "%d", s}')
-        total=$((total + n))
-    done
-    echo "$total"
-}
 port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$T/n1.json" <<JSON
 {"log_level": "info", "challenge_listen_always": true,

@@ -19,16 +19,6 @@ pebble_start >/dev/null || exit 1
 etcd_start || exit 1
 "$CTL" fleet keygen "$T/fleet.key" >/dev/null
 
-etcd_requests() {
-    local m total=0 n
-    for m in $ETCD_MEMBERS; do
-        n=$(curl -s --cacert "$ETCD_CA" --cert "$ETCD_CLIENT_CERT" --key "$ETCD_CLIENT_KEY" \
-            "https://127.0.0.1:$(_etcd_var ETCD_CLIENT_PORT "$m")/metrics" |
-            awk '/^grpc_server_started_total/ {s += $2} END {printf "%d", s}')
-        total=$((total + n))
-    done
-    echo "$total"
-}
 NODES="n1 n2 n3"
 for n in $NODES; do
     # shellcheck disable=SC2016 # the hook expands it

@@ -196,6 +196,19 @@ for s in st:
     done
 }
 
+# etcd_requests: the requests the members served so far (their gRPC counters, which count
+# the JSON gateway's calls too), for the benchmarks.
+etcd_requests() {
+    local m total=0 n
+    for m in $ETCD_MEMBERS; do
+        n=$(curl -s --cacert "$ETCD_CA" --cert "$ETCD_CLIENT_CERT" --key "$ETCD_CLIENT_KEY" \
+            "https://127.0.0.1:$(_etcd_var ETCD_CLIENT_PORT "$m")/metrics" |
+            awk '/^grpc_server_started_total/ {s += $2} END {printf "%d", s}')
+        total=$((total + n))
+    done
+    echo "$total"
+}
+
 chains_ok() {
     local n i
     for n in $NODES; do
