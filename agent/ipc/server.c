@@ -575,37 +575,43 @@ refuse(struct client *client, const char *why, const char *message)
 }
 
 /*
- * May this new client (counted in nclients already) be served?  At most
- * max_connections clients; of those, reserved_connections slots (at most
- * half) are for peers who may change the store, and a peer who may not
- * holds at most max_connections_per_uid: other users' idle connections
- * cannot lock root out.  Refuses it and returns 0 when not.
+ * May this new client be served?  At most max_connections clients; of those,
+ * reserved_connections slots (at most half) are for peers who may change the
+ * store, and a peer who may not holds at most max_connections_per_uid: other
+ * users' idle connections cannot lock root out.  Only live clients count, the
+ * new one included: a client being closed (refused, dropped, gone) holds no
+ * slot, or a burst of refused connections still flushing their refusal would
+ * lock root out of its reserve.  Refuses it and returns 0 when not.
  */
 static int
 admit(struct server *server, struct client *client)
 {
     const struct config *cfg = &server->agent->config;
     size_t max = (size_t)cfg->max_connections;
-    size_t reserve = (size_t)cfg->reserved_connections, same_uid = 0;
+    size_t reserve = (size_t)cfg->reserved_connections, same_uid = 0, live = 0;
     char why[160];
 
     if (reserve > max / 2)
         reserve = max / 2;
-    if (server->nclients > max) {
-        snprintf(why, sizeof(why), "%zu clients already (max_connections)", server->nclients - 1);
+    for (struct client *c = server->clients; c != NULL; c = c->next) {
+        if (c->closing)
+            continue;
+        live++;
+        same_uid += c->peer.uid == client->peer.uid;
+    }
+    if (live > max) {
+        snprintf(why, sizeof(why), "%zu clients already (max_connections)", live - 1);
         refuse(client, why, "the agent serves too many connections; try again later");
         return 0;
     }
-    if (server->nclients > max - reserve && !client_privileged(client)) {
+    if (live > max - reserve && !client_privileged(client)) {
         snprintf(why, sizeof(why),
                  "%zu clients already; the %zu slots left are reserved for users who may "
                  "change the store (reserved_connections)",
-                 server->nclients - 1, max - server->nclients + 1);
+                 live - 1, max - live + 1);
         refuse(client, why, "the agent serves too many connections; try again later");
         return 0;
     }
-    for (struct client *c = server->clients; c != NULL; c = c->next)
-        same_uid += c->peer.uid == client->peer.uid;
     if (same_uid > (size_t)cfg->max_connections_per_uid && !client_privileged(client)) {
         snprintf(why, sizeof(why),
                  "%zu connections of this user already (max_connections_per_uid)", same_uid - 1);
