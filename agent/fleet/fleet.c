@@ -238,8 +238,10 @@ sync_record(struct fleet *fleet, const char *name, const char *text, size_t len)
         log_debug("fleet: '%s' is up to date (serial %s)", name, rec.serial);
         goto out;
     }
-    if (cur != NULL && cur->not_after >= rec.not_after) {
-        log_info("fleet: '%s': the local version %u expires no earlier than the fleet's "
+    /* A tie (two versions issued in the same second) goes to the fleet's record, what every
+     * node takes: keeping the local one would leave the nodes on two serials for good. */
+    if (cur != NULL && cur->not_after > rec.not_after) {
+        log_info("fleet: '%s': the local version %u expires later than the fleet's "
                  "version %u (serial %s); keeping the local one",
                  name, cert->current, rec.version, rec.serial);
         goto out;
@@ -657,9 +659,13 @@ on_pub_read(void *arg, int rc, const char *cause, const cJSON *reply)
             log_debug("fleet: '%s' serial %s is the fleet's already", p->name, p->serial);
             goto out;
         }
-        if (cJSON_IsNumber(na) && (int64_t)na->valuedouble > p->not_after) {
-            log_info("fleet: the fleet's version of '%s' expires later than local version %u; "
-                     "not published",
+        /* On a tie only the lock's holder replaces the fleet's version (it just ordered
+         * under the lock); the others take the fleet's, so that all end on one serial. */
+        if (cJSON_IsNumber(na) && ((int64_t)na->valuedouble > p->not_after ||
+                                   ((int64_t)na->valuedouble == p->not_after &&
+                                    fleet_lock_revision(fleet, p->name) == 0))) {
+            log_info("fleet: the fleet's version of '%s' expires no earlier than local version "
+                     "%u; not published",
                      p->name, p->local);
             /* An older local version (an order that ended late) gives way to the fleet's. */
             sync_record(fleet, p->name, (char *)old, oldlen);

@@ -347,7 +347,8 @@ behind_now(const struct view *v, const struct view_rec *r, int *deploy_failing)
         }
         return 0;
     }
-    return cur->not_after < r->not_after;
+    /* Another serial expiring as late is the fleet's too: ties go to the fleet's record. */
+    return cur->not_after <= r->not_after;
 }
 
 /* Looks at name again; 1 when its fleet_behind flag changed. */

@@ -4,7 +4,7 @@
 # the same serial), at start (catch-up) and within seconds (watch); a record under a wrong
 # fleet key, one copied from another name and one cut short are refused with a log line
 # naming the certificate and change nothing; an older record never replaces a newer local
-# version; bad cluster configs are refused at start naming the key.
+# version, one that expires in the same second does; bad cluster configs are refused at start naming the key.
 . "$(dirname "$0")/../integration/lib.sh" "$@"
 . "$(dirname "$0")/lib-fleet.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -108,6 +108,25 @@ check "web still has version 2's serial" has_serial web "$T/web2.pem"
 check "n2: web still has version 2's serial" has_serial web "$T/web2.pem" "$B_SOCK"
 run 0 ctl list
 lacks "bad"
+
+# A record whose version expires in the same second as the local one (two versions issued in
+# the same second, e.g. a forced renewal right after another node's): the fleet's record wins
+# the tie on every node, or the nodes would stay on two serials for good.
+enddate() { openssl x509 -noout -enddate -in "$1"; }
+for _ in 1 2 3 4 5; do
+    mkcert tie1 90
+    mkcert tie2 90
+    [ "$(enddate "$T/tie1.pem")" != "$(enddate "$T/tie2.pem")" ] || break
+done
+check "two certificates that expire in the same second: $(enddate "$T/tie1.pem")" \
+    test "$(enddate "$T/tie1.pem")" = "$(enddate "$T/tie2.pem")"
+put_record web 7 "$T/tie1.pem" "$T/tie1.key"
+check "n1 takes tie1" wait_for 20 has_serial web "$T/tie1.pem"
+check "n2 takes tie1" wait_for 20 has_serial web "$T/tie1.pem" "$B_SOCK"
+put_record web 8 "$T/tie2.pem" "$T/tie2.key"
+check "n1 takes tie2, which expires in the same second as its tie1" \
+    wait_for 20 has_serial web "$T/tie2.pem"
+check "n2 takes tie2 too" wait_for 20 has_serial web "$T/tie2.pem" "$B_SOCK"
 check "the store is whole" verify_store
 lacks_secret() { ! grep -q "PRIVATE KEY" "$LOG" "$B_LOG"; }
 check "no key material in the logs" lacks_secret

@@ -11,6 +11,23 @@
 #   node_ctl N ARGS...  certctl against agent N
 #   serial_on N NAME    the serial of N's current version of NAME (empty when none)
 
+# On a failure, what each node said (info and above), before the etcd and Pebble logs.
+eval "_nodes_prev_exit=$(trap -p EXIT | sed -e 's/^trap -- //' -e 's/ EXIT$//')"
+_nodes_prev_exit=${_nodes_prev_exit:-:}
+_nodes_cleanup() {
+    local rc=$? f
+    if [ "${FAILURES:-0}" -ne 0 ]; then
+        for f in "$T"/*.log; do
+            [ -f "${f%.log}.json" ] || continue
+            echo "--- node ${f##*/} (info and above, last 25 lines) ---"
+            grep -v 'certagent\[debug\]' "$f" | tail -n 25
+        done
+    fi
+    eval "$_nodes_prev_exit"
+    return $rc
+}
+trap _nodes_cleanup EXIT
+
 node_config() {
     /usr/bin/python3 - "$T/$1.json" "$1" "$T" "${2:-$PEBBLE_DIRECTORY}" "${3:-{\}}" \
         "${4:-{\}}" <<PY
