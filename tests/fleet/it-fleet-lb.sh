@@ -22,8 +22,11 @@ http_ports=''
 alpn_ports=''
 port_of() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]][0].split(":")[1])' "$T/$1.json" "$2"; }
 for n in $NODES; do
-    # The responders listen all the time (as behind a load balancer they must).
-    node_config "$n" "$PEBBLE_DIRECTORY" '{}' '{"challenge_listen_always": true}'
+    # The responders listen all the time (as behind a load balancer they must), and admit
+    # more than 16 connections from the balancer's one address (Pebble validates the 28
+    # names from 3 places at once): docs/fleet.md says so.
+    node_config "$n" "$PEBBLE_DIRECTORY" '{}' \
+        '{"challenge_listen_always": true, "responder_max_per_address": 256}'
     http_ports="$http_ports $(port_of "$n" http01_listen)"
     alpn_ports="$alpn_ports $(port_of "$n" tls_alpn01_listen)"
     node_start "$n" || finish
