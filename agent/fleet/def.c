@@ -299,6 +299,25 @@ fleet_def_gone(struct fleet *fleet, const char *name)
 }
 
 void
+fleet_defs_sweep(struct fleet *fleet, const char *const *names, size_t n)
+{
+    struct fleet_defs *d = *fleet_defs_slot(fleet);
+
+    while (d != NULL) {
+        size_t i = 0;
+
+        while (i < n && strcmp(names[i], d->name) != 0)
+            i++;
+        if (i < n) {
+            d = d->next;
+            continue;
+        }
+        fleet_def_gone(fleet, d->name); /* frees d; look from the start again */
+        d = *fleet_defs_slot(fleet);
+    }
+}
+
+void
 fleet_def_record_seen(struct fleet *fleet, const char *name)
 {
     struct fleet_defs *d = def_find(fleet, name);

@@ -565,10 +565,12 @@ watch_message(struct etcd_watch *w, const cJSON *msg)
         int64_t compact = etcd_int(res, "compact_revision");
 
         if (compact > w->next_rev) {
-            log_warn("etcd: the fleet's history before revision %lld was compacted; "
-                     "catching up from there",
+            log_warn("etcd: the fleet's history before revision %lld was compacted while "
+                     "the watch was away; reading the fleet's keys again",
                      (long long)compact);
             w->next_rev = compact;
+            if (w->up != NULL)
+                w->up(w->arg, ETCD_WATCH_COMPACTED);
         }
         return -1;
     }

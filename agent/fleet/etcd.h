@@ -67,8 +67,12 @@ void etcd_call_cancel(struct etcd_call *call);
 /*
  * A watch of every key under prefix from revision start (0: from now): ev(arg,
  * event, revision) for each event (the gateway's {"type": "PUT"|"DELETE",
- * "kv": {...}}), up(arg, connected) when the stream is set up or lost.
+ * "kv": {...}}), up(arg, connected) when the stream is set up (1) or lost (0),
+ * and up(arg, ETCD_WATCH_COMPACTED) when etcd compacted the history the watch
+ * was to resume from: the events in between are gone, so the caller reads the
+ * keys again (the watch itself goes on from the compacted revision).
  */
+#define ETCD_WATCH_COMPACTED (-1)
 typedef void (*etcd_event_fn)(void *arg, const struct cJSON *event, int64_t revision);
 typedef void (*etcd_up_fn)(void *arg, int connected);
 int etcd_watch_start(struct etcd *etcd, const char *prefix, int64_t start, etcd_event_fn ev,

@@ -55,6 +55,9 @@ void fleet_def_seen(struct fleet *fleet, const char *name, const char *text, siz
 int fleet_def_allows(const struct fleet *fleet, const char *name);
 /* For fleet.c: the definition of name was deleted from etcd. */
 void fleet_def_gone(struct fleet *fleet, const char *name);
+/* For fleet.c, after the keys were read again (the watch's history was compacted): every
+ * definition not among names[0..n) was deleted. */
+void fleet_defs_sweep(struct fleet *fleet, const char *const *names, size_t n);
 /* For fleet.c: a record (certs/NAME/current) of name arrived: the fleet has it. */
 void fleet_def_record_seen(struct fleet *fleet, const char *name);
 /* For fleet.c: fleet_stop (no more checks) and fleet_free. */

@@ -76,6 +76,7 @@ struct fleet {
     char *key_file;
     int64_t lease; /* 0: none held */
     int joined;    /* announced and caught up */
+    int resync;    /* the watch's history was compacted: read the keys again */
     int stopping;
     uv_timer_t timer; /* keep-alive and retries */
     struct fleet_sync *syncs;
@@ -91,6 +92,7 @@ struct fleet {
 
 static void join(struct fleet *fleet);
 static void publish_all(struct fleet *fleet);
+static void defs_sweep(struct fleet *fleet, const cJSON *kvs);
 
 int
 fleet_new(const struct env *env, struct store *store, struct deploy *deploy,
@@ -364,9 +366,17 @@ on_watch_event(void *arg, const cJSON *event, int64_t revision)
 static void
 on_watch_up(void *arg, int connected)
 {
-    (void)arg;
-    if (connected)
+    struct fleet *fleet = arg;
+
+    if (connected == ETCD_WATCH_COMPACTED) {
+        /* Records put and definitions deleted while the watch was away are not in what it
+         * sends from now: join() reads the keys again (now, or after the call in flight). */
+        fleet->resync = 1;
+        if (fleet->call == NULL && !fleet->stopping)
+            uv_timer_start(&fleet->timer, on_retry, 0, 0);
+    } else if (connected) {
         log_debug("fleet: watching the fleet's certificates");
+    }
 }
 
 static void
@@ -380,6 +390,7 @@ on_catch_up(void *arg, int rc, const char *cause, const cJSON *reply)
     fleet->call = NULL;
     if (rc != 0) {
         log_warn("fleet: cannot read the fleet's certificates: %s; retrying", cause);
+        fleet->resync = fleet->joined; /* a read again after a compaction: not done yet */
         retry_later(fleet);
         return;
     }
@@ -389,11 +400,18 @@ on_catch_up(void *arg, int rc, const char *cause, const cJSON *reply)
         on_cert_kv(fleet, kv, 1);
     cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(reply, "kvs"))
         on_cert_kv(fleet, kv, 0);
+    if (fleet->joined)
+        defs_sweep(fleet, cJSON_GetObjectItemCaseSensitive(reply, "kvs"));
     if (fleet->watch == NULL &&
         etcd_watch_start(fleet->etcd, fleet->certs, rev + 1, on_watch_event, on_watch_up, fleet,
                          &fleet->watch, &words) != 0) {
         log_error("fleet: cannot watch the fleet's certificates: %s", words ? words : "?");
         free(words);
+    }
+    if (fleet->joined) {
+        log_info("fleet: read the fleet's certificates again (revision %lld)", (long long)rev);
+        uv_timer_start(&fleet->timer, on_retry, FLEET_KEEPALIVE_MS, 0);
+        return;
     }
     fleet->joined = 1;
     view_joined(fleet->view);
@@ -401,6 +419,33 @@ on_catch_up(void *arg, int rc, const char *cause, const cJSON *reply)
              fleet->cfg->fleet, fleet->cfg->netcd);
     publish_all(fleet);
     uv_timer_start(&fleet->timer, on_retry, FLEET_KEEPALIVE_MS, 0);
+}
+
+/* After a read again: the definitions this node knows that etcd no longer has were deleted
+ * while the watch was away. */
+static void
+defs_sweep(struct fleet *fleet, const cJSON *kvs)
+{
+    const cJSON *kv;
+    char **names = calloc((size_t)cJSON_GetArraySize(kvs) + 1, sizeof(*names));
+    size_t n = 0;
+    int is_def;
+
+    if (names == NULL)
+        return;
+    cJSON_ArrayForEach(kv, kvs)
+    {
+        char *name = cert_kv_name(fleet, kv, &is_def);
+
+        if (name != NULL && is_def)
+            names[n++] = name;
+        else
+            free(name);
+    }
+    fleet_defs_sweep(fleet, (const char *const *)names, n);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
 }
 
 static void
@@ -544,6 +589,14 @@ join(struct fleet *fleet)
 
     if (fleet->stopping || fleet->call != NULL || body == NULL) {
         cJSON_Delete(body);
+        return;
+    }
+    if (fleet->resync && fleet->joined && fleet->lease != 0) {
+        cJSON_Delete(body);
+        fleet->resync = 0;
+        etcd_watch_stop(fleet->watch);
+        fleet->watch = NULL;
+        catch_up(fleet);
         return;
     }
     if (fleet->lease == 0) {

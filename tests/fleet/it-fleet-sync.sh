@@ -4,7 +4,8 @@
 # the same serial), at start (catch-up) and within seconds (watch); a record under a wrong
 # fleet key, one copied from another name and one cut short are refused with a log line
 # naming the certificate and change nothing; an older record never replaces a newer local
-# version, one that expires in the same second does; bad cluster configs are refused at start naming the key.
+# version, one that expires in the same second does; a node whose watch missed events that
+# etcd compacted away reads the keys again; bad cluster configs are refused at start naming the key.
 . "$(dirname "$0")/../integration/lib.sh" "$@"
 . "$(dirname "$0")/lib-fleet.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -127,6 +128,28 @@ put_record web 8 "$T/tie2.pem" "$T/tie2.key"
 check "n1 takes tie2, which expires in the same second as its tie1" \
     wait_for 20 has_serial web "$T/tie2.pem"
 check "n2 takes tie2 too" wait_for 20 has_serial web "$T/tie2.pem" "$B_SOCK"
+
+# The history the watch would resume from is compacted while it is away: n1 (stopped, its
+# etcd member gone) misses a new record and a deleted definition in the watch; it reads the
+# fleet's keys again, takes the record and forgets the definition.
+etcdctl_ put /certagent/prod/certs/web/def '{"names": ["web.example.test"]}' >/dev/null ||
+    fail "etcdctl put of web's definition failed"
+wait_log "'web' is defined in the fleet for this node" 20 || fail "n1 did not see web's definition"
+kill -STOP "$AGENT_PID"
+etcd_stop m1
+mkcert comp 120
+put_record web 9 "$T/comp.pem" "$T/comp.key"
+etcdctl_ del /certagent/prod/certs/web/def >/dev/null || fail "etcdctl del of web's definition failed"
+rev=$(etcdctl_ get /certagent/prod/certs/web/current -w json |
+    /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["header"]["revision"])')
+run 0 etcdctl_ compact "$rev"
+etcd_resume m1
+kill -CONT "$AGENT_PID"
+wait_log "was compacted while the watch was away" 30 || fail "n1 did not notice the compaction"
+check "n1 takes the record put while its watch was away" wait_for 30 has_serial web "$T/comp.pem"
+wait_log "the definition of 'web' was deleted from etcd" 20 ||
+    fail "n1 did not forget the definition deleted while its watch was away"
+check "n2 takes it too" wait_for 30 has_serial web "$T/comp.pem" "$B_SOCK"
 check "the store is whole" verify_store
 lacks_secret() { ! grep -q "PRIVATE KEY" "$LOG" "$B_LOG"; }
 check "no key material in the logs" lacks_secret
