@@ -8,7 +8,8 @@
 # ProgramData, event source registered), uninstall (service and event source
 # gone, store kept), and against fake
 # releases built here from the same .wxs: an upgrade from 23.1.1 (refused by
-# the launch condition, old product and state untouched), from 23.1.2
+# the launch condition, or by the custom action when Wine lost the UpgradeCode
+# registration; old product and state untouched), from 23.1.2
 # (allowed, state backed up by the custom action), a downgrade (refused).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
